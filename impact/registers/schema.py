@@ -1,0 +1,302 @@
+"""Data contracts of the input registers.
+
+Shaped after the research versions of the Finnish registers (Statistics Finland FIONA
+modules of the job-seeker register and the Incomes Register; see
+``shared/reference/domain.md``). One folder per extract, one file per table, Parquet or CSV
+with the table's name (``persons.parquet`` or ``persons.csv``).
+
+Each table is described by a :class:`TableContract`: its columns with polars dtypes, which
+may be null, which are optional (the whole column may be absent), its primary key, and the
+code lists its coded columns must come from. Validation (``impact.registers.validate``)
+checks a folder against these contracts; the generator (``impact.simulate``) writes
+exactly these dtypes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+# ---------------------------------------------------------------------------------------
+# Code lists
+# ---------------------------------------------------------------------------------------
+
+#: Labour-market status at the start of a job-seeking spell (työllisyyskoodi, 0-9).
+STATUS_CODES: dict[int, str] = {
+    0: "subsidised employment",
+    1: "employed, open labour market",
+    2: "unemployed",
+    3: "laid off",
+    4: "short working week",
+    5: "outside the labour force",
+    6: "unemployment pension (legacy)",
+    7: "in an employment-promoting service",
+    8: "in education (labour market training, self-motivated study)",
+    9: "unknown",
+}
+
+#: End reason of a job-seeking spell (classification tyottomy_3_2012_01_01, "00"-"13").
+END_REASONS: dict[str, str] = {
+    "00": "placed in subsidised employment",
+    "01": "placed by PES in an open labour market job",
+    "02": "lay-off or short week ended",
+    "03": "found a job by oneself (open market)",
+    "04": "started labour market training",
+    "05": "left the labour force",
+    "06": "other reason or unknown",
+    "07": "unemployment pension (legacy)",
+    "08": "started other education",
+    "09": "work or job search in the EU/EEA",
+    "10": "did not renew the job search",
+    "11": "started coaching or a trial",
+    "12": "started rehabilitative work activity",
+    "13": "started self-motivated study with benefit",
+}
+#: End reasons that mean open-market employment.
+OPEN_MARKET_END_REASONS = ("01", "03")
+
+#: End reason of a service spell (placement end reason, psyy 0-9).
+SERVICE_END_REASONS: dict[int, str] = {
+    0: "part of the measure ended",
+    1: "fixed term ended",
+    2: "got work at the placement employer",
+    3: "got other work",
+    4: "started education",
+    5: "dismissed",
+    6: "other or unknown",
+    7: "interrupted and became unemployed",
+    8: "other (reserved)",
+    9: "unknown",
+}
+
+#: Service types (DESIGN.md).
+SERVICE_TYPES: dict[str, str] = {
+    "training": "labour market training",
+    "pay_subsidy": "pay subsidy",
+    "startup_grant": "start-up grant",
+    "coaching": "coaching / job-search assistance",
+    "work_trial": "work trial",
+    "self_motivated_study": "self-motivated study with unemployment benefit",
+    "rehabilitative_work": "rehabilitative work activity",
+    "integration_training": "integration training",
+}
+
+#: Service line segment (palvelulinja, segmenttikoodi).
+SEGMENTS: dict[str, str] = {
+    "00": "no need for expert services",
+    "01": "job-matching and business services",
+    "02": "competence development services",
+    "03": "supported employment services",
+    "04": "benefit client",
+    "05": "multisectoral joint service (TYP)",
+}
+
+#: Employer sector of a subsidised placement.
+EMPLOYER_SECTORS: dict[int, str] = {
+    1: "state",
+    2: "municipality",
+    3: "private employer or association",
+    4: "enterprise",
+    5: "household",
+    6: "joint municipal authority",
+}
+#: Sectors counted as the private (firm) pay subsidy; the rest are public / third sector.
+PRIVATE_SECTORS = (4, 5)
+
+#: Income types of the Incomes Register used by the toolkit (wages: 1xx/2xx; 3xx separately
+#: reported types such as fringe benefits and reimbursements; 4xx deductions).
+INCOME_TYPES: dict[int, str] = {
+    101: "total wages",
+    102: "total wages subject to earnings-related pension contribution",
+    201: "time-rate pay",
+    202: "initiative fee",
+    203: "bonus pay",
+    205: "emergency-work compensation",
+    212: "extra-work premium",
+    213: "holiday bonus",
+    216: "other compensation paid",
+    218: "conditions supplement",
+    220: "commission pay",
+    221: "Sunday-work compensation",
+    225: "working-time balancing compensation",
+    227: "contract (piece) pay",
+    230: "stand-by compensation",
+    232: "weekly-rest compensation",
+    234: "holiday compensation",
+    235: "overtime compensation",
+    238: "other regular supplement",
+    301: "fringe benefit (housing)",
+    302: "fringe benefit (car)",
+    304: "fringe benefit (meal)",
+    311: "reimbursement of travel expenses (daily allowance)",
+    312: "reimbursement of travel expenses (kilometre allowance)",
+    319: "other reimbursement of expenses",
+    321: "substitute payer: wages",
+    401: "deduction before withholding",
+    419: "deduction before withholding (other)",
+}
+WAGE_INCOME_TYPES = tuple(t for t in INCOME_TYPES if t == 101 or 200 <= t < 300)
+HOLIDAY_BONUS = 213
+HOLIDAY_COMPENSATION = 234
+
+#: Actions of an earnings report.
+REPORT_ACTIONS = ("new", "replace", "cancel")
+
+#: Benefit types of ``benefit_reports``.
+BENEFIT_TYPES: dict[str, str] = {
+    "labour_market_subsidy": "labour market subsidy (Kela)",
+    "basic_allowance": "basic unemployment allowance (Kela)",
+    "earnings_related_allowance": "earnings-related unemployment allowance (fund)",
+    "startup_grant": "start-up grant",
+    "other": "other benefit",
+}
+
+EDUCATION_LEVELS = ("basic", "upper_secondary", "tertiary")
+LANGUAGES = ("fi", "sv", "other")
+SEXES = ("F", "M")
+
+
+# ---------------------------------------------------------------------------------------
+# Contracts
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table contract."""
+
+    name: str
+    dtype: pl.DataType
+    nullable: bool = False
+    optional: bool = False  # the whole column may be absent from the file
+    codes: tuple | None = None  # allowed values (nulls aside)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """The contract of one register table."""
+
+    name: str
+    row: str  # what one row is
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    required: bool = True  # the table must be present in a register folder
+    date_ranges: tuple[tuple[str, str], ...] = field(default=())  # (start, end) pairs, end >= start
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        return {c.name: c.dtype for c in self.columns}
+
+
+PERSONS = TableContract(
+    name="persons",
+    row="a person",
+    key=("person_id",),
+    columns=(
+        Column("person_id", pl.Int64()),
+        Column("birth_year", pl.Int16()),
+        Column("sex", pl.String(), codes=SEXES),
+        Column("education", pl.String(), codes=EDUCATION_LEVELS),
+        Column("language", pl.String(), codes=LANGUAGES),
+        Column("municipality", pl.String(), description="3-digit municipality code"),
+        Column("employment_area", pl.String(), description="employment area code, e.g. 'EA01'"),
+    ),
+)
+
+JOBSEEKING_SPELLS = TableContract(
+    name="jobseeking_spells",
+    row="a job-seeking spell",
+    key=("spell_id",),
+    date_ranges=(("start_date", "end_date"),),
+    columns=(
+        Column("person_id", pl.Int64()),
+        Column("spell_id", pl.Int64()),
+        Column("start_date", pl.Date()),
+        Column("end_date", pl.Date(), nullable=True, description="null: ongoing at extraction"),
+        Column("status_at_start", pl.Int8(), codes=tuple(STATUS_CODES)),
+        Column("end_reason", pl.String(), nullable=True, codes=tuple(END_REASONS),
+               description="null while the spell is ongoing"),
+        Column("segment", pl.String(), codes=tuple(SEGMENTS)),
+        Column("municipality", pl.String()),
+    ),
+)
+
+SERVICE_SPELLS = TableContract(
+    name="service_spells",
+    row="a service participation",
+    key=("service_id",),
+    date_ranges=(("start_date", "end_date"),),
+    columns=(
+        Column("person_id", pl.Int64()),
+        Column("service_id", pl.Int64()),
+        Column("service_type", pl.String(), codes=tuple(SERVICE_TYPES)),
+        Column("subtype", pl.String(), nullable=True, optional=True,
+               description="e.g. training 'preparatory'/'vocational'"),
+        Column("start_date", pl.Date()),
+        Column("end_date", pl.Date(), nullable=True, description="null: ongoing at extraction"),
+        Column("end_reason", pl.Int8(), nullable=True, codes=tuple(SERVICE_END_REASONS)),
+        Column("provider_id", pl.String(), nullable=True),
+        Column("course_id", pl.String(), nullable=True),
+        Column("cost_eur", pl.Float64()),
+        Column("employer_sector", pl.Int8(), nullable=True, codes=tuple(EMPLOYER_SECTORS)),
+    ),
+)
+
+EARNINGS_REPORTS = TableContract(
+    name="earnings_reports",
+    row="one income type on one Incomes Register earnings payment report (one version)",
+    key=("report_id", "income_type"),
+    date_ranges=(("pay_period_start", "pay_period_end"), ("earning_period_start", "earning_period_end")),
+    columns=(
+        Column("report_id", pl.Int64(), description="id of this submitted report (version)"),
+        Column("report_ref", pl.String(), description="payer's report reference; links versions"),
+        Column("version", pl.Int16(), description="1 for the original, +1 per replacement/cancellation"),
+        Column("action", pl.String(), codes=REPORT_ACTIONS),
+        Column("person_id", pl.Int64()),
+        Column("payer_id", pl.Int64()),
+        Column("payment_date", pl.Date()),
+        Column("pay_period_start", pl.Date()),
+        Column("pay_period_end", pl.Date()),
+        Column("earning_period_start", pl.Date(), nullable=True, optional=True),
+        Column("earning_period_end", pl.Date(), nullable=True, optional=True),
+        Column("income_type", pl.Int16(), codes=tuple(INCOME_TYPES)),
+        Column("amount_eur", pl.Float64(), description="negative only on recovery rows"),
+        Column("subsidised", pl.Boolean(), description="employed with state employment appropriations"),
+        Column("recovery", pl.Boolean(), optional=True,
+               description="a recovery (takaisinperintä) of pay for the pay period on the row"),
+        Column("orig_payment_date", pl.Date(), nullable=True, optional=True,
+               description="payment date of the recovered pay (recovery rows)"),
+    ),
+)
+
+BENEFIT_REPORTS = TableContract(
+    name="benefit_reports",
+    row="a benefit payment",
+    key=(),
+    required=False,
+    date_ranges=(("period_start", "period_end"),),
+    columns=(
+        Column("person_id", pl.Int64()),
+        Column("benefit_type", pl.String(), codes=tuple(BENEFIT_TYPES)),
+        Column("payment_date", pl.Date()),
+        Column("period_start", pl.Date()),
+        Column("period_end", pl.Date()),
+        Column("amount_eur", pl.Float64()),
+    ),
+)
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c for c in (PERSONS, JOBSEEKING_SPELLS, SERVICE_SPELLS, EARNINGS_REPORTS, BENEFIT_REPORTS)
+}
