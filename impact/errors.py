@@ -41,3 +41,7 @@ class EstimationError(ImpactError):
 
 class BackendError(ImpactError):
     """An execution backend is missing or cannot be reached (names the extra to install)."""
+
+
+class DisclosureError(ImpactError):
+    """A table cannot be published: it holds person identifiers or cannot be protected."""

@@ -1,0 +1,418 @@
+"""Dynamic (risk-set) matching designs on elapsed job-seeking duration.
+
+Services start at different points of a job-seeking spell. The design of Sianesi (2004)
+and Li, Propert and Rosenbaum (2001) compares a person who starts the service in month
+*u* of a spell with people who are still job-seeking and untreated at *u*:
+
+* risk set (u, calendar month m): every spell that started before m and was still open on
+  the last day of month m - 1 (``u = m - spell start month``);
+* treated: spells whose first start of the service falls in month m;
+* controls: spells at risk at m that have not started the service by m. With
+  ``comparison="not_yet"`` (default) they may start it later ("join now vs wait", the
+  generator's 'not now' counterfactual); ``grace=g`` drops controls that start within g
+  months after m; ``comparison="never"`` keeps only controls that do not start it within
+  ``window`` months (None: for the rest of the spell), the 'vs never within the window'
+  comparison. Dropping later starters conditions on the future and is biased unless the
+  window is short: it is offered to show the bias, not as a default.
+* covariates frozen at m: age, sex, education, language, segment, elapsed duration, months
+  employed and earnings in windows of the months before m (``history``) and in the 12
+  months before the spell, from the person x month panel;
+* exact matching on u, calendar quarter and employment area (and, for outcomes measured
+  from the service's end, on the treated's service length so that each control is followed
+  over the same months).
+
+The ATT estimated on this table with exact cells is the average over the treated's
+distribution of u. Everything is polars joins and ``int_ranges``/``explode``: no Python
+loop over people or months.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import polars as pl
+
+from impact.errors import DesignError
+from impact.months import pl_month_index
+
+ESTIMANDS = {
+    "not_yet": "ATT of starting the service in month u of job-seeking vs not starting it then (join now vs wait: "
+               "the comparison may start it later)",
+    "never": "ATT of starting the service in month u vs not starting it within the window (conditions on the future)",
+}
+
+#: Covariate columns the builder creates (some are dropped if constant in the data).
+BASE_COVARIATES = ["age", "age_under_25", "age_over_50", "female", "educ_basic", "educ_tertiary", "lang_sv",
+                   "lang_other", "log_elapsed"]
+
+
+@dataclass
+class RiskSetDesign:
+    """A dynamic-matching design table and how to estimate on it.
+
+    ``data`` has one row per (spell, risk month[, service length]) with ``treated``, the
+    covariates, the exact-matching columns and the outcome columns (``employed_h{h}``,
+    ``earnings_h{h}``); ``cluster`` is the person column (controls recur across risk sets).
+    """
+
+    data: pl.DataFrame
+    covariates: list[str]
+    outcomes: list[str]
+    horizons: dict[str, int]
+    exact: list[str]
+    estimand: str
+    comparison: str
+    origin: str
+    cluster: str = "person_id"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def estimate(self, **kwargs):
+        """Nearest-neighbour propensity-score matching on this design (ATT, exact cells).
+
+        Keyword arguments go to :func:`impact.estimators.matching.match` (default ``k=5``).
+        The estimand text is recorded on the result.
+        """
+        from impact.estimators import matching
+
+        kw = dict(k=5, exact=self.exact, cluster=self.cluster, horizons=self.horizons)
+        kw.update(kwargs)
+        res = matching.match(self.data, treatment="treated", outcome=self.outcomes, covariates=self.covariates, **kw)
+        res.estimand_note = self.estimand
+        res.info["design"] = f"risk-set matching ({self.comparison}, outcomes from the service {self.origin})"
+        res.notes.append("controls can recur across risk sets (and be treated later): person-clustered bootstrap "
+                         "(vce='bootstrap', cluster='person_id') accounts for it; the Abadie-Imbens SE does not")
+        return res
+
+
+def _month(col: str) -> pl.Expr:
+    return pl_month_index(col)
+
+
+def _cum_panel(panel: pl.DataFrame, employed: str, earnings: str) -> pl.DataFrame:
+    """Per person: cumulative months employed and earnings up to each panel month."""
+    return (
+        panel.select("person_id", "month", pl.col(employed).cast(pl.Int32).alias("_e"),
+                     pl.col(earnings).cast(pl.Float64).fill_null(0.0).alias("_w"))
+        .sort("person_id", "month")
+        .with_columns(_ce=pl.col("_e").cum_sum().over("person_id"), _cw=pl.col("_w").cum_sum().over("person_id"))
+        .select("person_id", "month", "_ce", "_cw")
+        .sort("month")
+    )
+
+
+def _cum_at(rows: pl.DataFrame, cum: pl.DataFrame, at: pl.Expr, name: str) -> pl.DataFrame:
+    """Attach cumulative employment/earnings at the last panel month <= ``at`` (0 before any)."""
+    q = rows.select("_rid", "person_id", at.cast(pl.Int32).alias("_q")).sort("_q")
+    j = q.join_asof(cum.with_columns(pl.col("month").cast(pl.Int32)), left_on="_q", right_on="month",
+                    by="person_id", strategy="backward", check_sortedness=False)
+    j = j.select("_rid", pl.col("_ce").fill_null(0).alias(f"{name}_e"), pl.col("_cw").fill_null(0.0).alias(f"{name}_w"))
+    return rows.join(j, on="_rid", how="left")
+
+
+def _drop_unmatchable(rows: pl.DataFrame, exact: list[str]) -> tuple[pl.DataFrame, int]:
+    """Drop treated rows whose exact cell has no control (they cannot be matched); count them."""
+    nctl = rows.group_by(exact).agg(_nc=(~pl.col("treated")).sum())
+    rows = rows.join(nctl, on=exact, how="left")
+    no_ctl = rows.filter(pl.col("treated") & (pl.col("_nc") == 0)).height
+    return rows.filter(~pl.col("treated") | (pl.col("_nc") > 0)).drop("_nc"), no_ctl
+
+
+def _outcomes(rows: pl.DataFrame, panel: pl.DataFrame, month: pl.Expr, horizons: Sequence[int], employed: str,
+              earnings: str) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
+    p = panel.select("person_id", pl.col("month").cast(pl.Int32),
+                     pl.col(employed).cast(pl.Float64).alias("_emp"), pl.col(earnings).cast(pl.Float64).alias("_earn"))
+    names, hz = [], {}
+    for h in horizons:  # a handful of horizons
+        rows = rows.with_columns((month + h).cast(pl.Int32).alias("_om")).join(
+            p, left_on=["person_id", "_om"], right_on=["person_id", "month"], how="left"
+        ).with_columns(pl.col("_emp").fill_null(0.0).alias(f"employed_h{h}"),
+                       pl.col("_earn").fill_null(0.0).alias(f"earnings_h{h}")).drop("_emp", "_earn", "_om")
+        names += [f"employed_h{h}", f"earnings_h{h}"]
+        hz[f"employed_h{h}"] = hz[f"earnings_h{h}"] = h
+    return rows, names, hz
+
+
+def _spells_with_first_start(spells: pl.DataFrame, services: pl.DataFrame, service_type: str | Sequence[str],
+                             link_days: int, open_month: int) -> pl.DataFrame:
+    """Spells with the month of the first start of the service within them (or right after their end)."""
+    for name, df, cols in (("jobseeking_spells", spells, ("person_id", "spell_id", "start_date", "end_date")),
+                           ("service_spells", services, ("person_id", "service_type", "start_date", "end_date"))):
+        miss = [c for c in cols if c not in df.columns]
+        if miss:
+            raise DesignError(f"{name} lacks column(s) {', '.join(miss)}")
+    types = [service_type] if isinstance(service_type, str) else list(service_type)
+    sp = spells.select(
+        "person_id", "spell_id", pl.col("start_date").alias("sp_start"), pl.col("end_date").alias("sp_end"),
+        *([pl.col("segment")] if "segment" in spells.columns else []),
+        s0=_month("start_date"),
+        # open on the last day of month m-1  <=>  m <= month(end_date + 1 day)
+        e1=pl.when(pl.col("end_date").is_null()).then(pl.lit(open_month)).otherwise(
+            _month(pl.col("end_date") + pl.duration(days=1))),
+    )
+    sv = services.filter(pl.col("service_type").is_in(types)).select(
+        "person_id", pl.col("start_date").alias("sv_start"), ms=_month("start_date"),
+        me=pl.when(pl.col("end_date").is_null()).then(None).otherwise(_month("end_date")),
+    )
+    if sv.height == 0:
+        raise DesignError(f"no service spells of type {types} in service_spells")
+    link = (
+        sp.join(sv, on="person_id")
+        .filter((pl.col("sv_start") > pl.col("sp_start"))
+                & (pl.col("sp_end").is_null() | (pl.col("sv_start") <= pl.col("sp_end") + pl.duration(days=link_days))))
+        .sort("sv_start")
+        .group_by("spell_id", maintain_order=True)
+        .first()
+        .select("spell_id", "ms", "me")
+    )
+    return sp.join(link, on="spell_id", how="left")
+
+
+def risk_set_design(
+    spells: pl.DataFrame,
+    services: pl.DataFrame,
+    persons: pl.DataFrame,
+    panel: pl.DataFrame,
+    service_type: str | Sequence[str] = "training",
+    horizons: Sequence[int] = (3, 6, 12),
+    origin: str = "end",
+    comparison: str = "not_yet",
+    grace: int = 0,
+    window: int | None = None,
+    max_elapsed: int = 24,
+    history: Sequence[int] = (12, 24),
+    first_month: int | None = None,
+    last_month: int | None = None,
+    employed: str = "employed",
+    earnings: str = "earnings",
+    link_days: int = 7,
+    max_controls: int | None = None,
+    seed: int = 0,
+    calendar: str = "quarter",
+) -> RiskSetDesign:
+    """Build the risk-set design table for one service (type or list of types).
+
+    Parameters
+    ----------
+    spells, services, persons
+        The ``jobseeking_spells``, ``service_spells`` and ``persons`` registers (polars).
+    panel
+        Person x month panel with ``person_id``, ``month`` (integer month index) and the
+        ``employed`` and ``earnings`` columns (the outcome stage's ``person_month``; months
+        absent from it count as not employed with no earnings).
+    horizons, origin
+        Outcome months: ``h`` months after the service's end month (``origin="end"``,
+        the placement follow-up; controls are followed over the same months by exact
+        matching on the treated's service length) or after the risk month
+        (``origin="start"``, which shows the lock-in during the service).
+    comparison, grace, window
+        See the module docstring.
+    max_elapsed
+        Longest elapsed duration (months) at which risk sets are formed.
+    history
+        Ends of the look-back windows (months before m) for employment and earnings
+        history, e.g. (12, 24): months 1-12 and 13-24 before m. Risk sets start only when
+        the panel covers the longest window.
+    first_month, last_month
+        Panel coverage (default: the panel's first and last month). Rows whose longest
+        outcome month lies after ``last_month`` are dropped.
+    link_days
+        A service that starts up to this many days after a spell's end still belongs to it
+        (the register closes the spell when the service starts).
+    max_controls, seed
+        Keep at most this many controls per exact cell (a reproducible random sample by
+        ``seed``); None keeps all. With outcomes from the service end every control is
+        repeated once per distinct service length in its cell, so large registers need a cap.
+    calendar
+        Calendar cell for exact matching: ``"quarter"`` (default) or ``"month"``.
+    """
+    if origin not in ("end", "start"):
+        raise DesignError(f"origin must be 'end' or 'start', got {origin!r}")
+    if comparison not in ESTIMANDS:
+        raise DesignError(f"comparison must be 'not_yet' or 'never', got {comparison!r}")
+    if calendar not in ("quarter", "month"):
+        raise DesignError(f"calendar must be 'quarter' or 'month', got {calendar!r}")
+    for col in ("person_id", "month", employed, earnings):
+        if col not in panel.columns:
+            raise DesignError(f"panel lacks column {col!r} (columns: {', '.join(panel.columns)})")
+    for col in ("person_id", "birth_year", "sex", "education", "language", "employment_area"):
+        if col not in persons.columns:
+            raise DesignError(f"persons lacks column {col!r}")
+    horizons = sorted(int(h) for h in horizons)
+    history = sorted(int(h) for h in history)
+    fm = int(panel["month"].min()) if first_month is None else int(first_month)
+    lm = int(panel["month"].max()) if last_month is None else int(last_month)
+    sp = _spells_with_first_start(spells, services, service_type, link_days, lm + 1)
+    # --- risk rows: one per spell and month m at which the spell is at risk (u >= 1) ---
+    m_lo = fm + history[-1]
+    rows = (
+        sp.with_columns(
+            m_hi=pl.min_horizontal(pl.col("e1"), pl.col("s0") + max_elapsed, pl.col("ms").fill_null(2**30)),
+            m_from=pl.max_horizontal(pl.col("s0") + 1, pl.lit(m_lo)),
+        )
+        .filter(pl.col("m_hi") >= pl.col("m_from"))
+        .with_columns(m=pl.int_ranges(pl.col("m_from"), pl.col("m_hi") + 1, dtype=pl.Int32))
+        .explode("m")
+        .with_columns(treated=(pl.col("m") == pl.col("ms")).fill_null(False), u=(pl.col("m") - pl.col("s0")))
+    )
+    later = pl.col("ms") - pl.col("m")
+    n_before = rows.height
+    if comparison == "never":
+        drop = pl.col("ms").is_not_null() if window is None else (later <= window).fill_null(False)
+        rows = rows.filter(pl.col("treated") | ~drop)
+    if grace > 0:
+        rows = rows.filter(pl.col("treated") | ~(later <= grace).fill_null(False))
+    # persons
+    per = persons.select(
+        "person_id", "birth_year", "employment_area",
+        female=(pl.col("sex") == "F").cast(pl.Float64),
+        educ_basic=(pl.col("education") == "basic").cast(pl.Float64),
+        educ_tertiary=(pl.col("education") == "tertiary").cast(pl.Float64),
+        lang_sv=(pl.col("language") == "sv").cast(pl.Float64),
+        lang_other=(pl.col("language") == "other").cast(pl.Float64),
+    )
+    rows = rows.join(per, on="person_id", how="inner").with_columns(
+        age=(pl.col("m") // 12 - pl.col("birth_year")).cast(pl.Float64),
+        quarter=(pl.col("m") // 3).cast(pl.Int32),
+        log_elapsed=pl.col("u").cast(pl.Float64).log(),
+    ).with_columns(
+        age_under_25=(pl.col("age") < 25).cast(pl.Float64), age_over_50=(pl.col("age") > 50).cast(pl.Float64),
+    )
+    seg_cols: list[str] = []
+    if "segment" in rows.columns:
+        segs = sorted(rows["segment"].drop_nulls().unique().to_list())[1:]
+        rows = rows.with_columns([(pl.col("segment") == s).cast(pl.Float64).alias(f"segment_{s}") for s in segs])
+        seg_cols = [f"segment_{s}" for s in segs]
+    # --- service length for outcomes measured from the end; exact cells ---
+    exact = ["u", "quarter" if calendar == "quarter" else "m", "employment_area"]
+    # only risk sets (u, quarter, area) with a treated row matter
+    cells3 = rows.filter(pl.col("treated")).select(exact).unique()
+    rows = rows.join(cells3, on=exact, how="semi").with_row_index("_rid")
+    # --- history from the panel (cumulative sums, as-of joins), before any expansion ---
+    cum = _cum_panel(panel, employed, earnings)
+    marks = sorted({1, 2, *(h + 1 for h in history)})
+    for a in marks:
+        rows = _cum_at(rows, cum, pl.col("m") - a, f"_c{a}")
+    rows = _cum_at(rows, cum, pl.col("s0") - 1, "_s1")
+    rows = _cum_at(rows, cum, pl.col("s0") - 13, "_s13")
+    hist_cols = []
+    prev = 1
+    for h in history:
+        lo, hi = f"_c{prev}", f"_c{h + 1}"
+        rows = rows.with_columns(
+            (pl.col(f"{lo}_e") - pl.col(f"{hi}_e")).cast(pl.Float64).alias(f"emp_{prev}_{h}"),
+            (pl.col(f"{lo}_w") - pl.col(f"{hi}_w")).alias(f"earn_{prev}_{h}"),
+        )
+        hist_cols += [f"emp_{prev}_{h}", f"earn_{prev}_{h}"]
+        prev = h + 1
+    rows = rows.with_columns(
+        emp_pre_spell_12=(pl.col("_s1_e") - pl.col("_s13_e")).cast(pl.Float64),
+        employed_lag1=(pl.col("_c1_e") - pl.col("_c2_e")).cast(pl.Float64),
+    ).drop([c for c in rows.columns if c.startswith(("_c", "_s1"))])
+    # --- service length for outcomes measured from the end; exact cells; control sampling ---
+    if origin == "end":
+        tr = rows.filter(pl.col("treated") & pl.col("me").is_not_null()).with_columns(length=pl.col("me") - pl.col("ms"))
+        cells = tr.select(*exact, "length").unique()
+        keys = rows.filter(~pl.col("treated")).select("_rid", *exact).join(cells, on=exact, how="inner")
+        exact = exact + ["length"]
+    else:
+        tr = rows.filter(pl.col("treated"))
+        keys = rows.filter(~pl.col("treated")).select("_rid", *exact)
+    if max_controls is not None:
+        # a reproducible random sample of at most max_controls controls per exact cell
+        keys = keys.with_columns(_h=pl.struct("_rid", *exact).hash(seed)).filter(
+            pl.col("_h").rank("ordinal").over(exact) <= max_controls).drop("_h")
+    ctl = keys.select("_rid", *(["length"] if origin == "end" else [])).join(
+        rows.filter(~pl.col("treated")), on="_rid", how="inner")
+    rows = pl.concat([tr, ctl.select(tr.columns)], how="vertical")
+    out_month = pl.col("m") + pl.col("length") if origin == "end" else pl.col("m")
+    rows = rows.filter(out_month + horizons[-1] <= lm)
+    rows, no_ctl = _drop_unmatchable(rows, exact)
+    if rows.height == 0 or not rows["treated"].any():
+        raise DesignError("the risk-set design has no treated rows with observed outcomes (check horizons, "
+                          "service type and the panel's months)")
+    rows = rows.drop("_rid").with_row_index("_rid")
+    rows, outcome_cols, hz = _outcomes(rows, panel, out_month, horizons, employed, earnings)
+    # employed_lag1 is kept in the table but not in the score: being employed in m-1 while still
+    # registered is rare and (in small samples) seen only among controls, which separates the logit
+    covs = BASE_COVARIATES + seg_cols + hist_cols + ["emp_pre_spell_12"]
+    # drop covariates that are constant in this design (e.g. no Swedish speakers in a small sample)
+    covs = [c for c in covs if rows[c].n_unique() > 1]
+    keep = ["_rid", "person_id", "spell_id", "m", "u", "quarter", "employment_area", "treated", "ms", "me",
+            "employed_lag1"] + \
+        (["length"] if origin == "end" else []) + covs + outcome_cols
+    data = rows.select(keep).with_columns(pl.col("treated").cast(pl.Float64)).sort("_rid").drop("_rid")
+    info = {"rows_at_risk": n_before, "rows": data.height, "treated": int(data["treated"].sum()),
+            "treated_dropped_no_controls_in_cell": no_ctl,
+            "first_risk_month": m_lo, "last_month": lm, "service_type": service_type}
+    return RiskSetDesign(data=data, covariates=covs, outcomes=outcome_cols, horizons=hz, exact=exact,
+                         estimand=ESTIMANDS[comparison] + f"; outcomes {', '.join(map(str, horizons))} months after "
+                         f"the {'service end' if origin == 'end' else 'risk month'}",
+                         comparison=comparison, origin=origin, info=info)
+
+
+def naive_design(
+    spells: pl.DataFrame,
+    services: pl.DataFrame,
+    persons: pl.DataFrame,
+    panel: pl.DataFrame,
+    service_type: str | Sequence[str] = "training",
+    horizons: Sequence[int] = (3, 6, 12),
+    last_month: int | None = None,
+    employed: str = "employed",
+    earnings: str = "earnings",
+    link_days: int = 7,
+    history: Sequence[int] = (12, 24),
+    max_controls: int | None = None,
+    seed: int = 0,
+) -> RiskSetDesign:
+    """The naive static comparison: participants vs never-participants (for demonstration).
+
+    Treated: spells in which the service starts; controls: spells in which it never starts;
+    covariates at the spell start; each control is followed from its own spell start over
+    the same number of months as the participants of its cell (calendar quarter of the
+    spell start, area, months from spell start to service end). Comparing with people who
+    never participated conditions on the future (quick leavers never get the chance) and
+    is biased; :func:`risk_set_design` is the right design.
+    """
+    lm = int(panel["month"].max()) if last_month is None else int(last_month)
+    fm = int(panel["month"].min())
+    sp = _spells_with_first_start(spells, services, service_type, link_days, lm + 1)
+    sp = sp.filter(pl.col("s0") >= fm + max(history))
+    per = persons.select(
+        "person_id", "birth_year", "employment_area", female=(pl.col("sex") == "F").cast(pl.Float64),
+        educ_basic=(pl.col("education") == "basic").cast(pl.Float64),
+        educ_tertiary=(pl.col("education") == "tertiary").cast(pl.Float64),
+        lang_sv=(pl.col("language") == "sv").cast(pl.Float64), lang_other=(pl.col("language") == "other").cast(pl.Float64),
+    )
+    rows = sp.join(per, on="person_id", how="inner").with_columns(
+        age=(pl.col("s0") // 12 - pl.col("birth_year")).cast(pl.Float64), quarter=(pl.col("s0") // 3).cast(pl.Int32),
+        treated=pl.col("ms").is_not_null(), m=pl.col("s0"),
+    ).with_columns(age_under_25=(pl.col("age") < 25).cast(pl.Float64), age_over_50=(pl.col("age") > 50).cast(pl.Float64))
+    tr = rows.filter(pl.col("treated") & pl.col("me").is_not_null()).with_columns(span=pl.col("me") - pl.col("s0"))
+    cells = tr.select("quarter", "employment_area", "span").unique()
+    ctl = rows.filter(~pl.col("treated")).join(cells, on=["quarter", "employment_area"], how="inner")
+    if max_controls is not None:
+        cell = ["quarter", "employment_area", "span"]
+        ctl = ctl.filter(pl.struct("spell_id", *cell).hash(seed).rank("ordinal").over(cell) <= max_controls)
+    rows = pl.concat([tr, ctl.select(tr.columns)], how="vertical")
+    rows = rows.filter(pl.col("s0") + pl.col("span") + max(horizons) <= lm)
+    rows, no_ctl = _drop_unmatchable(rows, ["quarter", "employment_area", "span"])
+    rows = rows.with_row_index("_rid")
+    cum = _cum_panel(panel, employed, earnings)
+    rows = _cum_at(rows, cum, pl.col("s0") - 1, "_s1")
+    rows = _cum_at(rows, cum, pl.col("s0") - 13, "_s13")
+    rows = rows.with_columns(emp_pre_spell_12=(pl.col("_s1_e") - pl.col("_s13_e")).cast(pl.Float64),
+                             earn_pre_spell_12=pl.col("_s1_w") - pl.col("_s13_w"))
+    rows, outcome_cols, hz = _outcomes(rows, panel, pl.col("s0") + pl.col("span"), horizons, employed, earnings)
+    covs = ["age", "age_under_25", "age_over_50", "female", "educ_basic", "educ_tertiary", "lang_sv", "lang_other",
+            "emp_pre_spell_12", "earn_pre_spell_12"]
+    covs = [c for c in covs if rows[c].n_unique() > 1]
+    data = rows.select(["person_id", "spell_id", "quarter", "employment_area", "span", "treated", "ms", "me"] + covs
+                       + outcome_cols).with_columns(pl.col("treated").cast(pl.Float64))
+    return RiskSetDesign(data=data, covariates=covs, outcomes=outcome_cols, horizons=hz,
+                         exact=["quarter", "employment_area", "span"],
+                         estimand="naive: participants vs never-participants (conditions on the future; biased)",
+                         comparison="never_participants", origin="end",
+                         info={"rows": data.height, "treated": int(data["treated"].sum()),
+                               "treated_dropped_no_controls_in_cell": no_ctl})

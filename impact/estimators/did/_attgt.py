@@ -1,0 +1,274 @@
+"""Group-time average treatment effects ATT(g, t) (Callaway and Sant'Anna 2021).
+
+For each cohort ``g`` (units first treated in period ``g``) and period ``t``, ATT(g, t) is the
+average effect in period ``t`` on the units of cohort ``g``, identified by comparing their
+outcome change from a base period to ``t`` with that of a comparison group (never treated,
+or not yet treated by ``max(t, base) + anticipation``). The base period is ``g - 1 -
+anticipation`` for post-treatment cells; for pre-treatment cells it is ``t - 1``
+("varying") or also ``g - 1 - anticipation`` ("universal").
+
+Balanced panels take a fast path: the wide ``units x periods`` outcome matrix is differenced
+for all cells of a cohort at once, and the cells that share the comparison units share one
+propensity model and one OLS design (so without covariates nothing is fitted at all; with
+never-treated controls one logit per cohort). Unbalanced panels and repeated
+cross-sections use the cross-section estimators cell by cell, with the influence functions
+summed by unit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from impact.errors import DesignError, EstimationError
+from impact.estimators.did._prep import DidData, prepare
+from impact.estimators.did._twoperiod import panel_2x2, rcs_2x2
+from impact.estimators.did.results import AttGtResults
+from impact.estimators.inference import influence_se, multiplier_bootstrap, normal_ci, z_critical
+
+CONTROL_GROUPS = ("never_treated", "not_yet_treated")
+METHODS = ("dr", "ipw", "reg", "dr_improved")
+BASE_PERIODS = ("varying", "universal")
+
+
+def _cells(dd: DidData, base_period: str, anticipation: int, control_group: str) -> pd.DataFrame:
+    """All (g, t) cells: post and base period positions and the comparison threshold."""
+    tl = dd.periods
+    T = len(tl)
+    rows = []
+    for g in np.unique(dd.cohort[np.isfinite(dd.cohort)]):
+        base_u = int(np.flatnonzero(tl + anticipation < g)[-1])
+        js = range(1, T) if base_period == "varying" else range(T)
+        for j in js:
+            post_cell = tl[j] >= g
+            base = base_u if (post_cell or base_period == "universal") else j - 1
+            pre_before = j - 1 if base_period == "varying" else base_u  # R did's pret before the post update
+            thr = tl[max(j, pre_before)] + anticipation if control_group == "not_yet_treated" else np.inf
+            rows.append((g, tl[j], j, base, thr, base_period == "universal" and j == base))
+    return pd.DataFrame(rows, columns=["group", "time", "j", "base", "thr", "reference"])
+
+
+def _controls(cohort: np.ndarray, g: float, thr: float) -> np.ndarray:
+    """Comparison units: never treated, or (not-yet-treated) first treated after ``thr``."""
+    c = ~np.isfinite(cohort)
+    if np.isfinite(thr):
+        c |= (cohort > thr) & (cohort != g)
+    return c
+
+
+def _periods(cells: pd.DataFrame, k) -> str:
+    t = cells["time"].to_numpy()[k]
+    return ", ".join(f"{x:g}" for x in t) if len(t) <= 6 else f"{t.min():g}..{t.max():g}"
+
+
+def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarray, dropped: np.ndarray, notes: list[str]):
+    """Fill ``psi`` and return (att, n_treated, n_controls) for a balanced panel."""
+    K = len(cells)
+    att = np.zeros(K)
+    n_t = np.zeros(K, dtype=np.int64)
+    n_c = np.zeros(K, dtype=np.int64)
+    n = dd.n
+    live = ~cells["reference"].to_numpy()
+    keys = cells.loc[live, ["group", "thr"]].drop_duplicates().to_numpy()
+    for g, thr in keys:  # one block per cohort and comparison set
+        k = np.flatnonzero(live & (cells["group"].to_numpy() == g) & (cells["thr"].to_numpy() == thr))
+        C = _controls(dd.cohort, g, thr)
+        Dfull = dd.cohort == g
+        idx = np.flatnonzero(Dfull | C)
+        if not C.any():
+            raise DesignError(
+                f"cohort {g:g}: no comparison units for periods {cells['time'].to_numpy()[k].astype(int).tolist()} "
+                "(every other unit is already treated)"
+            )
+        D = Dfull[idx].astype(float)
+        Ysub = dd.Y[idx]
+        dY = Ysub[:, cells["j"].to_numpy()[k]] - Ysub[:, cells["base"].to_numpy()[k]]
+        X = dd.X[idx] if dd.X is not None else None
+        what = f"cohort {g:g} (comparison set up to {thr:g})" if np.isfinite(thr) else f"cohort {g:g}"
+        try:
+            a, inf = panel_2x2(dY, D, dd.w[idx], X, method, what)
+        except (DesignError, EstimationError) as exc:  # as R did: the cells are not estimable
+            dropped[k] = True
+            notes.append(f"cohort {g:g}, periods {_periods(cells, k)}: not estimated ({exc})")
+            continue
+        att[k] = a
+        inf *= n / len(idx)
+        if k[-1] - k[0] + 1 == len(k):  # contiguous cells: a slice is much cheaper than np.ix_
+            psi[idx, k[0] : k[-1] + 1] = inf
+        else:
+            psi[np.ix_(idx, k)] = inf
+        n_t[k] = int(D.sum())
+        n_c[k] = len(idx) - int(D.sum())
+    return att, n_t, n_c
+
+
+def _estimate_rows(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarray, dropped: np.ndarray, notes: list[str]):
+    """Cell-by-cell cross-section estimators (repeated cross-sections, unbalanced panels)."""
+    K = len(cells)
+    att = np.zeros(K)
+    n_t = np.zeros(K, dtype=np.int64)
+    n_c = np.zeros(K, dtype=np.int64)
+    rc, rt = dd.row_cohort, dd.row_t
+    for k, (g, j, b, thr, ref) in enumerate(cells[["group", "j", "base", "thr", "reference"]].itertuples(index=False)):
+        if ref:
+            continue
+        inwin = (rt == j) | (rt == b)
+        D_all = rc == g
+        rows = np.flatnonzero(inwin & (D_all | _controls(rc, g, thr)))
+        D = D_all[rows].astype(float)
+        post = (rt[rows] == j).astype(float)
+        what = f"cohort {g:g}, period {dd.periods[j]:g}"
+        try:
+            for nm, cnt in [("treated, post", D @ post), ("treated, base", D @ (1 - post)),
+                            ("comparison, post", (1 - D) @ post), ("comparison, base", (1 - D) @ (1 - post))]:
+                if cnt == 0:
+                    raise DesignError(f"no observations of the {nm} group")
+            X = dd.row_X[rows] if dd.row_X is not None else None
+            a, inf = rcs_2x2(dd.row_y[rows], post, D, dd.row_w[rows], X, method, what)
+        except (DesignError, EstimationError) as exc:  # as R did: the cell is not estimable
+            dropped[k] = True
+            notes.append(f"{what}: not estimated ({exc})")
+            continue
+        att[k] = a
+        psi[:, k] = np.bincount(dd.row_unit[rows], weights=inf * (dd.n / len(rows)), minlength=dd.n)
+        units = dd.row_unit[rows]
+        n_t[k] = len(np.unique(units[D == 1]))
+        n_c[k] = len(np.unique(units[D == 0]))
+    return att, n_t, n_c
+
+
+def att_gt(
+    data,
+    *,
+    unit: str | None = None,
+    time: str,
+    outcome: str,
+    group: str | None = None,
+    treatment: str | None = None,
+    covariates: list[str] | None = None,
+    control_group: str = "never_treated",
+    method: str = "dr",
+    anticipation: int = 0,
+    base_period: str = "varying",
+    cluster: str | None = None,
+    weights: str | None = None,
+    panel: bool = True,
+    allow_unbalanced_panel: bool = False,
+    bootstrap: bool = False,
+    n_boot: int = 999,
+    seed: int | None = None,
+    level: float = 0.95,
+) -> AttGtResults:
+    """Group-time average treatment effects on the treated, ATT(g, t).
+
+    Estimand: ``ATT(g, t) = E[Y_t(g) - Y_t(never) | G = g]``, the average effect in period
+    ``t`` of first being treated in period ``g`` on the units of that cohort, under parallel
+    trends (conditional on ``covariates`` when given) with the chosen comparison group and
+    no anticipation beyond ``anticipation`` periods.
+
+    Parameters
+    ----------
+    data : polars or pandas DataFrame
+        Long table: one row per unit and period (panel) or per observation (``panel=False``).
+    unit, time, outcome : str
+        Column names. ``time`` holds integer periods or dates (dates are counted in months).
+    group : str, optional
+        First treated period of each unit (same units as ``time``); 0 or null for never treated.
+    treatment : str, optional
+        Alternative to ``group``: an absorbing 0/1 treatment indicator.
+    covariates : list of str, optional
+        Time-invariant covariates for the propensity score and outcome regressions.
+    control_group : {"never_treated", "not_yet_treated"}
+    method : {"dr", "ipw", "reg", "dr_improved"}
+        Doubly robust (Sant'Anna and Zhao, locally efficient), normalised inverse probability
+        weighting, outcome regression, or the "improved" doubly robust estimator (panel only).
+    anticipation : int
+        Number of periods before ``g`` in which units may already react.
+    base_period : {"varying", "universal"}
+    cluster : str, optional
+        Column with a cluster at the unit level or coarser (e.g. employment area).
+    weights : str, optional
+        Sampling weights (constant within unit).
+    panel : bool
+        False for repeated cross-sections.
+    allow_unbalanced_panel : bool
+        Keep units not observed in every period (estimated as cross-sections with the
+        influence functions summed by unit); by default they are dropped, with a note.
+    bootstrap : bool
+        Multiplier-bootstrap standard errors (``n_boot`` draws, ``seed``) and a simultaneous
+        confidence band over all cells: ``ci_lower``/``ci_upper`` of ``att_gt`` then hold the
+        band (critical value in ``crit_uniform``), as R ``did`` with ``cband=TRUE``.
+        Aggregations inherit the choice unless told otherwise.
+
+    Returns
+    -------
+    AttGtResults
+        ``.att_gt`` (group, time, att, std_error, ci_lower, ci_upper, ...), ``.aggregate(kind)``,
+        ``.pretest()``, ``.summary()``.
+    """
+    if control_group not in CONTROL_GROUPS:
+        raise DesignError(f"control_group must be one of {CONTROL_GROUPS}, got {control_group!r}")
+    if method not in METHODS:
+        raise DesignError(f"method must be one of {METHODS}, got {method!r}")
+    if base_period not in BASE_PERIODS:
+        raise DesignError(f"base_period must be one of {BASE_PERIODS}, got {base_period!r}")
+    dd = prepare(
+        data, unit=unit, time=time, outcome=outcome, group=group, treatment=treatment,
+        covariates=covariates, weights=weights, cluster=cluster, panel=panel,
+        allow_unbalanced_panel=allow_unbalanced_panel, anticipation=anticipation,
+        control_group=control_group,
+    )
+    if method == "dr_improved" and dd.Y is None:
+        raise DesignError("method='dr_improved' needs a balanced panel")
+    cells = _cells(dd, base_period, anticipation, control_group)
+    psi = np.zeros((dd.n, len(cells)), order="F")  # column-major: aggregations pick columns
+    # every product here is tall and skinny (n x k, k = covariates + 1): memory-bound, so BLAS
+    # threads only add contention
+    dropped = np.zeros(len(cells), dtype=bool)
+    notes: list[str] = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        if dd.Y is not None:
+            att, n_t, n_c = _estimate_panel(dd, cells, method, psi, dropped, notes)
+        else:
+            att, n_t, n_c = _estimate_rows(dd, cells, method, psi, dropped, notes)
+    if dropped.all():
+        raise DesignError("no group-time cell could be estimated: " + "; ".join(notes[:5]))
+    if dropped.any():  # left out of the table and of every aggregation
+        keep = ~dropped
+        cells, att, n_t, n_c = cells[keep].reset_index(drop=True), att[keep], n_t[keep], n_c[keep]
+        psi = np.asfortranarray(psi[:, keep])
+        dd.notes.extend(notes)
+
+    se = influence_se(psi, dd.cluster)
+    se[se <= np.sqrt(np.finfo(float).eps) * 10] = np.nan  # reference cells of the universal base
+    lo, hi = normal_ci(att, se, level)
+    table = pd.DataFrame({
+        "group": cells["group"].to_numpy(),
+        "time": cells["time"].to_numpy(),
+        "att": att,
+        "std_error": se,
+        "ci_lower": lo,
+        "ci_upper": hi,
+        "event_time": cells["time"].to_numpy() - cells["group"].to_numpy(),
+        "base_period": dd.periods[cells["base"].to_numpy()],
+        "post": cells["time"].to_numpy() >= cells["group"].to_numpy(),
+        "n_treated": n_t,
+        "n_controls": n_c,
+    })
+    crit = None
+    if bootstrap:
+        ok = np.isfinite(se)
+        bs = multiplier_bootstrap(psi[:, ok], n_boot=n_boot, cluster=dd.cluster, rng=seed, level=level)
+        table.loc[ok, "std_error"] = bs.std_error
+        crit = bs.crit_uniform if np.isfinite(bs.crit_uniform) else z_critical(level)
+        lo, hi = normal_ci(table["att"], table["std_error"], level, crit=crit)
+        table["ci_lower"], table["ci_upper"] = lo, hi
+    for c in ("group", "time", "event_time", "base_period"):
+        if np.all(table[c] == np.round(table[c])):
+            table[c] = table[c].astype(np.int64)
+    return AttGtResults.build(
+        table=table, psi=psi, dd=dd, outcome=outcome, method=method, control_group=control_group,
+        base_period=base_period, anticipation=anticipation, level=level, crit=crit,
+        bootstrap=bootstrap, n_boot=n_boot, seed=seed,
+    )

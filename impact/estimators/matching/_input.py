@@ -1,0 +1,135 @@
+"""Turn a pandas or polars table into the numpy arrays the matching estimators use.
+
+Every check that a user can fail happens here, with a message naming the column (and the
+rows) at fault: missing values, a non-binary treatment, no treated or no controls, a
+covariate that is constant (in the whole sample or within one treatment group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+
+from impact.errors import DesignError
+
+
+def to_polars(data: Any) -> pl.DataFrame:
+    """Accept a polars or pandas DataFrame (pandas at the boundary only)."""
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(data, pd.DataFrame):
+        return pl.from_pandas(data.reset_index(drop=True))
+    raise DesignError(f"data must be a pandas or polars DataFrame, got {type(data).__name__}")
+
+
+def as_list(x: str | Sequence[str] | None) -> list[str]:
+    if x is None:
+        return []
+    if isinstance(x, str):
+        return [x]
+    return list(x)
+
+
+def _row_sample(mask: np.ndarray, k: int = 5) -> str:
+    rows = np.flatnonzero(mask)[:k]
+    more = "" if mask.sum() <= k else f" (and {int(mask.sum()) - k} more)"
+    return ", ".join(str(int(r)) for r in rows) + more
+
+
+def numeric_column(df: pl.DataFrame, name: str, role: str) -> np.ndarray:
+    """A column as float64, with a clear error for a missing column, a non-numeric type or missing values."""
+    if name not in df.columns:
+        raise DesignError(f"{role} column {name!r} is not in the data (columns: {', '.join(df.columns)})")
+    s = df.get_column(name)
+    if s.dtype == pl.Boolean:
+        s = s.cast(pl.Float64)
+    if not s.dtype.is_numeric():
+        raise DesignError(f"{role} column {name!r} must be numeric (or boolean), got {s.dtype}")
+    x = s.cast(pl.Float64).to_numpy()
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise DesignError(
+            f"{role} column {name!r} has {int(bad.sum())} missing or non-finite values (rows {_row_sample(bad)}); "
+            "drop or impute them before matching"
+        )
+    return x
+
+
+@dataclass
+class Prepared:
+    """Arrays of one estimation sample (rows in the order of the input)."""
+
+    d: np.ndarray  # bool (n,), treated
+    y: np.ndarray  # float (n, m) outcomes
+    x: np.ndarray  # float (n, p) covariates
+    outcomes: list[str]
+    covariates: list[str]
+    strata: np.ndarray | None  # int codes (n,) of the exact-matching cells
+    strata_labels: list[str] | None
+    cluster: np.ndarray | None
+    horizons: list[Any]
+
+
+def prepare(
+    data: Any,
+    treatment: str,
+    outcome: str | Sequence[str],
+    covariates: Sequence[str],
+    exact: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    horizon: dict[str, Any] | None = None,
+) -> Prepared:
+    """Validate and extract the estimation arrays."""
+    df = to_polars(data)
+    outcomes = as_list(outcome)
+    covs = as_list(covariates)
+    if not outcomes:
+        raise DesignError("no outcome given")
+    if df.height == 0:
+        raise DesignError("the data has no rows")
+    d_raw = numeric_column(df, treatment, "treatment")
+    if not np.isin(d_raw, (0.0, 1.0)).all():
+        vals = np.unique(d_raw)[:6]
+        raise DesignError(f"treatment column {treatment!r} must be 0/1, found values {vals.tolist()}")
+    d = d_raw == 1.0
+    if d.all() or not d.any():
+        raise DesignError(f"treatment column {treatment!r} has {'no controls' if d.all() else 'no treated units'}")
+    y = np.column_stack([numeric_column(df, o, "outcome") for o in outcomes])
+    x = np.column_stack([numeric_column(df, c, "covariate") for c in covs]) if covs else np.empty((df.height, 0))
+    for j, c in enumerate(covs):
+        col = x[:, j]
+        if np.ptp(col) == 0:
+            raise DesignError(f"covariate {c!r} is constant (all values {col[0]:g}); drop it from the covariates")
+    strata = labels = None
+    ex = as_list(exact)
+    if ex:
+        for c in ex:
+            if c not in df.columns:
+                raise DesignError(f"exact-matching column {c!r} is not in the data")
+            if df.get_column(c).null_count():
+                bad = df.get_column(c).is_null().to_numpy()
+                raise DesignError(f"exact-matching column {c!r} has missing values (rows {_row_sample(bad)})")
+        key = df.select(pl.concat_str([pl.col(c).cast(pl.Utf8) for c in ex], separator="|").alias("k")).get_column("k")
+        codes = key.cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+        uniq, inv = np.unique(codes, return_inverse=True)
+        first = np.unique(inv, return_index=True)[1]
+        key_np = key.to_numpy()
+        labels = [", ".join(f"{c}={v}" for c, v in zip(ex, str(key_np[i]).split("|"))) for i in first]
+        strata = inv.astype(np.int64)
+    cl = None
+    if cluster is not None:
+        if cluster not in df.columns:
+            raise DesignError(f"cluster column {cluster!r} is not in the data")
+        cl = df.get_column(cluster).to_numpy()
+    hz = [(horizon or {}).get(o) for o in outcomes]
+    return Prepared(d=d, y=y, x=x, outcomes=outcomes, covariates=covs, strata=strata, strata_labels=labels,
+                    cluster=cl, horizons=hz)

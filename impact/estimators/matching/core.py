@@ -1,0 +1,561 @@
+"""Nearest-neighbour matching estimators of the ATT, ATC and ATE.
+
+Estimand (ATT, the default): ``E[Y(1) - Y(0) | D = 1]``, estimated by
+``(1/N1) sum_{i: D=1} (Y_i - sum_j w_ij Y_j)`` where ``w_ij`` spreads weight equally over
+the matched controls of treated unit ``i`` (its k nearest, all ties kept by default).
+ATC swaps the roles; ATE averages the imputed ``Y(1) - Y(0)`` over everyone.
+
+Standard errors (``vce="ai"``, default): Abadie and Imbens (2006) for the population
+estimand, with the conditional variances estimated by matching each unit to its ``J``
+nearest units of the same group (Stata ``vce(robust, nn(J))``) and ties entering through
+``K_j`` (weighted times used) and ``K'_j`` (sum of squared weights); when matching on an
+estimated logit score (with replacement, no exact cells), the Abadie and Imbens (2016)
+adjustment for the first-step estimation is added. ``vce="bootstrap"`` resamples clusters
+(persons: the same person may appear as a control in several risk sets), re-fits the
+score and re-matches in every draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from impact.errors import DesignError, EstimationError
+from impact.estimators.inference import normal_ci, p_value, z_critical
+from impact.estimators.matching import nn
+from impact.estimators.matching._input import Prepared, numeric_column, prepare, to_polars
+from impact.estimators.matching.balance import balance_table
+from impact.estimators.matching.propensity import PropensityModel, fit_propensity
+from impact.estimators.matching.results import MatchingResults
+from impact.estimators.matching.support import check_overlap, overlap_summary, trim_mask
+from impact.estimators.results import tidy_estimates
+
+ESTIMAND_NOTES = {
+    "ATT": "average effect on the treated, E[Y(1) - Y(0) | D = 1]",
+    "ATC": "average effect on the untreated (controls), E[Y(1) - Y(0) | D = 0]",
+    "ATE": "average effect in the whole sample, E[Y(1) - Y(0)]",
+}
+
+
+@dataclass
+class _Spec:
+    method: str
+    k: int
+    replace: bool
+    ties: str
+    caliper: float | None
+    distance: str
+    var_neighbours: int
+
+
+@dataclass
+class _Fit:
+    """Matching on one sample: matches in both directions that the estimand needs."""
+
+    att: nn.Matches | None  # focal = treated rows, pool = control rows (global indices)
+    atc: nn.Matches | None
+    metric: np.ndarray  # (n,) scalar score used for matching, or (n, q) whitened covariates
+    caliper_abs: float | None
+
+
+# --------------------------------------------------------------------------------------
+# matching in one direction
+# --------------------------------------------------------------------------------------
+
+
+def _to_global(m: nn.Matches, fidx: np.ndarray, pidx: np.ndarray, n: int) -> nn.Matches:
+    nm = np.zeros(n, np.int64)
+    nm[fidx] = m.n_matched
+    return nn.Matches(fidx[m.focal], pidx[m.pool], m.weight, nm, m.distance)
+
+
+def _reweight(m: nn.Matches, keep: np.ndarray, n: int) -> nn.Matches:
+    f, p, dist = m.focal[keep], m.pool[keep], m.distance[keep]
+    cnt = np.bincount(f, minlength=n)
+    return nn.Matches(f, p, 1.0 / cnt[f], cnt, dist)
+
+
+def _direction(
+    focal: np.ndarray, pool: np.ndarray, metric: np.ndarray, strata: np.ndarray | None, spec: _Spec,
+    caliper_abs: float | None, logit: np.ndarray | None, logit_width: float | None, k: int | None = None,
+    ties: str | None = None, replace: bool | None = None,
+) -> nn.Matches:
+    """Match ``focal`` rows to ``pool`` rows (global index arrays)."""
+    n = len(metric)
+    k = spec.k if k is None else k
+    ties = spec.ties if ties is None else ties
+    replace = spec.replace if replace is None else replace
+    fs = None if strata is None else strata[focal]
+    ps = None if strata is None else strata[pool]
+    if metric.ndim == 1:
+        if replace:
+            m = nn.knn_1d(metric[focal], metric[pool], k=k, ties=ties, caliper=caliper_abs, fstrat=fs, pstrat=ps)
+        else:
+            m = nn.knn_1d_without(metric[focal], metric[pool], k=k, caliper=caliper_abs, fstrat=fs, pstrat=ps)
+    else:
+        m = nn.knn_maha(metric[focal], metric[pool], k=k, ties=ties, caliper=caliper_abs, fstrat=fs, pstrat=ps,
+                        replace=replace)
+    g = _to_global(m, focal, pool, n)
+    if logit_width is not None and logit is not None:  # caliper on the logit score while matching on the score
+        keep = np.abs(logit[g.focal] - logit[g.pool]) <= logit_width
+        if not keep.all():
+            g = _reweight(g, keep, n)
+    return g
+
+
+def _match_sample(d: np.ndarray, metric: np.ndarray, strata, spec: _Spec, estimand: str, logit, logit_width,
+                  caliper_abs, both: bool = False) -> _Fit:
+    t_idx, c_idx = np.flatnonzero(d), np.flatnonzero(~d)
+    att = atc = None
+    if estimand in ("ATT", "ATE") or both:
+        att = _direction(t_idx, c_idx, metric, strata, spec, caliper_abs, logit, logit_width)
+    if estimand in ("ATC", "ATE") or both:
+        atc = _direction(c_idx, t_idx, metric, strata, spec, caliper_abs, logit, logit_width)
+    return _Fit(att, atc, metric, caliper_abs)
+
+
+# --------------------------------------------------------------------------------------
+# point estimates and Abadie-Imbens variance
+# --------------------------------------------------------------------------------------
+
+
+def _impute(m: nn.Matches, y: np.ndarray) -> np.ndarray:
+    """sum_j w_ij y_j for every row (0 where unmatched), for each outcome column."""
+    n = len(m.n_matched)
+    return np.column_stack([np.bincount(m.focal, weights=m.weight * y[m.pool, j], minlength=n) for j in range(y.shape[1])])
+
+
+def _used(m: nn.Matches, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """K (weighted number of times each row is used as a match) and K' (sum of squared weights)."""
+    return np.bincount(m.pool, weights=m.weight, minlength=n), np.bincount(m.pool, weights=m.weight**2, minlength=n)
+
+
+def _unit_effects(fit: _Fit, d: np.ndarray, y: np.ndarray, estimand: str):
+    """Imputed Y(1), Y(0), the rows that count for the estimand, and the estimate."""
+    n = len(d)
+    y1 = np.where(d[:, None], y, np.nan)
+    y0 = np.where(~d[:, None], y, np.nan)
+    if fit.att is not None:
+        y0 = np.where(d[:, None], _impute(fit.att, y), y0)
+    if fit.atc is not None:
+        y1 = np.where(~d[:, None], _impute(fit.atc, y), y1)
+    matched = np.zeros(n, bool)
+    if fit.att is not None:
+        matched |= d & (fit.att.n_matched > 0)
+    if fit.atc is not None:
+        matched |= ~d & (fit.atc.n_matched > 0)
+    if estimand == "ATT":
+        rows = d & matched
+    elif estimand == "ATC":
+        rows = ~d & matched
+    else:
+        rows = matched
+    if not rows.any():
+        raise DesignError(f"no unit could be matched for the {estimand} (caliper too narrow or no overlap)")
+    tau_i = y1 - y0
+    return y1, y0, rows, tau_i[rows].mean(axis=0)
+
+
+def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | None = None) -> np.ndarray:
+    """Conditional variance of Y at each row from its J nearest rows of the same group
+    (self excluded; ties kept): sigma2_i = J_i/(J_i+1) (Y_i - mean of the neighbours)^2.
+    Only rows in ``need`` (default all) are computed; the others are 0."""
+    n = len(d)
+    J = spec.var_neighbours
+    s2 = np.full((n, y.shape[1]), np.nan)
+    need = np.ones(n, bool) if need is None else need
+    for g in (d, ~d):  # two groups
+        idx = np.flatnonzero(g)
+        if len(idx) < 2 or not need[idx].any():
+            continue
+        for st in ([strata, None] if strata is not None else [None]):
+            todo = idx[np.isnan(s2[idx, 0]) & need[idx]]
+            if not len(todo):
+                break
+            sub = _Spec(spec.method, J + 1, True, "all", None, spec.distance, J)
+            m = _direction(todo, idx, metric, st, sub, None, None, None, k=J + 1, ties="all", replace=True)
+            keep = m.focal != m.pool
+            f, p = m.focal[keep], m.pool[keep]
+            cnt = np.bincount(f, minlength=n).astype(float)
+            ok = cnt[todo] > 0
+            for j in range(y.shape[1]):
+                mean_nb = np.bincount(f, weights=y[p, j], minlength=n)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean_nb = mean_nb / cnt
+                val = cnt / (cnt + 1) * (y[:, j] - mean_nb) ** 2
+                s2[todo[ok], j] = val[todo[ok]]
+    return np.nan_to_num(s2, nan=0.0)
+
+
+def _ai_variance(fit: _Fit, d, y, rows, y1, y0, tau, s2, estimand) -> np.ndarray:
+    n = len(d)
+    tau_i = (y1 - y0)[rows] - tau
+    if estimand == "ATT":
+        K, K2 = _used(fit.att, n)
+        extra = (K**2 - K2)[:, None] * s2
+        nf = rows.sum()
+    elif estimand == "ATC":
+        K, K2 = _used(fit.atc, n)
+        extra = (K**2 - K2)[:, None] * s2
+        nf = rows.sum()
+    else:
+        Ka, K2a = _used(fit.att, n)
+        Kc, K2c = _used(fit.atc, n)
+        K, K2 = Ka + Kc, K2a + K2c
+        extra = np.where(rows, K**2 + 2 * K - K2, 0.0)[:, None] * s2
+        nf = rows.sum()
+    return ((tau_i**2).sum(axis=0) + extra.sum(axis=0)) / nf**2
+
+
+def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec, L: int) -> np.ndarray:
+    """Abadie and Imbens (2016) adjustment of the variance for an estimated logit score.
+
+    ATE: ``- c' I^-1 c / N``; ATT: ``(- c_t' I^-1 c_t + g' I^-1 g) / N`` with ``I`` the
+    logit information, ``c`` built from local covariances of ``X`` and ``Y`` given the
+    score within each group (``L`` nearest units on the score), and ``g`` the derivative
+    of the ATT with respect to the logit coefficients.
+    """
+    n = len(d)
+    X = ps.design
+    e = ps.score
+    f = e * (1 - e)
+    info = (X * f[:, None]).T @ X / n
+    try:
+        info_inv = np.linalg.inv(info)
+    except np.linalg.LinAlgError as exc:
+        raise EstimationError("singular logit information in the Abadie-Imbens (2016) adjustment") from exc
+    everyone = np.arange(n)
+    covs = {}
+    for w, g in ((1, d), (0, ~d)):
+        m = nn.knn_1d(e, e[g], k=L, ties="all")
+        pool = np.flatnonzero(g)[m.pool]
+        S = sparse.csr_matrix((m.weight, (m.focal, pool)), shape=(n, n))
+        cnt = m.n_matched.astype(float)
+        corr = cnt / np.maximum(cnt - 1, 1)
+        xbar = S @ X
+        out = []
+        for j in range(y.shape[1]):
+            ybar = S @ y[:, j]
+            xy = S @ (X * y[:, j][:, None])
+            out.append(corr[:, None] * (xy - xbar * ybar[:, None]))
+        covs[w] = out
+    del everyone
+    adj = np.zeros(y.shape[1])
+    n1, n0 = d.sum(), (~d).sum()
+    for j in range(y.shape[1]):
+        if estimand == "ATE":
+            c = ((covs[1][j] / e[:, None] + covs[0][j] / (1 - e)[:, None]) * f[:, None]).sum(axis=0) / n
+            adj[j] = -c @ info_inv @ c / n
+        elif estimand == "ATT":
+            c = ((covs[1][j] + (e / (1 - e))[:, None] * covs[0][j]) * f[:, None]).sum(axis=0) / n1
+            gr = (X * (f * (y1[:, j] - y0[:, j] - tau[j]))[:, None]).sum(axis=0) / n1
+            adj[j] = (-c @ info_inv @ c + gr @ info_inv @ gr) / n
+        else:  # ATC: the ATT with the labels swapped (score 1 - e, sign of the effect flipped)
+            c = ((covs[0][j] + ((1 - e) / e)[:, None] * covs[1][j]) * f[:, None]).sum(axis=0) / n0
+            gr = (X * (f * (y1[:, j] - y0[:, j] - tau[j]))[:, None]).sum(axis=0) / n0
+            adj[j] = (-c @ info_inv @ c + gr @ info_inv @ gr) / n
+    return adj
+
+
+# --------------------------------------------------------------------------------------
+# the public function
+# --------------------------------------------------------------------------------------
+
+
+def _score_and_metric(prep: Prepared, keep, method, ps_model, propensity, distance):
+    d, x = prep.d[keep], prep.x[keep]
+    ps = None
+    if propensity is not None:
+        e = np.asarray(propensity, dtype=float)[keep]
+        if np.any((e <= 0) | (e >= 1)) or not np.isfinite(e).all():
+            raise DesignError("a given propensity score must lie strictly between 0 and 1 and have no missing values")
+        score, lin = e, np.log(e / (1 - e))
+    elif method == "propensity":
+        if x.shape[1] == 0:
+            raise DesignError("propensity-score matching needs covariates (or a given score)")
+        ps = fit_propensity(x, d, prep.covariates, ps_model)
+        score, lin = ps.score, ps.linear
+    else:  # Mahalanobis: a score only for the overlap diagnostics, if one can be fitted
+        try:
+            ps = fit_propensity(x, d, prep.covariates, ps_model)
+            score, lin = ps.score, ps.linear
+        except (DesignError, EstimationError):
+            ps, score, lin = None, None, None
+    if method == "propensity":
+        metric = score if distance == "score" else lin
+    elif method == "mahalanobis":
+        if x.shape[1] == 0:
+            raise DesignError("Mahalanobis matching needs covariates")
+        metric = nn.whiten(x, prep.covariates)
+    else:
+        raise DesignError(f"method must be 'propensity' or 'mahalanobis', got {method!r}")
+    return ps, score, lin, metric
+
+
+def match(
+    data: Any,
+    treatment: str,
+    outcome: str | Sequence[str],
+    covariates: Sequence[str],
+    method: str = "propensity",
+    k: int = 1,
+    replace: bool = True,
+    caliper: float | None = None,
+    exact: str | Sequence[str] | None = None,
+    estimand: str = "ATT",
+    ties: str = "all",
+    trim: Any = None,
+    refit: bool = False,
+    distance: str = "score",
+    ps_model: str = "logit",
+    propensity: str | np.ndarray | None = None,
+    vce: str = "ai",
+    var_neighbours: int = 2,
+    ps_adjust: bool = True,
+    cluster: str | None = None,
+    n_boot: int = 199,
+    seed: int | None = 0,
+    level: float = 0.95,
+    horizons: dict[str, Any] | None = None,
+    s_d_denom: str | None = None,
+) -> MatchingResults:
+    """Nearest-neighbour matching estimate of the ATT (default), ATC or ATE.
+
+    Parameters
+    ----------
+    data
+        pandas or polars DataFrame, one row per unit (or per unit and risk set).
+    treatment, outcome, covariates
+        Column names; ``outcome`` may be a list (all outcomes share one matching).
+    method
+        ``"propensity"`` (nearest neighbours on the score; ``distance="score"`` as Stata
+        ``teffects psmatch`` or ``"logit"``) or ``"mahalanobis"`` (on the covariates).
+    k, replace, ties
+        Number of neighbours; with/without replacement (without: greedy, largest score
+        first, ties ignored); ``"all"`` keeps every control tied with the k-th nearest.
+    caliper
+        Propensity matching: maximum distance in standard deviations of the logit score;
+        Mahalanobis matching: maximum Mahalanobis distance. Unmatched focal units are
+        dropped (the estimand becomes the effect on the matched; see ``notes``).
+    exact
+        Column(s) defining cells within which matching is exact.
+    estimand
+        ``"ATT"``, ``"ATC"`` or ``"ATE"``.
+    trim, refit
+        Common-support trimming (``None``, ``"minmax"``, ``"crump"``, ``(lo, hi)``) on the
+        score; ``refit=True`` re-estimates the score on the trimmed sample.
+    propensity
+        A column (or array) with a known or externally estimated score instead of the logit.
+    vce
+        ``"ai"`` (Abadie-Imbens) or ``"bootstrap"`` (clusters from ``cluster``, re-matching).
+
+    Returns
+    -------
+    MatchingResults
+    """
+    estimand = estimand.upper()
+    if estimand not in ESTIMAND_NOTES:
+        raise DesignError(f"estimand must be ATT, ATC or ATE, got {estimand!r}")
+    if k < 1:
+        raise DesignError(f"k must be >= 1, got {k}")
+    if distance not in ("score", "logit"):
+        raise DesignError(f"distance must be 'score' or 'logit', got {distance!r}")
+    df = to_polars(data)
+    prop_arr = None
+    if isinstance(propensity, str):
+        prop_arr = numeric_column(df, propensity, "propensity score")
+    elif propensity is not None:
+        prop_arr = np.asarray(propensity, dtype=float)
+    prep = prepare(df, treatment, outcome, covariates, exact=exact, cluster=cluster, horizon=horizons)
+    spec = _Spec(method, k, replace, ties, caliper, distance, var_neighbours)
+    notes: list[str] = []
+    n_all = len(prep.d)
+    keep = np.ones(n_all, bool)
+    ps, score, lin, metric = _score_and_metric(prep, keep, method, ps_model, prop_arr, distance)
+    trim_info: dict = {"rule": None}
+    if trim is not None:
+        if score is None:
+            raise DesignError("trimming needs a propensity score")
+        keep, trim_info = trim_mask(score, prep.d, trim)
+        notes.append(f"trimmed by {trim_info['rule']}: dropped {trim_info['dropped_treated']} treated and "
+                     f"{trim_info['dropped_controls']} controls outside [{trim_info['lower']:.4f}, {trim_info['upper']:.4f}]")
+        if refit and prop_arr is None:
+            ps, score, lin, metric = _score_and_metric(prep, keep, method, ps_model, None, distance)
+        else:
+            score, lin = score[keep], lin[keep]
+            metric = metric[keep]
+            if ps is not None:
+                ps = _subset_ps(ps, keep)
+    d, y = prep.d[keep], prep.y[keep]
+    strata = None if prep.strata is None else prep.strata[keep]
+    cl = None if prep.cluster is None else prep.cluster[keep]
+    if score is not None:
+        check_overlap(score, d)
+    _check_cells(d, strata, prep.strata_labels, estimand)
+    logit_width = caliper_abs = None
+    if caliper is not None:
+        if method == "propensity":
+            width = float(caliper) * float(np.std(lin, ddof=1))
+            if distance == "logit":
+                caliper_abs = width
+            else:
+                logit_width = width
+        else:
+            caliper_abs = float(caliper)
+    if not replace and ties == "all":
+        notes.append("matching without replacement is greedy (largest score first); ties are broken by sort order")
+    adjust = (ps_adjust and vce == "ai" and method == "propensity" and ps is not None and ps.kind == "logit"
+              and replace and strata is None and prop_arr is None)
+    fit = _match_sample(d, metric, strata, spec, estimand, lin, logit_width, caliper_abs, both=adjust)
+    y1, y0, rows, tau = _unit_effects(fit, d, y, estimand)
+    n_focal = int(((d if estimand == "ATT" else ~d) if estimand != "ATE" else np.ones_like(d)).sum())
+    if rows.sum() < n_focal:
+        notes.append(f"{n_focal - int(rows.sum())} of {n_focal} focal units had no match within the caliper/cell and "
+                     "are left out: the estimate is the effect on the matched units")
+    if vce == "ai":
+        # sigma^2 enters only through rows used as matches (K > 0)
+        n_ = len(d)
+        used = np.zeros(n_, bool)
+        for m_ in (fit.att if estimand in ("ATT", "ATE") else None, fit.atc if estimand in ("ATC", "ATE") else None):
+            if m_ is not None:
+                used |= _used(m_, n_)[0] > 0
+        s2 = _same_group_variance(d, y, metric, strata, spec, need=used)
+        var = _ai_variance(fit, d, y, rows, y1, y0, tau, s2, estimand)
+        if adjust:
+            if rows.all() or estimand == "ATT" and rows[d].all() or estimand == "ATC" and rows[~d].all():
+                var = var + _ps_adjustment(ps, d, y, y1, y0, tau, estimand, spec, max(var_neighbours, 2))
+                vce_label = "Abadie-Imbens (2006) with the Abadie-Imbens (2016) adjustment for the estimated score"
+            else:
+                vce_label = "Abadie-Imbens (2006); no 2016 adjustment (some units unmatched)"
+        else:
+            vce_label = "Abadie-Imbens (2006)" + (
+                "; score taken as known (no 2016 adjustment)" if method == "propensity" else "")
+        if np.any(var < 0):
+            raise EstimationError("negative variance estimate after the estimated-score adjustment; use vce='bootstrap'")
+        se = np.sqrt(var)
+        boot_info = {}
+    elif vce == "bootstrap":
+        se, boot_info = _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed)
+        vce_label = f"bootstrap ({boot_info['n_ok']} draws of {'clusters ' + repr(cluster) if cluster else 'units'})"
+        notes.append("the bootstrap of nearest-neighbour matching with replacement can be inconsistent for fixed k "
+                     "(Abadie and Imbens 2008); prefer k >= 5 or vce='ai' for unit-level data")
+    else:
+        raise DesignError(f"vce must be 'ai' or 'bootstrap', got {vce!r}")
+    # weights and balance
+    n = len(d)
+    w = np.zeros(n)
+    if estimand == "ATT":
+        w[rows] = 1.0
+        w += _used(fit.att, n)[0]
+    elif estimand == "ATC":
+        w[rows] = 1.0
+        w += _used(fit.atc, n)[0]
+    else:
+        w[rows] = 1.0 + _used(fit.att, n)[0][rows] + _used(fit.atc, n)[0][rows]
+    pool_used = _used(fit.att if estimand != "ATC" else fit.atc, n)[0] > 0
+    n_used = int((pool_used & (~d if estimand != "ATC" else d)).sum())
+    bal = balance_table(prep.x[keep], d, prep.covariates, weights=w, estimand=estimand, s_d_denom=s_d_denom) \
+        if prep.x.shape[1] else None
+    lo, hi = normal_ci(tau, se, level)
+    est = pd.DataFrame({
+        "outcome": prep.outcomes,
+        "estimand": estimand,
+        "horizon": [np.nan if h is None else h for h in prep.horizons],
+        "estimate": tau,
+        "std_error": se,
+        "ci_lower": lo,
+        "ci_upper": hi,
+        "p_value": p_value(tau, se),
+        "n_treated": int((rows & d).sum()) if estimand != "ATE" else int(d[rows].sum()),
+        "n_controls": int((~d).sum()) if estimand != "ATC" else int((rows & ~d).sum()),
+        "n_controls_used": n_used,
+    })
+    full_score = None
+    if score is not None:
+        full_score = np.full(n_all, np.nan)
+        full_score[keep] = score
+    info = {
+        "method": method, "k": k, "replace": replace, "ties": ties, "caliper": caliper,
+        "distance": distance if method == "propensity" else "mahalanobis", "exact": exact, "vce": vce_label,
+        "n_obs": int(keep.sum()), "n_trimmed": int(n_all - keep.sum()), "trim": trim_info.get("rule"),
+    }
+    full_w = np.zeros(n_all)
+    full_w[keep] = w
+    res = MatchingResults(
+        estimates=tidy_estimates(est, level),
+        method=f"nearest-neighbour matching ({info['distance']}, k={k}, {'with' if replace else 'without'} replacement)",
+        level=level, notes=notes, info=info, balance=bal,
+        overlap=overlap_summary(score, d) if score is not None else None,
+        score=full_score, treated=prep.d, weights=full_w, propensity=ps, matches=fit,
+        estimand_note=ESTIMAND_NOTES[estimand], extra={"trim": trim_info, **boot_info},
+    )
+    return res
+
+
+def _subset_ps(ps: PropensityModel, keep: np.ndarray) -> PropensityModel:
+    return PropensityModel(kind=ps.kind, score=ps.score[keep], linear=ps.linear[keep], covariates=ps.covariates,
+                           coef=ps.coef, design=None if ps.design is None else ps.design[keep],
+                           information=ps.information, iterations=ps.iterations, loglik=ps.loglik, info=ps.info)
+
+
+def _check_cells(d: np.ndarray, strata: np.ndarray | None, labels: list[str] | None, estimand: str) -> None:
+    """Every exact-matching cell with focal units must have units of the other group."""
+    if strata is None:
+        return
+    nc = np.bincount(strata, weights=(~d).astype(float), minlength=len(labels))
+    nt = np.bincount(strata, weights=d.astype(float), minlength=len(labels))
+    problems = []
+    if estimand in ("ATT", "ATE"):
+        problems += [(s, "controls", int(nt[s])) for s in np.flatnonzero((nt > 0) & (nc == 0))]
+    if estimand in ("ATC", "ATE"):
+        problems += [(s, "treated", int(nc[s])) for s in np.flatnonzero((nc > 0) & (nt == 0))]
+    if problems:
+        txt = "; ".join(f"[{labels[s]}] has no {who} for its {cnt} units" for s, who, cnt in problems[:5])
+        more = f" (and {len(problems) - 5} more cells)" if len(problems) > 5 else ""
+        raise DesignError(f"exact matching impossible in {len(problems)} cell(s): {txt}{more}; "
+                          "coarsen the exact-matching variables or drop these cells")
+
+
+def _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed):
+    """Cluster bootstrap: resample clusters, re-fit the score, re-match, re-estimate."""
+    rng = np.random.default_rng(seed)
+    idx_keep = np.flatnonzero(keep)
+    cl = np.arange(len(idx_keep)) if cl is None else cl
+    _, inv = np.unique(cl, return_inverse=True)
+    G = inv.max() + 1
+    order = np.argsort(inv, kind="stable")
+    starts = np.searchsorted(inv[order], np.arange(G))
+    sizes = np.bincount(inv, minlength=G)
+    draws, failed = [], 0
+    for _b in range(n_boot):  # a loop over bootstrap draws, each fully vectorised
+        pick = rng.integers(0, G, G)
+        cnt = sizes[pick]
+        pos = np.repeat(starts[pick], cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        rows = idx_keep[order[pos]]
+        sub = Prepared(d=prep.d[rows], y=prep.y[rows], x=prep.x[rows], outcomes=prep.outcomes,
+                       covariates=prep.covariates, strata=None if prep.strata is None else prep.strata[rows],
+                       strata_labels=prep.strata_labels, cluster=None, horizons=prep.horizons)
+        try:
+            if sub.d.all() or not sub.d.any():
+                raise DesignError("degenerate draw")
+            pa = None if prop_arr is None else prop_arr[rows]
+            ps, score, lin, metric = _score_and_metric(sub, np.ones(len(rows), bool), spec.method, ps_model, pa, distance)
+            lw = ca = None
+            if caliper is not None:
+                if spec.method == "propensity":
+                    width = float(caliper) * float(np.std(lin, ddof=1))
+                    ca, lw = (width, None) if distance == "logit" else (None, width)
+                else:
+                    ca = float(caliper)
+            fit = _match_sample(sub.d, metric, sub.strata, spec, estimand, lin, lw, ca)
+            draws.append(_unit_effects(fit, sub.d, sub.y, estimand)[3])
+        except (DesignError, EstimationError):
+            failed += 1
+    if len(draws) < max(10, n_boot // 2):
+        raise EstimationError(f"bootstrap failed in {failed} of {n_boot} draws (degenerate resamples)")
+    draws = np.asarray(draws)
+    return draws.std(axis=0, ddof=1), {"n_ok": len(draws), "n_failed": failed, "boot_draws": draws}

@@ -1,0 +1,260 @@
+"""Outcomes of evaluation units (service spells, job-seeking spells), as Ibis expressions.
+
+An evaluation unit has a person, an *origin* (the date time to employment is counted
+from) and an *end* (the date placement and earnings are counted from). A service spell's
+origin is its end; a job-seeking spell's origin is its start. Month *h* after the end is
+the calendar month ``end_month + h`` (the end month is month 0). An outcome whose months
+reach past the last complete month of data is null (not observed), never zero.
+
+All joins are equi-joins on ``person_id`` with range predicates on integer months (the hash
+side is the unit table), plus equi-joins on small tables; no ASOF join, no unnest, no UDF.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+
+from impact.outcomes.config import OutcomeConfig
+from impact.outcomes.panel import month_expr
+
+# Exclusion rules on the unit tables: (rule, table, description).
+UNIT_RULES = (
+    ("service_ongoing", "service_spells", "service without an end date at extraction: no outcomes after the end"),
+    ("service_starts_after_extraction", "service_spells", "service starting after the extraction date"),
+    ("service_ends_after_extraction", "service_spells", "service ending after the extraction date"),
+    ("spell_starts_after_extraction", "jobseeking_spells", "job-seeking spell starting after the extraction date"),
+    ("spell_ends_after_extraction", "jobseeking_spells", "job-seeking spell ending after the extraction date"),
+)
+
+
+def _null_bool() -> ir.BooleanValue:
+    return ibis.null("boolean")
+
+
+def classify_services(services: ir.Table, extraction_date: dt.date) -> ir.Table:
+    """Service spells with a ``drop_rule`` column (null = kept)."""
+    s = services
+    x = ibis.literal(extraction_date)
+    rule = ibis.cases(
+        (s.start_date > x, "service_starts_after_extraction"),
+        (s.end_date.isnull(), "service_ongoing"),
+        (s.end_date > x, "service_ends_after_extraction"),
+        else_=ibis.null("string"))
+    return s.mutate(drop_rule=rule)
+
+
+def classify_spells(spells: ir.Table, extraction_date: dt.date) -> ir.Table:
+    """Job-seeking spells with a ``drop_rule`` column (null = kept; ongoing spells are kept)."""
+    s = spells
+    x = ibis.literal(extraction_date)
+    rule = ibis.cases(
+        (s.start_date > x, "spell_starts_after_extraction"),
+        (s.end_date.notnull() & (s.end_date > x), "spell_ends_after_extraction"),
+        else_=ibis.null("string"))
+    return s.mutate(drop_rule=rule)
+
+
+def unit_exclusions(classified: ir.Table) -> ir.Table:
+    c = classified.filter(classified.drop_rule.notnull())
+    return c.group_by(rule=c.drop_rule).aggregate(rows=c.count())
+
+
+def age_band_expr(age: ir.IntegerValue, bands: tuple[int, ...]) -> ir.IntegerValue:
+    """Lower bound of the age band containing ``age`` (ages below the first bound get it too)."""
+    cases = [(age >= b, b) for b in reversed(bands[1:])]
+    return ibis.cases(*cases, else_=bands[0]) if cases else ibis.literal(bands[0])
+
+
+def segment_baseline(panel: ir.Table, persons: ir.Table, cfg: OutcomeConfig, first_month: int,
+                     last_month: int) -> ir.Table:
+    """Cumulative segment mean of monthly earnings, for window means by two equi-joins.
+
+    ``B[g, m]`` = total ``earnings_eur`` in month ``m`` of the persons whose segment in the
+    calendar year of ``m`` is ``g``, divided by the number of persons in ``persons`` in that
+    segment that year (people without reports count as zero). Returns the segment columns,
+    ``month`` and ``cum_base`` = sum of ``B[g, m']`` for ``m' <= m`` (months ``first_month`` ..
+    ``last_month``).
+    """
+    seg = list(cfg.segment_by)
+    other = [c for c in seg if c != "age_band"]
+    # Fresh memtables: joining two expressions derived from one table confuses Ibis' join
+    # dereferencing (self-join), so the month and year lists are built here.
+    ms = ibis.memtable(pl.DataFrame({"month": list(range(first_month, last_month + 1))}, schema={"month": pl.Int32}))
+    years = ibis.memtable(pl.DataFrame({"year": sorted({m // 12 for m in range(first_month, last_month + 1)})},
+                                       schema={"year": pl.Int32}))
+    p = persons
+
+    def cells(t: ir.Table, year: ir.IntegerValue) -> dict:
+        d = {c: t[c] for c in other}
+        if "age_band" in seg:
+            d["age_band"] = age_band_expr(year - t.birth_year.cast("int32"), cfg.age_bands)
+        return d
+
+    py = p.cross_join(years)
+    counts = py.group_by(year=py.year, **cells(py, py.year)).aggregate(n_persons=py.count())
+    pm = panel.filter((panel.month >= first_month) & (panel.month <= last_month))
+    pj = pm.join(p, pm.person_id == p.person_id)
+    sums = pj.group_by(month=pj.month, **cells(pj, (pj.month // 12).cast("int32"))).aggregate(
+        earn=pj.earnings_eur.sum())
+    grid = counts.join(ms, counts.year == (ms.month // 12).cast("int32")).select(*seg, "month", "n_persons")
+    s = sums.rename({f"s_{c}": c for c in [*seg, "month"]})
+    gj = grid.left_join(s, [grid[c] == s[f"s_{c}"] for c in [*seg, "month"]])
+    gj = gj.select(*seg, month=gj.month, base=gj.earn.fill_null(0.0) / gj.n_persons.cast("float64"))
+    w = ibis.window(group_by=[gj[c] for c in seg], order_by=gj.month, preceding=None, following=0)
+    return gj.select(*seg, month=gj.month, cum_base=gj.base.sum().over(w))
+
+
+def _first_employment(units: ir.Table, origin: str, employed: ir.Table, key: str) -> ir.Table:
+    """First employed month strictly after the unit's ``origin`` month (no row if none).
+
+    Returns ``{key}_unit``, ``{key}_person``, ``{key}_month`` and ``{key}_day`` (first work day
+    of that month).
+    """
+    u = units.select(fu=units.unit_id, fp=units.person_id, fo=units[origin])
+    u = u.filter(u.fo.notnull())
+    j = u.join(employed, [u.fp == employed.person_id, employed.month > u.fo])
+    first = j.group_by([j.fu, j.fp]).aggregate(ff=j.month.min())
+    e2 = employed.select(ep=employed.person_id, em=employed.month, ed=employed.first_work_day)
+    fj = first.join(e2, [first.fp == e2.ep, first.ff == e2.em])
+    return fj.select(**{f"{key}_unit": fj.fu, f"{key}_person": fj.fp, f"{key}_month": fj.ff, f"{key}_day": fj.ed})
+
+
+def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: ir.Table | None,
+                  persons: ir.Table | None, cfg: OutcomeConfig, last_month: int,
+                  first_from: tuple[str, ...] = ("end",)) -> ir.Table:
+    """Outcomes of evaluation units.
+
+    Parameters
+    ----------
+    units
+        ``unit_id``, ``person_id``, ``start_date``, ``end_date`` (null: ongoing) and any
+        attributes to carry through.
+    panel
+        The earnings panel (:func:`impact.outcomes.panel.earnings_panel`).
+    spells
+        Job-seeking spells (``person_id``, ``start_date``) for the return to job-seeking.
+    baseline
+        :func:`segment_baseline` (``None``: no relative earnings).
+    first_from
+        Origins of time to employment: ``"end"`` (from the end month) and/or ``"start"``.
+        The return to job-seeking is counted from the first employed month after the end.
+
+    Returns
+    -------
+    The unit table with, per unit: ``placed_{h}m`` (open-market employed in month end+h),
+    ``employed_{k}_of_{h}m`` (employed in at least k of months end+1..end+h),
+    ``months_to_employment[_from_start]``, ``censored[_from_start]``,
+    ``days_to_employment[_from_start]``, ``earnings_{a}_{b}m`` (mean monthly earnings over
+    months end+a..end+b), ``baseline_{a}_{b}m`` and ``rel_earnings_{a}_{b}m`` (over the segment
+    baseline of the same months), ``returned_{w}m`` (a new job-seeking spell starts in the w
+    months after the first employed month after the end). Null where the needed months pass
+    ``last_month``.
+
+    Notes
+    -----
+    Each piece (bounded window, first employment, return, baseline) is its own small
+    aggregate keyed by unit, built from the base unit table; one chain of left joins and a
+    single final projection assemble them (deriving pieces from the growing result would
+    make the expression tree, and its compile time, explode).
+    """
+    W = cfg.max_window
+    P = panel.filter(panel.month <= last_month)
+    u = units.mutate(end_month=month_expr(units.end_date), start_month=month_expr(units.start_date))
+
+    # 1. bounded window after the end: one range join, every bounded outcome by CASE.
+    ue = u.filter(u.end_month.notnull()).select(w_unit=u.unit_id, w_person=u.person_id, e=u.end_month)
+    j = ue.join(P, [ue.w_person == P.person_id, P.month >= ue.e + 1, P.month <= ue.e + W])
+    rel = j.month - j.e
+    aggs: dict = {}
+    for h in cfg.horizons:
+        aggs[f"w_emp{h}"] = ibis.cases(((rel == h) & j.employed, 1), else_=0).max()
+    for h in sorted({h for _, h in cfg.k_of_h}):
+        aggs[f"w_nemp{h}"] = ibis.cases(((rel <= h) & j.employed, 1), else_=0).sum()
+    for a, b in cfg.earnings_windows:
+        aggs[f"w_earn{a}_{b}"] = ibis.cases(((rel >= a) & (rel <= b), j.earnings_eur), else_=0.0).sum()
+    pieces = [(j.group_by(w_unit=j.w_unit).aggregate(**aggs), "w_unit")]
+
+    # 2. time to employment: first employed month after the origin (unbounded range join).
+    E = P.filter(P.employed).select("person_id", "month", "first_work_day")
+    fe_end = _first_employment(u, "end_month", E, "fe")
+    pieces.append((fe_end, "fe_unit"))
+    if "start" in first_from:
+        pieces.append((_first_employment(u, "start_month", E, "fs"), "fs_unit"))
+
+    # 3. return to job-seeking after the first employed month after the end.
+    if cfg.return_windows:
+        R = max(cfg.return_windows)
+        sp = spells.select(s_person=spells.person_id, s_month=month_expr(spells.start_date))
+        fu = fe_end
+        rj = fu.join(sp, [fu.fe_person == sp.s_person, sp.s_month >= fu.fe_month + 1, sp.s_month <= fu.fe_month + R])
+        ret = rj.group_by(rt_unit=rj.fe_unit).aggregate(
+            **{f"rt{w}": ibis.cases((rj.s_month <= rj.fe_month + w, 1), else_=0).max() for w in cfg.return_windows})
+        pieces.append((ret, "rt_unit"))
+
+    # 4. segment baseline over the same calendar months (two equi-joins per window).
+    seg = list(cfg.segment_by)
+    if baseline is not None and persons is not None:
+        pc = persons.select(c_person=persons.person_id, c_birth=persons.birth_year,
+                            **{f"c_{c}": persons[c] for c in seg if c != "age_band"})
+        uc = u.select(c_unit=u.unit_id, c_pid=u.person_id, c_end=u.end_month, c_year=u.end_date.year())
+        uc = uc.filter(uc.c_end.notnull()).join(pc, uc.c_pid == pc.c_person)
+        if "age_band" in seg:
+            uc = uc.mutate(c_age_band=age_band_expr(uc.c_year.cast("int32") - uc.c_birth.cast("int32"), cfg.age_bands))
+        cum = {}
+        for a, b in cfg.earnings_windows:
+            for edge, off in ((f"lo{a}_{b}", a - 1), (f"hi{a}_{b}", b)):
+                bl = baseline.select(**{f"{edge}_{c}": baseline[c] for c in seg},
+                                     **{f"{edge}_month": baseline.month, f"{edge}_cum": baseline.cum_base})
+                conds = [uc[f"c_{c}"] == bl[f"{edge}_{c}"] for c in seg] + [uc.c_end + off == bl[f"{edge}_month"]]
+                uc = uc.left_join(bl, conds)
+                cum[edge] = f"{edge}_cum"
+        bl_piece = uc.select(b_unit=uc.c_unit, **{
+            f"b{a}_{b}": (uc[f"hi{a}_{b}_cum"] - uc[f"lo{a}_{b}_cum"]) / (b - a + 1) for a, b in cfg.earnings_windows})
+        pieces.append((bl_piece, "b_unit"))
+
+    out = u
+    for piece, key in pieces:
+        out = out.left_join(piece, out.unit_id == piece[key])
+    e = out.end_month
+
+    def observed(h: int) -> ir.BooleanValue:
+        return e.notnull() & (e + h <= last_month)
+
+    cols: dict = {}
+    for h in cfg.horizons:
+        cols[f"placed_{h}m"] = ibis.cases((observed(h), out[f"w_emp{h}"].fill_null(0) == 1), else_=_null_bool())
+    for k, h in cfg.k_of_h:
+        cols[f"employed_{k}_of_{h}m"] = ibis.cases((observed(h), out[f"w_nemp{h}"].fill_null(0) >= k),
+                                                   else_=_null_bool())
+    earn = {}
+    for a, b in cfg.earnings_windows:
+        earn[(a, b)] = ibis.cases((observed(b), out[f"w_earn{a}_{b}"].fill_null(0.0) / (b - a + 1)),
+                                  else_=ibis.null("float64"))
+        cols[f"earnings_{a}_{b}m"] = earn[(a, b)]
+    origins = {"end": ("end_month", "end_date", "", "fe"), "start": ("start_month", "start_date", "_from_start", "fs")}
+    for which in first_from:
+        mcol, dcol, sfx, key = origins[which]
+        found = out[f"{key}_month"].notnull()
+        cols[f"months_to_employment{sfx}"] = ibis.cases(
+            (found, out[f"{key}_month"] - out[mcol]),
+            (out[mcol].notnull(), ibis.literal(last_month) - out[mcol]),
+            else_=ibis.null("int32")).cast("int32")
+        cols[f"censored{sfx}"] = ibis.cases((out[mcol].notnull(), ~found), else_=_null_bool())
+        cols[f"days_to_employment{sfx}"] = ibis.cases(
+            (found, out[f"{key}_day"] - out[dcol].epoch_days().cast("int32")), else_=ibis.null("int32")).cast("int32")
+    f = out.fe_month
+    for w in cfg.return_windows:
+        cols[f"returned_{w}m"] = ibis.cases((f.notnull() & (f + w <= last_month), out[f"rt{w}"].fill_null(0) == 1),
+                                            else_=_null_bool())
+    if baseline is not None and persons is not None:
+        for a, b in cfg.earnings_windows:
+            base = ibis.cases((earn[(a, b)].notnull(), out[f"b{a}_{b}"]), else_=ibis.null("float64"))
+            cols[f"baseline_{a}_{b}m"] = base
+            # The baseline is a difference of cumulative sums: below a millionth of a euro it is zero.
+            cols[f"rel_earnings_{a}_{b}m"] = ibis.cases((base > 1e-6, earn[(a, b)] / base),
+                                                        else_=ibis.null("float64"))
+    return out.select(*units.columns, "end_month", "start_month", **cols)

@@ -1,0 +1,325 @@
+"""The outcome stage end to end: registers -> panel -> unit outcomes -> exclusions log.
+
+:func:`build_outcomes` assembles the Ibis expressions on any backend's tables;
+:func:`compute_outcomes` runs them (materialising the panel once in the backend) and returns
+polars frames; :func:`run_outcomes` does that for a register folder on embedded DuckDB and
+writes the outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+
+from impact.errors import BackendError, ConfigError, RegisterValidationError
+from impact.registers.schema import CONTRACTS
+from impact.months import month_index
+from impact.outcomes.config import OutcomeConfig
+from impact.outcomes.outcomes import (
+    UNIT_RULES,
+    classify_services,
+    classify_spells,
+    segment_baseline,
+    unit_exclusions,
+    unit_outcomes,
+)
+from impact.outcomes.panel import REPORT_RULES, data_months, earnings_panel, last_complete_month, month_table
+
+RULE_DESCRIPTIONS = {r: (t, d) for r, t, d in (*REPORT_RULES, *UNIT_RULES)}
+SERVICE_ATTRS = ("service_id", "person_id", "service_type", "start_date", "end_date", "end_reason",
+                 "provider_id", "course_id", "cost_eur")
+SPELL_ATTRS = ("spell_id", "person_id", "start_date", "end_date", "status_at_start", "end_reason", "segment",
+               "municipality")
+
+
+@dataclass
+class OutcomeTables:
+    """Results of an outcome run, as polars frames."""
+
+    person_month: pl.DataFrame | None
+    service_outcomes: pl.DataFrame
+    spell_outcomes: pl.DataFrame
+    exclusions: pl.DataFrame
+    config: OutcomeConfig
+    extraction_date: dt.date
+    last_month: int
+    panel: Any = None  # the materialised person x month panel (an Ibis table in the backend)
+
+
+def _spell_persons(tables: dict[str, ir.Table]) -> ir.Table:
+    s = tables["service_spells"].select("person_id")
+    j = tables["jobseeking_spells"].select("person_id")
+    return s.union(j).distinct()
+
+
+@dataclass
+class OutcomePlan:
+    """The Ibis expressions of one outcome run (nothing executed).
+
+    ``panel`` is the person x month panel; :meth:`outputs` builds the unit outcome tables on
+    a panel table (the materialised panel, or ``panel`` itself for SQL compilation).
+    """
+
+    tables: dict
+    cfg: OutcomeConfig
+    panel: ir.Table
+    report_exclusions: ir.Table
+    extraction_date: dt.date
+    first_month: int
+    last_month: int
+
+    def baseline(self, panel: ir.Table | None = None) -> ir.Table:
+        """The segment baseline (cumulative segment means by month) on a panel table."""
+        return segment_baseline(self.panel if panel is None else panel, self.tables["persons"], self.cfg,
+                                self.first_month, self.last_month)
+
+    def outputs(self, panel: ir.Table | None = None, baseline: ir.Table | None = None) -> dict[str, ir.Table]:
+        """Unit outcome expressions on a panel table (and a materialised baseline, if given)."""
+        panel = self.panel if panel is None else panel
+        return unit_expressions(self.tables, panel, self.cfg, self.extraction_date, self.first_month,
+                                self.last_month, baseline=baseline)
+
+
+def data_range(tables: dict[str, ir.Table]) -> tuple[int, int, dt.date]:
+    """(first month, last month, latest payment date) the registers cover (one small query per table)."""
+    first, last, latest_payment = data_months(tables["earnings_reports"])
+    first = min(first, month_index(min_date(tables)))
+    return first, last, latest_payment
+
+
+def plan_outcomes(tables: dict[str, ir.Table], cfg: OutcomeConfig, extraction_date: dt.date,
+                  first_month: int, last_month: int | None = None) -> OutcomePlan:
+    """Build every expression of the outcome stage, without running anything.
+
+    Parameters
+    ----------
+    extraction_date
+        Data end; outcomes whose months pass the last complete month before it are null.
+    first_month, last_month
+        Month range the month table must cover (all report periods and unit dates); the
+        segment baseline is computed from ``first_month - 1``.
+    """
+    lcm = last_complete_month(extraction_date)
+    first = first_month - 1
+    months = month_table(first, max(last_month or lcm, lcm) + 1)
+    panel, excl = earnings_panel(tables["earnings_reports"], cfg, months, _spell_persons(tables),
+                                 extraction_date if cfg.extraction_date is not None else None)
+    return OutcomePlan(tables=tables, cfg=cfg, panel=panel, report_exclusions=excl,
+                       extraction_date=extraction_date, first_month=first, last_month=lcm)
+
+
+def min_date(tables: dict[str, ir.Table]) -> dt.date:
+    """Earliest start date of any spell (for the month-table range)."""
+    a = tables["service_spells"].start_date.min().to_pyarrow().as_py()
+    b = tables["jobseeking_spells"].start_date.min().to_pyarrow().as_py()
+    ds = [d for d in (a, b) if d is not None]
+    if not ds:
+        raise RegisterValidationError("service_spells and jobseeking_spells are both empty: no evaluation units")
+    return min(ds)
+
+
+def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeConfig, extraction: dt.date,
+                     first_month: int, last_month: int, baseline: ir.Table | None = None) -> dict[str, ir.Table]:
+    """Service and spell outcome expressions on a (materialised) panel table."""
+    persons = tables["persons"]
+    spells_all = tables["jobseeking_spells"]
+    if baseline is None:
+        baseline = segment_baseline(panel, persons, cfg, first_month, last_month)
+    sc = classify_services(tables["service_spells"], extraction)
+    services = sc.filter(sc.drop_rule.isnull())
+    services = services.select(*[c for c in SERVICE_ATTRS if c in services.columns]).mutate(unit_id=services.service_id)
+    spc = classify_spells(spells_all, extraction)
+    spells = spc.filter(spc.drop_rule.isnull())
+    kept_spells = spells
+    spells = spells.select(*SPELL_ATTRS).mutate(unit_id=spells.spell_id)
+    sv = unit_outcomes(services, panel, kept_spells, baseline, persons, cfg, last_month, first_from=("end",))
+    sp = unit_outcomes(spells, panel, kept_spells, baseline, persons, cfg, last_month, first_from=("start", "end"))
+    return {
+        "service_outcomes": sv.drop("unit_id").order_by("service_id"),
+        "spell_outcomes": sp.drop("unit_id").order_by("spell_id"),
+        "service_exclusions": unit_exclusions(sc),
+        "spell_exclusions": unit_exclusions(spc),
+    }
+
+
+def _exclusions_frame(parts: list[pl.DataFrame], extra: list[dict]) -> pl.DataFrame:
+    rows = []
+    for p in parts:
+        for r in p.iter_rows(named=True):
+            table, desc = RULE_DESCRIPTIONS[r["rule"]]
+            rows.append({"table": table, "rule": r["rule"], "rows": int(r["rows"]), "action": "excluded",
+                         "description": desc})
+    rows.extend(extra)
+    schema = {"table": pl.String, "rule": pl.String, "rows": pl.Int64, "action": pl.String, "description": pl.String}
+    return pl.DataFrame(rows, schema=schema).sort("table", "rule")
+
+
+def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig | None = None,
+                     person_month_path: str | Path | None = None,
+                     collect_person_month: bool = True) -> OutcomeTables:
+    """Run the outcome stage on an Ibis backend and bring the unit tables back as polars.
+
+    The panel is materialised once as a temporary table in the backend (it feeds every unit
+    outcome and the segment baseline). If ``person_month_path`` is given the backend writes
+    it to Parquet directly (atomically); ``collect_person_month`` also returns it as polars.
+    """
+    from impact.backends import materialise, write_parquet
+
+    cfg = cfg or OutcomeConfig()
+    for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
+        if name not in tables:
+            raise RegisterValidationError(f"outcomes need the {name!r} table")
+    first, last, latest_payment = data_range(tables)
+    extraction = cfg.extraction_date or latest_payment
+    plan = plan_outcomes(tables, cfg, extraction, first, last)
+    last_month = plan.last_month
+    rep_counts = plan.report_exclusions.to_polars()
+    # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
+    panel = materialise(con, plan.panel, f"impact_person_month_{uuid.uuid4().hex[:12]}")
+    # The segment baseline (cells x months, small) feeds both unit tables: compute it once.
+    baseline = materialise(con, plan.baseline(panel), f"impact_segment_baseline_{uuid.uuid4().hex[:12]}")
+    exprs = plan.outputs(panel, baseline)
+    svc = exprs["service_outcomes"].to_polars()
+    spl = exprs["spell_outcomes"].to_polars()
+    extra = []
+    n_no_person = _units_without_person(tables)
+    if n_no_person:
+        extra.append({"table": "service_spells+jobseeking_spells", "rule": "unit_person_not_in_persons",
+                      "rows": n_no_person, "action": "kept (no relative earnings)",
+                      "description": "unit whose person is not in persons: segment baseline unknown"})
+    excl = _exclusions_frame([rep_counts, exprs["service_exclusions"].to_polars(),
+                              exprs["spell_exclusions"].to_polars()], extra)
+    pm_out = panel.select("person_id", "month", "earnings_eur", "subsidised_eur", "employed", "subsidised",
+                          first_work_date=ibis.cases((panel.first_work_day.notnull(),
+                                                      ibis.date("1970-01-01") + panel.first_work_day.as_interval("D")),
+                                                     else_=ibis.null("date"))).order_by("person_id", "month")
+    if person_month_path is not None:
+        write_parquet(con, pm_out, person_month_path)
+    pm = pm_out.to_polars() if collect_person_month else None
+    return OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
+                         config=cfg, extraction_date=extraction, last_month=last_month, panel=panel)
+
+
+def _units_without_person(tables: dict[str, ir.Table]) -> int:
+    p = tables["persons"].select(pp=tables["persons"].person_id)
+    n = 0
+    for name in ("service_spells", "jobseeking_spells"):
+        u = tables[name]
+        n += int(u.anti_join(p, u.person_id == p.pp).count().to_pyarrow().as_py())
+    return n
+
+
+def connect(backend: str = "duckdb", settings: dict | None = None) -> Any:
+    """An Ibis connection for the outcome stage (see :func:`impact.backends.connect`)."""
+    from impact.backends import connect as backend_connect
+
+    return backend_connect(backend, settings)
+
+
+def run_outcomes(source: str | Path, out: str | Path, cfg: OutcomeConfig | None = None,
+                 backend: str = "duckdb", con: Any = None, settings: dict | None = None) -> OutcomeTables:
+    """Outcome stage from a register folder, writing the outputs to ``out``.
+
+    Writes ``person_month.parquet``, ``service_outcomes.parquet``, ``spell_outcomes.parquet``,
+    ``exclusions.json`` and ``outcome_config.json`` (every file atomically).
+    """
+    from impact.outcomes.io import open_registers, write_json_atomic, write_parquet_atomic
+
+    cfg = cfg or OutcomeConfig()
+    from impact.backends import backend_name, open_register_tables
+
+    con = con or connect(backend, settings)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = open_register_tables(con, source, settings)
+    # Person-level rows never leave a warehouse: the panel stays there (Snowflake).
+    pm_path = None if backend_name(con) == "snowflake" else out / "person_month.parquet"
+    res = compute_outcomes(con, tables, cfg, person_month_path=pm_path, collect_person_month=False)
+    write_parquet_atomic(res.service_outcomes, out / "service_outcomes.parquet")
+    write_parquet_atomic(res.spell_outcomes, out / "spell_outcomes.parquet")
+    write_summary_tables(res, tables["persons"].select("person_id", "employment_area", "municipality").to_polars(),
+                         out / "tables")
+    write_json_atomic({"extraction_date": res.extraction_date.isoformat(), "last_complete_month": res.last_month,
+                       "exclusions": res.exclusions.to_dicts()}, out / "exclusions.json")
+    write_json_atomic(cfg.to_dict(), out / "outcome_config.json")
+    return res
+
+
+_DIALECTS = {"duckdb": "duckdb", "pyspark": "spark", "snowflake": "snowflake"}
+
+
+def sql_script(source: str | Path | None, out: str | Path, cfg: OutcomeConfig, backend: str = "snowflake") -> Path:
+    """Compile the whole outcome stage to one SQL script for ``backend``'s dialect (nothing run).
+
+    The register tables are named as the registers (``earnings_reports``, ...). The month
+    range comes from ``cfg.data_start`` and ``cfg.extraction_date`` when set, else from the
+    register folder ``source`` (read locally with DuckDB). Writes ``OUT/outcomes_{backend}.sql``.
+    """
+    from impact.outcomes.io import open_registers, write_text_atomic
+
+    if backend not in _DIALECTS:
+        raise BackendError(f"--sql-only: backend {backend!r} unknown; expected one of {list(_DIALECTS)}")
+    try:
+        from impact.backends import compile_script, unbound_register_tables
+    except ImportError as e:  # pragma: no cover - the backends module ships with the package
+        raise BackendError(f"--sql-only needs impact.backends: {e}") from None
+    if cfg.data_start is not None and cfg.extraction_date is not None:
+        first, last, extraction = month_index(cfg.data_start), month_index(cfg.extraction_date), cfg.extraction_date
+    elif source is not None:
+        local = open_registers(ibis.duckdb.connect(), source)
+        first, last, latest = data_range(local)
+        first = month_index(cfg.data_start) if cfg.data_start is not None else first
+        extraction = cfg.extraction_date or latest
+    else:
+        raise ConfigError("--sql-only without a register folder needs data_start and extraction_date in the "
+                          "outcome config")
+    tables = unbound_register_tables([n for n in CONTRACTS if CONTRACTS[n].required])
+    plan = plan_outcomes(tables, cfg, extraction, first, last)
+    baseline = plan.baseline(plan.panel)
+    outs = plan.outputs(plan.panel, baseline)
+    script = compile_script(
+        {"service_outcomes": outs["service_outcomes"], "spell_outcomes": outs["spell_outcomes"],
+         "report_exclusions": plan.report_exclusions, "service_exclusions": outs["service_exclusions"],
+         "spell_exclusions": outs["spell_exclusions"]},
+        dialect=_DIALECTS[backend], materialise={"person_month": plan.panel, "segment_baseline": baseline},
+        header=f"impact outcomes: extraction date {extraction.isoformat()}, config {cfg.to_dict()}")
+    return write_text_atomic(script, Path(out) / f"outcomes_{backend}.sql")
+
+
+def write_summary_tables(res: OutcomeTables, persons: pl.DataFrame, folder: str | Path) -> list[Path]:
+    """Group tables and Kaplan-Meier curves (aggregates only, no person ids) as Parquet.
+
+    Services by each of ``cfg.group_tables``; job-seeking spells by employment area,
+    municipality and segment; Kaplan-Meier of time to employment after services by service
+    type and after the start of job-seeking spells overall.
+    """
+    from impact.outcomes.io import write_parquet_atomic
+    from impact.outcomes.tables import group_tables, kaplan_meier
+
+    folder = Path(folder)
+    cfg = res.config
+    written = []
+    for dim, t in group_tables(res.service_outcomes, cfg, persons).items():
+        written.append(write_parquet_atomic(t, folder / f"services_by_{dim}.parquet"))
+    spell_cfg = dataclasses.replace(cfg, group_tables=("employment_area", "municipality", "segment"))
+    spells = res.spell_outcomes.drop("municipality")  # the person's municipality, as for services
+    for dim, t in group_tables(spells, spell_cfg, persons).items():
+        written.append(write_parquet_atomic(t, folder / f"spells_by_{dim}.parquet"))
+    if res.service_outcomes.height:
+        curves, med = kaplan_meier(res.service_outcomes, by="service_type")
+        written += [write_parquet_atomic(curves, folder / "km_services_by_service_type.parquet"),
+                    write_parquet_atomic(med, folder / "km_median_services_by_service_type.parquet")]
+    if res.spell_outcomes.height:
+        curves, med = kaplan_meier(res.spell_outcomes, duration="months_to_employment_from_start",
+                                   censored="censored_from_start")
+        written += [write_parquet_atomic(curves, folder / "km_spells_from_start.parquet"),
+                    write_parquet_atomic(med, folder / "km_median_spells_from_start.parquet")]
+    return written

@@ -1,0 +1,1 @@
+"""Reports: disclosure control, figures, HTML and PDF rendering."""

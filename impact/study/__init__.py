@@ -1,0 +1,1 @@
+"""Study configs and the study runner (``impact run``)."""

@@ -1,0 +1,103 @@
+"""Bad input to the staggered DiD estimator: clear DesignErrors naming the units or cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from impact.errors import DesignError
+from impact.estimators import did
+
+DATA = Path(__file__).parent / "data"
+KW = dict(unit="countyreal", time="year", group="first.treat", outcome="lemp")
+
+
+@pytest.fixture(scope="module")
+def mpdta() -> pl.DataFrame:
+    return pl.read_csv(DATA / "mpdta.csv")
+
+
+def test_treatment_switching_back(mpdta):
+    d = mpdta.with_columns(treated=((pl.col("first.treat") > 0) & (pl.col("year") >= pl.col("first.treat"))).cast(pl.Int8))
+    d = d.with_columns(
+        treated=pl.when((pl.col("countyreal") == 17015) & (pl.col("year") == 2006)).then(0).otherwise(pl.col("treated"))
+    )
+    with pytest.raises(DesignError, match=r"switches back from 1 to 0 for 1 units: 17015"):
+        did.att_gt(d, unit="countyreal", time="year", treatment="treated", outcome="lemp")
+
+
+def test_group_changing_within_unit(mpdta):
+    d = mpdta.with_columns(
+        pl.when((pl.col("countyreal") == 8001) & (pl.col("year") == 2007)).then(0).otherwise(pl.col("first.treat")).alias("first.treat")
+    )
+    with pytest.raises(DesignError, match=r"first\.treat.*varies within unit.*8001"):
+        did.att_gt(d, **KW)
+
+
+def test_duplicate_unit_time_rows(mpdta):
+    d = pl.concat([mpdta, mpdta.filter((pl.col("countyreal") == 8001) & (pl.col("year") == 2005))])
+    with pytest.raises(DesignError, match=r"duplicate \(countyreal, year\) rows: 1 unit-periods appear more than once, units 8001"):
+        did.att_gt(d, **KW)
+
+
+def test_cohort_without_pre_period(mpdta):
+    d = mpdta.with_columns(
+        pl.when(pl.col("countyreal") == 8001).then(2003).otherwise(pl.col("first.treat")).alias("first.treat")
+    )
+    with pytest.raises(DesignError, match=r"cohort\(s\) first treated at 2003 have no pre-treatment period.*8001"):
+        did.att_gt(d, **KW)
+    # with one period of anticipation the 2004 cohort has no clean pre-period either
+    with pytest.raises(DesignError, match=r"2004 have no pre-treatment period"):
+        did.att_gt(mpdta, **KW, anticipation=1)
+
+
+@pytest.mark.parametrize(
+    "expr, match",
+    [
+        (pl.col("year").cast(pl.Float64) + 0.5, r"time column 'year' must hold integer periods or dates; non-integer values: 2003\.5"),
+        (pl.col("year").cast(pl.Utf8) + "Q1", r"time column 'year' must hold integer periods or dates, got dtype String"),
+    ],
+)
+def test_time_not_integer_or_date(mpdta, expr, match):
+    with pytest.raises(DesignError, match=match):
+        did.att_gt(mpdta.with_columns(expr.alias("year")), **KW)
+
+
+def test_covariate_varying_within_unit(mpdta):
+    d = mpdta.with_columns(
+        pl.when(pl.col("countyreal").is_in([8001, 8019]) & (pl.col("year") == 2006)).then(pl.col("lpop") + 1).otherwise(pl.col("lpop")).alias("lpop")
+    )
+    with pytest.raises(DesignError, match=r"'lpop' varies within unit for 2 units.*time-invariant.*8001, 8019"):
+        did.att_gt(d, **KW, covariates=["lpop"])
+
+
+def test_other_bad_inputs(mpdta):
+    with pytest.raises(DesignError, match=r"columns not found.*'nope'"):
+        did.att_gt(mpdta, **{**KW, "outcome": "nope"})
+    with pytest.raises(DesignError, match="no never-treated units"):
+        did.att_gt(mpdta.filter(pl.col("first.treat") > 0), **KW)
+    with pytest.raises(DesignError, match="control_group must be one of"):
+        did.att_gt(mpdta, **KW, control_group="nevertreated")
+    with pytest.raises(DesignError, match="outcome column 'lemp' has 1 missing values for units 8001"):
+        did.att_gt(mpdta.with_columns(pl.when((pl.col("countyreal") == 8001) & (pl.col("year") == 2004)).then(None).otherwise(pl.col("lemp")).alias("lemp")), **KW)
+    with pytest.raises(DesignError, match="exactly one of group"):
+        did.att_gt(mpdta, unit="countyreal", time="year", outcome="lemp")
+
+
+def test_unbalanced_panel_is_balanced_with_a_note(mpdta):
+    d = mpdta.filter(~((pl.col("countyreal") == 8001) & (pl.col("year") == 2005)))
+    r = did.att_gt(d, **KW)
+    assert r.info["units"] == 499
+    assert any("8001" in n and "dropped" in n for n in r.notes)
+
+
+def test_cells_without_overlap_are_dropped_with_a_note(mpdta):
+    # z separates cohort 2004 from every other unit: its propensity model has no overlap
+    d = mpdta.with_columns(z=(pl.col("first.treat") == 2004).cast(pl.Float64) + 0.001 * (pl.col("countyreal") % 7))
+    r = did.att_gt(d, **KW, covariates=["z"])
+    assert 2004 not in set(r.att_gt["group"]) and {2006, 2007} <= set(r.att_gt["group"])
+    assert any(n.startswith("cohort 2004, periods 2004, 2005, 2006, 2007: not estimated") and "overlap" in n for n in r.notes)
+    assert np.isfinite(r.aggregate("simple").overall.estimate)

@@ -1,0 +1,167 @@
+"""Unit tests of the matching engines against brute force, and of the estimator's pieces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from impact.estimators import matching
+from impact.estimators.matching import nn
+from impact.estimators.matching.support import crump_alpha
+
+
+def _brute_1d(f, p, k, ties="all", fs=None, ps=None, cal=np.inf):
+    out = []
+    for i in range(len(f)):
+        ok = np.ones(len(p), bool) if fs is None else ps == fs[i]
+        dist = np.where(ok, np.abs(p - f[i]), np.inf)
+        if not np.isfinite(dist).any():
+            out.append(set())
+            continue
+        srt = np.sort(dist[np.isfinite(dist)])
+        kth = srt[min(k, len(srt)) - 1]
+        # equal distances up to float noise are ties (|0.37 - 0.35| vs |0.39 - 0.37|)
+        sel = np.flatnonzero((dist <= kth + 1e-12) & (dist <= cal)) if ties == "all" else \
+            np.argsort(dist, kind="stable")[:k][np.sort(dist)[:k] <= cal]
+        out.append(set(sel.tolist()))
+    return out
+
+
+def _sets(m: nn.Matches, nf: int):
+    s = [set() for _ in range(nf)]
+    for f, p in zip(m.focal, m.pool):
+        s[f].add(int(p))
+    return s
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_knn_1d_matches_brute_force_with_ties(k):
+    rng = np.random.default_rng(k)
+    p = np.round(rng.random(400), 2)  # many exact ties
+    f = np.round(rng.random(120), 2)
+    m = nn.knn_1d(f, p, k=k, ties="all")
+    assert _sets(m, len(f)) == _brute_1d(f, p, k)
+    assert np.allclose(np.bincount(m.focal, weights=m.weight), 1.0)
+
+
+def test_knn_1d_cells_and_caliper():
+    rng = np.random.default_rng(3)
+    p, f = rng.random(500), rng.random(150)
+    ps, fs = rng.integers(0, 7, 500), rng.integers(0, 7, 150)
+    m = nn.knn_1d(f, p, k=2, fstrat=fs, pstrat=ps, caliper=0.01)
+    assert _sets(m, len(f)) == _brute_1d(f, p, 2, fs=fs, ps=ps, cal=0.01)
+    assert (m.n_matched == 0).any()  # the caliper leaves some unmatched
+
+
+def test_first_tie_keeps_exactly_k():
+    p = np.array([0.1, 0.2, 0.2, 0.2, 0.9])
+    m = nn.knn_1d(np.array([0.2]), p, k=2, ties="first")
+    assert len(m.pool) == 2 and set(m.pool) <= {1, 2, 3}
+    m_all = nn.knn_1d(np.array([0.2]), p, k=2, ties="all")
+    assert set(m_all.pool) == {1, 2, 3} and np.allclose(m_all.weight, 1 / 3)
+
+
+def _brute_greedy(f, p, order):
+    used = np.zeros(len(p), bool)
+    out = np.full(len(f), -1)
+    for i in order:
+        dist = np.where(used, np.inf, np.abs(p - f[i]))
+        j = int(np.argmin(dist))
+        if np.isfinite(dist[j]):
+            out[i] = j
+            used[j] = True
+    return out
+
+
+def test_greedy_without_replacement_equals_brute_force():
+    rng = np.random.default_rng(11)
+    p, f = rng.random(300), rng.random(100)
+    m = nn.knn_1d_without(f, p, k=1, order="largest")
+    got = np.full(len(f), -1)
+    got[m.focal] = m.pool
+    want = _brute_greedy(f, p, np.argsort(-f, kind="stable"))
+    # identical distances (ties between a left and a right neighbour) may resolve differently
+    assert np.allclose(np.abs(p[got] - f), np.abs(p[want] - f))
+    assert len(np.unique(m.pool)) == len(m.pool)  # no control used twice
+
+
+def test_without_replacement_scales_linearly():
+    import time
+
+    rng = np.random.default_rng(0)
+    times = []
+    for n in (100_000, 400_000):
+        p, f = rng.random(n), rng.random(n // 10)
+        nn.knn_1d_without(f[:10], p[:100], k=1)  # compile
+        t = time.perf_counter()
+        nn.knn_1d_without(f, p, k=2)
+        times.append(time.perf_counter() - t)
+    # quadratic would be 16x; allow generous noise on a shared machine
+    assert times[1] < 10 * times[0] + 0.5
+
+
+def test_mahalanobis_matches_brute_force():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 3))
+    x[:, 2] = np.round(x[:, 2])  # ties
+    z = nn.whiten(x)
+    d = np.zeros(300, bool)
+    d[:80] = True
+    m = nn.knn_maha(z[d], z[~d], k=2, ties="all")
+    cov_inv = np.linalg.inv(np.cov(x, rowvar=False))
+    diff = x[d][:, None, :] - x[~d][None, :, :]
+    dist = np.sqrt(np.einsum("ijk,kl,ijl->ij", diff, cov_inv, diff))
+    want = [set(np.flatnonzero(r <= np.sort(r)[1] + 1e-9).tolist()) for r in dist]
+    assert _sets(m, 80) == want
+    mw = nn.knn_maha(z[d], z[~d], k=1, replace=False)
+    assert len(np.unique(mw.pool)) == len(mw.pool) == 80
+
+
+def test_att_atc_ate_by_hand():
+    df = pd.DataFrame({"d": [1, 1, 0, 0, 0], "y": [10.0, 20.0, 1.0, 2.0, 4.0], "s": [0.2, 0.6, 0.21, 0.5, 0.65]})
+    r = matching.match(df, "d", "y", [], propensity="s", estimand="ATT", k=1)
+    # treated 0.2 -> control 0.21 (y=1); treated 0.6 -> 0.65 (y=4, dist .05) vs 0.5 (dist .1)
+    assert r.estimates.estimate.iloc[0] == pytest.approx(((10 - 1) + (20 - 4)) / 2)
+    r = matching.match(df, "d", "y", [], propensity="s", estimand="ATC", k=1)
+    # controls 0.21 -> 0.2 (10), 0.5 -> 0.6 (20), 0.65 -> 0.6 (20)
+    assert r.estimates.estimate.iloc[0] == pytest.approx(((10 - 1) + (20 - 2) + (20 - 4)) / 3)
+    r = matching.match(df, "d", "y", [], propensity="s", estimand="ATE", k=1)
+    assert r.estimates.estimate.iloc[0] == pytest.approx((9 + 16 + 9 + 18 + 16) / 5)
+
+
+def test_crump_alpha_rule():
+    e = np.linspace(0.001, 0.999, 2001)
+    a = crump_alpha(e)
+    g = 1 / (e * (1 - e))
+    gamma = 1 / (a * (1 - a))
+    assert gamma == pytest.approx(2 * g[g <= gamma].mean(), rel=1e-3)
+    assert crump_alpha(np.full(100, 0.5)) == 0.0
+
+
+def test_trim_refit_and_notes():
+    rng = np.random.default_rng(2)
+    n = 3000
+    x = rng.normal(size=n)
+    d = (rng.random(n) < 1 / (1 + np.exp(-2.5 * x))).astype(float)
+    df = pd.DataFrame({"d": d, "y": x + d + rng.normal(size=n), "x": x})
+    r = matching.match(df, "d", "y", ["x"], trim=(0.1, 0.9), refit=True)
+    kept = np.isfinite(r.score)
+    assert 0 < (~kept).sum() < n and "trimmed" in r.notes[0]
+    assert r.info["n_trimmed"] == (~kept).sum()
+    r2 = matching.match(df, "d", "y", ["x"], trim="crump")
+    assert r2.extra["trim"]["rule"] == "crump" and r2.extra["trim"]["alpha"] > 0
+
+
+def test_cluster_bootstrap_close_to_ai_for_independent_units():
+    rng = np.random.default_rng(9)
+    n = 1500
+    x = rng.normal(size=(n, 2))
+    d = (rng.random(n) < 1 / (1 + np.exp(-(-1 + x[:, 0])))).astype(float)
+    df = pd.DataFrame({"d": d, "y": x[:, 0] + x[:, 1] + d + rng.normal(size=n), "x1": x[:, 0], "x2": x[:, 1],
+                       "pid": np.arange(n) // 3})
+    ai = matching.match(df, "d", "y", ["x1", "x2"], k=5)
+    bs = matching.match(df, "d", "y", ["x1", "x2"], k=5, vce="bootstrap", cluster="pid", n_boot=60, seed=4)
+    assert bs.estimates.estimate.iloc[0] == ai.estimates.estimate.iloc[0]
+    assert 0.6 < bs.estimates.std_error.iloc[0] / ai.estimates.std_error.iloc[0] < 1.6
+    assert bs.extra["n_ok"] == 60
