@@ -94,50 +94,36 @@ def _tmp_path(path: Path) -> Path:
     return Path(tmp)
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write a polars frame to Parquet through a temporary file in the same folder."""
+def _write_atomic(path: str | Path, write: Any) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place."""
     path = Path(path)
     tmp = _tmp_path(path)
     try:
-        df.write_parquet(tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: str | Path) -> Path:
+    """Write a polars frame to Parquet through a temporary file in the same folder."""
+    return _write_atomic(path, df.write_parquet)
 
 
 def write_expr_parquet_atomic(con: Any, expr: ir.Table, path: str | Path) -> Path:
     """Let the backend write an Ibis table expression to Parquet, atomically."""
-    path = Path(path)
-    tmp = _tmp_path(path)
-    try:
-        con.to_parquet(expr, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _write_atomic(path, lambda tmp: con.to_parquet(expr, str(tmp)))
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = _tmp_path(path)
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=str))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write ``obj`` as indented JSON, atomically."""
+    return _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str)))
 
 
 def write_text_atomic(text: str, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = _tmp_path(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write a text file, atomically."""
+    return _write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 __all__ = ["open_registers", "open_table", "write_parquet_atomic", "write_expr_parquet_atomic",

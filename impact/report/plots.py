@@ -16,6 +16,14 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
+
+def _finish(fig: Figure, ax, title: str | None) -> Figure:
+    """Common last step of every plot: optional title, tight layout."""
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
 def dot_plot(
     data: pd.DataFrame,
     y: str,
@@ -51,10 +59,7 @@ def dot_plot(
     ax.grid(axis="x", alpha=0.3)
     if hue is not None:
         ax.legend(frameon=False, loc="lower right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def overlap_histogram(
@@ -75,10 +80,7 @@ def overlap_histogram(
     ax.set_xlabel(xlabel or value)
     ax.set_ylabel("density" if density else "count")
     ax.legend(frameon=False)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def band_lines(
@@ -132,10 +134,7 @@ def band_lines(
             ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         else:
             ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def estimate_bars(
@@ -174,10 +173,7 @@ def estimate_bars(
     ax.grid(axis="y", alpha=0.3)
     if group is not None or truth is not None:
         ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def binned_histogram(
@@ -198,10 +194,7 @@ def binned_histogram(
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def event_study_plot(
@@ -242,10 +235,7 @@ def event_study_plot(
     ax.set_ylabel(ylabel or estimate)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def group_time_heatmap(
@@ -284,10 +274,7 @@ def group_time_heatmap(
     ax.set_xlabel(time)
     ax.set_ylabel(group)
     fig.colorbar(im, ax=ax, label=value)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def highlight_lines(
@@ -326,10 +313,7 @@ def highlight_lines(
     ax.set_ylabel(ylabel or y)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
 
 
 def multi_lines(
@@ -360,7 +344,4 @@ def multi_lines(
     ax.set_ylabel(ylabel or "")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, title)
