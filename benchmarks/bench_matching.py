@@ -159,6 +159,9 @@ def main() -> None:
             print(f"          without the AI (2016) adjustment {r['seconds_without_2016_adjustment']:.2f} s; 1:1 without "
                   f"replacement {r['seconds_without_replacement_1to1']:.2f} s; SE {r['se']:.4f}; "
                   f"max |SMD| after {r['max_abs_smd_after']:.3f}")
+    for name, r in results.items():  # ratios measured in this run (timings are noisy on a shared machine)
+        if base and name != "impact" and "seconds" in r:
+            r["seconds_ratio_to_ours"] = r["seconds"] / base
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     tmpf = out / "bench_matching.json.tmp"

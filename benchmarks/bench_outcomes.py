@@ -240,6 +240,7 @@ def run_ibis(folder: Path, times: dict) -> dict:
 
     from impact.outcomes import OutcomeConfig
     from impact.outcomes.io import open_registers
+    from impact.outcomes.panel import split_panel
     from impact.outcomes.pipeline import data_range, plan_outcomes
 
     cfg = OutcomeConfig(**CFG_KW)
@@ -253,19 +254,21 @@ def run_ibis(folder: Path, times: dict) -> dict:
     tables = open_registers(con, folder)
     first, last, latest = data_range(tables)
     plan = plan_outcomes(tables, cfg, cfg.extraction_date or latest, first, last)
-    panel = con.create_table(f"pm_{uuid.uuid4().hex[:8]}", plan.panel, temp=True)
+    # the panel and the report exclusion counts come from one pass over the reports
+    combined = con.create_table(f"pm_{uuid.uuid4().hex[:8]}", plan.panel_with_counts, temp=True)
+    panel, excl = split_panel(combined, plan.rule_names)
+    excl.to_polars()
     times["panel_s"] = time.perf_counter() - t0
     times["panel_cpu_s"] = _cpu()
     t1 = time.perf_counter()
     baseline = con.create_table(f"sb_{uuid.uuid4().hex[:8]}", plan.baseline(panel), temp=True)
-    outs = plan.outputs(panel, baseline)
+    windows = {k: con.create_table(f"{k}_{uuid.uuid4().hex[:8]}", e, temp=True)
+               for k, e in plan.windows(panel).items()}
+    outs = plan.outputs(panel, baseline, windows)
     so = outs["service_outcomes"].to_polars()
     spo = outs["spell_outcomes"].to_polars()
     times["outcomes_s"] = time.perf_counter() - t1
     times["outcomes_cpu_s"] = _cpu() - times["panel_cpu_s"]
-    t2 = time.perf_counter()
-    plan.report_exclusions.to_polars()
-    times["exclusion_counts_s"] = time.perf_counter() - t2
     times["panel_rows"] = int(panel.count().to_pyarrow().as_py())
     return {"service_outcomes": so, "spell_outcomes": spo, "panel": panel.to_polars() if times.get("_keep") else None}
 

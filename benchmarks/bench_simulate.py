@@ -5,7 +5,7 @@ wall time, peak memory (resident set of the process tree, sampled every 0.2 s, p
 ``getrusage`` maxima) and the row count of every table. Target: < 5 minutes and < 12 GiB
 on a 2-core machine.
 
-    .venv/bin/python benchmarks/bench_simulate.py [--persons 1000000] [--workers 2] [--out DIR]
+    .venv/bin/python benchmarks/bench_simulate.py [--persons 1000000] [--workers 2] [--out DIR] [--note TEXT]
 
 Results are appended to ``benchmarks/results/bench_simulate.json``.
 """
@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--scenario", default="default")
     ap.add_argument("--out", default="/tmp/impact_bench_simulate")
     ap.add_argument("--keep", action="store_true", help="keep the generated folder")
+    ap.add_argument("--note", default="", help="free text stored with the result (code version, conditions)")
     args = ap.parse_args()
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -95,6 +96,7 @@ def main() -> None:
         "workers": args.workers,
         "wall_seconds": round(wall, 1),
         "cpu_seconds_all_processes": round(cpu, 1),
+        "cpu_seconds_main": round(ru.ru_utime + ru.ru_stime, 1),
         "peak_rss_tree_gib": round(mon.peak / 2**30, 2),
         "maxrss_main_gib": round(ru_self, 2),
         "maxrss_largest_child_gib": round(ru_child, 2),
@@ -105,6 +107,8 @@ def main() -> None:
         "load_average_at_end": os.getloadavg(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if args.note:
+        res["note"] = args.note
     print(summary)
     print(json.dumps(res, indent=2))
     rdir = Path(__file__).resolve().parent / "results"

@@ -5,7 +5,8 @@ three covariates, a logit selection model, a non-linear outcome with heterogeneo
 tau(x) = 1 + 0.5 x1. The target is the population ATT (computed once from a large draw).
 Reported for each estimator: bias, SD of the estimates, mean standard error, coverage.
 
-Run: ``.venv/bin/python benchmarks/mc_matching.py [--reps 200] [--n 2000]``
+Run: ``.venv/bin/python benchmarks/mc_matching.py [--reps 200] [--n 2000]``; the risk-set design's coverage
+on synthetic registers: ``.venv/bin/python benchmarks/mc_matching.py --dynamic 10000 --reps 20``.
 """
 
 from __future__ import annotations
@@ -45,13 +46,73 @@ ESTIMATORS = {
 }
 
 
+def dynamic_coverage(reps: int, persons: int, seed: int, scenario: str = "default", bias_adjust: bool = False) -> dict:
+    """Coverage of the risk-set design's 95 % CIs of the true 'not now' ATT of training
+    (3, 6, 12 months after the end) over ``reps`` synthetic registers of ``persons`` persons
+    (seeds ``seed``, ``seed + 1``, ...), with the generator's true employment panel."""
+    import os
+    import shutil
+    import tempfile
+
+    import polars as pl
+
+    from impact.designs.dynamic import risk_set_design
+    from impact.simulate import simulate
+
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="mc_dynamic_")
+    try:
+        for r in range(reps):  # replications
+            folder = os.path.join(tmp, f"rep{r}")
+            simulate(scenario, persons=persons, seed=seed + r, out=folder, workers=1)
+            read = lambda n: pl.read_parquet(os.path.join(folder, f"{n}.parquet"))  # noqa: E731
+            panel = read("truth/person_month").with_columns(pl.col("month").cast(pl.Int32))
+            des = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
+                                  horizons=(3, 6, 12), max_controls=50, employed="employed", earnings="earnings")
+            est = des.estimate(bias_adjust=bias_adjust).estimates.set_index("outcome")
+            eff = read("truth/service_effects").filter(pl.col("service_type") == "training")
+            tr = des.data.filter(pl.col("treated") == 1).select("person_id", pl.col("ms").cast(pl.Int32))
+            tt = tr.join(eff, left_on=["person_id", "ms"], right_on=["person_id", "start_month"]).group_by("h").agg(
+                att=(pl.col("employed_1") - pl.col("employed_0")).cast(pl.Float64).mean())
+            tt = dict(zip(tt["h"].to_list(), tt["att"].to_list()))
+            for h in (3, 6, 12):
+                e = est.loc[f"employed_h{h}"]
+                rows.append(dict(rep=r, h=h, estimate=e["estimate"], se=e["std_error"], truth=tt[h],
+                                 covered=bool(e["ci_lower"] <= tt[h] <= e["ci_upper"])))
+            shutil.rmtree(folder, ignore_errors=True)
+            print(f"rep {r}: " + ", ".join(f"h={x['h']} {x['estimate']:.4f} ({x['se']:.4f}) truth {x['truth']:.4f}"
+                                          for x in rows[-3:]), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    df = pd.DataFrame(rows)
+    df["err"] = df["estimate"] - df["truth"]
+    summ = df.groupby("h").agg(reps=("rep", "size"), bias=("err", "mean"), sd_error=("err", "std"),
+                               mean_se=("se", "mean"), coverage=("covered", "mean")).reset_index()
+    print(summ.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return {"scenario": scenario, "persons": persons, "reps": reps, "seed": seed, "bias_adjust": bias_adjust,
+            "by_horizon": summ.to_dict(orient="records")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=20260)
     ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--dynamic", type=int, default=0, metavar="PERSONS",
+                    help="instead: coverage of the risk-set design on --reps registers of PERSONS persons")
+    ap.add_argument("--bias-adjust", action="store_true", help="with --dynamic: Abadie-Imbens (2011) bias correction")
     args = ap.parse_args()
+    path = Path(__file__).parent / "results"
+    path.mkdir(exist_ok=True)
+    if args.dynamic:
+        res = dynamic_coverage(args.reps, args.dynamic, args.seed, bias_adjust=args.bias_adjust)
+        old = json.loads((path / "mc_matching.json").read_text()) if (path / "mc_matching.json").exists() else {}
+        old["dynamic_design" + ("_bias_adjusted" if args.bias_adjust else "")] = res
+        tmp = path / "mc_matching.json.tmp"
+        tmp.write_text(json.dumps(old, indent=1))
+        tmp.replace(path / "mc_matching.json")
+        return
     rng = np.random.default_rng(args.seed)
     truth = population_att(rng)
     names = args.only or list(ESTIMATORS)
@@ -70,10 +131,11 @@ def main() -> None:
     res = pd.DataFrame(out)
     print(f"truth ATT = {truth:.4f}; {args.reps} replications of n = {args.n}; {time.perf_counter() - t0:.1f} s")
     print(res.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    path = Path(__file__).parent / "results"
-    path.mkdir(exist_ok=True)
+    old = json.loads((path / "mc_matching.json").read_text()) if (path / "mc_matching.json").exists() else {}
     tmp = path / "mc_matching.json.tmp"
-    tmp.write_text(json.dumps({"truth": truth, "reps": args.reps, "n": args.n, "results": out}, indent=1))
+    tmp.write_text(json.dumps({"truth": truth, "reps": args.reps, "n": args.n, "results": out,
+                               **{k: v for k, v in old.items() if k.startswith("dynamic_design")}},
+                              indent=1))
     tmp.replace(path / "mc_matching.json")
 
 

@@ -42,7 +42,7 @@ def _cmd_outcomes(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from impact.study.runner import run_study
 
-    run_study(Path(args.config), reports_dir=Path(args.reports_dir), data_dir=args.data_dir)
+    run_study(Path(args.config), reports_dir=Path(args.reports_dir), data_dir=args.data_dir, backend=args.backend)
     return 0
 
 
@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("source", help="register folder, or a study config (TOML)")
     o.add_argument("--out", default=None, help="output folder for the outcome tables")
     o.add_argument("--config", default=None, help="outcome definitions (TOML); default: built-in defaults")
-    o.add_argument("--backend", default="duckdb", choices=["duckdb", "pyspark", "snowflake"])
+    o.add_argument("--backend", default=None, choices=["duckdb", "pyspark", "snowflake"],
+                   help="where the register stages run (default: the study config's data.backend, else duckdb)")
     o.add_argument("--sql-only", action="store_true", help="write the compiled SQL instead of running it")
     o.set_defaults(func=_cmd_outcomes)
 
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="study config, e.g. studies/placement_followup.toml")
     r.add_argument("--reports-dir", default="reports", help="where reports/<study>/ is written")
     r.add_argument("--data-dir", default=None, help="override the study's register folder")
+    r.add_argument("--backend", default=None, choices=["duckdb", "pyspark", "snowflake"],
+                   help="override the study config's data.backend")
     r.set_defaults(func=_cmd_run)
     return p
 

@@ -435,3 +435,188 @@ def random_registers(n_persons: int = 300, seed: int = 1, start: dt.date = D(201
                                  subsidised=subsid, recovery=False, orig_payment_date=None))
     reports = frame("earnings_reports", rows)
     return {"persons": persons, "jobseeking_spells": spells, "service_spells": services, "earnings_reports": reports}
+
+
+# =======================================================================================
+# Issue #10 metrics: random extra tables and a plain pandas reference of the unit tables
+# (job offers, integration plans, benefit transitions, industry of the first employer).
+# =======================================================================================
+
+BENEFIT_ORDER = ("earnings_related_allowance", "basic_allowance", "labour_market_subsidy", "startup_grant", "other")
+
+
+def random_metric_tables(frames: dict[str, pl.DataFrame], seed: int = 1) -> dict[str, pl.DataFrame]:
+    """Job offers (some in candidate searches), vacancies, integration plans, payers (a few
+    payers missing, some industries null) and benefit payments (monthly, spanning months,
+    ties, recoveries) for the persons of :func:`random_registers`."""
+    rng = np.random.default_rng(seed)
+    persons = frames["persons"].to_pandas()
+    reports = frames["earnings_reports"].to_pandas()
+    pid = persons["person_id"].to_numpy()
+    lo = pd.Timestamp(reports["pay_period_start"].min()).date()
+    span = (pd.Timestamp(reports["pay_period_end"].max()) - pd.Timestamp(lo)).days
+
+    def dates(n):
+        return [lo + dt.timedelta(days=int(x)) for x in rng.integers(0, span, n)]
+
+    nv = 40
+    payer_ids = np.sort(reports["payer_id"].unique())
+    vac_emp = rng.choice(payer_ids, nv)
+    vopen = dates(nv)
+    vclose = [d + dt.timedelta(days=int(rng.integers(5, 90))) if rng.random() < 0.9 else None for d in vopen]
+    vacancies = frame("vacancies", [dict(vacancy_id=i + 1, employer_id=int(vac_emp[i]), open_date=vopen[i],
+                                         close_date=vclose[i], filled=None if vclose[i] is None else bool(rng.random() < 0.5),
+                                         employment_area=str(rng.choice(["EA01", "EA02"]))) for i in range(nv)])
+    searches = frame("candidate_searches", [dict(search_id=100 + i, vacancy_id=i + 1, employer_id=int(vac_emp[i]),
+                                                 search_date=vopen[i], persons_proposed=0,
+                                                 result_code=str(rng.choice(["01", "02", "03", "06"])))
+                                            for i in range(0, nv, 3)])
+    no = 400
+    ov = rng.integers(1, nv + 1, no)
+    offers = frame("job_offers", [dict(offer_id=i + 1, person_id=int(rng.choice(pid)), offer_date=d,
+                                       vacancy_id=int(ov[i]), employer_id=int(vac_emp[ov[i] - 1]),
+                                       search_id=(99 + int(ov[i])) if (ov[i] - 1) % 3 == 0 else None,
+                                       result_code=None if rng.random() < 0.05 else str(rng.choice(
+                                           ["01", "02", "03", "04", "05", "06"])))
+                                  for i, d in enumerate(dates(no))])
+    foreign = persons.loc[persons["language"] == "other", "person_id"].to_numpy()
+    plans = []
+    for k, p in enumerate(foreign):  # test fixture: a loop over ~100 persons
+        for j in range(int(rng.integers(0, 3))):
+            plans.append(dict(plan_id=10 * k + j, person_id=int(p), plan_date=dates(1)[0],
+                              plan_type=str(rng.choice(["initial_assessment", "integration_plan", "revised_plan"]))))
+    plans = frame("integration_plans", plans)
+    keep = payer_ids[rng.random(len(payer_ids)) < 0.9]
+    payers = frame("payers", [dict(payer_id=int(p), industry=None if rng.random() < 0.1 else str(rng.choice(list("CFGNQ"))))
+                              for p in keep])
+    rows = []
+    for p in rng.choice(pid, 200):  # about 200 benefit spells
+        b = str(rng.choice(list(BENEFIT_ORDER), p=[0.3, 0.15, 0.4, 0.05, 0.1]))
+        d0 = dates(1)[0]
+        for _ in range(int(rng.integers(1, 8))):
+            long = rng.random() < 0.3
+            d1 = d0 + dt.timedelta(days=int(rng.integers(30, 75) if long else rng.integers(0, 27)))
+            amt = float(rng.choice([500.0, 700.0, 1000.0, 1240.0]))
+            rows.append(dict(person_id=int(p), benefit_type=b, payment_date=d1 + dt.timedelta(days=5),
+                             period_start=d0, period_end=d1, amount_eur=amt))
+            if rng.random() < 0.15:  # a second benefit of the same amount over the same period: a tie
+                rows.append(dict(rows[-1], benefit_type=str(rng.choice(list(BENEFIT_ORDER)))))
+            if rng.random() < 0.05:  # a recovery of the whole payment
+                rows.append(dict(rows[-1], amount_eur=-rows[-1]["amount_eur"]))
+            d0 = d1 + dt.timedelta(days=1)
+    benefits = frame("benefit_reports", rows)
+    return {"vacancies": vacancies, "candidate_searches": searches, "job_offers": offers,
+            "integration_plans": plans, "payers": payers, "benefit_reports": benefits}
+
+
+def _employed_set(panel: pd.DataFrame) -> set:
+    e = panel[panel["employed"]]
+    return set(zip(e["person_id"].astype(int), e["month"].astype(int)))
+
+
+def ref_offer_units(offers: pd.DataFrame, panel: pd.DataFrame, last_month: int, horizons) -> pd.DataFrame:
+    emp = _employed_set(panel)
+    o = offers.copy()
+    o["offer_month"] = _month(o["offer_date"])
+    o = o[o["offer_month"] <= last_month]
+    for h in horizons:
+        val = [(p, m + h) in emp if m + h <= last_month else None for p, m in zip(o["person_id"], o["offer_month"])]
+        o[f"employed_{h}m"] = pd.array(val, dtype="boolean")
+    return o.sort_values("offer_id").reset_index(drop=True)
+
+
+def ref_integration_units(plans: pd.DataFrame, panel: pd.DataFrame, last_month: int) -> pd.DataFrame:
+    p = plans[plans["plan_type"] == "integration_plan"]
+    first = p.groupby("person_id", as_index=False)["plan_date"].min()
+    first["plan_month"] = _month(first["plan_date"])
+    first = first[first["plan_month"] <= last_month]
+    emp = panel[panel["employed"] & (panel["month"] <= last_month)]
+    out = []
+    for r in first.itertuples():  # test reference: a loop over ~100 persons
+        after = emp.loc[(emp["person_id"] == r.person_id) & (emp["month"] > r.plan_month), "month"]
+        found = len(after) > 0
+        out.append(dict(person_id=r.person_id, plan_month=r.plan_month, censored=not found,
+                        months_to_employment=int(after.min() - r.plan_month) if found else last_month - r.plan_month))
+    return pd.DataFrame(out).sort_values("person_id").reset_index(drop=True)
+
+
+def ref_benefit_months(benefits: pd.DataFrame) -> dict:
+    """(person, month) -> benefit: pro rata by days, largest amount, ties by BENEFIT_ORDER."""
+    b = benefits
+    d0 = pd.to_datetime(b["period_start"]).to_numpy().astype("datetime64[D]").astype("int64")
+    d1 = pd.to_datetime(b["period_end"]).to_numpy().astype("datetime64[D]").astype("int64")
+    m0 = _month(b["period_start"]).to_numpy().astype("int64")
+    m1 = _month(b["period_end"]).to_numpy().astype("int64")
+    n = m1 - m0 + 1
+    idx = np.repeat(np.arange(len(b)), n)
+    month = m0[idx] + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    lo = np.maximum(d0[idx], _month_first_day(month))
+    hi = np.minimum(d1[idx], _month_first_day(month + 1) - 1)
+    a = pd.DataFrame({"person_id": b["person_id"].to_numpy()[idx], "month": month,
+                      "benefit_type": b["benefit_type"].to_numpy()[idx],
+                      "amount": b["amount_eur"].to_numpy()[idx] * (hi - lo + 1) / (d1[idx] - d0[idx] + 1)})
+    g = a.groupby(["person_id", "month", "benefit_type"], as_index=False)["amount"].sum()
+    g = g[g["amount"] > 0.005]
+    g["rank"] = g["benefit_type"].map({t: i for i, t in enumerate(BENEFIT_ORDER)})
+    g["max"] = g.groupby(["person_id", "month"])["amount"].transform("max")
+    top = g[g["amount"] >= g["max"] - 1e-9].sort_values("rank").drop_duplicates(["person_id", "month"])
+    return {(int(p), int(m)): t for p, m, t in zip(top["person_id"], top["month"], top["benefit_type"])}
+
+
+def ref_benefit_units(benefits: pd.DataFrame, services: pd.DataFrame, last_month: int, horizons) -> pd.DataFrame:
+    bm = ref_benefit_months(benefits)
+    first = int(_month(benefits["period_start"]).min())
+    s = services[services["end_month"].notna()].copy()
+    s["before_m"] = s["start_month"].astype(int) - 1
+    s["benefit_before"] = [bm.get((int(p), m), "none") if m >= first else None
+                           for p, m in zip(s["person_id"], s["before_m"])]
+    for h in horizons:
+        s[f"benefit_{h}m"] = [bm.get((int(p), int(e) + h), "none") if int(e) + h <= last_month else None
+                              for p, e in zip(s["person_id"], s["end_month"])]
+    return s.sort_values("service_id").reset_index(drop=True)
+
+
+def ref_industry_units(reports: pd.DataFrame, payers: pd.DataFrame, services: pd.DataFrame) -> pd.DataFrame:
+    from impact.registers.schema import WAGE_INCOME_TYPES
+
+    r = reports.copy()
+    r = r[r["version"] >= r.groupby(["payer_id", "report_ref"])["version"].transform("max")]
+    r = r[(r["action"] != "cancel") & r["income_type"].isin(list(WAGE_INCOME_TYPES)) & ~r["subsidised"].astype(bool)
+          & (r["amount_eur"] > 0) & ~r["recovery"].fillna(False).astype(bool)]
+    r = r.assign(m0=_month(r["pay_period_start"]), m1=_month(r["pay_period_end"]))
+    s = services[services["censored"].notna() & ~services["censored"].fillna(True).astype(bool)].copy()
+    s["first_month"] = (s["end_month"] + s["months_to_employment"]).astype(int)
+    ind = dict(zip(payers["payer_id"], payers["industry"]))
+    out = []
+    for u in s.itertuples():  # test reference: a loop over ~100 units
+        c = r[(r["person_id"] == u.person_id) & (r["m0"] <= u.first_month) & (r["m1"] >= u.first_month)]
+        tot = c.groupby("payer_id")["amount_eur"].sum().reset_index().sort_values(["amount_eur", "payer_id"],
+                                                                                   ascending=[False, True])
+        payer = tot["payer_id"].iloc[0] if len(tot) else None
+        i = ind.get(payer) if payer is not None else None
+        out.append(dict(service_id=u.service_id, first_month=u.first_month,
+                        first_payer_industry=i if isinstance(i, str) else "(unknown)"))
+    return pd.DataFrame(out).sort_values("service_id").reset_index(drop=True)
+
+
+def ref_koto(persons: pd.DataFrame, spells: pd.DataFrame, panel: pd.DataFrame, months) -> pd.DataFrame:
+    """Koto counts per area and month: persons 15-64, employed, unemployed (spell, not employed), and the
+    same for language 'other'."""
+    emp = _employed_set(panel)
+    s = spells.assign(s0=_month(spells["start_date"]),
+                      s1=_month(spells["end_date"]).fillna(10**6))
+    rows = []
+    for m in months:  # a few months
+        in_spell = set(s.loc[(s["s0"] <= m) & (s["s1"] >= m), "person_id"].astype(int))
+        age = m // 12 - persons["birth_year"].astype(int)
+        p = persons[(age >= 15) & (age <= 64)]
+        e = np.array([(int(x), m) in emp for x in p["person_id"]], dtype=bool)
+        u = np.array([int(x) in in_spell for x in p["person_id"]], dtype=bool) & ~e
+        fl = (p["language"] == "other").to_numpy()
+        d = pd.DataFrame({"employment_area": p["employment_area"].to_numpy(), "e": e, "u": u, "fl": fl})
+        g = d.groupby("employment_area").agg(persons=("e", "size"), employed=("e", "sum"), unemployed=("u", "sum"),
+                                             fl_persons=("fl", "sum"))
+        g["fl_employed"] = d[d["fl"]].groupby("employment_area")["e"].sum()
+        g["fl_unemployed"] = d[d["fl"]].groupby("employment_area")["u"].sum()
+        rows.append(g.fillna(0).astype(int).reset_index().assign(month=m))
+    return pd.concat(rows, ignore_index=True)

@@ -218,9 +218,9 @@ def test_snowflake_sql_snapshot(tmp_path):
                   "impact_report_exclusions"):
         assert f'CREATE OR REPLACE TABLE "{table}"' in sql
     assert "ibis_" not in sql and "ASOF" not in sql.upper() and "UNNEST" not in sql.upper()
-    # only the panel statement reads the earnings reports
+    # one statement reads the earnings reports: the panel with the report exclusion counts
     reads = [s for s in sql.split(";\n") if 'FROM "earnings_reports"' in s]
-    assert len(reads) == 2 and any('"impact_person_month"' in s for s in reads)  # panel + report exclusions
+    assert len(reads) == 1 and '"impact_person_month_with_counts"' in reads[0]
 
 
 def test_cli_sql_only_writes_the_snapshot(tmp_path, register_folder):

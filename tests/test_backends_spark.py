@@ -69,6 +69,7 @@ def runs(tmp_path_factory):
     """Outcome stage on DuckDB and on Spark (once), with the Spark collections recorded."""
     from impact.backends import connect, open_register_tables
     from impact.outcomes import OutcomeConfig, compute_outcomes
+    from impact.outcomes.pipeline import run_outcomes
 
     base = tmp_path_factory.mktemp("spark")
     folder = _register(base / "registers")
@@ -92,16 +93,17 @@ def runs(tmp_path_factory):
 
     spark.execute = recording_execute
     try:
-        pm_path = base / "out" / "person_month.parquet"
+        out = base / "out"
+        pm_path = out / "person_month.parquet"
         t1 = time.perf_counter()
-        got = compute_outcomes(spark, open_register_tables(spark, folder), cfg, person_month_path=pm_path,
-                               collect_person_month=False)
+        # the whole `impact outcomes` path: panel, unit tables, exclusions and summary tables
+        got = run_outcomes(folder, out, cfg, con=spark)
         run = time.perf_counter() - t1
         panel_written = pl.read_parquet(pm_path / "*.parquet" if pm_path.is_dir() else pm_path)
     finally:
         spark._session.stop()
     print(f"\nSpark start-up {startup:.1f} s, outcome stage {run:.1f} s, {len(collected)} collections")
-    return {"want": want, "got": got, "collected": collected, "panel_written": panel_written}
+    return {"want": want, "got": got, "collected": collected, "panel_written": panel_written, "out": out}
 
 
 def assert_same_rows(got: pl.DataFrame, want: pl.DataFrame, keys: list[str], what: str) -> None:
@@ -152,4 +154,10 @@ def test_spark_collects_only_evaluation_unit_tables(runs):
     # the unit tables themselves did come back, and little else did
     cols = [set(c["columns"]) for c in collected]
     assert any({"service_id", "placed_6m"} <= c for c in cols) and any({"spell_id", "placed_6m"} <= c for c in cols)
-    assert sum(c["rows"] for c in collected) < n_units + 100
+    # person-level tables stay too: anything keyed by person alone (no unit id) is small
+    by_person = [c for c in collected if "person_id" in c["columns"]
+                 and not {"service_id", "spell_id"} & set(c["columns"]) and c["rows"] > 100]
+    assert not by_person, f"person-level rows were collected: {by_person}"
+    # the unit tables, the units' area and municipality for the group tables, and small aggregates
+    assert sum(c["rows"] for c in collected) < 2 * n_units + 100
+    assert (runs["out"] / "tables" / "services_by_employment_area.parquet").exists()

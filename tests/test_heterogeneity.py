@@ -106,3 +106,88 @@ def test_dynamic_segments_labels():
     assert out["language"].to_list() == ["fi", "sv", "other"]
     assert out["duration_band"].to_list() == ["0-5", "6-11", "12+"]
     assert out["segment"].to_list() == ["reference", "02", "03"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# On the synthetic registers: the dynamic (matching) design, against the generator's truth by segment
+# ---------------------------------------------------------------------------------------------------------------
+
+REG_PERSONS, REG_SEED, H = 20_000, 7, 12
+
+
+def _register_effects(tmp_path_factory, scenario: str):
+    """Segment effects on the risk-set design of a generated scenario, and the truth by segment.
+
+    The truth per segment is the mean of ``employed_1 - employed_0`` (with the service vs 'not now',
+    the design's contrast) h months after the service end, over exactly the design's treated rows in
+    that segment (same person and start month): the estimand and the truth share the segment
+    definition (sex from the persons register, long-term = unemployed 12+ months at the start).
+    """
+    from impact.designs.dynamic import risk_set_design
+    from impact.estimators.heterogeneity import design_heterogeneity
+    from impact.simulate import simulate
+
+    out = tmp_path_factory.mktemp(scenario) / "reg"
+    simulate(scenario, persons=REG_PERSONS, seed=REG_SEED, out=str(out), workers=1)
+    read = lambda n: pl.read_parquet(out / f"{n}.parquet")  # noqa: E731
+    panel = pl.read_parquet(out / "truth" / "person_month.parquet")
+    design = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
+                             horizons=(H,), max_controls=20)
+    res = design_heterogeneity(design, f"employed_h{H}", ["sex", "long_term"], forest=False)
+    seg = dynamic_segments(design.data).filter(pl.col("treated") > 0).select(
+        "person_id", pl.col("ms").cast(pl.Int32), "sex", "long_term")
+    eff = pl.read_parquet(out / "truth" / "service_effects.parquet").filter(
+        (pl.col("service_type") == "training") & (pl.col("h") == H))
+    j = seg.join(eff, left_on=["person_id", "ms"], right_on=["person_id", "start_month"], how="inner")
+    assert j.height == seg.height  # every treated row has its truth
+    j = j.with_columns(tau=pl.col("employed_1").cast(pl.Float64) - pl.col("employed_0").cast(pl.Float64))
+    truth = {v: dict(j.group_by(v).agg(pl.col("tau").mean()).iter_rows()) for v in ("sex", "long_term")}
+    return res, truth
+
+
+def _covers(res, truth) -> None:
+    """Every segment's interval covers its truth, jointly: Bonferroni over the segments checked, so that the
+    test asserts a 95 % family-wise claim (four separate 95 % intervals miss at least once in ~19 % of draws)."""
+    from scipy.stats import norm
+
+    k = sum(len(tr) for tr in truth.values())
+    z = norm.ppf(1 - 0.05 / (2 * k))
+    for var, tr in truth.items():
+        seg = res.segment(var).set_index("segment")
+        for lev, t in tr.items():
+            est, se = seg.loc[lev, "estimate"], seg.loc[lev, "std_error"]
+            assert est - z * se <= t <= est + z * se, (var, lev, t, est, se)
+
+
+@pytest.fixture(scope="module")
+def homogeneous(tmp_path_factory):
+    return _register_effects(tmp_path_factory, "homogeneous")
+
+
+@pytest.mark.slow
+def test_registers_heterogeneous_scenario(tmp_path_factory):
+    """heterogeneous.toml: effects x1.8 for women and x2 for the long-term unemployed."""
+    res, truth = _register_effects(tmp_path_factory, "heterogeneous")
+    assert truth["sex"]["F"] > truth["sex"]["M"] and truth["long_term"]["yes"] > truth["long_term"]["no"]
+    sex, lt = res.segment("sex").set_index("segment"), res.segment("long_term").set_index("segment")
+    assert sex.loc["F", "estimate"] > sex.loc["M", "estimate"]
+    assert lt.loc["yes", "estimate"] > lt.loc["no", "estimate"]
+    _covers(res, truth)
+
+
+@pytest.mark.slow
+def test_registers_homogeneous_scenario_shows_no_difference(homogeneous):
+    """homogeneous.toml: no heterogeneity by sex or duration; the equal-effect tests do not reject."""
+    res, _ = homogeneous
+    assert (res.tests.set_index("segment_var").loc[["sex", "long_term"], "p_value"] > 0.05).all(), res.tests
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap (2026-11-29, dynamic design being reworked): on this draw every estimate is high; long-term=no "
+    "0.073 (s.e. 0.017) vs truth 0.019, 3.1 s.e. off; the design's own matching ATT is 0.053 vs truth 0.027. "
+    "With seed 11 one of the two register tests misses men by 3.3 s.e. (downwards). Remove the mark once it "
+    "passes."))
+def test_registers_homogeneous_scenario_covers_truth(homogeneous):
+    res, truth = homogeneous
+    _covers(res, truth)

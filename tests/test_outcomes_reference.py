@@ -76,3 +76,44 @@ def test_pipeline_equals_reference(frames, name):
     assert got.service_outcomes["placed_6m"].sum() > 5
     a, b = cfg.earnings_windows[0]
     assert got.spell_outcomes[f"rel_earnings_{a}_{b}m"].drop_nulls().len() > 50
+
+
+def test_metrics_equal_reference(frames):
+    """Issue #10 unit tables (offers, integration, benefit transitions, first employer's industry)."""
+    from impact.outcomes.metrics import MetricsConfig
+    from tests.reference_outcomes import (random_metric_tables, ref_benefit_units, ref_industry_units,
+                                          ref_integration_units, ref_koto, ref_offer_units)
+
+    extra = random_metric_tables(frames, seed=11)
+    allf = {**frames, **extra}
+    cfg = CONFIGS["default"]
+    con = ibis.duckdb.connect()
+    koto_months = (2019 * 12 + 11, 2020 * 12 + 5, 2021 * 12 + 11)
+    mcfg = MetricsConfig(metrics=("job_offers", "integration", "benefit_transitions", "industry", "koto"),
+                         offer_horizons=(1, 3, 6, 12), benefit_horizons=(1, 6, 12), koto_months=koto_months)
+    got = compute_outcomes(con, {k: ibis.memtable(v) for k, v in allf.items()}, cfg, metrics=mcfg)
+    want = reference_outcomes(frames, cfg, EXTRACTION)
+    panel, last = want["person_month"], want["last_month"]
+    p = {k: v.to_pandas() for k, v in extra.items()}
+    keep = ["offer_id", "person_id", "offer_month", "employed_1m", "employed_3m", "employed_6m", "employed_12m"]
+    w = ref_offer_units(p["job_offers"], panel, last, (1, 3, 6, 12))
+    _compare(got.extra["offer_units"].select(keep), w[keep], ["offer_id"])
+    assert 20 < got.extra["offer_units"]["employed_3m"].sum() < len(w)
+    w = ref_integration_units(p["integration_plans"], panel, last)
+    g = got.extra["integration_units"].select(w.columns.tolist())
+    _compare(g, w, ["person_id"])
+    assert g["censored"].sum() > 3 and (~g["censored"]).sum() > 3
+    svc = want["service_outcomes"]
+    w = ref_benefit_units(p["benefit_reports"], svc, last, (1, 6, 12))
+    cols = ["service_id", "benefit_before", "benefit_1m", "benefit_6m", "benefit_12m"]
+    g = got.extra["benefit_units"].select(cols)
+    _compare(g, w[cols], ["service_id"])
+    assert g["benefit_1m"].n_unique() >= 5 and (g["benefit_before"] == "none").sum() > 10
+    w = ref_industry_units(frames["earnings_reports"].to_pandas(), p["payers"], svc)
+    g = got.extra["industry_units"].select(w.columns.tolist())
+    _compare(g, w, ["service_id"])
+    assert g["first_payer_industry"].n_unique() >= 5
+    w = ref_koto(frames["persons"].to_pandas(), frames["jobseeking_spells"].to_pandas(), panel, koto_months)
+    g = got.extra["koto_by_area"].filter(pl.col("employment_area") != "Total").select(w.columns.tolist())
+    _compare(g.with_columns(pl.col("month").cast(pl.Int64)), w, ["employment_area", "month"])
+    assert g["unemployed"].sum() > 20 and g["fl_employed"].sum() > 10

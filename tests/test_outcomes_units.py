@@ -90,3 +90,24 @@ def test_exclusions_are_counted(result):
     assert ex == {"person_without_spells": 1, "service_ongoing": 1, "spell_ends_after_extraction": 1}
     assert set(result.service_outcomes["service_id"]) == {11, 21}
     assert set(result.spell_outcomes["spell_id"]) == {101, 102, 301}
+
+
+def test_first_employment_beyond_the_bounded_window():
+    """Work 30 months after a service ends (past the 24-month window) and mid-month: found by
+    the unbounded search, with its first work day; from the spell start as well."""
+    persons = [person(1)]
+    spells = [spell(1, D(2017, 1, 16), D(2017, 6, 30), spell_id=101)]
+    services = [service(1, D(2017, 3, 1), D(2017, 5, 31), service_id=11)]  # end month May 2017
+    # Work from 10 November 2019 (May 2017 + 30 months) to the end of January 2020.
+    reports = [report(1, D(2019, 11, 30), D(2019, 11, 10), D(2019, 11, 30), 1500.0)] + \
+        monthly(1, [(2019, 12), (2020, 1)], 2200.0)
+    res = compute_outcomes(ibis.duckdb.connect(), tables(persons, spells, services, reports),
+                           OutcomeConfig(extraction_date=EXTRACTION))
+    s = row(res.service_outcomes, "service_id", 11)
+    assert s["months_to_employment"] == 30 and s["censored"] is False
+    assert s["days_to_employment"] == (D(2019, 11, 10) - D(2017, 5, 31)).days
+    assert s["placed_12m"] is False and s["employed_6_of_12m"] is False
+    sp = row(res.spell_outcomes, "spell_id", 101)  # started January 2017, ended June 2017
+    assert sp["months_to_employment_from_start"] == (2019 * 12 + 10) - (2017 * 12 + 0) == 34
+    assert sp["days_to_employment_from_start"] == (D(2019, 11, 10) - D(2017, 1, 16)).days
+    assert sp["months_to_employment"] == (2019 * 12 + 10) - (2017 * 12 + 5) == 29

@@ -133,3 +133,47 @@ def test_committed_studies_are_valid():
     for p in paths:
         c = load_config(p)
         assert c.study.name == p.stem
+
+
+def test_backend_and_its_settings_in_the_data_section():
+    c = parse_config(cfg())
+    assert c.data.backend == "duckdb" and c.data.settings() == {}
+    c = parse_config(cfg(data__backend="spark", data__pyspark={"master": "local[2]", "conf": {"spark.ui.enabled": "false"}}))
+    assert c.data.backend == "pyspark"
+    assert c.data.settings() == {"master": "local[2]", "conf": {"spark.ui.enabled": "false"}}
+
+
+@pytest.mark.parametrize("patch, must_contain", [
+    ({"data__backend": "oracle"}, ["data.backend", "oracle", "duckdb, pyspark, snowflake"]),
+    ({"data__backend": "pyspark", "data__pyspark": {"mastr": "local[2]"}}, ["[data.pyspark]", "mastr", "master"]),
+    ({"data__snowflake": {"warehouse": "W"}}, ["[data.snowflake]", "data.backend is 'duckdb'"]),
+    ({"data__backend": "duckdb", "data__duckdb": {"threads": 2, "memory": "4GB"}}, ["[data.duckdb]", "memory",
+                                                                                   "memory_limit"]),
+])
+def test_backend_config_errors_name_the_key(patch, must_contain):
+    with pytest.raises(ConfigError) as e:
+        parse_config(cfg(**patch))
+    for s in must_contain:
+        assert s in str(e.value), (s, str(e.value))
+
+
+def test_outcomes_command_takes_the_backend_from_the_study(tmp_path, capsys, monkeypatch):
+    """`impact outcomes STUDY.toml` without --backend uses the study's data.backend (and its
+    settings); the missing warehouse credentials are named, nothing is run or written."""
+    import tomllib  # noqa: F401
+
+    from impact.cli import main
+
+    for k in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD"):
+        monkeypatch.delenv(k, raising=False)
+    regs = tmp_path / "regs"
+    regs.mkdir()
+    study = tmp_path / "s.toml"
+    study.write_text('[study]\nname = "s"\ntitle = "T"\nquestion = "Q?"\n'
+                     f'[data]\nregisters = "{regs}"\nbackend = "snowflake"\n[data.snowflake]\nwarehouse = "W"\n'
+                     '[unit]\nkind = "service_spell"\nservice_types = ["training"]\n')
+    with pytest.raises(SystemExit) as e:
+        main(["outcomes", str(study), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "snowflake" in err.lower() and "SNOWFLAKE_ACCOUNT" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "service_outcomes.parquet").exists()

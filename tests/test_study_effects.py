@@ -85,6 +85,31 @@ def test_training_effect_matches_truth(registers, tmp_path):
     did = est[est["analysis"] == "did_event_study"]
     assert len(did) > 10 and did.loc[did["horizon"] >= 0, "std_error"].notna().all()
     assert (out / "figures" / "did_event_study.png").exists()
+    _check_robustness_section(out)
+
+
+def _check_robustness_section(out: Path) -> None:
+    """'How robust is this?': the refuters ran on the matching design and the DiD, and the HTML shows their numbers."""
+    from impact.report.render import fmt_num, fmt_pp
+
+    rob = pd.read_csv(out / "tables" / "robustness.csv")
+    html = (out / "report.html").read_text()
+    assert "How robust is this?" in html
+    m = rob[rob["analysis"] == "dynamic_matching"].set_index("check")
+    assert {"placebo treatment (permuted)", "random common cause", "data subset (80%)",
+            "unobserved common cause"} <= set(m.index)
+    est, se = m["estimate"].iloc[0], m["std_error"].iloc[0]
+    # the weighting estimate the refuters start from is the one the paragraph reports as reproduced by dowhy
+    assert f"weighting estimate ({fmt_pp(est)})" in html
+    assert abs(m.loc["placebo treatment (permuted)", "refuted"]) < 1.96 * se  # placebo near zero
+    assert abs(m.loc["random common cause", "refuted"] - est) < 1.96 * se  # within the interval
+    assert m.loc["placebo treatment (permuted)", "passed"] and m.loc["random common cause", "passed"]
+    for v in m["refuted"]:
+        assert fmt_pp(v) in html
+    d = rob[rob["analysis"] == "did_overall"]
+    pre = d[d["check"].str.startswith("DiD pre-trends")].iloc[0]
+    # the same Wald statistic as the DiD section's pre-trend paragraph (one att_gt result)
+    assert f"chi2 = {pre['refuted']:.1f}" in html and "chi2 " + fmt_num(pre["refuted"], 1) in html
 
 
 def test_pay_subsidy_effect_matches_truth(registers, tmp_path):
@@ -104,3 +129,10 @@ def test_area_pilot_matches_truth(registers, tmp_path):
     assert att["ci_lower"] <= att["truth"] <= att["ci_upper"], att.to_dict()
     for f in ("synth_paths.png", "synth_placebo_gaps.png"):
         assert (out / "figures" / f).exists()
+    rob = pd.read_csv(out / "tables" / "robustness.csv")
+    sy = rob[rob["analysis"] == "synthetic_control"]
+    space = sy[sy["check"].str.startswith("in-space placebo (rank")].iloc[0]
+    assert space["refuted"] == pytest.approx(att["p_value"])  # the placebo p-value of the results
+    assert space["estimate"] == pytest.approx(att["estimate"])
+    assert sy["check"].str.startswith("in-time placebo").any()
+    assert "How robust is this?" in (out / "report.html").read_text()

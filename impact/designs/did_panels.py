@@ -1,13 +1,25 @@
 """Difference-in-differences designs: long panels for :func:`impact.estimators.did.att_gt`.
 
-Two designs built from the outcome tables (the person x month earnings and employment
-panel of :func:`impact.outcomes.earnings_panel`, which lists only months with earnings, and
-the ``persons`` and ``service_spells`` registers):
+Designs built from the outcome tables (the person x month earnings and employment panel,
+``compute_outcomes(con, open_registers(con, folder), cfg).person_month`` or
+:func:`impact.outcomes.earnings_panel`, which lists only months with earnings: a month
+absent from it is a month without earnings and without employment) and the registers
+(``persons``, ``service_spells``, ``jobseeking_spells``). The outcome stage keeps only
+the reports of persons with a job-seeking or service spell (exclusion rule
+``person_without_spells``): a person without any spell is absent from its panel, so a
+design over all residents (``person_month_panel`` without ``population``,
+``area_month_panel``) would count such persons as never employed. Restrict the population
+to persons with a spell, or use a panel covering everyone.
 
 * :func:`person_month_panel`: persons x months, employment and earnings, with the cohort =
   the month of each person's first entry into a service (0 = no entry in the window). The
   estimand of CS-DiD on it is the effect of entering the service in month g on the
   entrants of month g, relative to persons who have not (yet) entered.
+* :func:`risk_set_panel`: a stacked "join now vs not now" design around service entry. For
+  each entry month g, the persons entering the service in g (first entry of the type) and
+  a comparison set of persons job seeking at the same time who did not enter then (and may
+  enter later); persons x calendar months. With ``att_gt(..., comparison_set="stack")`` the
+  estimand is the 'not now' effect of entering in g on the entrants, by event time.
 * :func:`area_month_panel`: employment areas x months, the area's employment rate
   (employed persons / persons living in the area) and mean earnings, with the cohort = the
   month an area-level reform starts (0 = no reform).
@@ -82,6 +94,8 @@ def person_month_panel(
         Month-index window (default: the panel's range).
     population : polars DataFrame, optional
         ``person_id`` of the persons to include (default: every person in ``persons``).
+        With the outcome stage's panel, which covers only persons with a job-seeking or
+        service spell, pass those persons.
 
     Returns
     -------
@@ -117,6 +131,184 @@ def person_month_panel(
     if early:  # entering in the first month leaves no pre-period: such persons are not in the design
         out = out.filter(pl.col("cohort") != lo)
     return out
+
+
+def risk_set_panel(
+    panel: pl.DataFrame,
+    service_spells: pl.DataFrame,
+    jobseeking_spells: pl.DataFrame,
+    persons: pl.DataFrame,
+    *,
+    service_type: str,
+    cohorts: tuple[int, int],
+    pre: int = 6,
+    post: int = 24,
+    controls_per_treated: int | None = None,
+    seed: int = 0,
+    earnings_col: str = "earnings_eur",
+    area_col: str = "employment_area",
+    window_only: bool = False,
+) -> pl.DataFrame:
+    """Stacked risk-set panel: entrants of month g and job seekers who did not enter then.
+
+    Why not :func:`person_month_panel`: services start only in job-seeking months, so an
+    entry cohort is (nearly) all non-employed just before g while persons not (yet) entering
+    are a mix of employed and job seekers. Their employment trends differ without any
+    treatment (the pre-programme dip and the recovery after it), so parallel trends fail
+    with never- or not-yet-treated comparisons. Here every cohort has its own comparison
+    set, in the same state at the same time.
+
+    For each cohort ``g`` in ``cohorts`` (month indexes, inclusive):
+
+    * treated: persons whose *first* spell of ``service_type`` (in the register) starts in
+      month ``g`` and who were job seeking on the last day of month ``g - 1``;
+    * comparison set of ``g``: persons job seeking on the last days of months ``g - 1`` and
+      ``g`` (one job-seeking spell), who start no service of any type in month ``g`` and
+      have not started ``service_type`` before ``g``. They may enter later: the
+      counterfactual is 'not now' (not entering in ``g``), not 'never'.
+
+    Comparison persons must still be job seeking at the end of ``g``: an entrant of ``g`` was
+    a job seeker through ``g`` in the world without the service (a service starts only in a
+    job-seeking month), so a comparison person who leaves for work in ``g`` has no
+    counterpart among the entrants.
+
+    A person can be in several comparison sets (and treated in one): cluster by
+    ``person_id``. Every unit (person x stack) is followed over the same calendar months
+    ``min(g) - pre .. max(g) + post`` (a balanced panel).
+
+    Estimand, with ``att_gt(d, unit="unit", time="month", group="cohort",
+    outcome="employed", comparison_set="stack", cluster="person_id", covariates=[...])``:
+    ATT(g, g + e) = E[Y_{g+e}(enter in g) - Y_{g+e}(not in g) | entrants of g], the
+    'not now' effect by months since entry (lock-in months included), identified under
+    parallel trends of entrants and comparison persons given the covariates (here both are
+    job seekers with the same calendar month, so the pre-programme dip is shared). The
+    truth is :func:`impact.simulate.truth.true_event_att` of the treated spells
+    (``service_id`` column).
+
+    Parameters
+    ----------
+    panel : polars DataFrame
+        Person x month outcomes (``person_id``, ``month``, ``employed``, ``earnings_col``),
+        e.g. ``compute_outcomes(...).person_month``; months absent from it are months
+        without earnings and without employment. Leave out months whose pay is not yet
+        fully reported at extraction (the outcome run's last month receives arrears pay
+        later), or keep ``max(cohorts) + post`` before them.
+    service_spells : polars DataFrame
+        ``person_id``, ``service_id``, ``service_type``, ``start_date``.
+    jobseeking_spells : polars DataFrame
+        ``person_id``, ``start_date``, ``end_date`` (null: open), ``segment``.
+    persons : polars DataFrame
+        The persons register (covariates).
+    service_type : str
+        The service whose entry defines the cohorts.
+    cohorts : (first, last)
+        Entry months (month indexes) that form cohorts.
+    pre, post : int
+        Months followed before the first and after the last cohort.
+    controls_per_treated : int, optional
+        Keep a random sample of at most this many comparison persons per treated person of
+        the same cohort and the same area (``area_col`` of ``persons``; seeded by ``seed``):
+        exact matching on the area, whose service intensity and job-finding rate both
+        differ, and a smaller panel. Default: every person at risk.
+    window_only : bool
+        Keep only the months ``g - pre .. g + post`` of each unit of stack ``g`` (an
+        unbalanced stacked event-window panel, e.g. for TWFE or stacked regressions, in
+        which every entrant is observed exactly ``post + 1`` months from entry).
+
+    Returns
+    -------
+    polars DataFrame
+        ``unit, person_id, stack, cohort, service_id, month, employed, earnings`` plus the
+        covariates of :func:`person_covariates`, ``age_u25``, ``age_o50`` and, at the entry
+        month ``stack``: ``elapsed_months`` (months since the start of the job-seeking
+        spell), ``log_elapsed``, ``long_term`` (12+ months), ``emp_12m`` (months employed
+        in the 12 months before the spell started) and segment dummies ``seg_01`` ..
+        ``seg_05``. ``cohort`` is
+        ``g`` for the treated and 0 for the comparison persons; ``stack`` is ``g`` for both.
+    """
+    _need(panel, ["person_id", "month", "employed", earnings_col], "person x month panel")
+    _need(service_spells, ["person_id", "service_id", "service_type", "start_date"], "service_spells")
+    _need(jobseeking_spells, ["person_id", "start_date", "end_date", "segment"], "jobseeking_spells")
+    g0, g1 = int(cohorts[0]), int(cohorts[1])
+    if g1 < g0:
+        raise DesignError(f"cohorts must be (first, last) month indexes with first <= last, got {cohorts}")
+    if pre < 1 or post < 0:
+        raise DesignError(f"pre must be >= 1 and post >= 0 months, got pre={pre}, post={post}")
+    lo, hi = g0 - pre, g1 + post
+    pmin, pmax = int(panel["month"].min()), int(panel["month"].max())
+    if lo < pmin - 12 or hi > pmax:
+        raise DesignError(
+            f"the window {lo}..{hi} (cohorts {g0}..{g1}, {pre} months before, {post} after) is not covered by the "
+            f"person x month panel ({pmin}..{pmax})"
+        )
+    sp = service_spells.with_columns(sm=pl_month_index("start_date"))
+    typ = sp.filter(pl.col("service_type") == service_type)
+    if typ.height == 0:
+        raise DesignError(f"no service spells of type {service_type!r}")
+    first = typ.sort("start_date", "service_id").group_by("person_id").agg(
+        first_m=pl.col("sm").first(), service_id=pl.col("service_id").first()
+    )
+    starts = sp.select("person_id", stack=pl.col("sm")).unique().with_columns(starts_any=pl.lit(True))
+    gs = pl.DataFrame({"stack": pl.int_range(g0, g1 + 1, eager=True).cast(pl.Int32)})
+    # job seeking on the last day of month m: start <= that day and (open or end >= that day)
+    js = jobseeking_spells.select(
+        "person_id", "segment", s=pl_month_index("start_date"),
+        e=pl.when(pl.col("end_date").is_null()).then(pl.lit(10**7))
+        .when(pl.col("end_date") == pl.col("end_date").dt.month_end()).then(pl_month_index("end_date"))
+        .otherwise(pl_month_index("end_date") - 1),  # last month whose last day is covered
+    )
+    at_risk = (
+        js.join(gs, how="cross")
+        .filter((pl.col("s") <= pl.col("stack") - 1) & (pl.col("e") >= pl.col("stack") - 1))
+        .join(first, on="person_id", how="left")
+        .filter(pl.col("first_m").is_null() | (pl.col("first_m") >= pl.col("stack")))
+        .join(starts, on=["person_id", "stack"], how="left")
+        .with_columns(treated=(pl.col("first_m") == pl.col("stack")).fill_null(False))
+        .filter(pl.col("treated") | (pl.col("starts_any").is_null() & (pl.col("e") >= pl.col("stack"))))
+        .unique(["person_id", "stack"], keep="first", maintain_order=False)
+    )
+    if controls_per_treated is not None:
+        _need(persons, ["person_id", area_col], "persons")
+        at_risk = at_risk.join(persons.select("person_id", _area=pl.col(area_col)), on="person_id", how="left")
+        quota = at_risk.filter("treated").group_by("stack", "_area").agg(quota=pl.len() * int(controls_per_treated))
+        comp = at_risk.filter(~pl.col("treated")).join(quota, on=["stack", "_area"], how="inner").sort("stack", "_area", "person_id")
+        comp = comp.filter(pl.int_range(pl.len()).shuffle(seed=seed).over("stack", "_area") < pl.col("quota")).drop("quota")
+        at_risk = pl.concat([at_risk.filter("treated"), comp]).drop("_area")
+    if at_risk.filter("treated").height == 0:
+        raise DesignError(f"nobody enters {service_type!r} from job seeking in months {g0}..{g1}")
+    units = at_risk.sort("stack", "person_id").with_row_index("unit").select(
+        pl.col("unit").cast(pl.Int64), "person_id", pl.col("stack").cast(pl.Int64),
+        cohort=pl.when("treated").then(pl.col("stack")).otherwise(0).cast(pl.Int64),
+        service_id=pl.when("treated").then(pl.col("service_id")).otherwise(None),
+        elapsed_months=(pl.col("stack") - pl.col("s")).cast(pl.Int32), segment=pl.col("segment"),
+        spell_start=pl.col("s").cast(pl.Int64),
+    )
+    pan = panel.select("person_id", pl.col("month").cast(pl.Int64), "employed", pl.col(earnings_col).alias("earnings"))
+    prior = (
+        units.select("unit", "person_id", "spell_start")
+        .join(pan.filter(pl.col("employed")).select("person_id", "month"), on="person_id", how="inner")
+        .filter(pl.col("month").is_between(pl.col("spell_start") - 12, pl.col("spell_start") - 1))
+        .group_by("unit").agg(emp_12m=pl.len().cast(pl.Float64))
+    )
+    units = units.join(prior, on="unit", how="left").with_columns(
+        emp_12m=pl.col("emp_12m").fill_null(0.0),
+        log_elapsed=pl.col("elapsed_months").cast(pl.Float64).log1p(),
+        long_term=(pl.col("elapsed_months") >= 12).cast(pl.Int8),
+        **{f"seg_{k:02d}": (pl.col("segment") == f"{k:02d}").cast(pl.Int8) for k in range(1, 6)},
+    ).drop("segment", "spell_start")
+    months = pl.DataFrame({"month": pl.int_range(lo, hi + 1, eager=True).cast(pl.Int64)})
+    return (
+        units.join(months, how="cross")
+        .join(pan, on=["person_id", "month"], how="left")
+        .with_columns(
+            employed=pl.col("employed").fill_null(False).cast(pl.Int8),
+            earnings=pl.col("earnings").fill_null(0.0).cast(pl.Float64),
+        )
+        .join(person_covariates(persons, lo // 12), on="person_id", how="left")
+        .with_columns(age_u25=(pl.col("age") < 25).cast(pl.Int8), age_o50=(pl.col("age") > 50).cast(pl.Int8))
+        .filter(pl.col("month").is_between(pl.col("stack") - pre, pl.col("stack") + post) if window_only else pl.lit(True))
+        .sort("unit", "month")
+    )
 
 
 def area_month_panel(

@@ -2,32 +2,45 @@
 
 Services start at different points of a job-seeking spell. The design of Sianesi (2004)
 and Li, Propert and Rosenbaum (2001) compares a person who starts the service in month
-*u* of a spell with people who are still job-seeking and untreated at *u*:
+*u* of job seeking with people who are still job-seeking and untreated at *u*:
 
-* risk set (u, calendar month m): every spell that started before m and was still open on
-  the last day of month m - 1 (``u = m - spell start month``);
+* episode and elapsed duration: the register closes a job-seeking spell when a service
+  starts and opens a new one when it ends. Spells chained by services (each starting within
+  ``link_days`` of the previous one's end, no work in between) form one job-seeking
+  episode, and ``u = m - episode start month`` (``elapsed="spell"``: from the spell's own
+  start, which restarts the clock after every service and mismatches people with the same
+  time out of work);
+* risk set (u, calendar month m): spells of episodes that started before m, open on the
+  last day of month m - 1 (a spell that continues an episode from its first month);
 * treated: spells whose first start of the service falls in month m;
-* controls: spells at risk at m that have not started the service by m. With
-  ``comparison="not_yet"`` (default) they may start it later ("join now vs wait", the
-  generator's 'not now' counterfactual); ``grace=g`` drops controls that start within g
-  months after m; ``comparison="never"`` keeps only controls that do not start it within
-  ``window`` months (None: for the rest of the spell), the 'vs never within the window'
-  comparison. Dropping later starters conditions on the future and is biased unless the
-  window is short: it is offered to show the bias, not as a default.
+* controls: spells at risk at m that have not started the service by m and are still
+  job seeking on the last day of m. A spell that ends during m (a job, leaving the labour
+  force, another service) is not a control: the treated were job seeking through m until
+  the start, and people who leave in m for a job have far better later outcomes
+  (comparing with them biases the ATT downwards, most at short horizons). With
+  ``comparison="not_yet"`` (default) controls may start the service later ("join now vs
+  wait", the generator's 'not now' counterfactual); ``grace=g`` drops controls that start
+  within g months after m; ``comparison="never"`` keeps only controls that do not start it
+  within ``window`` months (None: for the rest of the spell), the 'vs never within the
+  window' comparison. Dropping later starters conditions on the future and is biased unless
+  the window is short: it is offered to show the bias, not as a default.
 * covariates frozen at m: age, sex, education, language, segment, elapsed duration, months
-  employed and earnings in windows of the months before m (``history``) and in the 12
-  months before the spell, from the person x month panel;
+  employed and earnings in windows of the months before m (``history``), months employed
+  in the 12 months before the episode and age bands at the episode start, from the
+  person x month panel;
 * exact matching on u, calendar quarter and employment area (and, for outcomes measured
   from the service's end, on the treated's service length so that each control is followed
   over the same months).
 
 The ATT estimated on this table with exact cells is the average over the treated's
-distribution of u. Everything is polars joins and ``int_ranges``/``explode``: no Python
-loop over people or months.
+distribution of u. A person recurs as a control in several risk sets (and may be treated
+later): :meth:`RiskSetDesign.estimate` clusters the Abadie-Imbens variance by person.
+Everything is polars joins and ``int_ranges``/``explode``: no Python loop over people or
+months.
 """
-
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -80,8 +93,9 @@ class RiskSetDesign:
         res = matching.match(self.data, treatment="treated", outcome=self.outcomes, covariates=self.covariates, **kw)
         res.estimand_note = self.estimand
         res.info["design"] = f"risk-set matching ({self.comparison}, outcomes from the service {self.origin})"
-        res.notes.append("controls can recur across risk sets (and be treated later): person-clustered bootstrap "
-                         "(vce='bootstrap', cluster='person_id') accounts for it; the Abadie-Imbens SE does not")
+        res.notes.append("controls recur across risk sets (and can be treated later): the standard errors are "
+                         f"clustered by {self.cluster!r} (the Abadie-Imbens variance plus within-person covariances; "
+                         "vce='bootstrap' re-matches person-clustered resamples instead)")
         return res
 
 
@@ -156,16 +170,47 @@ def _spells_with_first_start(spells: pl.DataFrame, services: pl.DataFrame, servi
     )
     if sv.height == 0:
         raise DesignError(f"no service spells of type {types} in service_spells")
-    link = (
-        sp.join(sv, on="person_id")
+    sp = sp.join(_first_linked(sp, sv, link_days), on="spell_id", how="left")
+    return sp.join(_episode_starts(spells, services, link_days), on="spell_id", how="left")
+
+
+def _first_linked(sp: pl.DataFrame, sv: pl.DataFrame, link_days: int) -> pl.DataFrame:
+    """Per spell, the first service of ``sv`` that starts in it (or up to ``link_days`` after its end)."""
+    return (
+        sp.select("person_id", "spell_id", "sp_start", "sp_end").join(sv, on="person_id")
         .filter((pl.col("sv_start") > pl.col("sp_start"))
                 & (pl.col("sp_end").is_null() | (pl.col("sv_start") <= pl.col("sp_end") + pl.duration(days=link_days))))
         .sort("sv_start")
         .group_by("spell_id", maintain_order=True)
         .first()
-        .select("spell_id", "ms", "me")
+        .drop("person_id", "sp_start", "sp_end", "sv_start")
     )
-    return sp.join(link, on="spell_id", how="left")
+
+
+def _episode_starts(spells: pl.DataFrame, services: pl.DataFrame, link_days: int) -> pl.DataFrame:
+    """Start month ``ep0`` of the job-seeking episode each spell belongs to.
+
+    The register closes a job-seeking spell when a service starts and opens a new one when
+    it ends; the person has not worked in between, and the elapsed duration that drives
+    both the offer of services and the chances of finding work keeps running. An episode is
+    a chain of job-seeking and service spells, each starting within ``link_days`` of the
+    end of the chain so far; ``ep0`` is the month its first spell started.
+    """
+    far = pl.lit(dt.date(9999, 12, 31))
+    iv = pl.concat([
+        spells.select("person_id", "spell_id", "start_date", "end_date"),
+        services.select("person_id", pl.lit(None, dtype=spells.schema["spell_id"]).alias("spell_id"), "start_date",
+                        "end_date"),
+    ], how="vertical_relaxed").with_columns(
+        _s=pl.col("start_date").cast(pl.Date).cast(pl.Int32),
+        _e=pl.col("end_date").fill_null(far).cast(pl.Date).cast(pl.Int32),
+    ).sort("person_id", "_s")
+    iv = iv.with_columns(_reach=pl.col("_e").cum_max().shift(1).over("person_id"))
+    new = pl.col("_reach").is_null() | (pl.col("_s") > pl.col("_reach") + link_days)
+    iv = iv.with_columns(_new=new.cast(pl.Int32))
+    iv = iv.with_columns(_chain=pl.col("_new").cum_sum().over("person_id"))
+    iv = iv.with_columns(_ep=pl.col("start_date").min().over("person_id", "_chain"))
+    return iv.filter(pl.col("spell_id").is_not_null()).select("spell_id", ep0=_month("_ep"))
 
 
 def risk_set_design(
@@ -189,6 +234,7 @@ def risk_set_design(
     max_controls: int | None = None,
     seed: int = 0,
     calendar: str = "quarter",
+    elapsed: str = "episode",
 ) -> RiskSetDesign:
     """Build the risk-set design table for one service (type or list of types).
 
@@ -225,6 +271,9 @@ def risk_set_design(
         repeated once per distinct service length in its cell, so large registers need a cap.
     calendar
         Calendar cell for exact matching: ``"quarter"`` (default) or ``"month"``.
+    elapsed
+        ``"episode"`` (default): elapsed duration from the start of the job-seeking episode
+        (spells chained by services); ``"spell"``: from the start of the register spell.
     """
     if origin not in ("end", "start"):
         raise DesignError(f"origin must be 'end' or 'start', got {origin!r}")
@@ -243,18 +292,29 @@ def risk_set_design(
     fm = int(panel["month"].min()) if first_month is None else int(first_month)
     lm = int(panel["month"].max()) if last_month is None else int(last_month)
     sp = _spells_with_first_start(spells, services, service_type, link_days, lm + 1)
+    if elapsed == "spell":
+        sp = sp.with_columns(ep0=pl.col("s0"))
+    elif elapsed != "episode":
+        raise DesignError(f"elapsed must be 'episode' or 'spell', got {elapsed!r}")
     # --- risk rows: one per spell and month m at which the spell is at risk (u >= 1) ---
     m_lo = fm + history[-1]
+    # a spell that continues an episode (it starts right after a service) is at risk from its
+    # first month; a spell that opens an episode from its second month
     rows = (
         sp.with_columns(
-            m_hi=pl.min_horizontal(pl.col("e1"), pl.col("s0") + max_elapsed, pl.col("ms").fill_null(2**30)),
-            m_from=pl.max_horizontal(pl.col("s0") + 1, pl.lit(m_lo)),
+            m_hi=pl.min_horizontal(pl.col("e1"), pl.col("ep0") + max_elapsed, pl.col("ms").fill_null(2**30)),
+            m_from=pl.max_horizontal(pl.col("s0") + (pl.col("ep0") >= pl.col("s0")).cast(pl.Int32),
+                                     pl.col("ep0") + 1, pl.lit(m_lo)),
         )
         .filter(pl.col("m_hi") >= pl.col("m_from"))
         .with_columns(m=pl.int_ranges(pl.col("m_from"), pl.col("m_hi") + 1, dtype=pl.Int32))
         .explode("m")
-        .with_columns(treated=(pl.col("m") == pl.col("ms")).fill_null(False), u=(pl.col("m") - pl.col("s0")))
+        .with_columns(treated=(pl.col("m") == pl.col("ms")).fill_null(False), u=(pl.col("m") - pl.col("ep0")))
     )
+    # a control must be job seeking through month m: a spell that ends in m (a job, leaving
+    # the labour force, another service starting) was never at risk of starting the service
+    # in m as the treated were, and its later outcomes would flatter the comparison
+    rows = rows.filter(pl.col("treated") | (pl.col("m") < pl.col("e1")))
     later = pl.col("ms") - pl.col("m")
     n_before = rows.height
     if comparison == "never":
@@ -273,11 +333,13 @@ def risk_set_design(
     )
     rows = rows.join(per, on="person_id", how="inner").with_columns(
         age=(pl.col("m") // 12 - pl.col("birth_year")).cast(pl.Float64),
+        # age at the start of the episode (birth_year gives whole years: +0.5 on average)
+        _age_ep=pl.col("ep0") / 12 - pl.col("birth_year") + 0.5,
         quarter=(pl.col("m") // 3).cast(pl.Int32),
         log_elapsed=pl.col("u").cast(pl.Float64).log(),
     ).with_columns(
-        age_under_25=(pl.col("age") < 25).cast(pl.Float64), age_over_50=(pl.col("age") > 50).cast(pl.Float64),
-    )
+        age_under_25=(pl.col("_age_ep") < 25).cast(pl.Float64), age_over_50=(pl.col("_age_ep") > 50).cast(pl.Float64),
+    ).drop("_age_ep")
     seg_cols: list[str] = []
     if "segment" in rows.columns:
         segs = sorted(rows["segment"].drop_nulls().unique().to_list())[1:]
@@ -293,8 +355,8 @@ def risk_set_design(
     marks = sorted({1, 2, *(h + 1 for h in history)})
     for a in marks:
         rows = _cum_at(rows, cum, pl.col("m") - a, f"_c{a}")
-    rows = _cum_at(rows, cum, pl.col("s0") - 1, "_s1")
-    rows = _cum_at(rows, cum, pl.col("s0") - 13, "_s13")
+    rows = _cum_at(rows, cum, pl.col("ep0") - 1, "_s1")
+    rows = _cum_at(rows, cum, pl.col("ep0") - 13, "_s13")
     hist_cols = []
     prev = 1
     for h in history:
@@ -338,7 +400,7 @@ def risk_set_design(
     covs = BASE_COVARIATES + seg_cols + hist_cols + ["emp_pre_spell_12"]
     # drop covariates that are constant in this design (e.g. no Swedish speakers in a small sample)
     covs = [c for c in covs if rows[c].n_unique() > 1]
-    keep = ["_rid", "person_id", "spell_id", "m", "u", "quarter", "employment_area", "treated", "ms", "me",
+    keep = ["_rid", "person_id", "spell_id", "ep0", "m", "u", "quarter", "employment_area", "treated", "ms", "me",
             "employed_lag1"] + \
         (["length"] if origin == "end" else []) + covs + outcome_cols
     data = rows.select(keep).with_columns(pl.col("treated").cast(pl.Float64)).sort("_rid").drop("_rid")

@@ -41,7 +41,8 @@ from impact.estimators.inference import influence_se, influence_vcov, normal_ci,
 from impact.estimators.results import EstimationResults, tidy_estimates
 
 #: Segment variables derived from the dynamic design's table by :func:`dynamic_segments`.
-DYNAMIC_SEGMENTS = ["age_band", "sex", "education", "language", "duration_band", "segment", "employment_area"]
+DYNAMIC_SEGMENTS = ["age_band", "sex", "education", "language", "duration_band", "long_term", "segment",
+                    "employment_area"]
 
 
 def dynamic_segments(data: pl.DataFrame | pd.DataFrame, long_term: int = 12) -> pl.DataFrame:
@@ -49,7 +50,9 @@ def dynamic_segments(data: pl.DataFrame | pd.DataFrame, long_term: int = 12) -> 
 
     ``age_band`` (<25, 25-49, 50+), ``sex`` (F/M), ``education`` (basic, upper secondary,
     tertiary), ``language`` (fi, sv, other), ``duration_band`` (unemployment duration at
-    the start: 0-5, 6-11, ``long_term``+ months, from ``u``), plus the design's ``segment``
+    the start: 0-5, 6-11, ``long_term``+ months, from ``u``), ``long_term`` (``"yes"`` when
+    ``u >= long_term``: the long-term unemployed as the register and the generator's truth
+    define them, unemployed ``long_term`` months or more when the service starts), plus the design's ``segment``
     (service line; rebuilt from the design's ``segment_*`` indicators, the omitted level
     labelled ``reference``) and ``employment_area`` columns when present.
     """
@@ -74,6 +77,7 @@ def dynamic_segments(data: pl.DataFrame | pd.DataFrame, long_term: int = 12) -> 
         .then(pl.lit("other")).otherwise(pl.lit("fi")),
         duration_band=pl.when(pl.col("u") < 6).then(pl.lit("0-5")).when(pl.col("u") < long_term)
         .then(pl.lit(f"6-{long_term - 1}")).otherwise(pl.lit(f"{long_term}+")),
+        long_term=pl.when(pl.col("u") >= long_term).then(pl.lit("yes")).otherwise(pl.lit("no")),
     )
 
 
@@ -402,3 +406,25 @@ def _targeting(df, d, y, x, is_cat, Z, znames, seg, cl, r, w0, cap, n_groups, se
              "most in the past under the past selection, not who would gain if assignment changed; a ranking is only "
              "supported where the group estimates differ beyond their intervals"]
     return t, notes
+
+
+def design_heterogeneity(design: Any, outcome: str, segments: Sequence[str] = ("sex", "long_term"),
+                         long_term: int = 12, **kwargs: Any) -> HeterogeneityResults:
+    """Segment effects on a :func:`impact.designs.dynamic.risk_set_design` (the matching design).
+
+    Estimand per segment: the ATT of starting the service in month u rather than not then
+    (the design's 'join now vs wait' contrast), among the design's treated rows in that
+    segment, for ``outcome`` (e.g. ``employed_h12``). Confounders are the design's
+    covariates; its exact-matching cells (elapsed month u, calendar quarter, employment area,
+    service length) enter the nuisance models as categories; folds and standard errors
+    cluster on the person. ``kwargs`` go to :func:`heterogeneous_effects`.
+    """
+    data = dynamic_segments(design.data, long_term=long_term)
+    if outcome not in data.columns:
+        raise DesignError(f"design_heterogeneity: the design has no outcome {outcome!r}; it has {design.outcomes}")
+    cat = [c for c in design.exact if c in data.columns]
+    kwargs.setdefault("cluster", design.cluster)
+    res = heterogeneous_effects(data, "treated", outcome, list(design.covariates), list(segments), categorical=cat,
+                                horizon=design.horizons.get(outcome), **kwargs)
+    res.notes.append(f"design: {design.estimand}")
+    return res

@@ -108,24 +108,58 @@ def segment_baseline(panel: ir.Table, persons: ir.Table, cfg: OutcomeConfig, fir
     return gj.select(*seg, month=gj.month, cum_base=gj.base.sum().over(w))
 
 
-def _first_employment(units: ir.Table, origin: str, employed: ir.Table, key: str) -> ir.Table:
-    """First employed month strictly after the unit's ``origin`` month (no row if none).
+def _with_months(units: ir.Table) -> ir.Table:
+    return units.mutate(end_month=month_expr(units.end_date), start_month=month_expr(units.start_date))
 
-    Returns ``{key}_unit``, ``{key}_person``, ``{key}_month`` and ``{key}_day`` (first work day
-    of that month).
+
+def unit_window(units: ir.Table, panel: ir.Table, cfg: OutcomeConfig, last_month: int,
+                first_from: tuple[str, ...] = ("end",)) -> ir.Table:
+    """Per unit, aggregates of the panel months after its origin up to ``W`` months after its end.
+
+    ``W`` is ``cfg.max_window``; the window starts after the start month when ``"start"`` is in
+    ``first_from``, else after the end month. One row per unit with any panel row in the
+    window: ``w_unit``, ``w_emp{h}``, ``w_nemp{h}``, ``w_earn{a}_{b}``, ``w_fe_month``/``w_fe_day``
+    (first employed month after the end within the window, its first work day) and, from the
+    start, ``w_fs_month``/``w_fs_day``. :func:`unit_outcomes` reads it several times, so the
+    pipeline materialises it once.
     """
-    u = units.select(fu=units.unit_id, fp=units.person_id, fo=units[origin])
-    u = u.filter(u.fo.notnull())
-    j = u.join(employed, [u.fp == employed.person_id, employed.month > u.fo])
-    first = j.group_by([j.fu, j.fp]).aggregate(ff=j.month.min())
-    e2 = employed.select(ep=employed.person_id, em=employed.month, ed=employed.first_work_day)
-    fj = first.join(e2, [first.fp == e2.ep, first.ff == e2.em])
-    return fj.select(**{f"{key}_unit": fj.fu, f"{key}_person": fj.fp, f"{key}_month": fj.ff, f"{key}_day": fj.ed})
+    W = cfg.max_window
+    P = panel.filter(panel.month <= last_month)
+    u = _with_months(units)
+    from_start = "start" in first_from
+
+    # One range join per unit over the months after its origin up to W months after its end:
+    # every bounded outcome by CASE, and the first employed month after the end (and after
+    # the start) when it lies in that window. The first work day comes with it: work days lie
+    # inside their month, so the smallest work day among employed months is the one of the
+    # first employed month.
+    lo = u.start_month if from_start else u.end_month
+    hi = (u.end_month if not from_start else u.end_month.fill_null(last_month)) + W
+    ue = u.select(w_unit=u.unit_id, w_person=u.person_id, e=u.end_month, s=u.start_month, lo=lo, hi=hi)
+    ue = ue.filter(ue.lo.notnull())
+    j = ue.join(P, [ue.w_person == P.person_id, P.month > ue.lo, P.month <= ue.hi])
+    rel = j.month - j.e
+    after_end = rel >= 1
+    aggs: dict = {}
+    for h in cfg.horizons:
+        aggs[f"w_emp{h}"] = ibis.cases(((rel == h) & j.employed, 1), else_=0).max()
+    for h in sorted({h for _, h in cfg.k_of_h}):
+        aggs[f"w_nemp{h}"] = ibis.cases((after_end & (rel <= h) & j.employed, 1), else_=0).sum()
+    for a, b in cfg.earnings_windows:
+        aggs[f"w_earn{a}_{b}"] = ibis.cases(((rel >= a) & (rel <= b), j.earnings_eur), else_=0.0).sum()
+    emp_after_end = after_end.fill_null(False) & j.employed
+    aggs["w_fe_month"] = ibis.cases((emp_after_end, j.month), else_=ibis.null("int32")).min()
+    aggs["w_fe_day"] = ibis.cases((emp_after_end, j.first_work_day), else_=ibis.null("int32")).min()
+    if from_start:
+        emp_after_start = (j.month > j.s) & j.employed
+        aggs["w_fs_month"] = ibis.cases((emp_after_start, j.month), else_=ibis.null("int32")).min()
+        aggs["w_fs_day"] = ibis.cases((emp_after_start, j.first_work_day), else_=ibis.null("int32")).min()
+    return j.group_by(w_unit=j.w_unit).aggregate(**aggs)
 
 
 def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: ir.Table | None,
                   persons: ir.Table | None, cfg: OutcomeConfig, last_month: int,
-                  first_from: tuple[str, ...] = ("end",)) -> ir.Table:
+                  first_from: tuple[str, ...] = ("end",), window: ir.Table | None = None) -> ir.Table:
     """Outcomes of evaluation units.
 
     Parameters
@@ -142,6 +176,8 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
     first_from
         Origins of time to employment: ``"end"`` (from the end month) and/or ``"start"``.
         The return to job-seeking is counted from the first employed month after the end.
+    window
+        :func:`unit_window` of these units, materialised (``None``: computed inline).
 
     Returns
     -------
@@ -163,27 +199,25 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
     """
     W = cfg.max_window
     P = panel.filter(panel.month <= last_month)
-    u = units.mutate(end_month=month_expr(units.end_date), start_month=month_expr(units.start_date))
+    u = _with_months(units)
 
-    # 1. bounded window after the end: one range join, every bounded outcome by CASE.
-    ue = u.filter(u.end_month.notnull()).select(w_unit=u.unit_id, w_person=u.person_id, e=u.end_month)
-    j = ue.join(P, [ue.w_person == P.person_id, P.month >= ue.e + 1, P.month <= ue.e + W])
-    rel = j.month - j.e
-    aggs: dict = {}
-    for h in cfg.horizons:
-        aggs[f"w_emp{h}"] = ibis.cases(((rel == h) & j.employed, 1), else_=0).max()
-    for h in sorted({h for _, h in cfg.k_of_h}):
-        aggs[f"w_nemp{h}"] = ibis.cases(((rel <= h) & j.employed, 1), else_=0).sum()
-    for a, b in cfg.earnings_windows:
-        aggs[f"w_earn{a}_{b}"] = ibis.cases(((rel >= a) & (rel <= b), j.earnings_eur), else_=0.0).sum()
-    pieces = [(j.group_by(w_unit=j.w_unit).aggregate(**aggs), "w_unit")]
+    # 1. The bounded window after the origin (see unit_window).
+    w = window if window is not None else unit_window(units, panel, cfg, last_month, first_from)
+    pieces = [(w, "w_unit")]
 
-    # 2. time to employment: first employed month after the origin (unbounded range join).
-    E = P.filter(P.employed).select("person_id", "month", "first_work_day")
-    fe_end = _first_employment(u, "end_month", E, "fe")
-    pieces.append((fe_end, "fe_unit"))
-    if "start" in first_from:
-        pieces.append((_first_employment(u, "start_month", E, "fs"), "fs_unit"))
+    # 2. Units with an end and no employed month in that window: the first employed month
+    #    beyond it (an unbounded range join, but only for these units). It is also the first
+    #    after the start when none was found after the start.
+    E = P.filter(P.employed).select(x_person=P.person_id, x_month=P.month, x_day=P.first_work_day)
+    found = u.select(f_unit=u.unit_id, f_person=u.person_id, f_e=u.end_month)
+    found = found.filter(found.f_e.notnull()).left_join(w, found.f_unit == w.w_unit)
+    miss = found.filter(found.w_fe_month.isnull()).select("f_unit", "f_person", "f_e")
+    fj = miss.join(E, [miss.f_person == E.x_person, E.x_month > miss.f_e + W])
+    late = fj.group_by(l_unit=fj.f_unit).aggregate(l_month=fj.x_month.min(), l_day=fj.x_day.min())
+    pieces.append((late, "l_unit"))
+    fl = found.left_join(late, found.f_unit == late.l_unit)
+    fe_end = fl.select(fe_unit=fl.f_unit, fe_person=fl.f_person, fe_month=fl.w_fe_month.fill_null(fl.l_month))
+    fe_end = fe_end.filter(fe_end.fe_month.notnull())
 
     # 3. return to job-seeking after the first employed month after the end.
     if cfg.return_windows:
@@ -236,17 +270,24 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
                                   else_=ibis.null("float64"))
         cols[f"earnings_{a}_{b}m"] = earn[(a, b)]
     origins = {"end": ("end_month", "end_date", "", "fe"), "start": ("start_month", "start_date", "_from_start", "fs")}
+    first = {}
+    for which in first_from:
+        key = origins[which][3]
+        in_window = out[f"w_{key}_month"].notnull()
+        first[key] = (ibis.cases((in_window, out[f"w_{key}_month"]), else_=out.l_month),
+                      ibis.cases((in_window, out[f"w_{key}_day"]), else_=out.l_day))
     for which in first_from:
         mcol, dcol, sfx, key = origins[which]
-        found = out[f"{key}_month"].notnull()
+        fm, fd = first[key]
+        hit = fm.notnull()
         cols[f"months_to_employment{sfx}"] = ibis.cases(
-            (found, out[f"{key}_month"] - out[mcol]),
+            (hit, fm - out[mcol]),
             (out[mcol].notnull(), ibis.literal(last_month) - out[mcol]),
             else_=ibis.null("int32")).cast("int32")
-        cols[f"censored{sfx}"] = ibis.cases((out[mcol].notnull(), ~found), else_=_null_bool())
+        cols[f"censored{sfx}"] = ibis.cases((out[mcol].notnull(), ~hit), else_=_null_bool())
         cols[f"days_to_employment{sfx}"] = ibis.cases(
-            (found, out[f"{key}_day"] - out[dcol].epoch_days().cast("int32")), else_=ibis.null("int32")).cast("int32")
-    f = out.fe_month
+            (hit, fd - out[dcol].epoch_days().cast("int32")), else_=ibis.null("int32")).cast("int32")
+    f = first["fe"][0] if "fe" in first else ibis.null("int32")
     for w in cfg.return_windows:
         cols[f"returned_{w}m"] = ibis.cases((f.notnull() & (f + w <= last_month), out[f"rt{w}"].fill_null(0) == 1),
                                             else_=_null_bool())

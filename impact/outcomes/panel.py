@@ -55,19 +55,20 @@ def month_table(first: int, last: int) -> ir.Table:
         schema={"month": pl.Int32, "first_day": pl.Int32, "last_day": pl.Int32}))
 
 
-def classify_reports(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
-                     extraction_date: dt.date | None) -> ir.Table:
-    """Earnings report rows with a ``drop_rule`` column (null = kept).
+#: Periods spanning up to this many month boundaries are expanded by equi-joins.
+MAX_EQUI_SPAN = 36
 
-    Parameters
-    ----------
-    reports
-        ``earnings_reports`` (see :data:`impact.registers.schema.EARNINGS_REPORTS`).
-    spell_persons
-        One column ``person_id``: persons with at least one spell. ``None``: keep all persons.
-    extraction_date
-        Rows paid after it are dropped (``None``: no such rule).
-    """
+
+def span_offsets(max_span: int) -> ir.Table:
+    """Pairs (``span``, ``k``) for ``span`` in 1..max_span and ``k`` in 0..span."""
+    spans = [s for s in range(1, max_span + 1) for _ in range(s + 1)]
+    ks = [k for s in range(1, max_span + 1) for k in range(s + 1)]
+    return ibis.memtable(pl.DataFrame({"span": spans, "k": ks}, schema={"span": pl.Int32, "k": pl.Int32}))
+
+
+def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
+                  extraction_date: dt.date | None) -> tuple[ir.Table, list[tuple[str, ir.BooleanValue]]]:
+    """Reports joined with what the drop rules need, and the rules as (name, predicate) in order."""
     r = reports
     # Latest version per (payer_id, report_ref). Most references have only version 1, so the
     # maximum is taken over the few rows with version > 1 (a small group-by, joined back on
@@ -83,20 +84,49 @@ def classify_reports(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Ta
         has_spell = r._sp_person.notnull()
     else:
         has_spell = ibis.literal(True)
-    types = list(cfg.income_types)
-    cases = [
-        (r.version < r._latest, "superseded_version"),
-        (r.action == "cancel", "cancelled_report"),
-        (~r.income_type.isin(types), "income_type_not_counted"),
+    rules = [
+        ("superseded_version", r.version < r._latest),
+        ("cancelled_report", r.action == "cancel"),
+        ("income_type_not_counted", ~r.income_type.isin(list(cfg.income_types))),
     ]
     if cfg.holiday_compensation == "exclude":
-        cases.append((r.income_type == cfg.holiday_compensation_type, "holiday_compensation_excluded"))
+        rules.append(("holiday_compensation_excluded", r.income_type == cfg.holiday_compensation_type))
     if extraction_date is not None:
-        cases.append((r.payment_date > ibis.literal(extraction_date), "paid_after_extraction"))
-    cases.append((~has_spell, "person_without_spells"))
-    rule = ibis.cases(*cases, else_=ibis.null("string"))
-    out = r.mutate(drop_rule=rule)
-    return out.drop(*[c for c in out.columns if c.startswith("_")])
+        rules.append(("paid_after_extraction", r.payment_date > ibis.literal(extraction_date)))
+    rules.append(("person_without_spells", ~has_spell))
+    return r, rules
+
+
+def _drop_helpers(t: ir.Table) -> ir.Table:
+    return t.drop(*[c for c in t.columns if c.startswith("_")])
+
+
+def classify_reports(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
+                     extraction_date: dt.date | None) -> ir.Table:
+    """Earnings report rows with a ``drop_rule`` column (null = kept).
+
+    Parameters
+    ----------
+    reports
+        ``earnings_reports`` (see :data:`impact.registers.schema.EARNINGS_REPORTS`).
+    spell_persons
+        One column ``person_id``: persons with at least one spell. ``None``: keep all persons.
+    extraction_date
+        Rows paid after it are dropped (``None``: no such rule).
+    """
+    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date)
+    rule = ibis.cases(*[(pred, name) for name, pred in rules], else_=ibis.null("string"))
+    return _drop_helpers(r.mutate(drop_rule=rule))
+
+
+def kept_reports(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
+                 extraction_date: dt.date | None) -> ir.Table:
+    """The report rows no rule drops (a plain conjunction: cheaper than filtering on the rule)."""
+    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date)
+    keep = ibis.literal(True)
+    for _, pred in rules:
+        keep = keep & ~pred.fill_null(False)
+    return _drop_helpers(r.filter(keep))
 
 
 def report_exclusions(classified: ir.Table) -> ir.Table:
@@ -132,11 +162,21 @@ def allocate(kept: ir.Table, cfg: OutcomeConfig, months: ir.Table) -> ir.Table:
     p = r.select(person_id=r.person_id, amount_eur=r.amount_eur, subsidised=r.subsidised, wage=wage,
                  d0=start.epoch_days().cast("int32"), d1=end.epoch_days().cast("int32"),
                  m0=month_expr(start), m1=month_expr(end))
-    # Most rows lie in one month: an equi-join; the rest need the range join.
+    # Most rows lie in one month: an equi-join. Multi-month periods (holiday bonus over its
+    # accrual year, arrears) are expanded by an equi-join on their span against a small table
+    # of (span, offset) pairs, then an equi-join on the month: no range join over the month
+    # table. Spans longer than MAX_EQUI_SPAN months (rare) take the range join.
     single = p.filter(p.m0 == p.m1)
-    multi = p.filter(p.m0 != p.m1)
+    multi = p.filter((p.m0 != p.m1) & (p.m1 - p.m0 <= MAX_EQUI_SPAN))
+    multi = multi.mutate(_span=(multi.m1 - multi.m0).cast("int32"))
+    long_ = p.filter(p.m1 - p.m0 > MAX_EQUI_SPAN)
     js = single.join(months, single.m0 == months.month)
-    jm = multi.join(months, [months.month >= multi.m0, months.month <= multi.m1])
+    offs = span_offsets(MAX_EQUI_SPAN)
+    mo = multi.join(offs, multi._span == offs.span)
+    mo = mo.select(*p.columns, alloc_month=(mo.m0 + mo.k).cast("int32"))
+    mo = mo.select(*mo.columns)  # a plain projection: Ibis 12 cannot join straight onto a joined select
+    jm = mo.join(months, mo.alloc_month == months.month)
+    jl = long_.join(months, [months.month >= long_.m0, months.month <= long_.m1])
 
     def shares(j: ir.Table) -> ir.Table:
         lo = ibis.greatest(j.d0, j.first_day)
@@ -147,29 +187,28 @@ def allocate(kept: ir.Table, cfg: OutcomeConfig, months: ir.Table) -> ir.Table:
                         amount=j.amount_eur * days / total, subsidised=j.subsidised, wage=j.wage,
                         work_day=lo.cast("int32"), last_week=hi >= j.last_day - 6)
 
-    return shares(js).union(shares(jm))
+    return shares(js).union(shares(jm)).union(shares(jl))
 
 
-def earnings_panel(reports: ir.Table, cfg: OutcomeConfig, months: ir.Table,
-                   spell_persons: ir.Table | None = None,
-                   extraction_date: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
-    """Person x month earnings and employment panel.
+def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: ir.Table,
+                               spell_persons: ir.Table | None = None,
+                               extraction_date: dt.date | None = None) -> ir.Table:
+    """The panel and the exclusion counts in one pass over the reports.
 
-    Returns
-    -------
-    panel
-        One row per person and month with any allocated amount: ``person_id``, ``month``
-        (integer index), ``earnings_eur``, ``subsidised_eur``, ``employed``
-        (open-market employment by the configured rule), ``subsidised`` (the same rule on
-        subsidised earnings), ``first_work_day`` (first day of the month covered by an
-        open-market wage period, days since 1970-01-01; null under payment allocation).
-        Months absent from the panel have no earnings and no employment.
-    exclusions
-        ``rule``, ``rows``: report rows dropped by each rule.
+    Kept rows are allocated and summed per person and month; each dropped row becomes a
+    pseudo row with a null ``person_id``, ``month = -1 - rule number`` and an amount of 1, so
+    the same aggregation counts the dropped rows per rule (one read of the reports instead
+    of two). :func:`split_panel` separates the two; materialise this table first.
     """
-    classified = classify_reports(reports, cfg, spell_persons, extraction_date)
-    kept = classified.filter(classified.drop_rule.isnull())
-    a = allocate(kept, cfg, months)
+    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date)
+    code = ibis.cases(*[(pred.fill_null(False), i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
+    r = _drop_helpers(r.mutate(rule_code=code))
+    a = allocate(r.filter(r.rule_code.isnull()), cfg, months)
+    d = r.filter(r.rule_code.notnull())
+    dropped = d.select(person_id=ibis.null("int64"), month=(-1 - d.rule_code).cast("int32"), amount=ibis.literal(1.0),
+                       subsidised=ibis.literal(False), wage=ibis.literal(False), work_day=ibis.null("int32"),
+                       last_week=ibis.literal(False))
+    a = a.union(dropped.cast(a.schema()))
     open_wage = a.wage & ~a.subsidised
     g = a.group_by(["person_id", "month"]).aggregate(
         earnings_eur=a.amount.sum(),
@@ -190,9 +229,46 @@ def earnings_panel(reports: ir.Table, cfg: OutcomeConfig, months: ir.Table,
         employed, subsidised = g.lw_open == 1, g.lw_sub == 1
     else:
         employed, subsidised = (open_eur >= floor) | (g.lw_open == 1), (sub >= floor) | (g.lw_sub == 1)
-    panel = g.select(person_id=g.person_id, month=g.month.cast("int32"), earnings_eur=earn, subsidised_eur=sub,
-                     employed=employed, subsidised=subsidised, first_work_day=g.first_work_day)
-    return panel, report_exclusions(classified)
+    return g.select(person_id=g.person_id, month=g.month.cast("int32"), earnings_eur=earn, subsidised_eur=sub,
+                    employed=employed, subsidised=subsidised, first_work_day=g.first_work_day)
+
+
+def split_panel(combined: ir.Table, rule_names: list[str]) -> tuple[ir.Table, ir.Table]:
+    """(panel, exclusions) from :func:`earnings_panel_with_counts`'s table."""
+    panel = combined.filter(combined.month >= 0)
+    c = combined.filter(combined.month < 0)
+    name = ibis.cases(*[(c.month == -1 - i, n) for i, n in enumerate(rule_names)], else_=ibis.null("string"))
+    return panel, c.select(rule=name, rows=c.earnings_eur.round().cast("int64"))
+
+
+def rule_names(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
+               extraction_date: dt.date | None) -> list[str]:
+    """Names of the report drop rules in force, in the order they are applied."""
+    return [name for name, _ in _report_rules(reports, cfg, spell_persons, extraction_date)[1]]
+
+
+def earnings_panel(reports: ir.Table, cfg: OutcomeConfig, months: ir.Table,
+                   spell_persons: ir.Table | None = None,
+                   extraction_date: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
+    """Person x month earnings and employment panel.
+
+    Returns
+    -------
+    panel
+        One row per person and month with any allocated amount: ``person_id``, ``month``
+        (integer index), ``earnings_eur``, ``subsidised_eur``, ``employed``
+        (open-market employment by the configured rule), ``subsidised`` (the same rule on
+        subsidised earnings), ``first_work_day`` (first day of the month covered by an
+        open-market wage period, days since 1970-01-01; null under payment allocation).
+        Months absent from the panel have no earnings and no employment.
+    exclusions
+        ``rule``, ``rows``: report rows dropped by each rule.
+
+    Both read :func:`earnings_panel_with_counts`; materialise that once (as the pipeline
+    does) rather than executing the two expressions separately.
+    """
+    combined = earnings_panel_with_counts(reports, cfg, months, spell_persons, extraction_date)
+    return split_panel(combined, rule_names(reports, cfg, spell_persons, extraction_date))
 
 
 def data_months(reports: ir.Table) -> tuple[int, int, dt.date]:

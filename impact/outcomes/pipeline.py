@@ -30,8 +30,17 @@ from impact.outcomes.outcomes import (
     segment_baseline,
     unit_exclusions,
     unit_outcomes,
+    unit_window,
 )
-from impact.outcomes.panel import REPORT_RULES, data_months, earnings_panel, last_complete_month, month_table
+from impact.outcomes.panel import (
+    REPORT_RULES,
+    data_months,
+    earnings_panel_with_counts,
+    last_complete_month,
+    month_table,
+    rule_names,
+    split_panel,
+)
 
 RULE_DESCRIPTIONS = {r: (t, d) for r, t, d in (*REPORT_RULES, *UNIT_RULES)}
 SERVICE_ATTRS = ("service_id", "person_id", "service_type", "start_date", "end_date", "end_reason",
@@ -52,6 +61,9 @@ class OutcomeTables:
     extraction_date: dt.date
     last_month: int
     panel: Any = None  # the materialised person x month panel (an Ibis table in the backend)
+    # issue #10 metrics (impact.outcomes.metrics): name -> polars table, and notes on skipped ones
+    extra: dict = dataclasses.field(default_factory=dict)
+    extra_notes: list = dataclasses.field(default_factory=list)
 
 
 def _spell_persons(tables: dict[str, ir.Table]) -> ir.Table:
@@ -70,6 +82,8 @@ class OutcomePlan:
 
     tables: dict
     cfg: OutcomeConfig
+    panel_with_counts: ir.Table
+    rule_names: list
     panel: ir.Table
     report_exclusions: ir.Table
     extraction_date: dt.date
@@ -81,11 +95,19 @@ class OutcomePlan:
         return segment_baseline(self.panel if panel is None else panel, self.tables["persons"], self.cfg,
                                 self.first_month, self.last_month)
 
-    def outputs(self, panel: ir.Table | None = None, baseline: ir.Table | None = None) -> dict[str, ir.Table]:
-        """Unit outcome expressions on a panel table (and a materialised baseline, if given)."""
+    def windows(self, panel: ir.Table | None = None) -> dict[str, ir.Table]:
+        """Per-unit window aggregates (``service_window``, ``spell_window``), to materialise once."""
+        panel = self.panel if panel is None else panel
+        services, spells, _, _, _ = kept_units(self.tables, self.extraction_date)
+        return {"service_window": unit_window(services, panel, self.cfg, self.last_month, SERVICE_ORIGINS),
+                "spell_window": unit_window(spells, panel, self.cfg, self.last_month, SPELL_ORIGINS)}
+
+    def outputs(self, panel: ir.Table | None = None, baseline: ir.Table | None = None,
+                windows: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
+        """Unit outcome expressions on a panel table (and materialised baseline and windows, if given)."""
         panel = self.panel if panel is None else panel
         return unit_expressions(self.tables, panel, self.cfg, self.extraction_date, self.first_month,
-                                self.last_month, baseline=baseline)
+                                self.last_month, baseline=baseline, windows=windows)
 
 
 def data_range(tables: dict[str, ir.Table]) -> tuple[int, int, dt.date]:
@@ -110,9 +132,13 @@ def plan_outcomes(tables: dict[str, ir.Table], cfg: OutcomeConfig, extraction_da
     lcm = last_complete_month(extraction_date)
     first = first_month - 1
     months = month_table(first, max(last_month or lcm, lcm) + 1)
-    panel, excl = earnings_panel(tables["earnings_reports"], cfg, months, _spell_persons(tables),
-                                 extraction_date if cfg.extraction_date is not None else None)
-    return OutcomePlan(tables=tables, cfg=cfg, panel=panel, report_exclusions=excl,
+    args = (tables["earnings_reports"], cfg, months, _spell_persons(tables),
+            extraction_date if cfg.extraction_date is not None else None)
+    combined = earnings_panel_with_counts(*args)
+    names = rule_names(args[0], cfg, args[3], args[4])
+    panel, excl = split_panel(combined, names)
+    return OutcomePlan(tables=tables, cfg=cfg, panel_with_counts=combined, rule_names=names, panel=panel,
+                       report_exclusions=excl,
                        extraction_date=extraction_date, first_month=first, last_month=lcm)
 
 
@@ -126,22 +152,34 @@ def min_date(tables: dict[str, ir.Table]) -> dt.date:
     return min(ds)
 
 
-def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeConfig, extraction: dt.date,
-                     first_month: int, last_month: int, baseline: ir.Table | None = None) -> dict[str, ir.Table]:
-    """Service and spell outcome expressions on a (materialised) panel table."""
-    persons = tables["persons"]
-    spells_all = tables["jobseeking_spells"]
-    if baseline is None:
-        baseline = segment_baseline(panel, persons, cfg, first_month, last_month)
+SERVICE_ORIGINS = ("end",)
+SPELL_ORIGINS = ("start", "end")
+
+
+def kept_units(tables: dict[str, ir.Table], extraction: dt.date) -> tuple[ir.Table, ...]:
+    """(services, spells, kept spells, classified services, classified spells) as unit tables."""
     sc = classify_services(tables["service_spells"], extraction)
     services = sc.filter(sc.drop_rule.isnull())
     services = services.select(*[c for c in SERVICE_ATTRS if c in services.columns]).mutate(unit_id=services.service_id)
-    spc = classify_spells(spells_all, extraction)
-    spells = spc.filter(spc.drop_rule.isnull())
-    kept_spells = spells
-    spells = spells.select(*SPELL_ATTRS).mutate(unit_id=spells.spell_id)
-    sv = unit_outcomes(services, panel, kept_spells, baseline, persons, cfg, last_month, first_from=("end",))
-    sp = unit_outcomes(spells, panel, kept_spells, baseline, persons, cfg, last_month, first_from=("start", "end"))
+    spc = classify_spells(tables["jobseeking_spells"], extraction)
+    kept_spells = spc.filter(spc.drop_rule.isnull())
+    spells = kept_spells.select(*SPELL_ATTRS).mutate(unit_id=kept_spells.spell_id)
+    return services, spells, kept_spells, sc, spc
+
+
+def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeConfig, extraction: dt.date,
+                     first_month: int, last_month: int, baseline: ir.Table | None = None,
+                     windows: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
+    """Service and spell outcome expressions on a (materialised) panel table."""
+    persons = tables["persons"]
+    windows = windows or {}
+    if baseline is None:
+        baseline = segment_baseline(panel, persons, cfg, first_month, last_month)
+    services, spells, kept_spells, sc, spc = kept_units(tables, extraction)
+    sv = unit_outcomes(services, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SERVICE_ORIGINS,
+                       window=windows.get("service_window"))
+    sp = unit_outcomes(spells, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SPELL_ORIGINS,
+                       window=windows.get("spell_window"))
     return {
         "service_outcomes": sv.drop("unit_id").order_by("service_id"),
         "spell_outcomes": sp.drop("unit_id").order_by("spell_id"),
@@ -164,7 +202,7 @@ def _exclusions_frame(parts: list[pl.DataFrame], extra: list[dict]) -> pl.DataFr
 
 def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig | None = None,
                      person_month_path: str | Path | None = None,
-                     collect_person_month: bool = True) -> OutcomeTables:
+                     collect_person_month: bool = True, metrics: Any = None) -> OutcomeTables:
     """Run the outcome stage on an Ibis backend and bring the unit tables back as polars.
 
     The panel is materialised once as a temporary table in the backend (it feeds every unit
@@ -181,12 +219,15 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     extraction = cfg.extraction_date or latest_payment
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     last_month = plan.last_month
-    rep_counts = plan.report_exclusions.to_polars()
     # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
-    panel = materialise(con, plan.panel, f"impact_person_month_{uuid.uuid4().hex[:12]}")
+    combined = materialise(con, plan.panel_with_counts, f"impact_person_month_{uuid.uuid4().hex[:12]}")
+    panel, rep = split_panel(combined, plan.rule_names)
+    rep_counts = rep.to_polars()
     # The segment baseline (cells x months, small) feeds both unit tables: compute it once.
     baseline = materialise(con, plan.baseline(panel), f"impact_segment_baseline_{uuid.uuid4().hex[:12]}")
-    exprs = plan.outputs(panel, baseline)
+    # The window aggregates feed several pieces of each unit table: compute each once.
+    windows = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}") for k, e in plan.windows(panel).items()}
+    exprs = plan.outputs(panel, baseline, windows)
     svc = exprs["service_outcomes"].to_polars()
     spl = exprs["spell_outcomes"].to_polars()
     extra = []
@@ -204,8 +245,21 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     if person_month_path is not None:
         write_parquet(con, pm_out, person_month_path)
     pm = pm_out.to_polars() if collect_person_month else None
-    return OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
-                         config=cfg, extraction_date=extraction, last_month=last_month, panel=panel)
+    res = OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
+                        config=cfg, extraction_date=extraction, last_month=last_month, panel=panel)
+    if metrics is not None:  # issue #10 metrics: a separate step on the materialised panel
+        _add_metrics(con, tables, res, metrics)
+    return res
+
+
+def _add_metrics(con: Any, tables: dict[str, ir.Table], res: OutcomeTables, metrics: Any) -> None:
+    """Fill ``res.extra`` / ``res.extra_notes`` (``metrics``: a MetricsConfig, or True for the defaults)."""
+    from impact.outcomes.metrics import MetricsConfig, compute_metric_outcomes
+
+    mcfg = metrics if isinstance(metrics, MetricsConfig) else MetricsConfig(disclosure_min=res.config.disclosure_min)
+    m = compute_metric_outcomes(con, tables, res.panel, res.service_outcomes, res.last_month, res.extraction_date,
+                                mcfg)
+    res.extra, res.extra_notes = m.tables, m.notes
 
 
 def _units_without_person(tables: dict[str, ir.Table]) -> int:
@@ -225,7 +279,8 @@ def connect(backend: str = "duckdb", settings: dict | None = None) -> Any:
 
 
 def run_outcomes(source: str | Path, out: str | Path, cfg: OutcomeConfig | None = None,
-                 backend: str = "duckdb", con: Any = None, settings: dict | None = None) -> OutcomeTables:
+                 backend: str = "duckdb", con: Any = None, settings: dict | None = None,
+                 metrics: Any = None) -> OutcomeTables:
     """Outcome stage from a register folder, writing the outputs to ``out``.
 
     Writes ``person_month.parquet``, ``service_outcomes.parquet``, ``spell_outcomes.parquet``,
@@ -242,14 +297,18 @@ def run_outcomes(source: str | Path, out: str | Path, cfg: OutcomeConfig | None 
     tables = open_register_tables(con, source, settings)
     # Person-level rows never leave a warehouse: the panel stays there (Snowflake).
     pm_path = None if backend_name(con) == "snowflake" else out / "person_month.parquet"
-    res = compute_outcomes(con, tables, cfg, person_month_path=pm_path, collect_person_month=False)
+    res = compute_outcomes(con, tables, cfg, person_month_path=pm_path, collect_person_month=False, metrics=metrics)
     write_parquet_atomic(res.service_outcomes, out / "service_outcomes.parquet")
     write_parquet_atomic(res.spell_outcomes, out / "spell_outcomes.parquet")
-    write_summary_tables(res, tables["persons"].select("person_id", "employment_area", "municipality").to_polars(),
-                         out / "tables")
+    write_summary_tables(res, unit_geography(tables), out / "tables")
     write_json_atomic({"extraction_date": res.extraction_date.isoformat(), "last_complete_month": res.last_month,
                        "exclusions": res.exclusions.to_dicts()}, out / "exclusions.json")
     write_json_atomic(cfg.to_dict(), out / "outcome_config.json")
+    if metrics is not None:  # issue #10 metrics: aggregates in metrics/, unit tables in metrics/units/
+        for name, df in res.extra.items():
+            sub = "units/" if name.endswith("_units") else ""
+            write_parquet_atomic(df, out / "metrics" / f"{sub}{name}.parquet")
+        write_json_atomic({"notes": res.extra_notes}, out / "metrics" / "notes.json")
     return res
 
 
@@ -284,22 +343,43 @@ def sql_script(source: str | Path | None, out: str | Path, cfg: OutcomeConfig, b
     tables = unbound_register_tables([n for n in CONTRACTS if CONTRACTS[n].required])
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     baseline = plan.baseline(plan.panel)
-    outs = plan.outputs(plan.panel, baseline)
+    windows = plan.windows(plan.panel)
+    outs = plan.outputs(plan.panel, baseline, windows)
     script = compile_script(
         {"service_outcomes": outs["service_outcomes"], "spell_outcomes": outs["spell_outcomes"],
          "report_exclusions": plan.report_exclusions, "service_exclusions": outs["service_exclusions"],
          "spell_exclusions": outs["spell_exclusions"]},
-        dialect=_DIALECTS[backend], materialise={"person_month": plan.panel, "segment_baseline": baseline},
+        dialect=_DIALECTS[backend], materialise={"person_month_with_counts": plan.panel_with_counts, "person_month": plan.panel,
+                     "segment_baseline": baseline, **windows},
         header=f"impact outcomes: extraction date {extraction.isoformat()}, config {cfg.to_dict()}")
     return write_text_atomic(script, Path(out) / f"outcomes_{backend}.sql")
 
 
-def write_summary_tables(res: OutcomeTables, persons: pl.DataFrame, folder: str | Path) -> list[Path]:
+def unit_geography(tables: dict[str, ir.Table]) -> dict[str, pl.DataFrame]:
+    """Employment area and municipality of each unit's person, joined in the backend.
+
+    Returns ``{"service_outcomes": (service_id, employment_area, municipality),
+    "spell_outcomes": (spell_id, employment_area, municipality)}``: evaluation-unit rows only,
+    so the persons table never leaves the backend.
+    """
+    p = tables["persons"].select(g_person=tables["persons"].person_id, employment_area=tables["persons"].employment_area,
+                                 municipality=tables["persons"].municipality)
+    out = {}
+    for name, table, key in (("service_outcomes", "service_spells", "service_id"),
+                             ("spell_outcomes", "jobseeking_spells", "spell_id")):
+        u = tables[table].select(key, "person_id")
+        j = u.join(p, u.person_id == p.g_person)
+        out[name] = j.select(key, "employment_area", "municipality").to_polars()
+    return out
+
+
+def write_summary_tables(res: OutcomeTables, geography: dict[str, pl.DataFrame], folder: str | Path) -> list[Path]:
     """Group tables and Kaplan-Meier curves (aggregates only, no person ids) as Parquet.
 
     Services by each of ``cfg.group_tables``; job-seeking spells by employment area,
     municipality and segment; Kaplan-Meier of time to employment after services by service
-    type and after the start of job-seeking spells overall.
+    type and after the start of job-seeking spells overall. Area and municipality are the
+    person's (``geography``: :func:`unit_geography`).
     """
     from impact.outcomes.io import write_parquet_atomic
     from impact.outcomes.tables import group_tables, kaplan_meier
@@ -307,11 +387,13 @@ def write_summary_tables(res: OutcomeTables, persons: pl.DataFrame, folder: str 
     folder = Path(folder)
     cfg = res.config
     written = []
-    for dim, t in group_tables(res.service_outcomes, cfg, persons).items():
+    services = res.service_outcomes.join(geography["service_outcomes"], on="service_id", how="left")
+    for dim, t in group_tables(services, cfg).items():
         written.append(write_parquet_atomic(t, folder / f"services_by_{dim}.parquet"))
     spell_cfg = dataclasses.replace(cfg, group_tables=("employment_area", "municipality", "segment"))
     spells = res.spell_outcomes.drop("municipality")  # the person's municipality, as for services
-    for dim, t in group_tables(spells, spell_cfg, persons).items():
+    spells = spells.join(geography["spell_outcomes"], on="spell_id", how="left")
+    for dim, t in group_tables(spells, spell_cfg).items():
         written.append(write_parquet_atomic(t, folder / f"spells_by_{dim}.parquet"))
     if res.service_outcomes.height:
         curves, med = kaplan_meier(res.service_outcomes, by="service_type")

@@ -37,6 +37,11 @@ ID_COLUMNS: dict[str, str] = {
     "service_spells": "service_id",
     "earnings_reports": "report_id",
     "benefit_reports": "person_id",
+    "payers": "payer_id",
+    "vacancies": "vacancy_id",
+    "job_offers": "offer_id",
+    "candidate_searches": "search_id",
+    "integration_plans": "plan_id",
 }
 
 DATE_FORMAT = "%Y-%m-%d"

@@ -152,6 +152,53 @@ BENEFIT_TYPES: dict[str, str] = {
     "other": "other benefit",
 }
 
+#: Result of a job offer (KEHA_URA tuloskoodi; 01, 02, 04, 05 as in the register, 03 and 06 [inference]).
+OFFER_RESULTS: dict[str, str] = {
+    "01": "placed: the job seeker was hired",
+    "02": "vacancy filled by another applicant",
+    "03": "vacancy cancelled",
+    "04": "employer rejects the job seeker",
+    "05": "job seeker rejects the offer",
+    "06": "other or no result recorded",
+}
+#: Result of a candidate search (the PES proposes job seekers to an employer) [inference].
+SEARCH_RESULTS: dict[str, str] = {
+    "01": "vacancy filled with a proposed candidate",
+    "02": "vacancy filled otherwise",
+    "03": "vacancy not filled or cancelled",
+    "06": "other or no result recorded",
+}
+#: Plan types of ``integration_plans`` (kotoutumissuunnitelma; KEHA_URA plan type 04) [inference].
+INTEGRATION_PLAN_TYPES: dict[str, str] = {
+    "initial_assessment": "initial assessment (alkukartoitus)",
+    "integration_plan": "integration plan (kotoutumissuunnitelma)",
+    "revised_plan": "revised integration plan",
+}
+#: Industry of a payer: sections (letter level) of the Standard Industrial Classification TOL 2008.
+INDUSTRIES: dict[str, str] = {
+    "A": "agriculture, forestry and fishing",
+    "B": "mining and quarrying",
+    "C": "manufacturing",
+    "D": "electricity, gas, steam and air conditioning supply",
+    "E": "water supply; sewerage, waste management",
+    "F": "construction",
+    "G": "wholesale and retail trade",
+    "H": "transportation and storage",
+    "I": "accommodation and food service activities",
+    "J": "information and communication",
+    "K": "financial and insurance activities",
+    "L": "real estate activities",
+    "M": "professional, scientific and technical activities",
+    "N": "administrative and support service activities",
+    "O": "public administration and defence",
+    "P": "education",
+    "Q": "human health and social work activities",
+    "R": "arts, entertainment and recreation",
+    "S": "other service activities",
+    "T": "activities of households as employers",
+    "U": "activities of extraterritorial organisations",
+}
+
 EDUCATION_LEVELS = ("basic", "upper_secondary", "tertiary")
 LANGUAGES = ("fi", "sv", "other")
 SEXES = ("F", "M")
@@ -297,6 +344,92 @@ BENEFIT_REPORTS = TableContract(
     ),
 )
 
+# -- optional tables of the brokerage, integration and industry metrics (issue #10) -------
+
+PAYERS = TableContract(
+    name="payers",
+    row="a payer (employer) of the Incomes Register",
+    key=("payer_id",),
+    required=False,
+    columns=(
+        Column("payer_id", pl.Int64(), description="payer_id of earnings_reports"),
+        Column("industry", pl.String(), nullable=True, codes=tuple(INDUSTRIES),
+               description="TOL 2008 section (letter A-U) from the business register; null: unknown"),
+    ),
+)
+
+VACANCIES = TableContract(
+    name="vacancies",
+    row="a vacancy notified to the public employment service",
+    key=("vacancy_id",),
+    required=False,
+    date_ranges=(("open_date", "close_date"),),
+    columns=(
+        Column("vacancy_id", pl.Int64()),
+        Column("employer_id", pl.Int64(), description="the employer's payer_id in earnings_reports"),
+        Column("open_date", pl.Date()),
+        Column("close_date", pl.Date(), nullable=True, description="null: open at extraction"),
+        Column("filled", pl.Boolean(), nullable=True, description="filled when closed; null while open"),
+        Column("employment_area", pl.String()),
+    ),
+)
+
+JOB_OFFERS = TableContract(
+    name="job_offers",
+    row="a job offer (työpaikkatarjous) of one vacancy to one job seeker",
+    key=("offer_id",),
+    required=False,
+    columns=(
+        Column("offer_id", pl.Int64()),
+        Column("person_id", pl.Int64()),
+        Column("offer_date", pl.Date()),
+        Column("vacancy_id", pl.Int64()),
+        Column("employer_id", pl.Int64(), description="the employer's payer_id in earnings_reports"),
+        Column("search_id", pl.Int64(), nullable=True, optional=True,
+               description="the candidate search in which the job seeker was proposed (null: a plain offer)"),
+        Column("result_code", pl.String(), nullable=True, codes=tuple(OFFER_RESULTS),
+               description="tuloskoodi; null: no result yet"),
+    ),
+)
+
+CANDIDATE_SEARCHES = TableContract(
+    name="candidate_searches",
+    row="a candidate search (the PES looks for and proposes job seekers for one vacancy)",
+    key=("search_id",),
+    required=False,
+    columns=(
+        Column("search_id", pl.Int64()),
+        Column("vacancy_id", pl.Int64()),
+        Column("employer_id", pl.Int64()),
+        Column("search_date", pl.Date()),
+        Column("persons_proposed", pl.Int32()),
+        Column("result_code", pl.String(), nullable=True, codes=tuple(SEARCH_RESULTS)),
+    ),
+)
+
+INTEGRATION_PLANS = TableContract(
+    name="integration_plans",
+    row="an integration plan (kotoutumissuunnitelma) or initial assessment of one person",
+    key=("plan_id",),
+    required=False,
+    columns=(
+        Column("plan_id", pl.Int64()),
+        Column("person_id", pl.Int64()),
+        Column("plan_date", pl.Date()),
+        Column("plan_type", pl.String(), codes=tuple(INTEGRATION_PLAN_TYPES)),
+    ),
+)
+
 CONTRACTS: dict[str, TableContract] = {
-    c.name: c for c in (PERSONS, JOBSEEKING_SPELLS, SERVICE_SPELLS, EARNINGS_REPORTS, BENEFIT_REPORTS)
+    c.name: c for c in (PERSONS, JOBSEEKING_SPELLS, SERVICE_SPELLS, EARNINGS_REPORTS, BENEFIT_REPORTS,
+                        PAYERS, VACANCIES, JOB_OFFERS, CANDIDATE_SEARCHES, INTEGRATION_PLANS)
 }
+
+#: Links between tables checked by validation: (table, column, referenced table, its column,
+#: severity). A link is checked only when both tables are present (nulls are not checked).
+FOREIGN_KEYS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("job_offers", "vacancy_id", "vacancies", "vacancy_id", "error"),
+    ("job_offers", "search_id", "candidate_searches", "search_id", "error"),
+    ("candidate_searches", "vacancy_id", "vacancies", "vacancy_id", "error"),
+    ("vacancies", "employer_id", "payers", "payer_id", "warning"),
+)

@@ -11,7 +11,10 @@ column, code not in its code list, non-finite number, duplicate key, end before 
 (every ``date_ranges`` pair), overlapping job-seeking spells of one person, person missing
 from ``persons``, negative service cost, negative earnings on a non-recovery row, action
 and version that disagree, a replacement or cancellation whose ``report_ref`` has no
-original.
+original; for the optional brokerage tables, links to tables that must hold the id
+(:data:`~impact.registers.schema.FOREIGN_KEYS`: an offer's vacancy and search, a search's
+vacancy; a vacancy's employer in ``payers`` is a warning; a link whose table is absent is
+reported as not checked) and a negative ``persons_proposed``.
 
 Speed (1M persons, 73M earnings rows: about 15 s of CPU, under 1 GiB): each table is
 scanned lazily with the streaming engine and all its row checks are counted in one pass;
@@ -48,7 +51,7 @@ from impact.registers.read import (
     scan_raw,
     typed_exprs,
 )
-from impact.registers.schema import CONTRACTS, TableContract
+from impact.registers.schema import CONTRACTS, FOREIGN_KEYS, TableContract
 
 __all__ = ["Problem", "ValidationReport", "validate_folder", "validate_tables"]
 
@@ -260,7 +263,8 @@ def _duplicate_keys(t: _Table) -> list[Problem]:
                     tuple(ids), int(dups.get_column("__n").sum()), "error", id_col)]
 
 
-def _row_checks(t: _Table, person_ids: pl.Series | None, seeker_ids: pl.Series | None) -> list[_Check]:
+def _row_checks(t: _Table, person_ids: pl.Series | None, seeker_ids: pl.Series | None,
+                refs: dict | None = None) -> list[_Check]:
     checks: list[_Check] = []
     u = t.usable
     flagged = {p.column.name: p for p in t.plans if p.failed is not None and p.expr is not None}
@@ -321,6 +325,17 @@ def _row_checks(t: _Table, person_ids: pl.Series | None, seeker_ids: pl.Series |
         checks.append(_Check("negative_amount", "amount_eur", pl.col("amount_eur") < 0,
                              "negative benefit amounts (recoveries?)", severity="warning",
                              values=pl.col("amount_eur")))
+    if t.name == "candidate_searches" and "persons_proposed" in u:
+        checks.append(_Check("negative_count", "persons_proposed", pl.col("persons_proposed") < 0,
+                             "negative number of persons proposed; expected persons_proposed >= 0",
+                             values=pl.col("persons_proposed")))
+    for (table, column), (ids, ref_table, ref_column, severity) in (refs or {}).items():
+        if table == t.name and column in u:
+            c = pl.col(column)
+            checks.append(_Check(f"unknown_{ref_column.removesuffix('_id')}", column,
+                                 c.is_not_null() & ~c.is_in(ids.implode()),
+                                 f"{column} not in {ref_table}.{ref_column}; every {column} must be there",
+                                 severity=severity, values=c))
     if t.name != "persons" and "person_id" in u:
         pid = pl.col("person_id")
         if person_ids is not None:
@@ -468,6 +483,23 @@ def _person_ids(t: _Table | None, column: str = "person_id") -> pl.Series | None
         return None  # reported by the table's own checks
 
 
+def _foreign_keys(prepared: dict[str, _Table]) -> tuple[dict, list[Problem]]:
+    """Id sets of the referenced tables of :data:`FOREIGN_KEYS` (both tables present), and a
+    warning for each link that cannot be checked because the referenced table is absent."""
+    refs, notes = {}, []
+    for table, column, ref_table, ref_column, severity in FOREIGN_KEYS:
+        t = prepared.get(table)
+        if t is None or column not in t.usable:
+            continue
+        ids = _person_ids(prepared.get(ref_table), ref_column)
+        if ids is None:
+            notes.append(Problem(table, t.file, column, "not_checked",
+                                 f"{column} not checked: table {ref_table} is absent", severity="warning"))
+            continue
+        refs[(table, column)] = (ids, ref_table, ref_column, severity)
+    return refs, notes
+
+
 # ---------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------
@@ -477,8 +509,10 @@ def _validate(report: ValidationReport, prepared: dict[str, _Table]) -> None:
     persons = prepared.get("persons")
     person_ids = _person_ids(persons)
     seeker_ids = _person_ids(prepared.get("jobseeking_spells"))
+    refs, notes = _foreign_keys(prepared)
+    report.problems += notes
     for name, t in prepared.items():
-        n_rows, problems = _run_row_checks(t, _row_checks(t, person_ids, seeker_ids))
+        n_rows, problems = _run_row_checks(t, _row_checks(t, person_ids, seeker_ids, refs))
         report.tables[name].n_rows = n_rows
         if n_rows is not None:
             try:

@@ -664,52 +664,70 @@ class BlockSimulator:
 
         ``st``/``jb`` are the (len(rows), D) path; ``cols`` (len(rows), k) the months wanted
         (default: all). A job's first month is paid from its start day (``self.day``).
+        Computed on the employed cells only (elementwise, so the values do not depend on
+        which other cells are asked for).
         """
-        D = self.D
         P = self.P
         lm = self.cfg["labour_market"]
-        r = len(rows)
-        if cols is None:  # the whole path: slices instead of gathers
-            cols = np.broadcast_to(np.arange(D)[None, :], (r, D))
-            s = st
-            j = jb.astype(np.int64)
-            ps = np.concatenate([np.full((r, 1), O, np.int8), st[:, :-1]], axis=1)
-            pj = np.concatenate([np.zeros((r, 1), np.int16), jb[:, :-1]], axis=1)
-            day = self.day[rows]
+        if cols is None:  # the whole path
+            emp = (st == E) | (st == PAY)
+            rr, kk = np.nonzero(emp)
+            col = kk
+            shape = st.shape
         else:
-            ar = np.arange(r)[:, None]
-            s = st[ar, cols]
-            j = jb[ar, cols].astype(np.int64)
-            pc = np.maximum(cols - 1, 0)
-            ps = np.where(cols > 0, st[ar, pc], O)
-            pj = jb[ar, pc]
-            day = self.day[rows[:, None], cols]
-        emp = (s == E) | (s == PAY)
+            sc = st[np.arange(len(rows))[:, None], cols]
+            rr, kk = np.nonzero((sc == E) | (sc == PAY))
+            col = cols[rr, kk]
+            shape = cols.shape
+        s = st[rr, col]
+        j = jb[rr, col].astype(np.int64)
+        pc = np.maximum(col - 1, 0)
+        ps = np.where(col > 0, st[rr, pc], O)
+        pj = jb[rr, pc]
+        prow = rows[rr]
+        day = self.day[prow, col]
         prev_emp = (ps == E) | (ps == PAY)
-        first = emp & ~(prev_emp & (pj == j))
-        lw = P.log_wage[rows][:, None] + 0.02 * (cols / 12.0) + 0.05 * self.cycle[cols]
-        lw = lw + np.take_along_axis(self.job_z[rows], j % 8, axis=1) * lm["job_match_sd"]
+        first = ~(prev_emp & (pj == j))
+        lw = P.log_wage[prow] + 0.02 * (col / 12.0) + 0.05 * self.cycle[col]
+        lw = lw + self.job_z[prow, j % 8] * lm["job_match_sd"]
         # premium of jobs created by a service (job key 1000/2000 + 10 * slot + variant)
         created = (j >= JOB_FLIP) & (j < JOB_REFORM)
         w = np.exp(lw) * np.where(created, 1 + self.prem_v[j % 10], 1.0)
-        dim = self.days_in_month[cols]
+        dim = self.days_in_month[col]
         frac = np.where(first, (dim - day + 1) / dim, 1.0)
         w = np.where(s == PAY, 0.8 * w, w)
-        main = np.where(emp, np.round(w * frac, 2), 0.0)
-        return main + np.where(s == E, self.side_pay(rows, cols), 0.0)
+        pay = np.round(w * frac, 2)
+        side = np.zeros(len(pay))
+        open_market = np.nonzero(s == E)[0]
+        side[open_market] = self.side_pay(prow[open_market], col[open_market])
+        out = np.zeros(shape)
+        out[rr, kk] = pay + side
+        return out
 
     def side_pay(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Pay from a side job (second payer) in open-market employed months.
 
         About 8 % of persons hold a side job in about 60 % of their employed months
         (100-600 euros a month); a hash of (person, month), so the same in every world.
+        ``cols`` is (len(rows),) or (len(rows), k); the month hashes are computed for the
+        holders only.
         """
+        if getattr(self, "_side_holder", None) is None:  # per person, once
+            self._side_holder = hash_unit(self.P.pid, 51) < 0.08
         pid = self.P.pid[rows]
-        pid = pid[:, None] if cols.ndim == 2 else pid
-        holder = hash_unit(pid, 51) < 0.08
-        key = pid * 1000 + cols
-        active = holder & (hash_unit(key, 52) < 0.6)
-        return np.where(active, np.round(100 + 500 * hash_unit(key, 53), 2), 0.0)
+        cols = np.asarray(cols)
+        holder = np.nonzero(self._side_holder[rows])[0]
+        out = np.zeros(cols.shape)
+        if cols.ndim == 2:
+            k = cols.shape[1]
+            key = (np.repeat(pid[holder], k) * 1000 + cols[holder].ravel())
+        else:
+            key = pid[holder] * 1000 + cols[holder]
+        amt = np.zeros(len(key))
+        active = np.nonzero(hash_unit(key, 52) < 0.6)[0]
+        amt[active] = np.round(100 + 500 * hash_unit(key[active], 53), 2)
+        out[holder] = amt.reshape((len(holder),) + cols.shape[1:])
+        return out
 
     # -- everything -------------------------------------------------------------------
     def run(self) -> dict:

@@ -135,6 +135,15 @@ DEFAULTS: dict[str, Any] = {
         "enabled": False,
         "reforms": [],  # list of {areas = [..], start_month = "YYYY-MM", effect_pp = [..by months since start..]}
     },
+    "brokerage": {  # job offers, candidate searches, integration plans (impact/simulate/brokerage.py)
+        "enabled": True,
+        "offer_rate": 0.03,  # monthly job-offer rate in job-seeking months
+        "placed_near_share": 0.45,  # offer within 3 months of a job the run ends in: it is that job
+        "placed_far_rate": 0.05,  # any other offer: places into a new job
+        "far_job_months": 6,  # mean length of such a job (months)
+        "search_share": 0.3,  # vacancies with a candidate search
+        "integration_plan_share": 0.85,  # foreign-language job seekers with an integration plan
+    },
     "reports": {
         "semi_monthly_payer_share": 0.15,
         "arrears_payer_share": 0.3,
@@ -284,6 +293,13 @@ def _validate(cfg: dict, path: Path) -> None:
     for k, v in rep.items():
         if k != "payers_per_1000_persons" and not 0 <= v <= 1:
             raise bad(f"reports.{k}", f"must be a share in [0, 1], got {v!r}")
+    bro = cfg["brokerage"]
+    for k, v in bro.items():
+        if k in ("offer_rate", "placed_near_share", "placed_far_rate", "search_share", "integration_plan_share") \
+                and not 0 <= v <= 1:
+            raise bad(f"brokerage.{k}", f"must be a share in [0, 1], got {v!r}")
+    if not 1 <= bro["far_job_months"] <= 36:
+        raise bad("brokerage.far_job_months", f"must be between 1 and 36, got {bro['far_job_months']!r}")
     pol = cfg["policy"]
     if pol["enabled"]:
         if not pol["reforms"]:

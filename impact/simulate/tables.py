@@ -6,6 +6,8 @@ Everything is derived from the realised person-month path of :mod:`impact.simula
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -19,6 +21,7 @@ EDU = np.array(["basic", "upper_secondary", "tertiary"])
 LANG = np.array(["fi", "sv", "other"])
 SEG = np.array(["00", "01", "02", "03", "04", "05"])
 
+_N_REASONS = 14  # job-seeking spell end reasons "00".."13"
 # job-seeking spell end reason when the next state is a service variant
 _SVC_END_REASON = {
     "training_vocational": "04", "training_preparatory": "04", "integration_training": "04",
@@ -37,6 +40,33 @@ def _dates(month_abs: np.ndarray, day: np.ndarray) -> np.ndarray:
 
 def _month_end(month_abs: np.ndarray) -> np.ndarray:
     return _dates(month_abs + 1, np.ones_like(month_abs)) - np.timedelta64(1, "D")
+
+
+def labels(values: Sequence[str | None], idx: np.ndarray) -> pl.Series:
+    """String column ``values[idx]`` built by a gather from the few distinct labels.
+
+    Much faster than a numpy string array (polars converts those element by element);
+    a ``None`` among ``values`` gives nulls.
+    """
+    return pl.Series(values=list(values), dtype=pl.String).gather(np.asarray(idx, dtype=np.int64))
+
+
+def area_codes(n_areas: int) -> list[str]:
+    """Employment-area codes EA01, EA02, ... (index = area)."""
+    return [f"EA{a:02d}" for a in range(1, n_areas + 1)]
+
+
+def muni_codes(muni_code: np.ndarray) -> list[str]:
+    """3-digit municipality codes (index = municipality of the geography)."""
+    return [f"{int(m):03d}" for m in muni_code]
+
+
+def _date_col(x: np.ndarray) -> pl.Series:
+    """polars Date column from numpy datetime64[D] (NaT -> null), via the day numbers."""
+    days = np.asarray(x, "datetime64[D]").view(np.int64)
+    out = pl.Series(days.astype(np.int32)).cast(pl.Date)
+    nat = days == np.iinfo(np.int64).min
+    return out.set(pl.Series(nat), None) if nat.any() else out
 
 
 def _cast(df: pl.DataFrame, name: str) -> pl.DataFrame:
@@ -61,11 +91,11 @@ class BlockTables:
         df = pl.DataFrame({
             "person_id": P.pid,
             "birth_year": birth,
-            "sex": np.where(P.female, "F", "M"),
-            "education": EDU[P.edu],
-            "language": LANG[P.lang],
-            "municipality": np.char.zfill(geo.muni_code[P.muni].astype(str), 3),
-            "employment_area": np.char.add("EA", np.char.zfill((P.area + 1).astype(str), 2)),
+            "sex": labels(["M", "F"], P.female),
+            "education": labels(EDU, P.edu),
+            "language": labels(LANG, P.lang),
+            "municipality": labels(muni_codes(geo.muni_code), P.muni),
+            "employment_area": labels(area_codes(geo.n_areas), P.area),
         })
         return _cast(df, "persons")
 
@@ -103,13 +133,14 @@ class BlockTables:
         # end reasons: what happened next
         ue = hash_unit(self.P.pid[er] * 1000 + ec, 12)
         svc_code = self._service_code_at(er, ec + 1)
-        svc_reason = np.array([_SVC_END_REASON[v] for v in VNAMES] + ["06"])[svc_code]
-        out_reason = np.where(ue < 0.4, "05", np.where(ue < 0.75, "10", np.where(ue < 0.9, "08",
-                              np.where(ue < 0.95, "09", "06"))))
-        job_reason = np.where(status == 3, "02", np.where(ue < 0.3, "01", "03"))
+        # reason codes "00".."13" as integers; strings only when the column is built
+        svc_reason = np.array([int(_SVC_END_REASON[v]) for v in VNAMES] + [6])[svc_code]
+        out_reason = np.where(ue < 0.4, 5, np.where(ue < 0.75, 10, np.where(ue < 0.9, 8,
+                              np.where(ue < 0.95, 9, 6))))
+        job_reason = np.where(status == 3, 2, np.where(ue < 0.3, 1, 3))
         reason = np.where(nxt == E, job_reason,
                           np.where((nxt == SVC) | (nxt == PAY) | (nxt == STU), svc_reason, out_reason))
-        reason = np.where((nxt == E) & (nxt_job >= JOB_PAY) & (nxt_job < JOB_REFORM), "00", reason)
+        reason = np.where((nxt == E) & (nxt_job >= JOB_PAY) & (nxt_job < JOB_REFORM), 0, reason)
         pid = self.P.pid[sr]
         k = np.arange(len(sr))
         first_of_person = np.searchsorted(sr, sr)
@@ -120,9 +151,10 @@ class BlockTables:
             "start_date": start_date,
             "end_date": pl.Series(end_date).set(pl.Series(ongoing), None) if ongoing.any() else end_date,
             "status_at_start": status,
-            "end_reason": pl.Series(reason.astype(str)).set(pl.Series(ongoing), None) if ongoing.any() else reason.astype(str),
-            "segment": SEG[seg],
-            "municipality": np.char.zfill(sim.geo.muni_code[self.P.muni[sr]].astype(str), 3),
+            "end_reason": labels([f"{i:02d}" for i in range(_N_REASONS)] + [None],
+                                 np.where(ongoing, _N_REASONS, reason)),
+            "segment": labels(SEG, seg),
+            "municipality": labels(muni_codes(sim.geo.muni_code), self.P.muni[sr]),
         })
         return _cast(df, "jobseeking_spells")
 
@@ -228,7 +260,9 @@ class BlockTables:
         tenure = c - c[np.nonzero(first)[0]][run_id - 1] + 1
         sub = st[r, c] == PAY
         # side jobs (a second payer in the same month): split off the main job's pay
-        side = np.where(st[r, c] == E, sim.side_pay(r, c), 0.0)
+        side = np.zeros(len(r))
+        om = np.nonzero(st[r, c] == E)[0]
+        side[om] = sim.side_pay(r[om], c[om])
         amount = np.round(amount - side, 2)
         sf = np.nonzero(side > 0)[0]
         if len(sf):
@@ -238,16 +272,29 @@ class BlockTables:
             first_s = ~prev_side
             rid = np.cumsum(first_s)
             ten_s = cs_ - cs_[np.nonzero(first_s)[0]][rid - 1] + 1
-            r = np.concatenate([r, rs])
-            c = np.concatenate([c, cs_])
-            j = np.concatenate([j, np.full(len(sf), JOB_SIDE)])
-            amount = np.concatenate([amount, side[sf]])
-            first = np.concatenate([first, first_s])
-            last = np.concatenate([last, ~next_side])
-            tenure = np.concatenate([tenure, ten_s])
-            sub = np.concatenate([sub, np.zeros(len(sf), bool)])
-            o = np.lexsort((j, c, r))  # keep person-month order
-            r, c, j, amount, first, last, tenure, sub = (x[o] for x in (r, c, j, amount, first, last, tenure, sub))
+            # merge in person-month-job order (r, c are sorted; a side row goes next to the
+            # main row of its month: after it unless the main job key is larger)
+            nm = len(r)
+            before = j[sf] > JOB_SIDE
+            nside = np.zeros(nm + 1, np.int64)
+            nside[sf + 1] = 1
+            np.cumsum(nside, out=nside)
+            pos_main = np.arange(nm) + nside[:-1]
+            pos_main[sf[before]] += 1
+            pos_side = sf + nside[sf] + ~before
+
+            def merge(main: np.ndarray, extra: np.ndarray) -> np.ndarray:
+                out = np.empty(nm + len(sf), np.result_type(main, extra))
+                out[pos_main] = main
+                out[pos_side] = extra
+                return out
+
+            r, c = merge(r, rs), merge(c, cs_)
+            j = merge(j, np.full(len(sf), JOB_SIDE))
+            amount = merge(amount, side[sf])
+            first, last = merge(first, first_s), merge(last, ~next_side)
+            tenure = merge(tenure, ten_s)
+            sub = merge(sub, np.zeros(len(sf), bool))
         P = self.P
         pid = P.pid[r]
         area = P.area[r].astype(np.int64)
@@ -267,8 +314,10 @@ class BlockTables:
         payday_last = (hash_unit(upay, 5) < 0.5)[inv]
         month = m0 + c
         day_start = np.where(first & (j != JOB_SIDE), sim.day[r, c], 1).astype(np.int64)
-        mstart = _dates(month, np.ones_like(month))
-        dim = (_month_end(month) - mstart).astype(np.int64) + 1
+        cal = m0 + np.arange(T)  # month start and length by column (c < T)
+        mstart_c = _dates(cal, np.ones_like(cal))
+        mstart = mstart_c[c]
+        dim = ((_month_end(cal) - mstart_c).astype(np.int64) + 1)[c]
         # pay periods: one, or two (1-15, 16-end) for semi-monthly payers
         two = semi & (day_start <= 15)
         cnt = 1 + two
@@ -354,28 +403,27 @@ class BlockTables:
         ki = k[si]  # employed month of each output row
         ai = allx[sel]
         kd = kind[sel]
+        # report_ref "R{payer}-{ref_no}": the payer prefix from the few distinct payers
+        prefix = pl.Series(upay).cast(pl.String).gather(inv[ki])
         df = pl.DataFrame({
             "report_id": report_id[sel],
-            "ref_no": ref_no[sel],
+            "payer": prefix,
+            "ref_no": pl.Series(ref_no[sel]).cast(pl.String),
             "version": version[sel],
-            "kind": kd.astype(np.int8),
+            "action": labels(["new", "replace", "new", "cancel", "new"], kd),
             "person_id": pid[ki],
             "payer_id": payer[ki],
-            "payment_date": pay_out[sel],
-            "pay_period_start": pps[si],
-            "pay_period_end": ppe[si],
-            "earning_period_start": eps[ai],
-            "earning_period_end": epe[ai],
+            "payment_date": _date_col(pay_out[sel]),
+            "pay_period_start": _date_col(pps[si]),
+            "pay_period_end": _date_col(ppe[si]),
+            "earning_period_start": _date_col(eps[ai]),
+            "earning_period_end": _date_col(epe[ai]),
             "income_type": itype[ai],
             "amount_eur": amount_out[sel],
             "subsidised": subr[ai],
             "recovery": kd == 4,
-            "orig_payment_date": orig[sel],
-        }).with_columns(
-            pl.format("R{}-{}", pl.col("payer_id"), pl.col("ref_no")).alias("report_ref"),
-            pl.when(pl.col("kind") == 1).then(pl.lit("replace")).when(pl.col("kind") == 3).then(pl.lit("cancel"))
-            .otherwise(pl.lit("new")).alias("action"),
-        )
+            "orig_payment_date": _date_col(orig[sel]),
+        }).with_columns(pl.concat_str([pl.lit("R"), "payer", pl.lit("-"), "ref_no"]).alias("report_ref"))
         return _cast(df, "earnings_reports")
 
     # -- benefit reports -------------------------------------------------------------------
@@ -397,18 +445,20 @@ class BlockTables:
         stu = st[r, c] == STU
         eligible_er = (emp24[r, c] >= 12) & P.fund_member[r] & (elapsed[r, c] <= 14)
         basic = (emp24[r, c] >= 12) & ~P.fund_member[r] & (elapsed[r, c] <= 14)
-        btype = np.where(stu, "startup_grant", np.where(eligible_er, "earnings_related_allowance",
-                                                         np.where(basic, "basic_allowance", "labour_market_subsidy")))
+        btype = np.where(stu, 0, np.where(eligible_er, 1, np.where(basic, 2, 3)))
         wage = np.exp(P.log_wage[r])
         daily = np.where(eligible_er, 37.21 + 0.45 * np.maximum(wage / 21.5 - 37.21, 0), 37.21)
-        month = m0 + c
-        ps = _dates(month, np.ones_like(month))
-        pe = _month_end(month)
+        cal = m0 + cols  # month start and end by column
+        ps = _dates(cal, np.ones_like(cal))[c]
+        pe = _month_end(cal)[c]
         days = (pe - ps).astype(np.int64) + 1
         amount = np.round(daily * 21.5 * days / 30.0, 2)
         pay = pe + np.timedelta64(5, "D")
         keep = pay <= self.extraction
         df = pl.DataFrame({
-            "person_id": P.pid[r][keep], "benefit_type": btype[keep], "payment_date": pay[keep],
-            "period_start": ps[keep], "period_end": pe[keep], "amount_eur": amount[keep]})
+            "person_id": P.pid[r][keep],
+            "benefit_type": labels(["startup_grant", "earnings_related_allowance", "basic_allowance",
+                                    "labour_market_subsidy"], btype[keep]),
+            "payment_date": _date_col(pay[keep]),
+            "period_start": _date_col(ps[keep]), "period_end": _date_col(pe[keep]), "amount_eur": amount[keep]})
         return _cast(df, "benefit_reports")

@@ -271,6 +271,7 @@ def _run_dynamic(run, services: pl.DataFrame, key: str, title: str, analysis: st
     est["label"] = est["outcome"].map(lambda o: _label_outcome(o, run.lang))
     est["estimand_text"] = design.estimand
     run.add_estimates(est.drop(columns=["label"]), analysis, "risk-set matching")
+    _keep_for_robustness(run, analysis, title, "matching", design=design, est=est)
     return est, res, design
 
 
@@ -470,6 +471,9 @@ def did_analysis(run, sec) -> str:
     overall = pd.DataFrame([{"outcome": "employed", "estimand": "average ATT over event times 0..max",
                              "horizon": np.nan, **ov.to_dict(), "n_treated": n_treated, "n_controls": np.nan}])
     run.add_estimates(overall, "did_overall", "callaway_santanna")
+    _keep_for_robustness(run, "did_overall", "Staggered difference-in-differences" if lang == "en" else
+                         "Porrastettu erotusten erotus", "did", res=res, overall=ov, panel=panel,
+                         opts=dict(control_group="not_yet_treated", method=o.get("method", "reg")))
     sub = ReportSection(key="did", title=("Staggered difference-in-differences: event study" if lang == "en"
                                           else "Porrastettu erotusten erotus: tapahtumatutkimus"))
     sub.paragraphs.append(
@@ -633,6 +637,7 @@ def synth_analysis(run) -> str:
         fig = plots.band_lines(paths.assign(lo=paths["gap"], hi=paths["gap"]), "month_since", "gap", "lo", "hi",
                                vline=-0.5, hline=0.0, percent=True, xlabel=xl, ylabel="Gap")
         sub.figures.append(save_figure(fig, run.figures_dir, "synth_gap", f"Gap between {area} and its synthetic control."))
+    loo = None
     if o.get("leave_one_out", False) and (res.weights > 0).sum() >= 1 and len(donors) >= 3:
         loo = res.leave_one_out()
         sm = loo.summary
@@ -641,6 +646,10 @@ def synth_analysis(run) -> str:
              f"{100 * sm['att'].min():+.2f} to {100 * sm['att'].max():+.2f} pp.") if lang == "en" else
             f"Yksi kerrallaan pois: ero {100 * sm['att'].min():+.2f}...{100 * sm['att'].max():+.2f} %-yks.")
         run.publish("synth_leave_one_out", sm.rename(columns={"dropped": "area_dropped"}))
+    _keep_for_robustness(run, "synthetic_control", f"Synthetic control, {area}" if lang == "en" else
+                         f"Synteettinen kontrolli, {area}", "synth", res=res, placebo=placebo,
+                         loo=loo,
+                         in_time=o.get("in_time_placebo", True), pre=t0 - first)
     if peers_df is not None:
         _peer_section(run, sub, panel, peers_df, area, t0)
     elif cfg.estimator("peer_groups") and not has_peers:
@@ -737,11 +746,161 @@ def _peer_section(run, sub, panel: pl.DataFrame, peers: pd.DataFrame, area: str,
                                    f"{area} ja vertaisalueiden mediaani."))
 
 
+# ---------------------------------------------------------------------------------------
+# How robust is this? Refutation checks of every effect analysis (self-contained)
+# ---------------------------------------------------------------------------------------
+
+#: Rows of a design table the dowhy refuters run on (all treated rows up to half of it, the
+#: rest a reproducible random sample of the comparison rows): dowhy refits the estimate
+#: dozens of times, so the weighting estimate it refutes is re-estimated on this sample.
+ROBUSTNESS_MAX_ROWS = 30_000
+ROBUSTNESS_SIMULATIONS = 10
+
+
+def _keep_for_robustness(run, analysis: str, title: str, kind: str, **objs: Any) -> None:
+    run.extra.setdefault("robustness_inputs", []).append(dict(analysis=analysis, title=title, kind=kind, **objs))
+
+
+def refutation_sample(data: pl.DataFrame, outcome: str, covariates: list[str], max_rows: int = ROBUSTNESS_MAX_ROWS,
+                      seed: int = 0) -> tuple[pl.DataFrame, list[str]]:
+    """The design rows and numeric confounders for the dowhy refutation of a risk-set design.
+
+    Confounders: the design's covariates plus the exact-matching variables made numeric
+    (elapsed months ``u``, the treated's service length, the calendar year as indicators and
+    the employment area as indicators for areas with at least 30 treated and 30 comparison
+    rows; smaller areas share the reference). Constant columns are dropped. Returns the
+    sample (``treated`` 0/1, the outcome, ``person_id``, the confounders) and the confounder
+    names.
+    """
+    tr = data.filter(pl.col("treated") > 0)
+    co = data.filter(pl.col("treated") <= 0)
+    n_t = min(tr.height, max_rows // 2)
+    tr = tr.sample(n_t, seed=seed) if n_t < tr.height else tr
+    n_c = min(co.height, max_rows - n_t)
+    co = co.sample(n_c, seed=seed + 1) if n_c < co.height else co
+    df = pl.concat([tr, co], how="vertical_relaxed")
+    extra: list[pl.Expr] = [pl.col("u").cast(pl.Float64).alias("elapsed_u")]
+    if "length" in df.columns:
+        extra.append(pl.col("length").cast(pl.Float64).alias("service_length"))
+    year = pl.col("m") // 12  # the risk month (calendar time of the comparison)
+    df = df.with_columns(*extra, _year=year)
+    years = sorted(df["_year"].unique().to_list())[1:]
+    dums = [(pl.col("_year") == y).cast(pl.Float64).alias(f"year_{y}") for y in years]
+    if "employment_area" in df.columns:
+        cnt = df.group_by("employment_area").agg(nt=(pl.col("treated") > 0).sum(), nc=(pl.col("treated") <= 0).sum())
+        big = sorted(cnt.filter((pl.col("nt") >= 30) & (pl.col("nc") >= 30))["employment_area"].to_list())[1:]
+        dums += [(pl.col("employment_area") == a).cast(pl.Float64).alias(f"area_{a}") for a in big]
+    df = df.with_columns(dums)
+    covs = [c for c in dict.fromkeys(["elapsed_u", "service_length", *covariates,
+                                      *[e.meta.output_name() for e in dums]]) if c in df.columns]
+    covs = [c for c in covs if df[c].cast(pl.Float64).std() > 0]
+    out = df.select(pl.col("treated").cast(pl.Int64), pl.col(outcome).cast(pl.Float64), "person_id",
+                    *[pl.col(c).cast(pl.Float64) for c in covs])
+    return out, covs
+
+
+def matching_robustness(run, item: dict) -> tuple[pd.DataFrame, dict]:
+    """dowhy refuters on the weighting ATT of a risk-set design, at the longest horizon."""
+    from impact.estimators.refute import refute_ipw
+
+    design, est = item["design"], item["est"]
+    emp = [o for o in design.outcomes if o.startswith("employed_h")]
+    outcome = max(emp, key=lambda o: design.horizons[o])
+    h = int(design.horizons[outcome])
+    sample, covs = refutation_sample(design.data, outcome, list(design.covariates))
+    r = refute_ipw(sample, "treated", outcome, covs, n_simulations=ROBUSTNESS_SIMULATIONS, cluster="person_id")
+    m = est[est["outcome"] == outcome].iloc[0]
+    tab = r.table.copy()
+    info = {"horizon": h, "outcome": outcome, "matching_estimate": float(m["estimate"]),
+            "matching_ci": (float(m["ci_lower"]), float(m["ci_upper"])), "ipw_estimate": r.estimate,
+            "ipw_se": r.std_error, "reproduced": r.reproduced, "rows": sample.height,
+            "n_treated": int(sample["treated"].sum()), "sensitivity": r.sensitivity, "notes": r.notes}
+    return tab, info
+
+
+def did_robustness(run, item: dict) -> tuple[pd.DataFrame, dict]:
+    """Pre-trend test and (when the DiD placebo module exists) the placebo in time."""
+    from impact.estimators.refute import did_checks, did_placebo_in_time
+
+    res, ov = item["res"], item["overall"]
+    rows = [did_checks(res)]
+    pit = None
+    try:
+        pit = did_placebo_in_time(item["panel"], unit="spell_id", time="t", group="cohort", outcome="employed",
+                                  shift=3, **item.get("opts", {}))
+    except Exception as exc:  # noqa: BLE001 - a refuter that cannot run is reported, not fatal
+        item["placebo_error"] = f"{type(exc).__name__}: {exc}"
+    if pit is not None:
+        rows.append(pit)
+    tab = pd.concat(rows, ignore_index=True)
+    tab["estimate"] = float(ov.estimate)
+    return tab, {"placebo_in_time": pit is not None, "placebo_error": item.get("placebo_error"),
+                 "estimate": float(ov.estimate)}
+
+
+def synth_robustness(run, item: dict) -> tuple[pd.DataFrame, dict]:
+    """Synthetic-control placebo tests: in space, in time (12 months earlier), leave one out."""
+    from impact.estimators.refute import synth_checks
+
+    res = item["res"]
+    in_time = None
+    if item.get("in_time") and item.get("pre", 0) >= 24:
+        times = res.paths["time"].to_numpy()
+        tp = res.treatment_time - 12
+        if (times == tp).any():
+            try:
+                in_time = res.in_time_placebo(tp)
+            except Exception as exc:  # noqa: BLE001 - reported in the section
+                item["in_time_error"] = f"{type(exc).__name__}: {exc}"
+    from impact.months import month_label
+
+    tab = synth_checks(res, item.get("placebo"), in_time, item.get("loo"), time_label=lambda m: month_label(int(m)))
+    return tab, {"estimate": float(res.att()), "in_time_error": item.get("in_time_error")}
+
+
+ROBUSTNESS = {"matching": matching_robustness, "did": did_robustness, "synth": synth_robustness}
+
+
+def robustness_analysis(run) -> str:
+    """Run the refutation checks of every effect analysis of the run; results in
+    ``run.extra["robustness"]`` (list of dicts with the table) and the published table
+    ``robustness``. Analyses with fewer treated units than the minimum cell are skipped
+    (their refits would describe fewer persons than disclosure control allows)."""
+    out, frames = [], []
+    for item in run.extra.get("robustness_inputs", []):  # a handful of analyses
+        if item["kind"] == "matching" and int(item["design"].info.get("treated", 0)) < run.cfg.report.min_cell:
+            continue
+        try:
+            tab, info = ROBUSTNESS[item["kind"]](run, item)
+        except Exception as exc:  # noqa: BLE001 - one failing refuter must not sink the report
+            out.append(dict(analysis=item["analysis"], title=item["title"], kind=item["kind"], table=None,
+                            info={"error": f"{type(exc).__name__}: {exc}"}))
+            continue
+        out.append(dict(analysis=item["analysis"], title=item["title"], kind=item["kind"], table=tab, info=info))
+        frames.append(tab.assign(analysis=item["analysis"], std_error=info.get("ipw_se", np.nan)))
+    run.extra["robustness"] = out
+    if frames:
+        pub = pd.concat(frames, ignore_index=True)[["analysis", "check", "estimate", "std_error", "refuted", "passed",
+                                                    "expectation"]]
+        # dowhy orders the common causes through a set (PYTHONHASHSEED): round off last-digit noise
+        run.publish("robustness", pub.round({"estimate": 8, "std_error": 8, "refuted": 8}))
+    return f"robustness: {sum(len(f) for f in frames)} checks"
+
+
+def _with_robustness(fn: Callable[[Any], str]) -> Callable[[Any], str]:
+    def wrapped(run) -> str:
+        msg = fn(run)
+        return f"{msg}; {robustness_analysis(run)}"
+    wrapped.__doc__ = fn.__doc__
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
 ANALYSES: dict[str, Callable[[Any], str]] = {
-    "dynamic": dynamic_analysis,
-    "sector_contrast": sector_analysis,
-    "did_cohorts": dynamic_analysis,
-    "synthetic_control": synth_analysis,
+    "dynamic": _with_robustness(dynamic_analysis),
+    "sector_contrast": _with_robustness(sector_analysis),
+    "did_cohorts": _with_robustness(dynamic_analysis),
+    "synthetic_control": _with_robustness(synth_analysis),
 }
 
 

@@ -65,6 +65,29 @@ def _fail(path: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"{path} = {value!r} is not allowed: expected {allowed}")
 
 
+def _backend(d: dict) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """``data.backend`` and its settings table ``[data.<backend>]`` (checked, never connected here)."""
+    from impact.backends import _check_settings, check_backend
+    from impact.errors import BackendError
+
+    raw = _str(d, "data", "backend", "duckdb")
+    try:
+        backend = check_backend(raw)
+    except BackendError as e:
+        raise ConfigError(f"data.backend: {e}") from None
+    for name in ("duckdb", "pyspark", "snowflake"):
+        if name in d:
+            try:
+                _check_settings(name, d[name])
+            except ConfigError as e:
+                raise ConfigError(f"[data.{name}]: {e}") from None
+    other = [n for n in ("duckdb", "pyspark", "snowflake") if n in d and n != backend]
+    if other:
+        raise ConfigError(f"[data.{other[0]}] given but data.backend is {backend!r}; settings are read only for the "
+                          "chosen backend")
+    return backend, tuple(sorted(dict(d.get(backend, {})).items()))
+
+
 def _check_keys(raw: dict, path: str, allowed: tuple[str, ...] | list[str], source: str = "") -> None:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'} must be a table (section), got {type(raw).__name__} {raw!r}")
@@ -244,6 +267,12 @@ class DataSection:
     synthetic: SyntheticSource | None = None
     extraction_date: dt.date | None = None
     outcomes_dir: str | None = None  # precomputed outcome tables (optional)
+    backend: str = "duckdb"  # where the register stages run: duckdb | pyspark | snowflake
+    backend_settings: tuple[tuple[str, Any], ...] = ()  # [data.<backend>] table (connection settings)
+
+    def settings(self) -> dict[str, Any]:
+        """The chosen backend's settings as a dict (``[data.duckdb]``, ``[data.pyspark]`` or ``[data.snowflake]``)."""
+        return dict(self.backend_settings)
 
 
 @dataclass(frozen=True)
@@ -342,6 +371,54 @@ class ReportSection:
     author: str = ""
 
 
+METRIC_NAMES = ("job_offers", "candidate_searches", "vacancies", "integration", "koto", "benefit_transitions",
+                "industry", "tax")
+TAX_EFFECT_SOURCES = ("design", "truth")
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """[metrics]: the evaluation centre's further metrics (issue #10), each with a report section.
+
+    ``tax_effects`` is where the earnings effects behind the municipal tax estimate come from:
+    ``"design"`` (this study's effect estimates on monthly earnings), ``"truth"`` (the true
+    effects of synthetic registers) or a CSV file (service_type, horizon, estimate, std_error).
+    """
+
+    include: tuple[str, ...] = METRIC_NAMES
+    offer_horizons: tuple[int, ...] = (1, 3, 6)
+    benefit_horizons: tuple[int, ...] = (6, 12)
+    tax_rates: str | None = None
+    tax_effects: tuple[str, ...] = ("design",)  # sources in order of preference per service type
+    tax_years: int = 3
+    taxable_share: float = 1.0
+
+
+def _metrics(raw: dict) -> MetricsSection | None:
+    """Parse [metrics] (None when the section is absent)."""
+    if "metrics" not in raw:
+        return None
+    m = raw["metrics"]
+    _check_keys(m, "metrics", [f.name for f in fields(MetricsSection)])
+    hs = {}
+    for key, default in (("offer_horizons", (1, 3, 6)), ("benefit_horizons", (6, 12))):
+        v = _list(m, "metrics", key, default, item=int)
+        for i, h in enumerate(v):
+            if not 1 <= h <= 24:
+                raise _fail(f"metrics.{key}[{i}]", h, "a month between 1 and 24")
+        hs[key] = tuple(sorted(v))
+    raw_eff = m.get("tax_effects", "design")
+    effects = (raw_eff,) if isinstance(raw_eff, str) else _list(m, "metrics", "tax_effects")
+    for i, e in enumerate(effects):
+        if not isinstance(e, str) or (e not in TAX_EFFECT_SOURCES and not e.endswith(".csv")):
+            raise _fail(f"metrics.tax_effects[{i}]", e, "'design', 'truth' or a CSV file (service_type, horizon, "
+                        "estimate, std_error); a list gives sources in order of preference per service type")
+    return MetricsSection(include=_list(m, "metrics", "include", METRIC_NAMES, choices=METRIC_NAMES),
+                          tax_rates=_str(m, "metrics", "tax_rates"), tax_effects=effects,
+                          tax_years=_int(m, "metrics", "tax_years", 3, lo=1, hi=3),
+                          taxable_share=_float(m, "metrics", "taxable_share", 1.0, lo=0.0, hi=1.0), **hs)
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """A validated study config."""
@@ -358,11 +435,14 @@ class StudyConfig:
     report: ReportSection
     path: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    metrics: MetricsSection | None = None  # [metrics] (issue #10); None: section absent
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the validated config (dates as ISO strings)."""
         d = asdict(self)
         d.pop("raw", None)
+        if d.get("metrics") is None:  # configs without [metrics] keep their hash
+            d.pop("metrics", None)
         return json.loads(json.dumps(d, default=str))
 
     @property
@@ -460,7 +540,7 @@ def parse_config(raw: dict[str, Any], path: str | None = None) -> StudyConfig:
         Naming the key (dotted path), the bad value and what is allowed.
     """
     _check_keys(raw, "", ("study", "data", "population", "unit", "treatment", "comparison", "outcomes",
-                          "design", "estimators", "report"))
+                          "design", "estimators", "report", "metrics"))
 
     # [study]
     s = raw.get("study")
@@ -482,8 +562,10 @@ def parse_config(raw: dict[str, Any], path: str | None = None) -> StudyConfig:
     d = raw.get("data")
     if d is None:
         raise ConfigError("missing required section [data] (registers = FOLDER, or synthetic = {...})")
-    _check_keys(d, "data", ("registers", "synthetic", "extraction_date", "outcomes_dir"))
+    _check_keys(d, "data", ("registers", "synthetic", "extraction_date", "outcomes_dir", "backend", "duckdb",
+                            "pyspark", "snowflake"))
     registers = _str(d, "data", "registers")
+    backend, backend_settings = _backend(d)
     synthetic = None
     if "synthetic" in d:
         sy = d["synthetic"]
@@ -498,7 +580,8 @@ def parse_config(raw: dict[str, Any], path: str | None = None) -> StudyConfig:
                           f"(scenario, persons, seed); got {'both' if registers else 'neither'}")
     data = DataSection(registers=registers, synthetic=synthetic,
                        extraction_date=_date(d, "data", "extraction_date"),
-                       outcomes_dir=_str(d, "data", "outcomes_dir"))
+                       outcomes_dir=_str(d, "data", "outcomes_dir"), backend=backend,
+                       backend_settings=backend_settings)
 
     # [population]
     p = raw.get("population", {})
@@ -648,7 +731,7 @@ def parse_config(raw: dict[str, Any], path: str | None = None) -> StudyConfig:
 
     return StudyConfig(study=study, data=data, population=pop, unit=unit, treatment=treat, comparison=comp,
                        outcomes=outcomes, design=design, estimators=estimators, report=report,
-                       path=str(path) if path else None, raw=raw)
+                       path=str(path) if path else None, raw=raw, metrics=_metrics(raw))
 
 
 def load_config(path: str | Path) -> StudyConfig:

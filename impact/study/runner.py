@@ -82,6 +82,7 @@ class StudyRun:
     register_rows: dict[str, int] = field(default_factory=dict)
     input_hashes: dict[str, str] = field(default_factory=dict)
     cache_dir: Path | None = None
+    backend: str | None = None  # overrides the config's data.backend (impact run --backend)
     validation_warnings: list[str] = field(default_factory=list)
     outcomes: Any = None  # impact.outcomes.OutcomeTables
     panel: Any = None  # Ibis table of the person x month panel
@@ -178,15 +179,22 @@ def stage_outcomes(run: StudyRun) -> None:
     keyed by the SHA-256 of every input file and of the outcome definitions, so a cache hit
     gives the same tables as recomputing them.
     """
-    from impact.outcomes import compute_outcomes, connect
-    from impact.outcomes.io import open_registers, write_expr_parquet_atomic
+    from impact.backends import connect, open_register_tables
+    from impact.outcomes import compute_outcomes
+    from impact.outcomes.io import write_expr_parquet_atomic
     from impact.outcomes.pipeline import OutcomeTables
 
+    data = run.cfg.data
+    backend = run.backend or data.backend
     with run.progress.stage("outcomes") as info:
-        run.con = _connect(connect)
-        run.tables = open_registers(run.con, run.registers_dir)
+        settings = data.settings() if backend == data.backend else None
+        run.con = _connect(lambda: connect(backend, settings))
+        run.tables = open_register_tables(run.con, run.registers_dir, settings)
         ocfg = outcome_config(run.cfg)
-        cache = run.cache_dir / f"outcomes-{outcome_cache_key(run, ocfg)}" if run.cache_dir else None
+        # The local cache keeps the person x month panel as Parquet: only for the embedded engine
+        # (a remote panel stays where it was computed).
+        local = backend == "duckdb"
+        cache = run.cache_dir / f"outcomes-{outcome_cache_key(run, ocfg)}" if run.cache_dir and local else None
         if cache is not None and (cache / "meta.json").exists():
             meta = json.loads((cache / "meta.json").read_text())
             run.outcomes = OutcomeTables(
@@ -260,7 +268,9 @@ def stage_population(run: StudyRun) -> None:
 
     with run.progress.stage("population") as info:
         t = run.tables
-        persons = t["persons"].to_polars()
+        # Only the persons who have an evaluation unit come back from the backend.
+        with_units = t["service_spells"].select("person_id").union(t["jobseeking_spells"].select("person_id"))
+        persons = t["persons"].semi_join(with_units.distinct(), "person_id").to_polars()
         spells = t["jobseeking_spells"].to_polars()
         services = t["service_spells"].to_polars()
         run.frames.update(persons=persons, jobseeking_spells=spells, service_spells=services)
@@ -413,12 +423,20 @@ STAGES: list[tuple[str, Callable[[StudyRun], None]]] = [
     ("followup", stage_followup),
     ("designs", stage_designs),
     ("truth", stage_truth),
+    ("metrics", lambda run: _stage_metrics(run)),  # issue #10: [metrics] sections (impact.study.metric_sections)
     ("report", stage_report),
 ]
 
 
+def _stage_metrics(run: StudyRun) -> None:
+    from impact.study.metric_sections import stage_metrics
+
+    stage_metrics(run)
+
+
 def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data_dir: str | Path | None = None,
-              synthetic_root: Path = Path("synthetic_data"), quiet: bool = False, cache: bool = True) -> Path:
+              synthetic_root: Path = Path("synthetic_data"), quiet: bool = False, cache: bool = True,
+              backend: str | None = None) -> Path:
     """Run the study described by ``config_path`` and write ``reports_dir/NAME/``.
 
     Returns
@@ -438,6 +456,10 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
     tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.study.name}.tmp-", dir=reports_dir))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the report is meant to be read
     run = StudyRun(cfg=cfg, out=tmp, progress=progress)
+    if backend is not None:
+        from impact.backends import check_backend
+
+        run.backend = check_backend(backend)
     if cache:
         run.cache_dir = reports_dir / ".cache"
         run.cache_dir.mkdir(exist_ok=True)

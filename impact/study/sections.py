@@ -237,6 +237,154 @@ def cost_section(run) -> ReportSection | None:
     return s
 
 
+# ---------------------------------------------------------------------------------------
+# How robust is this? (the refutation checks computed by impact.study.analyses.robustness_analysis)
+# ---------------------------------------------------------------------------------------
+
+#: Plain-language reading of each kind of check, (passed, failed), by language.
+_READINGS: dict[str, dict[str, tuple[str, str]]] = {
+    "placebo treatment": {
+        "en": ("Giving the treatment to random people instead shows no effect: the estimate is not an artefact of the "
+               "method.", "A random placebo treatment shows an 'effect': the method itself produces effects."),
+        "fi": ("Satunnainen placebo-käsittely ei näytä vaikutusta.", "Placebo-käsittely näyttää vaikutuksen.")},
+    "random common cause": {
+        "en": ("Adding an irrelevant variable leaves the estimate where it was.",
+               "An irrelevant extra variable moves the estimate: it is unstable."),
+        "fi": ("Epäolennainen lisämuuttuja ei muuta estimaattia.", "Epäolennainen lisämuuttuja muuttaa estimaattia.")},
+    "data subset": {
+        "en": ("Random subsets of the data give the same estimate.", "Random subsets of the data give another estimate."),
+        "fi": ("Satunnaiset osa-aineistot antavat saman estimaatin.", "Osa-aineistot antavat eri estimaatin.")},
+    "unobserved common cause": {
+        "en": ("Only a strong hidden confounder could explain the effect away.",
+               "A weak or moderate hidden confounder would explain the effect away: the estimate is fragile. (The "
+               "simulation flips a share of all treatment values, which shrinks any estimate of a rare service, so it "
+               "flags valid designs too: it says how little it takes, not that such a confounder exists.)"),
+        "fi": ("Vain voimakas havaitsematon tekijä selittäisi vaikutuksen pois.",
+               "Heikko tai kohtalainen havaitsematon tekijä selittäisi vaikutuksen pois: tulos on hauras.")},
+    "DiD pre-trends": {
+        "en": ("Before the start, the groups moved in parallel: the comparison is plausible.",
+               "The groups already moved differently before the start: the parallel-trends assumption is doubtful."),
+        "fi": ("Ryhmät kehittyivät samansuuntaisesti ennen aloitusta.", "Ryhmät erosivat jo ennen aloitusta.")},
+    "DiD placebo in time": {
+        "en": ("Pretending the start came earlier shows no effect.", "A pretend earlier start shows an 'effect'."),
+        "fi": ("Aiemmaksi siirretty aloitus ei näytä vaikutusta.", "Aiemmaksi siirretty aloitus näyttää vaikutuksen.")},
+    "in-space placebo": {
+        "en": ("The reformed area's change stands out from what areas without the reform show.",
+               "Areas without the reform show changes as large: the effect cannot be told apart from chance."),
+        "fi": ("Uudistusalueen muutos erottuu placebo-alueista.", "Placebo-alueilla on yhtä suuria muutoksia.")},
+    "permutation interval": {
+        "en": ("The effect is larger than 95% of placebo effects.", "The effect is within the range of placebo effects."),
+        "fi": ("Vaikutus on suurempi kuin 95 % placebo-vaikutuksista.", "Vaikutus on placebo-vaikutusten rajoissa.")},
+    "in-time placebo": {
+        "en": ("Pretending the reform came a year earlier shows no effect before the real reform.",
+               "A pretend earlier reform shows a gap before the real one: the synthetic area does not track well."),
+        "fi": ("Vuotta aiemmaksi siirretty uudistus ei näytä vaikutusta.", "Aiemmaksi siirretty uudistus näyttää eron.")},
+    "leave one donor out": {
+        "en": ("No single donor area drives the result.", "Dropping one donor area changes the sign of the effect."),
+        "fi": ("Yksittäinen vertailualue ei ratkaise tulosta.", "Yhden vertailualueen poisto muuttaa vaikutuksen suunnan.")},
+}
+
+
+def _reading(check: str, passed: bool, lang: str) -> str:
+    for key, txt in _READINGS.items():  # a handful of kinds
+        if check.startswith(key):
+            return txt.get(lang, txt["en"])[0 if passed else 1]
+    return ""
+
+
+def _check_value(check: str, value: float, lang: str) -> str:
+    """The check's own statistic: chi2 for the pre-trend test, a p-value for placebo ranks, else pp."""
+    from impact.report.render import FORMATTERS, fmt_num
+
+    if check.startswith("DiD pre-trends"):
+        return "chi2 " + fmt_num(value, 1, lang)
+    if check.startswith("in-space placebo"):
+        return "p = " + FORMATTERS["p"](value, lang)
+    return FORMATTERS["pp"](value, lang)
+
+
+def robustness_table(tab: pd.DataFrame, lang: str, caption: str) -> ReportTable:
+    """The pass/fail table of one analysis (``tab``: check, estimate, refuted, passed, expectation)."""
+    from impact.report.render import FORMATTERS
+
+    rows = []
+    for r in tab.to_dict("records"):
+        rows.append([r["check"], r["expectation"], FORMATTERS["pp"](r["estimate"], lang),
+                     _check_value(r["check"], r["refuted"], lang), t("rob_pass" if r["passed"] else "rob_fail", lang),
+                     _reading(r["check"], bool(r["passed"]), lang)])
+    header = [t(k, lang) for k in ("rob_check", "rob_expected", "rob_original", "rob_refuted", "rob_result",
+                                   "rob_reading")]
+    return ReportTable(caption=caption, header=header, rows=rows, align=["l", "l", "r", "r", "l", "l"],
+                       name="robustness")
+
+
+def _verdict(tab: pd.DataFrame, lang: str) -> str:
+    bad = tab.loc[~tab["passed"].astype(bool), "check"].tolist()
+    if not bad:
+        return t("rob_all_passed", lang, n=len(tab))
+    return t("rob_some_failed", lang, k=len(bad), n=len(tab), checks="; ".join(bad))
+
+
+def robustness_section(run) -> ReportSection | None:
+    """'How robust is this?': one subsection per effect analysis with its checks (None without any)."""
+    from impact.report.render import FORMATTERS, fmt_int
+
+    items = run.extra.get("robustness")
+    if not items:
+        return None
+    lang = run.lang
+    pp = lambda x: FORMATTERS["pp"](x, lang)  # noqa: E731
+    s = ReportSection(key="robustness", title=t("robustness", lang), paragraphs=[t("robustness_intro", lang)])
+    for it in items:  # one per effect analysis
+        sub = ReportSection(key=f"robustness-{it['analysis']}", title=it["title"])
+        info, tab = it["info"], it["table"]
+        if tab is None:
+            sub.warnings.append(f"{t('rob_not_run', lang)}: {info.get('error', '')}")
+            s.subsections.append(sub)
+            continue
+        if it["kind"] == "matching":
+            lo, hi = info["matching_ci"]
+            sub.paragraphs.append(
+                f"The refuters work on the weighting (inverse-probability) estimate of the same effect: open-market "
+                f"work {info['horizon']} months after the service ended, on the same design table (a reproducible "
+                f"sample of {fmt_int(info['rows'], lang)} rows with {fmt_int(info['n_treated'], lang)} participants), "
+                f"with the same characteristics plus the exact-matching variables. dowhy reproduced the toolkit's "
+                f"weighting estimate ({pp(info['reproduced'])}) before refuting it, with the toolkit's own logit, no "
+                f"score clipping and normalised weights. The matching estimate in the results is "
+                f"{pp(info['matching_estimate'])} [{pp(lo)}, {pp(hi)}]; the weighting estimate is "
+                f"{pp(info['ipw_estimate'])} (s.e. {100 * info['ipw_se']:.1f} pp, clustered by person)." if lang == "en" else
+                f"Tarkistukset tehdään painotetulle estimaatille ({pp(info['ipw_estimate'])}) samalla asetelmalla; "
+                f"kaltaistusestimaatti on {pp(info['matching_estimate'])} [{pp(lo)}, {pp(hi)}].")
+        elif it["kind"] == "did":
+            if not info.get("placebo_in_time"):
+                sub.paragraphs.append(
+                    "The placebo-in-time check (treatment dates moved back) is not available in this version "
+                    "(impact.estimators.did.placebo)" + (f": {info['placebo_error']}" if info.get("placebo_error") else
+                                                         ".") if lang == "en" else
+                    "Ajallista placebotarkistusta ei ole tässä versiossa.")
+        elif it["kind"] == "synth" and info.get("in_time_error"):
+            sub.paragraphs.append(f"In-time placebo not run: {info['in_time_error']}")
+        sub.paragraphs.append(_verdict(tab, lang))
+        sub.tables.append(robustness_table(tab, lang, it["title"] + (": robustness checks" if lang == "en" else
+                                                                      ": luotettavuustarkistukset")))
+        sens = info.get("sensitivity")
+        if sens is not None and len(sens):
+            rows = [[fmt_num_str(r["strength"], lang), pp(r["estimate"]),
+                     t("yes", lang) if r["explained_away"] else t("no", lang)] for r in sens.to_dict("records")]
+            sub.tables.append(ReportTable(caption=t("rob_sensitivity", lang),
+                                          header=[t("rob_strength", lang), t("rob_original", lang),
+                                                  t("rob_explained", lang)],
+                                          rows=rows, align=["r", "r", "l"], name="robustness_sensitivity"))
+        s.subsections.append(sub)
+    return s
+
+
+def fmt_num_str(x: float, lang: str) -> str:
+    from impact.report.render import fmt_num
+
+    return fmt_num(x, 2, lang)
+
+
 def build_document(run) -> ReportDoc:
     """The :class:`ReportDoc` of a finished run."""
     from impact.study.analyses import finish_effect_sections
@@ -244,7 +392,9 @@ def build_document(run) -> ReportDoc:
     cfg, lang = run.cfg, run.lang
     finish_effect_sections(run)
     cost = cost_section(run)
-    sections = [data_section(run), design_section(run), *run.sections, *([cost] if cost else [])]
+    robust = robustness_section(run)
+    sections = [data_section(run), design_section(run), *run.sections, *([robust] if robust else []),
+                *([cost] if cost else [])]
     appendix = [outcome_appendix(run), *run.appendix, disclosure_appendix(run), repro_appendix(run)]
     sub = f"{cfg.study.name}" + (" · " + ("synthetic data" if lang == "en" else "synteettinen aineisto")
                                  if cfg.data.synthetic else "")

@@ -49,9 +49,15 @@ def _cells(dd: DidData, base_period: str, anticipation: int, control_group: str)
     return pd.DataFrame(rows, columns=["group", "time", "j", "base", "thr", "reference"])
 
 
-def _controls(cohort: np.ndarray, g: float, thr: float) -> np.ndarray:
-    """Comparison units: never treated, or (not-yet-treated) first treated after ``thr``."""
+def _controls(cohort: np.ndarray, g: float, thr: float, stack: np.ndarray | None = None) -> np.ndarray:
+    """Comparison units: never treated, or (not-yet-treated) first treated after ``thr``.
+
+    In a stacked design (``stack`` given) only the never-treated units of cohort ``g``'s
+    comparison set.
+    """
     c = ~np.isfinite(cohort)
+    if stack is not None:
+        return c & (stack == g)
     if np.isfinite(thr):
         c |= (cohort > thr) & (cohort != g)
     return c
@@ -73,7 +79,7 @@ def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarr
     keys = cells.loc[live, ["group", "thr"]].drop_duplicates().to_numpy()
     for g, thr in keys:  # one block per cohort and comparison set
         k = np.flatnonzero(live & (cells["group"].to_numpy() == g) & (cells["thr"].to_numpy() == thr))
-        C = _controls(dd.cohort, g, thr)
+        C = _controls(dd.cohort, g, thr, dd.stack)
         Dfull = dd.cohort == g
         idx = np.flatnonzero(Dfull | C)
         if not C.any():
@@ -115,7 +121,7 @@ def _estimate_rows(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarra
             continue
         inwin = (rt == j) | (rt == b)
         D_all = rc == g
-        rows = np.flatnonzero(inwin & (D_all | _controls(rc, g, thr)))
+        rows = np.flatnonzero(inwin & (D_all | _controls(rc, g, thr, dd.row_stack)))
         D = D_all[rows].astype(float)
         post = (rt[rows] == j).astype(float)
         what = f"cohort {g:g}, period {dd.periods[j]:g}"
@@ -146,6 +152,7 @@ def att_gt(
     outcome: str,
     group: str | None = None,
     treatment: str | None = None,
+    comparison_set: str | None = None,
     covariates: list[str] | None = None,
     control_group: str = "never_treated",
     method: str = "dr",
@@ -177,6 +184,13 @@ def att_gt(
         First treated period of each unit (same units as ``time``); 0 or null for never treated.
     treatment : str, optional
         Alternative to ``group``: an absorbing 0/1 treatment indicator.
+    comparison_set : str, optional
+        Stacked (risk-set) designs: for each never-treated unit, the cohort it is a
+        comparison for (treated units: their own group, or empty). Cohort ``g`` is then
+        compared only with its own comparison set, e.g. persons at risk of entering in ``g``
+        who did not enter then (and may enter later: the 'not now' estimand). Needs
+        ``control_group="never_treated"``; cluster by the person when a person appears in
+        several sets.
     covariates : list of str, optional
         Time-invariant covariates for the propensity score and outcome regressions.
     control_group : {"never_treated", "not_yet_treated"}
@@ -217,7 +231,7 @@ def att_gt(
         data, unit=unit, time=time, outcome=outcome, group=group, treatment=treatment,
         covariates=covariates, weights=weights, cluster=cluster, panel=panel,
         allow_unbalanced_panel=allow_unbalanced_panel, anticipation=anticipation,
-        control_group=control_group,
+        control_group=control_group, comparison_set=comparison_set,
     )
     if method == "dr_improved" and dd.Y is None:
         raise DesignError("method='dr_improved' needs a balanced panel")

@@ -95,6 +95,9 @@ class DidData:
     row_X: np.ndarray | None = None
     row_w: np.ndarray | None = None
     row_cohort: np.ndarray | None = None
+    # stacked (risk-set) designs: the cohort each unit belongs to or is a comparison for
+    stack: np.ndarray | None = None
+    row_stack: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -113,6 +116,7 @@ def prepare(
     allow_unbalanced_panel: bool,
     anticipation: int,
     control_group: str,
+    comparison_set: str | None = None,
 ) -> DidData:
     """Validate and code a long table for :func:`impact.estimators.did.att_gt`."""
     df = _to_polars(data)
@@ -121,7 +125,9 @@ def prepare(
         raise DesignError("give exactly one of group= (first treated period) or treatment= (0/1 indicator)")
     if panel and unit is None:
         raise DesignError("panel=True needs unit= (the unit identifier column)")
-    needed = [c for c in [unit, time, outcome, group, treatment, weights, cluster, *covariates] if c]
+    if comparison_set is not None and group is None:
+        raise DesignError("comparison_set= needs group= (the first treated period of the treated units)")
+    needed = [c for c in [unit, time, outcome, group, treatment, weights, cluster, comparison_set, *covariates] if c]
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DesignError(f"columns not found in the data: {missing}; available: {df.columns}")
@@ -131,6 +137,8 @@ def prepare(
     cols = {"_t": _period_expr(df, time, "time")}
     if group is not None:
         cols["_g"] = _period_expr(df, group, "group")
+    if comparison_set is not None:
+        cols["_s"] = _period_expr(df, comparison_set, "comparison_set")
     cols["_u"] = pl.col(unit) if unit else pl.int_range(pl.len())
     d = df.select(
         **cols,
@@ -178,6 +186,8 @@ def prepare(
         first = d.filter(pl.col("_d") == 1).group_by("_u").agg(_g=pl.col("_t").min())
         d = d.join(first, on="_u", how="left")
     d = d.with_columns(pl.when(pl.col("_g").is_null() | (pl.col("_g") == 0)).then(np.inf).otherwise(pl.col("_g")).alias("_g"))
+    if comparison_set is not None:
+        d = _check_comparison_set(d, comparison_set, control_group)
 
     if unit is not None:
         u_codes, u_idx = _code_units(d["_u"])
@@ -199,6 +209,8 @@ def prepare(
             per_unit["_w"] = weights
         if cluster:
             per_unit["_cl"] = cluster
+        if comparison_set:
+            per_unit["_s"] = comparison_set
         if panel:
             per_unit.update({f"_x{j}": c for j, c in enumerate(covariates)})
         for c, name in per_unit.items():
@@ -210,6 +222,7 @@ def prepare(
                     "_g": "the first treated period (treatment status must not change back or differ across rows)",
                     "_w": "weights",
                     "_cl": "cluster",
+                    "_s": "the comparison set",
                 }.get(c, "this covariate (the panel design needs time-invariant covariates; use values from the base period)")
                 raise DesignError(
                     f"column {name!r} varies within unit for {len(bad_units)} units ({what}): {_examples(bad_units)}"
@@ -287,6 +300,8 @@ def prepare(
             raise DesignError("weights sum to zero")
         w = w / w.mean()
         out = DidData(True, n_units, periods, cohort, w, u_codes, cl, X if k else None, notes=notes)
+        if comparison_set is not None:
+            out.stack = d["_s"].to_numpy()[first_row]
         if (counts == T).all():
             Y = np.empty((n_units, T))
             Y[u_idx, t_pos] = d["_y"].to_numpy()
@@ -298,6 +313,7 @@ def prepare(
             out.row_X = X[u_idx] if k else None
             out.row_w = w[u_idx]
             out.row_cohort = cohort[u_idx]
+            out.row_stack = out.stack[u_idx] if out.stack is not None else None
         return out
 
     # repeated cross-sections: every row is its own unit
@@ -311,8 +327,35 @@ def prepare(
     if cluster:
         _, cl = np.unique(d["_cl"].to_numpy(), return_inverse=True)
     cohort = d["_g"].to_numpy()
+    stack = d["_s"].to_numpy() if comparison_set is not None else None
     return DidData(
         False, n, periods, cohort, w, d["_u"].to_numpy(), cl, X, notes=notes,
         row_y=d["_y"].to_numpy().astype(float), row_t=t_pos, row_unit=np.arange(n),
-        row_X=X, row_w=w, row_cohort=cohort,
+        row_X=X, row_w=w, row_cohort=cohort, stack=stack, row_stack=stack,
     )
+
+
+def _check_comparison_set(d: pl.DataFrame, name: str, control_group: str) -> pl.DataFrame:
+    """Validate a stacked design's comparison sets; treated units get their own cohort as set."""
+    if control_group != "never_treated":
+        raise DesignError(
+            "comparison_set= fixes each cohort's comparison units (a stacked, risk-set design): "
+            "use control_group='never_treated' (the comparison units may be treated later; that is the estimand)"
+        )
+    treated = d.filter(pl.col("_g").is_finite())
+    bad = treated.filter(pl.col("_s").is_not_null() & (pl.col("_s") != 0) & (pl.col("_s") != pl.col("_g")))
+    if bad.height:
+        raise DesignError(
+            f"comparison_set column {name!r} must equal the group (or be empty) for treated units; "
+            f"it differs for units {_examples(bad['_u'].to_numpy())}"
+        )
+    cohorts = treated["_g"].unique().to_list()
+    comp = d.filter(~pl.col("_g").is_finite())
+    bad = comp.filter(pl.col("_s").is_null() | ~pl.col("_s").is_in(cohorts))
+    if bad.height:
+        raise DesignError(
+            f"comparison_set column {name!r}: comparison units must name one of the cohorts "
+            f"({_examples(sorted(int(c) for c in cohorts))}); units {_examples(bad['_u'].to_numpy())} "
+            f"have {_examples(bad['_s'].to_numpy())}"
+        )
+    return d.with_columns(_s=pl.when(pl.col("_g").is_finite()).then(pl.col("_g")).otherwise(pl.col("_s")))

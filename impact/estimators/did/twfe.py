@@ -79,3 +79,69 @@ def twfe(
         estimates=tidy_estimates(rows, level=level), method="two-way fixed effects (linearmodels PanelOLS)",
         level=level, info={"nobs": int(fit.nobs), "event_study": event_study},
     )
+
+
+def twfe_weights(data, *, unit: str, time: str, group: str, by: str = "cell", tol: float = 1e-12,
+                 max_iter: int = 5000) -> pd.DataFrame:
+    """Implicit weights of the static TWFE coefficient on the treated unit-periods.
+
+    With ``D`` the post-treatment indicator and ``D~`` its residual on unit and period fixed
+    effects, the static TWFE coefficient is ``b = sum(D~ y) / sum(D~ D)``. Writing
+    ``y = y(0) + D * tau`` gives ``b = TWFE(y(0)) + sum_{D = 1} w_it tau_it`` with
+    ``w_it = D~_it / sum(D~ D)`` (de Chaisemartin and D'Haultfoeuille 2020): the weights sum
+    to one, may be negative, and under staggered adoption fall with the time since
+    treatment, so with dynamic effects ``b`` is not the average effect even when
+    ``TWFE(y(0)) = 0``.
+
+    Parameters
+    ----------
+    data, unit, time, group
+        As in :func:`twfe` (``group``: first treated period, 0 or null = never).
+    by : {"cell", "unit"}
+        ``"cell"``: one row per (group, time) cell with the summed weight and the number of
+        units; ``"unit"``: one row per treated unit-period.
+
+    Returns
+    -------
+    pandas DataFrame
+        ``group, time, event_time, weight`` (+ ``n_units`` by cell, ``unit`` by unit).
+    """
+    if by not in ("cell", "unit"):
+        raise DesignError(f"by must be 'cell' or 'unit', got {by!r}")
+    df = _to_polars(data)
+    missing = [c for c in [unit, time, group] if c not in df.columns]
+    if missing:
+        raise DesignError(f"columns not found in the data: {missing}")
+    d = df.select(_u=pl.col(unit), _t=_period_expr(df, time, "time"), _g=_period_expr(df, group, "group"))
+    g = d["_g"].fill_null(0).to_numpy()
+    t = d["_t"].to_numpy()
+    D = ((g != 0) & (t >= g)).astype(float)
+    if D.sum() == 0:
+        raise DesignError("no treated unit-periods (every group is 0 or after the last period)")
+    uc = d.select(pl.col("_u").rank("dense")).to_series().to_numpy().astype(np.int64) - 1
+    tc = np.searchsorted(np.unique(t), t)
+    nu, nt = np.bincount(uc).astype(float), np.bincount(tc).astype(float)
+    r = D.copy()
+    for _ in range(max_iter):  # alternating projections onto the two sets of fixed effects
+        su = (np.bincount(uc, r) / nu)[uc]
+        r -= su
+        st = (np.bincount(tc, r) / nt)[tc]
+        r -= st
+        if max(np.max(np.abs(su)), np.max(np.abs(st))) < tol:
+            break
+    else:
+        raise DesignError(f"TWFE weights: the fixed-effects projection did not converge in {max_iter} iterations")
+    den = float(r @ D)
+    if abs(den) < 1e-12:
+        raise DesignError("the treatment indicator is absorbed by the unit and period effects")
+    w = r / den
+    on = D == 1
+    out = pd.DataFrame({"unit": d["_u"].to_numpy()[on], "group": g[on], "time": t[on], "weight": w[on]})
+    out["event_time"] = out["time"] - out["group"]
+    if by == "unit":
+        return out[["unit", "group", "time", "event_time", "weight"]]
+    cells = out.groupby(["group", "time", "event_time"], as_index=False).agg(weight=("weight", "sum"), n_units=("unit", "size"))
+    for c in ("group", "time", "event_time"):
+        if np.all(cells[c] == np.round(cells[c])):
+            cells[c] = cells[c].astype(np.int64)
+    return cells

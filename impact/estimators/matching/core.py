@@ -22,7 +22,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from impact.errors import DesignError, EstimationError
 from impact.estimators.inference import normal_ci, p_value, z_critical
@@ -62,6 +61,29 @@ class _Fit:
     caliper_abs: float | None
 
 
+@dataclass
+class _RunMatches:
+    """Matched sets of a 1-d match with replacement and all ties, kept as runs of the sorted
+    pool (:class:`nn.Runs`): imputations and match counts come from prefix sums, without
+    expanding the (focal, pool) pairs. Indices ``focal`` and ``pool`` are global rows."""
+
+    runs: nn.Runs
+    focal: np.ndarray
+    pool: np.ndarray
+    n: int
+    _used: tuple | None = None
+
+    @property
+    def n_matched(self) -> np.ndarray:
+        nm = np.zeros(self.n, np.int64)
+        nm[self.focal] = self.runs.counts
+        return nm
+
+    def sums(self, v: np.ndarray) -> np.ndarray:
+        """Sum of ``v`` (global rows) over each focal unit's matched set, in ``focal`` order."""
+        return self.runs.run_sums(v[self.pool])
+
+
 # --------------------------------------------------------------------------------------
 # matching in one direction
 # --------------------------------------------------------------------------------------
@@ -91,6 +113,9 @@ def _direction(
     replace = spec.replace if replace is None else replace
     fs = None if strata is None else strata[focal]
     ps = None if strata is None else strata[pool]
+    if metric.ndim == 1 and replace and ties == "all" and logit_width is None:
+        r = nn.knn_1d_runs(metric[focal], metric[pool], k=k, caliper=caliper_abs, fstrat=fs, pstrat=ps)
+        return _RunMatches(r, focal, pool, n)
     if metric.ndim == 1:
         if replace:
             m = nn.knn_1d(metric[focal], metric[pool], k=k, ties=ties, caliper=caliper_abs, fstrat=fs, pstrat=ps)
@@ -108,8 +133,12 @@ def _direction(
 
 
 def _match_sample(d: np.ndarray, metric: np.ndarray, strata, spec: _Spec, estimand: str, logit, logit_width,
-                  caliper_abs, both: bool = False) -> _Fit:
-    t_idx, c_idx = np.flatnonzero(d), np.flatnonzero(~d)
+                  caliper_abs, both: bool = False, order: np.ndarray | None = None) -> _Fit:
+    if metric.ndim == 1:  # index arrays in score order: the matcher then never sorts
+        order = np.argsort(metric, kind="stable") if order is None else order
+        t_idx, c_idx = order[d[order]], order[~d[order]]
+    else:
+        t_idx, c_idx = np.flatnonzero(d), np.flatnonzero(~d)
     att = atc = None
     if estimand in ("ATT", "ATE") or both:
         att = _direction(t_idx, c_idx, metric, strata, spec, caliper_abs, logit, logit_width)
@@ -123,26 +152,59 @@ def _match_sample(d: np.ndarray, metric: np.ndarray, strata, spec: _Spec, estima
 # --------------------------------------------------------------------------------------
 
 
-def _impute(m: nn.Matches, y: np.ndarray) -> np.ndarray:
+def _impute(m, y: np.ndarray) -> np.ndarray:
     """sum_j w_ij y_j for every row (0 where unmatched), for each outcome column."""
     n = len(m.n_matched)
+    if isinstance(m, _RunMatches):
+        out = np.zeros((n, y.shape[1]))
+        cnt = m.runs.counts
+        ok = cnt > 0
+        out[m.focal[ok]] = m.sums(y)[ok] / cnt[ok, None]
+        return out
     return np.column_stack([np.bincount(m.focal, weights=m.weight * y[m.pool, j], minlength=n) for j in range(y.shape[1])])
 
 
-def _used(m: nn.Matches, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _used(m, n: int) -> tuple[np.ndarray, np.ndarray]:
     """K (weighted number of times each row is used as a match) and K' (sum of squared weights)."""
+    if isinstance(m, _RunMatches):
+        if m._used is None:  # needed several times (variance, weights, balance): computed once
+            K, K2 = np.zeros(n), np.zeros(n)
+            K[m.pool] = m.runs.used(len(m.pool))
+            K2[m.pool] = m.runs.used(len(m.pool), power=2)
+            m._used = (K, K2)
+        return m._used
     return np.bincount(m.pool, weights=m.weight, minlength=n), np.bincount(m.pool, weights=m.weight**2, minlength=n)
 
 
-def _unit_effects(fit: _Fit, d: np.ndarray, y: np.ndarray, estimand: str):
-    """Imputed Y(1), Y(0), the rows that count for the estimand, and the estimate."""
+def _bias_term(m, d_pool: np.ndarray, y: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """Abadie and Imbens (2011) bias correction of the imputed outcomes of the focal rows:
+    ``beta' (X_i - sum_j w_ij X_j)`` with ``beta`` from a linear regression of Y on X among
+    the rows of the pool group, weighted by the number of times each is used (K)."""
+    K = _used(m, n)[0]
+    g = d_pool & (K > 0)
+    Z = np.column_stack([np.ones(int(g.sum())), x[g]])
+    sw = np.sqrt(K[g])
+    beta = np.linalg.lstsq(Z * sw[:, None], y[g] * sw[:, None], rcond=None)[0][1:]
+    xm = _impute(m, x)
+    return (x - xm) @ beta
+
+
+def _unit_effects(fit: _Fit, d: np.ndarray, y: np.ndarray, estimand: str, x: np.ndarray | None = None):
+    """Imputed Y(1), Y(0), the rows that count for the estimand, and the estimate; with ``x``
+    the imputations get the Abadie-Imbens (2011) regression bias correction."""
     n = len(d)
     y1 = np.where(d[:, None], y, np.nan)
     y0 = np.where(~d[:, None], y, np.nan)
     if fit.att is not None:
-        y0 = np.where(d[:, None], _impute(fit.att, y), y0)
+        imp = _impute(fit.att, y)
+        if x is not None:
+            imp = imp + _bias_term(fit.att, ~d, y, x, n)
+        y0 = np.where(d[:, None], imp, y0)
     if fit.atc is not None:
-        y1 = np.where(~d[:, None], _impute(fit.atc, y), y1)
+        imp = _impute(fit.atc, y)
+        if x is not None:
+            imp = imp + _bias_term(fit.atc, d, y, x, n)
+        y1 = np.where(~d[:, None], imp, y1)
     matched = np.zeros(n, bool)
     if fit.att is not None:
         matched |= d & (fit.att.n_matched > 0)
@@ -160,16 +222,20 @@ def _unit_effects(fit: _Fit, d: np.ndarray, y: np.ndarray, estimand: str):
     return y1, y0, rows, tau_i[rows].mean(axis=0)
 
 
-def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | None = None) -> np.ndarray:
+def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | None = None,
+                         resid: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
     """Conditional variance of Y at each row from its J nearest rows of the same group
     (self excluded; ties kept): sigma2_i = J_i/(J_i+1) (Y_i - mean of the neighbours)^2.
-    Only rows in ``need`` (default all) are computed; the others are 0."""
+    Only rows in ``need`` (default all) are computed; the others are 0. When ``resid`` is
+    given (an (n, m) array of zeros) it receives ``Y_i - mean of the neighbours``."""
     n = len(d)
     J = spec.var_neighbours
     s2 = np.full((n, y.shape[1]), np.nan)
     need = np.ones(n, bool) if need is None else need
+    if order is None:
+        order = np.argsort(metric, kind="stable") if metric.ndim == 1 else np.arange(n)
     for g in (d, ~d):  # two groups
-        idx = np.flatnonzero(g)
+        idx = order[g[order]]
         if len(idx) < 2 or not need[idx].any():
             continue
         for st in ([strata, None] if strata is not None else [None]):
@@ -178,6 +244,17 @@ def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | N
                 break
             sub = _Spec(spec.method, J + 1, True, "all", None, spec.distance, J)
             m = _direction(todo, idx, metric, st, sub, None, None, None, k=J + 1, ties="all", replace=True)
+            if isinstance(m, _RunMatches):  # the run holds the unit itself: take it out
+                cnt_t = m.runs.counts - 1.0
+                ok = cnt_t > 0
+                sums = m.sums(y) - y[todo]
+                for j in range(y.shape[1]):
+                    mean_nb = sums[ok, j] / cnt_t[ok]
+                    dev = y[todo[ok], j] - mean_nb
+                    s2[todo[ok], j] = cnt_t[ok] / (cnt_t[ok] + 1) * dev**2
+                    if resid is not None:
+                        resid[todo[ok], j] = dev
+                continue
             keep = m.focal != m.pool
             f, p = m.focal[keep], m.pool[keep]
             cnt = np.bincount(f, minlength=n).astype(float)
@@ -188,6 +265,8 @@ def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | N
                     mean_nb = mean_nb / cnt
                 val = cnt / (cnt + 1) * (y[:, j] - mean_nb) ** 2
                 s2[todo[ok], j] = val[todo[ok]]
+                if resid is not None:
+                    resid[todo[ok], j] = (y[:, j] - mean_nb)[todo[ok]]
     return np.nan_to_num(s2, nan=0.0)
 
 
@@ -211,53 +290,90 @@ def _ai_variance(fit: _Fit, d, y, rows, y1, y0, tau, s2, estimand) -> np.ndarray
     return ((tau_i**2).sum(axis=0) + extra.sum(axis=0)) / nf**2
 
 
-def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec, L: int) -> np.ndarray:
+def _cluster_covariance(fit: _Fit, d, y, rows, y1, y0, tau, resid, cl, estimand) -> np.ndarray:
+    """Within-cluster covariances missing from the Abadie-Imbens variance when units of
+    one cluster (a person) appear in several rows (risk sets).
+
+    The estimator is linear in the outcomes: ``tau_hat - tau = (1/N) sum_r psi_r`` with
+    ``psi_r = Y_r - Y0_hat_r - tau`` for a focal row (ATT) and ``-K_r e_r`` for a control
+    used ``K_r`` times as a match (``e_r`` its deviation from the conditional mean, estimated
+    by ``Y_r`` minus the mean of its nearest rows of the same group, unbiased for
+    covariances between rows). The Abadie-Imbens variance holds the squares; this adds
+    ``(1/N^2) sum_c [(sum_{r in c} psi_r)^2 - sum_{r in c} psi_r^2]``.
+    """
+    n = len(d)
+    _, g = np.unique(np.asarray(cl), return_inverse=True)
+    g = g.ravel()
+    if estimand == "ATT":
+        K = _used(fit.att, n)[0]
+    elif estimand == "ATC":
+        K = _used(fit.atc, n)[0]
+    else:
+        K = _used(fit.att, n)[0] + _used(fit.atc, n)[0]
+    # a control used as a match enters with -K (ATT), a treated unit with +K (ATC)
+    psi = np.where(rows[:, None], (y1 - y0) - tau, 0.0) + (np.where(d, 1.0, -1.0) * K)[:, None] * resid
+    nf = rows.sum()
+    out = np.empty(y.shape[1])
+    for j in range(y.shape[1]):  # a handful of outcomes
+        s = np.bincount(g, weights=psi[:, j])
+        out[j] = ((s**2).sum() - (psi[:, j] ** 2).sum()) / nf**2
+    return out
+
+
+def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec, L: int,
+                   order: np.ndarray | None = None) -> np.ndarray:
     """Abadie and Imbens (2016) adjustment of the variance for an estimated logit score.
 
     ATE: ``- c' I^-1 c / N``; ATT: ``(- c_t' I^-1 c_t + g' I^-1 g) / N`` with ``I`` the
     logit information, ``c`` built from local covariances of ``X`` and ``Y`` given the
     score within each group (``L`` nearest units on the score), and ``g`` the derivative
-    of the ATT with respect to the logit coefficients.
+    of the ATT with respect to the logit coefficients. ``order`` sorts the score.
     """
     n = len(d)
     X = ps.design
     e = ps.score
     f = e * (1 - e)
-    info = (X * f[:, None]).T @ X / n
+    info = ps.information if ps.information is not None else (X * f[:, None]).T @ X / n
     try:
         info_inv = np.linalg.inv(info)
     except np.linalg.LinAlgError as exc:
         raise EstimationError("singular logit information in the Abadie-Imbens (2016) adjustment") from exc
-    everyone = np.arange(n)
-    covs = {}
-    for w, g in ((1, d), (0, ~d)):
-        m = nn.knn_1d(e, e[g], k=L, ties="all")
-        pool = np.flatnonzero(g)[m.pool]
-        S = sparse.csr_matrix((m.weight, (m.focal, pool)), shape=(n, n))
-        cnt = m.n_matched.astype(float)
-        corr = cnt / np.maximum(cnt - 1, 1)
-        xbar = S @ X
-        out = []
-        for j in range(y.shape[1]):
-            ybar = S @ y[:, j]
-            xy = S @ (X * y[:, j][:, None])
-            out.append(corr[:, None] * (xy - xbar * ybar[:, None]))
-        covs[w] = out
-    del everyone
-    adj = np.zeros(y.shape[1])
+    # c = sum_i v_i cov_i(X, Y | e, group) over all units i, with the local covariances from
+    # the L nearest units of the group. Those form a run of the group's sorted scores, so
+    # sum_i a_i (sum over i's run of V) = V' coverage(a): one matrix-vector product per
+    # group and outcome, no per-unit covariance matrices. X and Y are centred first.
+    order = np.argsort(e, kind="stable") if order is None else order
+    es, fs = e[order], f[order]
+    yc = y - y.mean(axis=0)  # (centring Y is enough: cov(X, Y) = E[X Yc] - E[X] E[Yc])
     n1, n0 = d.sum(), (~d).sum()
+    if estimand == "ATE":
+        v = {1: fs / es / n, 0: fs / (1 - es) / n}
+    elif estimand == "ATT":
+        v = {1: fs / n1, 0: fs * es / (1 - es) / n1}
+    else:  # ATC: the ATT with the labels swapped (score 1 - e, sign of the effect flipped)
+        v = {1: fs * (1 - es) / es / n0, 0: fs / n0}
+    # per row r of either group: u_r = Yc_r * coverage(a)_r - coverage(a * ybar)_r, so that
+    # c = X' u is one matrix-vector product over all rows
+    u = np.zeros((n, y.shape[1]))
+    for w, g in ((1, d), (0, ~d)):
+        pool = order[g[order]]
+        runs = nn.knn_1d_runs(es, e[pool], k=L)
+        cnt = runs.counts.astype(float)
+        inv = 1.0 / np.maximum(cnt, 1)
+        a = v[w] * cnt / np.maximum(cnt - 1, 1) * inv  # v_i * (small-sample factor) / count
+        psort = pool[runs.order]  # (runs.order is the identity here: the pool is already sorted)
+        cov_a = runs.coverage(a)
+        for j in range(y.shape[1]):
+            ybar = runs.run_sums(yc[pool, j]) * inv
+            u[psort, j] = yc[psort, j] * cov_a - runs.coverage(a * ybar)
+    c = (X.T @ u).T
+    adj = np.zeros(y.shape[1])
     for j in range(y.shape[1]):
         if estimand == "ATE":
-            c = ((covs[1][j] / e[:, None] + covs[0][j] / (1 - e)[:, None]) * f[:, None]).sum(axis=0) / n
-            adj[j] = -c @ info_inv @ c / n
-        elif estimand == "ATT":
-            c = ((covs[1][j] + (e / (1 - e))[:, None] * covs[0][j]) * f[:, None]).sum(axis=0) / n1
-            gr = (X * (f * (y1[:, j] - y0[:, j] - tau[j]))[:, None]).sum(axis=0) / n1
-            adj[j] = (-c @ info_inv @ c + gr @ info_inv @ gr) / n
-        else:  # ATC: the ATT with the labels swapped (score 1 - e, sign of the effect flipped)
-            c = ((covs[0][j] + ((1 - e) / e)[:, None] * covs[1][j]) * f[:, None]).sum(axis=0) / n0
-            gr = (X * (f * (y1[:, j] - y0[:, j] - tau[j]))[:, None]).sum(axis=0) / n0
-            adj[j] = (-c @ info_inv @ c + gr @ info_inv @ gr) / n
+            adj[j] = -c[j] @ info_inv @ c[j] / n
+        else:
+            gr = X.T @ (f * (y1[:, j] - y0[:, j] - tau[j])) / (n1 if estimand == "ATT" else n0)
+            adj[j] = (-c[j] @ info_inv @ c[j] + gr @ info_inv @ gr) / n
     return adj
 
 
@@ -322,6 +438,7 @@ def match(
     level: float = 0.95,
     horizons: dict[str, Any] | None = None,
     s_d_denom: str | None = None,
+    bias_adjust: bool = False,
 ) -> MatchingResults:
     """Nearest-neighbour matching estimate of the ATT (default), ATC or ATE.
 
@@ -352,6 +469,12 @@ def match(
         A column (or array) with a known or externally estimated score instead of the logit.
     vce
         ``"ai"`` (Abadie-Imbens) or ``"bootstrap"`` (clusters from ``cluster``, re-matching).
+        With ``cluster`` (e.g. persons recurring across risk sets) the Abadie-Imbens variance
+        adds the within-cluster covariances of the linearised estimator.
+    bias_adjust
+        Abadie and Imbens (2011) bias correction: the matched outcomes are adjusted by a
+        linear regression on the covariates (for the covariate differences that remain
+        within matched sets). No Abadie-Imbens (2016) score adjustment then.
 
     Returns
     -------
@@ -409,9 +532,19 @@ def match(
     if not replace and ties == "all":
         notes.append("matching without replacement is greedy (largest score first); ties are broken by sort order")
     adjust = (ps_adjust and vce == "ai" and method == "propensity" and ps is not None and ps.kind == "logit"
-              and replace and strata is None and prop_arr is None)
-    fit = _match_sample(d, metric, strata, spec, estimand, lin, logit_width, caliper_abs, both=adjust)
-    y1, y0, rows, tau = _unit_effects(fit, d, y, estimand)
+              and replace and strata is None and prop_arr is None and not bias_adjust)
+    xb = None
+    if bias_adjust:
+        if prep.x.shape[1] == 0:
+            raise DesignError("bias_adjust needs covariates")
+        xb = prep.x[keep]
+        notes.append("imputed outcomes bias-corrected by a linear regression on the covariates "
+                     "(Abadie and Imbens 2011)")
+    # one sort of the (1-d) metric serves every matching step below; the logit is monotone in
+    # the score, so it also sorts the score for the 2016 adjustment
+    order = np.argsort(metric, kind="stable") if metric.ndim == 1 else None
+    fit = _match_sample(d, metric, strata, spec, estimand, lin, logit_width, caliper_abs, both=adjust, order=order)
+    y1, y0, rows, tau = _unit_effects(fit, d, y, estimand, xb)
     n_focal = int(((d if estimand == "ATT" else ~d) if estimand != "ATE" else np.ones_like(d)).sum())
     if rows.sum() < n_focal:
         notes.append(f"{n_focal - int(rows.sum())} of {n_focal} focal units had no match within the caliper/cell and "
@@ -423,23 +556,29 @@ def match(
         for m_ in (fit.att if estimand in ("ATT", "ATE") else None, fit.atc if estimand in ("ATC", "ATE") else None):
             if m_ is not None:
                 used |= _used(m_, n_)[0] > 0
-        s2 = _same_group_variance(d, y, metric, strata, spec, need=used)
+        resid = np.zeros_like(y) if cl is not None else None
+        s2 = _same_group_variance(d, y, metric, strata, spec, need=used, resid=resid, order=order)
         var = _ai_variance(fit, d, y, rows, y1, y0, tau, s2, estimand)
+        if cl is not None:
+            var = var + _cluster_covariance(fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
         if adjust:
             if rows.all() or estimand == "ATT" and rows[d].all() or estimand == "ATC" and rows[~d].all():
-                var = var + _ps_adjustment(ps, d, y, y1, y0, tau, estimand, spec, max(var_neighbours, 2))
+                var = var + _ps_adjustment(ps, d, y, y1, y0, tau, estimand, spec, max(var_neighbours, 2), order)
                 vce_label = "Abadie-Imbens (2006) with the Abadie-Imbens (2016) adjustment for the estimated score"
             else:
                 vce_label = "Abadie-Imbens (2006); no 2016 adjustment (some units unmatched)"
         else:
             vce_label = "Abadie-Imbens (2006)" + (
                 "; score taken as known (no 2016 adjustment)" if method == "propensity" else "")
+        if cl is not None:
+            vce_label += f"; clustered by {cluster!r} (within-cluster covariances of the linearised estimator)"
         if np.any(var < 0):
             raise EstimationError("negative variance estimate after the estimated-score adjustment; use vce='bootstrap'")
         se = np.sqrt(var)
         boot_info = {}
     elif vce == "bootstrap":
-        se, boot_info = _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed)
+        se, boot_info = _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed,
+                                   bias_adjust)
         vce_label = f"bootstrap ({boot_info['n_ok']} draws of {'clusters ' + repr(cluster) if cluster else 'units'})"
         notes.append("the bootstrap of nearest-neighbour matching with replacement can be inconsistent for fixed k "
                      "(Abadie and Imbens 2008); prefer k >= 5 or vce='ai' for unit-level data")
@@ -499,7 +638,7 @@ def match(
 def _subset_ps(ps: PropensityModel, keep: np.ndarray) -> PropensityModel:
     return PropensityModel(kind=ps.kind, score=ps.score[keep], linear=ps.linear[keep], covariates=ps.covariates,
                            coef=ps.coef, design=None if ps.design is None else ps.design[keep],
-                           information=ps.information, iterations=ps.iterations, loglik=ps.loglik, info=ps.info)
+                           information=None, iterations=ps.iterations, loglik=ps.loglik, info=ps.info)
 
 
 def _check_cells(d: np.ndarray, strata: np.ndarray | None, labels: list[str] | None, estimand: str) -> None:
@@ -520,7 +659,7 @@ def _check_cells(d: np.ndarray, strata: np.ndarray | None, labels: list[str] | N
                           "coarsen the exact-matching variables or drop these cells")
 
 
-def _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed):
+def _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed, bias_adjust=False):
     """Cluster bootstrap: resample clusters, re-fit the score, re-match, re-estimate."""
     rng = np.random.default_rng(seed)
     idx_keep = np.flatnonzero(keep)
@@ -552,7 +691,7 @@ def _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, cal
                 else:
                     ca = float(caliper)
             fit = _match_sample(sub.d, metric, sub.strata, spec, estimand, lin, lw, ca)
-            draws.append(_unit_effects(fit, sub.d, sub.y, estimand)[3])
+            draws.append(_unit_effects(fit, sub.d, sub.y, estimand, sub.x if bias_adjust else None)[3])
         except (DesignError, EstimationError):
             failed += 1
     if len(draws) < max(10, n_boot // 2):

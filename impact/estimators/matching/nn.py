@@ -84,11 +84,15 @@ class _Ranks:
         return np.searchsorted(self.uniq, v, side)
 
 
+def _is_sorted(v: np.ndarray) -> bool:
+    return len(v) < 2 or bool(np.all(v[1:] >= v[:-1]))
+
+
 def _sorted_pool(pscore: np.ndarray, pstrat: np.ndarray | None, fscore: np.ndarray):
     """Sort keys of the pool: the score itself without cells; with cells, exact integer keys
     ``cell * span + rank(score)`` so that one sorted array serves every cell."""
     if pstrat is None:
-        order = np.argsort(pscore, kind="stable")
+        order = np.arange(len(pscore)) if _is_sorted(pscore) else np.argsort(pscore, kind="stable")
         return _Identity(), 0.0, pscore[order], order
     uniq = np.unique(np.concatenate([pscore, fscore]))
     span = np.int64(len(uniq) + 1)
@@ -105,6 +109,190 @@ def _bounds(skey, fstrat, span, n):
     return np.searchsorted(skey, base, "left"), np.searchsorted(skey, base + span, "left"), base
 
 
+@dataclass
+class Runs:
+    """k nearest neighbours with all ties on a scalar score, as runs of the sorted pool.
+
+    In one dimension the pool units within a distance of a focal unit are contiguous once
+    the pool is sorted (within its exact-matching cell), so the matched set of focal unit
+    ``f`` is ``order[left[f]:right[f]]``: sums over matched sets are differences of prefix
+    sums, and the number of times a pool unit is used is a cumulative sum of +-1/count.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    order: np.ndarray  # sorted position -> pool index
+    sscore: np.ndarray  # pool scores in sorted order
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.right - self.left
+
+    def run_sums(self, v: np.ndarray) -> np.ndarray:
+        """Sum of ``v`` (pool-indexed, (npool,) or (npool, q)) over every focal unit's run."""
+        vs = v[self.order]
+        c = np.zeros((len(vs) + 1,) + vs.shape[1:])
+        np.cumsum(vs, axis=0, out=c[1:])
+        return c[self.right] - c[self.left]
+
+    def coverage(self, a: np.ndarray) -> np.ndarray:
+        """Per sorted pool position: the sum of ``a`` over the focal units whose run covers it
+        (so that ``sum_f a_f * run_sum_f(v) = v[order] @ coverage(a)``)."""
+        m = len(self.order) + 1
+        diff = np.bincount(self.left, weights=a, minlength=m) - np.bincount(self.right, weights=a, minlength=m)
+        return np.cumsum(diff)[:-1]
+
+    def used(self, npool: int, power: int = 1) -> np.ndarray:
+        """Per pool unit: sum over the focal units that use it of (1/count)^power (K, K')."""
+        cnt = self.counts
+        out = np.empty(npool)
+        out[self.order] = self.coverage(np.where(cnt > 0, 1.0 / np.maximum(cnt, 1), 0.0) ** power)
+        return out
+
+
+@numba.njit(cache=True)
+def _runs_sorted(fs, ss, k, cal, left, right):
+    """Runs of :func:`knn_1d_runs` for sorted focal and pool scores without cells: the k-th
+    distance by two pointers from the insertion point (which only moves forwards), then the
+    run's ends (all ties, a 1e-12 relative tolerance, at most ``cal`` away) by galloping
+    searches outwards from it."""
+    m = len(ss)
+    j = 0
+    for i in range(len(fs)):
+        f = fs[i]
+        while j < m and ss[j] < f:
+            j += 1
+        lft = j - 1
+        rgt = j
+        kth = np.inf
+        for _ in range(k):
+            dl = f - ss[lft] if lft >= 0 else np.inf
+            dr = ss[rgt] - f if rgt < m else np.inf
+            if dl == np.inf and dr == np.inf:
+                break
+            if dl <= dr:
+                kth = dl
+                lft -= 1
+            else:
+                kth = dr
+                rgt += 1
+        reach = min(kth, cal)
+        if not reach < np.inf:
+            left[i] = j
+            right[i] = j
+            continue
+        t = 1e-12 * (1.0 + abs(f)) + 1e-12 * (1.0 + abs(reach))
+        lo_t = f - reach - t
+        hi_t = f + reach + t
+        # first index with ss >= lo_t, searching down from j
+        hi = j
+        lo = j - 1
+        step = 1
+        while lo >= 0 and ss[lo] >= lo_t:
+            hi = lo
+            lo = hi - step
+            step *= 2
+        if lo < -1:
+            lo = -1
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ss[mid] >= lo_t:
+                hi = mid
+            else:
+                lo = mid
+        left[i] = hi
+        # first index with ss > hi_t, searching up from j
+        lo = j - 1
+        hi = j
+        step = 1
+        while hi < m and ss[hi] <= hi_t:
+            lo = hi
+            hi = lo + step
+            step *= 2
+        if hi > m:
+            hi = m
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ss[mid] > hi_t:
+                hi = mid
+            else:
+                lo = mid
+        right[i] = hi
+
+
+def knn_1d_runs(
+    fscore: np.ndarray,
+    pscore: np.ndarray,
+    k: int = 1,
+    caliper: float | None = None,
+    fstrat: np.ndarray | None = None,
+    pstrat: np.ndarray | None = None,
+) -> Runs:
+    """The k nearest pool units of every focal unit and all units tied with the k-th
+    (Stata ``teffects``), with replacement, as runs of the sorted pool (see :class:`Runs`).
+    Pool units farther than ``caliper`` are dropped (an empty run: unmatched)."""
+    fscore = np.asarray(fscore, dtype=float)
+    pscore = np.asarray(pscore, dtype=float)
+    fstrat = None if fstrat is None else np.asarray(fstrat, np.int64)
+    pstrat = None if pstrat is None else np.asarray(pstrat, np.int64)
+    if (fstrat is None) != (pstrat is None):
+        raise ValueError("give cells for both focal and pool units or for neither")
+    nf = len(fscore)
+    # queries in sorted order make every searchsorted below walk memory forwards (much faster)
+    if fstrat is None:
+        fo = None if _is_sorted(fscore) else np.argsort(fscore, kind="stable")
+    else:
+        fo = np.lexsort((fscore, fstrat))
+    if fo is not None:
+        fscore = fscore[fo]
+        fstrat = None if fstrat is None else fstrat[fo]
+    ranks, span, skey, order = _sorted_pool(pscore, pstrat, fscore)
+    sscore = pscore[order]
+    lo, hi, base = _bounds(skey, fstrat, span, nf)
+    cal = np.inf if caliper is None else float(caliper)
+    if fstrat is None:  # both sorted: one merge-like pass
+        left, right = np.empty(nf, np.int64), np.empty(nf, np.int64)
+        _runs_sorted(fscore, sscore, int(k), cal, left, right)
+        if fo is not None:
+            lf, rf = np.empty_like(left), np.empty_like(right)
+            lf[fo], rf[fo] = left, right
+            left, right = lf, rf
+        return Runs(left, right, order, sscore)
+    else:
+        pos = np.searchsorted(skey, base + ranks.rank(fscore), "left")
+        cand = pos[:, None] + np.arange(-k, k)[None, :]
+        valid = (cand >= lo[:, None]) & (cand < hi[:, None])
+        candc = np.clip(cand, 0, max(len(sscore) - 1, 0))
+        dist = np.where(valid, np.abs(sscore[candc] - fscore[:, None]) if len(sscore) else np.inf, np.inf)
+        kk = min(k, dist.shape[1]) - 1
+        kth = np.partition(dist, kk, axis=1)[:, kk] if dist.shape[1] else np.full(nf, np.inf)
+        # fewer than k candidates in the cell: take all there are
+        nvalid = valid.sum(axis=1)
+        short = (nvalid < k) & (nvalid > 0)
+        if short.any():
+            kth[short] = np.where(valid[short], dist[short], -np.inf).max(axis=1)
+    reach = np.minimum(kth, cal)
+    ok = np.isfinite(reach)
+    reach = np.where(ok, reach, 0.0)
+    t = _tol(fscore) + _tol(reach)
+    if isinstance(ranks, _Identity):
+        left = np.searchsorted(skey, fscore - reach - t, "left")
+        right = np.searchsorted(skey, fscore + reach + t, "right")
+    else:
+        rlo = ranks.rank(fscore - reach - t, "left")
+        rhi = ranks.rank(fscore + reach + t, "right")
+        left = np.searchsorted(skey, base + rlo, "left")
+        right = np.searchsorted(skey, base + rhi, "left")
+    left = np.maximum(left, lo)
+    right = np.maximum(np.minimum(right, hi), left)
+    right = np.where(ok, right, left)
+    if fo is not None:
+        lf, rf = np.empty_like(left), np.empty_like(right)
+        lf[fo], rf[fo] = left, right
+        left, right = lf, rf
+    return Runs(left, right, order, sscore)
+
+
 def knn_1d(
     fscore: np.ndarray,
     pscore: np.ndarray,
@@ -119,17 +307,26 @@ def knn_1d(
     ``ties="all"`` keeps every pool unit whose distance equals the k-th smallest (Stata
     ``teffects``); ``ties="first"`` keeps exactly ``k`` (lowest sorted position first).
     Pool units farther than ``caliper`` are dropped; a focal unit with none left is unmatched.
+    Matched pairs come grouped by focal unit (in no particular focal order).
     """
     fscore = np.asarray(fscore, dtype=float)
     pscore = np.asarray(pscore, dtype=float)
-    # queries in sorted order make every searchsorted below walk memory forwards (much faster)
-    fo = np.lexsort((fscore,) if fstrat is None else (fscore, np.asarray(fstrat)))
-    if not np.all(fo[1:] > fo[:-1]):
+    if ties == "all":
+        r = knn_1d_runs(fscore, pscore, k, caliper, fstrat, pstrat)
+        return _expand(r.left, r.right, r.order, r.sscore, fscore)
+    if ties != "first":
+        raise DesignError(f"ties must be 'all' or 'first', got {ties!r}")
+    if fstrat is None:
+        fo = None if _is_sorted(fscore) else np.argsort(fscore, kind="stable")
+    else:
+        fo = np.lexsort((fscore, np.asarray(fstrat)))
+        if np.all(fo[1:] > fo[:-1]):
+            fo = None
+    if fo is not None:
         m = knn_1d(fscore[fo], pscore, k, ties, caliper, None if fstrat is None else np.asarray(fstrat)[fo], pstrat)
         nm = np.empty_like(m.n_matched)
         nm[fo] = m.n_matched
-        back = np.argsort(fo[m.focal], kind="stable")
-        return Matches(fo[m.focal][back], m.pool[back], m.weight[back], nm, m.distance[back])
+        return Matches(fo[m.focal], m.pool, m.weight, nm, m.distance)
     nf = len(fscore)
     fstrat = None if fstrat is None else np.asarray(fstrat, np.int64)
     pstrat = None if pstrat is None else np.asarray(pstrat, np.int64)
@@ -143,33 +340,7 @@ def knn_1d(
     valid = (cand >= lo[:, None]) & (cand < hi[:, None])
     candc = np.clip(cand, 0, max(len(sscore) - 1, 0))
     dist = np.where(valid, np.abs(sscore[candc] - fscore[:, None]) if len(sscore) else np.inf, np.inf)
-    kk = min(k, dist.shape[1]) - 1
     cal = np.inf if caliper is None else float(caliper)
-    if ties == "all":
-        kth = np.partition(dist, kk, axis=1)[:, kk] if dist.shape[1] else np.full(nf, np.inf)
-        # fewer than k candidates in the cell: take all there are
-        nvalid = valid.sum(axis=1)
-        short = (nvalid < k) & (nvalid > 0)
-        if short.any():
-            kth[short] = np.where(valid[short], dist[short], -np.inf).max(axis=1)
-        reach = np.minimum(kth, cal)
-        ok = np.isfinite(reach)
-        reach = np.where(ok, reach, 0.0)
-        t = _tol(fscore) + _tol(reach)
-        if isinstance(ranks, _Identity):
-            left = np.searchsorted(skey, fscore - reach - t, "left")
-            right = np.searchsorted(skey, fscore + reach + t, "right")
-        else:
-            rlo = ranks.rank(fscore - reach - t, "left")
-            rhi = ranks.rank(fscore + reach + t, "right")
-            left = np.searchsorted(skey, base + rlo, "left")
-            right = np.searchsorted(skey, base + rhi, "left")
-        left = np.maximum(left, lo)
-        right = np.minimum(right, hi)
-        right = np.where(ok, right, left)
-        return _expand(left, right, order, sscore, fscore)
-    if ties != "first":
-        raise DesignError(f"ties must be 'all' or 'first', got {ties!r}")
     idx = np.argsort(dist, axis=1, kind="stable")[:, :k]
     dk = np.take_along_axis(dist, idx, axis=1)
     keep = np.isfinite(dk) & (dk <= cal)

@@ -72,19 +72,66 @@ def _check_collinear(z: np.ndarray, names: list[str]) -> None:
 def _separation_culprits(x: np.ndarray, d: np.ndarray, names: list[str]) -> list[str]:
     """Covariates that (quasi-)separate treated from controls on their own."""
     out = []
-    t, c = x[d], x[~d]
+    t = x[d]
+    tmin, tmax, n1 = t.min(axis=0), t.max(axis=0), len(t)
+    del t
     for j, name in enumerate(names):
-        if t[:, j].min() > c[:, j].max() or t[:, j].max() < c[:, j].min():
+        # no control at or above the treated minimum (or at or below the maximum): no overlap
+        if np.count_nonzero(x[:, j] >= tmin[j]) == n1 or np.count_nonzero(x[:, j] <= tmax[j]) == n1:
             out.append(f"{name} (complete: treated and controls do not overlap)")
             continue
-        vals = np.unique(x[:, j])
+        head = np.unique(x[:64, j])
+        if len(head) > 10 or not np.isin(x[:, j], head).all():
+            vals = np.unique(x[:, j]) if len(head) <= 10 else head  # (more than 10 levels: continuous)
+        else:
+            vals = head
         if len(vals) <= 10:  # discrete: a level seen in one group only
+            col = x[:, j]
             for v in vals:
-                nt, nc = int((t[:, j] == v).sum()), int((c[:, j] == v).sum())
+                hit = col == v
+                nt = int(np.count_nonzero(hit & d))
+                nc = int(np.count_nonzero(hit)) - nt
                 if (nt == 0) != (nc == 0):
                     who = "treated" if nc == 0 else "controls"
                     out.append(f"{name}={v:g} (quasi-complete: only {who} have it, {nt + nc} rows)")
     return out
+
+
+_WARM_ROWS = 50_000
+
+
+def _loglik(y: np.ndarray, eta: np.ndarray) -> float:
+    """Logit log-likelihood sum y*eta - log(1 + exp(eta)) (the cheap form unless exp overflows)."""
+    if np.max(eta) < 30.0:
+        return float(y @ eta - np.log1p(np.exp(eta)).sum())
+    return float(y @ eta - np.logaddexp(0.0, eta).sum())
+
+
+def _weighted_gram(z: np.ndarray, w: np.ndarray, chunk: int = 32_768) -> np.ndarray:
+    """z' diag(w) z, as symmetric products on sqrt(w) z in row blocks that stay in cache."""
+    sw = np.sqrt(w)
+    g = np.zeros((z.shape[1], z.shape[1]))
+    for s in range(0, len(z), chunk):  # a few dozen row blocks
+        zs = z[s : s + chunk] * sw[s : s + chunk, None]
+        g += zs.T @ zs
+    return g
+
+
+def _newton(z: np.ndarray, y: np.ndarray, b: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, bool]:
+    """Plain Newton-Raphson for the logit (used for warm starts; no separation diagnostics)."""
+    for _ in range(max_iter):
+        eta = z @ b
+        e = expit(eta)
+        try:
+            step = np.linalg.solve((z * (e * (1 - e))[:, None]).T @ z, z.T @ (y - e))
+        except np.linalg.LinAlgError:
+            return b, False
+        if not np.all(np.isfinite(step)) or np.max(np.abs(step)) > 50:
+            return b, False
+        b = b + step
+        if np.max(np.abs(step)) < tol:
+            return b, True
+    return b, False
 
 
 def fit_logit(
@@ -108,11 +155,13 @@ def fit_logit(
     y = np.asarray(d, dtype=float)
     n, p = x.shape
     mu = x.mean(axis=0)
-    sd = x.std(axis=0)
-    sd[sd == 0] = 1.0
+    sd = np.sqrt(np.maximum(np.einsum("ij,ij->j", x, x) / n - mu**2, 0.0))  # one pass, no temporary
+    sd[sd <= 1e-12 * (1 + np.abs(mu))] = 1.0
     z = np.empty((n, p + 1))
     z[:, 0] = 1.0
-    z[:, 1:] = (x - mu) / sd
+    z[:, 1:] = x
+    z[:, 1:] -= mu
+    z[:, 1:] /= sd
     _check_collinear(z, covariates)
     culprits = _separation_culprits(x, y == 1, covariates)
     if culprits:
@@ -122,8 +171,15 @@ def fit_logit(
         )
     b = np.zeros(p + 1)
     b[0] = np.log(y.mean() / (1 - y.mean()))
+    if n > 2 * _WARM_ROWS:
+        # start Newton on the full data from the fit on a systematic subsample: the full-data
+        # iterations (the costly ones) then only polish (quadratic convergence)
+        sub = slice(0, n, n // _WARM_ROWS)
+        bw, ok = _newton(z[sub], y[sub], b, 30, 1e-8)
+        if ok:
+            b = bw
     eta = z @ b
-    ll = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+    ll = _loglik(y, eta)
     converged = False
     step = np.zeros(p + 1)
     it = 0
@@ -131,7 +187,7 @@ def fit_logit(
         e = expit(eta)
         w = e * (1 - e)
         grad = z.T @ (y - e)
-        hess = (z * w[:, None]).T @ z
+        hess = _weighted_gram(z, w)
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError as exc:
@@ -140,7 +196,7 @@ def fit_logit(
         for _ in range(30):  # step halving keeps the log-likelihood increasing
             bn = b + t * step
             etan = z @ bn
-            lln = float(np.sum(y * etan - np.logaddexp(0.0, etan)))
+            lln = _loglik(y, etan)
             if lln >= ll - 1e-12 * abs(ll):
                 break
             t /= 2
@@ -148,8 +204,7 @@ def fit_logit(
         if abs(ll - ll_prev) <= tol * (abs(ll) + 1) and np.max(np.abs(t * step)) < 1e-6:
             converged = True
             break
-    eta = z @ b
-    e = expit(eta)
+    e = expit(eta)  # eta = z @ b of the last iterate
     if not converged:
         # separation: the likelihood keeps creeping up while some fitted scores run to 0 or 1
         sep = ((e < 1e-8) & (y == 0)) | ((e > 1 - 1e-8) & (y == 1))
@@ -164,9 +219,14 @@ def fit_logit(
     coef = np.empty(p + 1)
     coef[1:] = b[1:] / sd
     coef[0] = b[0] - np.sum(b[1:] * mu / sd)
-    design = np.column_stack([np.ones(n), x])
-    w = e * (1 - e)
-    info = (design * w[:, None]).T @ design / n
+    design = np.empty((n, p + 1))
+    design[:, 0] = 1.0
+    design[:, 1:] = x
+    # information on the original scale from the standardised one: z = design @ M
+    M = np.diag(np.concatenate([[1.0], 1.0 / sd]))
+    M[0, 1:] = -mu / sd
+    Minv = np.linalg.inv(M)
+    info = Minv.T @ _weighted_gram(z, e * (1 - e)) @ Minv / n
     return PropensityModel(
         kind="logit", score=np.clip(e, _EPS_P, 1 - _EPS_P), linear=eta, covariates=list(covariates), coef=coef,
         design=design, information=info, iterations=it, loglik=ll,
