@@ -291,3 +291,27 @@ def test_snowflake_script_parses_as_snowflake_sql():
     kinds = [type(s).__name__ for s in statements]
     # constant tables, the panel (and other reused tables), then the outputs: all CREATE ... AS
     assert kinds.count("Create") == len(statements) == text.count("\nCREATE OR REPLACE ") >= 8
+
+
+def test_failed_outcome_run_leaves_the_output_folder_as_it_was(tmp_path, register_folder, monkeypatch):
+    """Everything is staged beside OUT and moved in only after the whole stage succeeded."""
+    from impact.outcomes import pipeline
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "service_outcomes.parquet").write_text("previous run")
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "write_summary_tables", boom)  # after the unit tables are written
+    with pytest.raises(RuntimeError, match="disk full"):
+        pipeline.run_outcomes(register_folder, out, OutcomeConfig())
+    assert sorted(p.name for p in out.iterdir()) == ["service_outcomes.parquet"]
+    assert (out / "service_outcomes.parquet").read_text() == "previous run"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left behind
+    monkeypatch.undo()
+    pipeline.run_outcomes(register_folder, out, OutcomeConfig())
+    assert pl.read_parquet(out / "service_outcomes.parquet").height > 0
+    assert {"person_month.parquet", "spell_outcomes.parquet", "tables", "exclusions.json"} <= {
+        p.name for p in out.iterdir()}

@@ -7,13 +7,14 @@ From Incomes Register earnings reports (one row = one income type on one report 
 2. keep the configured income types (holiday compensation 234 spread or excluded);
 3. drop rows of persons with no job-seeking or service spell (counted);
 4. allocate each row's amount to calendar months: to the payment month, or pro rata by days
-   over its pay period / earnings period (range join against a small month table).
+   over its pay period / earnings period (equi-joins against small month and span tables).
    Recovery rows (negative amounts) carry the recovered pay's period and original payment
    date, so allocating them nets them against the period they recover;
-5. sum per person and month; employment and subsidised status from the configured rule.
+5. sum per person and month; employment and subsidised status from the configured rule. The
+   rows a rule drops are counted in the same aggregation (:func:`earnings_panel_with_counts`).
 
-Only constructs that every Ibis SQL backend compiles are used: window ``max`` over the report
-reference, CASE, equi-joins and a range join against the month table, group-by. Nothing here
+Only constructs that every Ibis SQL backend compiles are used: CASE, equi-joins (a range join
+only for periods spanning more than :data:`MAX_EQUI_SPAN` months), group-by. Nothing here
 names DuckDB: the functions take Ibis table expressions of any backend.
 """
 
@@ -68,7 +69,12 @@ def span_offsets(max_span: int) -> ir.Table:
 
 def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
                   extraction_date: dt.date | None) -> tuple[ir.Table, list[tuple[str, ir.BooleanValue]]]:
-    """Reports joined with what the drop rules need, and the rules as (name, predicate) in order."""
+    """Reports joined with what the drop rules need, and the rules as (name, predicate) in order.
+
+    ``spell_persons``: one column ``person_id``, persons with at least one spell (``None``: keep
+    all persons). ``extraction_date``: rows paid after it are dropped (``None``: no such rule).
+    A row is dropped by the first rule it meets.
+    """
     r = reports
     # Latest version per (payer_id, report_ref). Most references have only version 1, so the
     # maximum is taken over the few rows with version > 1 (a small group-by, joined back on
@@ -99,40 +105,6 @@ def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table
 
 def _drop_helpers(t: ir.Table) -> ir.Table:
     return t.drop(*[c for c in t.columns if c.startswith("_")])
-
-
-def classify_reports(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
-                     extraction_date: dt.date | None) -> ir.Table:
-    """Earnings report rows with a ``drop_rule`` column (null = kept).
-
-    Parameters
-    ----------
-    reports
-        ``earnings_reports`` (see :data:`impact.registers.schema.EARNINGS_REPORTS`).
-    spell_persons
-        One column ``person_id``: persons with at least one spell. ``None``: keep all persons.
-    extraction_date
-        Rows paid after it are dropped (``None``: no such rule).
-    """
-    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date)
-    rule = ibis.cases(*[(pred, name) for name, pred in rules], else_=ibis.null("string"))
-    return _drop_helpers(r.mutate(drop_rule=rule))
-
-
-def kept_reports(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
-                 extraction_date: dt.date | None) -> ir.Table:
-    """The report rows no rule drops (a plain conjunction: cheaper than filtering on the rule)."""
-    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date)
-    keep = ibis.literal(True)
-    for _, pred in rules:
-        keep = keep & ~pred.fill_null(False)
-    return _drop_helpers(r.filter(keep))
-
-
-def report_exclusions(classified: ir.Table) -> ir.Table:
-    """Rows dropped per rule: ``rule``, ``rows`` (only rules that dropped something)."""
-    c = classified.filter(classified.drop_rule.notnull())
-    return c.group_by(rule=c.drop_rule).aggregate(rows=c.count())
 
 
 def allocate(kept: ir.Table, cfg: OutcomeConfig, months: ir.Table) -> ir.Table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,31 +285,46 @@ def run_outcomes(source: str | Path, out: str | Path, cfg: OutcomeConfig | None 
     """Outcome stage from a register folder, writing the outputs to ``out``.
 
     Writes ``person_month.parquet``, ``service_outcomes.parquet``, ``spell_outcomes.parquet``,
-    ``exclusions.json`` and ``outcome_config.json`` (every file atomically).
+    ``tables/``, ``exclusions.json`` and ``outcome_config.json`` (and ``metrics/``). Everything
+    is written to a staging folder beside ``out`` first and moved in only when the whole stage
+    has succeeded, so a failed run leaves ``out`` as it was.
     """
-    from impact.outcomes.io import open_registers, write_json_atomic, write_parquet_atomic
+    import shutil
+
+    from impact.backends import backend_name, open_register_tables
+    from impact.outcomes.io import write_json_atomic, write_parquet_atomic
 
     cfg = cfg or OutcomeConfig()
-    from impact.backends import backend_name, open_register_tables
-
     con = con or connect(backend, settings)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tables = open_register_tables(con, source, settings)
-    # Person-level rows never leave a warehouse: the panel stays there (Snowflake).
-    pm_path = None if backend_name(con) == "snowflake" else out / "person_month.parquet"
-    res = compute_outcomes(con, tables, cfg, person_month_path=pm_path, collect_person_month=False, metrics=metrics)
-    write_parquet_atomic(res.service_outcomes, out / "service_outcomes.parquet")
-    write_parquet_atomic(res.spell_outcomes, out / "spell_outcomes.parquet")
-    write_summary_tables(res, unit_geography(tables), out / "tables")
-    write_json_atomic({"extraction_date": res.extraction_date.isoformat(), "last_complete_month": res.last_month,
-                       "exclusions": res.exclusions.to_dicts()}, out / "exclusions.json")
-    write_json_atomic(cfg.to_dict(), out / "outcome_config.json")
-    if metrics is not None:  # issue #10 metrics: aggregates in metrics/, unit tables in metrics/units/
-        for name, df in res.extra.items():
-            sub = "units/" if name.endswith("_units") else ""
-            write_parquet_atomic(df, out / "metrics" / f"{sub}{name}.parquet")
-        write_json_atomic({"notes": res.extra_notes}, out / "metrics" / "notes.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:8]}"
+    stage.mkdir()
+    try:
+        tables = open_register_tables(con, source, settings)
+        # Person-level rows never leave a warehouse: the panel stays there (Snowflake).
+        pm_path = None if backend_name(con) == "snowflake" else stage / "person_month.parquet"
+        res = compute_outcomes(con, tables, cfg, person_month_path=pm_path, collect_person_month=False,
+                               metrics=metrics)
+        write_parquet_atomic(res.service_outcomes, stage / "service_outcomes.parquet")
+        write_parquet_atomic(res.spell_outcomes, stage / "spell_outcomes.parquet")
+        write_summary_tables(res, unit_geography(tables), stage / "tables")
+        write_json_atomic({"extraction_date": res.extraction_date.isoformat(), "last_complete_month": res.last_month,
+                           "exclusions": res.exclusions.to_dicts()}, stage / "exclusions.json")
+        write_json_atomic(cfg.to_dict(), stage / "outcome_config.json")
+        if metrics is not None:  # issue #10 metrics: aggregates in metrics/, unit tables in metrics/units/
+            for name, df in res.extra.items():
+                sub = "units/" if name.endswith("_units") else ""
+                write_parquet_atomic(df, stage / "metrics" / f"{sub}{name}.parquet")
+            write_json_atomic({"notes": res.extra_notes}, stage / "metrics" / "notes.json")
+        out.mkdir(exist_ok=True)
+        for item in stage.iterdir():
+            target = out / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return res
 
 

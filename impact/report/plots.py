@@ -24,6 +24,20 @@ def _finish(fig: Figure, ax, title: str | None) -> Figure:
     fig.tight_layout()
     return fig
 
+def _decorate(ax, xlabel: str, ylabel: str, vline: float | None, hline: float | None, percent: bool,
+              decimals: int = 0, hline_color: str = "black") -> None:
+    """Shared axis dressing of the line plots: reference lines, percent axis, labels, grid."""
+    if vline is not None:
+        ax.axvline(vline, color="grey", linestyle="--", linewidth=1)
+    if hline is not None:
+        ax.axhline(hline, color=hline_color, linewidth=0.8)
+    if percent:
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=decimals))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def dot_plot(
     data: pd.DataFrame,
     y: str,
@@ -119,15 +133,7 @@ def band_lines(
         else:
             ax.plot(g[x], g[y], color=col, marker="o", markersize=2.5, label=None if name is None else str(name))
             ax.fill_between(g[x], g[lower], g[upper], color=col, alpha=0.15, linewidth=0)
-    if vline is not None:
-        ax.axvline(vline, color="grey", linestyle="--", linewidth=1)
-    if hline is not None:
-        ax.axhline(hline, color="grey", linewidth=0.8)
-    if percent:
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or y)
-    ax.grid(alpha=0.3)
+    _decorate(ax, xlabel or x, ylabel or y, vline, hline, percent, decimals=0, hline_color="grey")
     if group is not None:
         if len(groups) > 3:  # many groups: legend beside the plot, not over the curves
             fig.set_size_inches(8.0, 3.8)
@@ -303,15 +309,7 @@ def highlight_lines(
         first = False
     h = data[data[unit] == highlight].sort_values(x)
     ax.plot(h[x], h[y], color="C3", linewidth=2.0, label=highlight_label or str(highlight))
-    if vline is not None:
-        ax.axvline(vline, color="grey", linestyle="--", linewidth=1)
-    if hline is not None:
-        ax.axhline(hline, color="black", linewidth=0.8)
-    if percent:
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
-    ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or y)
-    ax.grid(alpha=0.3)
+    _decorate(ax, xlabel or x, ylabel or y, vline, hline, percent, decimals=1, hline_color="black")
     ax.legend(frameon=False, fontsize=8)
     return _finish(fig, ax, title)
 
@@ -334,14 +332,6 @@ def multi_lines(
     styles = ["-", "--", ":", "-."]
     for i, col in enumerate(ys):
         ax.plot(d[x], d[col], linestyle=styles[i % 4], color="C%d" % i, label=(labels or ys)[i])
-    if vline is not None:
-        ax.axvline(vline, color="grey", linestyle="--", linewidth=1)
-    if hline is not None:
-        ax.axhline(hline, color="black", linewidth=0.8)
-    if percent:
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or "")
-    ax.grid(alpha=0.3)
+    _decorate(ax, xlabel or x, ylabel or "", vline, hline, percent, decimals=0, hline_color="black")
     ax.legend(frameon=False, fontsize=8)
     return _finish(fig, ax, title)

@@ -32,6 +32,20 @@ from impact.errors import ConfigError
 _COUNTERFACTUALS = {"not_now": "0", "never": "never"}
 
 
+def _filter_and_group(lf: pl.LazyFrame, cols: list[str], filters: dict,
+                      by: str | list[str] | None) -> tuple[pl.LazyFrame, list[str]]:
+    """Apply ``column == value`` filters and check the grouping columns (clear errors for unknown ones)."""
+    for k, v in filters.items():
+        if k not in cols:
+            raise ConfigError(f"unknown truth column '{k}'; columns: {cols}")
+        lf = lf.filter(pl.col(k) == v)
+    groups = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    for g in groups:
+        if g not in cols:
+            raise ConfigError(f"unknown grouping column '{g}'; columns: {cols}")
+    return lf, groups
+
+
 def load_effects(truth_dir: str | Path) -> pl.LazyFrame:
     """Lazy scan of ``truth/service_effects.parquet``."""
     path = Path(truth_dir) / "service_effects.parquet"
@@ -90,14 +104,7 @@ def true_att(truth_dir: str | Path, service_type: str | None = None, horizon: in
         lf = lf.filter(pl.col("h").is_in(hs))
     if observed_only:
         lf = lf.filter(pl.col("observed"))
-    for k, v in filters.items():
-        if k not in cols:
-            raise ConfigError(f"unknown truth column '{k}'; columns: {cols}")
-        lf = lf.filter(pl.col(k) == v)
-    groups = [] if by is None else ([by] if isinstance(by, str) else list(by))
-    for g in groups:
-        if g not in cols:
-            raise ConfigError(f"unknown grouping column '{g}'; columns: {cols}")
+    lf, groups = _filter_and_group(lf, cols, filters, by)
     if hs is None or len(hs) > 1:
         groups = ["h"] + [g for g in groups if g != "h"]
     aggs = [
@@ -138,14 +145,7 @@ def true_lockin(truth_dir: str | Path, service_type: str | None = None, by: str 
     cols = lf.collect_schema().names()
     if service_type is not None:
         lf = lf.filter(pl.col("service_type") == service_type)
-    for k, v in filters.items():
-        if k not in cols:
-            raise ConfigError(f"unknown truth column '{k}'; columns: {cols}")
-        lf = lf.filter(pl.col(k) == v)
-    groups = [] if by is None else ([by] if isinstance(by, str) else list(by))
-    for g in groups:
-        if g not in cols:
-            raise ConfigError(f"unknown grouping column '{g}'; columns: {cols}")
+    lf, groups = _filter_and_group(lf, cols, filters, by)
     aggs = [pl.len().alias("n_months"), pl.col("service_id").n_unique().alias("n"),
             (pl.col("employed_1") - pl.col(f"employed_{suffix}")).cast(pl.Float64).mean().alias("att_employed"),
             pl.col("lockin_configured").mean().alias("lockin_configured")]
