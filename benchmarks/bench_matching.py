@@ -7,13 +7,19 @@ estimation only (data already in memory, imports done). causalml cannot be insta
 dowhy (scipy cap), so it runs from ``benchmarks/.peers-matching`` (see
 ``requirements-peers-matching.txt``); it is skipped with a note when that venv is absent.
 
-Run: ``.venv/bin/python benchmarks/bench_matching.py [--n 1000000]``
+Run: ``.venv/bin/python benchmarks/bench_matching.py [--n 1000000] [--baseline DIR]``
+
+``--baseline DIR`` also times the toolkit from another source tree (a directory holding an
+``impact`` package, e.g. ``git archive <commit> impact | tar -x -C DIR``) as
+``impact_baseline``, so that before/after timings come from the same run. Each result
+records the 1-minute load average just before it ran (``load_avg``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -112,15 +118,17 @@ print("RESULT" + json.dumps(out))
 
 
 def run(python: Path | str, code: str, data: Path, timeout: int = 3600) -> dict:
+    load = os.getloadavg()[0]
     t = time.perf_counter()
     p = subprocess.run([str(python), "-c", code, str(data)], capture_output=True, text=True, cwd=ROOT,
                        timeout=timeout)
     wall = time.perf_counter() - t
     line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT")]
     if p.returncode != 0 or not line:
-        return {"error": (p.stderr or p.stdout)[-800:], "wall_seconds": wall}
+        return {"error": (p.stderr or p.stdout)[-800:], "wall_seconds": wall, "load_avg": load}
     res = json.loads(line[0][6:])
     res["wall_seconds_incl_imports"] = wall
+    res["load_avg"] = load
     return res
 
 
@@ -128,6 +136,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--skip", nargs="*", default=[])
+    ap.add_argument("--baseline", default=None, help="source tree of an earlier version to time beside this one")
+    ap.add_argument("--baseline-label", default=None, help="what the baseline tree is (e.g. its commit)")
     args = ap.parse_args()
     df = make_data(args.n)
     truth = None
@@ -137,6 +147,17 @@ def main() -> None:
         df.write_parquet(path)
         if "ours" not in args.skip:
             results["impact"] = run(sys.executable, OURS, path)
+        if args.baseline:
+            tree = Path(args.baseline).resolve()
+            if (tree / "impact").is_dir():
+                # (python -c puts the working directory first on sys.path: the tree goes before it)
+                pre = (f"import sys\nsys.path.insert(0, {str(tree)!r})\nimport impact\n"
+                       f"assert impact.__file__.startswith({str(tree)!r})\n")
+                results["impact_baseline"] = run(sys.executable, pre + OURS, path)
+            else:
+                results["impact_baseline"] = {"error": f"{tree}/impact not found"}
+            results["impact_baseline"]["note"] = (f"the toolkit {args.baseline_label or 'from ' + str(tree)} "
+                                                  "(before/after in one run)")
         if "dowhy" not in args.skip:
             results["dowhy"] = run(sys.executable, DOWHY, path)
         if "causalml" not in args.skip:
@@ -155,13 +176,17 @@ def main() -> None:
             continue
         ratio = f"  ({r['seconds'] / base:.1f}x ours)" if base and name != "impact" else ""
         print(f"{name:9s} {r['seconds']:7.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  ATT {r['att']:.4f}{ratio}")
-        if name == "impact":
+        if name.startswith("impact"):
             print(f"          without the AI (2016) adjustment {r['seconds_without_2016_adjustment']:.2f} s; 1:1 without "
                   f"replacement {r['seconds_without_replacement_1to1']:.2f} s; SE {r['se']:.4f}; "
                   f"max |SMD| after {r['max_abs_smd_after']:.3f}")
     for name, r in results.items():  # ratios measured in this run (timings are noisy on a shared machine)
         if base and name != "impact" and "seconds" in r:
             r["seconds_ratio_to_ours"] = r["seconds"] / base
+    old, new = results.get("impact_baseline", {}), results.get("impact", {})
+    if "att" in old and "att" in new:  # a speed change must not move the estimates
+        old["att_minus_ours"], old["se_minus_ours"] = old["att"] - new["att"], old["se"] - new["se"]
+        print(f"baseline minus ours: ATT {old['att_minus_ours']:.3g}, SE {old['se_minus_ours']:.3g}")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     tmpf = out / "bench_matching.json.tmp"

@@ -264,6 +264,8 @@ def run_ibis(folder: Path, times: dict) -> dict:
     baseline = con.create_table(f"sb_{uuid.uuid4().hex[:8]}", plan.baseline(panel), temp=True)
     windows = {k: con.create_table(f"{k}_{uuid.uuid4().hex[:8]}", e, temp=True)
                for k, e in plan.windows(panel).items()}
+    windows.update({k: con.create_table(f"{k}_{uuid.uuid4().hex[:8]}", e, temp=True)
+                    for k, e in plan.late(windows, panel).items()})
     outs = plan.outputs(panel, baseline, windows)
     so = outs["service_outcomes"].to_polars()
     spo = outs["spell_outcomes"].to_polars()

@@ -6,7 +6,11 @@ tau(x) = 1 + 0.5 x1. The target is the population ATT (computed once from a larg
 Reported for each estimator: bias, SD of the estimates, mean standard error, coverage.
 
 Run: ``.venv/bin/python benchmarks/mc_matching.py [--reps 200] [--n 2000]``; the risk-set design's coverage
-on synthetic registers: ``.venv/bin/python benchmarks/mc_matching.py --dynamic 10000 --reps 20``.
+on synthetic registers: ``.venv/bin/python benchmarks/mc_matching.py --dynamic 10000 --reps 20`` (one full
+register per replication: slow, so few replications; the ``dynamic_design*`` entries of mc_matching.json).
+The adequately powered Monte Carlo of the risk-set design (>= 250 replications per scenario and horizon,
+issue #4 and the matching rows of issue #8) is ``benchmarks/validate_matching.py``
+(``results/mc_dynamic_matching.json``).
 """
 
 from __future__ import annotations

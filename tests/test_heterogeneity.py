@@ -83,6 +83,35 @@ def test_no_heterogeneity_shows_none():
     assert ((seg["ci_lower"] <= 0.05) & (0.05 <= seg["ci_upper"])).all(), seg
 
 
+def test_result_does_not_depend_on_row_order():
+    """The rows are put in a canonical order before the nuisance fits: a shuffled table gives the same numbers
+    (design builders' joins do not fix the row order, and before this fix the same design gave 0.069 or 0.075)."""
+    df = draw(3000, True, 4)
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=1)
+    a = heterogeneous_effects(df, "d", "y", COVS, ["sex"], cluster="person", forest=False)
+    b = heterogeneous_effects(shuffled, "d", "y", COVS, ["sex"], cluster="person", forest=False)
+    np.testing.assert_allclose(a.estimates["estimate"], b.estimates["estimate"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.estimates["std_error"], b.estimates["std_error"], rtol=0, atol=1e-12)
+    # the nuisances come back in the caller's row order
+    assert np.allclose(np.sort(a.nuisance["propensity"]), np.sort(b.nuisance["propensity"]))
+    assert len(a.nuisance["propensity"]) == df.height
+
+
+def test_repeated_cross_fitting_adds_the_split_spread():
+    """Mean aggregation over splits (Chernozhukov et al. 2018): theta = mean, V = mean(V_s + (theta_s - theta)^2)."""
+    from impact.estimators.heterogeneity import _aggregate
+
+    th, V = _aggregate([(np.array([1.0, 0.0]), np.diag([1.0, 4.0])), (np.array([3.0, 0.0]), np.diag([1.0, 2.0]))])
+    np.testing.assert_allclose(th, [2.0, 0.0])
+    np.testing.assert_allclose(V, [[2.0, 0.0], [0.0, 3.0]])
+    df = draw(3000, True, 4)
+    one = heterogeneous_effects(df, "d", "y", COVS, ["sex"], cluster="person", forest=False)
+    three = heterogeneous_effects(df, "d", "y", COVS, ["sex"], cluster="person", forest=False, n_repeats=3)
+    assert three.info["n_repeats"] == 3 and "repeated over 3 random splits" in " ".join(three.notes)
+    # the first split is the single-split run; the others move the mean by well under a standard error
+    assert (np.abs(three.estimates["estimate"] - one.estimates["estimate"]) < 0.5 * one.estimates["std_error"]).all()
+
+
 def test_bad_input_errors():
     df = draw(2000, True, 3)
     with pytest.raises(DesignError, match="lacks columns \\['nope'\\]"):
@@ -91,6 +120,8 @@ def test_bad_input_errors():
         heterogeneous_effects(df.with_columns(d=pl.col("d") * 2), "d", "y", COVS, ["sex"], forest=False)
     with pytest.raises(DesignError, match="expected numeric"):
         heterogeneous_effects(df, "d", "y", ["sex"], ["duration"], forest=False)
+    with pytest.raises(DesignError, match="n_folds must be an integer >= 2"):
+        heterogeneous_effects(df, "d", "y", COVS, ["sex"], forest=False, n_folds=1)
     with pytest.raises(DesignError, match="lacks columns"):
         dynamic_segments(df)
 
@@ -115,7 +146,7 @@ def test_dynamic_segments_labels():
 REG_PERSONS, REG_SEED, H = 20_000, 7, 12
 
 
-def _register_effects(tmp_path_factory, scenario: str):
+def _register_effects(tmp_path_factory, scenario: str, seed: int = REG_SEED):
     """Segment effects on the risk-set design of a generated scenario, and the truth by segment.
 
     The truth per segment is the mean of ``employed_1 - employed_0`` (with the service vs 'not now',
@@ -127,8 +158,8 @@ def _register_effects(tmp_path_factory, scenario: str):
     from impact.estimators.heterogeneity import design_heterogeneity
     from impact.simulate import simulate
 
-    out = tmp_path_factory.mktemp(scenario) / "reg"
-    simulate(scenario, persons=REG_PERSONS, seed=REG_SEED, out=str(out), workers=1)
+    out = tmp_path_factory.mktemp(f"{scenario}_{seed}") / "reg"
+    simulate(scenario, persons=REG_PERSONS, seed=seed, out=str(out), workers=1)
     read = lambda n: pl.read_parquet(out / f"{n}.parquet")  # noqa: E731
     panel = pl.read_parquet(out / "truth" / "person_month.parquet")
     design = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
@@ -183,11 +214,28 @@ def test_registers_homogeneous_scenario_shows_no_difference(homogeneous):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap (2026-11-29, after the dynamic-design rework; segment intervals look too narrow): on this draw every estimate is high; long-term=no "
-    "0.073 (s.e. 0.017) vs truth 0.019, 3.1 s.e. off; the design's own matching ATT is 0.053 vs truth 0.027. "
-    "With seed 11 one of the two register tests misses men by 3.3 s.e. (downwards). Remove the mark once it "
-    "passes."))
 def test_registers_homogeneous_scenario_covers_truth(homogeneous):
+    """Each segment's interval covers its truth (Bonferroni over the four segments).
+
+    This was an xfail: long-term=no 0.073 (s.e. 0.017) vs truth 0.019. Cause: the estimates depended on
+    the 2-fold cross-fitting split (about 0.45 s.e. of noise between splits that the influence-function
+    interval does not contain; 0.048-0.062 overall on this draw) and on the design table's row order (0.069
+    or 0.075 from the same design); the draw itself is high (the matching ATT is 0.053 vs 0.027, 1.9 s.e.).
+    Now 5 folds and a canonical row order: 0.054 (0.017) vs 0.019, 2.1 s.e. Coverage Monte Carlo:
+    ``benchmarks/mc_heterogeneity.py`` (results in ``benchmarks/results/mc_heterogeneity.md``)."""
     res, truth = homogeneous
+    _covers(res, truth)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap (2026-11-29): on fresh seeds the error is larger than the intervals allow, for the segment "
+    "estimates and the design's own matching ATT alike: seed 11 men 0.003 (s.e. 0.017) vs truth 0.048, 2.7 s.e. "
+    "(overall -2.1 s.e., matching -2.0 s.e.); seed 23 overall -3.8 s.e. (matching -3.1). Within one generated "
+    "population (disjoint 20k-person blocks or random subsamples) the same intervals cover 0.94-0.98 with "
+    "sd(z) 0.91-0.96 (benchmarks/results/mc_heterogeneity.md), so the extra error varies between seeds, not "
+    "between persons: it comes from the design or the generator, not from the segment intervals. Remove the "
+    "mark once it passes."))
+def test_registers_homogeneous_scenario_covers_truth_seed_11(tmp_path_factory):
+    res, truth = _register_effects(tmp_path_factory, "homogeneous", seed=11)
     _covers(res, truth)

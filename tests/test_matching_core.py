@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from impact.errors import DesignError
 from impact.estimators import matching
 from impact.estimators.matching import nn
 from impact.estimators.matching.support import crump_alpha
@@ -231,3 +232,57 @@ def test_bias_adjustment_removes_the_bias_of_coarse_matches():
     adj = matching.match(df, "d", "y", ["x"], k=1, method="mahalanobis", bias_adjust=True).estimates.iloc[0]
     assert abs(adj.estimate - 2.0) < 0.02
     assert abs(raw.estimate - 2.0) > 5 * abs(adj.estimate - 2.0)
+
+
+def test_radix_argsort_is_numpys_stable_argsort():
+    rng = np.random.default_rng(11)
+    v = rng.normal(size=120_000) * 10.0 ** rng.integers(-300, 300, 120_000)
+    v[:2000] = np.round(v[:2000], 0)  # many exact ties (and zeros of both signs)
+    v[2000:2100] = -0.0
+    v[2100:2110] = [np.inf, -np.inf] * 5
+    got = nn.argsort_stable(v)
+    assert np.array_equal(got, np.argsort(v, kind="stable"))
+    e = 1 / (1 + np.exp(-rng.normal(size=200_000)))  # scores in (0, 1)
+    assert np.array_equal(nn.argsort_stable(e), np.argsort(e, kind="stable"))
+
+
+def test_column_statistics_and_fused_logit_against_plain_numpy():
+    from impact.estimators.matching._colstats import column_stats
+    from impact.estimators.matching.balance import balance_table
+
+    rng = np.random.default_rng(5)
+    n = 30_000
+    x = np.column_stack([rng.normal(50.0, 2.0, n), rng.integers(0, 4, n).astype(float), rng.random(n) < 0.3])
+    d = rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 0.3 * (x[:, 0] - 50) + 0.2 * x[:, 1])))
+    st = column_stats(x, d)
+    for g, m in ((1, d), (0, ~d)):
+        assert np.allclose(st.mean_g[g], x[m].mean(axis=0), rtol=1e-13)
+        assert np.allclose(st.var_g()[g], x[m].var(axis=0, ddof=1), rtol=1e-11)
+        assert np.array_equal(st.lo_g[g], x[m].min(axis=0)) and np.array_equal(st.hi_g[g], x[m].max(axis=0))
+    assert st.levels[0] is None and st.levels[1].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert st.level_counts[1].sum() == n and st.binary.tolist() == [False, False, True]
+    # the one-pass logit (C- or Fortran-ordered input) is the MLE: the score equations hold
+    for xx in (x, np.asfortranarray(x)):
+        ps = matching.fit_logit(xx, d, ["a", "b", "c"])
+        X = ps.design
+        assert np.abs(X.T @ (d - ps.score)).max() < 1e-8 * n
+        assert np.allclose(ps.information, (X * (ps.score * (1 - ps.score))[:, None]).T @ X / n, rtol=1e-10)
+        assert np.allclose(ps.design_t_dot(d - 0.5), X.T @ (d - 0.5))
+    # balance from the statistics equals the plain weighted formulas
+    w = np.where(d, 1.0, rng.integers(0, 3, n).astype(float))
+    bal = balance_table(x, d, ["a", "b", "c"], weights=w)
+    m0 = (w[~d, None] * x[~d]).sum(axis=0) / w[~d].sum()
+    assert np.allclose(bal.mean_control_after, m0, rtol=1e-12)
+    assert np.allclose(bal.mean_treated_before, x[d].mean(axis=0), rtol=1e-13)
+    assert bal.type.tolist() == ["continuous", "continuous", "binary"]
+
+
+def test_separation_by_a_middle_level_of_a_discrete_covariate_is_named():
+    rng = np.random.default_rng(2)
+    n = 3000
+    lev = rng.integers(0, 3, n).astype(float)
+    d = rng.random(n) < 0.3
+    lev[d & (lev == 1)] = 0.0  # level 1 only among controls
+    df = pd.DataFrame({"d": d.astype(float), "y": rng.normal(size=n), "x": rng.normal(size=n), "lev": lev})
+    with pytest.raises(DesignError, match=r"perfect separation.*lev=1 \(quasi-complete: only controls"):
+        matching.match(df, "d", "y", ["x", "lev"])

@@ -6,7 +6,7 @@ import ibis
 import polars as pl
 import pytest
 
-from impact.outcomes import OutcomeConfig, earnings_panel, month_table
+from impact.outcomes import OutcomeConfig, earnings_panel
 from tests.reference_outcomes import D, frame, report
 
 SPELL_PERSONS = [1, 2, 3]
@@ -15,7 +15,7 @@ SPELL_PERSONS = [1, 2, 3]
 def run(reports: list[dict], **cfg) -> tuple[dict, dict, pl.DataFrame]:
     """Panel of the reports: ({(person, 'YYYY-MM'): earnings}, exclusions, full panel)."""
     c = OutcomeConfig(**cfg)
-    months = month_table(2020 * 12, 2023 * 12)
+    months = (2020 * 12, 2023 * 12)
     sp = ibis.memtable(pl.DataFrame({"person_id": SPELL_PERSONS}))
     panel, excl = earnings_panel(ibis.memtable(frame("earnings_reports", reports)), c, months, sp)
     p = panel.to_polars().with_columns(
@@ -169,3 +169,28 @@ def test_employment_floor_and_last_week_rule():
     assert status(p, "employed") == {(1, "2021-06"): True, (2, "2021-06"): False, (3, "2021-06"): True}
     _, _, p = run(r, employment_rule="floor_or_last_week", employment_floor_eur=250.0)
     assert status(p, "employed") == {(1, "2021-06"): True, (2, "2021-06"): True, (3, "2021-06"): True}
+
+
+def test_rows_with_no_month_to_go_to_are_counted_not_lost():
+    """A period ending before it starts, and a period outside the run's month range, are
+    counted exclusions; the other rows are unaffected."""
+    good = report(1, D(2021, 6, 30), D(2021, 6, 1), D(2021, 6, 30), 1000.0)
+    backwards = report(1, D(2021, 7, 30), D(2021, 7, 31), D(2021, 7, 1), 900.0)
+    early = report(2, D(2019, 12, 31), D(2019, 12, 1), D(2019, 12, 31), 800.0)  # before the 2020-01 start
+    straddling = report(3, D(2020, 1, 31), D(2019, 7, 1), D(2020, 6, 30), 1200.0)  # starts before it
+    earn, ex, _ = run([good, backwards, early, straddling])
+    assert earn == {(1, "2021-06"): 1000.0}
+    assert ex == {"period_end_before_start": 1, "outside_month_range": 2}
+    # Under payment allocation the backwards period is no obstacle; the early payment still is.
+    earn, ex, _ = run([good, backwards, early], allocation="payment")
+    assert earn == {(1, "2021-06"): 1000.0, (1, "2021-07"): 900.0}
+    assert ex == {"outside_month_range": 1}
+
+
+def test_a_period_spanning_the_whole_month_range_is_spread_over_every_month():
+    """The (span, offset) table covers the longest span the month range allows."""
+    whole = report(1, D(2023, 1, 31), D(2020, 1, 1), D(2023, 1, 31), 3700.0)  # 37 months, 1127 days
+    earn, ex, p = run([whole])
+    assert len(earn) == 37 and ex == {}
+    assert abs(p["earnings_eur"].sum() - 3700.0) < 1e-6
+    assert earn[(1, "2020-02")] == round(3700.0 * 29 / 1127, 4)

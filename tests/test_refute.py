@@ -1,6 +1,8 @@
 """Refutation with dowhy: dowhy reproduces the toolkit's weighting ATT, the placebo treatment
-gives ~0, a random common cause leaves the estimate in its interval, and the sensitivity
-analysis flags an estimate produced by an unobserved confounder as fragile."""
+gives ~0, a random common cause leaves the estimate in its interval, and the partial-R2
+sensitivity analysis (Cinelli-Hazlett bounds benchmarked on the observed covariates; equal to
+dowhy's linear-partial-R2 analyzer) passes a valid design and flags an estimate produced by an
+unobserved confounder as fragile, on toy data and on the synthetic registers."""
 
 from __future__ import annotations
 
@@ -13,18 +15,20 @@ from impact.estimators import matching
 from impact.estimators.refute import refute_ipw
 
 
-def draw(n: int, tau: float, conf_u: float, seed: int) -> pd.DataFrame:
-    """Selection on x1, x2 and (with conf_u > 0) an unobserved u that also raises the outcome."""
+def draw(n: int, tau: float, conf_u: float, seed: int, y_x1: float = 1.0) -> pd.DataFrame:
+    """Selection on x1, x2 and (with conf_u > 0) an unobserved u that also raises the outcome
+    (``y_x1``: the effect of x1 on the outcome)."""
     rng = np.random.default_rng(seed)
     x1, x2, u = rng.normal(size=(3, n))
     d = rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.7 * x1 - 0.4 * x2 + conf_u * u)))
-    y = 1 + x1 + 0.5 * x2 + conf_u * u + tau * d + rng.normal(size=n)
+    y = 1 + y_x1 * x1 + 0.5 * x2 + conf_u * u + tau * d + rng.normal(size=n)
     return pd.DataFrame({"d": d.astype(int), "y": y, "x1": x1, "x2": x2})
 
 
 @pytest.fixture(scope="module")
 def observables():
-    df = draw(3000, 0.5, 0.0, 1)
+    """A valid design whose effect is large against its observed confounding (x1 moves the outcome by 0.3 SD)."""
+    df = draw(3000, 0.5, 0.0, 1, y_x1=0.3)
     return df, refute_ipw(df, "d", "y", ["x1", "x2"], n_simulations=8)
 
 
@@ -42,8 +46,12 @@ def test_refuters_on_a_valid_design(observables):
     assert abs(t.loc["random common cause", "refuted"] - r.estimate) < 1.96 * r.std_error
     assert abs(t.loc["data subset (80%)", "refuted"] - r.estimate) < 1.96 * r.std_error
     assert t["passed"].all(), r.table
-    # the sensitivity grid moves the estimate towards zero as the hidden confounder grows
-    assert r.sensitivity["estimate"].is_monotonic_decreasing
+    # the bounds: a confounder as strong as x1 leaves the interval above zero; the bias grows with k
+    assert not r.ovb.fragile and r.ovb.strongest == "x1"
+    b = r.sensitivity[r.sensitivity["benchmark"] == "x1"]
+    assert b["bias"].is_monotonic_increasing and b["adjusted_estimate"].is_monotonic_decreasing
+    row = t.loc["unobserved common cause"]
+    assert row["refuted"] == pytest.approx(b["adjusted_estimate"].iloc[0]) and row["refuted"] > 0
 
 
 def test_unobserved_confounder_is_flagged_fragile():
@@ -53,6 +61,58 @@ def test_unobserved_confounder_is_flagged_fragile():
     t = r.table.set_index("check")
     assert not t.loc["unobserved common cause", "passed"], r.sensitivity
     assert t.loc["placebo treatment (permuted)", "passed"]  # the placebo cannot see it
+
+
+def test_ovb_sensitivity_equals_dowhy_linear_partial_r2():
+    """Robustness values and the benchmark bounds agree with dowhy's LinearSensitivityAnalyzer."""
+    import warnings
+
+    from dowhy import CausalModel
+
+    from impact.estimators.refute import ovb_sensitivity
+
+    df = draw(3000, 0.5, 0.2, 5, y_x1=0.6)
+    r = ovb_sensitivity(df, "d", "y", ["x1", "x2"], multipliers=(1.0, 2.0))
+    model = CausalModel(data=df, treatment="d", outcome="y", common_causes=["x1", "x2"])
+    ident = model.identify_effect(proceed_when_unidentifiable=True)
+    est = model.estimate_effect(ident, method_name="backdoor.linear_regression")
+    assert r.estimate == pytest.approx(est.value, rel=1e-9)
+    for bench in ("x1", "x2"):
+        for k in (1.0, 2.0):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                a = model.refute_estimate(ident, est, method_name="add_unobserved_common_cause",
+                                          simulation_method="linear-partial-R2", benchmark_common_causes=[bench],
+                                          effect_fraction_on_treatment=[k], effect_fraction_on_outcome=[k],
+                                          plot_estimate=False)
+            assert r.rv == pytest.approx(a.stats["robustness_value"], rel=1e-9)
+            assert r.rv_alpha == pytest.approx(a.stats["robustness_value_alpha"], rel=1e-9)
+            mine = r.bounds[(r.bounds["benchmark"] == bench) & (r.bounds["k"] == k)].iloc[0]
+            theirs = a.benchmarking_results.iloc[0]
+            assert mine["r2_dz"] == pytest.approx(theirs["r2tu_w"], rel=1e-9)
+            assert mine["r2_yz"] == pytest.approx(theirs["r2yu_tw"], rel=1e-9)
+            assert mine["adjusted_estimate"] == pytest.approx(theirs["bias_adjusted_estimate"], rel=1e-9)
+            assert mine["adjusted_se"] == pytest.approx(theirs["bias_adjusted_se"], rel=1e-9)
+            # dowhy labels the interval's ends the other way round, and takes the t quantile at dof rather than
+            # dof - 1 (the regression with the confounder added has one degree of freedom less): 1e-6 apart
+            assert sorted([mine["ci_lower"], mine["ci_upper"]]) == pytest.approx(
+                sorted([theirs["bias_adjusted_lower_CI"], theirs["bias_adjusted_upper_CI"]]), rel=1e-5)
+
+
+def test_ovb_sensitivity_bad_input():
+    from impact.estimators.refute import ovb_sensitivity
+
+    df = draw(300, 0.5, 0.0, 3)
+    with pytest.raises(DesignError, match="lacks columns \\['nope'\\]"):
+        ovb_sensitivity(df, "d", "y", ["x1", "nope"])
+    with pytest.raises(DesignError, match="collinear"):
+        ovb_sensitivity(df.assign(x3=2 * df["x1"]), "d", "y", ["x1", "x2", "x3"])
+    with pytest.raises(DesignError, match="non-finite values in columns \\['x2'\\]"):
+        ovb_sensitivity(df.assign(x2=np.where(df.index == 5, np.nan, df["x2"])), "d", "y", ["x1", "x2"])
+    with pytest.raises(DesignError, match="at least one covariate"):
+        ovb_sensitivity(df, "d", "y", [])
+    with pytest.raises(DesignError, match="not covariates"):
+        ovb_sensitivity(df, "d", "y", ["x1"], benchmarks=["x2"])
 
 
 def test_bad_input():
@@ -143,6 +203,7 @@ def test_robustness_section_shows_the_refuters_numbers(observables):
         assert row[3] == fmt_pp(rec["refuted"]) and row[2] == fmt_pp(rec["estimate"])
         assert row[4] == ("\u2713 passed" if rec["passed"] else "\u2717 failed") and row[5]
     assert len(sub.tables[1].rows) == len(r.sensitivity)
+    assert [row[0] for row in sub.tables[1].rows] == r.sensitivity["benchmark"].tolist()
     html = render_html(ReportDoc(lang="en", title="t", question="q", sections=[sec]))
     assert "How robust is this?" in html and "flag-pass" in html
     assert fmt_pp(r.table.loc[0, "refuted"]) in html
@@ -166,3 +227,39 @@ def test_did_placebo_in_time_row():
         row = did_placebo_in_time(df, unit="id", time="t", group="g", outcome="y", shift=2).iloc[0]
         pr = did.placebo_in_time(df, unit="id", time="t", group="g", outcome="y", shift=2)
         assert row["refuted"] == pytest.approx(pr.overall.estimate) and row["passed"] == pr.covers_zero == ok
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# On the synthetic registers: the sensitivity bounds pass the training-effect design (selection on observables)
+# and flag the hidden-selection scenario (selection also on an unobserved ability)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _register_sensitivity(tmp_path_factory, scenario: str, seed: int):
+    import polars as pl
+
+    from impact.designs.dynamic import risk_set_design
+    from impact.estimators.refute import ovb_sensitivity
+    from impact.simulate import simulate
+    from impact.study.analyses import refutation_sample
+
+    out = tmp_path_factory.mktemp(f"{scenario}_{seed}") / "reg"
+    simulate(scenario, persons=20_000, seed=seed, out=str(out), workers=1)
+    read = lambda n: pl.read_parquet(out / f"{n}.parquet")  # noqa: E731
+    panel = pl.read_parquet(out / "truth" / "person_month.parquet")
+    design = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
+                             horizons=(12,))
+    sample, covs = refutation_sample(design.data, "employed_h12", list(design.covariates))
+    return ovb_sensitivity(sample, "treated", "employed_h12", covs, cluster="person_id")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7])  # seed 11 separates as well (checked by hand: not fragile / fragile)
+def test_registers_training_effect_robust_hidden_selection_fragile(tmp_path_factory, seed):
+    """default (selection on observables, the training-effect study's scenario): not fragile, the
+    strongest observed covariate's bound leaves the interval above zero; selection_on_unobservable
+    (the estimate is pulled to about zero against a truth of about +4 pp): fragile."""
+    good = _register_sensitivity(tmp_path_factory, "default", seed)
+    bad = _register_sensitivity(tmp_path_factory, "selection_on_unobservable", seed)
+    assert not good.fragile and good.rv_alpha > 0, good.bounds.sort_values("bias").tail()
+    assert bad.fragile and bad.rv_alpha == 0.0, bad.bounds.sort_values("bias").tail()

@@ -148,6 +148,7 @@ def risk_set_panel(
     earnings_col: str = "earnings_eur",
     area_col: str = "employment_area",
     window_only: bool = False,
+    elapsed_bands: tuple[int, ...] | None = None,
 ) -> pl.DataFrame:
     """Stacked risk-set panel: entrants of month g and job seekers who did not enter then.
 
@@ -210,6 +211,12 @@ def risk_set_panel(
         the same cohort and the same area (``area_col`` of ``persons``; seeded by ``seed``):
         exact matching on the area, whose service intensity and job-finding rate both
         differ, and a smaller panel. Default: every person at risk.
+    elapsed_bands : tuple of int, optional
+        With ``controls_per_treated``: sample the comparison persons also within the same band
+        of months since the job-seeking spell started (at ``g``), bands starting at these
+        values (e.g. ``(1, 2, ..., 13, 19, 25)``: exact months 1-12, then 13-18, 19-24, 25+).
+        Employment before entry steps down in the month the spell started, so matching on it
+        lines up the entrants' and comparison persons' pre-entry paths by design.
     window_only : bool
         Keep only the months ``g - pre .. g + post`` of each unit of stack ``g`` (an
         unbalanced stacked event-window panel, e.g. for TWFE or stacked regressions, in
@@ -270,10 +277,18 @@ def risk_set_panel(
     if controls_per_treated is not None:
         _need(persons, ["person_id", area_col], "persons")
         at_risk = at_risk.join(persons.select("person_id", _area=pl.col(area_col)), on="person_id", how="left")
-        quota = at_risk.filter("treated").group_by("stack", "_area").agg(quota=pl.len() * int(controls_per_treated))
-        comp = at_risk.filter(~pl.col("treated")).join(quota, on=["stack", "_area"], how="inner").sort("stack", "_area", "person_id")
-        comp = comp.filter(pl.int_range(pl.len()).shuffle(seed=seed).over("stack", "_area") < pl.col("quota")).drop("quota")
-        at_risk = pl.concat([at_risk.filter("treated"), comp]).drop("_area")
+        cell = ["stack", "_area"]
+        if elapsed_bands is not None:
+            edges = sorted({int(b) for b in elapsed_bands})
+            band = pl.lit(0)
+            for b in edges:  # a handful of band edges
+                band = band + (pl.col("stack") - pl.col("s") >= b).cast(pl.Int32)
+            at_risk = at_risk.with_columns(_band=band)
+            cell.append("_band")
+        quota = at_risk.filter("treated").group_by(cell).agg(quota=pl.len() * int(controls_per_treated))
+        comp = at_risk.filter(~pl.col("treated")).join(quota, on=cell, how="inner").sort(*cell, "person_id")
+        comp = comp.filter(pl.int_range(pl.len()).shuffle(seed=seed).over(cell) < pl.col("quota")).drop("quota")
+        at_risk = pl.concat([at_risk.filter("treated"), comp]).drop([c for c in cell if c.startswith("_")])
     if at_risk.filter("treated").height == 0:
         raise DesignError(f"nobody enters {service_type!r} from job seeking in months {g0}..{g1}")
     units = at_risk.sort("stack", "person_id").with_row_index("unit").select(

@@ -8,9 +8,12 @@ dowhy, checks that dowhy reproduces the toolkit's number, and then runs dowhy's 
 * random common cause (an independent covariate added): the estimate should not move
   beyond its interval;
 * data subset (re-estimated on random subsets): the estimate should be stable;
-* unobserved common cause (direct simulation over a grid of strengths): how strong a
-  hidden confounder would have to be to bring the estimate's interval to zero (the
-  tipping strength); an estimate that a weak confounder explains away is flagged fragile.
+* unobserved common cause (:func:`ovb_sensitivity`, Cinelli and Hazlett 2020): partial-R2
+  bounds on the omitted-variable bias of the linear-regression estimate, benchmarked on
+  the observed covariates; the estimate is flagged fragile when a hidden confounder as
+  strong as the strongest observed covariate would bring its interval to include zero.
+  (dowhy's direct simulation, which flips a share of all treatments, is not used: it
+  shrinks any estimate of a rare service and so flagged valid designs too.)
 
 dowhy's defaults are overridden on purpose: its default sklearn logistic regression is
 penalised and may not converge, its weighting clips scores to [0.05, 0.95], and it caches
@@ -73,6 +76,7 @@ class RobustnessResults:
     reproduced: float | None = None
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
+    ovb: "OVBSensitivity | None" = None
 
     def summary(self) -> str:
         head = f"How robust is this? (estimate {self.estimate:.4f}, s.e. {self.std_error:.4f})"
@@ -80,6 +84,184 @@ class RobustnessResults:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+@dataclass
+class OVBSensitivity:
+    """Omitted-variable-bias sensitivity of a linear-regression effect (Cinelli and Hazlett 2020).
+
+    ``estimate``/``std_error``/``dof``: the coefficient of the treatment in the OLS regression of
+    the outcome on the treatment and the observed confounders (classical s.e.); ``r2_yd``: the
+    partial R2 of the treatment with the outcome; ``rv``: the robustness value (a confounder that
+    explains at least this share of the residual variance of both the treatment and the outcome
+    brings the estimate to zero); ``rv_alpha``: the same for bringing the interval to include
+    zero. ``bounds``: per benchmark covariate and multiplier k, the partial R2 of a hidden
+    confounder k times as strong as that covariate (with the treatment, with the outcome), the
+    bias it could cause and the adjusted estimate and interval; ``strongest``: the observed
+    covariate whose k = 1 bound moves the estimate most; ``fragile``: a confounder no stronger
+    than that covariate would bring the interval to include zero (or flip the sign).
+    """
+
+    estimate: float
+    std_error: float
+    dof: int
+    r2_yd: float
+    rv: float
+    rv_alpha: float
+    bounds: pd.DataFrame
+    strongest: str
+    fragile: bool
+    k_ref: float = 1.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _ols(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """OLS coefficients, classical standard errors and residual degrees of freedom (X has full rank)."""
+    from scipy.linalg import solve_triangular
+
+    Q, R = np.linalg.qr(X)
+    beta = solve_triangular(R, Q.T @ y)
+    resid = y - X @ beta
+    dof = X.shape[0] - X.shape[1]
+    Rinv = solve_triangular(R, np.eye(X.shape[1]))
+    se = np.sqrt(resid @ resid / dof * (Rinv ** 2).sum(axis=1))
+    return beta, se, dof
+
+
+def _robustness_value(f: float, dof: int, alpha: float | None) -> float:
+    """RV_{q=1} (alpha None) or RV_{q=1,alpha} from the partial Cohen's f of the treatment."""
+    from scipy.stats import t as student_t
+
+    fq = abs(f)
+    if alpha is None:
+        return float(0.5 * (np.sqrt(fq ** 4 + 4 * fq ** 2) - fq ** 2))
+    f_crit = abs(student_t.ppf(alpha / 2, dof - 1)) / np.sqrt(dof - 1)
+    fa = fq - f_crit
+    if fa <= 0:
+        return 0.0
+    if fq > 1 / f_crit:  # the extreme-scenario branch of the formula
+        return float((fq ** 2 - f_crit ** 2) / (1 + fq ** 2))
+    return float(0.5 * (np.sqrt(fa ** 4 + 4 * fa ** 2) - fa ** 2))
+
+
+def ovb_sensitivity(
+    data: Any,
+    treatment: str,
+    outcome: str,
+    covariates: Sequence[str],
+    benchmarks: Sequence[str] | None = None,
+    multipliers: Sequence[float] = (1.0, 2.0, 3.0),
+    level: float = 0.95,
+    cluster: str | None = None,
+) -> OVBSensitivity:
+    """How strong would a hidden confounder have to be? Partial-R2 bounds benchmarked on observed covariates.
+
+    Estimand: the coefficient of ``treatment`` in the linear regression of ``outcome`` on the
+    treatment and ``covariates`` (a linear stand-in for the effect under selection on the
+    covariates). Following Cinelli and Hazlett (2020, JRSS-B 82(1)), a hidden confounder Z with
+    partial R2 ``R2_DZ`` with the treatment (given the covariates) and ``R2_YZ`` with the outcome
+    (given treatment and covariates) biases the coefficient by at most
+    ``se * sqrt(dof) * sqrt(R2_YZ * R2_DZ / (1 - R2_DZ))``. A confounder "k times as strong as
+    covariate X_j" has ``R2_DZ = k f2_{D~X_j}`` and the matching bound on ``R2_YZ``; every
+    covariate in ``benchmarks`` (default: all) is a benchmark, so the question becomes: would a
+    confounder as strong as the strongest thing we did observe explain the effect away? The
+    estimate is flagged ``fragile`` when the k = 1 bound of some observed covariate brings the
+    adjusted interval to include zero (or flips its sign): then the effect rests on there being
+    no hidden confounder as strong as that covariate. Unlike a simulation that flips a share of
+    treatments, the bound scales with the design's own covariates, so an estimate that is large
+    against its observed confounding passes and one that the data barely support does not.
+
+    With ``cluster`` (e.g. the person, when controls recur across risk sets) the intervals and
+    ``rv_alpha`` use the cluster-robust standard error of the coefficient (the classical one
+    times the ratio, never less than the classical one); the bias bounds do not depend on it.
+
+    Without ``cluster`` the results agree with dowhy's ``linear-partial-R2`` sensitivity
+    analyzer (tests).
+    """
+    import polars as pl
+    from scipy.stats import t as student_t
+
+    df = data.to_pandas() if isinstance(data, pl.DataFrame) else pd.DataFrame(data)
+    covariates = list(covariates)
+    bench = covariates if benchmarks is None else list(benchmarks)
+    miss = [c for c in dict.fromkeys([treatment, outcome, *covariates, *bench, *([cluster] if cluster else [])])
+            if c not in df.columns]
+    if miss:
+        raise DesignError(f"ovb_sensitivity: data lacks columns {miss}")
+    if not bench:
+        raise DesignError("ovb_sensitivity: give at least one covariate to benchmark a hidden confounder against")
+    if not set(bench) <= set(covariates):
+        raise DesignError(f"ovb_sensitivity: benchmarks {sorted(set(bench) - set(covariates))} are not covariates")
+    try:
+        y = df[outcome].to_numpy(dtype=float)
+        d = df[treatment].to_numpy(dtype=float)
+        C = df[covariates].to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DesignError(f"ovb_sensitivity: treatment, outcome and covariates must be numeric ({exc})") from exc
+    bad = [c for c, ok in zip([outcome, treatment, *covariates], np.isfinite(np.column_stack([y, d, C])).all(0))
+           if not ok]
+    if bad:
+        raise DesignError(f"ovb_sensitivity: non-finite values in columns {bad}")
+    n = len(y)
+    X = np.column_stack([np.ones(n), d, C])
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise DesignError("ovb_sensitivity: the treatment and covariates are collinear (drop redundant columns)")
+    beta, se, dof = _ols(y, X)
+    est, se_d = float(beta[1]), float(se[1])
+    tval = est / se_d
+    r2_yd = tval ** 2 / (tval ** 2 + dof)
+    inflate = 1.0
+    if cluster:
+        from impact.estimators.inference import influence_se
+
+        a_inv = np.linalg.inv(X.T @ X / n)[1]
+        psi = (X @ a_inv) * (y - X @ beta)  # influence function of the treatment coefficient
+        inflate = max(1.0, float(influence_se(psi, df[cluster].to_numpy())[0]) / se_d)
+    alpha = 1 - level
+    rv = _robustness_value(tval / np.sqrt(dof), dof, None)
+    rv_a = _robustness_value(tval / inflate / np.sqrt(dof), dof, alpha)
+    # partial R2 of each covariate with the outcome (given D and the rest) and with the treatment (given the rest)
+    t_y = beta[2:] / se[2:]
+    r2_yx = t_y ** 2 / (t_y ** 2 + dof)
+    bd, sd, dof_d = _ols(d, np.column_stack([np.ones(n), C]))
+    t_d = bd[1:] / sd[1:]
+    r2_dx = t_d ** 2 / (t_d ** 2 + dof_d)
+    idx = np.array([covariates.index(b) for b in bench])
+    k = np.asarray(multipliers, float)[:, None]
+    r2dx, r2yx = r2_dx[idx][None, :], r2_yx[idx][None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2dz = k * r2dx / (1 - r2dx)
+        r2zx = k * r2dx ** 2 / ((1 - k * r2dx) * (1 - r2dx))
+        r2yz = np.minimum(((np.sqrt(k) + np.sqrt(r2zx)) / np.sqrt(1 - r2zx)) ** 2 * r2yx / (1 - r2yx), 1.0)
+        valid = (r2dz < 1) & (r2zx < 1)
+        bias = se_d * np.sqrt(dof) * np.sqrt(r2yz * r2dz / (1 - r2dz))
+        adj = np.sign(est) * (abs(est) - bias)
+        adj_se = np.sqrt((1 - r2yz) / (1 - r2dz)) * se_d * np.sqrt(dof / (dof - 1)) * inflate
+    crit = float(student_t.ppf(1 - alpha / 2, dof - 1))
+    lo, hi = adj - crit * adj_se, adj + crit * adj_se
+    away = np.where(valid, np.sign(est) * np.where(est >= 0, lo, hi) <= 0, True)
+    kk = np.broadcast_to(k, bias.shape)
+    bounds = pd.DataFrame({
+        "benchmark": np.broadcast_to(np.asarray(bench, dtype=object)[None, :], bias.shape).ravel(),
+        "k": kk.ravel(), "r2_dz": np.where(valid, r2dz, np.nan).ravel(), "r2_yz": np.where(valid, r2yz, np.nan).ravel(),
+        "bias": np.where(valid, bias, np.nan).ravel(), "adjusted_estimate": np.where(valid, adj, np.nan).ravel(),
+        "adjusted_se": np.where(valid, adj_se, np.nan).ravel(), "ci_lower": np.where(valid, lo, np.nan).ravel(),
+        "ci_upper": np.where(valid, hi, np.nan).ravel(), "explained_away": away.ravel(),
+    })
+    bounds.insert(2, "r2_d_benchmark", np.broadcast_to(r2dx, bias.shape).ravel())
+    bounds.insert(3, "r2_y_benchmark", np.broadcast_to(r2yx, bias.shape).ravel())
+    k_ref = 1.0 if (k == 1.0).any() else float(k.min())  # "as strong as" the benchmark, else the weakest multiple
+    k1 = bounds[bounds["k"] == k_ref]
+    strongest = str(k1.loc[k1["bias"].fillna(np.inf).idxmax(), "benchmark"])
+    fragile = bool(k1["explained_away"].any())
+    notes = [f"linear regression of {outcome} on {treatment} and {len(covariates)} covariates: {est:.4f} "
+             f"(s.e. {se_d:.4f}, {dof:,} d.f.); robustness value {rv:.4f} (to zero), {rv_a:.4f} (to an interval "
+             f"containing zero, level {level:.0%})",
+             f"strongest observed benchmark: {strongest}"]
+    if cluster:
+        notes.append(f"intervals use the standard error clustered on '{cluster}' ({inflate:.2f} x the classical one)")
+    return OVBSensitivity(estimate=est, std_error=se_d, dof=int(dof), r2_yd=float(r2_yd), rv=rv, rv_alpha=rv_a,
+                          bounds=bounds, strongest=strongest, fragile=fragile, k_ref=k_ref, notes=notes)
 
 
 def _model(df: pd.DataFrame, treatment: str, outcome: str, covariates: list[str]):
@@ -103,8 +285,9 @@ def refute_ipw(
     covariates: Sequence[str],
     n_simulations: int = 20,
     subset_fraction: float = 0.8,
-    strengths: Sequence[float] = (0.02, 0.05, 0.1, 0.2, 0.3),
-    fragile_below: float = 0.2,
+    benchmarks: Sequence[str] | None = None,
+    multipliers: Sequence[float] = (1.0, 2.0, 3.0),
+    n_benchmarks_shown: int = 5,
     seed: int = 0,
     level: float = 0.95,
     cluster: str | None = None,
@@ -115,13 +298,15 @@ def refute_ipw(
 
     Parameters
     ----------
-    strengths
-        Grid for the unobserved common cause: probability that the hidden confounder flips
-        the treatment, and its linear effect on the outcome in standard deviations of the
-        outcome (applied on the diagonal: both at the same strength).
-    fragile_below
-        The estimate is flagged fragile when a confounder of this strength or less brings
-        the estimate within ``z * s.e.`` of zero.
+    benchmarks, multipliers, n_benchmarks_shown
+        The unobserved-confounder check (:func:`ovb_sensitivity`): observed covariates to
+        benchmark a hidden confounder against (default: all), the multiples k of their strength,
+        and how many of the strongest benchmarks go into ``sensitivity`` (the report's grid).
+        The estimate is flagged fragile when a hidden confounder as strong as the strongest
+        observed covariate (k = the smallest multiplier) would bring the linear regression
+        estimate's interval to include zero. (dowhy's ``add_unobserved_common_cause`` with
+        direct simulation is not used: it flips a share of all treatment values, which shrinks
+        any estimate of a rare service, so it flagged valid designs as well.)
     cluster
         Column of a cluster id (e.g. the person, when controls recur across risk sets): the
         standard error that sets every pass/fail threshold clusters on it. It is not a cause.
@@ -129,12 +314,12 @@ def refute_ipw(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # BLAS threads spin against each other on a busy 2-core machine
-        return _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_fraction, strengths,
-                           fragile_below, seed, level, cluster)
+        return _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_fraction, benchmarks,
+                           multipliers, n_benchmarks_shown, seed, level, cluster)
 
 
-def _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_fraction, strengths, fragile_below,
-                seed, level, cluster=None) -> RobustnessResults:
+def _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_fraction, benchmarks, multipliers,
+                n_benchmarks_shown, seed, level, cluster=None) -> RobustnessResults:
     import polars as pl
 
     from impact.estimators import matching
@@ -184,46 +369,47 @@ def _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_frac
     rows.append(dict(check=f"data subset ({subset_fraction:.0%})", estimate=est, refuted=float(ds.new_effect),
                      passed=bool(ok), expectation="unchanged (within the original interval)"))
 
-    # unobserved confounder: a grid of strengths on the diagonal (flip prob = outcome effect in SDs)
-    sd_y = float(df[outcome].std())
-    sens = []
-    for s in strengths:  # a handful of strengths
-        r = refute("add_unobserved_common_cause", simulation_method="direct-simulation",
-                   confounders_effect_on_treatment="binary_flip", confounders_effect_on_outcome="linear",
-                   effect_strength_on_treatment=float(s), effect_strength_on_outcome=float(s) * sd_y)
-        sens.append(dict(strength=float(s), estimate=float(np.ravel(r.new_effect)[0])))
-    sens = pd.DataFrame(sens)
-    sens["explained_away"] = np.sign(est) * sens["estimate"] < z * se
-    tip = sens.loc[sens["explained_away"], "strength"]
-    tipping = float(tip.min()) if len(tip) else float("inf")
-    fragile = tipping <= fragile_below
-    rows.append(dict(check="unobserved common cause", estimate=est,
-                     refuted=float(sens["estimate"].iloc[-1]), passed=not fragile,
-                     expectation=(f"tipping strength {tipping:g}" if np.isfinite(tipping) else
-                                  f"no strength up to {max(strengths):g} explains it away") +
-                                 f" (fragile if <= {fragile_below:g}: a hidden confounder "
-                                 f"flipping {fragile_below:.0%} of treatments and moving the outcome by "
-                                 f"{fragile_below:g} SD would explain the effect away)"))
+    # unobserved confounder: partial-R2 bounds benchmarked on the observed covariates (Cinelli-Hazlett)
+    ovb = ovb_sensitivity(df.assign(**{cluster: cl}) if cluster else df, treatment, outcome, covariates,
+                          benchmarks=benchmarks, multipliers=multipliers, level=level, cluster=cluster)
+    b1 = ovb.bounds[(ovb.bounds["benchmark"] == ovb.strongest) & (ovb.bounds["k"] == ovb.k_ref)].iloc[0]
+    rows.append(dict(check="unobserved common cause", estimate=ovb.estimate,
+                     refuted=float(b1["adjusted_estimate"]), passed=not ovb.fragile,
+                     expectation=(f"a hidden confounder {b1['k']:g} x as strong as the strongest observed covariate "
+                                  f"({ovb.strongest}: partial R2 {b1['r2_d_benchmark']:.4f} with the treatment, "
+                                  f"{b1['r2_y_benchmark']:.4f} with the outcome) leaves the interval of the linear "
+                                  f"regression estimate ({ovb.estimate:.4f}, same confounders) away from zero "
+                                  f"(adjusted {b1['adjusted_estimate']:.4f} [{b1['ci_lower']:.4f}, "
+                                  f"{b1['ci_upper']:.4f}]); robustness value "
+                                  f"{ovb.rv:.4f}, {ovb.rv_alpha:.4f} for the interval")))
+    order = ovb.bounds[ovb.bounds["k"] == ovb.k_ref].sort_values("bias", ascending=False)["benchmark"]
+    top = list(order.head(n_benchmarks_shown))
+    sens = ovb.bounds[ovb.bounds["benchmark"].isin(top)].copy()
+    sens["_o"] = sens["benchmark"].map({b: i for i, b in enumerate(top)})
+    sens = sens.sort_values(["_o", "k"]).drop(columns="_o").reset_index(drop=True)
     notes = [f"dowhy reproduced the toolkit's estimate ({dw.value:.6f}) with the toolkit's logit, no score clipping "
              f"and normalised ATT weights", f"{n_simulations} simulations per refuter, seed {seed}",
              *([f"pass/fail thresholds use the standard error clustered on '{cluster}'"] if cluster else []),
              "the refuters test the estimate's stability, not the design: they cannot detect a confounder that is "
-             "missing from the data (the sensitivity grid says how strong one would need to be)"]
+             "missing from the data (the sensitivity bounds say how strong one would need to be, compared with the "
+             "observed covariates)", *ovb.notes]
     return RobustnessResults(table=pd.DataFrame(rows), estimate=est, std_error=se, reproduced=float(dw.value),
-                             sensitivity=sens, notes=notes)
+                             sensitivity=sens, notes=notes, ovb=ovb)
 
 
-def did_checks(res: Any, level: float = 0.95) -> pd.DataFrame:
+def did_checks(res: Any, level: float = 0.95, min_e: float | None = None) -> pd.DataFrame:
     """The DiD pre-trend check as a row of the "How robust is this?" table.
 
     ``res`` is the group-time result of :func:`impact.estimators.did.att_gt`; the check is its
     Wald test that every pre-treatment ATT(g, t) is zero (passed when not rejected at
-    ``1 - level``).
+    ``1 - level``); with ``min_e`` only the cells at event times ``min_e .. -1`` (the event
+    window of a stacked design).
     """
     if not hasattr(res, "pretest"):
         raise DesignError(f"did_checks needs an att_gt result with pretest(), got {type(res).__name__}")
-    pt = res.pretest()
-    return pd.DataFrame([dict(check="DiD pre-trends (Wald, all pre-treatment ATT(g,t) = 0)", estimate=np.nan,
+    pt = res.pretest() if min_e is None else res.pretest(min_e=min_e)
+    cells = "all pre-treatment ATT(g,t) = 0" if min_e is None else f"pre-treatment ATT(g,t) = 0 for e = {min_e:g}..-1"
+    return pd.DataFrame([dict(check=f"DiD pre-trends (Wald, {cells})", estimate=np.nan,
                               refuted=float(pt.statistic), passed=bool(pt.p_value > 1 - level),
                               expectation=f"all pre-treatment effects zero (Wald test not rejected at "
                                           f"{1 - level:.0%}); here chi2({pt.df}) = {pt.statistic:.2f}, "

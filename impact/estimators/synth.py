@@ -11,9 +11,14 @@ the fit window defaults to the whole pre-period; the average effect over a windo
 gap over its post-treatment periods. ``predictors=None`` gives the outcome-only variant
 (V = identity over the fit-window outcomes, i.e. W minimises the pre-period MSPE directly).
 
-Inference is by permutation (:meth:`SynthResults.placebo`): every donor is in turn given the
+Inference: by permutation (:meth:`SynthResults.placebo`): every donor is in turn given the
 treatment; the treated unit's post/pre RMSPE ratio is ranked among all ``J + 1`` ratios and
-``p = rank / (J + 1)``.
+``p = rank / (J + 1)``; and a confidence interval for the ATT (:meth:`SynthResults.att_interval`),
+by default from the placebo ATTs standardised by each unit's noise scale
+(:mod:`impact.estimators.synth_interval`), which stays calibrated when donors and treated unit
+differ in noise level (a large area among small donors), unlike the plain spread of placebo
+ATTs; the conformal interval of Chernozhukov, Wüthrich and Zhu (2021) is an option
+(:meth:`SynthResults.conformal`). See docs/validation.md for their coverage.
 
 Usage::
 
@@ -22,6 +27,7 @@ Usage::
                                   treated="California", treatment_time=1989,
                                   predictors=[("lnincome", (1980, 1988)), ...])
     res.weights, res.v, res.pre_rmspe, res.paths, res.att(1989, 2000)
+    ci = res.att_interval()     # estimate, std_error, ci_lower, ci_upper, p_value
     pl = res.placebo()          # pl.p_value, pl.ratios
 """
 
@@ -48,6 +54,7 @@ __all__ = [
     "peer_groups",
     "PeerGroups",
     "development_flags",
+    "ConformalResults",
 ]
 
 
@@ -70,6 +77,8 @@ class PlaceboResults:
     n_units: int
     filtered: pd.DataFrame
     treatment_time: Any
+    # donor weights of each placebo fit over the panel's columns (J x units), for the scaled interval
+    placebo_weights: np.ndarray | None = field(default=None, repr=False)
 
     def band(self, level: float = 0.90, max_pre_mspe_ratio: float | None = None) -> pd.DataFrame:
         """Pointwise placebo band: quantiles of the donors' placebo gaps by period."""
@@ -213,11 +222,99 @@ class SynthResults(EstimationResults):
             {"unit": np.repeat(units, T), "time": np.tile(panel.times, n), "gap": gaps.ravel(),
              "treated": np.repeat(np.arange(n) == 0, T)}
         )
-        res = PlaceboResults(ratios, gaps_long, rank / n, rank, n, pd.DataFrame(frows), self.treatment_time)
+        res = PlaceboResults(ratios, gaps_long, rank / n, rank, n, pd.DataFrame(frows), self.treatment_time,
+                             placebo_weights=W)
         self.placebo_results = res
         self.estimates.loc[self.estimates["estimand"] == "ATT", "p_value"] = res.p_value
         self.notes.append(f"p-value: in-space placebo rank {rank} of {n} (post/pre RMSPE ratio)")
         return res
+
+    def conformal(self, level: float = 0.95) -> "ConformalResults":
+        """Conformal confidence interval and p-value for the average post-period effect.
+
+        Chernozhukov, Wüthrich and Zhu (2021): for each null ``theta0`` the treated unit's
+        post-period outcomes are shifted by ``-theta0``, the (outcome-only) synthetic control
+        is refitted on all periods, and the mean post residual is compared with its value
+        over the cyclic shifts of the residual series (see
+        :mod:`impact.estimators.synth_conformal`). It does not use the donors' placebo
+        effects, but it tests a constant effect over the post period and needs many periods
+        of weakly dependent noise: with 60 months of persistent area noise and an effect that
+        ramps up it undercovers (docs/validation.md). Sets ``ci_lower``/``ci_upper`` and
+        ``p_value`` of the ATT row.
+        """
+        from impact.estimators.synth_conformal import conformal_average
+
+        panel = self._panel
+        post = self.paths["post"].to_numpy()
+        tr = panel.col(self.treated)
+        res = conformal_average([panel.Y[:, tr]], [panel.Y[:, self._donor_cols]], post, self.att(), level=level)
+        self._set_interval(res, "conformal (Chernozhukov-Wuthrich-Zhu), moving-block permutations")
+        return res
+
+    def scaled_placebo(self):
+        """Noise-scaled placebo ATTs of this fit (see :mod:`impact.estimators.synth_interval`);
+        runs :meth:`placebo` if it has not run."""
+        from impact.estimators.synth_interval import noise_variance, scaled_placebo
+
+        pr = self.placebo_results
+        if pr is None or pr.placebo_weights is None:
+            pr = self.placebo()
+        panel, donors = self._panel, self._donor_cols
+        post = self.paths["post"].to_numpy()
+        v = noise_variance(panel.Y[~post])
+        w = np.zeros(panel.Y.shape[1])
+        w[donors] = self.weights.reindex(panel.units[donors]).to_numpy()
+        g = pr.gaps[~pr.gaps["treated"]]
+        p_att = g[g["time"] >= self.treatment_time].groupby("unit", sort=False)["gap"].mean()
+        p_att = p_att.reindex(panel.units[donors]).to_numpy()  # placebo rows follow the donor columns
+        return scaled_placebo(self.att(), v, 0, w, donors, pr.placebo_weights, p_att, labels=panel.units)
+
+    def att_interval(self, method: str = "scaled_placebo", level: float = 0.95) -> dict:
+        """Confidence interval for the ATT (average post-period gap).
+
+        ``method``:
+
+        * ``"scaled_placebo"`` (default): in-space placebo ATTs standardised by each unit's
+          noise scale, rescaled to the treated unit's (:mod:`impact.estimators.synth_interval`);
+          calibrated in the validation harness (docs/validation.md) where the plain placebo
+          interval is too wide;
+        * ``"placebo"``: ``ATT -/+ the level-quantile of |placebo ATT|`` (valid only when the
+          donors are as noisy as the treated unit; conservative with smaller donors);
+        * ``"conformal"``: :meth:`conformal` (Chernozhukov, Wüthrich and Zhu 2021).
+
+        Returns ``estimate, std_error, ci_lower, ci_upper, p_value, method`` and sets them on
+        the ATT row of ``estimates``.
+        """
+        from impact.estimators.synth_interval import conformal_or_reject
+
+        a = self.att()
+        conf = conformal_or_reject(self, method, a, level)
+        if conf is not None:
+            return conf
+        if method == "scaled_placebo":
+            from impact.estimators.synth_interval import interval
+
+            r = interval([self.scaled_placebo()], level=level)
+            out = {**{k: r[k] for k in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")}, "method": method}
+        elif method == "placebo":
+            pr = self.placebo_results or self.placebo()
+            g = pr.gaps
+            p_att = g[(~g["treated"]) & (g["time"] >= self.treatment_time)].groupby("unit")["gap"].mean().to_numpy()
+            q = float(np.quantile(np.abs(p_att), level))
+            out = {"estimate": a, "std_error": float(np.std(p_att, ddof=1)), "ci_lower": a - q, "ci_upper": a + q,
+                   "p_value": pr.p_value, "method": method}
+        m = self.estimates["estimand"] == "ATT"
+        for k in ("std_error", "ci_lower", "ci_upper", "p_value"):
+            self.estimates.loc[m, k] = out[k]
+        self.notes.append(f"ATT interval: {method}, level {level:g}")
+        return out
+
+    def _set_interval(self, res, label: str) -> None:
+        m = self.estimates["estimand"] == "ATT"
+        self.estimates.loc[m, "ci_lower"] = res.ci_lower
+        self.estimates.loc[m, "ci_upper"] = res.ci_upper
+        self.estimates.loc[m, "p_value"] = res.p_value
+        self.notes.append(f"ATT interval and p-value: {label}, {res.n_periods} periods, level {res.level:g}")
 
     def leave_one_out(self, n_jobs: int | None = 2) -> LeaveOneOutResults:
         """Refit without each donor that has positive weight (same specification)."""
@@ -360,7 +457,7 @@ def _fit_single(
     info = {"treated": treated, "treatment_time": treatment_time, "n_donors": len(dcols),
             "n_positive_weights": int((fit.w > 0).sum()), "pre_rmspe": float(np.sqrt(pre_mspe)),
             "fit_mspe": fit.loss_v, "loss_w": fit.loss_w, "n_evaluations": fit.n_evals}
-    notes = ["pre-period is t < T0, post-period t >= T0; standard errors are not defined, use placebo()"]
+    notes = ["pre-period is t < T0, post-period t >= T0; standard errors are not defined, use att_interval() or placebo()"]
     return SynthResults(
         estimates=est, method=method, level=level, notes=notes, info=info, treated=treated,
         treatment_time=treatment_time, weights=weights, v=v, pre_mspe=pre_mspe, pre_rmspe=float(np.sqrt(pre_mspe)),
@@ -459,6 +556,10 @@ def __getattr__(name: str):  # lazy re-exports (avoid an import cycle; keep impo
         from impact.estimators.synth_multi import MultiSynthResults
 
         return MultiSynthResults
+    if name == "ConformalResults":
+        from impact.estimators.synth_conformal import ConformalResults
+
+        return ConformalResults
     if name in ("peer_groups", "PeerGroups", "development_flags"):
         from impact.estimators import peers
 

@@ -100,6 +100,88 @@ class MultiSynthResults(EstimationResults):
         self.notes.append(f"p-value: pooled placebo ({n_draws} draws), mean post/pre RMSPE ratio {stat:.3f}")
         return res
 
+    def att_interval(self, method: str = "scaled_placebo", level: float = 0.95, n_draws: int = 4000,
+                     seed: int = 0) -> dict:
+        """Confidence interval for the pooled ATT (mean over units of each unit's mean post gap).
+
+        ``"scaled_placebo"`` (default): each unit's placebo ATTs standardised by their noise
+        scale and rescaled to the unit's (see :mod:`impact.estimators.synth_interval`); a
+        placebo draw picks one per unit and averages like the estimate; ``se`` = SD of the
+        draws, Student-t critical value. ``"placebo"``: the same draws without the scaling,
+        ``ATT -/+ the level-quantile of |draw|``. ``"conformal"``: :meth:`conformal`.
+        Returns ``estimate, std_error, ci_lower, ci_upper, p_value, method`` (also set on the
+        ATT row).
+        """
+        from impact.estimators.synth_interval import conformal_or_reject
+
+        a = self.att()
+        conf = conformal_or_reject(self, method, a, level)
+        if conf is not None:
+            return conf
+        if method == "scaled_placebo":
+            from impact.estimators.synth_interval import interval
+
+            r = interval([f.scaled_placebo() for f in self.fits.values()], level=level, n_draws=n_draws, seed=seed)
+            out = {**{k: r[k] for k in ("std_error", "ci_lower", "ci_upper", "p_value")}, "estimate": a}
+        elif method == "placebo":
+            rng = np.random.default_rng(seed)
+            draws = []
+            for f in self.fits.values():  # a handful of treated units
+                pr = f.placebo_results or f.placebo()
+                g = pr.gaps
+                p_att = g[(~g["treated"]) & (g["time"] >= f.treatment_time)].groupby("unit")["gap"].mean().to_numpy()
+                draws.append(p_att[rng.integers(p_att.size, size=n_draws)])
+            d = np.mean(draws, axis=0)
+            q = float(np.quantile(np.abs(d), level))
+            out = {"estimate": a, "std_error": float(np.std(d, ddof=1)), "ci_lower": a - q, "ci_upper": a + q,
+                   "p_value": float((1 + np.sum(np.abs(d) >= abs(a))) / (1 + n_draws))}
+        out["method"] = method
+        m = self.estimates["estimand"] == "ATT"
+        for k in ("std_error", "ci_lower", "ci_upper", "p_value"):
+            self.estimates.loc[m, k] = out[k]
+        self.notes.append(f"ATT interval: {method} pooled over {len(self.fits)} units, level {level:g}")
+        return out
+
+    def conformal(self, level: float = 0.95):
+        """Conformal interval and p-value for the pooled average effect (see
+        :mod:`impact.estimators.synth_conformal`).
+
+        Estimand: the mean over treated units of each unit's average effect over the event
+        window every unit is observed in (pre and post). Each unit's outcome-only synthetic
+        control is refitted on that window under the common null, the residuals are
+        averaged across units by event time, and the mean post residual is compared with its
+        value over the cyclic shifts of the averaged series. Sets the ATT row's interval and
+        p-value (the estimate there stays the mean over each unit's whole post period; the
+        interval is centred on the common-window estimate, the same when all units share the
+        window).
+        """
+        from impact.estimators.synth_conformal import conformal_average
+
+        evs = {u: _event_index(f._panel.times, f.treatment_time) for u, f in self.fits.items()}
+        e_lo = max(int(e.min()) for e in evs.values())
+        e_hi = min(int(e.max()) for e in evs.values())
+        if e_lo >= 0 or e_hi < 0:
+            raise DesignError(
+                f"conformal inference needs an event window with pre and post periods common to every treated unit; "
+                f"the shared window is {e_lo}..{e_hi}"
+            )
+        ys, Y0s = [], []
+        for u, f in self.fits.items():  # a handful of treated units
+            keep = (evs[u] >= e_lo) & (evs[u] <= e_hi)
+            Y = f._panel.Y[keep]
+            ys.append(Y[:, f._panel.col(u)])
+            Y0s.append(Y[:, f._donor_cols])
+        post = np.arange(e_lo, e_hi + 1) >= 0
+        est = self.att(0, e_hi)
+        res = conformal_average(ys, Y0s, post, est, level=level)
+        m = self.estimates["estimand"] == "ATT"
+        self.estimates.loc[m, "ci_lower"] = res.ci_lower
+        self.estimates.loc[m, "ci_upper"] = res.ci_upper
+        self.estimates.loc[m, "p_value"] = res.p_value
+        self.notes.append(f"ATT interval and p-value: conformal (Chernozhukov-Wuthrich-Zhu), pooled over "
+                          f"{len(self.fits)} units, event window {e_lo}..{e_hi}, level {level:g}")
+        return res
+
     def plot_event(self, **kw):
         """Average gap by event time, with the pooled placebo band when placebo() has run."""
         from impact.report import plots

@@ -81,31 +81,49 @@ def segment_baseline(panel: ir.Table, persons: ir.Table, cfg: OutcomeConfig, fir
     """
     seg = list(cfg.segment_by)
     other = [c for c in seg if c != "age_band"]
+    with_age = "age_band" in seg
     # Fresh memtables: joining two expressions derived from one table confuses Ibis' join
     # dereferencing (self-join), so the month and year lists are built here.
     ms = ibis.memtable(pl.DataFrame({"month": list(range(first_month, last_month + 1))}, schema={"month": pl.Int32}))
     years = ibis.memtable(pl.DataFrame({"year": sorted({m // 12 for m in range(first_month, last_month + 1)})},
                                        schema={"year": pl.Int32}))
+    # The non-age segment columns become one small integer cell per person, so the group-by
+    # over every person-month hashes integers, not strings; the columns are joined back on
+    # the small result. Null segment values form their own cell, as a group-by would.
     p = persons
+    if other:
+        q = persons.view()
+        cells = q.select(*[q[c].name(f"k_{c}") for c in other]).distinct()
+        cells = cells.mutate(cell=ibis.row_number().over(ibis.window(order_by=[cells[f"k_{c}"] for c in other])))
+        pc = p.join(cells, [p[c].identical_to(cells[f"k_{c}"]) for c in other])
+        pc = pc.select(c_person=pc.person_id, cell=pc.cell.cast("int32"), c_birth=pc.birth_year.cast("int32"))
+    else:
+        cells = None
+        pc = p.select(c_person=p.person_id, cell=ibis.literal(0, "int32"), c_birth=p.birth_year.cast("int32"))
+    keys = ["cell", "age_band"] if with_age else ["cell"]
 
-    def cells(t: ir.Table, year: ir.IntegerValue) -> dict:
-        d = {c: t[c] for c in other}
-        if "age_band" in seg:
-            d["age_band"] = age_band_expr(year - t.birth_year.cast("int32"), cfg.age_bands)
+    def cell_keys(t: ir.Table, year: ir.IntegerValue) -> dict:
+        d = {"cell": t.cell}
+        if with_age:
+            d["age_band"] = age_band_expr(year - t.c_birth, cfg.age_bands)
         return d
 
-    py = p.cross_join(years)
-    counts = py.group_by(year=py.year, **cells(py, py.year)).aggregate(n_persons=py.count())
+    py = pc.cross_join(years)
+    counts = py.group_by(year=py.year, **cell_keys(py, py.year)).aggregate(n_persons=py.count())
     pm = panel.filter((panel.month >= first_month) & (panel.month <= last_month))
-    pj = pm.join(p, pm.person_id == p.person_id)
-    sums = pj.group_by(month=pj.month, **cells(pj, (pj.month // 12).cast("int32"))).aggregate(
+    pj = pm.join(pc, pm.person_id == pc.c_person)
+    sums = pj.group_by(month=pj.month, **cell_keys(pj, (pj.month // 12).cast("int32"))).aggregate(
         earn=pj.earnings_eur.sum())
-    grid = counts.join(ms, counts.year == (ms.month // 12).cast("int32")).select(*seg, "month", "n_persons")
-    s = sums.rename({f"s_{c}": c for c in [*seg, "month"]})
-    gj = grid.left_join(s, [grid[c] == s[f"s_{c}"] for c in [*seg, "month"]])
-    gj = gj.select(*seg, month=gj.month, base=gj.earn.fill_null(0.0) / gj.n_persons.cast("float64"))
-    w = ibis.window(group_by=[gj[c] for c in seg], order_by=gj.month, preceding=None, following=0)
-    return gj.select(*seg, month=gj.month, cum_base=gj.base.sum().over(w))
+    grid = counts.join(ms, counts.year == (ms.month // 12).cast("int32")).select(*keys, "month", "n_persons")
+    s = sums.rename({f"s_{c}": c for c in [*keys, "month"]})
+    gj = grid.left_join(s, [grid[c] == s[f"s_{c}"] for c in [*keys, "month"]])
+    gj = gj.select(*keys, month=gj.month, base=gj.earn.fill_null(0.0) / gj.n_persons.cast("float64"))
+    w = ibis.window(group_by=[gj[c] for c in keys], order_by=gj.month, preceding=None, following=0)
+    out = gj.select(*keys, month=gj.month, cum_base=gj.base.sum().over(w))
+    if cells is not None:
+        out = out.join(cells, out.cell == cells.cell)
+    cols = {c: (out[f"k_{c}"] if c in other else out[c]) for c in seg}
+    return out.select(**cols, month=out.month, cum_base=out.cum_base)
 
 
 def _with_months(units: ir.Table) -> ir.Table:
@@ -157,9 +175,28 @@ def unit_window(units: ir.Table, panel: ir.Table, cfg: OutcomeConfig, last_month
     return j.group_by(w_unit=j.w_unit).aggregate(**aggs)
 
 
+def unit_late(units: ir.Table, panel: ir.Table, window: ir.Table, cfg: OutcomeConfig, last_month: int) -> ir.Table:
+    """First employed month (and its first work day) more than ``W`` months after the end.
+
+    Only for units with an end and no employed month in their :func:`unit_window` (an
+    unbounded range join, so kept to these units): ``l_unit``, ``l_month``, ``l_day``.
+    :func:`unit_outcomes` reads it twice, so the pipeline materialises it once.
+    """
+    W = cfg.max_window
+    P = panel.filter(panel.month <= last_month)
+    u = _with_months(units)
+    E = P.filter(P.employed).select(x_person=P.person_id, x_month=P.month, x_day=P.first_work_day)
+    found = u.select(f_unit=u.unit_id, f_person=u.person_id, f_e=u.end_month)
+    found = found.filter(found.f_e.notnull()).left_join(window, found.f_unit == window.w_unit)
+    miss = found.filter(found.w_fe_month.isnull()).select("f_unit", "f_person", "f_e")
+    fj = miss.join(E, [miss.f_person == E.x_person, E.x_month > miss.f_e + W])
+    return fj.group_by(l_unit=fj.f_unit).aggregate(l_month=fj.x_month.min(), l_day=fj.x_day.min())
+
+
 def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: ir.Table | None,
                   persons: ir.Table | None, cfg: OutcomeConfig, last_month: int,
-                  first_from: tuple[str, ...] = ("end",), window: ir.Table | None = None) -> ir.Table:
+                  first_from: tuple[str, ...] = ("end",), window: ir.Table | None = None,
+                  late: ir.Table | None = None) -> ir.Table:
     """Outcomes of evaluation units.
 
     Parameters
@@ -178,6 +215,8 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
         The return to job-seeking is counted from the first employed month after the end.
     window
         :func:`unit_window` of these units, materialised (``None``: computed inline).
+    late
+        :func:`unit_late` of these units and that window, materialised (``None``: inline).
 
     Returns
     -------
@@ -197,8 +236,6 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
     single final projection assemble them (deriving pieces from the growing result would
     make the expression tree, and its compile time, explode).
     """
-    W = cfg.max_window
-    P = panel.filter(panel.month <= last_month)
     u = _with_months(units)
 
     # 1. The bounded window after the origin (see unit_window).
@@ -206,15 +243,13 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
     pieces = [(w, "w_unit")]
 
     # 2. Units with an end and no employed month in that window: the first employed month
-    #    beyond it (an unbounded range join, but only for these units). It is also the first
-    #    after the start when none was found after the start.
-    E = P.filter(P.employed).select(x_person=P.person_id, x_month=P.month, x_day=P.first_work_day)
+    #    beyond it (see unit_late). It is also the first after the start when none was found
+    #    after the start.
+    if late is None:
+        late = unit_late(units, panel, w, cfg, last_month)
+    pieces.append((late, "l_unit"))
     found = u.select(f_unit=u.unit_id, f_person=u.person_id, f_e=u.end_month)
     found = found.filter(found.f_e.notnull()).left_join(w, found.f_unit == w.w_unit)
-    miss = found.filter(found.w_fe_month.isnull()).select("f_unit", "f_person", "f_e")
-    fj = miss.join(E, [miss.f_person == E.x_person, E.x_month > miss.f_e + W])
-    late = fj.group_by(l_unit=fj.f_unit).aggregate(l_month=fj.x_month.min(), l_day=fj.x_day.min())
-    pieces.append((late, "l_unit"))
     fl = found.left_join(late, found.f_unit == late.l_unit)
     fe_end = fl.select(fe_unit=fl.f_unit, fe_person=fl.f_person, fe_month=fl.w_fe_month.fill_null(fl.l_month))
     fe_end = fe_end.filter(fe_end.fe_month.notnull())

@@ -13,8 +13,7 @@ From Incomes Register earnings reports (one row = one income type on one report 
 5. sum per person and month; employment and subsidised status from the configured rule. The
    rows a rule drops are counted in the same aggregation (:func:`earnings_panel_with_counts`).
 
-Only constructs that every Ibis SQL backend compiles are used: CASE, equi-joins (a range join
-only for periods spanning more than :data:`MAX_EQUI_SPAN` months), group-by. Nothing here
+Only constructs that every Ibis SQL backend compiles are used: CASE, equi-joins, group-by. Nothing here
 names DuckDB: the functions take Ibis table expressions of any backend.
 """
 
@@ -38,6 +37,8 @@ REPORT_RULES = (
     ("income_type_not_counted", "earnings_reports", "income type outside the configured earnings income types"),
     ("holiday_compensation_excluded", "earnings_reports", "holiday compensation (234) with holiday_compensation = 'exclude'"),
     ("paid_after_extraction", "earnings_reports", "payment date after the extraction date"),
+    ("period_end_before_start", "earnings_reports", "pay (or earnings) period ending before it starts: no month to allocate to"),
+    ("outside_month_range", "earnings_reports", "period (or payment) outside the run's month range (data_start to extraction)"),
     ("person_without_spells", "earnings_reports", "report for a person with no job-seeking or service spell"),
 )
 
@@ -49,30 +50,38 @@ def month_expr(d: ir.DateValue) -> ir.IntegerValue:
 
 def month_table(first: int, last: int) -> ir.Table:
     """Month table: ``month`` index, ``first_day`` and ``last_day`` as days since 1970-01-01."""
+    return ibis.memtable(_month_frame(first, last))
+
+
+def _month_frame(first: int, last: int) -> pl.DataFrame:
     months = list(range(first, last + 1))
     starts = [(dt.date(m // 12, m % 12 + 1, 1) - EPOCH).days for m in range(first, last + 2)]
-    return ibis.memtable(pl.DataFrame(
-        {"month": months, "first_day": starts[:-1], "last_day": [s - 1 for s in starts[1:]]},
-        schema={"month": pl.Int32, "first_day": pl.Int32, "last_day": pl.Int32}))
-
-
-#: Periods spanning up to this many month boundaries are expanded by equi-joins.
-MAX_EQUI_SPAN = 36
+    return pl.DataFrame({"month": months, "first_day": starts[:-1], "last_day": [s - 1 for s in starts[1:]]},
+                        schema={"month": pl.Int32, "first_day": pl.Int32, "last_day": pl.Int32})
 
 
 def span_offsets(max_span: int) -> ir.Table:
-    """Pairs (``span``, ``k``) for ``span`` in 1..max_span and ``k`` in 0..span."""
-    spans = [s for s in range(1, max_span + 1) for _ in range(s + 1)]
-    ks = [k for s in range(1, max_span + 1) for k in range(s + 1)]
-    return ibis.memtable(pl.DataFrame({"span": spans, "k": ks}, schema={"span": pl.Int32, "k": pl.Int32}))
+    """Pairs (``span``, ``k``) for ``span`` in 0..max_span and ``k`` in 0..span.
+
+    Built in the backend from two small ranges (a cross join and a filter), so compiled SQL
+    inlines only ``max_span + 1`` constants, not the quadratic table.
+    """
+    n = pl.DataFrame({"v": list(range(max_span + 1))}, schema={"v": pl.Int32})
+    spans = ibis.memtable(n).select(span="v")
+    ks = ibis.memtable(n).select(k="v")
+    pairs = spans.cross_join(ks)
+    return pairs.filter(pairs.k <= pairs.span)
 
 
 def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
-                  extraction_date: dt.date | None) -> tuple[ir.Table, list[tuple[str, ir.BooleanValue]]]:
+                  extraction_date: dt.date | None,
+                  months: tuple[int, int] | None = None) -> tuple[ir.Table, list[tuple[str, ir.BooleanValue]]]:
     """Reports joined with what the drop rules need, and the rules as (name, predicate) in order.
 
     ``spell_persons``: one column ``person_id``, persons with at least one spell (``None``: keep
     all persons). ``extraction_date``: rows paid after it are dropped (``None``: no such rule).
+    ``months``: the (first, last) month range of the run; rows whose period (or payment, under
+    payment allocation) falls outside it are dropped and counted.
     A row is dropped by the first rule it meets.
     """
     r = reports
@@ -99,6 +108,15 @@ def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table
         rules.append(("holiday_compensation_excluded", r.income_type == cfg.holiday_compensation_type))
     if extraction_date is not None:
         rules.append(("paid_after_extraction", r.payment_date > ibis.literal(extraction_date)))
+    if cfg.allocation != "payment":
+        start, end = _period(r, cfg)
+        rules.append(("period_end_before_start", end < start))
+    else:
+        start = end = _payment_date(r)
+    if months is not None:  # compared as dates: cheaper than month indexes of every row
+        first_day = dt.date(months[0] // 12, months[0] % 12 + 1, 1)
+        after_last = dt.date((months[1] + 1) // 12, (months[1] + 1) % 12 + 1, 1)
+        rules.append(("outside_month_range", (start < first_day) | (end >= after_last)))
     rules.append(("person_without_spells", ~has_spell))
     return r, rules
 
@@ -107,88 +125,103 @@ def _drop_helpers(t: ir.Table) -> ir.Table:
     return t.drop(*[c for c in t.columns if c.startswith("_")])
 
 
-def allocate(kept: ir.Table, cfg: OutcomeConfig, months: ir.Table) -> ir.Table:
-    """Allocate kept report rows to calendar months.
+def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir.Table:
+    """Allocate report rows to calendar months; dropped rows become counting pseudo rows.
+
+    ``coded`` has the report columns and ``rule_code`` (null: the row is kept; ``i``: dropped
+    by the i-th rule). ``months`` is the (first, last) month index every period lies in.
 
     Returns one row per (report row, month) with ``person_id``, ``month``, ``amount``
     (pro-rata share of ``amount_eur``), ``subsidised``, ``wage`` (a positive, non-recovery
     row: can show work), ``work_day`` (first day of the month the row's period covers, days
     since 1970-01-01; null under payment allocation) and ``last_week`` (the period overlaps
-    the month's last seven days).
+    the month's last seven days). A dropped row gives one row with a null ``person_id``,
+    ``month = -1 - rule_code`` and ``amount`` 1, so the panel's aggregation also counts it.
+
+    Kept and dropped rows travel one pipeline (no union of two reads of the reports), and
+    every period, of one month or many, is spread by equi-joins: on its span against a small
+    table of (span, offset) pairs, then on the month. No range join over the month table.
     """
-    r = kept
+    r = coded
+    kept = r.rule_code.isnull()
+    pseudo = (-1 - r.rule_code).cast("int32")
     recovery = r.recovery.fill_null(False) if "recovery" in r.columns else ibis.literal(False)
-    wage = (~recovery) & (r.amount_eur > 0)
+    wage = kept & ~recovery & (r.amount_eur > 0)
+    person = ibis.cases((kept, r.person_id), else_=ibis.null("int64"))
+    amount = ibis.cases((kept, r.amount_eur), else_=1.0)
+    subsidised = kept & r.subsidised.fill_null(False)
     if cfg.allocation == "payment":
-        pay = r.payment_date
-        if "orig_payment_date" in r.columns:
-            pay = ibis.cases((recovery, r.orig_payment_date.fill_null(r.payment_date)), else_=r.payment_date)
-        return r.select(person_id=r.person_id, month=month_expr(pay), amount=r.amount_eur,
-                        subsidised=r.subsidised, wage=wage,
+        return r.select(person_id=person, month=ibis.cases((kept, month_expr(_payment_date(r))), else_=pseudo),
+                        amount=amount, subsidised=subsidised, wage=wage,
                         work_day=ibis.null("int32"), last_week=ibis.literal(False))
+    start, end = _period(r, cfg)
+    d0 = ibis.cases((kept, start.epoch_days().cast("int32")), else_=0)
+    d1 = ibis.cases((kept, end.epoch_days().cast("int32")), else_=0)
+    m0 = ibis.cases((kept, month_expr(start)), else_=pseudo)
+    p = r.select(person_id=person, amount_eur=amount, subsidised=subsidised, wage=wage, d0=d0, d1=d1, m0=m0,
+                 span=ibis.cases((kept, month_expr(end) - month_expr(start)), else_=0).cast("int32"))
+    first, last = months
+    offs = span_offsets(last - first)
+    j = p.join(offs, p.span == offs.span)
+    j = j.select(*[c for c in p.columns if c != "span"], alloc_month=(j.m0 + j.k).cast("int32"))
+    j = j.select(*j.columns)  # a plain projection: Ibis 12 cannot join straight onto a joined select
+    mt = _month_table_with_pseudo(first, last, len(REPORT_RULES) + 1)
+    j = j.join(mt, j.alloc_month == mt.month)
+    lo = ibis.greatest(j.d0, j.first_day)
+    hi = ibis.least(j.d1, j.last_day)
+    days = (hi - lo + 1).cast("float64")
+    total = (j.d1 - j.d0 + 1).cast("float64")
+    return j.select(person_id=j.person_id, month=j.month.cast("int32"), amount=j.amount_eur * days / total,
+                    subsidised=j.subsidised, wage=j.wage, work_day=lo.cast("int32"), last_week=hi >= j.last_day - 6)
+
+
+def _payment_date(r: ir.Table) -> ir.DateValue:
+    """The date a row is allocated to under payment allocation (a recovery: its original payment)."""
+    if "orig_payment_date" not in r.columns:
+        return r.payment_date
+    recovery = r.recovery.fill_null(False) if "recovery" in r.columns else ibis.literal(False)
+    return ibis.cases((recovery, r.orig_payment_date.fill_null(r.payment_date)), else_=r.payment_date)
+
+
+def _period(r: ir.Table, cfg: OutcomeConfig) -> tuple[ir.DateValue, ir.DateValue]:
+    """(start, end) of the period a row is allocated over: earnings period where given, else pay period."""
     start, end = r.pay_period_start, r.pay_period_end
     if cfg.allocation == "earning_period" and {"earning_period_start", "earning_period_end"} <= set(r.columns):
         has_ep = r.earning_period_start.notnull() & r.earning_period_end.notnull()
         start = ibis.cases((has_ep, r.earning_period_start), else_=r.pay_period_start)
         end = ibis.cases((has_ep, r.earning_period_end), else_=r.pay_period_end)
-    p = r.select(person_id=r.person_id, amount_eur=r.amount_eur, subsidised=r.subsidised, wage=wage,
-                 d0=start.epoch_days().cast("int32"), d1=end.epoch_days().cast("int32"),
-                 m0=month_expr(start), m1=month_expr(end))
-    # Most rows lie in one month: an equi-join. Multi-month periods (holiday bonus over its
-    # accrual year, arrears) are expanded by an equi-join on their span against a small table
-    # of (span, offset) pairs, then an equi-join on the month: no range join over the month
-    # table. Spans longer than MAX_EQUI_SPAN months (rare) take the range join.
-    single = p.filter(p.m0 == p.m1)
-    multi = p.filter((p.m0 != p.m1) & (p.m1 - p.m0 <= MAX_EQUI_SPAN))
-    multi = multi.mutate(_span=(multi.m1 - multi.m0).cast("int32"))
-    long_ = p.filter(p.m1 - p.m0 > MAX_EQUI_SPAN)
-    js = single.join(months, single.m0 == months.month)
-    offs = span_offsets(MAX_EQUI_SPAN)
-    mo = multi.join(offs, multi._span == offs.span)
-    mo = mo.select(*p.columns, alloc_month=(mo.m0 + mo.k).cast("int32"))
-    mo = mo.select(*mo.columns)  # a plain projection: Ibis 12 cannot join straight onto a joined select
-    jm = mo.join(months, mo.alloc_month == months.month)
-    jl = long_.join(months, [months.month >= long_.m0, months.month <= long_.m1])
-
-    def shares(j: ir.Table) -> ir.Table:
-        lo = ibis.greatest(j.d0, j.first_day)
-        hi = ibis.least(j.d1, j.last_day)
-        days = (hi - lo + 1).cast("float64")
-        total = (j.d1 - j.d0 + 1).cast("float64")
-        return j.select(person_id=j.person_id, month=j.month.cast("int32"),
-                        amount=j.amount_eur * days / total, subsidised=j.subsidised, wage=j.wage,
-                        work_day=lo.cast("int32"), last_week=hi >= j.last_day - 6)
-
-    return shares(js).union(shares(jm)).union(shares(jl))
+    return start, end
 
 
-def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: ir.Table,
+def _month_table_with_pseudo(first: int, last: int, n_rules: int) -> ir.Table:
+    """:func:`month_table` plus one row per pseudo month ``-1 - rule`` (a one-day period on day 0)."""
+    pseudo = pl.DataFrame({"month": [-1 - i for i in range(n_rules)], "first_day": [0] * n_rules,
+                           "last_day": [0] * n_rules}, schema={"month": pl.Int32, "first_day": pl.Int32, "last_day": pl.Int32})
+    return ibis.memtable(pl.concat([_month_frame(first, last), pseudo]))
+
+
+def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int],
                                spell_persons: ir.Table | None = None,
                                extraction_date: dt.date | None = None) -> ir.Table:
     """The panel and the exclusion counts in one pass over the reports.
 
-    Kept rows are allocated and summed per person and month; each dropped row becomes a
-    pseudo row with a null ``person_id``, ``month = -1 - rule number`` and an amount of 1, so
-    the same aggregation counts the dropped rows per rule (one read of the reports instead
-    of two). :func:`split_panel` separates the two; materialise this table first.
+    ``months``: (first, last) month index; every pay and earnings period must lie in it
+    (:func:`data_months` gives it). Kept rows are allocated and summed per person and month;
+    each dropped row becomes a pseudo row with a null ``person_id``, ``month = -1 - rule
+    number`` and an amount of 1, so the same aggregation counts the dropped rows per rule
+    (one read of the reports instead of two). :func:`split_panel` separates the two;
+    materialise this table first.
     """
-    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date)
+    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months)
     code = ibis.cases(*[(pred.fill_null(False), i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
-    r = _drop_helpers(r.mutate(rule_code=code))
-    a = allocate(r.filter(r.rule_code.isnull()), cfg, months)
-    d = r.filter(r.rule_code.notnull())
-    dropped = d.select(person_id=ibis.null("int64"), month=(-1 - d.rule_code).cast("int32"), amount=ibis.literal(1.0),
-                       subsidised=ibis.literal(False), wage=ibis.literal(False), work_day=ibis.null("int32"),
-                       last_week=ibis.literal(False))
-    a = a.union(dropped.cast(a.schema()))
+    a = allocate(_drop_helpers(r.mutate(rule_code=code)), cfg, months)
     open_wage = a.wage & ~a.subsidised
-    g = a.group_by(["person_id", "month"]).aggregate(
-        earnings_eur=a.amount.sum(),
-        subsidised_eur=ibis.cases((a.subsidised, a.amount), else_=0.0).sum(),
-        lw_open=ibis.cases((open_wage & a.last_week, 1), else_=0).max(),
-        lw_sub=ibis.cases((a.wage & a.subsidised & a.last_week, 1), else_=0).max(),
-        first_work_day=ibis.cases((open_wage, a.work_day), else_=ibis.null("int32")).min(),
-    )
+    aggs = dict(earnings_eur=a.amount.sum(), subsidised_eur=ibis.cases((a.subsidised, a.amount), else_=0.0).sum(),
+                first_work_day=ibis.cases((open_wage, a.work_day), else_=ibis.null("int32")).min())
+    if cfg.employment_rule != "floor":  # the last-week flags only where the rule reads them
+        aggs.update(lw_open=ibis.cases((open_wage & a.last_week, 1), else_=0).max(),
+                    lw_sub=ibis.cases((a.wage & a.subsidised & a.last_week, 1), else_=0).max())
+    g = a.group_by(["person_id", "month"]).aggregate(**aggs)
     # No rounding (ROUND differs between engines: half-even vs half-away-from-zero); the floor
     # is compared with half a cent of tolerance for pro-rata float error.
     earn = g.earnings_eur
@@ -214,12 +247,12 @@ def split_panel(combined: ir.Table, rule_names: list[str]) -> tuple[ir.Table, ir
 
 
 def rule_names(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
-               extraction_date: dt.date | None) -> list[str]:
+               extraction_date: dt.date | None, months: tuple[int, int] | None = None) -> list[str]:
     """Names of the report drop rules in force, in the order they are applied."""
-    return [name for name, _ in _report_rules(reports, cfg, spell_persons, extraction_date)[1]]
+    return [name for name, _ in _report_rules(reports, cfg, spell_persons, extraction_date, months)[1]]
 
 
-def earnings_panel(reports: ir.Table, cfg: OutcomeConfig, months: ir.Table,
+def earnings_panel(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int],
                    spell_persons: ir.Table | None = None,
                    extraction_date: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
     """Person x month earnings and employment panel.
@@ -240,7 +273,7 @@ def earnings_panel(reports: ir.Table, cfg: OutcomeConfig, months: ir.Table,
     does) rather than executing the two expressions separately.
     """
     combined = earnings_panel_with_counts(reports, cfg, months, spell_persons, extraction_date)
-    return split_panel(combined, rule_names(reports, cfg, spell_persons, extraction_date))
+    return split_panel(combined, rule_names(reports, cfg, spell_persons, extraction_date, months))
 
 
 def data_months(reports: ir.Table) -> tuple[int, int, dt.date]:

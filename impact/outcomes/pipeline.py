@@ -30,6 +30,7 @@ from impact.outcomes.outcomes import (
     classify_spells,
     segment_baseline,
     unit_exclusions,
+    unit_late,
     unit_outcomes,
     unit_window,
 )
@@ -38,7 +39,6 @@ from impact.outcomes.panel import (
     data_months,
     earnings_panel_with_counts,
     last_complete_month,
-    month_table,
     rule_names,
     split_panel,
 )
@@ -103,6 +103,13 @@ class OutcomePlan:
         return {"service_window": unit_window(services, panel, self.cfg, self.last_month, SERVICE_ORIGINS),
                 "spell_window": unit_window(spells, panel, self.cfg, self.last_month, SPELL_ORIGINS)}
 
+    def late(self, windows: dict[str, ir.Table], panel: ir.Table | None = None) -> dict[str, ir.Table]:
+        """Per-unit first employment beyond the window (``service_late``, ``spell_late``), to materialise once."""
+        panel = self.panel if panel is None else panel
+        services, spells, _, _, _ = kept_units(self.tables, self.extraction_date)
+        return {"service_late": unit_late(services, panel, windows["service_window"], self.cfg, self.last_month),
+                "spell_late": unit_late(spells, panel, windows["spell_window"], self.cfg, self.last_month)}
+
     def outputs(self, panel: ir.Table | None = None, baseline: ir.Table | None = None,
                 windows: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
         """Unit outcome expressions on a panel table (and materialised baseline and windows, if given)."""
@@ -132,11 +139,11 @@ def plan_outcomes(tables: dict[str, ir.Table], cfg: OutcomeConfig, extraction_da
     """
     lcm = last_complete_month(extraction_date)
     first = first_month - 1
-    months = month_table(first, max(last_month or lcm, lcm) + 1)
+    months = (first, max(last_month or lcm, lcm) + 1)
     args = (tables["earnings_reports"], cfg, months, _spell_persons(tables),
             extraction_date if cfg.extraction_date is not None else None)
     combined = earnings_panel_with_counts(*args)
-    names = rule_names(args[0], cfg, args[3], args[4])
+    names = rule_names(args[0], cfg, args[3], args[4], months)
     panel, excl = split_panel(combined, names)
     return OutcomePlan(tables=tables, cfg=cfg, panel_with_counts=combined, rule_names=names, panel=panel,
                        report_exclusions=excl,
@@ -178,9 +185,9 @@ def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeC
         baseline = segment_baseline(panel, persons, cfg, first_month, last_month)
     services, spells, kept_spells, sc, spc = kept_units(tables, extraction)
     sv = unit_outcomes(services, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SERVICE_ORIGINS,
-                       window=windows.get("service_window"))
+                       window=windows.get("service_window"), late=windows.get("service_late"))
     sp = unit_outcomes(spells, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SPELL_ORIGINS,
-                       window=windows.get("spell_window"))
+                       window=windows.get("spell_window"), late=windows.get("spell_late"))
     return {
         "service_outcomes": sv.drop("unit_id").order_by("service_id"),
         "spell_outcomes": sp.drop("unit_id").order_by("spell_id"),
@@ -228,6 +235,8 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     baseline = materialise(con, plan.baseline(panel), f"impact_segment_baseline_{uuid.uuid4().hex[:12]}")
     # The window aggregates feed several pieces of each unit table: compute each once.
     windows = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}") for k, e in plan.windows(panel).items()}
+    windows.update({k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
+                    for k, e in plan.late(windows, panel).items()})
     exprs = plan.outputs(panel, baseline, windows)
     svc = exprs["service_outcomes"].to_polars()
     spl = exprs["spell_outcomes"].to_polars()
@@ -242,7 +251,9 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     pm_out = panel.select("person_id", "month", "earnings_eur", "subsidised_eur", "employed", "subsidised",
                           first_work_date=ibis.cases((panel.first_work_day.notnull(),
                                                       ibis.date("1970-01-01") + panel.first_work_day.as_interval("D")),
-                                                     else_=ibis.null("date"))).order_by("person_id", "month")
+                                                     else_=ibis.null("date")))
+    # Written in the backend's order: a global sort of every person-month costs more than any
+    # reader saves (readers join on person and month).
     if person_month_path is not None:
         write_parquet(con, pm_out, person_month_path)
     pm = pm_out.to_polars() if collect_person_month else None
@@ -360,6 +371,7 @@ def sql_script(source: str | Path | None, out: str | Path, cfg: OutcomeConfig, b
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     baseline = plan.baseline(plan.panel)
     windows = plan.windows(plan.panel)
+    windows.update(plan.late(windows, plan.panel))
     outs = plan.outputs(plan.panel, baseline, windows)
     script = compile_script(
         {"service_outcomes": outs["service_outcomes"], "spell_outcomes": outs["spell_outcomes"],

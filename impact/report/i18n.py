@@ -88,9 +88,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "rob_fail": "\u2717 failed",
         "rob_all_passed": "All {n} checks passed.",
         "rob_some_failed": "{k} of {n} checks failed: {checks}.",
-        "rob_sensitivity": "Sensitivity to a hidden confounder: estimate when a simulated unobserved variable of the given strength is added",
-        "rob_strength": "Strength (share of treatments flipped; outcome effect in SD)",
-        "rob_explained": "Explains the effect away",
         "rob_not_run": "not run",
     },
     "fi": {
@@ -171,9 +168,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "rob_fail": "\u2717 ei läpäissyt",
         "rob_all_passed": "Kaikki {n} tarkistusta läpäistiin.",
         "rob_some_failed": "{k}/{n} tarkistusta ei läpäisty: {checks}.",
-        "rob_sensitivity": "Herkkyys havaitsemattomalle sekoittavalle tekijälle",
-        "rob_strength": "Voimakkuus",
-        "rob_explained": "Selittää vaikutuksen pois",
         "rob_not_run": "ei ajettu",
     },
 }

@@ -423,6 +423,239 @@ def spell_time_panel(run, service_type: str, max_u: int, horizon: int, n_max: in
 
 
 def did_analysis(run, sec) -> str:
+    """Staggered DiD on the treatment's service, by ``estimators.did.design``: the stacked
+    'join now vs not now' risk-set design (default, :func:`_did_risk_set`) or the spell-time
+    design (:func:`_did_spell_time`)."""
+    if run.cfg.estimator("did").options.get("design", "risk_set") == "spell_time":
+        return _did_spell_time(run, sec)
+    return _did_risk_set(run, sec)
+
+
+#: Covariates of the risk-set DiD: columns of impact.designs.did_panels.risk_set_panel plus the
+#: interactions of :func:`_history_by_start`; segment 00 and language fi are the references.
+RISK_SET_COVARIATES = ("age_u25", "age_o50", "female", "educ_basic", "educ_tertiary", "lang_other", "log_elapsed",
+                       "long_term", "emp_12m", "seg_01", "seg_02", "seg_03", "seg_04", "hist_el1", "hist_el2",
+                       "hist_el3", "hist_el4_6", "hist_el7_12")
+#: Bands of months since the job-seeking spell started within which the comparison persons are
+#: sampled (exact months 1-12, then 13-18, 19-24, 25-36, 37+).
+RISK_SET_ELAPSED_BANDS = (*range(1, 14), 19, 25, 37)
+
+
+def _history_by_start(d: pl.DataFrame) -> pl.DataFrame:
+    """Prior employment (``emp_12m``) interacted with 1, 2, 3, 4-6 and 7-12 months since the spell started.
+
+    Employment before entry steps down in the month the job-seeking spell started, by as much
+    as the person was employed before it, and entrants have less prior employment than the
+    job seekers they are compared with. So in each pre-entry month only the persons whose
+    spell started then carry the prior-employment difference; a single prior-employment term
+    spreads it over all months and leaves pre-trends (and a failing placebo in time). The
+    comparison persons are sampled with the same months since the start
+    (:data:`RISK_SET_ELAPSED_BANDS`), so the start timing itself is balanced by design.
+    """
+    e, h = pl.col("elapsed_months"), pl.col("emp_12m")
+    return d.with_columns(hist_el1=h * (e == 1), hist_el2=h * (e == 2), hist_el3=h * (e == 3),
+                          hist_el4_6=h * e.is_between(4, 6), hist_el7_12=h * e.is_between(7, 12))
+
+
+def risk_set_cohorts(run, pre: int, post: int, n_cohorts: int) -> tuple[int, int]:
+    """Entry months (month indexes) of the risk-set DiD.
+
+    ``treatment.cohorts_from``/``cohorts_to`` when given; otherwise the last ``n_cohorts``
+    months whose ``post`` months of follow-up end before the last (incompletely reported)
+    month of the outcome stage and that start on or before ``population.start_to``.
+    """
+    from impact.errors import DesignError
+    from impact.months import month_index
+    from impact.study.config import month_to_index
+
+    cfg = run.cfg
+    tr, pop = cfg.treatment, cfg.population
+    last_full = run.outcomes.last_month - 1  # the last month's arrears pay is reported later
+    first = int(person_month(run)["month"].min())
+    g1 = last_full - post
+    if pop.start_to is not None:
+        g1 = min(g1, month_index(pop.start_to))
+    g0 = g1 - n_cohorts + 1
+    if pop.start_from is not None:
+        g0 = max(g0, month_index(pop.start_from))
+    g0 = max(g0, first + pre)
+    if tr.cohorts_from:
+        g0 = month_to_index(tr.cohorts_from)
+    if tr.cohorts_to:
+        g1 = month_to_index(tr.cohorts_to)
+    if g0 - pre < first or g1 + post > last_full or g1 < g0:
+        from impact.months import month_label
+
+        raise DesignError(
+            f"the risk-set DiD needs entry months with {pre} months before (estimators.did.pre_months) and {post} "
+            f"after (outcomes.window_months / estimators.did.max_event_time) inside the outcome data "
+            f"({month_label(first)}..{month_label(last_full)}); got cohorts {month_label(g0)}..{month_label(g1)} "
+            "(treatment.cohorts_from / cohorts_to, population.start_from / start_to)")
+    return g0, g1
+
+
+def _did_risk_set(run, sec) -> str:
+    """Stacked 'join now vs not now' DiD around the entry into the service.
+
+    Design (:func:`impact.designs.did_panels.risk_set_panel`): for each entry month g (the
+    cohorts of :func:`risk_set_cohorts`), the persons whose first spell of the service starts
+    in g, job seeking at the end of g - 1, against a random comparison set of up to
+    ``controls_per_treated`` persons per entrant of the same month and employment area who
+    were job seeking at the ends of g - 1 and g and started no service in g (they may start
+    later). Estimator: ``att_gt(..., comparison_set="stack")``, outcome regression on the
+    covariates of :data:`RISK_SET_COVARIATES`, standard errors clustered by person.
+
+    Estimand: ATT(e), the average effect on the entrants of joining in g rather than not
+    then ('not now'), e months after the entry month (e = 0..post; the months in the service,
+    the lock-in, included), and their mean over e = 0..post. Cohorts with fewer than
+    ``report.min_cell`` entrants or comparison persons are left out (disclosure control).
+    """
+    from impact.designs.did_panels import risk_set_panel
+    from impact.errors import DesignError
+    from impact.estimators import did
+    from impact.months import month_label
+
+    cfg, lang = run.cfg, run.lang
+    o = dict(cfg.estimator("did").options)
+    st = cfg.treatment.service_type
+    post = int(min(cfg.outcomes.window_months[1], o.get("max_event_time", cfg.outcomes.window_months[1])))
+    pre = int(o.get("pre_months", min(-cfg.outcomes.window_months[0], 12)))
+    if post < 1 or pre < 1:
+        raise DesignError(f"the risk-set DiD needs at least one month before and after entry; got {pre} before "
+                          f"(estimators.did.pre_months) and {post} after (outcomes.window_months)")
+    g0, g1 = risk_set_cohorts(run, pre, post, int(o.get("cohorts", 24)))
+    k = int(o.get("controls_per_treated", 3))
+    f = run.frames
+    pm = person_month(run).filter(pl.col("month") < run.outcomes.last_month)
+    d = risk_set_panel(pm, f["service_spells"], f["jobseeking_spells"], f["persons"], service_type=st,
+                       cohorts=(g0, g1), pre=pre, post=post, controls_per_treated=k, seed=0, earnings_col="earnings",
+                       elapsed_bands=RISK_SET_ELAPSED_BANDS)
+    d = _history_by_start(d)
+    # disclosure control: every cohort has at least min_cell entrants and min_cell comparison persons
+    mc = cfg.report.min_cell
+    sizes = d.select("unit", "stack", "cohort").unique().group_by("stack").agg(
+        n_t=(pl.col("cohort") > 0).sum(), n_c=(pl.col("cohort") == 0).sum())
+    small = sizes.filter((pl.col("n_t") < mc) | (pl.col("n_c") < mc))["stack"].to_list()
+    if small:
+        d = d.filter(~pl.col("stack").is_in(small))
+    if d.height == 0:
+        raise DesignError(f"no entry month {month_label(g0)}..{month_label(g1)} has {mc} or more entrants into {st} "
+                          f"and {mc} comparison persons (report.min_cell)")
+    # a covariate constant within a comparison set makes that cohort's outcome regression singular
+    spread = d.filter(pl.col("cohort") == 0).unique("unit").group_by("stack").agg(
+        [pl.col(c).cast(pl.Float64).std().fill_null(0.0).alias(c) for c in RISK_SET_COVARIATES])
+    covs = [c for c in RISK_SET_COVARIATES if spread[c].min() > 0]
+    not_adjusted = [c for c in RISK_SET_COVARIATES if c not in covs]
+    cl = "person_id"
+    if o.get("cluster") == "employment_area":
+        d = d.join(f["persons"].select("person_id", "employment_area"), on="person_id", how="left")
+        cl = "employment_area"
+    opts = dict(comparison_set="stack", cluster=cl, covariates=covs, method=o.get("method", "reg"))
+    keys = dict(unit="unit", time="month", group="cohort", outcome="employed")
+    res = did.att_gt(d, **keys, anticipation=o.get("anticipation", 0), base_period=o.get("base_period", "varying"),
+                     **opts)
+    agg = res.aggregate("dynamic", min_e=-pre, max_e=post, bootstrap=True, n_boot=999, seed=0)
+    units = d.select("unit", "person_id", "stack", "cohort", "service_id").unique()
+    est_groups = set(res.att_gt["group"].astype(float).tolist())
+    used = units.filter(pl.col("stack").cast(pl.Float64).is_in(list(est_groups)))
+    n_treated = int((used["cohort"] > 0).sum())
+    n_controls = int((used["cohort"] == 0).sum())
+    n_persons = used["person_id"].n_unique()
+    es = agg.estimates.drop(columns=[c for c in ("horizon",) if c in agg.estimates]).rename(
+        columns={"event_time": "horizon"})
+    tidy = es.assign(outcome="employed", estimand="event-study ATT(e): joining now vs not yet, months since entry",
+                     n_treated=n_treated, n_controls=n_controls)
+    truth = _did_truth(run, used, post)
+    if truth is not None:
+        tidy["truth"] = tidy["horizon"].map(truth)
+    run.add_estimates(tidy, "did_event_study", "callaway_santanna (stacked risk sets)")
+    ov = agg.overall
+    overall = pd.DataFrame([{"outcome": "employed", "estimand": f"average ATT(e) over e = 0..{post} months since entry",
+                             "horizon": np.nan, **ov.to_dict(), "n_treated": n_treated, "n_controls": n_controls}])
+    if truth is not None:
+        overall["truth"] = float(np.mean([truth[e] for e in range(post + 1) if e in truth]))
+    run.add_estimates(overall, "did_overall", "callaway_santanna (stacked risk sets)")
+    run.extra["did_design"] = {"design": "risk_set", "cohorts": (g0, g1), "pre": pre, "post": post,
+                               "left_out": small, "n_treated": n_treated, "n_controls": n_controls,
+                               "covariates": covs, "not_adjusted": not_adjusted}
+    _keep_for_robustness(run, "did_overall", "Difference-in-differences: joining now vs not yet" if lang == "en" else
+                         "Erotusten erotus: aloitus nyt vai ei nyt", "did", res=res, overall=ov, panel=d,
+                         keys=keys, opts=opts, pretest_min_e=-pre)
+    sub = ReportSection(key="did", title=("Difference-in-differences: joining now vs not yet (event study)"
+                                          if lang == "en" else "Erotusten erotus: aloitus nyt vai ei nyt"))
+    lab = label(st, lang).lower()
+    left = (f" Entry months with fewer than {mc} entrants or comparison persons are left out "
+            f"({', '.join(month_label(int(m)) for m in small)})." if small else "")
+    sub.paragraphs.append(
+        f"For each entry month from {month_label(g0)} to {month_label(g1)}, the job seekers who started "
+        f"{lab} for the first time that month ({n_treated:,} entrants) are compared with up to {k} job seekers per "
+        f"entrant from the same employment area, unemployed equally long, who were job seeking in the same month "
+        f"but did not start any service then ({n_controls:,} comparison persons; {n_persons:,} distinct persons, "
+        f"since a job seeker can be a comparison person in several months and join later). Employment is followed "
+        f"month by month from {pre} months before to {post} months after the entry month, adjusted for age, sex, "
+        "education, language, segment, months of unemployment and employment in the year before the spell (also "
+        "by how recently the spell started)" + (f", except {', '.join(not_adjusted)} (constant among the comparison "
+                                                f"persons of some entry month)" if not_adjusted else "") + ". "
+        f"Average effect over months 0-{post} since entry: {100 * ov.estimate:+.1f} pp "
+        f"[{100 * ov.ci_lower:+.1f}, {100 * ov.ci_upper:+.1f}]. The effect counts from the entry month, so the "
+        "months in the service (lock-in, when participants search less) come first; the comparison persons may "
+        "start the service later, so this is the effect of joining now rather than not yet ('not now'), not "
+        "of never joining." + left if lang == "en" else
+        f"{n_treated:,} aloittajaa ja {n_controls:,} vertailuhenkilöä; keskimääräinen vaikutus {100 * ov.estimate:+.1f} "
+        f"%-yks. kuukausina 0-{post} aloituksesta (lukkiutumisvaikutus mukana).")
+    _pretest_paragraph(run, sub, res, lang, min_e=-pre)
+    from impact.report import plots
+
+    dd = tidy.sort_values("horizon")
+    fig = plots.event_study_plot(dd, x="horizon", truth="truth" if truth is not None else None,
+                                 xlabel="Months since entry" if lang == "en" else "Kuukautta aloituksesta",
+                                 ylabel="Effect on employment" if lang == "en" else "Vaikutus työllisyyteen")
+    sub.figures.append(save_figure(fig, run.figures_dir, "did_event_study",
+                                   "Event study: effect of joining now rather than not yet on open-market employment, "
+                                   "by months since the entry month (0 = entry month), with 95% pointwise intervals "
+                                   "and the simultaneous band; months before entry test parallel trends"
+                                   + ("; red: the true effect in the simulation." if truth is not None else ".")
+                                   if lang == "en" else "Tapahtumatutkimus: vaikutus kuukausittain aloituksesta."))
+    pub_cols = [c for c in ("horizon", "estimate", "std_error", "ci_lower", "ci_upper", "band_lower", "band_upper",
+                            "n_treated", "n_controls", "truth") if c in dd]
+    run.publish("did_event_study", dd[pub_cols])
+    sec.subsections.append(sub)
+    return f"did (risk set) {len(tidy)} event times, {n_treated} entrants"
+
+
+def _did_truth(run, used: pl.DataFrame, post: int) -> dict[int, float] | None:
+    """True ATT(e) ('not now') of the design's entrants, e = 0..post (synthetic registers only)."""
+    truth_dir = run.registers_dir / "truth" if run.registers_dir is not None else None
+    if truth_dir is None or not (truth_dir / "service_participation.parquet").exists():
+        return None
+    from impact.simulate.truth import true_event_att
+
+    ids = used.filter(pl.col("cohort") > 0).select("service_id").unique()
+    tr = true_event_att(truth_dir, ids, event_times=list(range(0, post + 1)))
+    return dict(zip(tr["event_time"].to_list(), tr["att_employed"].to_list()))
+
+
+def _pretest_paragraph(run, sub, res, lang: str, min_e: float | None = None) -> None:
+    """The pre-trend Wald test as a paragraph (and a warning when it rejects)."""
+    try:
+        pt = res.pretest() if min_e is None else res.pretest(min_e=min_e)
+    except Exception as e:  # noqa: BLE001 - a design without pre-periods simply has no test
+        sub.paragraphs.append(f"No pre-trend test: {e}")
+        return
+    which = ("all pre-start effects zero" if min_e is None else
+             f"all effects in the {-int(min_e)} months before entry zero, every entry month")
+    sub.paragraphs.append(f"Pre-trend test ({which}): chi2 = {pt.statistic:.1f}, df = {pt.df}, "
+                          f"p = {pt.p_value:.3f}." if lang == "en" else f"Esitrenditesti: p = {pt.p_value:.3f}.")
+    run.extra["pretest"] = {"statistic": pt.statistic, "df": pt.df, "p_value": pt.p_value}
+    if pt.p_value < 0.05:
+        w = (f"Pre-trends: employment of the entrants already differed before the start (p = {pt.p_value:.3f}); "
+             "the parallel-trends assumption of the DiD estimate is doubtful." if lang == "en" else
+             f"Esitrendit: ryhmät erosivat jo ennen aloitusta (p = {pt.p_value:.3f}).")
+        sub.warnings.append(w)
+        run.warnings.append(w)
+
+
+def _did_spell_time(run, sec) -> str:
     """Staggered DiD in months since the start of the job-seeking spell (cohort = month the service starts).
 
     Units are job-seeking spells (a deterministic subsample of at most ``sample_units``),
@@ -484,20 +717,7 @@ def did_analysis(run, sec) -> str:
         f"after the start: {100 * ov.estimate:+.1f} pp [{100 * ov.ci_lower:+.1f}, {100 * ov.ci_upper:+.1f}]. "
         "The effect is measured from the start, so the months in the service (lock-in) are included." if lang == "en"
         else f"{n_treated:,} henkilöä; keskimääräinen vaikutus {100 * ov.estimate:+.1f} %-yks.")
-    try:
-        pt = res.pretest()
-        sub.paragraphs.append(f"Pre-trend test (all pre-start effects zero): chi2 = {pt.statistic:.1f}, df = {pt.df}, "
-                              f"p = {pt.p_value:.3f}." if lang == "en" else
-                              f"Esitrenditesti: p = {pt.p_value:.3f}.")
-        run.extra["pretest"] = {"statistic": pt.statistic, "df": pt.df, "p_value": pt.p_value}
-        if pt.p_value < 0.05:
-            w = (f"Pre-trends: employment of the entry cohorts already differed before the start (p = {pt.p_value:.3f}); "
-                 "the parallel-trends assumption of the DiD estimate is doubtful." if lang == "en" else
-                 f"Esitrendit: ryhmät erosivat jo ennen aloitusta (p = {pt.p_value:.3f}).")
-            sub.warnings.append(w)
-            run.warnings.append(w)
-    except Exception as e:  # noqa: BLE001 - a design without pre-periods simply has no test
-        sub.paragraphs.append(f"No pre-trend test: {e}")
+    _pretest_paragraph(run, sub, res, lang)
     from impact.report import plots
 
     d = tidy.sort_values("horizon")
@@ -566,15 +786,12 @@ def synth_analysis(run) -> str:
     est = res.estimates[res.estimates["estimand"] == "ATT"].copy()
     est["horizon"] = np.nan  # the whole post period (see the gap rows for months since the reform)
     if placebo is not None:
-        # permutation interval: the ATT minus the spread of placebo ATTs (donors refitted as if treated)
-        g = placebo.gaps
-        post_g = g[(~g["treated"]) & (g["time"] >= t0)]
-        p_att = post_g.groupby("unit")["gap"].mean().to_numpy()
-        q = float(np.quantile(np.abs(p_att), 0.95)) if p_att.size else np.nan
-        est["std_error"] = float(np.std(p_att, ddof=1)) if p_att.size > 1 else np.nan
-        est["ci_lower"], est["ci_upper"] = att - q, att + q
-        est["p_value"] = placebo.p_value
-        est["interval"] = "placebo: ATT +/- 95th percentile of |placebo ATTs|"
+        # in-space placebo ATTs scaled by each area's noise level (calibrated in docs/validation.md;
+        # the plain placebo spread is too wide when donors are smaller and noisier than the area)
+        iv = res.att_interval("scaled_placebo")
+        est["std_error"], est["ci_lower"], est["ci_upper"] = iv["std_error"], iv["ci_lower"], iv["ci_upper"]
+        est["p_value"] = placebo.p_value  # the permutation (rank) test of the in-space placebos
+        est["interval"] = "noise-scaled placebo: ATT +/- t(J-1) x SE of placebo ATTs rescaled to the area's noise"
     est["n_treated"] = float(panel.filter(pl.col("area") == area)["persons"].max())
     est["n_controls"] = float(len(donors))
     run.add_estimates(est, "synthetic_control", "synthetic_control")
@@ -823,11 +1040,11 @@ def did_robustness(run, item: dict) -> tuple[pd.DataFrame, dict]:
     from impact.estimators.refute import did_checks, did_placebo_in_time
 
     res, ov = item["res"], item["overall"]
-    rows = [did_checks(res)]
+    rows = [did_checks(res, min_e=item.get("pretest_min_e"))]
     pit = None
+    keys = item.get("keys", dict(unit="spell_id", time="t", group="cohort", outcome="employed"))
     try:
-        pit = did_placebo_in_time(item["panel"], unit="spell_id", time="t", group="cohort", outcome="employed",
-                                  shift=3, **item.get("opts", {}))
+        pit = did_placebo_in_time(item["panel"], **keys, shift=3, **item.get("opts", {}))
     except Exception as exc:  # noqa: BLE001 - a refuter that cannot run is reported, not fatal
         item["placebo_error"] = f"{type(exc).__name__}: {exc}"
     if pit is not None:

@@ -54,6 +54,10 @@ EMPLOYMENT_KEYS = ("allocation", "income_types", "holiday_compensation", "employ
 LANGS = ("en", "fi")
 FORMATS = ("html", "pdf")
 ESTIMATOR_NAMES = ("followup", "matching", "did", "synth", "peer_groups")
+#: [estimators.did] design: "risk_set" (default; stacked 'join now vs not now' around service entry,
+#: impact.designs.did_panels.risk_set_panel) or "spell_time" (cohorts by the month of the job-seeking
+#: spell in which the service starts, not-yet-treated spells as the comparison).
+DID_DESIGNS = ("risk_set", "spell_time")
 
 
 # ---------------------------------------------------------------------------------------
@@ -478,6 +482,10 @@ _ESTIMATOR_OPTIONS: dict[str, dict[str, tuple]] = {
         "max_controls_per_treated": ("int", 1, 1000),
     },
     "did": {
+        "design": ("str", DID_DESIGNS),
+        "pre_months": ("int", 1, 24),
+        "cohorts": ("int", 1, 120),
+        "controls_per_treated": ("int", 1, 100),
         "control_group": ("str", ("never_treated", "not_yet_treated")),
         "method": ("str", ("dr", "ipw", "reg")),
         "anticipation": ("int", 0, 12),
@@ -709,6 +717,20 @@ def parse_config(raw: dict[str, Any], path: str | None = None) -> StudyConfig:
             treat.design == "dynamic" and "did" in estimators):
         raise ConfigError(f"treatment.design = {treat.design!r} needs an estimator: add "
                           f"[estimators.{needs[treat.design]}]")
+    did = estimators.get("did")
+    if did is not None and did.options.get("design", "risk_set") == "risk_set":
+        if did.options.get("control_group") == "never_treated":
+            raise ConfigError("estimators.did.control_group = 'never_treated' does not fit estimators.did.design = "
+                              "'risk_set': its comparison persons did not start the service in the entry month but "
+                              "may start it later ('not now'); use control_group = 'not_yet_treated' or leave it out")
+        if did.options.get("sample_units") is not None:
+            raise ConfigError("estimators.did.sample_units applies to design = 'spell_time' only; the 'risk_set' "
+                              "design is sized by estimators.did.cohorts and controls_per_treated")
+    elif did is not None:
+        for k in ("pre_months", "cohorts", "controls_per_treated"):
+            if k in did.options:
+                raise ConfigError(f"estimators.did.{k} applies to design = 'risk_set' only (got design = "
+                                  f"{did.options['design']!r})")
     if "synth" in estimators and treat.design != "synthetic_control":
         raise ConfigError("[estimators.synth] needs treatment.design = 'synthetic_control' "
                           f"(got {treat.design!r})")

@@ -66,6 +66,36 @@ DESIGN_TEXT: dict[str, dict[str, list[str]]] = {
                "Oletukset: ilman palvelua osallistujien työllisyys olisi kehittynyt kuten myöhemmin aloittavien "
                "(yhdensuuntaiset trendit, tarkistetaan aloitusta edeltävillä kuukausilla); ei ennakointia."],
     },
+    "did_risk_set": {
+        "en": ["Difference-in-differences, joining now vs not yet (stacked risk sets): for each calendar month, the job "
+               "seekers who start the service for the first time that month are compared with job seekers who were "
+               "also job seeking at the end of the month before and of that month, lived in the same employment "
+               "area, had been unemployed equally long and started no service that month. The comparison persons "
+               "may start the service later. Employment is followed month by month before and after the entry "
+               "month; the change in the entrants' employment from the month before entry is compared with the "
+               "change among the comparison persons over the same calendar months, adjusted for age, sex, "
+               "education, language, segment, months of unemployment and prior employment (also by how recently "
+               "the unemployment began: employment falls in the month a job-seeking spell starts, by as much as "
+               "the person worked before).",
+               "Estimand: the average effect on the entrants of joining the service in that month rather than not "
+               "yet (the 'not now' counterfactual, in which they may join later), by months since entry (event "
+               "study; month 0 is the entry month) and averaged over those months. The months in the service come "
+               "first: participants search less while in the service (lock-in), so the effect is negative at first "
+               "and any gains come after the service ends. It is not the effect of never participating.",
+               "Assumptions: without joining then, the entrants' employment would have changed like that of the "
+               "comparison persons with the same characteristics (parallel trends; checked on the months before "
+               "entry and by a placebo that moves every entry month earlier); no anticipation of the start; one "
+               "person's participation does not change another's outcome. Both groups are job seekers at the same "
+               "time, so the dip in employment before a service starts (people enter services only while "
+               "unemployed) is shared rather than mistaken for an effect."],
+        "fi": ["Erotusten erotus, aloitus nyt vai ei nyt: kunakin kalenterikuukautena palvelun ensimmäistä kertaa "
+               "aloittaneita verrataan saman työllisyysalueen työnhakijoihin, jotka olivat työnhakijoina samaan aikaan "
+               "eivätkä aloittaneet palvelua tuona kuukautena (he voivat aloittaa myöhemmin).",
+               "Estimoitava suure: keskimääräinen vaikutus aloittaa palvelu nyt eikä vielä, kuukausittain "
+               "aloituksesta (palvelun aikainen lukkiutumisvaikutus mukana).",
+               "Oletukset: ilman aloitusta osallistujien työllisyys olisi muuttunut kuten vertailuhenkilöiden "
+               "(yhdensuuntaiset trendit, tarkistetaan aloitusta edeltävillä kuukausilla); ei ennakointia."],
+    },
     "sector_contrast": {
         "en": ["Sector contrast: participants placed with the employer sectors of the treatment group are compared with "
                "matched participants of the same service placed with the comparison sectors, at the same elapsed "
@@ -143,12 +173,19 @@ def data_section(run) -> ReportSection:
     return s
 
 
+def did_text_key(cfg) -> str:
+    """DESIGN_TEXT key of the study's DiD design (estimators.did.design)."""
+    spec = cfg.estimator("did")
+    return "did_cohorts" if spec is not None and spec.options.get("design") == "spell_time" else "did_risk_set"
+
+
 def design_section(run) -> ReportSection:
     cfg, lang = run.cfg, run.lang
     s = ReportSection(key="design", title=t("design", lang))
-    s.paragraphs.extend(DESIGN_TEXT[cfg.treatment.design][lang])
-    if cfg.treatment.design == "dynamic" and cfg.estimator("did"):
-        s.paragraphs.extend(DESIGN_TEXT["did_cohorts"][lang])
+    design = cfg.treatment.design
+    s.paragraphs.extend(DESIGN_TEXT[did_text_key(cfg) if design == "did_cohorts" else design][lang])
+    if design == "dynamic" and cfg.estimator("did"):
+        s.paragraphs.extend(DESIGN_TEXT[did_text_key(cfg)][lang])
     extra = run.extra.get("design_notes", [])
     s.bullets.extend(extra)
     return s
@@ -255,12 +292,16 @@ _READINGS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Random subsets of the data give the same estimate.", "Random subsets of the data give another estimate."),
         "fi": ("Satunnaiset osa-aineistot antavat saman estimaatin.", "Osa-aineistot antavat eri estimaatin.")},
     "unobserved common cause": {
-        "en": ("Only a strong hidden confounder could explain the effect away.",
-               "A weak or moderate hidden confounder would explain the effect away: the estimate is fragile. (The "
-               "simulation flips a share of all treatment values, which shrinks any estimate of a rare service, so it "
-               "flags valid designs too: it says how little it takes, not that such a confounder exists.)"),
-        "fi": ("Vain voimakas havaitsematon tekijä selittäisi vaikutuksen pois.",
-               "Heikko tai kohtalainen havaitsematon tekijä selittäisi vaikutuksen pois: tulos on hauras.")},
+        "en": ("A hidden confounder as strong as the strongest characteristic we observe would not explain the effect "
+               "away.",
+               "A hidden confounder no stronger than a characteristic we do observe could explain the effect away: "
+               "the estimate is fragile. (The bound compares a hypothetical confounder with the observed ones; it does "
+               "not show that such a confounder exists.)"),
+        "fi": ("Havaitsematon sekoittava tekijä, joka olisi yhtä voimakas kuin voimakkain havaittu taustatekijä, ei "
+               "selittäisi vaikutusta pois.",
+               "Havaitsematon sekoittava tekijä, joka ei olisi havaittuja taustatekijöitä voimakkaampi, voisi selittää "
+               "vaikutuksen pois: tulos on hauras. (Raja vertaa kuviteltua tekijää havaittuihin; se ei osoita, että "
+               "sellainen tekijä on olemassa.)")},
     "DiD pre-trends": {
         "en": ("Before the start, the groups moved in parallel: the comparison is plausible.",
                "The groups already moved differently before the start: the parallel-trends assumption is doubtful."),
@@ -369,20 +410,38 @@ def robustness_section(run) -> ReportSection | None:
                                                                       ": luotettavuustarkistukset")))
         sens = info.get("sensitivity")
         if sens is not None and len(sens):
-            rows = [[fmt_num_str(r["strength"], lang), pp(r["estimate"]),
-                     t("yes", lang) if r["explained_away"] else t("no", lang)] for r in sens.to_dict("records")]
-            sub.tables.append(ReportTable(caption=t("rob_sensitivity", lang),
-                                          header=[t("rob_strength", lang), t("rob_original", lang),
-                                                  t("rob_explained", lang)],
-                                          rows=rows, align=["r", "r", "l"], name="robustness_sensitivity"))
+            sub.tables.append(_sensitivity_table(sens, lang))
         s.subsections.append(sub)
     return s
 
 
-def fmt_num_str(x: float, lang: str) -> str:
-    from impact.report.render import fmt_num
+#: Labels of the hidden-confounder bounds table (Cinelli-Hazlett partial-R2 bounds), by language.
+_SENS_LABELS = {
+    "en": dict(caption="Sensitivity to a hidden confounder: the regression estimate if an unobserved variable were k "
+                       "times as strong as an observed characteristic (in explaining who starts the service and the "
+                       "outcome), for the strongest observed characteristics",
+               header=["Compared with", "k", "Partial R\u00b2 with treatment", "Partial R\u00b2 with outcome",
+                       "Adjusted estimate", "Adjusted interval", "Explains the effect away"]),
+    "fi": dict(caption="Herkkyys havaitsemattomalle sekoittavalle tekijälle: regressioestimaatti, jos havaitsematon "
+                       "muuttuja olisi k kertaa yhtä voimakas kuin havaittu taustatekijä (osallistumisen ja tuloksen "
+                       "selittäjänä), voimakkaimmille havaituille taustatekijöille",
+               header=["Verrokkitekijä", "k", "Osittais-R\u00b2 käsittelyn kanssa", "Osittais-R\u00b2 tuloksen kanssa",
+                       "Korjattu estimaatti", "Korjattu väli", "Selittää vaikutuksen pois"]),
+}
 
-    return fmt_num(x, 2, lang)
+
+def _sensitivity_table(sens: pd.DataFrame, lang: str) -> ReportTable:
+    """The partial-R2 bounds (``sens``: benchmark, k, r2_dz, r2_yz, adjusted_estimate, ci_lower, ci_upper,
+    explained_away; from :func:`impact.estimators.refute.ovb_sensitivity`)."""
+    from impact.report.render import FORMATTERS, fmt_num
+
+    pp = lambda x: FORMATTERS["pp"](x, lang)  # noqa: E731
+    lab = _SENS_LABELS.get(lang, _SENS_LABELS["en"])
+    rows = [[str(r["benchmark"]), fmt_num(r["k"], 0, lang), fmt_num(r["r2_dz"], 4, lang), fmt_num(r["r2_yz"], 4, lang),
+             pp(r["adjusted_estimate"]), f"[{pp(r['ci_lower'])}, {pp(r['ci_upper'])}]",
+             t("yes", lang) if r["explained_away"] else t("no", lang)] for r in sens.to_dict("records")]
+    return ReportTable(caption=lab["caption"], header=lab["header"], rows=rows,
+                       align=["l", "r", "r", "r", "r", "r", "l"], name="robustness_sensitivity")
 
 
 def build_document(run) -> ReportDoc:

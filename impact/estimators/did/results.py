@@ -316,10 +316,16 @@ class AttGtResults(EstimationResults):
         )
 
     # ------------------------------------------------------------------ diagnostics
-    def pretest(self) -> Pretest:
-        """Wald test of H0: every pre-treatment ATT(g, t) (cells with ``t < g``) is zero."""
+    def pretest(self, min_e: float = -np.inf) -> Pretest:
+        """Wald test of H0: every pre-treatment ATT(g, t) (cells with ``t < g``) is zero.
+
+        ``min_e`` keeps only the cells with event time ``t - g >= min_e`` (e.g. the months of
+        the event window in a stacked design, whose balanced calendar panel gives later
+        cohorts longer pre-periods than the window shows).
+        """
         tab = self.att_gt
-        pre = np.flatnonzero((tab["group"].to_numpy() > tab["time"].to_numpy()) & tab["std_error"].notna().to_numpy())
+        g, t = tab["group"].to_numpy().astype(float), tab["time"].to_numpy().astype(float)
+        pre = np.flatnonzero((g > t) & (t - g >= min_e) & tab["std_error"].notna().to_numpy())
         if len(pre) == 0:
             raise DesignError("no pre-treatment group-time cells to test (every cohort is treated in the second period?)")
         V = influence_vcov(self.psi[:, pre], self.cluster)

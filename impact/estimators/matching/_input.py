@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from impact.errors import DesignError
+from impact.estimators.matching._colstats import ColumnStats, column_stats
 
 
 def to_polars(data: Any) -> pl.DataFrame:
@@ -45,23 +46,55 @@ def _row_sample(mask: np.ndarray, k: int = 5) -> str:
     return ", ".join(str(int(r)) for r in rows) + more
 
 
-def numeric_column(df: pl.DataFrame, name: str, role: str) -> np.ndarray:
-    """A column as float64, with a clear error for a missing column, a non-numeric type or missing values."""
+def _check_column(df: pl.DataFrame, name: str, role: str) -> pl.DataType:
+    """Raise a clear error for a missing or non-numeric column; return its dtype."""
     if name not in df.columns:
         raise DesignError(f"{role} column {name!r} is not in the data (columns: {', '.join(df.columns)})")
-    s = df.get_column(name)
-    if s.dtype == pl.Boolean:
-        s = s.cast(pl.Float64)
-    if not s.dtype.is_numeric():
-        raise DesignError(f"{role} column {name!r} must be numeric (or boolean), got {s.dtype}")
-    x = s.cast(pl.Float64).to_numpy()
+    dt = df.schema[name]
+    if dt != pl.Boolean and not dt.is_numeric():
+        raise DesignError(f"{role} column {name!r} must be numeric (or boolean), got {dt}")
+    return dt
+
+
+def _check_finite(x: np.ndarray, name: str, role: str) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         raise DesignError(
             f"{role} column {name!r} has {int(bad.sum())} missing or non-finite values (rows {_row_sample(bad)}); "
             "drop or impute them before matching"
         )
+
+
+def numeric_column(df: pl.DataFrame, name: str, role: str) -> np.ndarray:
+    """A column as float64, with a clear error for a missing column, a non-numeric type or missing values."""
+    _check_column(df, name, role)
+    x = df.get_column(name).cast(pl.Float64).to_numpy()
+    _check_finite(x, name, role)
     return x
+
+
+def covariate_matrix(df: pl.DataFrame, covs: list[str], d: np.ndarray) -> tuple[np.ndarray, ColumnStats]:
+    """The covariates as one C-ordered float64 (n, p) array (built once, by polars) and their
+    column statistics by treatment group, with a clear error for a missing, non-numeric, non-finite
+    or constant covariate (the first in the order given)."""
+    for j, c in enumerate(covs):
+        try:
+            _check_column(df, c, "covariate")
+        except DesignError:
+            for c0 in covs[:j]:  # a covariate before it with missing values is reported first
+                _check_finite(df.get_column(c0).cast(pl.Float64).to_numpy(), c0, "covariate")
+            raise
+    if not covs:
+        return np.empty((df.height, 0)), column_stats(np.empty((df.height, 0)), d)
+    x = df.select([pl.col(c).cast(pl.Float64).alias(f"_{j}") for j, c in enumerate(covs)]).to_numpy(order="c")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    stats = column_stats(x, d)
+    for j in np.flatnonzero(stats.nonfinite):
+        _check_finite(x[:, j], covs[j], "covariate")
+    for j, c in enumerate(covs):
+        if stats.lo[j] == stats.hi[j]:
+            raise DesignError(f"covariate {c!r} is constant (all values {x[0, j]:g}); drop it from the covariates")
+    return x, stats
 
 
 @dataclass
@@ -77,6 +110,7 @@ class Prepared:
     strata_labels: list[str] | None
     cluster: np.ndarray | None
     horizons: list[Any]
+    stats: ColumnStats | None = None  # column statistics of x by d (all rows)
 
 
 def prepare(
@@ -104,11 +138,7 @@ def prepare(
     if d.all() or not d.any():
         raise DesignError(f"treatment column {treatment!r} has {'no controls' if d.all() else 'no treated units'}")
     y = np.column_stack([numeric_column(df, o, "outcome") for o in outcomes])
-    x = np.column_stack([numeric_column(df, c, "covariate") for c in covs]) if covs else np.empty((df.height, 0))
-    for j, c in enumerate(covs):
-        col = x[:, j]
-        if np.ptp(col) == 0:
-            raise DesignError(f"covariate {c!r} is constant (all values {col[0]:g}); drop it from the covariates")
+    x, stats = covariate_matrix(df, covs, d)
     strata = labels = None
     ex = as_list(exact)
     if ex:
@@ -132,4 +162,4 @@ def prepare(
         cl = df.get_column(cluster).to_numpy()
     hz = [(horizon or {}).get(o) for o in outcomes]
     return Prepared(d=d, y=y, x=x, outcomes=outcomes, covariates=covs, strata=strata, strata_labels=labels,
-                    cluster=cl, horizons=hz)
+                    cluster=cl, horizons=hz, stats=stats)

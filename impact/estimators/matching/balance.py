@@ -7,33 +7,54 @@ treated SD for the ATT, control SD for the ATC, ``sqrt((s1^2 + s0^2)/2)`` for th
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
+
+from impact.estimators.matching._colstats import ColumnStats, column_stats
 
 SMD_THRESHOLD = 0.1
 VR_BOUNDS = (0.5, 2.0)
 
 
-def _wmean_var(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    m, v = _wmean_var_many(x, w[:, None])
-    return m[0], v[0]
+@numba.njit(cache=True)
+def _weighted_sums(x, d, w, shift, sw, sww, s1, s2):
+    """Per group (row 0 controls, row 1 treated): sum of weights, of squared weights, and of
+    ``w (x - shift)`` and ``w (x - shift)^2`` per column; rows with zero weight are skipped."""
+    n, p = x.shape
+    for i in range(n):
+        wi = w[i]
+        if wi == 0.0:
+            continue
+        g = 1 if d[i] else 0
+        sw[g] += wi
+        sww[g] += wi * wi
+        for j in range(p):
+            c = x[i, j] - shift[j]
+            t = wi * c
+            s1[g, j] += t
+            s2[g, j] += t * c
 
 
-def _wmean_var_many(x: np.ndarray, W: np.ndarray, xc: np.ndarray | None = None, xc2: np.ndarray | None = None):
-    """Weighted means and variances of the columns of ``x`` under each weight column of
-    ``W`` (n, g), with the "reliability weights" correction (cobalt's col_w_sd). Two
-    matrix products on the centred data instead of one pass per group and statistic."""
-    if xc is None:
-        xc = x - x.mean(axis=0)
-        xc2 = xc * xc
-    sw = W.sum(axis=0)
-    s1 = W.T @ xc
-    s2 = W.T @ xc2
+def _weighted_mean_var(x: np.ndarray, d: np.ndarray, w: np.ndarray, shift: np.ndarray):
+    """(2, p) weighted means and variances by group (controls, treated), with the "reliability
+    weights" correction (cobalt's col_w_sd), from one pass over the rows."""
+    n, p = x.shape
+    sw, sww = np.zeros(2), np.zeros(2)
+    s1, s2 = np.zeros((2, p)), np.zeros((2, p))
+    for s in range(0, n, _BLOCK):  # partial sums per block stay accurate
+        b1, b2 = np.zeros((2, p)), np.zeros((2, p))
+        _weighted_sums(x[s : s + _BLOCK], d[s : s + _BLOCK], w[s : s + _BLOCK], shift, sw, sww, b1, b2)
+        s1 += b1
+        s2 += b2
     with np.errstate(invalid="ignore", divide="ignore"):
         mc = s1 / sw[:, None]
-        denom = sw - (W**2).sum(axis=0) / sw
+        denom = sw - sww / sw
         v = np.maximum(s2 - sw[:, None] * mc**2, 0.0) / np.where(denom > 0, denom, np.nan)[:, None]
-    return mc + x.mean(axis=0), v
+    return mc + shift, v
+
+
+_BLOCK = 8192
 
 
 def sd_denominator(x: np.ndarray, d: np.ndarray, estimand: str = "ATT", s_d_denom: str | None = None) -> np.ndarray:
@@ -64,6 +85,7 @@ def balance_table(
     s_d_denom: str | None = None,
     smd_threshold: float = SMD_THRESHOLD,
     vr_bounds: tuple[float, float] = VR_BOUNDS,
+    stats: ColumnStats | None = None,
 ) -> pd.DataFrame:
     """Balance before and after adjustment.
 
@@ -74,6 +96,9 @@ def balance_table(
     weights
         Adjustment weights (matching frequency weights, IPW weights); ``None`` gives only
         the unadjusted columns.
+    stats
+        :func:`~impact.estimators.matching._colstats.column_stats` of ``x`` by ``d``, if
+        already computed (the unadjusted columns come from them).
 
     Returns
     -------
@@ -83,17 +108,13 @@ def balance_table(
     threshold) and ``vr_flag`` (variance ratio outside ``vr_bounds``), after adjustment when
     weights are given.
     """
-    x = np.asarray(x, dtype=float)
-    d = np.asarray(d, dtype=bool)
-    binary = np.array([bool(np.all((x[:, j] == 0.0) | (x[:, j] == 1.0))) for j in range(x.shape[1])])
-    # group means and variances before and after, all from two matrix products
-    cols = [d, ~d]
-    if weights is not None:
-        w = np.asarray(weights, dtype=float)
-        cols += [np.where(d, w, 0.0), np.where(d, 0.0, w)]
-    xc = x - x.mean(axis=0)
-    means, variances = _wmean_var_many(x, np.column_stack(cols).astype(float), xc, xc * xc)
-    m1, m0, v1, v0 = means[0], means[1], variances[0], variances[1]
+    x = np.ascontiguousarray(x, dtype=float)
+    d = np.ascontiguousarray(d, dtype=bool)
+    if stats is None:
+        stats = column_stats(x, d)
+    binary = stats.binary
+    v_g = stats.var_g(ddof=1)
+    m1, m0, v1, v0 = stats.mean_g[1], stats.mean_g[0], v_g[1], v_g[0]
     sd = _sd_from(v1, v0, estimand, s_d_denom)
     out = pd.DataFrame({
         "covariate": covariates,
@@ -104,7 +125,8 @@ def balance_table(
         "vr_before": np.where(binary, np.nan, v1 / v0),
     })
     if weights is not None:
-        a1, a0, u1, u0 = means[2], means[3], variances[2], variances[3]
+        means, variances = _weighted_mean_var(x, d, np.ascontiguousarray(weights, dtype=float), stats.mean)
+        a1, a0, u1, u0 = means[1], means[0], variances[1], variances[0]
         out["mean_treated_after"] = a1
         out["mean_control_after"] = a0
         out["smd_after"] = (a1 - a0) / sd

@@ -330,10 +330,13 @@ def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec
     of the ATT with respect to the logit coefficients. ``order`` sorts the score.
     """
     n = len(d)
-    X = ps.design
     e = ps.score
     f = e * (1 - e)
-    info = ps.information if ps.information is not None else (X * f[:, None]).T @ X / n
+    if ps.information is not None:
+        info = ps.information
+    else:
+        X = ps.design
+        info = (X * f[:, None]).T @ X / n
     try:
         info_inv = np.linalg.inv(info)
     except np.linalg.LinAlgError as exc:
@@ -366,13 +369,18 @@ def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec
         for j in range(y.shape[1]):
             ybar = runs.run_sums(yc[pool, j]) * inv
             u[psort, j] = yc[psort, j] * cov_a - runs.coverage(a * ybar)
-    c = (X.T @ u).T
-    adj = np.zeros(y.shape[1])
-    for j in range(y.shape[1]):
+    m = y.shape[1]
+    if estimand != "ATE":  # X' u and X' (f (tau_i - tau)) in one pass over the covariates
+        xt = ps.design_t_dot(np.concatenate([u, f[:, None] * (y1 - y0 - tau)], axis=1))
+        c, grs = xt[:, :m].T, xt[:, m:].T / (n1 if estimand == "ATT" else n0)
+    else:
+        c = ps.design_t_dot(u).T  # X' u, X = [1, covariates]
+    adj = np.zeros(m)
+    for j in range(m):
         if estimand == "ATE":
             adj[j] = -c[j] @ info_inv @ c[j] / n
         else:
-            gr = X.T @ (f * (y1[:, j] - y0[:, j] - tau[j])) / (n1 if estimand == "ATT" else n0)
+            gr = grs[j]
             adj[j] = (-c[j] @ info_inv @ c[j] + gr @ info_inv @ gr) / n
     return adj
 
@@ -383,7 +391,9 @@ def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec
 
 
 def _score_and_metric(prep: Prepared, keep, method, ps_model, propensity, distance):
-    d, x = prep.d[keep], prep.x[keep]
+    full = bool(keep.all())  # no trimming: no copies of the covariates
+    d, x = (prep.d, prep.x) if full else (prep.d[keep], prep.x[keep])
+    stats = prep.stats if full else None
     ps = None
     if propensity is not None:
         e = np.asarray(propensity, dtype=float)[keep]
@@ -393,11 +403,11 @@ def _score_and_metric(prep: Prepared, keep, method, ps_model, propensity, distan
     elif method == "propensity":
         if x.shape[1] == 0:
             raise DesignError("propensity-score matching needs covariates (or a given score)")
-        ps = fit_propensity(x, d, prep.covariates, ps_model)
+        ps = fit_propensity(x, d, prep.covariates, ps_model, stats=stats)
         score, lin = ps.score, ps.linear
     else:  # Mahalanobis: a score only for the overlap diagnostics, if one can be fitted
         try:
-            ps = fit_propensity(x, d, prep.covariates, ps_model)
+            ps = fit_propensity(x, d, prep.covariates, ps_model, stats=stats)
             score, lin = ps.score, ps.linear
         except (DesignError, EstimationError):
             ps, score, lin = None, None, None
@@ -513,7 +523,9 @@ def match(
             metric = metric[keep]
             if ps is not None:
                 ps = _subset_ps(ps, keep)
-    d, y = prep.d[keep], prep.y[keep]
+    full = bool(keep.all())
+    d, y = (prep.d, prep.y) if full else (prep.d[keep], prep.y[keep])
+    xk = prep.x if full else prep.x[keep]
     strata = None if prep.strata is None else prep.strata[keep]
     cl = None if prep.cluster is None else prep.cluster[keep]
     if score is not None:
@@ -537,12 +549,12 @@ def match(
     if bias_adjust:
         if prep.x.shape[1] == 0:
             raise DesignError("bias_adjust needs covariates")
-        xb = prep.x[keep]
+        xb = xk
         notes.append("imputed outcomes bias-corrected by a linear regression on the covariates "
                      "(Abadie and Imbens 2011)")
     # one sort of the (1-d) metric serves every matching step below; the logit is monotone in
     # the score, so it also sorts the score for the 2016 adjustment
-    order = np.argsort(metric, kind="stable") if metric.ndim == 1 else None
+    order = nn.argsort_stable(metric) if metric.ndim == 1 else None
     fit = _match_sample(d, metric, strata, spec, estimand, lin, logit_width, caliper_abs, both=adjust, order=order)
     y1, y0, rows, tau = _unit_effects(fit, d, y, estimand, xb)
     n_focal = int(((d if estimand == "ATT" else ~d) if estimand != "ATE" else np.ones_like(d)).sum())
@@ -597,8 +609,8 @@ def match(
         w[rows] = 1.0 + _used(fit.att, n)[0][rows] + _used(fit.atc, n)[0][rows]
     pool_used = _used(fit.att if estimand != "ATC" else fit.atc, n)[0] > 0
     n_used = int((pool_used & (~d if estimand != "ATC" else d)).sum())
-    bal = balance_table(prep.x[keep], d, prep.covariates, weights=w, estimand=estimand, s_d_denom=s_d_denom) \
-        if prep.x.shape[1] else None
+    bal = balance_table(xk, d, prep.covariates, weights=w, estimand=estimand, s_d_denom=s_d_denom,
+                        stats=prep.stats if full else None) if prep.x.shape[1] else None
     lo, hi = normal_ci(tau, se, level)
     est = pd.DataFrame({
         "outcome": prep.outcomes,
@@ -628,7 +640,7 @@ def match(
         estimates=tidy_estimates(est, level),
         method=f"nearest-neighbour matching ({info['distance']}, k={k}, {'with' if replace else 'without'} replacement)",
         level=level, notes=notes, info=info, balance=bal,
-        overlap=overlap_summary(score, d) if score is not None else None,
+        overlap=overlap_summary(score, d, order if method == "propensity" else None) if score is not None else None,
         score=full_score, treated=prep.d, weights=full_w, propensity=ps, matches=fit,
         estimand_note=ESTIMAND_NOTES[estimand], extra={"trim": trim_info, **boot_info},
     )
@@ -637,7 +649,7 @@ def match(
 
 def _subset_ps(ps: PropensityModel, keep: np.ndarray) -> PropensityModel:
     return PropensityModel(kind=ps.kind, score=ps.score[keep], linear=ps.linear[keep], covariates=ps.covariates,
-                           coef=ps.coef, design=None if ps.design is None else ps.design[keep],
+                           coef=ps.coef, x=None if ps.x is None else ps.x[keep],
                            information=None, iterations=ps.iterations, loglik=ps.loglik, info=ps.info)
 
 

@@ -92,7 +92,9 @@ def _sorted_pool(pscore: np.ndarray, pstrat: np.ndarray | None, fscore: np.ndarr
     """Sort keys of the pool: the score itself without cells; with cells, exact integer keys
     ``cell * span + rank(score)`` so that one sorted array serves every cell."""
     if pstrat is None:
-        order = np.arange(len(pscore)) if _is_sorted(pscore) else np.argsort(pscore, kind="stable")
+        if _is_sorted(pscore):
+            return _Identity(), 0.0, pscore, np.arange(len(pscore))
+        order = np.argsort(pscore, kind="stable")
         return _Identity(), 0.0, pscore[order], order
     uniq = np.unique(np.concatenate([pscore, fscore]))
     span = np.int64(len(uniq) + 1)
@@ -109,6 +111,59 @@ def _bounds(skey, fstrat, span, n):
     return np.searchsorted(skey, base, "left"), np.searchsorted(skey, base + span, "left"), base
 
 
+@numba.njit(cache=True)
+def _radix_argsort(bits):
+    """Stable argsort of float64 values given as their uint64 bit patterns (no NaN): least
+    significant digit first, six passes of 11 bits on keys that order like the floats."""
+    n = len(bits)
+    top = np.uint64(1) << np.uint64(63)
+    key = np.empty(n, np.uint64)
+    for i in range(n):
+        u = bits[i]
+        if u == top:  # -0.0 sorts with +0.0
+            u = np.uint64(0)
+        key[i] = ~u if u & top else u | top
+    R, NB = 6, 2048
+    mask = np.uint64(NB - 1)
+    hist = np.zeros((R, NB), np.int64)
+    for i in range(n):
+        k = key[i]
+        for r in range(R):
+            hist[r, (k >> np.uint64(11 * r)) & mask] += 1
+    idx = np.arange(n)
+    key2 = np.empty(n, np.uint64)
+    idx2 = np.empty(n, np.int64)
+    for r in range(R):
+        h = hist[r]
+        if h.max() == n:  # every key has the same digit here: nothing to do
+            continue
+        pos = np.empty(NB, np.int64)
+        s = 0
+        for b in range(NB):
+            pos[b] = s
+            s += h[b]
+        sh = np.uint64(11 * r)
+        for i in range(n):
+            k = key[i]
+            b = (k >> sh) & mask
+            p = pos[b]
+            key2[p] = k
+            idx2[p] = idx[i]
+            pos[b] = p + 1
+        key, key2 = key2, key
+        idx, idx2 = idx2, idx
+    return idx
+
+
+def argsort_stable(v: np.ndarray) -> np.ndarray:
+    """``np.argsort(v, kind="stable")`` for a 1-d float array (the same permutation), by radix
+    sort for large arrays (about twice as fast)."""
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    if len(v) < 2048 or np.isnan(v).any():  # (radix sort is the faster from about a thousand values)
+        return np.argsort(v, kind="stable")
+    return _radix_argsort(v.view(np.uint64))
+
+
 @dataclass
 class Runs:
     """k nearest neighbours with all ties on a scalar score, as runs of the sorted pool.
@@ -123,6 +178,7 @@ class Runs:
     right: np.ndarray
     order: np.ndarray  # sorted position -> pool index
     sscore: np.ndarray  # pool scores in sorted order
+    identity: bool = False  # the pool came sorted (order is 0..n-1): no gathers needed
 
     @property
     def counts(self) -> np.ndarray:
@@ -130,7 +186,7 @@ class Runs:
 
     def run_sums(self, v: np.ndarray) -> np.ndarray:
         """Sum of ``v`` (pool-indexed, (npool,) or (npool, q)) over every focal unit's run."""
-        vs = v[self.order]
+        vs = v if self.identity else v[self.order]
         c = np.zeros((len(vs) + 1,) + vs.shape[1:])
         np.cumsum(vs, axis=0, out=c[1:])
         return c[self.right] - c[self.left]
@@ -145,8 +201,11 @@ class Runs:
     def used(self, npool: int, power: int = 1) -> np.ndarray:
         """Per pool unit: sum over the focal units that use it of (1/count)^power (K, K')."""
         cnt = self.counts
+        cov = self.coverage(np.where(cnt > 0, 1.0 / np.maximum(cnt, 1), 0.0) ** power)
+        if self.identity:
+            return cov
         out = np.empty(npool)
-        out[self.order] = self.coverage(np.where(cnt > 0, 1.0 / np.maximum(cnt, 1), 0.0) ** power)
+        out[self.order] = cov
         return out
 
 
@@ -247,7 +306,8 @@ def knn_1d_runs(
         fscore = fscore[fo]
         fstrat = None if fstrat is None else fstrat[fo]
     ranks, span, skey, order = _sorted_pool(pscore, pstrat, fscore)
-    sscore = pscore[order]
+    ident = pstrat is None and skey is pscore  # (the pool came sorted)
+    sscore = pscore if ident else pscore[order]
     lo, hi, base = _bounds(skey, fstrat, span, nf)
     cal = np.inf if caliper is None else float(caliper)
     if fstrat is None:  # both sorted: one merge-like pass
@@ -257,7 +317,7 @@ def knn_1d_runs(
             lf, rf = np.empty_like(left), np.empty_like(right)
             lf[fo], rf[fo] = left, right
             left, right = lf, rf
-        return Runs(left, right, order, sscore)
+        return Runs(left, right, order, sscore, ident)
     else:
         pos = np.searchsorted(skey, base + ranks.rank(fscore), "left")
         cand = pos[:, None] + np.arange(-k, k)[None, :]
@@ -290,7 +350,7 @@ def knn_1d_runs(
         lf, rf = np.empty_like(left), np.empty_like(right)
         lf[fo], rf[fo] = left, right
         left, right = lf, rf
-    return Runs(left, right, order, sscore)
+    return Runs(left, right, order, sscore, ident)
 
 
 def knn_1d(
