@@ -194,3 +194,14 @@ def test_a_period_spanning_the_whole_month_range_is_spread_over_every_month():
     assert len(earn) == 37 and ex == {}
     assert abs(p["earnings_eur"].sum() - 3700.0) < 1e-6
     assert earn[(1, "2020-02")] == round(3700.0 * 29 / 1127, 4)
+
+
+def test_months_must_be_a_pair_of_month_indexes():
+    """The old calling convention (a month table) gets a clear error, not an Ibis traceback."""
+    from impact.outcomes import month_table
+
+    c = OutcomeConfig()
+    reports = ibis.memtable(frame("earnings_reports", [report(1, D(2021, 6, 30), D(2021, 6, 1), D(2021, 6, 30), 1.0)]))
+    for bad in (month_table(2020 * 12, 2023 * 12), (2023 * 12, 2020 * 12), [2020 * 12, 2023 * 12]):
+        with pytest.raises(TypeError, match="months must be a \\(first, last\\) pair"):
+            earnings_panel(reports, c, bad)

@@ -175,6 +175,12 @@ def unit_window(units: ir.Table, panel: ir.Table, cfg: OutcomeConfig, last_month
     return j.group_by(w_unit=j.w_unit).aggregate(**aggs)
 
 
+def _ended_with_window(u: ir.Table, window: ir.Table) -> ir.Table:
+    """Units with an end (``f_unit``, ``f_person``, ``f_e`` = end month) and their window aggregates."""
+    found = u.select(f_unit=u.unit_id, f_person=u.person_id, f_e=u.end_month)
+    return found.filter(found.f_e.notnull()).left_join(window, found.f_unit == window.w_unit)
+
+
 def unit_late(units: ir.Table, panel: ir.Table, window: ir.Table, cfg: OutcomeConfig, last_month: int) -> ir.Table:
     """First employed month (and its first work day) more than ``W`` months after the end.
 
@@ -186,8 +192,7 @@ def unit_late(units: ir.Table, panel: ir.Table, window: ir.Table, cfg: OutcomeCo
     P = panel.filter(panel.month <= last_month)
     u = _with_months(units)
     E = P.filter(P.employed).select(x_person=P.person_id, x_month=P.month, x_day=P.first_work_day)
-    found = u.select(f_unit=u.unit_id, f_person=u.person_id, f_e=u.end_month)
-    found = found.filter(found.f_e.notnull()).left_join(window, found.f_unit == window.w_unit)
+    found = _ended_with_window(u, window)
     miss = found.filter(found.w_fe_month.isnull()).select("f_unit", "f_person", "f_e")
     fj = miss.join(E, [miss.f_person == E.x_person, E.x_month > miss.f_e + W])
     return fj.group_by(l_unit=fj.f_unit).aggregate(l_month=fj.x_month.min(), l_day=fj.x_day.min())
@@ -248,8 +253,7 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
     if late is None:
         late = unit_late(units, panel, w, cfg, last_month)
     pieces.append((late, "l_unit"))
-    found = u.select(f_unit=u.unit_id, f_person=u.person_id, f_e=u.end_month)
-    found = found.filter(found.f_e.notnull()).left_join(w, found.f_unit == w.w_unit)
+    found = _ended_with_window(u, w)
     fl = found.left_join(late, found.f_unit == late.l_unit)
     fe_end = fl.select(fe_unit=fl.f_unit, fe_person=fl.f_person, fe_month=fl.w_fe_month.fill_null(fl.l_month))
     fe_end = fe_end.filter(fe_end.fe_month.notnull())

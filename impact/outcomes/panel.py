@@ -145,8 +145,7 @@ def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir
     r = coded
     kept = r.rule_code.isnull()
     pseudo = (-1 - r.rule_code).cast("int32")
-    recovery = r.recovery.fill_null(False) if "recovery" in r.columns else ibis.literal(False)
-    wage = kept & ~recovery & (r.amount_eur > 0)
+    wage = kept & ~_recovery(r) & (r.amount_eur > 0)
     person = ibis.cases((kept, r.person_id), else_=ibis.null("int64"))
     amount = ibis.cases((kept, r.amount_eur), else_=1.0)
     subsidised = kept & r.subsidised.fill_null(False)
@@ -165,7 +164,7 @@ def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir
     j = p.join(offs, p.span == offs.span)
     j = j.select(*[c for c in p.columns if c != "span"], alloc_month=(j.m0 + j.k).cast("int32"))
     j = j.select(*j.columns)  # a plain projection: Ibis 12 cannot join straight onto a joined select
-    mt = _month_table_with_pseudo(first, last, len(REPORT_RULES) + 1)
+    mt = _month_table_with_pseudo(first, last, len(REPORT_RULES))
     j = j.join(mt, j.alloc_month == mt.month)
     lo = ibis.greatest(j.d0, j.first_day)
     hi = ibis.least(j.d1, j.last_day)
@@ -175,12 +174,15 @@ def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir
                     subsidised=j.subsidised, wage=j.wage, work_day=lo.cast("int32"), last_week=hi >= j.last_day - 6)
 
 
+def _recovery(r: ir.Table) -> ir.BooleanValue:
+    return r.recovery.fill_null(False) if "recovery" in r.columns else ibis.literal(False)
+
+
 def _payment_date(r: ir.Table) -> ir.DateValue:
     """The date a row is allocated to under payment allocation (a recovery: its original payment)."""
     if "orig_payment_date" not in r.columns:
         return r.payment_date
-    recovery = r.recovery.fill_null(False) if "recovery" in r.columns else ibis.literal(False)
-    return ibis.cases((recovery, r.orig_payment_date.fill_null(r.payment_date)), else_=r.payment_date)
+    return ibis.cases((_recovery(r), r.orig_payment_date.fill_null(r.payment_date)), else_=r.payment_date)
 
 
 def _period(r: ir.Table, cfg: OutcomeConfig) -> tuple[ir.DateValue, ir.DateValue]:
@@ -191,6 +193,16 @@ def _period(r: ir.Table, cfg: OutcomeConfig) -> tuple[ir.DateValue, ir.DateValue
         start = ibis.cases((has_ep, r.earning_period_start), else_=r.pay_period_start)
         end = ibis.cases((has_ep, r.earning_period_end), else_=r.pay_period_end)
     return start, end
+
+
+def _month_range(months: object) -> tuple[int, int]:
+    """``months`` as (first, last) month indexes, or a clear error."""
+    ok = (isinstance(months, tuple) and len(months) == 2
+          and all(isinstance(m, int) and not isinstance(m, bool) for m in months) and months[0] <= months[1])
+    if not ok:
+        raise TypeError(f"earnings panel: months must be a (first, last) pair of month indexes "
+                        f"(year * 12 + month - 1) with first <= last, got {months!r}")
+    return months
 
 
 def _month_table_with_pseudo(first: int, last: int, n_rules: int) -> ir.Table:
@@ -212,6 +224,7 @@ def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tu
     (one read of the reports instead of two). :func:`split_panel` separates the two;
     materialise this table first.
     """
+    months = _month_range(months)
     r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months)
     code = ibis.cases(*[(pred.fill_null(False), i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
     a = allocate(_drop_helpers(r.mutate(rule_code=code)), cfg, months)

@@ -1,6 +1,6 @@
 -- impact outcomes: extraction date 2023-06-30, config {'allocation': 'earning_period', 'income_types': (101, 201, 202, 203, 205, 212, 213, 216, 218, 220, 221, 225, 227, 230, 232, 234, 235, 238), 'holiday_compensation': 'spread', 'employment_floor_eur': 500.0, 'employment_rule': 'floor', 'horizons': (1, 3, 6, 12), 'k_of_h': ((3, 6), (6, 12)), 'earnings_windows': ((1, 12), (13, 24)), 'return_windows': (3, 6, 12), 'segment_by': ('age_band', 'sex', 'education', 'employment_area'), 'age_bands': (0, 25, 30, 40, 50, 60), 'extraction_date': '2023-06-30', 'data_start': '2018-01-01', 'disclosure_min': 10, 'group_tables': ('service_type', 'provider_id', 'course_id', 'employment_area', 'municipality')}
--- constant table (77 rows)
-CREATE OR REPLACE TEMPORARY TABLE "impact_const_338fd47b5d" AS
+-- constant table (76 rows)
+CREATE OR REPLACE TEMPORARY TABLE "impact_const_a7a2648d43" AS
 SELECT
   CAST("v"."month" AS INT) AS "month",
   CAST("v"."first_day" AS INT) AS "first_day",
@@ -81,8 +81,7 @@ FROM (VALUES
   (-5, 0, 0),
   (-6, 0, 0),
   (-7, 0, 0),
-  (-8, 0, 0),
-  (-9, 0, 0)) AS "v"("month", "first_day", "last_day");
+  (-8, 0, 0)) AS "v"("month", "first_day", "last_day");
 
 -- constant table (68 rows)
 CREATE OR REPLACE TEMPORARY TABLE "impact_const_58e6fc4b07" AS
@@ -786,7 +785,7 @@ FROM (
           ON "t4"."span" = "t5"."span"
       ) AS "t26"
     ) AS "t2"
-    INNER JOIN "impact_const_338fd47b5d" AS "t3"
+    INNER JOIN "impact_const_a7a2648d43" AS "t3"
       ON "t2"."alloc_month" = "t3"."month"
   ) AS "t1"
   GROUP BY
