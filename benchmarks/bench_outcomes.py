@@ -234,45 +234,27 @@ def _cpu() -> float:
 
 
 def run_ibis(folder: Path, times: dict) -> dict:
-    import uuid
-
-    import ibis
-
+    from impact.backends import connect
     from impact.outcomes import OutcomeConfig
     from impact.outcomes.io import open_registers
-    from impact.outcomes.panel import split_panel
-    from impact.outcomes.pipeline import data_range, plan_outcomes
+    from impact.outcomes.pipeline import compute_outcomes
 
     cfg = OutcomeConfig(**CFG_KW)
     t0 = time.perf_counter()
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET enable_progress_bar = false")
-    # Under the 6 GiB target, spilling to disk past it (the default limit, 80 % of RAM, lets a
-    # shared machine's OOM killer step in first).
-    con.raw_sql(f"SET memory_limit = '{os.environ.get('BENCH_DUCKDB_MEMORY', '5GB')}'")
-    con.raw_sql(f"SET temp_directory = '{folder.parent / 'duckdb_tmp'}'")
+    # The package's own connection (its settings), under the 6 GiB target: spilling to disk
+    # past it (the default limit, 80 % of RAM, lets a shared machine's OOM killer step in first).
+    con = connect("duckdb", {"memory_limit": os.environ.get("BENCH_DUCKDB_MEMORY", "5GB"),
+                             "temp_directory": str(folder.parent / "duckdb_tmp")})
     tables = open_registers(con, folder)
-    first, last, latest = data_range(tables)
-    plan = plan_outcomes(tables, cfg, cfg.extraction_date or latest, first, last)
-    # the panel and the report exclusion counts come from one pass over the reports
-    combined = con.create_table(f"pm_{uuid.uuid4().hex[:8]}", plan.panel_with_counts, temp=True)
-    panel, excl = split_panel(combined, plan.rule_names)
-    excl.to_polars()
-    times["panel_s"] = time.perf_counter() - t0
-    times["panel_cpu_s"] = _cpu()
-    t1 = time.perf_counter()
-    baseline = con.create_table(f"sb_{uuid.uuid4().hex[:8]}", plan.baseline(panel), temp=True)
-    windows = {k: con.create_table(f"{k}_{uuid.uuid4().hex[:8]}", e, temp=True)
-               for k, e in plan.windows(panel).items()}
-    windows.update({k: con.create_table(f"{k}_{uuid.uuid4().hex[:8]}", e, temp=True)
-                    for k, e in plan.late(windows, panel).items()})
-    outs = plan.outputs(panel, baseline, windows)
-    so = outs["service_outcomes"].to_polars()
-    spo = outs["spell_outcomes"].to_polars()
-    times["outcomes_s"] = time.perf_counter() - t1
-    times["outcomes_cpu_s"] = _cpu() - times["panel_cpu_s"]
-    times["panel_rows"] = int(panel.count().to_pyarrow().as_py())
-    return {"service_outcomes": so, "spell_outcomes": spo, "panel": panel.to_polars() if times.get("_keep") else None}
+    # Exactly the package's outcome stage (no person_month write: the other two keep it in memory).
+    res = compute_outcomes(con, tables, cfg, person_month_path=None, collect_person_month=False)
+    connect_s = time.perf_counter() - t0 - sum(w for w, _ in res.timings.values())
+    times["panel_s"], times["panel_cpu_s"] = res.timings["panel"]
+    times["panel_s"] += connect_s  # connection and register opening count as panel time
+    times["outcomes_s"], times["outcomes_cpu_s"] = res.timings["outcomes"]
+    times["panel_rows"] = int(res.panel.count().to_pyarrow().as_py())
+    return {"service_outcomes": res.service_outcomes, "spell_outcomes": res.spell_outcomes,
+            "panel": res.panel.to_polars() if times.get("_keep") else None}
 
 
 def run_pandas(folder: Path, times: dict) -> dict:
@@ -300,7 +282,10 @@ def worker(impl: str, folder: str, result_file: str) -> None:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     times["cpu_s"] = ru.ru_utime + ru.ru_stime  # all threads; wall time is noisy under shared load
     times["load_average"] = os.getloadavg()
-    times["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+    hwm_kb = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                  if line.startswith("VmHWM:"))
+    times["peak_rss_gib"] = hwm_kb / 2**20
     so = out["service_outcomes"]
     times["service_units"] = int(len(so))
     times["spell_units"] = int(len(out["spell_outcomes"]))

@@ -279,6 +279,9 @@ def test_compiled_script_run_on_duckdb_equals_the_pipeline(tmp_path, register_fo
         assert got.equals(exp.cast(dict(got.schema))), table
     pm = db.execute('SELECT count(*) FROM "impact_person_month"').fetchone()[0]
     assert pm == want.person_month.height
+    # the stage timings the benchmark reads: (wall, CPU) seconds per stage
+    assert set(want.timings) == {"panel", "outcomes", "person_month"}
+    assert all(w > 0 and c >= 0 for w, c in want.timings.values())
 
 
 def test_snowflake_script_parses_as_snowflake_sql():

@@ -136,10 +136,11 @@ def unit_window(units: ir.Table, panel: ir.Table, cfg: OutcomeConfig, last_month
 
     ``W`` is ``cfg.max_window``; the window starts after the start month when ``"start"`` is in
     ``first_from``, else after the end month. One row per unit with any panel row in the
-    window: ``w_unit``, ``w_emp{h}``, ``w_nemp{h}``, ``w_earn{a}_{b}``, ``w_fe_month``/``w_fe_day``
-    (first employed month after the end within the window, its first work day) and, from the
-    start, ``w_fs_month``/``w_fs_day``. :func:`unit_outcomes` reads it several times, so the
-    pipeline materialises it once.
+    window: ``w_unit``, ``w_emp{h}`` (employed in month end+h), ``w_nemp{h}`` (employed months
+    among end+1..end+h), ``w_earn{a}_{b}``, ``w_fe_month``/``w_fe_day`` (first employed month
+    after the end within the window, its first work day) and, from the start,
+    ``w_fs_month``/``w_fs_day``. :func:`unit_outcomes` reads it several times, so the pipeline
+    materialises it once.
     """
     W = cfg.max_window
     P = panel.filter(panel.month <= last_month)
@@ -147,22 +148,25 @@ def unit_window(units: ir.Table, panel: ir.Table, cfg: OutcomeConfig, last_month
     from_start = "start" in first_from
 
     # One range join per unit over the months after its origin up to W months after its end:
-    # every bounded outcome by CASE, and the first employed month after the end (and after
-    # the start) when it lies in that window. The first work day comes with it: work days lie
-    # inside their month, so the smallest work day among employed months is the one of the
-    # first employed month.
-    lo = u.start_month if from_start else u.end_month
-    hi = (u.end_month if not from_start else u.end_month.fill_null(last_month)) + W
-    ue = u.select(w_unit=u.unit_id, w_person=u.person_id, e=u.end_month, s=u.start_month, lo=lo, hi=hi)
+    # every bounded outcome, and the first employed month after the end (and after the start)
+    # when it lies in that window. The first work day comes with it: work days lie inside
+    # their month, so the smallest work day among employed months is the one of the first
+    # employed month. Months are int32 on both sides (no cast per candidate pair).
+    e32, s32 = u.end_month.cast("int32"), u.start_month.cast("int32")
+    lo = s32 if from_start else e32
+    hi = (e32.fill_null(last_month) if from_start else e32) + W
+    ue = u.select(w_unit=u.unit_id, w_person=u.person_id, e=e32, s=s32, lo=lo, hi=hi)
     ue = ue.filter(ue.lo.notnull())
     j = ue.join(P, [ue.w_person == P.person_id, P.month > ue.lo, P.month <= ue.hi])
     rel = j.month - j.e
     after_end = rel >= 1
+    # Flags and counts aggregate booleans (BOOL_OR, SUM of 0/1), cheaper than a CASE per
+    # pair; a null flag (no end) counts as false where it is read.
     aggs: dict = {}
     for h in cfg.horizons:
-        aggs[f"w_emp{h}"] = ibis.cases(((rel == h) & j.employed, 1), else_=0).max()
+        aggs[f"w_emp{h}"] = ((rel == h) & j.employed).max()
     for h in sorted({h for _, h in cfg.k_of_h}):
-        aggs[f"w_nemp{h}"] = ibis.cases((after_end & (rel <= h) & j.employed, 1), else_=0).sum()
+        aggs[f"w_nemp{h}"] = (after_end & (rel <= h) & j.employed).sum()
     for a, b in cfg.earnings_windows:
         aggs[f"w_earn{a}_{b}"] = ibis.cases(((rel >= a) & (rel <= b), j.earnings_eur), else_=0.0).sum()
     emp_after_end = after_end.fill_null(False) & j.employed
@@ -193,8 +197,9 @@ def unit_late(units: ir.Table, panel: ir.Table, window: ir.Table, cfg: OutcomeCo
     u = _with_months(units)
     E = P.filter(P.employed).select(x_person=P.person_id, x_month=P.month, x_day=P.first_work_day)
     found = _ended_with_window(u, window)
-    miss = found.filter(found.w_fe_month.isnull()).select("f_unit", "f_person", "f_e")
-    fj = miss.join(E, [miss.f_person == E.x_person, E.x_month > miss.f_e + W])
+    miss = found.filter(found.w_fe_month.isnull())
+    miss = miss.select(f_unit=miss.f_unit, f_person=miss.f_person, f_lo=(miss.f_e + W).cast("int32"))
+    fj = miss.join(E, [miss.f_person == E.x_person, E.x_month > miss.f_lo])
     return fj.group_by(l_unit=fj.f_unit).aggregate(l_month=fj.x_month.min(), l_day=fj.x_day.min())
 
 
@@ -236,10 +241,12 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
 
     Notes
     -----
-    Each piece (bounded window, first employment, return, baseline) is its own small
-    aggregate keyed by unit, built from the base unit table; one chain of left joins and a
-    single final projection assemble them (deriving pieces from the growing result would
-    make the expression tree, and its compile time, explode).
+    Each piece (bounded window, first employment, return) is its own small aggregate keyed
+    by unit, built from the base unit table; the segment baseline comes in by the unit's
+    person and its segment and end month (one equi-join on the baseline's window edges side
+    by side). One chain of left joins and a single final projection assemble them (deriving
+    pieces from the growing result would make the expression tree, and its compile time,
+    explode). The rows come in no particular order.
     """
     u = _with_months(units)
 
@@ -268,28 +275,36 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
             **{f"rt{w}": ibis.cases((rj.s_month <= rj.fe_month + w, 1), else_=0).max() for w in cfg.return_windows})
         pieces.append((ret, "rt_unit"))
 
-    # 4. segment baseline over the same calendar months (two equi-joins per window).
+    # 4. segment baseline over the same calendar months: the cumulative baseline at every
+    #    window edge (end + a - 1 and end + b) side by side on one row per segment and month
+    #    (self-joins of the small baseline table), then one equi-join per unit on its
+    #    segment in the end year and its end month.
     seg = list(cfg.segment_by)
-    if baseline is not None and persons is not None:
+    with_baseline = baseline is not None and persons is not None
+    out = u
+    if with_baseline:
+        edges = sorted({a - 1 for a, _ in cfg.earnings_windows} | {b for _, b in cfg.earnings_windows})
+        bw = baseline.view()
+        bw = bw.select(**{f"bw_{c}": bw[c] for c in seg}, bw_month=bw.month, bw_cum=bw.cum_base)
+        for off in edges:
+            if off == 0:
+                continue
+            bo = baseline.view()
+            bo = bo.select(**{f"o{off}_{c}": bo[c] for c in seg}, **{f"o{off}_month": bo.month,
+                                                                      f"cum{off}": bo.cum_base})
+            bw = bw.left_join(bo, [bw[f"bw_{c}"] == bo[f"o{off}_{c}"] for c in seg]
+                              + [bw.bw_month + off == bo[f"o{off}_month"]])
+        bw = bw.select(*[f"bw_{c}" for c in seg], "bw_month",
+                       **{f"cum{off}": (bw.bw_cum if off == 0 else bw[f"cum{off}"]) for off in edges})
         pc = persons.select(c_person=persons.person_id, c_birth=persons.birth_year,
                             **{f"c_{c}": persons[c] for c in seg if c != "age_band"})
-        uc = u.select(c_unit=u.unit_id, c_pid=u.person_id, c_end=u.end_month, c_year=u.end_date.year())
-        uc = uc.filter(uc.c_end.notnull()).join(pc, uc.c_pid == pc.c_person)
+        out = out.left_join(pc, out.person_id == pc.c_person)
+        ukey = {c: out[f"c_{c}"] for c in seg if c != "age_band"}
         if "age_band" in seg:
-            uc = uc.mutate(c_age_band=age_band_expr(uc.c_year.cast("int32") - uc.c_birth.cast("int32"), cfg.age_bands))
-        cum = {}
-        for a, b in cfg.earnings_windows:
-            for edge, off in ((f"lo{a}_{b}", a - 1), (f"hi{a}_{b}", b)):
-                bl = baseline.select(**{f"{edge}_{c}": baseline[c] for c in seg},
-                                     **{f"{edge}_month": baseline.month, f"{edge}_cum": baseline.cum_base})
-                conds = [uc[f"c_{c}"] == bl[f"{edge}_{c}"] for c in seg] + [uc.c_end + off == bl[f"{edge}_month"]]
-                uc = uc.left_join(bl, conds)
-                cum[edge] = f"{edge}_cum"
-        bl_piece = uc.select(b_unit=uc.c_unit, **{
-            f"b{a}_{b}": (uc[f"hi{a}_{b}_cum"] - uc[f"lo{a}_{b}_cum"]) / (b - a + 1) for a, b in cfg.earnings_windows})
-        pieces.append((bl_piece, "b_unit"))
+            ukey["age_band"] = age_band_expr(out.end_date.year().cast("int32") - out.c_birth.cast("int32"),
+                                             cfg.age_bands)
+        out = out.left_join(bw, [ukey[c] == bw[f"bw_{c}"] for c in seg] + [out.end_month == bw.bw_month])
 
-    out = u
     for piece, key in pieces:
         out = out.left_join(piece, out.unit_id == piece[key])
     e = out.end_month
@@ -299,7 +314,7 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
 
     cols: dict = {}
     for h in cfg.horizons:
-        cols[f"placed_{h}m"] = ibis.cases((observed(h), out[f"w_emp{h}"].fill_null(0) == 1), else_=_null_bool())
+        cols[f"placed_{h}m"] = ibis.cases((observed(h), out[f"w_emp{h}"].fill_null(False)), else_=_null_bool())
     for k, h in cfg.k_of_h:
         cols[f"employed_{k}_of_{h}m"] = ibis.cases((observed(h), out[f"w_nemp{h}"].fill_null(0) >= k),
                                                    else_=_null_bool())
@@ -330,9 +345,10 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
     for w in cfg.return_windows:
         cols[f"returned_{w}m"] = ibis.cases((f.notnull() & (f + w <= last_month), out[f"rt{w}"].fill_null(0) == 1),
                                             else_=_null_bool())
-    if baseline is not None and persons is not None:
+    if with_baseline:
         for a, b in cfg.earnings_windows:
-            base = ibis.cases((earn[(a, b)].notnull(), out[f"b{a}_{b}"]), else_=ibis.null("float64"))
+            mean = (out[f"cum{b}"] - out[f"cum{a - 1}"]) / (b - a + 1)
+            base = ibis.cases((earn[(a, b)].notnull(), mean), else_=ibis.null("float64"))
             cols[f"baseline_{a}_{b}m"] = base
             # The baseline is a difference of cumulative sums: below a millionth of a euro it is zero.
             cols[f"rel_earnings_{a}_{b}m"] = ibis.cases((base > 1e-6, earn[(a, b)] / base),

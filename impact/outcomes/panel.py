@@ -83,16 +83,19 @@ def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table
     ``months``: the (first, last) month range of the run; rows whose period (or payment, under
     payment allocation) falls outside it are dropped and counted.
     A row is dropped by the first rule it meets.
+
+    The returned table has the columns the allocation reads: ``person_id``, ``amount_eur``,
+    ``subsidised``, ``_wage`` and the period as ``_d0``/``_d1`` (first and last day, days
+    since 1970-01-01) and ``_m0``/``_m1`` (their month indexes).
     """
-    r = reports
+    r = _with_period(reports, cfg)
     # Latest version per (payer_id, report_ref). Most references have only version 1, so the
     # maximum is taken over the few rows with version > 1 (a small group-by, joined back on
     # the reference) instead of a window or group-by over every row: same result, a fraction
     # of the hashing.
-    later = r.filter(r.version > 1)
+    later = reports.filter(reports.version > 1)
     later = later.group_by(_lp=later.payer_id, _lr=later.report_ref).aggregate(_lv=later.version.max())
     r = r.left_join(later, [r.payer_id == later._lp, r.report_ref == later._lr])
-    r = r.mutate(_latest=ibis.greatest(r.version, r._lv.fill_null(r.version)))
     if spell_persons is not None:
         sp = spell_persons.select(_sp_person=spell_persons.person_id).distinct()
         r = r.left_join(sp, r.person_id == sp._sp_person)
@@ -100,7 +103,7 @@ def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table
     else:
         has_spell = ibis.literal(True)
     rules = [
-        ("superseded_version", r.version < r._latest),
+        ("superseded_version", r.version < r._lv),
         ("cancelled_report", r.action == "cancel"),
         ("income_type_not_counted", ~r.income_type.isin(list(cfg.income_types))),
     ]
@@ -109,27 +112,49 @@ def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table
     if extraction_date is not None:
         rules.append(("paid_after_extraction", r.payment_date > ibis.literal(extraction_date)))
     if cfg.allocation != "payment":
-        start, end = _period(r, cfg)
-        rules.append(("period_end_before_start", end < start))
-    else:
-        start = end = _payment_date(r)
-    if months is not None:  # compared as dates: cheaper than month indexes of every row
-        first_day = dt.date(months[0] // 12, months[0] % 12 + 1, 1)
-        after_last = dt.date((months[1] + 1) // 12, (months[1] + 1) % 12 + 1, 1)
-        rules.append(("outside_month_range", (start < first_day) | (end >= after_last)))
+        rules.append(("period_end_before_start", r._d1 < r._d0))
+    if months is not None:
+        first_day = (dt.date(months[0] // 12, months[0] % 12 + 1, 1) - EPOCH).days
+        after_last = (dt.date((months[1] + 1) // 12, (months[1] + 1) % 12 + 1, 1) - EPOCH).days
+        rules.append(("outside_month_range", (r._d0 < first_day) | (r._d1 >= after_last)))
     rules.append(("person_without_spells", ~has_spell))
     return r, rules
 
 
+def _with_period(reports: ir.Table, cfg: OutcomeConfig) -> ir.Table:
+    """The report columns the panel reads, with the allocation period as day and month indexes.
+
+    Computed in one projection straight on the reports, below the joins, so each date is
+    converted once per row; later steps read the integer columns (an engine may otherwise
+    re-evaluate the period's CASE expression in every place it is used).
+    """
+    r = reports
+    if cfg.allocation == "payment":
+        start = end = _payment_date(r)
+    else:
+        start, end = _period(r, cfg)
+    d0 = start.epoch_days().cast("int32")
+    d1 = end.epoch_days().cast("int32")
+    return r.select(
+        "payer_id", "report_ref", "version", "action", "income_type", "payment_date", "person_id", "amount_eur",
+        subsidised=r.subsidised.fill_null(False), _wage=~_recovery(r) & (r.amount_eur > 0),
+        _d0=d0, _d1=d1, _m0=month_expr(start), _m1=month_expr(end))
+
+
 def _drop_helpers(t: ir.Table) -> ir.Table:
-    return t.drop(*[c for c in t.columns if c.startswith("_")])
+    return t.drop(*[c for c in t.columns if c.startswith("_") and c not in _ALLOC_COLUMNS])
+
+
+_ALLOC_COLUMNS = ("_wage", "_d0", "_d1", "_m0", "_m1")
 
 
 def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir.Table:
     """Allocate report rows to calendar months; dropped rows become counting pseudo rows.
 
-    ``coded`` has the report columns and ``rule_code`` (null: the row is kept; ``i``: dropped
-    by the i-th rule). ``months`` is the (first, last) month index every period lies in.
+    ``coded`` (from :func:`_report_rules`) has ``person_id``, ``amount_eur``, ``subsidised``,
+    ``_wage``, the period's ``_d0``/``_d1``/``_m0``/``_m1`` and ``rule_code`` (null: the row is
+    kept; ``i``: dropped by the i-th rule). ``months`` is the (first, last) month index every
+    kept period lies in.
 
     Returns one row per (report row, month) with ``person_id``, ``month``, ``amount``
     (pro-rata share of ``amount_eur``), ``subsidised``, ``wage`` (a positive, non-recovery
@@ -141,24 +166,17 @@ def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir
     Kept and dropped rows travel one pipeline (no union of two reads of the reports), and
     every period, of one month or many, is spread by equi-joins: on its span against a small
     table of (span, offset) pairs, then on the month. No range join over the month table.
+    Under payment allocation the period is the payment day: one month, the whole amount.
     """
     r = coded
     kept = r.rule_code.isnull()
     pseudo = (-1 - r.rule_code).cast("int32")
-    wage = kept & ~_recovery(r) & (r.amount_eur > 0)
-    person = ibis.cases((kept, r.person_id), else_=ibis.null("int64"))
-    amount = ibis.cases((kept, r.amount_eur), else_=1.0)
-    subsidised = kept & r.subsidised.fill_null(False)
-    if cfg.allocation == "payment":
-        return r.select(person_id=person, month=ibis.cases((kept, month_expr(_payment_date(r))), else_=pseudo),
-                        amount=amount, subsidised=subsidised, wage=wage,
-                        work_day=ibis.null("int32"), last_week=ibis.literal(False))
-    start, end = _period(r, cfg)
-    d0 = ibis.cases((kept, start.epoch_days().cast("int32")), else_=0)
-    d1 = ibis.cases((kept, end.epoch_days().cast("int32")), else_=0)
-    m0 = ibis.cases((kept, month_expr(start)), else_=pseudo)
-    p = r.select(person_id=person, amount_eur=amount, subsidised=subsidised, wage=wage, d0=d0, d1=d1, m0=m0,
-                 span=ibis.cases((kept, month_expr(end) - month_expr(start)), else_=0).cast("int32"))
+    p = r.select(person_id=ibis.cases((kept, r.person_id), else_=ibis.null("int64")),
+                 amount_eur=ibis.cases((kept, r.amount_eur), else_=1.0),
+                 subsidised=kept & r.subsidised, wage=kept & r._wage,
+                 d0=ibis.cases((kept, r._d0), else_=0), d1=ibis.cases((kept, r._d1), else_=0),
+                 m0=ibis.cases((kept, r._m0), else_=pseudo),
+                 span=ibis.cases((kept, r._m1 - r._m0), else_=0).cast("int32"))
     first, last = months
     offs = span_offsets(last - first)
     j = p.join(offs, p.span == offs.span)
@@ -170,8 +188,12 @@ def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir
     hi = ibis.least(j.d1, j.last_day)
     days = (hi - lo + 1).cast("float64")
     total = (j.d1 - j.d0 + 1).cast("float64")
+    if cfg.allocation == "payment":  # a payment date says nothing about the days worked
+        work_day, last_week = ibis.null("int32"), ibis.literal(False)
+    else:
+        work_day, last_week = lo.cast("int32"), hi >= j.last_day - 6
     return j.select(person_id=j.person_id, month=j.month.cast("int32"), amount=j.amount_eur * days / total,
-                    subsidised=j.subsidised, wage=j.wage, work_day=lo.cast("int32"), last_week=hi >= j.last_day - 6)
+                    subsidised=j.subsidised, wage=j.wage, work_day=work_day, last_week=last_week)
 
 
 def _recovery(r: ir.Table) -> ir.BooleanValue:
@@ -226,7 +248,8 @@ def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tu
     """
     months = _month_range(months)
     r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months)
-    code = ibis.cases(*[(pred.fill_null(False), i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
+    # A rule whose predicate is null (a missing value) does not fire: CASE WHEN treats null as false.
+    code = ibis.cases(*[(pred, i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
     a = allocate(_drop_helpers(r.mutate(rule_code=code)), cfg, months)
     open_wage = a.wage & ~a.subsidised
     aggs = dict(earnings_eur=a.amount.sum(), subsidised_eur=ibis.cases((a.subsidised, a.amount), else_=0.0).sum(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,9 @@ class OutcomeTables:
     # issue #10 metrics (impact.outcomes.metrics): name -> polars table, and notes on skipped ones
     extra: dict = dataclasses.field(default_factory=dict)
     extra_notes: list = dataclasses.field(default_factory=list)
+    # stage -> (wall seconds, process CPU seconds): "panel" (registers to the materialised panel
+    # and report exclusion counts), "outcomes" (panel to the unit tables), "person_month" (its write)
+    timings: dict = dataclasses.field(default_factory=dict)
 
 
 def _spell_persons(tables: dict[str, ir.Table]) -> ir.Table:
@@ -96,26 +100,41 @@ class OutcomePlan:
         return segment_baseline(self.panel if panel is None else panel, self.tables["persons"], self.cfg,
                                 self.first_month, self.last_month)
 
-    def windows(self, panel: ir.Table | None = None) -> dict[str, ir.Table]:
+    def units(self) -> dict[str, ir.Table]:
+        """The kept evaluation units (``service_units``, ``spell_units``), to materialise once.
+
+        Optional: every step below reads them; materialised, they are read once from the
+        registers and the backend knows their size (it then joins them the right way round).
+        """
+        services, spells, _, _, _ = kept_units(self.tables, self.extraction_date)
+        return {"service_units": services, "spell_units": spells}
+
+    def _units(self, units: dict[str, ir.Table] | None) -> tuple[ir.Table, ir.Table]:
+        u = units or self.units()
+        return u["service_units"], u["spell_units"]
+
+    def windows(self, panel: ir.Table | None = None, units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
         """Per-unit window aggregates (``service_window``, ``spell_window``), to materialise once."""
         panel = self.panel if panel is None else panel
-        services, spells, _, _, _ = kept_units(self.tables, self.extraction_date)
+        services, spells = self._units(units)
         return {"service_window": unit_window(services, panel, self.cfg, self.last_month, SERVICE_ORIGINS),
                 "spell_window": unit_window(spells, panel, self.cfg, self.last_month, SPELL_ORIGINS)}
 
-    def late(self, windows: dict[str, ir.Table], panel: ir.Table | None = None) -> dict[str, ir.Table]:
+    def late(self, windows: dict[str, ir.Table], panel: ir.Table | None = None,
+             units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
         """Per-unit first employment beyond the window (``service_late``, ``spell_late``), to materialise once."""
         panel = self.panel if panel is None else panel
-        services, spells, _, _, _ = kept_units(self.tables, self.extraction_date)
+        services, spells = self._units(units)
         return {"service_late": unit_late(services, panel, windows["service_window"], self.cfg, self.last_month),
                 "spell_late": unit_late(spells, panel, windows["spell_window"], self.cfg, self.last_month)}
 
     def outputs(self, panel: ir.Table | None = None, baseline: ir.Table | None = None,
-                windows: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
-        """Unit outcome expressions on a panel table (and materialised baseline and windows, if given)."""
+                windows: dict[str, ir.Table] | None = None,
+                units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
+        """Unit outcome expressions on a panel table (and materialised baseline, windows and units, if given)."""
         panel = self.panel if panel is None else panel
         return unit_expressions(self.tables, panel, self.cfg, self.extraction_date, self.first_month,
-                                self.last_month, baseline=baseline, windows=windows)
+                                self.last_month, baseline=baseline, windows=windows, units=units)
 
 
 def data_range(tables: dict[str, ir.Table]) -> tuple[int, int, dt.date]:
@@ -177,20 +196,28 @@ def kept_units(tables: dict[str, ir.Table], extraction: dt.date) -> tuple[ir.Tab
 
 def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeConfig, extraction: dt.date,
                      first_month: int, last_month: int, baseline: ir.Table | None = None,
-                     windows: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
-    """Service and spell outcome expressions on a (materialised) panel table."""
+                     windows: dict[str, ir.Table] | None = None,
+                     units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
+    """Service and spell outcome expressions on a (materialised) panel table (rows unordered).
+
+    ``units``: the kept units (:meth:`OutcomePlan.units`), materialised; ``None``: from the registers.
+    """
     persons = tables["persons"]
     windows = windows or {}
     if baseline is None:
         baseline = segment_baseline(panel, persons, cfg, first_month, last_month)
     services, spells, kept_spells, sc, spc = kept_units(tables, extraction)
+    if units is not None:  # the same rows, materialised (kept spells are the spell units)
+        services, spells = units["service_units"], units["spell_units"]
+        kept_spells = spells
     sv = unit_outcomes(services, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SERVICE_ORIGINS,
                        window=windows.get("service_window"), late=windows.get("service_late"))
     sp = unit_outcomes(spells, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SPELL_ORIGINS,
                        window=windows.get("spell_window"), late=windows.get("spell_late"))
+    # No ORDER BY: the client sorts the unit rows it brings back (cheaper than a backend sort).
     return {
-        "service_outcomes": sv.drop("unit_id").order_by("service_id"),
-        "spell_outcomes": sp.drop("unit_id").order_by("spell_id"),
+        "service_outcomes": sv.drop("unit_id"),
+        "spell_outcomes": sp.drop("unit_id"),
         "service_exclusions": unit_exclusions(sc),
         "spell_exclusions": unit_exclusions(spc),
     }
@@ -213,7 +240,8 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
                      collect_person_month: bool = True, metrics: Any = None) -> OutcomeTables:
     """Run the outcome stage on an Ibis backend and bring the unit tables back as polars.
 
-    The panel is materialised once as a temporary table in the backend (it feeds every unit
+    The unit tables come back sorted by ``service_id`` / ``spell_id`` (sorted here, not in the
+    backend). The panel is materialised once as a temporary table in the backend (it feeds every unit
     outcome and the segment baseline). If ``person_month_path`` is given the backend writes
     it to Parquet directly (atomically); ``collect_person_month`` also returns it as polars.
     """
@@ -223,6 +251,8 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
         if name not in tables:
             raise RegisterValidationError(f"outcomes need the {name!r} table")
+    timings: dict[str, tuple[float, float]] = {}
+    clock = _Clock()
     first, last, latest_payment = data_range(tables)
     extraction = cfg.extraction_date or latest_payment
     plan = plan_outcomes(tables, cfg, extraction, first, last)
@@ -231,15 +261,20 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     combined = materialise(con, plan.panel_with_counts, f"impact_person_month_{uuid.uuid4().hex[:12]}")
     panel, rep = split_panel(combined, plan.rule_names)
     rep_counts = rep.to_polars()
+    timings["panel"] = clock.lap()
+    # The kept units feed every step below: read and classify them once (with their real row
+    # counts known, the backend builds its hash tables on the smaller side of each join).
+    units = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}") for k, e in plan.units().items()}
     # The segment baseline (cells x months, small) feeds both unit tables: compute it once.
     baseline = materialise(con, plan.baseline(panel), f"impact_segment_baseline_{uuid.uuid4().hex[:12]}")
     # The window aggregates feed several pieces of each unit table: compute each once.
-    windows = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}") for k, e in plan.windows(panel).items()}
+    windows = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
+               for k, e in plan.windows(panel, units).items()}
     windows.update({k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
-                    for k, e in plan.late(windows, panel).items()})
-    exprs = plan.outputs(panel, baseline, windows)
-    svc = exprs["service_outcomes"].to_polars()
-    spl = exprs["spell_outcomes"].to_polars()
+                    for k, e in plan.late(windows, panel, units).items()})
+    exprs = plan.outputs(panel, baseline, windows, units)
+    svc = exprs["service_outcomes"].to_polars().sort("service_id")
+    spl = exprs["spell_outcomes"].to_polars().sort("spell_id")
     extra = []
     n_no_person = _units_without_person(tables)
     if n_no_person:
@@ -248,6 +283,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
                       "description": "unit whose person is not in persons: segment baseline unknown"})
     excl = _exclusions_frame([rep_counts, exprs["service_exclusions"].to_polars(),
                               exprs["spell_exclusions"].to_polars()], extra)
+    timings["outcomes"] = clock.lap()
     pm_out = panel.select("person_id", "month", "earnings_eur", "subsidised_eur", "employed", "subsidised",
                           first_work_date=ibis.cases((panel.first_work_day.notnull(),
                                                       ibis.date("1970-01-01") + panel.first_work_day.as_interval("D")),
@@ -257,11 +293,27 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     if person_month_path is not None:
         write_parquet(con, pm_out, person_month_path)
     pm = pm_out.to_polars() if collect_person_month else None
+    if person_month_path is not None or collect_person_month:
+        timings["person_month"] = clock.lap()
     res = OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
-                        config=cfg, extraction_date=extraction, last_month=last_month, panel=panel)
+                        config=cfg, extraction_date=extraction, last_month=last_month, panel=panel,
+                        timings=timings)
     if metrics is not None:  # issue #10 metrics: a separate step on the materialised panel
         _add_metrics(con, tables, res, metrics)
     return res
+
+
+class _Clock:
+    """Wall and process CPU seconds (all threads, the backend's included) since the last lap."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (round(wall - self.wall, 3), round(cpu - self.cpu, 3))
+        self.wall, self.cpu = wall, cpu
+        return out
 
 
 def _add_metrics(con: Any, tables: dict[str, ir.Table], res: OutcomeTables, metrics: Any) -> None:
@@ -369,16 +421,17 @@ def sql_script(source: str | Path | None, out: str | Path, cfg: OutcomeConfig, b
                           "outcome config")
     tables = unbound_register_tables([n for n in CONTRACTS if CONTRACTS[n].required])
     plan = plan_outcomes(tables, cfg, extraction, first, last)
+    units = plan.units()
     baseline = plan.baseline(plan.panel)
-    windows = plan.windows(plan.panel)
-    windows.update(plan.late(windows, plan.panel))
-    outs = plan.outputs(plan.panel, baseline, windows)
+    windows = plan.windows(plan.panel, units)
+    windows.update(plan.late(windows, plan.panel, units))
+    outs = plan.outputs(plan.panel, baseline, windows, units)
     script = compile_script(
         {"service_outcomes": outs["service_outcomes"], "spell_outcomes": outs["spell_outcomes"],
          "report_exclusions": plan.report_exclusions, "service_exclusions": outs["service_exclusions"],
          "spell_exclusions": outs["spell_exclusions"]},
         dialect=_DIALECTS[backend], materialise={"person_month_with_counts": plan.panel_with_counts, "person_month": plan.panel,
-                     "segment_baseline": baseline, **windows},
+                     **units, "segment_baseline": baseline, **windows},
         header=f"impact outcomes: extraction date {extraction.isoformat()}, config {cfg.to_dict()}")
     return write_text_atomic(script, Path(out) / f"outcomes_{backend}.sql")
 

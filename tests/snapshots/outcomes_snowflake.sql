@@ -384,356 +384,226 @@ FROM (
             CASE WHEN "t6"."rule_code" IS NULL THEN "t6"."amount_eur" ELSE 1.0 END AS "amount_eur",
             (
               "t6"."rule_code" IS NULL
-            ) AND COALESCE("t6"."subsidised", FALSE) AS "subsidised",
+            ) AND "t6"."subsidised" AS "subsidised",
             (
               "t6"."rule_code" IS NULL
-            )
-            AND NOT (
-              COALESCE("t6"."recovery", FALSE)
-            )
-            AND (
-              "t6"."amount_eur" > 0
-            ) AS "wage",
-            CASE
-              WHEN "t6"."rule_code" IS NULL
-              THEN CAST(DATEDIFF(
-                DAY,
-                DATE_FROM_PARTS(1970, 1, 1),
-                CASE
-                  WHEN (
-                    "t6"."earning_period_start" IS NOT NULL
-                  )
-                  AND (
-                    "t6"."earning_period_end" IS NOT NULL
-                  )
-                  THEN "t6"."earning_period_start"
-                  ELSE "t6"."pay_period_start"
-                END
-              ) AS INT)
-              ELSE 0
-            END AS "d0",
-            CASE
-              WHEN "t6"."rule_code" IS NULL
-              THEN CAST(DATEDIFF(
-                DAY,
-                DATE_FROM_PARTS(1970, 1, 1),
-                CASE
-                  WHEN (
-                    "t6"."earning_period_start" IS NOT NULL
-                  )
-                  AND (
-                    "t6"."earning_period_end" IS NOT NULL
-                  )
-                  THEN "t6"."earning_period_end"
-                  ELSE "t6"."pay_period_end"
-                END
-              ) AS INT)
-              ELSE 0
-            END AS "d1",
-            CASE
-              WHEN "t6"."rule_code" IS NULL
-              THEN (
-                (
-                  DATE_PART(
-                    year,
-                    CASE
-                      WHEN (
-                        "t6"."earning_period_start" IS NOT NULL
-                      )
-                      AND (
-                        "t6"."earning_period_end" IS NOT NULL
-                      )
-                      THEN "t6"."earning_period_start"
-                      ELSE "t6"."pay_period_start"
-                    END
-                  ) * 12
-                ) + DATE_PART(
-                  month,
-                  CASE
-                    WHEN (
-                      "t6"."earning_period_start" IS NOT NULL
-                    )
-                    AND (
-                      "t6"."earning_period_end" IS NOT NULL
-                    )
-                    THEN "t6"."earning_period_start"
-                    ELSE "t6"."pay_period_start"
-                  END
-                )
-              ) - 1
-              ELSE -1 - "t6"."rule_code"
-            END AS "m0",
-            CAST(CASE
-              WHEN "t6"."rule_code" IS NULL
-              THEN (
-                (
-                  (
-                    DATE_PART(
-                      year,
-                      CASE
-                        WHEN (
-                          "t6"."earning_period_start" IS NOT NULL
-                        )
-                        AND (
-                          "t6"."earning_period_end" IS NOT NULL
-                        )
-                        THEN "t6"."earning_period_end"
-                        ELSE "t6"."pay_period_end"
-                      END
-                    ) * 12
-                  ) + DATE_PART(
-                    month,
-                    CASE
-                      WHEN (
-                        "t6"."earning_period_start" IS NOT NULL
-                      )
-                      AND (
-                        "t6"."earning_period_end" IS NOT NULL
-                      )
-                      THEN "t6"."earning_period_end"
-                      ELSE "t6"."pay_period_end"
-                    END
-                  )
-                ) - 1
-              ) - (
-                (
-                  (
-                    DATE_PART(
-                      year,
-                      CASE
-                        WHEN (
-                          "t6"."earning_period_start" IS NOT NULL
-                        )
-                        AND (
-                          "t6"."earning_period_end" IS NOT NULL
-                        )
-                        THEN "t6"."earning_period_start"
-                        ELSE "t6"."pay_period_start"
-                      END
-                    ) * 12
-                  ) + DATE_PART(
-                    month,
-                    CASE
-                      WHEN (
-                        "t6"."earning_period_start" IS NOT NULL
-                      )
-                      AND (
-                        "t6"."earning_period_end" IS NOT NULL
-                      )
-                      THEN "t6"."earning_period_start"
-                      ELSE "t6"."pay_period_start"
-                    END
-                  )
-                ) - 1
-              )
-              ELSE 0
-            END AS INT) AS "span"
+            ) AND "t6"."_wage" AS "wage",
+            CASE WHEN "t6"."rule_code" IS NULL THEN "t6"."_d0" ELSE 0 END AS "d0",
+            CASE WHEN "t6"."rule_code" IS NULL THEN "t6"."_d1" ELSE 0 END AS "d1",
+            CASE WHEN "t6"."rule_code" IS NULL THEN "t6"."_m0" ELSE -1 - "t6"."rule_code" END AS "m0",
+            CAST(CASE WHEN "t6"."rule_code" IS NULL THEN "t6"."_m1" - "t6"."_m0" ELSE 0 END AS INT) AS "span"
           FROM (
             SELECT
               "t7".*
-              EXCLUDE ("_latest", "_lp", "_lr", "_lv", "_sp_person")
+              EXCLUDE ("_lp", "_lr", "_lv", "_sp_person")
             FROM (
               SELECT
-                "t8"."report_id",
+                "t8"."payer_id",
                 "t8"."report_ref",
                 "t8"."version",
                 "t8"."action",
-                "t8"."person_id",
-                "t8"."payer_id",
-                "t8"."payment_date",
-                "t8"."pay_period_start",
-                "t8"."pay_period_end",
-                "t8"."earning_period_start",
-                "t8"."earning_period_end",
                 "t8"."income_type",
+                "t8"."payment_date",
+                "t8"."person_id",
                 "t8"."amount_eur",
                 "t8"."subsidised",
-                "t8"."recovery",
-                "t8"."orig_payment_date",
+                "t8"."_wage",
+                "t8"."_d0",
+                "t8"."_d1",
+                "t8"."_m0",
+                "t8"."_m1",
                 "t8"."_lp",
                 "t8"."_lr",
                 "t8"."_lv",
-                "t8"."_latest",
                 "t8"."_sp_person",
                 CASE
-                  WHEN COALESCE("t8"."version" < "t8"."_latest", FALSE)
+                  WHEN "t8"."version" < "t8"."_lv"
                   THEN 0
-                  WHEN COALESCE("t8"."action" = 'cancel', FALSE)
+                  WHEN "t8"."action" = 'cancel'
                   THEN 1
-                  WHEN COALESCE(
-                    NOT (
-                      "t8"."income_type" IN (
-                        101,
-                        201,
-                        202,
-                        203,
-                        205,
-                        212,
-                        213,
-                        216,
-                        218,
-                        220,
-                        221,
-                        225,
-                        227,
-                        230,
-                        232,
-                        234,
-                        235,
-                        238
-                      )
-                    ),
-                    FALSE
+                  WHEN NOT (
+                    "t8"."income_type" IN (
+                      101,
+                      201,
+                      202,
+                      203,
+                      205,
+                      212,
+                      213,
+                      216,
+                      218,
+                      220,
+                      221,
+                      225,
+                      227,
+                      230,
+                      232,
+                      234,
+                      235,
+                      238
+                    )
                   )
                   THEN 2
-                  WHEN COALESCE("t8"."payment_date" > DATE_FROM_PARTS(2023, 6, 30), FALSE)
+                  WHEN "t8"."payment_date" > DATE_FROM_PARTS(2023, 6, 30)
                   THEN 3
-                  WHEN COALESCE(
-                    CASE
-                      WHEN (
-                        "t8"."earning_period_start" IS NOT NULL
-                      )
-                      AND (
-                        "t8"."earning_period_end" IS NOT NULL
-                      )
-                      THEN "t8"."earning_period_end"
-                      ELSE "t8"."pay_period_end"
-                    END < CASE
-                      WHEN (
-                        "t8"."earning_period_start" IS NOT NULL
-                      )
-                      AND (
-                        "t8"."earning_period_end" IS NOT NULL
-                      )
-                      THEN "t8"."earning_period_start"
-                      ELSE "t8"."pay_period_start"
-                    END,
-                    FALSE
-                  )
+                  WHEN "t8"."_d1" < "t8"."_d0"
                   THEN 4
-                  WHEN COALESCE(
-                    (
-                      CASE
-                        WHEN (
-                          "t8"."earning_period_start" IS NOT NULL
-                        )
-                        AND (
-                          "t8"."earning_period_end" IS NOT NULL
-                        )
-                        THEN "t8"."earning_period_start"
-                        ELSE "t8"."pay_period_start"
-                      END < DATE_FROM_PARTS(2017, 12, 1)
-                    )
-                    OR (
-                      CASE
-                        WHEN (
-                          "t8"."earning_period_start" IS NOT NULL
-                        )
-                        AND (
-                          "t8"."earning_period_end" IS NOT NULL
-                        )
-                        THEN "t8"."earning_period_end"
-                        ELSE "t8"."pay_period_end"
-                      END >= DATE_FROM_PARTS(2023, 8, 1)
-                    ),
-                    FALSE
+                  WHEN (
+                    "t8"."_d0" < 17501
+                  ) OR (
+                    "t8"."_d1" >= 19570
                   )
                   THEN 5
-                  WHEN COALESCE(NOT (
+                  WHEN NOT (
                     "t8"."_sp_person" IS NOT NULL
-                  ), FALSE)
+                  )
                   THEN 6
                   ELSE CAST(NULL AS INT)
                 END AS "rule_code"
               FROM (
                 SELECT
-                  "t9"."report_id",
+                  "t9"."payer_id",
                   "t9"."report_ref",
                   "t9"."version",
                   "t9"."action",
-                  "t9"."person_id",
-                  "t9"."payer_id",
-                  "t9"."payment_date",
-                  "t9"."pay_period_start",
-                  "t9"."pay_period_end",
-                  "t9"."earning_period_start",
-                  "t9"."earning_period_end",
                   "t9"."income_type",
+                  "t9"."payment_date",
+                  "t9"."person_id",
                   "t9"."amount_eur",
                   "t9"."subsidised",
-                  "t9"."recovery",
-                  "t9"."orig_payment_date",
-                  "t9"."_lp",
-                  "t9"."_lr",
-                  "t9"."_lv",
-                  "t9"."_latest",
-                  "t10"."_sp_person"
+                  "t9"."_wage",
+                  "t9"."_d0",
+                  "t9"."_d1",
+                  "t9"."_m0",
+                  "t9"."_m1",
+                  "t10"."_lp",
+                  "t10"."_lr",
+                  "t10"."_lv",
+                  "t11"."_sp_person"
                 FROM (
                   SELECT
-                    "t11"."report_id",
-                    "t11"."report_ref",
-                    "t11"."version",
-                    "t11"."action",
-                    "t11"."person_id",
-                    "t11"."payer_id",
-                    "t11"."payment_date",
-                    "t11"."pay_period_start",
-                    "t11"."pay_period_end",
-                    "t11"."earning_period_start",
-                    "t11"."earning_period_end",
-                    "t11"."income_type",
-                    "t11"."amount_eur",
-                    "t11"."subsidised",
-                    "t11"."recovery",
-                    "t11"."orig_payment_date",
-                    "t11"."_lp",
-                    "t11"."_lr",
-                    "t11"."_lv",
-                    GREATEST("t11"."version", COALESCE("t11"."_lv", "t11"."version")) AS "_latest"
-                  FROM (
-                    SELECT
-                      "t12"."report_id",
-                      "t12"."report_ref",
-                      "t12"."version",
-                      "t12"."action",
-                      "t12"."person_id",
-                      "t12"."payer_id",
-                      "t12"."payment_date",
-                      "t12"."pay_period_start",
-                      "t12"."pay_period_end",
-                      "t12"."earning_period_start",
-                      "t12"."earning_period_end",
-                      "t12"."income_type",
-                      "t12"."amount_eur",
-                      "t12"."subsidised",
-                      "t12"."recovery",
-                      "t12"."orig_payment_date",
-                      "t13"."_lp",
-                      "t13"."_lr",
-                      "t13"."_lv"
-                    FROM "earnings_reports" AS "t12"
-                    LEFT OUTER JOIN (
-                      SELECT
-                        "t14"."payer_id" AS "_lp",
-                        "t14"."report_ref" AS "_lr",
-                        MAX("t14"."version") AS "_lv"
-                      FROM (
-                        SELECT
-                          *
-                        FROM "earnings_reports" AS "t15"
-                        WHERE
-                          "t15"."version" > 1
-                      ) AS "t14"
-                      GROUP BY
-                        1,
-                        2
-                    ) AS "t13"
-                      ON "t12"."payer_id" = "t13"."_lp" AND "t12"."report_ref" = "t13"."_lr"
-                  ) AS "t11"
+                    "t12"."payer_id",
+                    "t12"."report_ref",
+                    "t12"."version",
+                    "t12"."action",
+                    "t12"."income_type",
+                    "t12"."payment_date",
+                    "t12"."person_id",
+                    "t12"."amount_eur",
+                    COALESCE("t12"."subsidised", FALSE) AS "subsidised",
+                    NOT (
+                      COALESCE("t12"."recovery", FALSE)
+                    ) AND (
+                      "t12"."amount_eur" > 0
+                    ) AS "_wage",
+                    CAST(DATEDIFF(
+                      DAY,
+                      DATE_FROM_PARTS(1970, 1, 1),
+                      CASE
+                        WHEN (
+                          "t12"."earning_period_start" IS NOT NULL
+                        )
+                        AND (
+                          "t12"."earning_period_end" IS NOT NULL
+                        )
+                        THEN "t12"."earning_period_start"
+                        ELSE "t12"."pay_period_start"
+                      END
+                    ) AS INT) AS "_d0",
+                    CAST(DATEDIFF(
+                      DAY,
+                      DATE_FROM_PARTS(1970, 1, 1),
+                      CASE
+                        WHEN (
+                          "t12"."earning_period_start" IS NOT NULL
+                        )
+                        AND (
+                          "t12"."earning_period_end" IS NOT NULL
+                        )
+                        THEN "t12"."earning_period_end"
+                        ELSE "t12"."pay_period_end"
+                      END
+                    ) AS INT) AS "_d1",
+                    (
+                      (
+                        DATE_PART(
+                          year,
+                          CASE
+                            WHEN (
+                              "t12"."earning_period_start" IS NOT NULL
+                            )
+                            AND (
+                              "t12"."earning_period_end" IS NOT NULL
+                            )
+                            THEN "t12"."earning_period_start"
+                            ELSE "t12"."pay_period_start"
+                          END
+                        ) * 12
+                      ) + DATE_PART(
+                        month,
+                        CASE
+                          WHEN (
+                            "t12"."earning_period_start" IS NOT NULL
+                          )
+                          AND (
+                            "t12"."earning_period_end" IS NOT NULL
+                          )
+                          THEN "t12"."earning_period_start"
+                          ELSE "t12"."pay_period_start"
+                        END
+                      )
+                    ) - 1 AS "_m0",
+                    (
+                      (
+                        DATE_PART(
+                          year,
+                          CASE
+                            WHEN (
+                              "t12"."earning_period_start" IS NOT NULL
+                            )
+                            AND (
+                              "t12"."earning_period_end" IS NOT NULL
+                            )
+                            THEN "t12"."earning_period_end"
+                            ELSE "t12"."pay_period_end"
+                          END
+                        ) * 12
+                      ) + DATE_PART(
+                        month,
+                        CASE
+                          WHEN (
+                            "t12"."earning_period_start" IS NOT NULL
+                          )
+                          AND (
+                            "t12"."earning_period_end" IS NOT NULL
+                          )
+                          THEN "t12"."earning_period_end"
+                          ELSE "t12"."pay_period_end"
+                        END
+                      )
+                    ) - 1 AS "_m1"
+                  FROM "earnings_reports" AS "t12"
                 ) AS "t9"
                 LEFT OUTER JOIN (
+                  SELECT
+                    "t13"."payer_id" AS "_lp",
+                    "t13"."report_ref" AS "_lr",
+                    MAX("t13"."version") AS "_lv"
+                  FROM (
+                    SELECT
+                      *
+                    FROM "earnings_reports" AS "t12"
+                    WHERE
+                      "t12"."version" > 1
+                  ) AS "t13"
+                  GROUP BY
+                    1,
+                    2
+                ) AS "t10"
+                  ON "t9"."payer_id" = "t10"."_lp" AND "t9"."report_ref" = "t10"."_lr"
+                LEFT OUTER JOIN (
                   SELECT DISTINCT
-                    "t16"."person_id" AS "_sp_person"
+                    "t14"."person_id" AS "_sp_person"
                   FROM (
                     SELECT DISTINCT
                       *
@@ -742,21 +612,21 @@ FROM (
                         *
                       FROM (
                         SELECT
-                          "t17"."person_id"
-                        FROM "service_spells" AS "t17"
-                      ) AS "t18"
+                          "t15"."person_id"
+                        FROM "service_spells" AS "t15"
+                      ) AS "t16"
                       UNION ALL
                       SELECT
                         *
                       FROM (
                         SELECT
-                          "t19"."person_id"
-                        FROM "jobseeking_spells" AS "t19"
-                      ) AS "t20"
-                    ) AS "t21"
-                  ) AS "t16"
-                ) AS "t10"
-                  ON "t9"."person_id" = "t10"."_sp_person"
+                          "t17"."person_id"
+                        FROM "jobseeking_spells" AS "t17"
+                      ) AS "t18"
+                    ) AS "t19"
+                  ) AS "t14"
+                ) AS "t11"
+                  ON "t9"."person_id" = "t11"."_sp_person"
               ) AS "t8"
             ) AS "t7"
           ) AS "t6"
@@ -766,24 +636,24 @@ FROM (
             *
           FROM (
             SELECT
-              "t22"."span",
-              "t23"."k"
+              "t20"."span",
+              "t21"."k"
             FROM (
               SELECT
-                "t24"."v" AS "span"
-              FROM "impact_const_58e6fc4b07" AS "t24"
-            ) AS "t22"
+                "t22"."v" AS "span"
+              FROM "impact_const_58e6fc4b07" AS "t22"
+            ) AS "t20"
             CROSS JOIN (
               SELECT
-                "t24"."v" AS "k"
-              FROM "impact_const_58e6fc4b07" AS "t24"
-            ) AS "t23"
-          ) AS "t25"
+                "t22"."v" AS "k"
+              FROM "impact_const_58e6fc4b07" AS "t22"
+            ) AS "t21"
+          ) AS "t23"
           WHERE
-            "t25"."k" <= "t25"."span"
+            "t23"."k" <= "t23"."span"
         ) AS "t5"
           ON "t4"."span" = "t5"."span"
-      ) AS "t26"
+      ) AS "t24"
     ) AS "t2"
     INNER JOIN "impact_const_a7a2648d43" AS "t3"
       ON "t2"."alloc_month" = "t3"."month"
@@ -800,6 +670,70 @@ SELECT
 FROM "impact_person_month_with_counts" AS "t0"
 WHERE
   "t0"."month" >= 0;
+
+-- service_units
+CREATE OR REPLACE TABLE "impact_service_units" AS
+SELECT
+  "t0"."service_id",
+  "t0"."person_id",
+  "t0"."service_type",
+  "t0"."start_date",
+  "t0"."end_date",
+  "t0"."end_reason",
+  "t0"."provider_id",
+  "t0"."course_id",
+  "t0"."cost_eur",
+  "t0"."service_id" AS "unit_id"
+FROM "service_spells" AS "t0"
+WHERE
+  CASE
+    WHEN "t0"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
+    THEN 'service_starts_after_extraction'
+    WHEN "t0"."end_date" IS NULL
+    THEN 'service_ongoing'
+    WHEN "t0"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
+    THEN 'service_ends_after_extraction'
+    ELSE CAST(NULL AS VARCHAR)
+  END IS NULL;
+
+-- spell_units
+CREATE OR REPLACE TABLE "impact_spell_units" AS
+SELECT
+  "t0"."spell_id",
+  "t0"."person_id",
+  "t0"."start_date",
+  "t0"."end_date",
+  "t0"."status_at_start",
+  "t0"."end_reason",
+  "t0"."segment",
+  "t0"."municipality",
+  "t0"."spell_id" AS "unit_id"
+FROM (
+  SELECT
+    "t1"."person_id",
+    "t1"."spell_id",
+    "t1"."start_date",
+    "t1"."end_date",
+    "t1"."status_at_start",
+    "t1"."end_reason",
+    "t1"."segment",
+    "t1"."municipality",
+    CASE
+      WHEN "t1"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
+      THEN 'spell_starts_after_extraction'
+      WHEN (
+        "t1"."end_date" IS NOT NULL
+      )
+      AND (
+        "t1"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
+      )
+      THEN 'spell_ends_after_extraction'
+      ELSE CAST(NULL AS VARCHAR)
+    END AS "drop_rule"
+  FROM "jobseeking_spells" AS "t1"
+) AS "t0"
+WHERE
+  "t0"."drop_rule" IS NULL;
 
 -- segment_baseline
 CREATE OR REPLACE TABLE "impact_segment_baseline" AS
@@ -1021,83 +955,51 @@ INNER JOIN (
 CREATE OR REPLACE TABLE "impact_service_window" AS
 SELECT
   "t0"."w_unit",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 1
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp1",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 3
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp3",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 6
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp6",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 12
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp12",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 1
+  ) AND "t0"."employed") AS "w_emp1",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 3
+  ) AND "t0"."employed") AS "w_emp3",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 6
+  ) AND "t0"."employed") AS "w_emp6",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 12
+  ) AND "t0"."employed") AS "w_emp12",
   SUM(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) >= 1
-      )
-      AND (
-        (
-          "t0"."month" - "t0"."e"
-        ) <= 6
-      )
-      AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
+    CAST((
+      (
+        "t0"."month" - "t0"."e"
+      ) >= 1
+    )
+    AND (
+      (
+        "t0"."month" - "t0"."e"
+      ) <= 6
+    )
+    AND "t0"."employed" AS INT)
   ) AS "w_nemp6",
   SUM(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) >= 1
-      )
-      AND (
-        (
-          "t0"."month" - "t0"."e"
-        ) <= 12
-      )
-      AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
+    CAST((
+      (
+        "t0"."month" - "t0"."e"
+      ) >= 1
+    )
+    AND (
+      (
+        "t0"."month" - "t0"."e"
+      ) <= 12
+    )
+    AND "t0"."employed" AS INT)
   ) AS "w_nemp12",
   SUM(
     CASE
@@ -1168,10 +1070,10 @@ FROM (
     SELECT
       "t3"."unit_id" AS "w_unit",
       "t3"."person_id" AS "w_person",
-      "t3"."end_month" AS "e",
-      "t3"."start_month" AS "s",
-      "t3"."end_month" AS "lo",
-      "t3"."end_month" + 24 AS "hi"
+      CAST("t3"."end_month" AS INT) AS "e",
+      CAST("t3"."start_month" AS INT) AS "s",
+      CAST("t3"."end_month" AS INT) AS "lo",
+      CAST("t3"."end_month" AS INT) + 24 AS "hi"
     FROM (
       SELECT
         "t4"."service_id",
@@ -1183,7 +1085,7 @@ FROM (
         "t4"."provider_id",
         "t4"."course_id",
         "t4"."cost_eur",
-        "t4"."service_id" AS "unit_id",
+        "t4"."unit_id",
         (
           (
             DATE_PART(year, "t4"."end_date") * 12
@@ -1194,20 +1096,10 @@ FROM (
             DATE_PART(year, "t4"."start_date") * 12
           ) + DATE_PART(month, "t4"."start_date")
         ) - 1 AS "start_month"
-      FROM "service_spells" AS "t4"
-      WHERE
-        CASE
-          WHEN "t4"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-          THEN 'service_starts_after_extraction'
-          WHEN "t4"."end_date" IS NULL
-          THEN 'service_ongoing'
-          WHEN "t4"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-          THEN 'service_ends_after_extraction'
-          ELSE CAST(NULL AS VARCHAR)
-        END IS NULL
+      FROM "impact_service_units" AS "t4"
     ) AS "t3"
     WHERE
-      "t3"."end_month" IS NOT NULL
+      CAST("t3"."end_month" AS INT) IS NOT NULL
   ) AS "t1"
   INNER JOIN (
     SELECT
@@ -1227,83 +1119,51 @@ GROUP BY
 CREATE OR REPLACE TABLE "impact_spell_window" AS
 SELECT
   "t0"."w_unit",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 1
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp1",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 3
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp3",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 6
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp6",
-  MAX(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) = 12
-      ) AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
-  ) AS "w_emp12",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 1
+  ) AND "t0"."employed") AS "w_emp1",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 3
+  ) AND "t0"."employed") AS "w_emp3",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 6
+  ) AND "t0"."employed") AS "w_emp6",
+  BOOLOR_AGG((
+    (
+      "t0"."month" - "t0"."e"
+    ) = 12
+  ) AND "t0"."employed") AS "w_emp12",
   SUM(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) >= 1
-      )
-      AND (
-        (
-          "t0"."month" - "t0"."e"
-        ) <= 6
-      )
-      AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
+    CAST((
+      (
+        "t0"."month" - "t0"."e"
+      ) >= 1
+    )
+    AND (
+      (
+        "t0"."month" - "t0"."e"
+      ) <= 6
+    )
+    AND "t0"."employed" AS INT)
   ) AS "w_nemp6",
   SUM(
-    CASE
-      WHEN (
-        (
-          "t0"."month" - "t0"."e"
-        ) >= 1
-      )
-      AND (
-        (
-          "t0"."month" - "t0"."e"
-        ) <= 12
-      )
-      AND "t0"."employed"
-      THEN 1
-      ELSE 0
-    END
+    CAST((
+      (
+        "t0"."month" - "t0"."e"
+      ) >= 1
+    )
+    AND (
+      (
+        "t0"."month" - "t0"."e"
+      ) <= 12
+    )
+    AND "t0"."employed" AS INT)
   ) AS "w_nemp12",
   SUM(
     CASE
@@ -1392,10 +1252,10 @@ FROM (
     SELECT
       "t3"."unit_id" AS "w_unit",
       "t3"."person_id" AS "w_person",
-      "t3"."end_month" AS "e",
-      "t3"."start_month" AS "s",
-      "t3"."start_month" AS "lo",
-      COALESCE("t3"."end_month", 24281) + 24 AS "hi"
+      CAST("t3"."end_month" AS INT) AS "e",
+      CAST("t3"."start_month" AS INT) AS "s",
+      CAST("t3"."start_month" AS INT) AS "lo",
+      COALESCE(CAST("t3"."end_month" AS INT), 24281) + 24 AS "hi"
     FROM (
       SELECT
         "t4"."spell_id",
@@ -1406,7 +1266,7 @@ FROM (
         "t4"."end_reason",
         "t4"."segment",
         "t4"."municipality",
-        "t4"."spell_id" AS "unit_id",
+        "t4"."unit_id",
         (
           (
             DATE_PART(year, "t4"."end_date") * 12
@@ -1417,42 +1277,17 @@ FROM (
             DATE_PART(year, "t4"."start_date") * 12
           ) + DATE_PART(month, "t4"."start_date")
         ) - 1 AS "start_month"
-      FROM (
-        SELECT
-          "t5"."person_id",
-          "t5"."spell_id",
-          "t5"."start_date",
-          "t5"."end_date",
-          "t5"."status_at_start",
-          "t5"."end_reason",
-          "t5"."segment",
-          "t5"."municipality",
-          CASE
-            WHEN "t5"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-            THEN 'spell_starts_after_extraction'
-            WHEN (
-              "t5"."end_date" IS NOT NULL
-            )
-            AND (
-              "t5"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-            )
-            THEN 'spell_ends_after_extraction'
-            ELSE CAST(NULL AS VARCHAR)
-          END AS "drop_rule"
-        FROM "jobseeking_spells" AS "t5"
-      ) AS "t4"
-      WHERE
-        "t4"."drop_rule" IS NULL
+      FROM "impact_spell_units" AS "t4"
     ) AS "t3"
     WHERE
-      "t3"."start_month" IS NOT NULL
+      CAST("t3"."start_month" AS INT) IS NOT NULL
   ) AS "t1"
   INNER JOIN (
     SELECT
       *
-    FROM "impact_person_month" AS "t6"
+    FROM "impact_person_month" AS "t5"
     WHERE
-      "t6"."month" <= 24281
+      "t5"."month" <= 24281
   ) AS "t2"
     ON "t1"."w_person" = "t2"."person_id"
     AND "t2"."month" > "t1"."lo"
@@ -1471,7 +1306,7 @@ FROM (
   SELECT
     "t1"."f_unit",
     "t1"."f_person",
-    "t1"."f_e",
+    "t1"."f_lo",
     "t2"."x_person",
     "t2"."x_month",
     "t2"."x_day"
@@ -1479,7 +1314,7 @@ FROM (
     SELECT
       "t3"."f_unit",
       "t3"."f_person",
-      "t3"."f_e"
+      CAST("t3"."f_e" + 24 AS INT) AS "f_lo"
     FROM (
       SELECT
         "t4"."f_unit",
@@ -1501,24 +1336,14 @@ FROM (
           *
         FROM (
           SELECT
-            "t6"."service_id" AS "f_unit",
+            "t6"."unit_id" AS "f_unit",
             "t6"."person_id" AS "f_person",
             (
               (
                 DATE_PART(year, "t6"."end_date") * 12
               ) + DATE_PART(month, "t6"."end_date")
             ) - 1 AS "f_e"
-          FROM "service_spells" AS "t6"
-          WHERE
-            CASE
-              WHEN "t6"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-              THEN 'service_starts_after_extraction'
-              WHEN "t6"."end_date" IS NULL
-              THEN 'service_ongoing'
-              WHEN "t6"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-              THEN 'service_ends_after_extraction'
-              ELSE CAST(NULL AS VARCHAR)
-            END IS NULL
+          FROM "impact_service_units" AS "t6"
         ) AS "t7"
         WHERE
           "t7"."f_e" IS NOT NULL
@@ -1538,9 +1363,7 @@ FROM (
     WHERE
       "t8"."month" <= 24281 AND "t8"."employed"
   ) AS "t2"
-    ON "t1"."f_person" = "t2"."x_person" AND "t2"."x_month" > (
-      "t1"."f_e" + 24
-    )
+    ON "t1"."f_person" = "t2"."x_person" AND "t2"."x_month" > "t1"."f_lo"
 ) AS "t0"
 GROUP BY
   1;
@@ -1555,7 +1378,7 @@ FROM (
   SELECT
     "t1"."f_unit",
     "t1"."f_person",
-    "t1"."f_e",
+    "t1"."f_lo",
     "t2"."x_person",
     "t2"."x_month",
     "t2"."x_day"
@@ -1563,7 +1386,7 @@ FROM (
     SELECT
       "t3"."f_unit",
       "t3"."f_person",
-      "t3"."f_e"
+      CAST("t3"."f_e" + 24 AS INT) AS "f_lo"
     FROM (
       SELECT
         "t4"."f_unit",
@@ -1587,42 +1410,17 @@ FROM (
           *
         FROM (
           SELECT
-            "t6"."spell_id" AS "f_unit",
+            "t6"."unit_id" AS "f_unit",
             "t6"."person_id" AS "f_person",
             (
               (
                 DATE_PART(year, "t6"."end_date") * 12
               ) + DATE_PART(month, "t6"."end_date")
             ) - 1 AS "f_e"
-          FROM (
-            SELECT
-              "t7"."person_id",
-              "t7"."spell_id",
-              "t7"."start_date",
-              "t7"."end_date",
-              "t7"."status_at_start",
-              "t7"."end_reason",
-              "t7"."segment",
-              "t7"."municipality",
-              CASE
-                WHEN "t7"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-                THEN 'spell_starts_after_extraction'
-                WHEN (
-                  "t7"."end_date" IS NOT NULL
-                )
-                AND (
-                  "t7"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-                )
-                THEN 'spell_ends_after_extraction'
-                ELSE CAST(NULL AS VARCHAR)
-              END AS "drop_rule"
-            FROM "jobseeking_spells" AS "t7"
-          ) AS "t6"
-          WHERE
-            "t6"."drop_rule" IS NULL
-        ) AS "t8"
+          FROM "impact_spell_units" AS "t6"
+        ) AS "t7"
         WHERE
-          "t8"."f_e" IS NOT NULL
+          "t7"."f_e" IS NOT NULL
       ) AS "t4"
       LEFT OUTER JOIN "impact_spell_window" AS "t5"
         ON "t4"."f_unit" = "t5"."w_unit"
@@ -1632,16 +1430,14 @@ FROM (
   ) AS "t1"
   INNER JOIN (
     SELECT
-      "t9"."person_id" AS "x_person",
-      "t9"."month" AS "x_month",
-      "t9"."first_work_day" AS "x_day"
-    FROM "impact_person_month" AS "t9"
+      "t8"."person_id" AS "x_person",
+      "t8"."month" AS "x_month",
+      "t8"."first_work_day" AS "x_day"
+    FROM "impact_person_month" AS "t8"
     WHERE
-      "t9"."month" <= 24281 AND "t9"."employed"
+      "t8"."month" <= 24281 AND "t8"."employed"
   ) AS "t2"
-    ON "t1"."f_person" = "t2"."x_person" AND "t2"."x_month" > (
-      "t1"."f_e" + 24
-    )
+    ON "t1"."f_person" = "t2"."x_person" AND "t2"."x_month" > "t1"."f_lo"
 ) AS "t0"
 GROUP BY
   1;
@@ -1649,98 +1445,215 @@ GROUP BY
 -- service_outcomes
 CREATE OR REPLACE TABLE "impact_service_outcomes" AS
 SELECT
-  *
+  "t0".*
+  EXCLUDE ("unit_id")
 FROM (
   SELECT
-    "t0".*
-    EXCLUDE ("unit_id")
-  FROM (
-    SELECT
-      "t1"."service_id",
-      "t1"."person_id",
-      "t1"."service_type",
-      "t1"."start_date",
-      "t1"."end_date",
-      "t1"."end_reason",
-      "t1"."provider_id",
-      "t1"."course_id",
-      "t1"."cost_eur",
-      "t1"."unit_id",
-      "t1"."end_month",
-      "t1"."start_month",
-      CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 1
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_emp1", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_1m",
-      CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 3
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_emp3", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_3m",
-      CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 6
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_emp6", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_6m",
-      CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_emp12", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_12m",
-      CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 6
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_nemp6", 0) >= 3
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "employed_3_of_6m",
-      CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_nemp12", 0) >= 6
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "employed_6_of_12m",
-      CASE
+    "t1"."service_id",
+    "t1"."person_id",
+    "t1"."service_type",
+    "t1"."start_date",
+    "t1"."end_date",
+    "t1"."end_reason",
+    "t1"."provider_id",
+    "t1"."course_id",
+    "t1"."cost_eur",
+    "t1"."unit_id",
+    "t1"."end_month",
+    "t1"."start_month",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 1
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_emp1", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_1m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 3
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_emp3", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_3m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 6
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_emp6", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_6m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_emp12", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_12m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 6
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_nemp6", 0) >= 3
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "employed_3_of_6m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_nemp12", 0) >= 6
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "employed_6_of_12m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "earnings_1_12m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 24
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "earnings_13_24m",
+    CAST(CASE
+      WHEN CASE
+        WHEN "t2"."w_fe_month" IS NOT NULL
+        THEN "t2"."w_fe_month"
+        ELSE "t3"."l_month"
+      END IS NOT NULL
+      THEN CASE
+        WHEN "t2"."w_fe_month" IS NOT NULL
+        THEN "t2"."w_fe_month"
+        ELSE "t3"."l_month"
+      END - "t1"."end_month"
+      WHEN "t1"."end_month" IS NOT NULL
+      THEN 24281 - "t1"."end_month"
+      ELSE CAST(NULL AS INT)
+    END AS INT) AS "months_to_employment",
+    CASE
+      WHEN "t1"."end_month" IS NOT NULL
+      THEN NOT (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "censored",
+    CAST(CASE
+      WHEN CASE
+        WHEN "t2"."w_fe_month" IS NOT NULL
+        THEN "t2"."w_fe_month"
+        ELSE "t3"."l_month"
+      END IS NOT NULL
+      THEN CASE WHEN "t2"."w_fe_month" IS NOT NULL THEN "t2"."w_fe_day" ELSE "t3"."l_day" END - CAST(DATEDIFF(DAY, DATE_FROM_PARTS(1970, 1, 1), "t1"."end_date") AS INT)
+      ELSE CAST(NULL AS INT)
+    END AS INT) AS "days_to_employment",
+    CASE
+      WHEN (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      AND (
+        (
+          CASE
+            WHEN "t2"."w_fe_month" IS NOT NULL
+            THEN "t2"."w_fe_month"
+            ELSE "t3"."l_month"
+          END + 3
+        ) <= 24281
+      )
+      THEN COALESCE("t4"."rt3", 0) = 1
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "returned_3m",
+    CASE
+      WHEN (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      AND (
+        (
+          CASE
+            WHEN "t2"."w_fe_month" IS NOT NULL
+            THEN "t2"."w_fe_month"
+            ELSE "t3"."l_month"
+          END + 6
+        ) <= 24281
+      )
+      THEN COALESCE("t4"."rt6", 0) = 1
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "returned_6m",
+    CASE
+      WHEN (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      AND (
+        (
+          CASE
+            WHEN "t2"."w_fe_month" IS NOT NULL
+            THEN "t2"."w_fe_month"
+            ELSE "t3"."l_month"
+          END + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t4"."rt12", 0) = 1
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "returned_12m",
+    CASE
+      WHEN CASE
         WHEN (
           "t1"."end_month" IS NOT NULL
         )
@@ -1751,8 +1664,64 @@ FROM (
         )
         THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
-      END AS "earnings_1_12m",
-      CASE
+      END IS NOT NULL
+      THEN (
+        "t5"."cum12" - "t5"."cum0"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_1_12m",
+    CASE
+      WHEN CASE
+        WHEN CASE
+          WHEN (
+            "t1"."end_month" IS NOT NULL
+          )
+          AND (
+            (
+              "t1"."end_month" + 12
+            ) <= 24281
+          )
+          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+          ELSE CAST(NULL AS DOUBLE)
+        END IS NOT NULL
+        THEN (
+          "t5"."cum12" - "t5"."cum0"
+        ) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END > 1e-06
+      THEN CASE
+        WHEN (
+          "t1"."end_month" IS NOT NULL
+        )
+        AND (
+          (
+            "t1"."end_month" + 12
+          ) <= 24281
+        )
+        THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END / CASE
+        WHEN CASE
+          WHEN (
+            "t1"."end_month" IS NOT NULL
+          )
+          AND (
+            (
+              "t1"."end_month" + 12
+            ) <= 24281
+          )
+          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+          ELSE CAST(NULL AS DOUBLE)
+        END IS NOT NULL
+        THEN (
+          "t5"."cum12" - "t5"."cum0"
+        ) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "rel_earnings_1_12m",
+    CASE
+      WHEN CASE
         WHEN (
           "t1"."end_month" IS NOT NULL
         )
@@ -1763,165 +1732,14 @@ FROM (
         )
         THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
-      END AS "earnings_13_24m",
-      CAST(CASE
-        WHEN CASE
-          WHEN "t2"."w_fe_month" IS NOT NULL
-          THEN "t2"."w_fe_month"
-          ELSE "t3"."l_month"
-        END IS NOT NULL
-        THEN CASE
-          WHEN "t2"."w_fe_month" IS NOT NULL
-          THEN "t2"."w_fe_month"
-          ELSE "t3"."l_month"
-        END - "t1"."end_month"
-        WHEN "t1"."end_month" IS NOT NULL
-        THEN 24281 - "t1"."end_month"
-        ELSE CAST(NULL AS INT)
-      END AS INT) AS "months_to_employment",
-      CASE
-        WHEN "t1"."end_month" IS NOT NULL
-        THEN NOT (
-          CASE
-            WHEN "t2"."w_fe_month" IS NOT NULL
-            THEN "t2"."w_fe_month"
-            ELSE "t3"."l_month"
-          END IS NOT NULL
-        )
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "censored",
-      CAST(CASE
-        WHEN CASE
-          WHEN "t2"."w_fe_month" IS NOT NULL
-          THEN "t2"."w_fe_month"
-          ELSE "t3"."l_month"
-        END IS NOT NULL
-        THEN CASE WHEN "t2"."w_fe_month" IS NOT NULL THEN "t2"."w_fe_day" ELSE "t3"."l_day" END - CAST(DATEDIFF(DAY, DATE_FROM_PARTS(1970, 1, 1), "t1"."end_date") AS INT)
-        ELSE CAST(NULL AS INT)
-      END AS INT) AS "days_to_employment",
-      CASE
-        WHEN (
-          CASE
-            WHEN "t2"."w_fe_month" IS NOT NULL
-            THEN "t2"."w_fe_month"
-            ELSE "t3"."l_month"
-          END IS NOT NULL
-        )
-        AND (
-          (
-            CASE
-              WHEN "t2"."w_fe_month" IS NOT NULL
-              THEN "t2"."w_fe_month"
-              ELSE "t3"."l_month"
-            END + 3
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."rt3", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "returned_3m",
-      CASE
-        WHEN (
-          CASE
-            WHEN "t2"."w_fe_month" IS NOT NULL
-            THEN "t2"."w_fe_month"
-            ELSE "t3"."l_month"
-          END IS NOT NULL
-        )
-        AND (
-          (
-            CASE
-              WHEN "t2"."w_fe_month" IS NOT NULL
-              THEN "t2"."w_fe_month"
-              ELSE "t3"."l_month"
-            END + 6
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."rt6", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "returned_6m",
-      CASE
-        WHEN (
-          CASE
-            WHEN "t2"."w_fe_month" IS NOT NULL
-            THEN "t2"."w_fe_month"
-            ELSE "t3"."l_month"
-          END IS NOT NULL
-        )
-        AND (
-          (
-            CASE
-              WHEN "t2"."w_fe_month" IS NOT NULL
-              THEN "t2"."w_fe_month"
-              ELSE "t3"."l_month"
-            END + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."rt12", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "returned_12m",
-      CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
-        THEN "t5"."b1_12"
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "baseline_1_12m",
-      CASE
-        WHEN CASE
-          WHEN CASE
-            WHEN (
-              "t1"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t1"."end_month" + 12
-              ) <= 24281
-            )
-            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t5"."b1_12"
-          ELSE CAST(NULL AS DOUBLE)
-        END > 1e-06
-        THEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END / CASE
-          WHEN CASE
-            WHEN (
-              "t1"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t1"."end_month" + 12
-              ) <= 24281
-            )
-            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t5"."b1_12"
-          ELSE CAST(NULL AS DOUBLE)
-        END
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "rel_earnings_1_12m",
-      CASE
+      END IS NOT NULL
+      THEN (
+        "t5"."cum24" - "t5"."cum12"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_13_24m",
+    CASE
+      WHEN CASE
         WHEN CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
@@ -1934,27 +1752,24 @@ FROM (
           THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
-        THEN "t5"."b13_24"
+        THEN (
+          "t5"."cum24" - "t5"."cum12"
+        ) / 12
         ELSE CAST(NULL AS DOUBLE)
-      END AS "baseline_13_24m",
-      CASE
+      END > 1e-06
+      THEN CASE
+        WHEN (
+          "t1"."end_month" IS NOT NULL
+        )
+        AND (
+          (
+            "t1"."end_month" + 24
+          ) <= 24281
+        )
+        THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END / CASE
         WHEN CASE
-          WHEN CASE
-            WHEN (
-              "t1"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t1"."end_month" + 24
-              ) <= 24281
-            )
-            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t5"."b13_24"
-          ELSE CAST(NULL AS DOUBLE)
-        END > 1e-06
-        THEN CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -1965,1002 +1780,784 @@ FROM (
           )
           THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
-        END / CASE
-          WHEN CASE
-            WHEN (
-              "t1"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t1"."end_month" + 24
-              ) <= 24281
-            )
-            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t5"."b13_24"
-          ELSE CAST(NULL AS DOUBLE)
-        END
+        END IS NOT NULL
+        THEN (
+          "t5"."cum24" - "t5"."cum12"
+        ) / 12
         ELSE CAST(NULL AS DOUBLE)
-      END AS "rel_earnings_13_24m"
+      END
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "rel_earnings_13_24m"
+  FROM (
+    SELECT
+      "t6"."service_id",
+      "t6"."person_id",
+      "t6"."service_type",
+      "t6"."start_date",
+      "t6"."end_date",
+      "t6"."end_reason",
+      "t6"."provider_id",
+      "t6"."course_id",
+      "t6"."cost_eur",
+      "t6"."unit_id",
+      (
+        (
+          DATE_PART(year, "t6"."end_date") * 12
+        ) + DATE_PART(month, "t6"."end_date")
+      ) - 1 AS "end_month",
+      (
+        (
+          DATE_PART(year, "t6"."start_date") * 12
+        ) + DATE_PART(month, "t6"."start_date")
+      ) - 1 AS "start_month"
+    FROM "impact_service_units" AS "t6"
+  ) AS "t1"
+  LEFT OUTER JOIN (
+    SELECT
+      "t7"."person_id" AS "c_person",
+      "t7"."birth_year" AS "c_birth",
+      "t7"."sex" AS "c_sex",
+      "t7"."education" AS "c_education",
+      "t7"."employment_area" AS "c_employment_area"
+    FROM "persons" AS "t7"
+  ) AS "t8"
+    ON "t1"."person_id" = "t8"."c_person"
+  LEFT OUTER JOIN (
+    SELECT
+      "t9"."bw_age_band",
+      "t9"."bw_sex",
+      "t9"."bw_education",
+      "t9"."bw_employment_area",
+      "t9"."bw_month",
+      "t9"."bw_cum" AS "cum0",
+      "t10"."cum12",
+      "t11"."cum24"
     FROM (
       SELECT
-        "t6"."service_id",
-        "t6"."person_id",
-        "t6"."service_type",
-        "t6"."start_date",
-        "t6"."end_date",
-        "t6"."end_reason",
-        "t6"."provider_id",
-        "t6"."course_id",
-        "t6"."cost_eur",
-        "t6"."service_id" AS "unit_id",
-        (
-          (
-            DATE_PART(year, "t6"."end_date") * 12
-          ) + DATE_PART(month, "t6"."end_date")
-        ) - 1 AS "end_month",
-        (
-          (
-            DATE_PART(year, "t6"."start_date") * 12
-          ) + DATE_PART(month, "t6"."start_date")
-        ) - 1 AS "start_month"
-      FROM "service_spells" AS "t6"
-      WHERE
-        CASE
-          WHEN "t6"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-          THEN 'service_starts_after_extraction'
-          WHEN "t6"."end_date" IS NULL
-          THEN 'service_ongoing'
-          WHEN "t6"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-          THEN 'service_ends_after_extraction'
-          ELSE CAST(NULL AS VARCHAR)
-        END IS NULL
-    ) AS "t1"
-    LEFT OUTER JOIN "impact_service_window" AS "t2"
-      ON "t1"."unit_id" = "t2"."w_unit"
-    LEFT OUTER JOIN "impact_service_late" AS "t3"
-      ON "t1"."unit_id" = "t3"."l_unit"
+        "t12"."age_band" AS "bw_age_band",
+        "t12"."sex" AS "bw_sex",
+        "t12"."education" AS "bw_education",
+        "t12"."employment_area" AS "bw_employment_area",
+        "t12"."month" AS "bw_month",
+        "t12"."cum_base" AS "bw_cum"
+      FROM "impact_segment_baseline" AS "t12"
+    ) AS "t9"
     LEFT OUTER JOIN (
       SELECT
-        "t7"."fe_unit" AS "rt_unit",
-        MAX(CASE WHEN "t7"."s_month" <= (
-          "t7"."fe_month" + 3
-        ) THEN 1 ELSE 0 END) AS "rt3",
-        MAX(CASE WHEN "t7"."s_month" <= (
-          "t7"."fe_month" + 6
-        ) THEN 1 ELSE 0 END) AS "rt6",
-        MAX(CASE WHEN "t7"."s_month" <= (
-          "t7"."fe_month" + 12
-        ) THEN 1 ELSE 0 END) AS "rt12"
-      FROM (
-        SELECT
-          "t8"."fe_unit",
-          "t8"."fe_person",
-          "t8"."fe_month",
-          "t9"."s_person",
-          "t9"."s_month"
-        FROM (
-          SELECT
-            *
-          FROM (
-            SELECT
-              "t10"."f_unit" AS "fe_unit",
-              "t10"."f_person" AS "fe_person",
-              COALESCE("t2"."w_fe_month", "t3"."l_month") AS "fe_month"
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  "t6"."service_id" AS "f_unit",
-                  "t6"."person_id" AS "f_person",
-                  (
-                    (
-                      DATE_PART(year, "t6"."end_date") * 12
-                    ) + DATE_PART(month, "t6"."end_date")
-                  ) - 1 AS "f_e"
-                FROM "service_spells" AS "t6"
-                WHERE
-                  CASE
-                    WHEN "t6"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-                    THEN 'service_starts_after_extraction'
-                    WHEN "t6"."end_date" IS NULL
-                    THEN 'service_ongoing'
-                    WHEN "t6"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-                    THEN 'service_ends_after_extraction'
-                    ELSE CAST(NULL AS VARCHAR)
-                  END IS NULL
-              ) AS "t11"
-              WHERE
-                "t11"."f_e" IS NOT NULL
-            ) AS "t10"
-            LEFT OUTER JOIN "impact_service_window" AS "t2"
-              ON "t10"."f_unit" = "t2"."w_unit"
-            LEFT OUTER JOIN "impact_service_late" AS "t3"
-              ON "t10"."f_unit" = "t3"."l_unit"
-          ) AS "t12"
-          WHERE
-            "t12"."fe_month" IS NOT NULL
-        ) AS "t8"
-        INNER JOIN (
-          SELECT
-            "t13"."person_id" AS "s_person",
-            (
-              (
-                DATE_PART(year, "t13"."start_date") * 12
-              ) + DATE_PART(month, "t13"."start_date")
-            ) - 1 AS "s_month"
-          FROM (
-            SELECT
-              "t14"."person_id",
-              "t14"."spell_id",
-              "t14"."start_date",
-              "t14"."end_date",
-              "t14"."status_at_start",
-              "t14"."end_reason",
-              "t14"."segment",
-              "t14"."municipality",
-              CASE
-                WHEN "t14"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-                THEN 'spell_starts_after_extraction'
-                WHEN (
-                  "t14"."end_date" IS NOT NULL
-                )
-                AND (
-                  "t14"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-                )
-                THEN 'spell_ends_after_extraction'
-                ELSE CAST(NULL AS VARCHAR)
-              END AS "drop_rule"
-            FROM "jobseeking_spells" AS "t14"
-          ) AS "t13"
-          WHERE
-            "t13"."drop_rule" IS NULL
-        ) AS "t9"
-          ON "t8"."fe_person" = "t9"."s_person"
-          AND "t9"."s_month" >= (
-            "t8"."fe_month" + 1
-          )
-          AND "t9"."s_month" <= (
-            "t8"."fe_month" + 12
-          )
-      ) AS "t7"
-      GROUP BY
-        1
-    ) AS "t4"
-      ON "t1"."unit_id" = "t4"."rt_unit"
+        "t13"."age_band" AS "o12_age_band",
+        "t13"."sex" AS "o12_sex",
+        "t13"."education" AS "o12_education",
+        "t13"."employment_area" AS "o12_employment_area",
+        "t13"."month" AS "o12_month",
+        "t13"."cum_base" AS "cum12"
+      FROM "impact_segment_baseline" AS "t13"
+    ) AS "t10"
+      ON "t9"."bw_age_band" = "t10"."o12_age_band"
+      AND "t9"."bw_sex" = "t10"."o12_sex"
+      AND "t9"."bw_education" = "t10"."o12_education"
+      AND "t9"."bw_employment_area" = "t10"."o12_employment_area"
+      AND (
+        "t9"."bw_month" + 12
+      ) = "t10"."o12_month"
     LEFT OUTER JOIN (
       SELECT
-        "t15"."c_unit" AS "b_unit",
-        (
-          "t16"."hi1_12_cum" - "t17"."lo1_12_cum"
-        ) / 12 AS "b1_12",
-        (
-          "t18"."hi13_24_cum" - "t19"."lo13_24_cum"
-        ) / 12 AS "b13_24"
+        "t14"."age_band" AS "o24_age_band",
+        "t14"."sex" AS "o24_sex",
+        "t14"."education" AS "o24_education",
+        "t14"."employment_area" AS "o24_employment_area",
+        "t14"."month" AS "o24_month",
+        "t14"."cum_base" AS "cum24"
+      FROM "impact_segment_baseline" AS "t14"
+    ) AS "t11"
+      ON "t9"."bw_age_band" = "t11"."o24_age_band"
+      AND "t9"."bw_sex" = "t11"."o24_sex"
+      AND "t9"."bw_education" = "t11"."o24_education"
+      AND "t9"."bw_employment_area" = "t11"."o24_employment_area"
+      AND (
+        "t9"."bw_month" + 24
+      ) = "t11"."o24_month"
+  ) AS "t5"
+    ON CASE
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 60
+      THEN 60
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 50
+      THEN 50
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 40
+      THEN 40
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 30
+      THEN 30
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 25
+      THEN 25
+      ELSE 0
+    END = "t5"."bw_age_band"
+    AND "t8"."c_sex" = "t5"."bw_sex"
+    AND "t8"."c_education" = "t5"."bw_education"
+    AND "t8"."c_employment_area" = "t5"."bw_employment_area"
+    AND "t1"."end_month" = "t5"."bw_month"
+  LEFT OUTER JOIN "impact_service_window" AS "t2"
+    ON "t1"."unit_id" = "t2"."w_unit"
+  LEFT OUTER JOIN "impact_service_late" AS "t3"
+    ON "t1"."unit_id" = "t3"."l_unit"
+  LEFT OUTER JOIN (
+    SELECT
+      "t15"."fe_unit" AS "rt_unit",
+      MAX(CASE WHEN "t15"."s_month" <= (
+        "t15"."fe_month" + 3
+      ) THEN 1 ELSE 0 END) AS "rt3",
+      MAX(CASE WHEN "t15"."s_month" <= (
+        "t15"."fe_month" + 6
+      ) THEN 1 ELSE 0 END) AS "rt6",
+      MAX(CASE WHEN "t15"."s_month" <= (
+        "t15"."fe_month" + 12
+      ) THEN 1 ELSE 0 END) AS "rt12"
+    FROM (
+      SELECT
+        "t16"."fe_unit",
+        "t16"."fe_person",
+        "t16"."fe_month",
+        "t17"."s_person",
+        "t17"."s_month"
       FROM (
         SELECT
-          "t20"."c_unit",
-          "t20"."c_pid",
-          "t20"."c_end",
-          "t20"."c_year",
-          "t20"."c_person",
-          "t20"."c_birth",
-          "t20"."c_sex",
-          "t20"."c_education",
-          "t20"."c_employment_area",
-          CASE
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 60
-            THEN 60
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 50
-            THEN 50
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 40
-            THEN 40
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 30
-            THEN 30
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 25
-            THEN 25
-            ELSE 0
-          END AS "c_age_band"
+          *
         FROM (
           SELECT
-            "t21"."c_unit",
-            "t21"."c_pid",
-            "t21"."c_end",
-            "t21"."c_year",
-            "t22"."c_person",
-            "t22"."c_birth",
-            "t22"."c_sex",
-            "t22"."c_education",
-            "t22"."c_employment_area"
+            "t18"."f_unit" AS "fe_unit",
+            "t18"."f_person" AS "fe_person",
+            COALESCE("t19"."w_fe_month", "t20"."l_month") AS "fe_month"
           FROM (
             SELECT
               *
             FROM (
               SELECT
-                "t6"."service_id" AS "c_unit",
-                "t6"."person_id" AS "c_pid",
+                "t6"."unit_id" AS "f_unit",
+                "t6"."person_id" AS "f_person",
                 (
                   (
                     DATE_PART(year, "t6"."end_date") * 12
                   ) + DATE_PART(month, "t6"."end_date")
-                ) - 1 AS "c_end",
-                DATE_PART(year, "t6"."end_date") AS "c_year"
-              FROM "service_spells" AS "t6"
-              WHERE
-                CASE
-                  WHEN "t6"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-                  THEN 'service_starts_after_extraction'
-                  WHEN "t6"."end_date" IS NULL
-                  THEN 'service_ongoing'
-                  WHEN "t6"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
-                  THEN 'service_ends_after_extraction'
-                  ELSE CAST(NULL AS VARCHAR)
-                END IS NULL
-            ) AS "t23"
+                ) - 1 AS "f_e"
+              FROM "impact_service_units" AS "t6"
+            ) AS "t21"
             WHERE
-              "t23"."c_end" IS NOT NULL
-          ) AS "t21"
-          INNER JOIN (
-            SELECT
-              "t24"."person_id" AS "c_person",
-              "t24"."birth_year" AS "c_birth",
-              "t24"."sex" AS "c_sex",
-              "t24"."education" AS "c_education",
-              "t24"."employment_area" AS "c_employment_area"
-            FROM "persons" AS "t24"
-          ) AS "t22"
-            ON "t21"."c_pid" = "t22"."c_person"
-        ) AS "t20"
-      ) AS "t15"
-      LEFT OUTER JOIN (
-        SELECT
-          "t25"."age_band" AS "lo1_12_age_band",
-          "t25"."sex" AS "lo1_12_sex",
-          "t25"."education" AS "lo1_12_education",
-          "t25"."employment_area" AS "lo1_12_employment_area",
-          "t25"."month" AS "lo1_12_month",
-          "t25"."cum_base" AS "lo1_12_cum"
-        FROM "impact_segment_baseline" AS "t25"
-      ) AS "t17"
-        ON "t15"."c_age_band" = "t17"."lo1_12_age_band"
-        AND "t15"."c_sex" = "t17"."lo1_12_sex"
-        AND "t15"."c_education" = "t17"."lo1_12_education"
-        AND "t15"."c_employment_area" = "t17"."lo1_12_employment_area"
-        AND (
-          "t15"."c_end" + 0
-        ) = "t17"."lo1_12_month"
-      LEFT OUTER JOIN (
-        SELECT
-          "t25"."age_band" AS "hi1_12_age_band",
-          "t25"."sex" AS "hi1_12_sex",
-          "t25"."education" AS "hi1_12_education",
-          "t25"."employment_area" AS "hi1_12_employment_area",
-          "t25"."month" AS "hi1_12_month",
-          "t25"."cum_base" AS "hi1_12_cum"
-        FROM "impact_segment_baseline" AS "t25"
+              "t21"."f_e" IS NOT NULL
+          ) AS "t18"
+          LEFT OUTER JOIN "impact_service_window" AS "t19"
+            ON "t18"."f_unit" = "t19"."w_unit"
+          LEFT OUTER JOIN "impact_service_late" AS "t20"
+            ON "t18"."f_unit" = "t20"."l_unit"
+        ) AS "t22"
+        WHERE
+          "t22"."fe_month" IS NOT NULL
       ) AS "t16"
-        ON "t15"."c_age_band" = "t16"."hi1_12_age_band"
-        AND "t15"."c_sex" = "t16"."hi1_12_sex"
-        AND "t15"."c_education" = "t16"."hi1_12_education"
-        AND "t15"."c_employment_area" = "t16"."hi1_12_employment_area"
-        AND (
-          "t15"."c_end" + 12
-        ) = "t16"."hi1_12_month"
-      LEFT OUTER JOIN (
+      INNER JOIN (
         SELECT
-          "t25"."age_band" AS "lo13_24_age_band",
-          "t25"."sex" AS "lo13_24_sex",
-          "t25"."education" AS "lo13_24_education",
-          "t25"."employment_area" AS "lo13_24_employment_area",
-          "t25"."month" AS "lo13_24_month",
-          "t25"."cum_base" AS "lo13_24_cum"
-        FROM "impact_segment_baseline" AS "t25"
-      ) AS "t19"
-        ON "t15"."c_age_band" = "t19"."lo13_24_age_band"
-        AND "t15"."c_sex" = "t19"."lo13_24_sex"
-        AND "t15"."c_education" = "t19"."lo13_24_education"
-        AND "t15"."c_employment_area" = "t19"."lo13_24_employment_area"
-        AND (
-          "t15"."c_end" + 12
-        ) = "t19"."lo13_24_month"
-      LEFT OUTER JOIN (
-        SELECT
-          "t25"."age_band" AS "hi13_24_age_band",
-          "t25"."sex" AS "hi13_24_sex",
-          "t25"."education" AS "hi13_24_education",
-          "t25"."employment_area" AS "hi13_24_employment_area",
-          "t25"."month" AS "hi13_24_month",
-          "t25"."cum_base" AS "hi13_24_cum"
-        FROM "impact_segment_baseline" AS "t25"
-      ) AS "t18"
-        ON "t15"."c_age_band" = "t18"."hi13_24_age_band"
-        AND "t15"."c_sex" = "t18"."hi13_24_sex"
-        AND "t15"."c_education" = "t18"."hi13_24_education"
-        AND "t15"."c_employment_area" = "t18"."hi13_24_employment_area"
-        AND (
-          "t15"."c_end" + 24
-        ) = "t18"."hi13_24_month"
-    ) AS "t5"
-      ON "t1"."unit_id" = "t5"."b_unit"
-  ) AS "t0"
-) AS "t26"
-ORDER BY
-  "t26"."service_id" ASC;
+          "t23"."person_id" AS "s_person",
+          (
+            (
+              DATE_PART(year, "t23"."start_date") * 12
+            ) + DATE_PART(month, "t23"."start_date")
+          ) - 1 AS "s_month"
+        FROM "impact_spell_units" AS "t23"
+      ) AS "t17"
+        ON "t16"."fe_person" = "t17"."s_person"
+        AND "t17"."s_month" >= (
+          "t16"."fe_month" + 1
+        )
+        AND "t17"."s_month" <= (
+          "t16"."fe_month" + 12
+        )
+    ) AS "t15"
+    GROUP BY
+      1
+  ) AS "t4"
+    ON "t1"."unit_id" = "t4"."rt_unit"
+) AS "t0";
 
 -- spell_outcomes
 CREATE OR REPLACE TABLE "impact_spell_outcomes" AS
-WITH "t0" AS (
+SELECT
+  "t0".*
+  EXCLUDE ("unit_id")
+FROM (
   SELECT
-    "t1"."person_id",
     "t1"."spell_id",
+    "t1"."person_id",
     "t1"."start_date",
     "t1"."end_date",
     "t1"."status_at_start",
     "t1"."end_reason",
     "t1"."segment",
     "t1"."municipality",
+    "t1"."unit_id",
+    "t1"."end_month",
+    "t1"."start_month",
     CASE
-      WHEN "t1"."start_date" > DATE_FROM_PARTS(2023, 6, 30)
-      THEN 'spell_starts_after_extraction'
       WHEN (
-        "t1"."end_date" IS NOT NULL
+        "t1"."end_month" IS NOT NULL
       )
       AND (
-        "t1"."end_date" > DATE_FROM_PARTS(2023, 6, 30)
+        (
+          "t1"."end_month" + 1
+        ) <= 24281
       )
-      THEN 'spell_ends_after_extraction'
-      ELSE CAST(NULL AS VARCHAR)
-    END AS "drop_rule"
-  FROM "jobseeking_spells" AS "t1"
-)
-SELECT
-  *
-FROM (
-  SELECT
-    "t2".*
-    EXCLUDE ("unit_id")
+      THEN COALESCE("t2"."w_emp1", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_1m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 3
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_emp3", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_3m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 6
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_emp6", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_6m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_emp12", FALSE)
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "placed_12m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 6
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_nemp6", 0) >= 3
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "employed_3_of_6m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_nemp12", 0) >= 6
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "employed_6_of_12m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "earnings_1_12m",
+    CASE
+      WHEN (
+        "t1"."end_month" IS NOT NULL
+      )
+      AND (
+        (
+          "t1"."end_month" + 24
+        ) <= 24281
+      )
+      THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "earnings_13_24m",
+    CAST(CASE
+      WHEN CASE
+        WHEN "t2"."w_fs_month" IS NOT NULL
+        THEN "t2"."w_fs_month"
+        ELSE "t3"."l_month"
+      END IS NOT NULL
+      THEN CASE
+        WHEN "t2"."w_fs_month" IS NOT NULL
+        THEN "t2"."w_fs_month"
+        ELSE "t3"."l_month"
+      END - "t1"."start_month"
+      WHEN "t1"."start_month" IS NOT NULL
+      THEN 24281 - "t1"."start_month"
+      ELSE CAST(NULL AS INT)
+    END AS INT) AS "months_to_employment_from_start",
+    CASE
+      WHEN "t1"."start_month" IS NOT NULL
+      THEN NOT (
+        CASE
+          WHEN "t2"."w_fs_month" IS NOT NULL
+          THEN "t2"."w_fs_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "censored_from_start",
+    CAST(CASE
+      WHEN CASE
+        WHEN "t2"."w_fs_month" IS NOT NULL
+        THEN "t2"."w_fs_month"
+        ELSE "t3"."l_month"
+      END IS NOT NULL
+      THEN CASE WHEN "t2"."w_fs_month" IS NOT NULL THEN "t2"."w_fs_day" ELSE "t3"."l_day" END - CAST(DATEDIFF(DAY, DATE_FROM_PARTS(1970, 1, 1), "t1"."start_date") AS INT)
+      ELSE CAST(NULL AS INT)
+    END AS INT) AS "days_to_employment_from_start",
+    CAST(CASE
+      WHEN CASE
+        WHEN "t2"."w_fe_month" IS NOT NULL
+        THEN "t2"."w_fe_month"
+        ELSE "t3"."l_month"
+      END IS NOT NULL
+      THEN CASE
+        WHEN "t2"."w_fe_month" IS NOT NULL
+        THEN "t2"."w_fe_month"
+        ELSE "t3"."l_month"
+      END - "t1"."end_month"
+      WHEN "t1"."end_month" IS NOT NULL
+      THEN 24281 - "t1"."end_month"
+      ELSE CAST(NULL AS INT)
+    END AS INT) AS "months_to_employment",
+    CASE
+      WHEN "t1"."end_month" IS NOT NULL
+      THEN NOT (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "censored",
+    CAST(CASE
+      WHEN CASE
+        WHEN "t2"."w_fe_month" IS NOT NULL
+        THEN "t2"."w_fe_month"
+        ELSE "t3"."l_month"
+      END IS NOT NULL
+      THEN CASE WHEN "t2"."w_fe_month" IS NOT NULL THEN "t2"."w_fe_day" ELSE "t3"."l_day" END - CAST(DATEDIFF(DAY, DATE_FROM_PARTS(1970, 1, 1), "t1"."end_date") AS INT)
+      ELSE CAST(NULL AS INT)
+    END AS INT) AS "days_to_employment",
+    CASE
+      WHEN (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      AND (
+        (
+          CASE
+            WHEN "t2"."w_fe_month" IS NOT NULL
+            THEN "t2"."w_fe_month"
+            ELSE "t3"."l_month"
+          END + 3
+        ) <= 24281
+      )
+      THEN COALESCE("t4"."rt3", 0) = 1
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "returned_3m",
+    CASE
+      WHEN (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      AND (
+        (
+          CASE
+            WHEN "t2"."w_fe_month" IS NOT NULL
+            THEN "t2"."w_fe_month"
+            ELSE "t3"."l_month"
+          END + 6
+        ) <= 24281
+      )
+      THEN COALESCE("t4"."rt6", 0) = 1
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "returned_6m",
+    CASE
+      WHEN (
+        CASE
+          WHEN "t2"."w_fe_month" IS NOT NULL
+          THEN "t2"."w_fe_month"
+          ELSE "t3"."l_month"
+        END IS NOT NULL
+      )
+      AND (
+        (
+          CASE
+            WHEN "t2"."w_fe_month" IS NOT NULL
+            THEN "t2"."w_fe_month"
+            ELSE "t3"."l_month"
+          END + 12
+        ) <= 24281
+      )
+      THEN COALESCE("t4"."rt12", 0) = 1
+      ELSE CAST(NULL AS BOOLEAN)
+    END AS "returned_12m",
+    CASE
+      WHEN CASE
+        WHEN (
+          "t1"."end_month" IS NOT NULL
+        )
+        AND (
+          (
+            "t1"."end_month" + 12
+          ) <= 24281
+        )
+        THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END IS NOT NULL
+      THEN (
+        "t5"."cum12" - "t5"."cum0"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_1_12m",
+    CASE
+      WHEN CASE
+        WHEN CASE
+          WHEN (
+            "t1"."end_month" IS NOT NULL
+          )
+          AND (
+            (
+              "t1"."end_month" + 12
+            ) <= 24281
+          )
+          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+          ELSE CAST(NULL AS DOUBLE)
+        END IS NOT NULL
+        THEN (
+          "t5"."cum12" - "t5"."cum0"
+        ) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END > 1e-06
+      THEN CASE
+        WHEN (
+          "t1"."end_month" IS NOT NULL
+        )
+        AND (
+          (
+            "t1"."end_month" + 12
+          ) <= 24281
+        )
+        THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END / CASE
+        WHEN CASE
+          WHEN (
+            "t1"."end_month" IS NOT NULL
+          )
+          AND (
+            (
+              "t1"."end_month" + 12
+            ) <= 24281
+          )
+          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+          ELSE CAST(NULL AS DOUBLE)
+        END IS NOT NULL
+        THEN (
+          "t5"."cum12" - "t5"."cum0"
+        ) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "rel_earnings_1_12m",
+    CASE
+      WHEN CASE
+        WHEN (
+          "t1"."end_month" IS NOT NULL
+        )
+        AND (
+          (
+            "t1"."end_month" + 24
+          ) <= 24281
+        )
+        THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END IS NOT NULL
+      THEN (
+        "t5"."cum24" - "t5"."cum12"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_13_24m",
+    CASE
+      WHEN CASE
+        WHEN CASE
+          WHEN (
+            "t1"."end_month" IS NOT NULL
+          )
+          AND (
+            (
+              "t1"."end_month" + 24
+            ) <= 24281
+          )
+          THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+          ELSE CAST(NULL AS DOUBLE)
+        END IS NOT NULL
+        THEN (
+          "t5"."cum24" - "t5"."cum12"
+        ) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END > 1e-06
+      THEN CASE
+        WHEN (
+          "t1"."end_month" IS NOT NULL
+        )
+        AND (
+          (
+            "t1"."end_month" + 24
+          ) <= 24281
+        )
+        THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END / CASE
+        WHEN CASE
+          WHEN (
+            "t1"."end_month" IS NOT NULL
+          )
+          AND (
+            (
+              "t1"."end_month" + 24
+            ) <= 24281
+          )
+          THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+          ELSE CAST(NULL AS DOUBLE)
+        END IS NOT NULL
+        THEN (
+          "t5"."cum24" - "t5"."cum12"
+        ) / 12
+        ELSE CAST(NULL AS DOUBLE)
+      END
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "rel_earnings_13_24m"
   FROM (
     SELECT
-      "t3"."spell_id",
-      "t3"."person_id",
-      "t3"."start_date",
-      "t3"."end_date",
-      "t3"."status_at_start",
-      "t3"."end_reason",
-      "t3"."segment",
-      "t3"."municipality",
-      "t3"."unit_id",
-      "t3"."end_month",
-      "t3"."start_month",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 1
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_emp1", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_1m",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 3
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_emp3", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_3m",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 6
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_emp6", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_6m",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_emp12", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "placed_12m",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 6
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_nemp6", 0) >= 3
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "employed_3_of_6m",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_nemp12", 0) >= 6
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "employed_6_of_12m",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_earn1_12", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "earnings_1_12m",
-      CASE
-        WHEN (
-          "t3"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t3"."end_month" + 24
-          ) <= 24281
-        )
-        THEN COALESCE("t4"."w_earn13_24", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "earnings_13_24m",
-      CAST(CASE
-        WHEN CASE
-          WHEN "t4"."w_fs_month" IS NOT NULL
-          THEN "t4"."w_fs_month"
-          ELSE "t5"."l_month"
-        END IS NOT NULL
-        THEN CASE
-          WHEN "t4"."w_fs_month" IS NOT NULL
-          THEN "t4"."w_fs_month"
-          ELSE "t5"."l_month"
-        END - "t3"."start_month"
-        WHEN "t3"."start_month" IS NOT NULL
-        THEN 24281 - "t3"."start_month"
-        ELSE CAST(NULL AS INT)
-      END AS INT) AS "months_to_employment_from_start",
-      CASE
-        WHEN "t3"."start_month" IS NOT NULL
-        THEN NOT (
-          CASE
-            WHEN "t4"."w_fs_month" IS NOT NULL
-            THEN "t4"."w_fs_month"
-            ELSE "t5"."l_month"
-          END IS NOT NULL
-        )
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "censored_from_start",
-      CAST(CASE
-        WHEN CASE
-          WHEN "t4"."w_fs_month" IS NOT NULL
-          THEN "t4"."w_fs_month"
-          ELSE "t5"."l_month"
-        END IS NOT NULL
-        THEN CASE WHEN "t4"."w_fs_month" IS NOT NULL THEN "t4"."w_fs_day" ELSE "t5"."l_day" END - CAST(DATEDIFF(DAY, DATE_FROM_PARTS(1970, 1, 1), "t3"."start_date") AS INT)
-        ELSE CAST(NULL AS INT)
-      END AS INT) AS "days_to_employment_from_start",
-      CAST(CASE
-        WHEN CASE
-          WHEN "t4"."w_fe_month" IS NOT NULL
-          THEN "t4"."w_fe_month"
-          ELSE "t5"."l_month"
-        END IS NOT NULL
-        THEN CASE
-          WHEN "t4"."w_fe_month" IS NOT NULL
-          THEN "t4"."w_fe_month"
-          ELSE "t5"."l_month"
-        END - "t3"."end_month"
-        WHEN "t3"."end_month" IS NOT NULL
-        THEN 24281 - "t3"."end_month"
-        ELSE CAST(NULL AS INT)
-      END AS INT) AS "months_to_employment",
-      CASE
-        WHEN "t3"."end_month" IS NOT NULL
-        THEN NOT (
-          CASE
-            WHEN "t4"."w_fe_month" IS NOT NULL
-            THEN "t4"."w_fe_month"
-            ELSE "t5"."l_month"
-          END IS NOT NULL
-        )
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "censored",
-      CAST(CASE
-        WHEN CASE
-          WHEN "t4"."w_fe_month" IS NOT NULL
-          THEN "t4"."w_fe_month"
-          ELSE "t5"."l_month"
-        END IS NOT NULL
-        THEN CASE WHEN "t4"."w_fe_month" IS NOT NULL THEN "t4"."w_fe_day" ELSE "t5"."l_day" END - CAST(DATEDIFF(DAY, DATE_FROM_PARTS(1970, 1, 1), "t3"."end_date") AS INT)
-        ELSE CAST(NULL AS INT)
-      END AS INT) AS "days_to_employment",
-      CASE
-        WHEN (
-          CASE
-            WHEN "t4"."w_fe_month" IS NOT NULL
-            THEN "t4"."w_fe_month"
-            ELSE "t5"."l_month"
-          END IS NOT NULL
-        )
-        AND (
-          (
-            CASE
-              WHEN "t4"."w_fe_month" IS NOT NULL
-              THEN "t4"."w_fe_month"
-              ELSE "t5"."l_month"
-            END + 3
-          ) <= 24281
-        )
-        THEN COALESCE("t6"."rt3", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "returned_3m",
-      CASE
-        WHEN (
-          CASE
-            WHEN "t4"."w_fe_month" IS NOT NULL
-            THEN "t4"."w_fe_month"
-            ELSE "t5"."l_month"
-          END IS NOT NULL
-        )
-        AND (
-          (
-            CASE
-              WHEN "t4"."w_fe_month" IS NOT NULL
-              THEN "t4"."w_fe_month"
-              ELSE "t5"."l_month"
-            END + 6
-          ) <= 24281
-        )
-        THEN COALESCE("t6"."rt6", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "returned_6m",
-      CASE
-        WHEN (
-          CASE
-            WHEN "t4"."w_fe_month" IS NOT NULL
-            THEN "t4"."w_fe_month"
-            ELSE "t5"."l_month"
-          END IS NOT NULL
-        )
-        AND (
-          (
-            CASE
-              WHEN "t4"."w_fe_month" IS NOT NULL
-              THEN "t4"."w_fe_month"
-              ELSE "t5"."l_month"
-            END + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t6"."rt12", 0) = 1
-        ELSE CAST(NULL AS BOOLEAN)
-      END AS "returned_12m",
-      CASE
-        WHEN CASE
-          WHEN (
-            "t3"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t3"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t4"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
-        THEN "t7"."b1_12"
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "baseline_1_12m",
-      CASE
-        WHEN CASE
-          WHEN CASE
-            WHEN (
-              "t3"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t3"."end_month" + 12
-              ) <= 24281
-            )
-            THEN COALESCE("t4"."w_earn1_12", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t7"."b1_12"
-          ELSE CAST(NULL AS DOUBLE)
-        END > 1e-06
-        THEN CASE
-          WHEN (
-            "t3"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t3"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t4"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END / CASE
-          WHEN CASE
-            WHEN (
-              "t3"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t3"."end_month" + 12
-              ) <= 24281
-            )
-            THEN COALESCE("t4"."w_earn1_12", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t7"."b1_12"
-          ELSE CAST(NULL AS DOUBLE)
-        END
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "rel_earnings_1_12m",
-      CASE
-        WHEN CASE
-          WHEN (
-            "t3"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t3"."end_month" + 24
-            ) <= 24281
-          )
-          THEN COALESCE("t4"."w_earn13_24", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
-        THEN "t7"."b13_24"
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "baseline_13_24m",
-      CASE
-        WHEN CASE
-          WHEN CASE
-            WHEN (
-              "t3"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t3"."end_month" + 24
-              ) <= 24281
-            )
-            THEN COALESCE("t4"."w_earn13_24", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t7"."b13_24"
-          ELSE CAST(NULL AS DOUBLE)
-        END > 1e-06
-        THEN CASE
-          WHEN (
-            "t3"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t3"."end_month" + 24
-            ) <= 24281
-          )
-          THEN COALESCE("t4"."w_earn13_24", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END / CASE
-          WHEN CASE
-            WHEN (
-              "t3"."end_month" IS NOT NULL
-            )
-            AND (
-              (
-                "t3"."end_month" + 24
-              ) <= 24281
-            )
-            THEN COALESCE("t4"."w_earn13_24", 0.0) / 12
-            ELSE CAST(NULL AS DOUBLE)
-          END IS NOT NULL
-          THEN "t7"."b13_24"
-          ELSE CAST(NULL AS DOUBLE)
-        END
-        ELSE CAST(NULL AS DOUBLE)
-      END AS "rel_earnings_13_24m"
+      "t6"."spell_id",
+      "t6"."person_id",
+      "t6"."start_date",
+      "t6"."end_date",
+      "t6"."status_at_start",
+      "t6"."end_reason",
+      "t6"."segment",
+      "t6"."municipality",
+      "t6"."unit_id",
+      (
+        (
+          DATE_PART(year, "t6"."end_date") * 12
+        ) + DATE_PART(month, "t6"."end_date")
+      ) - 1 AS "end_month",
+      (
+        (
+          DATE_PART(year, "t6"."start_date") * 12
+        ) + DATE_PART(month, "t6"."start_date")
+      ) - 1 AS "start_month"
+    FROM "impact_spell_units" AS "t6"
+  ) AS "t1"
+  LEFT OUTER JOIN (
+    SELECT
+      "t7"."person_id" AS "c_person",
+      "t7"."birth_year" AS "c_birth",
+      "t7"."sex" AS "c_sex",
+      "t7"."education" AS "c_education",
+      "t7"."employment_area" AS "c_employment_area"
+    FROM "persons" AS "t7"
+  ) AS "t8"
+    ON "t1"."person_id" = "t8"."c_person"
+  LEFT OUTER JOIN (
+    SELECT
+      "t9"."bw_age_band",
+      "t9"."bw_sex",
+      "t9"."bw_education",
+      "t9"."bw_employment_area",
+      "t9"."bw_month",
+      "t9"."bw_cum" AS "cum0",
+      "t10"."cum12",
+      "t11"."cum24"
     FROM (
       SELECT
-        "t8"."spell_id",
-        "t8"."person_id",
-        "t8"."start_date",
-        "t8"."end_date",
-        "t8"."status_at_start",
-        "t8"."end_reason",
-        "t8"."segment",
-        "t8"."municipality",
-        "t8"."spell_id" AS "unit_id",
-        (
-          (
-            DATE_PART(year, "t8"."end_date") * 12
-          ) + DATE_PART(month, "t8"."end_date")
-        ) - 1 AS "end_month",
-        (
-          (
-            DATE_PART(year, "t8"."start_date") * 12
-          ) + DATE_PART(month, "t8"."start_date")
-        ) - 1 AS "start_month"
-      FROM "t0" AS "t8"
-      WHERE
-        "t8"."drop_rule" IS NULL
-    ) AS "t3"
-    LEFT OUTER JOIN "impact_spell_window" AS "t4"
-      ON "t3"."unit_id" = "t4"."w_unit"
-    LEFT OUTER JOIN "impact_spell_late" AS "t5"
-      ON "t3"."unit_id" = "t5"."l_unit"
+        "t12"."age_band" AS "bw_age_band",
+        "t12"."sex" AS "bw_sex",
+        "t12"."education" AS "bw_education",
+        "t12"."employment_area" AS "bw_employment_area",
+        "t12"."month" AS "bw_month",
+        "t12"."cum_base" AS "bw_cum"
+      FROM "impact_segment_baseline" AS "t12"
+    ) AS "t9"
     LEFT OUTER JOIN (
       SELECT
-        "t9"."fe_unit" AS "rt_unit",
-        MAX(CASE WHEN "t9"."s_month" <= (
-          "t9"."fe_month" + 3
-        ) THEN 1 ELSE 0 END) AS "rt3",
-        MAX(CASE WHEN "t9"."s_month" <= (
-          "t9"."fe_month" + 6
-        ) THEN 1 ELSE 0 END) AS "rt6",
-        MAX(CASE WHEN "t9"."s_month" <= (
-          "t9"."fe_month" + 12
-        ) THEN 1 ELSE 0 END) AS "rt12"
-      FROM (
-        SELECT
-          "t10"."fe_unit",
-          "t10"."fe_person",
-          "t10"."fe_month",
-          "t11"."s_person",
-          "t11"."s_month"
-        FROM (
-          SELECT
-            *
-          FROM (
-            SELECT
-              "t12"."f_unit" AS "fe_unit",
-              "t12"."f_person" AS "fe_person",
-              COALESCE("t4"."w_fe_month", "t5"."l_month") AS "fe_month"
-            FROM (
-              SELECT
-                *
-              FROM (
-                SELECT
-                  "t8"."spell_id" AS "f_unit",
-                  "t8"."person_id" AS "f_person",
-                  (
-                    (
-                      DATE_PART(year, "t8"."end_date") * 12
-                    ) + DATE_PART(month, "t8"."end_date")
-                  ) - 1 AS "f_e"
-                FROM "t0" AS "t8"
-                WHERE
-                  "t8"."drop_rule" IS NULL
-              ) AS "t13"
-              WHERE
-                "t13"."f_e" IS NOT NULL
-            ) AS "t12"
-            LEFT OUTER JOIN "impact_spell_window" AS "t4"
-              ON "t12"."f_unit" = "t4"."w_unit"
-            LEFT OUTER JOIN "impact_spell_late" AS "t5"
-              ON "t12"."f_unit" = "t5"."l_unit"
-          ) AS "t14"
-          WHERE
-            "t14"."fe_month" IS NOT NULL
-        ) AS "t10"
-        INNER JOIN (
-          SELECT
-            "t8"."person_id" AS "s_person",
-            (
-              (
-                DATE_PART(year, "t8"."start_date") * 12
-              ) + DATE_PART(month, "t8"."start_date")
-            ) - 1 AS "s_month"
-          FROM "t0" AS "t8"
-          WHERE
-            "t8"."drop_rule" IS NULL
-        ) AS "t11"
-          ON "t10"."fe_person" = "t11"."s_person"
-          AND "t11"."s_month" >= (
-            "t10"."fe_month" + 1
-          )
-          AND "t11"."s_month" <= (
-            "t10"."fe_month" + 12
-          )
-      ) AS "t9"
-      GROUP BY
-        1
-    ) AS "t6"
-      ON "t3"."unit_id" = "t6"."rt_unit"
+        "t13"."age_band" AS "o12_age_band",
+        "t13"."sex" AS "o12_sex",
+        "t13"."education" AS "o12_education",
+        "t13"."employment_area" AS "o12_employment_area",
+        "t13"."month" AS "o12_month",
+        "t13"."cum_base" AS "cum12"
+      FROM "impact_segment_baseline" AS "t13"
+    ) AS "t10"
+      ON "t9"."bw_age_band" = "t10"."o12_age_band"
+      AND "t9"."bw_sex" = "t10"."o12_sex"
+      AND "t9"."bw_education" = "t10"."o12_education"
+      AND "t9"."bw_employment_area" = "t10"."o12_employment_area"
+      AND (
+        "t9"."bw_month" + 12
+      ) = "t10"."o12_month"
     LEFT OUTER JOIN (
       SELECT
-        "t15"."c_unit" AS "b_unit",
-        (
-          "t16"."hi1_12_cum" - "t17"."lo1_12_cum"
-        ) / 12 AS "b1_12",
-        (
-          "t18"."hi13_24_cum" - "t19"."lo13_24_cum"
-        ) / 12 AS "b13_24"
+        "t14"."age_band" AS "o24_age_band",
+        "t14"."sex" AS "o24_sex",
+        "t14"."education" AS "o24_education",
+        "t14"."employment_area" AS "o24_employment_area",
+        "t14"."month" AS "o24_month",
+        "t14"."cum_base" AS "cum24"
+      FROM "impact_segment_baseline" AS "t14"
+    ) AS "t11"
+      ON "t9"."bw_age_band" = "t11"."o24_age_band"
+      AND "t9"."bw_sex" = "t11"."o24_sex"
+      AND "t9"."bw_education" = "t11"."o24_education"
+      AND "t9"."bw_employment_area" = "t11"."o24_employment_area"
+      AND (
+        "t9"."bw_month" + 24
+      ) = "t11"."o24_month"
+  ) AS "t5"
+    ON CASE
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 60
+      THEN 60
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 50
+      THEN 50
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 40
+      THEN 40
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 30
+      THEN 30
+      WHEN (
+        DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
+      ) >= 25
+      THEN 25
+      ELSE 0
+    END = "t5"."bw_age_band"
+    AND "t8"."c_sex" = "t5"."bw_sex"
+    AND "t8"."c_education" = "t5"."bw_education"
+    AND "t8"."c_employment_area" = "t5"."bw_employment_area"
+    AND "t1"."end_month" = "t5"."bw_month"
+  LEFT OUTER JOIN "impact_spell_window" AS "t2"
+    ON "t1"."unit_id" = "t2"."w_unit"
+  LEFT OUTER JOIN "impact_spell_late" AS "t3"
+    ON "t1"."unit_id" = "t3"."l_unit"
+  LEFT OUTER JOIN (
+    SELECT
+      "t15"."fe_unit" AS "rt_unit",
+      MAX(CASE WHEN "t15"."s_month" <= (
+        "t15"."fe_month" + 3
+      ) THEN 1 ELSE 0 END) AS "rt3",
+      MAX(CASE WHEN "t15"."s_month" <= (
+        "t15"."fe_month" + 6
+      ) THEN 1 ELSE 0 END) AS "rt6",
+      MAX(CASE WHEN "t15"."s_month" <= (
+        "t15"."fe_month" + 12
+      ) THEN 1 ELSE 0 END) AS "rt12"
+    FROM (
+      SELECT
+        "t16"."fe_unit",
+        "t16"."fe_person",
+        "t16"."fe_month",
+        "t17"."s_person",
+        "t17"."s_month"
       FROM (
         SELECT
-          "t20"."c_unit",
-          "t20"."c_pid",
-          "t20"."c_end",
-          "t20"."c_year",
-          "t20"."c_person",
-          "t20"."c_birth",
-          "t20"."c_sex",
-          "t20"."c_education",
-          "t20"."c_employment_area",
-          CASE
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 60
-            THEN 60
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 50
-            THEN 50
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 40
-            THEN 40
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 30
-            THEN 30
-            WHEN (
-              "t20"."c_year" - CAST("t20"."c_birth" AS INT)
-            ) >= 25
-            THEN 25
-            ELSE 0
-          END AS "c_age_band"
+          *
         FROM (
           SELECT
-            "t21"."c_unit",
-            "t21"."c_pid",
-            "t21"."c_end",
-            "t21"."c_year",
-            "t22"."c_person",
-            "t22"."c_birth",
-            "t22"."c_sex",
-            "t22"."c_education",
-            "t22"."c_employment_area"
+            "t18"."f_unit" AS "fe_unit",
+            "t18"."f_person" AS "fe_person",
+            COALESCE("t19"."w_fe_month", "t20"."l_month") AS "fe_month"
           FROM (
             SELECT
               *
             FROM (
               SELECT
-                "t8"."spell_id" AS "c_unit",
-                "t8"."person_id" AS "c_pid",
+                "t6"."unit_id" AS "f_unit",
+                "t6"."person_id" AS "f_person",
                 (
                   (
-                    DATE_PART(year, "t8"."end_date") * 12
-                  ) + DATE_PART(month, "t8"."end_date")
-                ) - 1 AS "c_end",
-                DATE_PART(year, "t8"."end_date") AS "c_year"
-              FROM "t0" AS "t8"
-              WHERE
-                "t8"."drop_rule" IS NULL
-            ) AS "t23"
+                    DATE_PART(year, "t6"."end_date") * 12
+                  ) + DATE_PART(month, "t6"."end_date")
+                ) - 1 AS "f_e"
+              FROM "impact_spell_units" AS "t6"
+            ) AS "t21"
             WHERE
-              "t23"."c_end" IS NOT NULL
-          ) AS "t21"
-          INNER JOIN (
-            SELECT
-              "t24"."person_id" AS "c_person",
-              "t24"."birth_year" AS "c_birth",
-              "t24"."sex" AS "c_sex",
-              "t24"."education" AS "c_education",
-              "t24"."employment_area" AS "c_employment_area"
-            FROM "persons" AS "t24"
-          ) AS "t22"
-            ON "t21"."c_pid" = "t22"."c_person"
-        ) AS "t20"
-      ) AS "t15"
-      LEFT OUTER JOIN (
-        SELECT
-          "t25"."age_band" AS "lo1_12_age_band",
-          "t25"."sex" AS "lo1_12_sex",
-          "t25"."education" AS "lo1_12_education",
-          "t25"."employment_area" AS "lo1_12_employment_area",
-          "t25"."month" AS "lo1_12_month",
-          "t25"."cum_base" AS "lo1_12_cum"
-        FROM "impact_segment_baseline" AS "t25"
-      ) AS "t17"
-        ON "t15"."c_age_band" = "t17"."lo1_12_age_band"
-        AND "t15"."c_sex" = "t17"."lo1_12_sex"
-        AND "t15"."c_education" = "t17"."lo1_12_education"
-        AND "t15"."c_employment_area" = "t17"."lo1_12_employment_area"
-        AND (
-          "t15"."c_end" + 0
-        ) = "t17"."lo1_12_month"
-      LEFT OUTER JOIN (
-        SELECT
-          "t25"."age_band" AS "hi1_12_age_band",
-          "t25"."sex" AS "hi1_12_sex",
-          "t25"."education" AS "hi1_12_education",
-          "t25"."employment_area" AS "hi1_12_employment_area",
-          "t25"."month" AS "hi1_12_month",
-          "t25"."cum_base" AS "hi1_12_cum"
-        FROM "impact_segment_baseline" AS "t25"
+              "t21"."f_e" IS NOT NULL
+          ) AS "t18"
+          LEFT OUTER JOIN "impact_spell_window" AS "t19"
+            ON "t18"."f_unit" = "t19"."w_unit"
+          LEFT OUTER JOIN "impact_spell_late" AS "t20"
+            ON "t18"."f_unit" = "t20"."l_unit"
+        ) AS "t22"
+        WHERE
+          "t22"."fe_month" IS NOT NULL
       ) AS "t16"
-        ON "t15"."c_age_band" = "t16"."hi1_12_age_band"
-        AND "t15"."c_sex" = "t16"."hi1_12_sex"
-        AND "t15"."c_education" = "t16"."hi1_12_education"
-        AND "t15"."c_employment_area" = "t16"."hi1_12_employment_area"
-        AND (
-          "t15"."c_end" + 12
-        ) = "t16"."hi1_12_month"
-      LEFT OUTER JOIN (
+      INNER JOIN (
         SELECT
-          "t25"."age_band" AS "lo13_24_age_band",
-          "t25"."sex" AS "lo13_24_sex",
-          "t25"."education" AS "lo13_24_education",
-          "t25"."employment_area" AS "lo13_24_employment_area",
-          "t25"."month" AS "lo13_24_month",
-          "t25"."cum_base" AS "lo13_24_cum"
-        FROM "impact_segment_baseline" AS "t25"
-      ) AS "t19"
-        ON "t15"."c_age_band" = "t19"."lo13_24_age_band"
-        AND "t15"."c_sex" = "t19"."lo13_24_sex"
-        AND "t15"."c_education" = "t19"."lo13_24_education"
-        AND "t15"."c_employment_area" = "t19"."lo13_24_employment_area"
-        AND (
-          "t15"."c_end" + 12
-        ) = "t19"."lo13_24_month"
-      LEFT OUTER JOIN (
-        SELECT
-          "t25"."age_band" AS "hi13_24_age_band",
-          "t25"."sex" AS "hi13_24_sex",
-          "t25"."education" AS "hi13_24_education",
-          "t25"."employment_area" AS "hi13_24_employment_area",
-          "t25"."month" AS "hi13_24_month",
-          "t25"."cum_base" AS "hi13_24_cum"
-        FROM "impact_segment_baseline" AS "t25"
-      ) AS "t18"
-        ON "t15"."c_age_band" = "t18"."hi13_24_age_band"
-        AND "t15"."c_sex" = "t18"."hi13_24_sex"
-        AND "t15"."c_education" = "t18"."hi13_24_education"
-        AND "t15"."c_employment_area" = "t18"."hi13_24_employment_area"
-        AND (
-          "t15"."c_end" + 24
-        ) = "t18"."hi13_24_month"
-    ) AS "t7"
-      ON "t3"."unit_id" = "t7"."b_unit"
-  ) AS "t2"
-) AS "t26"
-ORDER BY
-  "t26"."spell_id" ASC;
+          "t6"."person_id" AS "s_person",
+          (
+            (
+              DATE_PART(year, "t6"."start_date") * 12
+            ) + DATE_PART(month, "t6"."start_date")
+          ) - 1 AS "s_month"
+        FROM "impact_spell_units" AS "t6"
+      ) AS "t17"
+        ON "t16"."fe_person" = "t17"."s_person"
+        AND "t17"."s_month" >= (
+          "t16"."fe_month" + 1
+        )
+        AND "t17"."s_month" <= (
+          "t16"."fe_month" + 12
+        )
+    ) AS "t15"
+    GROUP BY
+      1
+  ) AS "t4"
+    ON "t1"."unit_id" = "t4"."rt_unit"
+) AS "t0";
 
 -- report_exclusions
 CREATE OR REPLACE TABLE "impact_report_exclusions" AS
