@@ -232,8 +232,9 @@ def _connect_duckdb(s: Mapping[str, Any]) -> Any:
     except Exception as e:
         raise BackendError(f"cannot open DuckDB database {database!r}: {_first_line(e)}") from None
     con.raw_sql("SET enable_progress_bar = false")
-    # Every result the package reads back is ordered by ORDER BY or keyed; without this the
-    # writes of temporary tables and Parquet files run on all threads.
+    # Insertion order is not kept, so temporary tables and Parquet files are written on all
+    # threads: every result the package reads back is sorted (ORDER BY, or after collecting)
+    # or joined on keys.
     con.raw_sql("SET preserve_insertion_order = false")
     return con
 

@@ -113,6 +113,10 @@ def test_ovb_sensitivity_bad_input():
         ovb_sensitivity(df, "d", "y", [])
     with pytest.raises(DesignError, match="not covariates"):
         ovb_sensitivity(df, "d", "y", ["x1"], benchmarks=["x2"])
+    with pytest.raises(DesignError, match="multipliers must be positive"):
+        ovb_sensitivity(df, "d", "y", ["x1", "x2"], multipliers=())
+    with pytest.raises(DesignError, match="multipliers must be positive"):
+        ovb_sensitivity(df, "d", "y", ["x1", "x2"], multipliers=(1.0, -2.0))
 
 
 def test_bad_input():

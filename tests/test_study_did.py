@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from impact.errors import ConfigError
+from impact.errors import ConfigError, DesignError
 from impact.study.config import parse_config
 
 from tests.test_study_config import BASE as CONFIG_BASE
@@ -106,3 +106,5 @@ def test_risk_set_comparisons_sampled_within_elapsed_bands():
     free = risk_set_panel(panel, sv, js, persons, **kw).select("unit", "cohort", "elapsed_months").unique()
     assert free.filter(pl.col("cohort") == 0).height == 8
     assert not free.filter(pl.col("cohort") == 0)["elapsed_months"].is_in([1, 5]).all()
+    with pytest.raises(DesignError, match="elapsed_bands needs controls_per_treated"):
+        risk_set_panel(panel, sv, js, persons, elapsed_bands=(1, 2), **{**kw, "controls_per_treated": None})

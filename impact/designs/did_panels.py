@@ -241,6 +241,9 @@ def risk_set_panel(
         raise DesignError(f"cohorts must be (first, last) month indexes with first <= last, got {cohorts}")
     if pre < 1 or post < 0:
         raise DesignError(f"pre must be >= 1 and post >= 0 months, got pre={pre}, post={post}")
+    if elapsed_bands is not None and controls_per_treated is None:
+        raise DesignError("elapsed_bands needs controls_per_treated: the bands are cells of the sampled comparison "
+                          "persons; without sampling every person at risk is kept")
     lo, hi = g0 - pre, g1 + post
     pmin, pmax = int(panel["month"].min()), int(panel["month"].max())
     if lo < pmin - 12 or hi > pmax:

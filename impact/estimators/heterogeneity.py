@@ -334,8 +334,8 @@ def _heterogeneous_effects(data, treatment, outcome, covariates, segments, categ
     x, is_cat = _features(df, covariates, categorical)
     # canonical row order: the nuisance fits (early-stopping split, subsamples) depend on the order
     # of the rows, and design builders' joins do not fix it; sort by person, then by the data
-    _, cl_code = np.unique(cl, return_inverse=True)
-    order = np.lexsort((*x.T[::-1], y, dv, *((cl_code.ravel(),) if cluster else ())))
+    cl_key = (np.unique(cl, return_inverse=True)[1].ravel(),) if cluster else ()
+    order = np.lexsort((*x.T[::-1], y, dv, *cl_key))
     df, d, y, cl, x = df[order], d[order], y[order], cl[order], x[order]
     rng = np.random.default_rng(seed)
     clu = cl if cluster else None
@@ -401,10 +401,12 @@ def _heterogeneous_effects(data, treatment, outcome, covariates, segments, categ
     info = {"n_obs": n, "n_treated": int(d.sum()), "n_controls": int((~d).sum()), "n_folds": n_folds,
             "n_repeats": n_repeats,
             "mean_propensity_treated": float(e[d].mean())}
+    inv = np.empty_like(order)
+    inv[order] = np.arange(n)  # back to the caller's row order
     return HeterogeneityResults(
         estimates=tab, method="doubly robust effects on the treated by segment (cross-fitted boosting nuisances)",
         level=level, notes=notes, info=info, blp=blp, tests=pd.DataFrame(tests), targeting=targeting,
-        nuisance={k_: v_[np.argsort(order)] for k_, v_ in
+        nuisance={k_: v_[inv] for k_, v_ in
                   {"propensity": e, "m0": m0, "m1": m1, "fold": folds}.items()},
     )
 

@@ -192,6 +192,11 @@ def ovb_sensitivity(
         raise DesignError("ovb_sensitivity: give at least one covariate to benchmark a hidden confounder against")
     if not set(bench) <= set(covariates):
         raise DesignError(f"ovb_sensitivity: benchmarks {sorted(set(bench) - set(covariates))} are not covariates")
+    if len(multipliers) == 0 or not all(np.isfinite(m) and m > 0 for m in multipliers):
+        raise DesignError(f"ovb_sensitivity: multipliers must be positive numbers (k times a benchmark's strength), "
+                          f"got {list(multipliers)}")
+    if not 0 < level < 1:
+        raise DesignError(f"ovb_sensitivity: level must be in (0, 1), got {level}")
     try:
         y = df[outcome].to_numpy(dtype=float)
         d = df[treatment].to_numpy(dtype=float)

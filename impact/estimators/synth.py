@@ -80,6 +80,11 @@ class PlaceboResults:
     # donor weights of each placebo fit over the panel's columns (J x units), for the scaled interval
     placebo_weights: np.ndarray | None = field(default=None, repr=False)
 
+    def atts(self) -> pd.Series:
+        """Placebo ATT of each donor: its mean gap over the post period, indexed by unit (donor order)."""
+        g = self.gaps[~self.gaps["treated"]]
+        return g[g["time"] >= self.treatment_time].groupby("unit", sort=False)["gap"].mean()
+
     def band(self, level: float = 0.90, max_pre_mspe_ratio: float | None = None) -> pd.DataFrame:
         """Pointwise placebo band: quantiles of the donors' placebo gaps by period."""
         g = self.gaps[~self.gaps["treated"]]
@@ -264,9 +269,7 @@ class SynthResults(EstimationResults):
         v = noise_variance(panel.Y[~post])
         w = np.zeros(panel.Y.shape[1])
         w[donors] = self.weights.reindex(panel.units[donors]).to_numpy()
-        g = pr.gaps[~pr.gaps["treated"]]
-        p_att = g[g["time"] >= self.treatment_time].groupby("unit", sort=False)["gap"].mean()
-        p_att = p_att.reindex(panel.units[donors]).to_numpy()  # placebo rows follow the donor columns
+        p_att = pr.atts().reindex(panel.units[donors]).to_numpy()  # placebo rows follow the donor columns
         return scaled_placebo(self.att(), v, 0, w, donors, pr.placebo_weights, p_att, labels=panel.units)
 
     def att_interval(self, method: str = "scaled_placebo", level: float = 0.95) -> dict:
@@ -298,8 +301,7 @@ class SynthResults(EstimationResults):
             out = {**{k: r[k] for k in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")}, "method": method}
         elif method == "placebo":
             pr = self.placebo_results or self.placebo()
-            g = pr.gaps
-            p_att = g[(~g["treated"]) & (g["time"] >= self.treatment_time)].groupby("unit")["gap"].mean().to_numpy()
+            p_att = pr.atts().to_numpy()
             q = float(np.quantile(np.abs(p_att), level))
             out = {"estimate": a, "std_error": float(np.std(p_att, ddof=1)), "ci_lower": a - q, "ci_upper": a + q,
                    "p_value": pr.p_value, "method": method}

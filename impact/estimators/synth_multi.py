@@ -127,9 +127,7 @@ class MultiSynthResults(EstimationResults):
             rng = np.random.default_rng(seed)
             draws = []
             for f in self.fits.values():  # a handful of treated units
-                pr = f.placebo_results or f.placebo()
-                g = pr.gaps
-                p_att = g[(~g["treated"]) & (g["time"] >= f.treatment_time)].groupby("unit")["gap"].mean().to_numpy()
+                p_att = (f.placebo_results or f.placebo()).atts().to_numpy()
                 draws.append(p_att[rng.integers(p_att.size, size=n_draws)])
             d = np.mean(draws, axis=0)
             q = float(np.quantile(np.abs(d), level))

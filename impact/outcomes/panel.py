@@ -141,13 +141,6 @@ def _with_period(reports: ir.Table, cfg: OutcomeConfig) -> ir.Table:
         _d0=d0, _d1=d1, _m0=month_expr(start), _m1=month_expr(end))
 
 
-def _drop_helpers(t: ir.Table) -> ir.Table:
-    return t.drop(*[c for c in t.columns if c.startswith("_") and c not in _ALLOC_COLUMNS])
-
-
-_ALLOC_COLUMNS = ("_wage", "_d0", "_d1", "_m0", "_m1")
-
-
 def allocate(coded: ir.Table, cfg: OutcomeConfig, months: tuple[int, int]) -> ir.Table:
     """Allocate report rows to calendar months; dropped rows become counting pseudo rows.
 
@@ -250,7 +243,7 @@ def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tu
     r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months)
     # A rule whose predicate is null (a missing value) does not fire: CASE WHEN treats null as false.
     code = ibis.cases(*[(pred, i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
-    a = allocate(_drop_helpers(r.mutate(rule_code=code)), cfg, months)
+    a = allocate(r.mutate(rule_code=code), cfg, months)
     open_wage = a.wage & ~a.subsidised
     aggs = dict(earnings_eur=a.amount.sum(), subsidised_eur=ibis.cases((a.subsidised, a.amount), else_=0.0).sum(),
                 first_work_day=ibis.cases((open_wage, a.work_day), else_=ibis.null("int32")).min())

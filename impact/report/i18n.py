@@ -89,6 +89,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "rob_all_passed": "All {n} checks passed.",
         "rob_some_failed": "{k} of {n} checks failed: {checks}.",
         "rob_not_run": "not run",
+        "rob_sensitivity": "Sensitivity to a hidden confounder: the regression estimate if an unobserved variable were k "
+                           "times as strong as an observed characteristic (in explaining who starts the service and the "
+                           "outcome), for the strongest observed characteristics",
+        "rob_sens_benchmark": "Compared with",
+        "rob_sens_r2_treatment": "Partial R\u00b2 with treatment",
+        "rob_sens_r2_outcome": "Partial R\u00b2 with outcome",
+        "rob_sens_estimate": "Adjusted estimate",
+        "rob_sens_interval": "Adjusted interval",
+        "rob_explained": "Explains the effect away",
     },
     "fi": {
         "report": "Arviointiraportti",
@@ -169,6 +178,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "rob_all_passed": "Kaikki {n} tarkistusta läpäistiin.",
         "rob_some_failed": "{k}/{n} tarkistusta ei läpäisty: {checks}.",
         "rob_not_run": "ei ajettu",
+        "rob_sensitivity": "Herkkyys havaitsemattomalle sekoittavalle tekijälle: regressioestimaatti, jos havaitsematon "
+                           "muuttuja olisi k kertaa yhtä voimakas kuin havaittu taustatekijä (osallistumisen ja tuloksen "
+                           "selittäjänä), voimakkaimmille havaituille taustatekijöille",
+        "rob_sens_benchmark": "Verrokkitekijä",
+        "rob_sens_r2_treatment": "Osittais-R\u00b2 käsittelyn kanssa",
+        "rob_sens_r2_outcome": "Osittais-R\u00b2 tuloksen kanssa",
+        "rob_sens_estimate": "Korjattu estimaatti",
+        "rob_sens_interval": "Korjattu väli",
+        "rob_explained": "Selittää vaikutuksen pois",
     },
 }
 

@@ -415,32 +415,18 @@ def robustness_section(run) -> ReportSection | None:
     return s
 
 
-#: Labels of the hidden-confounder bounds table (Cinelli-Hazlett partial-R2 bounds), by language.
-_SENS_LABELS = {
-    "en": dict(caption="Sensitivity to a hidden confounder: the regression estimate if an unobserved variable were k "
-                       "times as strong as an observed characteristic (in explaining who starts the service and the "
-                       "outcome), for the strongest observed characteristics",
-               header=["Compared with", "k", "Partial R\u00b2 with treatment", "Partial R\u00b2 with outcome",
-                       "Adjusted estimate", "Adjusted interval", "Explains the effect away"]),
-    "fi": dict(caption="Herkkyys havaitsemattomalle sekoittavalle tekijälle: regressioestimaatti, jos havaitsematon "
-                       "muuttuja olisi k kertaa yhtä voimakas kuin havaittu taustatekijä (osallistumisen ja tuloksen "
-                       "selittäjänä), voimakkaimmille havaituille taustatekijöille",
-               header=["Verrokkitekijä", "k", "Osittais-R\u00b2 käsittelyn kanssa", "Osittais-R\u00b2 tuloksen kanssa",
-                       "Korjattu estimaatti", "Korjattu väli", "Selittää vaikutuksen pois"]),
-}
-
-
 def _sensitivity_table(sens: pd.DataFrame, lang: str) -> ReportTable:
     """The partial-R2 bounds (``sens``: benchmark, k, r2_dz, r2_yz, adjusted_estimate, ci_lower, ci_upper,
     explained_away; from :func:`impact.estimators.refute.ovb_sensitivity`)."""
     from impact.report.render import FORMATTERS, fmt_num
 
     pp = lambda x: FORMATTERS["pp"](x, lang)  # noqa: E731
-    lab = _SENS_LABELS.get(lang, _SENS_LABELS["en"])
+    header = [t(k, lang) for k in ("rob_sens_benchmark", "k", "rob_sens_r2_treatment", "rob_sens_r2_outcome",
+                                    "rob_sens_estimate", "rob_sens_interval", "rob_explained")]
     rows = [[str(r["benchmark"]), fmt_num(r["k"], 0, lang), fmt_num(r["r2_dz"], 4, lang), fmt_num(r["r2_yz"], 4, lang),
              pp(r["adjusted_estimate"]), f"[{pp(r['ci_lower'])}, {pp(r['ci_upper'])}]",
              t("yes", lang) if r["explained_away"] else t("no", lang)] for r in sens.to_dict("records")]
-    return ReportTable(caption=lab["caption"], header=lab["header"], rows=rows,
+    return ReportTable(caption=t("rob_sensitivity", lang), header=header, rows=rows,
                        align=["l", "r", "r", "r", "r", "r", "l"], name="robustness_sensitivity")
 
 

@@ -394,8 +394,68 @@ FROM (
             CAST(CASE WHEN "t6"."rule_code" IS NULL THEN "t6"."_m1" - "t6"."_m0" ELSE 0 END AS INT) AS "span"
           FROM (
             SELECT
-              "t7".*
-              EXCLUDE ("_lp", "_lr", "_lv", "_sp_person")
+              "t7"."payer_id",
+              "t7"."report_ref",
+              "t7"."version",
+              "t7"."action",
+              "t7"."income_type",
+              "t7"."payment_date",
+              "t7"."person_id",
+              "t7"."amount_eur",
+              "t7"."subsidised",
+              "t7"."_wage",
+              "t7"."_d0",
+              "t7"."_d1",
+              "t7"."_m0",
+              "t7"."_m1",
+              "t7"."_lp",
+              "t7"."_lr",
+              "t7"."_lv",
+              "t7"."_sp_person",
+              CASE
+                WHEN "t7"."version" < "t7"."_lv"
+                THEN 0
+                WHEN "t7"."action" = 'cancel'
+                THEN 1
+                WHEN NOT (
+                  "t7"."income_type" IN (
+                    101,
+                    201,
+                    202,
+                    203,
+                    205,
+                    212,
+                    213,
+                    216,
+                    218,
+                    220,
+                    221,
+                    225,
+                    227,
+                    230,
+                    232,
+                    234,
+                    235,
+                    238
+                  )
+                )
+                THEN 2
+                WHEN "t7"."payment_date" > DATE_FROM_PARTS(2023, 6, 30)
+                THEN 3
+                WHEN "t7"."_d1" < "t7"."_d0"
+                THEN 4
+                WHEN (
+                  "t7"."_d0" < 17501
+                ) OR (
+                  "t7"."_d1" >= 19570
+                )
+                THEN 5
+                WHEN NOT (
+                  "t7"."_sp_person" IS NOT NULL
+                )
+                THEN 6
+                ELSE CAST(NULL AS INT)
+              END AS "rule_code"
             FROM (
               SELECT
                 "t8"."payer_id",
@@ -412,222 +472,157 @@ FROM (
                 "t8"."_d1",
                 "t8"."_m0",
                 "t8"."_m1",
-                "t8"."_lp",
-                "t8"."_lr",
-                "t8"."_lv",
-                "t8"."_sp_person",
-                CASE
-                  WHEN "t8"."version" < "t8"."_lv"
-                  THEN 0
-                  WHEN "t8"."action" = 'cancel'
-                  THEN 1
-                  WHEN NOT (
-                    "t8"."income_type" IN (
-                      101,
-                      201,
-                      202,
-                      203,
-                      205,
-                      212,
-                      213,
-                      216,
-                      218,
-                      220,
-                      221,
-                      225,
-                      227,
-                      230,
-                      232,
-                      234,
-                      235,
-                      238
-                    )
-                  )
-                  THEN 2
-                  WHEN "t8"."payment_date" > DATE_FROM_PARTS(2023, 6, 30)
-                  THEN 3
-                  WHEN "t8"."_d1" < "t8"."_d0"
-                  THEN 4
-                  WHEN (
-                    "t8"."_d0" < 17501
-                  ) OR (
-                    "t8"."_d1" >= 19570
-                  )
-                  THEN 5
-                  WHEN NOT (
-                    "t8"."_sp_person" IS NOT NULL
-                  )
-                  THEN 6
-                  ELSE CAST(NULL AS INT)
-                END AS "rule_code"
+                "t9"."_lp",
+                "t9"."_lr",
+                "t9"."_lv",
+                "t10"."_sp_person"
               FROM (
                 SELECT
-                  "t9"."payer_id",
-                  "t9"."report_ref",
-                  "t9"."version",
-                  "t9"."action",
-                  "t9"."income_type",
-                  "t9"."payment_date",
-                  "t9"."person_id",
-                  "t9"."amount_eur",
-                  "t9"."subsidised",
-                  "t9"."_wage",
-                  "t9"."_d0",
-                  "t9"."_d1",
-                  "t9"."_m0",
-                  "t9"."_m1",
-                  "t10"."_lp",
-                  "t10"."_lr",
-                  "t10"."_lv",
-                  "t11"."_sp_person"
+                  "t11"."payer_id",
+                  "t11"."report_ref",
+                  "t11"."version",
+                  "t11"."action",
+                  "t11"."income_type",
+                  "t11"."payment_date",
+                  "t11"."person_id",
+                  "t11"."amount_eur",
+                  COALESCE("t11"."subsidised", FALSE) AS "subsidised",
+                  NOT (
+                    COALESCE("t11"."recovery", FALSE)
+                  ) AND (
+                    "t11"."amount_eur" > 0
+                  ) AS "_wage",
+                  CAST(DATEDIFF(
+                    DAY,
+                    DATE_FROM_PARTS(1970, 1, 1),
+                    CASE
+                      WHEN (
+                        "t11"."earning_period_start" IS NOT NULL
+                      )
+                      AND (
+                        "t11"."earning_period_end" IS NOT NULL
+                      )
+                      THEN "t11"."earning_period_start"
+                      ELSE "t11"."pay_period_start"
+                    END
+                  ) AS INT) AS "_d0",
+                  CAST(DATEDIFF(
+                    DAY,
+                    DATE_FROM_PARTS(1970, 1, 1),
+                    CASE
+                      WHEN (
+                        "t11"."earning_period_start" IS NOT NULL
+                      )
+                      AND (
+                        "t11"."earning_period_end" IS NOT NULL
+                      )
+                      THEN "t11"."earning_period_end"
+                      ELSE "t11"."pay_period_end"
+                    END
+                  ) AS INT) AS "_d1",
+                  (
+                    (
+                      DATE_PART(
+                        year,
+                        CASE
+                          WHEN (
+                            "t11"."earning_period_start" IS NOT NULL
+                          )
+                          AND (
+                            "t11"."earning_period_end" IS NOT NULL
+                          )
+                          THEN "t11"."earning_period_start"
+                          ELSE "t11"."pay_period_start"
+                        END
+                      ) * 12
+                    ) + DATE_PART(
+                      month,
+                      CASE
+                        WHEN (
+                          "t11"."earning_period_start" IS NOT NULL
+                        )
+                        AND (
+                          "t11"."earning_period_end" IS NOT NULL
+                        )
+                        THEN "t11"."earning_period_start"
+                        ELSE "t11"."pay_period_start"
+                      END
+                    )
+                  ) - 1 AS "_m0",
+                  (
+                    (
+                      DATE_PART(
+                        year,
+                        CASE
+                          WHEN (
+                            "t11"."earning_period_start" IS NOT NULL
+                          )
+                          AND (
+                            "t11"."earning_period_end" IS NOT NULL
+                          )
+                          THEN "t11"."earning_period_end"
+                          ELSE "t11"."pay_period_end"
+                        END
+                      ) * 12
+                    ) + DATE_PART(
+                      month,
+                      CASE
+                        WHEN (
+                          "t11"."earning_period_start" IS NOT NULL
+                        )
+                        AND (
+                          "t11"."earning_period_end" IS NOT NULL
+                        )
+                        THEN "t11"."earning_period_end"
+                        ELSE "t11"."pay_period_end"
+                      END
+                    )
+                  ) - 1 AS "_m1"
+                FROM "earnings_reports" AS "t11"
+              ) AS "t8"
+              LEFT OUTER JOIN (
+                SELECT
+                  "t12"."payer_id" AS "_lp",
+                  "t12"."report_ref" AS "_lr",
+                  MAX("t12"."version") AS "_lv"
                 FROM (
                   SELECT
-                    "t12"."payer_id",
-                    "t12"."report_ref",
-                    "t12"."version",
-                    "t12"."action",
-                    "t12"."income_type",
-                    "t12"."payment_date",
-                    "t12"."person_id",
-                    "t12"."amount_eur",
-                    COALESCE("t12"."subsidised", FALSE) AS "subsidised",
-                    NOT (
-                      COALESCE("t12"."recovery", FALSE)
-                    ) AND (
-                      "t12"."amount_eur" > 0
-                    ) AS "_wage",
-                    CAST(DATEDIFF(
-                      DAY,
-                      DATE_FROM_PARTS(1970, 1, 1),
-                      CASE
-                        WHEN (
-                          "t12"."earning_period_start" IS NOT NULL
-                        )
-                        AND (
-                          "t12"."earning_period_end" IS NOT NULL
-                        )
-                        THEN "t12"."earning_period_start"
-                        ELSE "t12"."pay_period_start"
-                      END
-                    ) AS INT) AS "_d0",
-                    CAST(DATEDIFF(
-                      DAY,
-                      DATE_FROM_PARTS(1970, 1, 1),
-                      CASE
-                        WHEN (
-                          "t12"."earning_period_start" IS NOT NULL
-                        )
-                        AND (
-                          "t12"."earning_period_end" IS NOT NULL
-                        )
-                        THEN "t12"."earning_period_end"
-                        ELSE "t12"."pay_period_end"
-                      END
-                    ) AS INT) AS "_d1",
-                    (
-                      (
-                        DATE_PART(
-                          year,
-                          CASE
-                            WHEN (
-                              "t12"."earning_period_start" IS NOT NULL
-                            )
-                            AND (
-                              "t12"."earning_period_end" IS NOT NULL
-                            )
-                            THEN "t12"."earning_period_start"
-                            ELSE "t12"."pay_period_start"
-                          END
-                        ) * 12
-                      ) + DATE_PART(
-                        month,
-                        CASE
-                          WHEN (
-                            "t12"."earning_period_start" IS NOT NULL
-                          )
-                          AND (
-                            "t12"."earning_period_end" IS NOT NULL
-                          )
-                          THEN "t12"."earning_period_start"
-                          ELSE "t12"."pay_period_start"
-                        END
-                      )
-                    ) - 1 AS "_m0",
-                    (
-                      (
-                        DATE_PART(
-                          year,
-                          CASE
-                            WHEN (
-                              "t12"."earning_period_start" IS NOT NULL
-                            )
-                            AND (
-                              "t12"."earning_period_end" IS NOT NULL
-                            )
-                            THEN "t12"."earning_period_end"
-                            ELSE "t12"."pay_period_end"
-                          END
-                        ) * 12
-                      ) + DATE_PART(
-                        month,
-                        CASE
-                          WHEN (
-                            "t12"."earning_period_start" IS NOT NULL
-                          )
-                          AND (
-                            "t12"."earning_period_end" IS NOT NULL
-                          )
-                          THEN "t12"."earning_period_end"
-                          ELSE "t12"."pay_period_end"
-                        END
-                      )
-                    ) - 1 AS "_m1"
-                  FROM "earnings_reports" AS "t12"
-                ) AS "t9"
-                LEFT OUTER JOIN (
-                  SELECT
-                    "t13"."payer_id" AS "_lp",
-                    "t13"."report_ref" AS "_lr",
-                    MAX("t13"."version") AS "_lv"
+                    *
+                  FROM "earnings_reports" AS "t11"
+                  WHERE
+                    "t11"."version" > 1
+                ) AS "t12"
+                GROUP BY
+                  1,
+                  2
+              ) AS "t9"
+                ON "t8"."payer_id" = "t9"."_lp" AND "t8"."report_ref" = "t9"."_lr"
+              LEFT OUTER JOIN (
+                SELECT DISTINCT
+                  "t13"."person_id" AS "_sp_person"
+                FROM (
+                  SELECT DISTINCT
+                    *
                   FROM (
                     SELECT
                       *
-                    FROM "earnings_reports" AS "t12"
-                    WHERE
-                      "t12"."version" > 1
-                  ) AS "t13"
-                  GROUP BY
-                    1,
-                    2
-                ) AS "t10"
-                  ON "t9"."payer_id" = "t10"."_lp" AND "t9"."report_ref" = "t10"."_lr"
-                LEFT OUTER JOIN (
-                  SELECT DISTINCT
-                    "t14"."person_id" AS "_sp_person"
-                  FROM (
-                    SELECT DISTINCT
+                    FROM (
+                      SELECT
+                        "t14"."person_id"
+                      FROM "service_spells" AS "t14"
+                    ) AS "t15"
+                    UNION ALL
+                    SELECT
                       *
                     FROM (
                       SELECT
-                        *
-                      FROM (
-                        SELECT
-                          "t15"."person_id"
-                        FROM "service_spells" AS "t15"
-                      ) AS "t16"
-                      UNION ALL
-                      SELECT
-                        *
-                      FROM (
-                        SELECT
-                          "t17"."person_id"
-                        FROM "jobseeking_spells" AS "t17"
-                      ) AS "t18"
-                    ) AS "t19"
-                  ) AS "t14"
-                ) AS "t11"
-                  ON "t9"."person_id" = "t11"."_sp_person"
-              ) AS "t8"
+                        "t16"."person_id"
+                      FROM "jobseeking_spells" AS "t16"
+                    ) AS "t17"
+                  ) AS "t18"
+                ) AS "t13"
+              ) AS "t10"
+                ON "t8"."person_id" = "t10"."_sp_person"
             ) AS "t7"
           ) AS "t6"
         ) AS "t4"
@@ -636,24 +631,24 @@ FROM (
             *
           FROM (
             SELECT
-              "t20"."span",
-              "t21"."k"
+              "t19"."span",
+              "t20"."k"
             FROM (
               SELECT
-                "t22"."v" AS "span"
-              FROM "impact_const_58e6fc4b07" AS "t22"
-            ) AS "t20"
+                "t21"."v" AS "span"
+              FROM "impact_const_58e6fc4b07" AS "t21"
+            ) AS "t19"
             CROSS JOIN (
               SELECT
-                "t22"."v" AS "k"
-              FROM "impact_const_58e6fc4b07" AS "t22"
-            ) AS "t21"
-          ) AS "t23"
+                "t21"."v" AS "k"
+              FROM "impact_const_58e6fc4b07" AS "t21"
+            ) AS "t20"
+          ) AS "t22"
           WHERE
-            "t23"."k" <= "t23"."span"
+            "t22"."k" <= "t22"."span"
         ) AS "t5"
           ON "t4"."span" = "t5"."span"
-      ) AS "t24"
+      ) AS "t23"
     ) AS "t2"
     INNER JOIN "impact_const_a7a2648d43" AS "t3"
       ON "t2"."alloc_month" = "t3"."month"

@@ -17,6 +17,7 @@ import numpy as np
 
 #: A column with at most this many distinct values is treated as discrete (levels checked one by one).
 MAX_LEVELS = 10
+#: Rows per block of the blocked passes (here, in balance and in propensity).
 _BLOCK = 8192
 
 

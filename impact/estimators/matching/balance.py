@@ -11,7 +11,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from impact.estimators.matching._colstats import ColumnStats, column_stats
+from impact.estimators.matching._colstats import _BLOCK, ColumnStats, column_stats
 
 SMD_THRESHOLD = 0.1
 VR_BOUNDS = (0.5, 2.0)
@@ -54,7 +54,6 @@ def _weighted_mean_var(x: np.ndarray, d: np.ndarray, w: np.ndarray, shift: np.nd
     return mc + shift, v
 
 
-_BLOCK = 8192
 
 
 def sd_denominator(x: np.ndarray, d: np.ndarray, estimand: str = "ATT", s_d_denom: str | None = None) -> np.ndarray:

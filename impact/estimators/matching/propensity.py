@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from impact.errors import DesignError, EstimationError
-from impact.estimators.matching._colstats import ColumnStats, column_stats
+from impact.estimators.matching._colstats import _BLOCK, ColumnStats, column_stats
 
 _EPS_P = 1e-12
 
@@ -153,7 +153,6 @@ def _logit_rows(x, y, mu, sd, b, buf, eta, e, grad):
     return ll
 
 
-_BLOCK = 8192
 
 
 def _logit_pass(x, y, mu, sd, b, eta, e):

@@ -35,7 +35,7 @@ def _setup(data, treatment, outcome, covariates, trim, refit, cluster, horizons,
     prep = prepare(df, treatment, outcome, covariates, cluster=cluster, horizon=horizons)
     if prep.x.shape[1] == 0:
         raise DesignError("weighting estimators need covariates for the propensity score")
-    ps = fit_propensity(prep.x, prep.d, prep.covariates, ps_model)
+    ps = fit_propensity(prep.x, prep.d, prep.covariates, ps_model, stats=prep.stats)
     keep = np.ones(len(prep.d), bool)
     notes, trim_info = [], {"rule": None}
     if trim is not None:
@@ -96,7 +96,7 @@ def ipw(
     tau = mu1 - mu0
     # influence function, including the estimation of the logit coefficients
     psi = (d[:, None] * (y - mu1) - wc[:, None] * (y - mu0)) / p_bar
-    if ps.design is not None:
+    if ps.x is not None:  # (design is built on each access)
         X = ps.design
         info = (X * (e * (1 - e))[:, None]).T @ X / n
         score_if = np.linalg.solve(info, (X * (d - e)[:, None]).T).T  # (n, p+1)
