@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from impact.outcomes import OutcomeConfig, earnings_panel
+from impact.outcomes.panel import REPORT_RULES, allocated_rows
 from tests.reference_outcomes import D, frame, report
 
 SPELL_PERSONS = [1, 2, 3]
@@ -127,6 +128,19 @@ def test_allocation_rules_on_a_period_across_months():
     earn, _, p = run(r, allocation="payment")
     assert earn == {(1, "2021-02"): 3100.0}
     assert status(p, "first_work_day") == {(1, "2021-02"): None}  # no days from a payment date
+
+
+def test_allocated_rows_are_what_the_panel_sums():
+    # 31 days over two months, and a dropped row (income type 312): one pseudo row counting it
+    r = [report(1, D(2021, 2, 20), D(2021, 1, 16), D(2021, 2, 15), 3100.0),
+         report(1, D(2021, 2, 20), D(2021, 1, 16), D(2021, 2, 15), 45.0, income_type=312)]
+    sp = ibis.memtable(pl.DataFrame({"person_id": SPELL_PERSONS}))
+    a = allocated_rows(ibis.memtable(frame("earnings_reports", r)), OutcomeConfig(allocation="pay_period"),
+                       (2020 * 12, 2023 * 12), sp).to_polars().sort("month")
+    rule = [name for name, _, _ in REPORT_RULES].index("income_type_not_counted")
+    assert a.select("person_id", "month", "amount").rows() == [
+        (None, -1 - rule, 1.0), (1, 2021 * 12, 1600.0), (1, 2021 * 12 + 1, 1500.0)]
+    assert a["work_day"].to_list() == [0, days(D(2021, 1, 16)), days(D(2021, 2, 1))]
 
 
 def test_earning_period_falls_back_to_pay_period():

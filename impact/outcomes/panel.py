@@ -227,6 +227,21 @@ def _month_table_with_pseudo(first: int, last: int, n_rules: int) -> ir.Table:
     return ibis.memtable(pl.concat([_month_frame(first, last), pseudo]))
 
 
+def allocated_rows(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int],
+                   spell_persons: ir.Table | None = None,
+                   extraction_date: dt.date | None = None) -> ir.Table:
+    """Report rows with the drop rules applied and allocated to months (:func:`allocate`).
+
+    What :func:`earnings_panel_with_counts` sums per person and month: one row per kept report
+    row and month it is allocated to, and one counting pseudo row per dropped report row.
+    """
+    months = _month_range(months)
+    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months)
+    # A rule whose predicate is null (a missing value) does not fire: CASE WHEN treats null as false.
+    code = ibis.cases(*[(pred, i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
+    return allocate(r.mutate(rule_code=code), cfg, months)
+
+
 def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int],
                                spell_persons: ir.Table | None = None,
                                extraction_date: dt.date | None = None) -> ir.Table:
@@ -239,11 +254,7 @@ def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tu
     (one read of the reports instead of two). :func:`split_panel` separates the two;
     materialise this table first.
     """
-    months = _month_range(months)
-    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months)
-    # A rule whose predicate is null (a missing value) does not fire: CASE WHEN treats null as false.
-    code = ibis.cases(*[(pred, i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
-    a = allocate(r.mutate(rule_code=code), cfg, months)
+    a = allocated_rows(reports, cfg, months, spell_persons, extraction_date)
     open_wage = a.wage & ~a.subsidised
     aggs = dict(earnings_eur=a.amount.sum(), subsidised_eur=ibis.cases((a.subsidised, a.amount), else_=0.0).sum(),
                 first_work_day=ibis.cases((open_wage, a.work_day), else_=ibis.null("int32")).min())

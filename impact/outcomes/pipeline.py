@@ -67,7 +67,8 @@ class OutcomeTables:
     extra: dict = dataclasses.field(default_factory=dict)
     extra_notes: list = dataclasses.field(default_factory=list)
     # stage -> (wall seconds, process CPU seconds): "panel" (registers to the materialised panel
-    # and report exclusion counts), "outcomes" (panel to the unit tables), "person_month" (its write)
+    # and report exclusion counts), "outcomes" (panel to the unit tables; its steps under
+    # "outcomes/units", "/baseline", "/windows", "/late", "/assemble"), "person_month" (its write)
     timings: dict = dataclasses.field(default_factory=dict)
 
 
@@ -262,16 +263,21 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     panel, rep = split_panel(combined, plan.rule_names)
     rep_counts = rep.to_polars()
     timings["panel"] = clock.lap()
+    step = _Clock()  # the outcome stage's steps, under "outcomes/..."
     # The kept units feed every step below: read and classify them once (with their real row
     # counts known, the backend builds its hash tables on the smaller side of each join).
     units = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}") for k, e in plan.units().items()}
+    timings["outcomes/units"] = step.lap()
     # The segment baseline (cells x months, small) feeds both unit tables: compute it once.
     baseline = materialise(con, plan.baseline(panel), f"impact_segment_baseline_{uuid.uuid4().hex[:12]}")
+    timings["outcomes/baseline"] = step.lap()
     # The window aggregates feed several pieces of each unit table: compute each once.
     windows = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
                for k, e in plan.windows(panel, units).items()}
+    timings["outcomes/windows"] = step.lap()
     windows.update({k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
                     for k, e in plan.late(windows, panel, units).items()})
+    timings["outcomes/late"] = step.lap()
     exprs = plan.outputs(panel, baseline, windows, units)
     svc = exprs["service_outcomes"].to_polars().sort("service_id")
     spl = exprs["spell_outcomes"].to_polars().sort("spell_id")
@@ -283,6 +289,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
                       "description": "unit whose person is not in persons: segment baseline unknown"})
     excl = _exclusions_frame([rep_counts, exprs["service_exclusions"].to_polars(),
                               exprs["spell_exclusions"].to_polars()], extra)
+    timings["outcomes/assemble"] = step.lap()
     timings["outcomes"] = clock.lap()
     pm_out = panel.select("person_id", "month", "earnings_eur", "subsidised_eur", "employed", "subsidised",
                           first_work_date=ibis.cases((panel.first_work_day.notnull(),
