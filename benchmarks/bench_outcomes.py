@@ -245,8 +245,13 @@ def run_ibis(folder: Path, times: dict) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     # The package's own connection (its settings), under the 6 GiB target: spilling to disk
     # past it (the default limit, 80 % of RAM, lets a shared machine's OOM killer step in first).
-    con = connect("duckdb", {"memory_limit": os.environ.get("BENCH_DUCKDB_MEMORY", "5GB"),
-                             "temp_directory": str(folder.parent / "duckdb_tmp")})
+    # BENCH_DUCKDB_MEMORY=default: the package's default (no limit set).
+    limit = os.environ.get("BENCH_DUCKDB_MEMORY", "5GB")
+    settings = {"temp_directory": str(folder.parent / "duckdb_tmp")}
+    if limit != "default":
+        settings["memory_limit"] = limit
+    times["duckdb_memory_limit"] = limit
+    con = connect("duckdb", settings)
     tables = open_registers(con, folder)
     # Exactly the package's outcome stage (no person_month write: the other two keep it in memory).
     res = compute_outcomes(con, tables, cfg, person_month_path=None, collect_person_month=False)
