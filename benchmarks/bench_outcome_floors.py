@@ -59,7 +59,6 @@ def main() -> None:
     from impact.outcomes import pipeline as P
     from impact.outcomes.config import OutcomeConfig
     from impact.outcomes.io import open_registers
-    from impact.outcomes.panel import allocated_rows
 
     data = Path(args.data)
     con = connect("duckdb", {"memory_limit": args.memory_limit})
@@ -83,8 +82,7 @@ def main() -> None:
     cfg = OutcomeConfig()
     first, last, latest = P.data_range(tables)
     plan = P.plan_outcomes(tables, cfg, latest, first, last)
-    months = (plan.first_month, max(last, plan.last_month) + 1)
-    alloc = allocated_rows(tables["earnings_reports"], cfg, months, P._spell_persons(tables))
+    alloc = plan.allocated_rows()
     timed("allocate", lambda: materialise(con, alloc, "floor_alloc"))
     n_alloc = raw.sql("SELECT count(*) FROM floor_alloc").fetchall()[0][0]
     timed("group_by_sum", lambda: raw.sql(

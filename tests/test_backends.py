@@ -321,3 +321,26 @@ def test_failed_outcome_run_leaves_the_output_folder_as_it_was(tmp_path, registe
     assert pl.read_parquet(out / "service_outcomes.parquet").height > 0
     assert {"person_month.parquet", "spell_outcomes.parquet", "tables", "exclusions.json"} <= {
         p.name for p in out.iterdir()}
+
+
+def test_plan_allocated_rows_are_what_the_panel_sums(register_folder):
+    from impact.outcomes import pipeline as P
+
+    con = connect("duckdb")
+    tables = open_register_tables(con, register_folder)
+    first, last, latest = P.data_range(tables)
+    plan = P.plan_outcomes(tables, OutcomeConfig(), latest, first, last)
+    a = plan.allocated_rows().to_polars()
+    kept = (a.filter(pl.col("month") >= 0).group_by("person_id", "month").agg(pl.col("amount").sum())
+            .sort("person_id", "month"))
+    panel = plan.panel.to_polars().sort("person_id", "month")
+    assert kept.height == panel.height > 0
+    assert kept["person_id"].equals(panel["person_id"]) and kept["month"].equals(panel["month"])
+    assert (kept["amount"] - panel["earnings_eur"]).abs().max() < 1e-9
+    # one pseudo row per dropped report row, under its rule's month -1 - i
+    dropped = a.filter(pl.col("month") < 0)
+    assert dropped["person_id"].null_count() == dropped.height
+    counts = dict(zip(*plan.report_exclusions.to_polars().select("rule", "rows").to_dict(as_series=False).values()))
+    names = {-1 - i: n for i, n in enumerate(plan.rule_names)}
+    got = {names[r["month"]]: r["len"] for r in dropped.group_by("month").len().to_dicts()}
+    assert got and got == {rule: n for rule, n in counts.items() if n > 0}

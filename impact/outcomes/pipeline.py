@@ -37,6 +37,7 @@ from impact.outcomes.outcomes import (
 )
 from impact.outcomes.panel import (
     REPORT_RULES,
+    allocated_rows,
     data_months,
     earnings_panel_with_counts,
     last_complete_month,
@@ -95,6 +96,11 @@ class OutcomePlan:
     extraction_date: dt.date
     first_month: int
     last_month: int
+    panel_inputs: tuple = ()  # the arguments of the panel functions (reports, cfg, months, ...)
+
+    def allocated_rows(self) -> ir.Table:
+        """The report rows the panel sums, allocated to months (:func:`impact.outcomes.panel.allocated_rows`)."""
+        return allocated_rows(*self.panel_inputs)
 
     def baseline(self, panel: ir.Table | None = None) -> ir.Table:
         """The segment baseline (cumulative segment means by month) on a panel table."""
@@ -167,7 +173,7 @@ def plan_outcomes(tables: dict[str, ir.Table], cfg: OutcomeConfig, extraction_da
     panel, excl = split_panel(combined, names)
     return OutcomePlan(tables=tables, cfg=cfg, panel_with_counts=combined, rule_names=names, panel=panel,
                        report_exclusions=excl,
-                       extraction_date=extraction_date, first_month=first, last_month=lcm)
+                       extraction_date=extraction_date, first_month=first, last_month=lcm, panel_inputs=args)
 
 
 def min_date(tables: dict[str, ir.Table]) -> dt.date:
