@@ -61,6 +61,11 @@ def main() -> None:
     from impact.outcomes.io import open_registers
 
     data = Path(args.data)
+    missing = [n for n in ("earnings_reports", "persons", "jobseeking_spells", "service_spells")
+               if not (data / f"{n}.parquet").exists()]
+    if missing:
+        raise SystemExit(f"{data}: no {', '.join(n + '.parquet' for n in missing)}; generate the registers with "
+                         f"`impact simulate --persons 1000000 --out {data}`")
     con = connect("duckdb", {"memory_limit": args.memory_limit})
     raw = con.con
     steps: dict[str, dict] = {}

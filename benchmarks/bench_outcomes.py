@@ -309,7 +309,7 @@ def run_in_subprocess(impl: str, folder: Path, cap_s: float, mem_gib: float | No
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0.0
-    killed = None
+    killed = capped = None
     while p.poll() is None:
         time.sleep(0.5)
         try:
@@ -319,13 +319,14 @@ def run_in_subprocess(impl: str, folder: Path, cap_s: float, mem_gib: float | No
         except (OSError, StopIteration):
             pass
         if time.perf_counter() - t0 > cap_s:
-            killed = f"capped at {cap_s:.0f} s"
+            killed, capped = f"capped at {cap_s:g} s", "time"
         elif mem_gib and peak > mem_gib:
-            killed = f"capped at {mem_gib:.0f} GiB RSS"
+            killed, capped = f"capped at {mem_gib:g} GiB RSS", "memory"
         if killed:
             p.kill()
             p.wait()
-            return {"status": killed, "wall_s": time.perf_counter() - t0, "peak_rss_seen_gib": round(peak, 2)}
+            return {"status": killed, "capped": capped, "wall_s": time.perf_counter() - t0,
+                    "peak_rss_seen_gib": round(peak, 2)}
     wall = time.perf_counter() - t0
     err = p.stderr.read() if p.stderr else ""
     if p.returncode != 0 or not res_file.exists():
@@ -336,27 +337,30 @@ def run_in_subprocess(impl: str, folder: Path, cap_s: float, mem_gib: float | No
     return r
 
 
-def make_blocks(folder: Path, k: int) -> list[Path]:
-    """``folder``'s persons in ``k`` blocks of consecutive person ids, one register folder each
-    (written once beside the data)."""
+def _extract(folder: Path, target: Path, lo: int, hi: int) -> Path:
+    """The register tables the benchmark reads, for person ids ``lo``..``hi``, in ``target``
+    (written once, beside the data; moved into place when complete)."""
     import polars as pl
 
-    ids = pl.scan_parquet(folder / "persons.parquet").select(lo=pl.col("person_id").min(),
-                                                             hi=pl.col("person_id").max()).collect().row(0)
-    size = -(-(ids[1] - ids[0] + 1) // k)
-    out = []
-    for b in range(k):
-        lo, hi = ids[0] + b * size, ids[0] + (b + 1) * size - 1
-        target = folder.parent / f"{folder.name}_block{b + 1}of{k}"
-        if not (target / "persons.parquet").exists():
-            tmp = target.with_name(target.name + ".partial")
-            tmp.mkdir(parents=True, exist_ok=True)
-            for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
-                (pl.scan_parquet(folder / f"{name}.parquet").filter(pl.col("person_id").is_between(lo, hi))
-                 .sink_parquet(tmp / f"{name}.parquet"))
-            os.replace(tmp, target)
-        out.append(target)
-    return out
+    if not (target / "persons.parquet").exists():
+        tmp = target.with_name(target.name + ".partial")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
+            (pl.scan_parquet(folder / f"{name}.parquet").filter(pl.col("person_id").is_between(lo, hi))
+             .sink_parquet(tmp / f"{name}.parquet"))
+        os.replace(tmp, target)
+    return target
+
+
+def make_blocks(folder: Path, k: int) -> list[Path]:
+    """``folder``'s persons in ``k`` blocks of consecutive person ids, one register folder each."""
+    import polars as pl
+
+    lo, hi = pl.scan_parquet(folder / "persons.parquet").select(
+        pl.col("person_id").min(), pl.col("person_id").max().alias("hi")).collect().row(0)
+    size = -(-(hi - lo + 1) // k)
+    return [_extract(folder, folder.parent / f"{folder.name}_block{b + 1}of{k}", lo + b * size, lo + (b + 1) * size - 1)
+            for b in range(k)]
 
 
 def run_pandas_blocks(folder: Path, k: int, cap_s: float, mem_gib: float | None) -> dict:
@@ -380,18 +384,8 @@ def run_pandas_blocks(folder: Path, k: int, cap_s: float, mem_gib: float | None)
 
 
 def make_subset(folder: Path, n: int) -> Path:
-    import polars as pl
-
-    out = folder.parent / f"{folder.name}_sub{n // 1000}k"
-    if (out / "persons.parquet").exists():
-        return out
-    tmp = out.with_name(out.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
-        (pl.scan_parquet(folder / f"{name}.parquet").filter(pl.col("person_id") <= n)
-         .sink_parquet(tmp / f"{name}.parquet"))
-    os.replace(tmp, out)
-    return out
+    """``folder``'s persons with ids up to ``n``."""
+    return _extract(folder, folder.parent / f"{folder.name}_sub{n // 1000}k", -(2**62), n)
 
 
 def check(folder: Path) -> None:
@@ -466,7 +460,7 @@ def main() -> None:
             cap = args.pandas_cap if impl == "pandas" else args.cap
             entry[impl] = run_in_subprocess(impl, f, cap, args.pandas_mem_gib if impl == "pandas" else None)
             print(label, impl, json.dumps(entry[impl]), flush=True)
-            if impl == "pandas" and "RSS" in str(entry[impl]["status"]) and args.pandas_blocks > 1:
+            if impl == "pandas" and entry[impl].get("capped") == "memory" and args.pandas_blocks > 1:
                 entry["pandas_blocks"] = run_pandas_blocks(f, args.pandas_blocks, cap, args.pandas_mem_gib)
                 print(label, "pandas_blocks", json.dumps({k: v for k, v in entry["pandas_blocks"].items()
                                                           if k != "block_runs"}), flush=True)
@@ -477,10 +471,10 @@ def main() -> None:
             o = entry[impl]
             if ib.get("status") == "ok" and o.get("status") == "ok":
                 entry[f"{impl}_over_ibis_total"] = round(o["total_s"] / ib["total_s"], 2)
-            elif ib.get("status") == "ok" and "RSS" not in str(o.get("status", "")):
+            elif ib.get("status") == "ok" and o.get("capped") == "time":
                 # stopped by the time cap: its run time so far is a lower bound
-                entry[f"{impl}_over_ibis_total"] = f"> {o.get('wall_s', 0) / ib['total_s']:.1f}"
-            elif ib.get("status") == "ok":  # stopped by the memory cap: no ratio
+                entry[f"{impl}_over_ibis_total"] = f"> {o['wall_s'] / ib['total_s']:.1f}"
+            elif ib.get("status") == "ok":  # stopped by the memory cap, failed or skipped: no ratio
                 entry[f"{impl}_over_ibis_total"] = f"none ({o.get('status')})"
         entry["load_average_at_end"] = os.getloadavg()
         results["runs"][label] = entry

@@ -96,7 +96,7 @@ class OutcomePlan:
     extraction_date: dt.date
     first_month: int
     last_month: int
-    panel_inputs: tuple = ()  # the arguments of the panel functions (reports, cfg, months, ...)
+    panel_inputs: tuple  # the panel functions' arguments: (reports, cfg, months, spell persons, extraction date)
 
     def allocated_rows(self) -> ir.Table:
         """The report rows the panel sums, allocated to months (:func:`impact.outcomes.panel.allocated_rows`)."""

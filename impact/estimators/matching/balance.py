@@ -54,8 +54,6 @@ def _weighted_mean_var(x: np.ndarray, d: np.ndarray, w: np.ndarray, shift: np.nd
     return mc + shift, v
 
 
-
-
 def sd_denominator(x: np.ndarray, d: np.ndarray, estimand: str = "ATT", s_d_denom: str | None = None) -> np.ndarray:
     """Standardising SD per covariate: ``"treated"``, ``"control"`` or ``"pooled"`` (default by estimand)."""
     return _sd_from(x[d].var(axis=0, ddof=1), x[~d].var(axis=0, ddof=1), estimand, s_d_denom)

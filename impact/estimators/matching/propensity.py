@@ -153,8 +153,6 @@ def _logit_rows(x, y, mu, sd, b, buf, eta, e, grad):
     return ll
 
 
-
-
 def _logit_pass(x, y, mu, sd, b, eta, e):
     """Log-likelihood, score and information ``z' diag(e(1-e)) z`` at ``b`` in one pass over the
     rows (in blocks that stay in cache; the Gram of each block is one BLAS call); ``eta`` and
