@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from impact.errors import ConfigError
-from impact.report import plots
+from impact import plots
 from impact.report.i18n import label, t
 from impact.report.render import ReportDoc, ReportSection, frame_to_table, render, render_html, save_figure
 

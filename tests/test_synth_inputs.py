@@ -10,7 +10,7 @@ import pytest
 
 from impact.errors import DesignError
 from impact.estimators import synth
-from impact.estimators.synth_solver import simplex_lsq
+from impact.estimators.synth.solver import simplex_lsq
 
 DATA = Path(__file__).parent / "data"
 PRED = [("lnincome", (1980, 1988)), ("retprice", (1980, 1988))]

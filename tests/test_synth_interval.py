@@ -1,4 +1,4 @@
-"""Synthetic-control ATT intervals against a known truth (impact.estimators.synth_interval).
+"""Synthetic-control ATT intervals against a known truth (impact.estimators.synth.interval).
 
 A linear factor model with AR(1) noise whose level differs by unit (the treated unit is
 less noisy than the donors, as a large area among smaller ones): over repeated draws, the
@@ -14,7 +14,7 @@ import pytest
 
 from impact.errors import DesignError
 from impact.estimators import synth
-from impact.estimators.synth_interval import noise_variance
+from impact.estimators.synth.interval import noise_variance
 
 T, T0, J = 60, 36, 24
 
@@ -118,7 +118,7 @@ def test_conformal_on_iid_noise():
 
 
 def test_pooled_scale_counts_shared_donors_once():
-    from impact.estimators.synth_interval import ScaledPlacebo, pooled_scale
+    from impact.estimators.synth.interval import ScaledPlacebo, pooled_scale
 
     z = np.array([1.0, -1.0, 0.5])
     a = ScaledPlacebo(0.0, 1.0, z, 1.0, np.array(["D1", "D2"]), np.array([0.5, 0.5]), np.array([4.0, 2.0]))

@@ -33,7 +33,7 @@ def rules_of(run) -> DisclosureRules:
 
 def followup_analysis(run) -> int:
     """Placement follow-up tables by each grouping, placement curves and Kaplan-Meier curves."""
-    from impact.report import plots
+    from impact import plots
     from impact.study.followup import group_table, km_curves, payer_stats, placement_curves
 
     cfg, lang = run.cfg, run.lang
@@ -178,7 +178,7 @@ def effects_table(est: pd.DataFrame, lang: str, caption: str, truth: bool = Fals
 
 def matching_diagnostics(run, res, key: str, title: str) -> tuple[list, list[str]]:
     """Love plot, score overlap and balance warnings of a matching result."""
-    from impact.report import plots
+    from impact import plots
 
     lang = run.lang
     figs, warns = [], []
@@ -604,7 +604,7 @@ def _did_risk_set(run, sec) -> str:
         f"{n_treated:,} aloittajaa ja {n_controls:,} vertailuhenkilöä; keskimääräinen vaikutus {100 * ov.estimate:+.1f} "
         f"%-yks. kuukausina 0-{post} aloituksesta (lukkiutumisvaikutus mukana).")
     _pretest_paragraph(run, sub, res, lang, min_e=-pre)
-    from impact.report import plots
+    from impact import plots
 
     dd = tidy.sort_values("horizon")
     fig = plots.event_study_plot(dd, x="horizon", truth="truth" if truth is not None else None,
@@ -718,7 +718,7 @@ def _did_spell_time(run, sec) -> str:
         "The effect is measured from the start, so the months in the service (lock-in) are included." if lang == "en"
         else f"{n_treated:,} henkilöä; keskimääräinen vaikutus {100 * ov.estimate:+.1f} %-yks.")
     _pretest_paragraph(run, sub, res, lang)
-    from impact.report import plots
+    from impact import plots
 
     d = tidy.sort_values("horizon")
     if hasattr(plots, "event_study_plot"):
@@ -742,7 +742,7 @@ def synth_analysis(run) -> str:
     """Synthetic control for the reformed area on the area x month employment rate, with placebos and peers."""
     from impact.designs.did_panels import area_month_panel
     from impact.estimators import synth
-    from impact.report import plots
+    from impact import plots
     from impact.study.config import month_to_index
 
     cfg, lang = run.cfg, run.lang
@@ -933,7 +933,7 @@ def _peer_groups(run, synth, panel: pl.DataFrame, area: str, t0: int, donors: li
 
 
 def _peer_section(run, sub, panel: pl.DataFrame, peers: pd.DataFrame, area: str, t0: int) -> None:
-    from impact.report import plots
+    from impact import plots
 
     lang = run.lang
     ids = peers["peer"].astype(str).tolist()
@@ -1165,7 +1165,7 @@ def _set_truth(run, analysis: str, tmap: dict) -> None:
 
 def finish_effect_sections(run) -> None:
     """Effects table and figure at the top of each effect subsection (after the truth is attached)."""
-    from impact.report import plots
+    from impact import plots
 
     lang = run.lang
     for key, sub, est in run.extra.get("effect_sections", []):

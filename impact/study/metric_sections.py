@@ -158,7 +158,7 @@ def _group_table(run, df: pl.DataFrame, by: str, name: str, horizons, caption: s
 
 
 def _offers_figure(run, df: pl.DataFrame, horizons, name: str, caption: str):
-    from impact.report import plots
+    from impact import plots
 
     d = df.filter(pl.col("result_code") != TOTAL).to_pandas()
     rows = []
@@ -243,7 +243,7 @@ def _top(pub: pd.DataFrame, by: str, n: str) -> pd.DataFrame:
 
 
 def _integration_section(run, m) -> ReportSection | None:
-    from impact.report import plots
+    from impact import plots
 
     lang = run.lang
     if "integration_median_by_area" not in m:

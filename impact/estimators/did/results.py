@@ -89,8 +89,8 @@ class AggregateResults(EstimationResults):
         return head + band + "\n\n" + super().summary()
 
     def plot(self, **kwargs):
-        """Event-study plot (dynamic) or estimates by group/period, via impact.report.plots."""
-        from impact.report.plots import event_study_plot
+        """Event-study plot (dynamic) or estimates by group/period, via impact.plots."""
+        from impact.plots import event_study_plot
 
         return event_study_plot(self.estimates, x={"dynamic": "event_time", "group": "group", "calendar": "time"}.get(self.kind, "horizon"), **kwargs)
 
@@ -345,8 +345,8 @@ class AttGtResults(EstimationResults):
         return "\n".join(head + ["", self.att_gt[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")] + [pt] + notes)
 
     def heatmap(self, **kwargs):
-        """Group-time heatmap of ATT(g, t) (impact.report.plots.group_time_heatmap)."""
-        from impact.report.plots import group_time_heatmap
+        """Group-time heatmap of ATT(g, t) (impact.plots.group_time_heatmap)."""
+        from impact.plots import group_time_heatmap
 
         return group_time_heatmap(self.att_gt, **kwargs)
 

@@ -63,7 +63,7 @@ class MatchingResults(EstimationResults):
 
     def love_plot(self, **kwargs):
         """Love plot (matplotlib Figure): |SMD| before and after, threshold line."""
-        from impact.report.plots import dot_plot
+        from impact.plots import dot_plot
 
         data = self.love_plot_data()
         return dot_plot(data, y="covariate", x="abs_smd", hue="stage", reference=self.extra.get("smd_threshold", 0.1),
@@ -71,7 +71,7 @@ class MatchingResults(EstimationResults):
 
     def overlap_plot(self, **kwargs):
         """Overlapping histograms of the propensity score by group (matplotlib Figure)."""
-        from impact.report.plots import overlap_histogram
+        from impact.plots import overlap_histogram
 
         return overlap_histogram(self.overlap_plot_data(), value="score", group="group", xlabel="propensity score",
                                  **kwargs)

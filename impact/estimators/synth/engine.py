@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impact.estimators.synth_solver import WeightFit, fit_outcome_only, fit_weights
+from impact.estimators.synth.solver import WeightFit, fit_outcome_only, fit_weights
 
 
 @dataclass(frozen=True)

@@ -105,21 +105,21 @@ class MultiSynthResults(EstimationResults):
         """Confidence interval for the pooled ATT (mean over units of each unit's mean post gap).
 
         ``"scaled_placebo"`` (default): each unit's placebo ATTs standardised by their noise
-        scale and rescaled to the unit's (see :mod:`impact.estimators.synth_interval`); a
+        scale and rescaled to the unit's (see :mod:`impact.estimators.synth.interval`); a
         placebo draw picks one per unit and averages like the estimate; ``se`` = SD of the
         draws, Student-t critical value. ``"placebo"``: the same draws without the scaling,
         ``ATT -/+ the level-quantile of |draw|``. ``"conformal"``: :meth:`conformal`.
         Returns ``estimate, std_error, ci_lower, ci_upper, p_value, method`` (also set on the
         ATT row).
         """
-        from impact.estimators.synth_interval import conformal_or_reject
+        from impact.estimators.synth.interval import conformal_or_reject
 
         a = self.att()
         conf = conformal_or_reject(self, method, a, level)
         if conf is not None:
             return conf
         if method == "scaled_placebo":
-            from impact.estimators.synth_interval import interval
+            from impact.estimators.synth.interval import interval
 
             r = interval([f.scaled_placebo() for f in self.fits.values()], level=level, n_draws=n_draws, seed=seed)
             out = {**{k: r[k] for k in ("std_error", "ci_lower", "ci_upper", "p_value")}, "estimate": a}
@@ -142,7 +142,7 @@ class MultiSynthResults(EstimationResults):
 
     def conformal(self, level: float = 0.95):
         """Conformal interval and p-value for the pooled average effect (see
-        :mod:`impact.estimators.synth_conformal`).
+        :mod:`impact.estimators.synth.conformal`).
 
         Estimand: the mean over treated units of each unit's average effect over the event
         window every unit is observed in (pre and post). Each unit's outcome-only synthetic
@@ -153,7 +153,7 @@ class MultiSynthResults(EstimationResults):
         interval is centred on the common-window estimate, the same when all units share the
         window).
         """
-        from impact.estimators.synth_conformal import conformal_average
+        from impact.estimators.synth.conformal import conformal_average
 
         evs = {u: _event_index(f._panel.times, f.treatment_time) for u, f in self.fits.items()}
         e_lo = max(int(e.min()) for e in evs.values())
@@ -182,7 +182,7 @@ class MultiSynthResults(EstimationResults):
 
     def plot_event(self, **kw):
         """Average gap by event time, with the pooled placebo band when placebo() has run."""
-        from impact.report import plots
+        from impact import plots
 
         d = self.att_event.copy()
         if self.placebo_results is not None:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from impact.errors import DesignError, EstimationError
-from impact.estimators.synth_solver import simplex_lsq
+from impact.estimators.synth.solver import simplex_lsq
 
 _BISECT = 24  # bisection steps at each end of the interval (precision: step / 2^24)
 _MAX_STEPS = 400  # grid steps outward before the step is doubled

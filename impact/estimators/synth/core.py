@@ -1,35 +1,4 @@
-"""Synthetic control (Abadie and Gardeazabal 2003; Abadie, Diamond and Hainmueller 2010, 2015).
-
-Estimand: for a treated unit with treatment at period ``T0``, the effect path
-``alpha_t = Y_1t(1) - Y_1t(0)`` for ``t >= T0``, estimated by the gap
-``Y_1t - sum_j w_j Y_jt`` between the treated unit and its synthetic control: donor weights
-``w`` on the simplex that reproduce the treated unit's predictors, with predictor weights V
-chosen so that the synthetic unit tracks the treated outcome over the fit window.
-
-Conventions: the pre-treatment period is ``t < T0``, the post-treatment period is ``t >= T0``;
-the fit window defaults to the whole pre-period; the average effect over a window is the mean
-gap over its post-treatment periods. ``predictors=None`` gives the outcome-only variant
-(V = identity over the fit-window outcomes, i.e. W minimises the pre-period MSPE directly).
-
-Inference: by permutation (:meth:`SynthResults.placebo`): every donor is in turn given the
-treatment; the treated unit's post/pre RMSPE ratio is ranked among all ``J + 1`` ratios and
-``p = rank / (J + 1)``; and a confidence interval for the ATT (:meth:`SynthResults.att_interval`),
-by default from the placebo ATTs standardised by each unit's noise scale
-(:mod:`impact.estimators.synth_interval`), which stays calibrated when donors and treated unit
-differ in noise level (a large area among small donors), unlike the plain spread of placebo
-ATTs; the conformal interval of Chernozhukov, Wüthrich and Zhu (2021) is an option
-(:meth:`SynthResults.conformal`). See docs/validation.md for their coverage.
-
-Usage::
-
-    from impact.estimators import synth
-    res = synth.synthetic_control(df, unit="state", time="year", outcome="cigsale",
-                                  treated="California", treatment_time=1989,
-                                  predictors=[("lnincome", (1980, 1988)), ...])
-    res.weights, res.v, res.pre_rmspe, res.paths, res.att(1989, 2000)
-    ci = res.att_interval()     # estimate, std_error, ci_lower, ci_upper, p_value
-    pl = res.placebo()          # pl.p_value, pl.ratios
-"""
+"""Single- and multi-unit synthetic control: the fit and its results objects (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -42,20 +11,9 @@ import polars as pl
 
 from impact.errors import DesignError
 from impact.estimators.results import EstimationResults, tidy_estimates
-from impact.estimators.synth_engine import FitOptions, fit_columns, run_fits
-from impact.estimators.synth_prep import SynthPanel, _fmt_time, build_panel, to_polars
+from impact.estimators.synth.engine import FitOptions, fit_columns, run_fits
+from impact.estimators.synth.prep import SynthPanel, _fmt_time, build_panel, to_polars
 
-__all__ = [
-    "synthetic_control",
-    "SynthResults",
-    "PlaceboResults",
-    "LeaveOneOutResults",
-    "MultiSynthResults",
-    "peer_groups",
-    "PeerGroups",
-    "development_flags",
-    "ConformalResults",
-]
 
 
 # --------------------------------------------------------------------------- results objects
@@ -98,7 +56,7 @@ class PlaceboResults:
 
     def plot_gaps(self, max_pre_mspe_ratio: float | None = None, **kw):
         """Placebo gaps of the donors (grey) and the treated unit's gap (highlighted)."""
-        from impact.report import plots
+        from impact import plots
 
         g = self.gaps
         if max_pre_mspe_ratio is not None:
@@ -111,7 +69,7 @@ class PlaceboResults:
 
     def plot_ratios(self, **kw):
         """Post/pre RMSPE ratios of all units, largest at the top."""
-        from impact.report import plots
+        from impact import plots
 
         d = self.ratios.sort_values("ratio").assign(
             unit=lambda x: x["unit"].astype(str), role=lambda x: np.where(x["treated"], "treated", "placebo"))
@@ -130,7 +88,7 @@ class LeaveOneOutResults:
 
     def plot(self, **kw):
         """Treated path (highlighted) with the leave-one-out synthetic paths (grey)."""
-        from impact.report import plots
+        from impact import plots
 
         d = self.paths.rename(columns={"dropped": "series", "synthetic": "value"})[["series", "time", "value"]]
         d["series"] = "without " + d["series"].astype(str)
@@ -241,13 +199,13 @@ class SynthResults(EstimationResults):
         post-period outcomes are shifted by ``-theta0``, the (outcome-only) synthetic control
         is refitted on all periods, and the mean post residual is compared with its value
         over the cyclic shifts of the residual series (see
-        :mod:`impact.estimators.synth_conformal`). It does not use the donors' placebo
+        :mod:`impact.estimators.synth.conformal`). It does not use the donors' placebo
         effects, but it tests a constant effect over the post period and needs many periods
         of weakly dependent noise: with 60 months of persistent area noise and an effect that
         ramps up it undercovers (docs/validation.md). Sets ``ci_lower``/``ci_upper`` and
         ``p_value`` of the ATT row.
         """
-        from impact.estimators.synth_conformal import conformal_average
+        from impact.estimators.synth.conformal import conformal_average
 
         panel = self._panel
         post = self.paths["post"].to_numpy()
@@ -257,9 +215,9 @@ class SynthResults(EstimationResults):
         return res
 
     def scaled_placebo(self):
-        """Noise-scaled placebo ATTs of this fit (see :mod:`impact.estimators.synth_interval`);
+        """Noise-scaled placebo ATTs of this fit (see :mod:`impact.estimators.synth.interval`);
         runs :meth:`placebo` if it has not run."""
-        from impact.estimators.synth_interval import noise_variance, scaled_placebo
+        from impact.estimators.synth.interval import noise_variance, scaled_placebo
 
         pr = self.placebo_results
         if pr is None or pr.placebo_weights is None:
@@ -278,7 +236,7 @@ class SynthResults(EstimationResults):
         ``method``:
 
         * ``"scaled_placebo"`` (default): in-space placebo ATTs standardised by each unit's
-          noise scale, rescaled to the treated unit's (:mod:`impact.estimators.synth_interval`);
+          noise scale, rescaled to the treated unit's (:mod:`impact.estimators.synth.interval`);
           calibrated in the validation harness (docs/validation.md) where the plain placebo
           interval is too wide;
         * ``"placebo"``: ``ATT -/+ the level-quantile of |placebo ATT|`` (valid only when the
@@ -288,14 +246,14 @@ class SynthResults(EstimationResults):
         Returns ``estimate, std_error, ci_lower, ci_upper, p_value, method`` and sets them on
         the ATT row of ``estimates``.
         """
-        from impact.estimators.synth_interval import conformal_or_reject
+        from impact.estimators.synth.interval import conformal_or_reject
 
         a = self.att()
         conf = conformal_or_reject(self, method, a, level)
         if conf is not None:
             return conf
         if method == "scaled_placebo":
-            from impact.estimators.synth_interval import interval
+            from impact.estimators.synth.interval import interval
 
             r = interval([self.scaled_placebo()], level=level)
             out = {**{k: r[k] for k in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")}, "method": method}
@@ -381,10 +339,10 @@ class SynthResults(EstimationResults):
             missing_predictors=c.get("missing_predictors", "error"),
         )
 
-    # ---- plots (shared helpers of impact.report.plots)
+    # ---- plots (shared helpers of impact.plots)
     def plot_paths(self, ylabel: str | None = None, **kw):
         """Treated and synthetic outcome paths, with the treatment time marked."""
-        from impact.report import plots
+        from impact import plots
 
         return plots.multi_lines(self.paths, "time", ["treated", "synthetic"],
                                  labels=[str(self.treated), f"synthetic {self.treated}"],
@@ -392,7 +350,7 @@ class SynthResults(EstimationResults):
 
     def plot_gap(self, **kw):
         """Gap (treated minus synthetic) by period."""
-        from impact.report import plots
+        from impact import plots
 
         return plots.multi_lines(self.paths, "time", ["gap"], labels=["gap"], vline=self.treatment_time, hline=0.0,
                                  ylabel=f"gap in {self._panel.outcome}", **kw)
@@ -547,23 +505,7 @@ def synthetic_control(
     args = (predictors, special_predictors, fit_window, opts, missing_predictors, level, call)
     if not isinstance(treated, (list, tuple, np.ndarray, pd.Index, pl.Series, set)):
         return _fit_single(df, unit, time, outcome, treated_list[0], t0[treated_list[0]], donor_list, *args)
-    from impact.estimators.synth_multi import MultiSynthResults, combine
+    from impact.estimators.synth.multi import MultiSynthResults, combine
 
     fits = {u: _fit_single(df, unit, time, outcome, u, t0[u], donor_list, *args) for u in treated_list}
     return combine(fits, outcome=outcome, level=level)
-
-
-def __getattr__(name: str):  # lazy re-exports (avoid an import cycle; keep imports light)
-    if name == "MultiSynthResults":
-        from impact.estimators.synth_multi import MultiSynthResults
-
-        return MultiSynthResults
-    if name == "ConformalResults":
-        from impact.estimators.synth_conformal import ConformalResults
-
-        return ConformalResults
-    if name in ("peer_groups", "PeerGroups", "development_flags"):
-        from impact.estimators import peers
-
-        return getattr(peers, name)
-    raise AttributeError(name)

@@ -23,8 +23,8 @@ import pandas as pd
 import polars as pl
 
 from impact.errors import DesignError
-from impact.estimators.synth_prep import build_panel, to_polars
-from impact.estimators.synth_solver import fit_outcome_only
+from impact.estimators.synth.prep import build_panel, to_polars
+from impact.estimators.synth.solver import fit_outcome_only
 
 
 @dataclass
