@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from impact.estimators.did import _rstream
+from impact.estimators import _rstream
 
 try:  # numba ships with the locked environment; plain Python is a (slow) fallback
     from numba import njit

@@ -11,7 +11,7 @@ bias finite), and ``chi = q_{1-alpha}(|N(M b / h, 1)|) h`` at standard deviation
 For a given ``h`` the smallest bias is a second-order cone program (solved with Clarabel);
 ``h`` is chosen by HonestDiD's bisection on the numerical derivative of the half-length,
 with its grid search as fallback, and the folded-normal quantile is HonestDiD's simulated
-one (R's draws, see :mod:`impact.estimators.did._rstream`).
+one (R's draws, see :mod:`impact.estimators._rstream`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from impact.errors import EstimationError
-from impact.estimators.did._rstream import qfoldednormal
+from impact.estimators._rstream import qfoldednormal
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,11 @@ class AggregateResults(EstimationResults):
     overall: Overall | None = None
     crit_uniform: float | None = None
     psi: np.ndarray | None = field(default=None, repr=False)
+    cluster: np.ndarray | None = field(default=None, repr=False)
+
+    def vcov(self) -> np.ndarray:
+        """Covariance of the rows' estimates from their influence functions (clustered as the fit)."""
+        return influence_vcov(self.psi, self.cluster)
 
     def summary(self) -> str:
         o = self.overall
@@ -312,7 +317,7 @@ class AttGtResults(EstimationResults):
         return AggregateResults(
             estimates=est_tab, method=f"{self.method}; aggregation: {kind}", level=level, notes=notes,
             info={**self.info, "aggregation": kind, "bootstrap": bool(boot)}, kind=kind, overall=overall,
-            crit_uniform=crit, psi=Psi,
+            crit_uniform=crit, psi=Psi, cluster=cl,
         )
 
     # ------------------------------------------------------------------ diagnostics

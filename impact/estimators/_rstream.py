@@ -111,3 +111,55 @@ def qfoldednormal(p: float, mu: float, seed: int = 0, n: int = 10**6) -> float:
         return x0
     x1 = _kth_abs_shifted(z, mu, lo + 1)
     return x0 + (h - lo) * (x1 - x0)
+
+
+class RStream:
+    """R's uniform stream after ``set.seed(seed)``, consumed in order (for ``sample``).
+
+    ``sample(n)`` and ``sample(n, replace=True)`` reproduce R (>= 3.6, default "Rejection"
+    sampling): permutations by R's swap-with-last algorithm, indices from ``R_unif_index``
+    (16-bit chunks of ``unif_rand`` with rejection above ``n``). Indices are 0-based.
+    """
+
+    def __init__(self, seed: int, block: int = 1 << 16):
+        self._bg = np.random.MT19937()
+        self._bg.state = _mt_state(seed)
+        self._buf = np.empty(0)
+        self._pos = 0
+        self._block = block
+
+    def unif(self) -> float:
+        if self._pos >= len(self._buf):
+            u = self._bg.random_raw(self._block).astype(np.float64) * 2.3283064365386963e-10
+            u[u <= 0.0] = 0.5 * _I2_32M1
+            u[1.0 - u <= 0.0] = 1.0 - 0.5 * _I2_32M1
+            self._buf, self._pos = u, 0
+        v = self._buf[self._pos]
+        self._pos += 1
+        return float(v)
+
+    def _unif_index(self, dn: int) -> int:
+        if dn <= 0:
+            return 0
+        bits = int(np.ceil(np.log2(dn)))
+        while True:
+            v = 0
+            for _ in range(0, bits + 1, 16):
+                v = 65536 * v + int(np.floor(self.unif() * 65536))
+            v &= (1 << bits) - 1
+            if v < dn:
+                return v
+
+    def sample(self, n: int, replace: bool = False) -> np.ndarray:
+        """``sample(n)`` (a permutation) or ``sample(n, replace = TRUE)``, 0-based."""
+        if replace:
+            return np.array([self._unif_index(n) for _ in range(n)], dtype=np.int64)
+        x = list(range(n))
+        out = np.empty(n, dtype=np.int64)
+        m = n
+        for i in range(n):  # a permutation of at most a few hundred units
+            j = self._unif_index(m)
+            out[i] = x[j]
+            m -= 1
+            x[j] = x[m]
+        return out
