@@ -29,12 +29,22 @@ Usage::
     res.weights, res.v, res.pre_rmspe, res.paths, res.att(1989, 2000)
     ci = res.att_interval()     # estimate, std_error, ci_lower, ci_upper, p_value
     pl = res.placebo()          # pl.p_value, pl.ratios
+
+Synthetic difference-in-differences (:mod:`impact.estimators.synth.sdid`) and the ridge-augmented
+synthetic control (:mod:`impact.estimators.synth.augmented`)::
+
+    sd = synth.synthetic_did(df, unit="state", time="year", outcome="cigsale", treated="California",
+                             treatment_time=1989, se="placebo")   # sd.estimate, sd.std_error, sd.comparison
+    asc = synth.augmented_synthetic_control(df, "state", "year", "cigsale", "California", 1989)
+    asc.att(), asc.weights, asc.interval("jackknife+")
 """
 
+from impact.estimators.synth.augmented import AscmResults, augmented_synthetic_control
 from impact.estimators.synth.conformal import ConformalResults
 from impact.estimators.synth.core import LeaveOneOutResults, PlaceboResults, SynthResults, synthetic_control
 from impact.estimators.synth.multi import MultiSynthResults
 from impact.estimators.synth.peers import PeerGroups, development_flags, peer_groups
+from impact.estimators.synth.sdid import SdidResults, synthetic_did
 
 __all__ = [
     "synthetic_control",
@@ -46,4 +56,8 @@ __all__ = [
     "PeerGroups",
     "development_flags",
     "ConformalResults",
+    "synthetic_did",
+    "SdidResults",
+    "augmented_synthetic_control",
+    "AscmResults",
 ]

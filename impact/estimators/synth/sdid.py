@@ -41,7 +41,8 @@ from impact.estimators._rstream import RStream
 from impact.estimators.inference import normal_ci, p_value
 from impact.estimators.results import EstimationResults, tidy_estimates
 from impact.estimators.synth._fw import fw_weights
-from impact.estimators.synth.prep import _fmt_time, to_polars
+from impact.estimators.synth._wide import treatment_times, wide_panel
+from impact.estimators.synth.prep import _fmt_time
 
 SE_METHODS = ("placebo", "bootstrap", "jackknife")
 ESTIMATORS = ("sdid", "sc", "did")
@@ -327,54 +328,19 @@ def _weights_diag(omega: np.ndarray, lam: np.ndarray) -> dict:
 
 
 def _prepare(data: Any, unit: str, time: str, outcome: str, treated: Any, treatment_time: Any) -> _Design:
-    import polars as pl
-
-    df = to_polars(data)
-    for c in (unit, time, outcome):
-        if c not in df.columns:
-            raise DesignError(f"column {c!r} not found in the panel; it has {df.columns}")
-    if df.select(pl.col(outcome).is_null().any()).item():
-        bad = df.filter(pl.col(outcome).is_null()).row(0, named=True)
-        raise DesignError(f"outcome {outcome!r} is missing for unit {bad[unit]!r} in period {_fmt_time(bad[time])}")
-    wide = df.select(unit, time, outcome).to_pandas().pivot_table(index=unit, columns=time, values=outcome,
-                                                                    aggfunc="count")
-    if (wide.fillna(0).to_numpy() != 1).any():
-        r, c = np.argwhere(wide.fillna(0).to_numpy() != 1)[0]
-        n = wide.iat[r, c]
-        raise DesignError(f"unbalanced panel: unit {wide.index[r]!r} has {0 if n != n else int(n)} rows for period "
-                          f"{_fmt_time(wide.columns[c])} (every unit needs exactly one row per period)")
-    W = df.select(unit, time, outcome).to_pandas().pivot(index=unit, columns=time, values=outcome).sort_index(axis=1)
-    units, times = W.index.to_numpy(), W.columns.to_numpy()
-    treated_list = list(treated) if isinstance(treated, (list, tuple, np.ndarray, pd.Index, set)) else [treated]
-    if not treated_list:
-        raise DesignError("no treated unit given")
-    for u in treated_list:
-        if not np.any(units == u):
-            raise DesignError(f"treated unit {u!r} is not in the panel (column {unit!r})")
-    if isinstance(treatment_time, dict):
-        t0 = {}
-        for u in treated_list:
-            hit = [k for k in treatment_time if k == u]
-            if not hit:
-                raise DesignError(f"treatment_time has no period for treated unit {u!r}")
-            t0[u] = treatment_time[hit[0]]
-    else:
-        t0 = {u: treatment_time for u in treated_list}
-    pos = {u: int(np.flatnonzero(units == u)[0]) for u in treated_list}
-    controls = np.array([i for i in range(len(units)) if not any(units[i] == u for u in treated_list)], dtype=np.int64)
+    Y, units, times, _ = wide_panel(data, unit, time, outcome)
+    t0 = treatment_times(units, times, treated, treatment_time, unit)
+    pos = {u: int(np.flatnonzero(units == u)[0]) for u in t0}
+    controls = np.array([i for i in range(len(units)) if not any(units[i] == u for u in t0)], dtype=np.int64)
     if len(controls) < 2:
         raise DesignError(f"synthetic DiD needs at least two never-treated units, got {len(controls)}")
     cohorts = []
     for tt in sorted(set(t0.values())):
-        if not np.any(times == tt):
-            raise DesignError(f"treatment time {_fmt_time(tt)} is not a period of the panel ({_fmt_time(times[0])}.."
-                              f"{_fmt_time(times[-1])})")
         T0 = int(np.flatnonzero(times == tt)[0])
         if T0 < 2:
             raise DesignError(f"treatment time {_fmt_time(tt)}: synthetic DiD needs at least two earlier periods")
-        rows = np.array(sorted(pos[u] for u in treated_list if t0[u] == tt), dtype=np.int64)
+        rows = np.array(sorted(pos[u] for u in t0 if t0[u] == tt), dtype=np.int64)
         cohorts.append(_Cohort(tt, rows, T0))
-    Y = W.to_numpy(dtype=float)
     return _Design(Y, units, times, controls, cohorts)
 
 
