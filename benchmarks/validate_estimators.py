@@ -19,6 +19,10 @@ estimator is run and compared with the generator's truth for the same estimand:
   the plain placebo interval ``ATT -/+ the 95 % quantile of |placebo ATT|`` and the
   conformal interval (Chernozhukov, Wuthrich and Zhu 2021).
 
+* synthetic DiD (``sdid``) and the ridge-augmented synthetic control (``ascm``) on the same
+  panels as the synthetic control (EA05 and the 2019 cohort's four areas pooled): SDID with
+  synthdid's placebo standard error (200 draws), ASCM with the jackknife+ interval.
+
 Area draws are cheap: ``area_truth`` runs only the generator's block simulation and keeps
 the area x month sums (identical to ``truth/area_month.parquet`` of a full draw), one draw
 serves DiD and synthetic control, and draws and estimator rows are cached in
@@ -218,22 +222,76 @@ def _synth_rows(truth: pl.DataFrame) -> list[dict]:
     return out
 
 
+def _sdid_ascm_rows(truth: pl.DataFrame, replications: int = 200) -> list[dict]:
+    """Synthetic DiD and the ridge-augmented synthetic control on the same panels as
+    :func:`_synth_rows` (2019 cohort, never-reformed donors, 36 pre- and 24 post-months): the
+    single area EA05 and the cohort's four areas (SDID: their average effect over treated
+    area-months; ASCM: the synthetic control of their average). Intervals: SDID normal with
+    synthdid's placebo standard error (the only one defined for one treated area; also used
+    pooled), ASCM the jackknife+ over pre-months."""
+    from impact.estimators import synth
+    from impact.study.config import month_to_index
+
+    t0 = month_to_index(SYNTH_COHORT)
+    first, last = t0 - SYNTH_PRE, t0 + SYNTH_POST - 1
+    starts = truth.group_by("area").agg(start=pl.col("reform_start_month").min())
+    treated = sorted(starts.filter(pl.col("start") == t0)["area"].to_list())
+    donors = sorted(starts.filter(pl.col("start").is_null())["area"].to_list())
+    data = area_panel(truth).filter(pl.col("area").is_in(treated + donors) & pl.col("month").is_between(first, last))
+    data = data.select("area", "month", "employment_rate")
+    tt = truth.filter(pl.col("area").is_in(treated) & pl.col("month").is_between(t0, last)).group_by("area").agg(
+        pl.col("effect_rate").mean())
+    tmap = dict(zip(tt["area"].to_list(), tt["effect_rate"].to_list()))
+    one = "EA05" if "EA05" in tmap else treated[0]
+    out = []
+    for name, tr, truth_v in ((one, one, tmap[one]),
+                              (f"pooled {len(treated)} areas", treated, float(np.mean([tmap[u] for u in treated])))):
+        sd = synth.synthetic_did(data, "area", "month", "employment_rate", tr, t0, se="placebo",
+                                 replications=replications, seed=0, comparison_se=False)
+        ci = sd.conf_int().iloc[0]
+        out.append(dict(estimator=f"sdid ({name}, placebo s.e.)", horizon=f"mean e=0..{SYNTH_POST - 1}",
+                        estimate=sd.estimate, std_error=sd.std_error, ci_lower=ci["lower"], ci_upper=ci["upper"],
+                        truth=truth_v))
+        asc = synth.augmented_synthetic_control(data, "area", "month", "employment_rate", tr, t0)
+        jk = asc.interval("jackknife+").iloc[-1]
+        out.append(dict(estimator=f"ascm ({name}, jackknife+ interval)", horizon=f"mean e=0..{SYNTH_POST - 1}",
+                        estimate=asc.att(), std_error=np.nan, ci_lower=jk["ci_lower"], ci_upper=jk["ci_upper"],
+                        truth=truth_v))
+    return out
+
+
 # rows of earlier versions of this harness dropped when merging
 OBSOLETE = {"synth (EA05, placebo-SD normal interval)", "synth (pooled 4 areas, placebo-SD normal interval)"}
 ROWS_VERSION = "v3"  # bump when the area estimators or their intervals change (invalidates cached rows)
+SDID_ROWS_VERSION = "v1"  # the same for the synthetic DiD / augmented synthetic control rows
+
+
+AREA_GROUPS = {  # cached together: estimator families -> (cache tag, row function)
+    ("did", "synth"): (ROWS_VERSION, lambda truth: _did_rows(truth) + _synth_rows(truth)),
+    ("sdid", "ascm"): (SDID_ROWS_VERSION + "_sdid", lambda truth: _sdid_ascm_rows(truth)),
+}
+AREA_FAMILIES = {f for group in AREA_GROUPS for f in group}
+
+
+def _area_cache(tag: str, scenario: str, persons: int, seed: int) -> Path:
+    return CACHE / f"rows_{tag}_{scenario}_{persons}_{seed}.csv"
 
 
 def _area_rows(scenario: str, persons: int, seed: int, fam: set[str]) -> list[dict]:
-    """DiD and synthetic-control rows of one area draw (cached next to the draw's truth)."""
-    path = CACHE / f"rows_{ROWS_VERSION}_{scenario}_{persons}_{seed}.csv"
-    if path.exists():
-        rows = pd.read_csv(path)
-    else:
-        truth = area_truth(scenario, persons, seed)
-        rows = pd.DataFrame(_did_rows(truth) + _synth_rows(truth))
-        _atomic(path, lambda p: rows.to_csv(p, index=False))
-    keep = rows["estimator"].map(_family).isin(fam)
-    return rows[keep].to_dict("records")
+    """Area-design rows of one draw for the families ``fam`` (cached next to the draw's truth,
+    one file per group of families)."""
+    out = []
+    for group, (tag, make) in AREA_GROUPS.items():
+        if not fam & set(group):
+            continue
+        path = _area_cache(tag, scenario, persons, seed)
+        if path.exists():
+            rows = pd.read_csv(path)
+        else:
+            rows = pd.DataFrame(make(area_truth(scenario, persons, seed)))
+            _atomic(path, lambda p: rows.to_csv(p, index=False))
+        out += rows[rows["estimator"].map(_family).isin(fam)].to_dict("records")
+    return out
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:
@@ -289,7 +347,7 @@ def figure(tab: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    short = tab["estimator"].where(tab["estimator"].str.startswith("synth"), tab["estimator"].str.split(" ").str[0])
+    short = tab["estimator"].where(tab["estimator"].str.match(r"(synth|sdid|ascm) "), tab["estimator"].str.split(" ").str[0])
     short = (short.str.replace(" interval)", ")", regex=False).str.replace("pooled 4 areas", "pooled", regex=False))
     lab = short + " | " + tab["scenario"] + " | h=" + tab["horizon"].astype(str)
     fig, ax = plt.subplots(1, 2, figsize=(13, 0.42 * len(tab) + 1.5), sharey=True)
@@ -351,7 +409,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--only", nargs="*", default=None, help="scenarios to run")
     ap.add_argument("--families", nargs="*", default=["matching", "did", "synth"],
-                    help="estimator families to run (matching, did, synth)")
+                    help="estimator families to run (matching, did, synth, sdid, ascm)")
     ap.add_argument("--merge", action="store_true",
                     help="keep the rows of the existing raw results for the estimator x scenario pairs not re-run")
     ap.add_argument("--max-minutes", type=float, default=None,
@@ -365,12 +423,13 @@ def main() -> None:
     fam = set(args.families)
     rows, t0 = [], time.perf_counter()
     stopped = False
-    if not args.resummarise and fam & {"did", "synth"}:
+    if not args.resummarise and fam & AREA_FAMILIES:
         for scen, ok in DID.items():  # two scenarios
             if args.only and scen not in args.only:
                 continue
             for r in range(args.reps):  # replications (cached: a resumed run skips the finished ones)
-                cached = (CACHE / f"rows_{ROWS_VERSION}_{scen}_{args.area_persons}_{args.seed + r}.csv").exists()
+                cached = all(_area_cache(tag, scen, args.area_persons, args.seed + r).exists()
+                             for group, (tag, _) in AREA_GROUPS.items() if fam & set(group))
                 if not cached and args.max_minutes is not None and time.perf_counter() - t0 > 60 * args.max_minutes:
                     stopped = True
                     break

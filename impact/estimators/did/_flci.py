@@ -8,7 +8,9 @@ pre-period first differences (``v_pre`` = their differences), the worst-case bia
 ``M * b(w)``, ``b(w) = const + sum_j |w_1 + ... + w_j|`` (``sum(w) = sum_t t l_t`` keeps the
 bias finite), and ``chi = q_{1-alpha}(|N(M b / h, 1)|) h`` at standard deviation ``h``.
 
-For a given ``h`` the smallest bias is a second-order cone program (solved with Clarabel);
+For a given ``h`` the smallest bias is a second-order cone program (HonestDiD solves it with
+ECOS); here it is solved exactly as the point of a lasso path where the variance constraint
+binds (coordinate descent, numba);
 ``h`` is chosen by HonestDiD's bisection on the numerical derivative of the half-length,
 with its grid search as fallback, and the folded-normal quantile is HonestDiD's simulated
 one (R's draws, see :mod:`impact.estimators._rstream`).
@@ -19,7 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
+
+try:  # numba ships with the locked environment; plain Python is a (slow) fallback
+    from numba import njit
+except ImportError:  # pragma: no cover
+
+    def njit(*args, **kwargs):
+        if args and callable(args[0]):
+            return args[0]
+        return lambda f: f
 
 from impact.errors import EstimationError
 from impact.estimators._rstream import qfoldednormal
@@ -54,10 +64,8 @@ class _Problem:
         t = np.arange(1, npost + 1)
         self.target = float(t @ l_vec)  # sum of the weights
         self.const = sum(abs(float(np.arange(1, s + 1) @ l_vec[npost - s:])) for s in range(1, npost + 1)) - self.target
-        R = np.linalg.cholesky(self.Q + 1e-300 * np.eye(npre)).T  # Q = R'R
-        self.R = R
-        self.r = np.linalg.solve(R.T, self.c / 2)  # w'Qw + c'w = |Rw + r|^2 - r'r
         self.w_min = self._min_variance_w()
+        self._lasso_setup()
 
     def var(self, w: np.ndarray) -> float:
         return float(w @ self.Q @ w + self.c @ w + self.c0)
@@ -74,34 +82,126 @@ class _Problem:
         return np.linalg.solve(kkt, rhs)[:K]
 
     def min_bias(self, h: float) -> tuple[float, np.ndarray]:
-        """Smallest worst-case bias (per unit M) of an estimator with standard deviation <= h."""
-        import clarabel
+        """Smallest worst-case bias (per unit M) of an estimator with standard deviation <= h.
 
-        K = self.K
+        In ``u = cumsum(w)`` (``u_K = sum(w)`` fixed) the bias is ``const + |u_K| + |z|_1`` with
+        ``z = u_1..u_{K-1}`` and the variance a convex quadratic ``g(z)``; the solution of
+        ``min |z|_1 s.t. g(z) <= h^2`` is the lasso ``min g(z) + lam |z|_1`` at the ``lam`` where
+        the constraint binds (found by bisection on ``log lam``; coordinate descent inside).
+        """
         h_min = np.sqrt(max(self.var(self.w_min), 0.0))
         if h <= h_min * (1 + 1e-10):
             return self.bias(self.w_min), self.w_min
-        tau2 = h * h - self.c0 + float(self.r @ self.r)
-        lower = np.tril(np.ones((K, K)))
-        # x = (U, w): minimise sum(U) s.t. sum(w) = target, |cumsum(w)| <= U, |R w + r| <= sqrt(tau2)
-        A = sp.vstack([
-            sp.hstack([sp.csc_matrix((1, K)), sp.csc_matrix(np.ones((1, K)))]),
-            sp.hstack([-sp.eye(K), sp.csc_matrix(lower)]),
-            sp.hstack([-sp.eye(K), sp.csc_matrix(-lower)]),
-            sp.csc_matrix((1, 2 * K)),
-            sp.hstack([sp.csc_matrix((K, K)), sp.csc_matrix(self.R)]),
-        ]).tocsc()
-        b = np.concatenate([[self.target], np.zeros(2 * K), [np.sqrt(tau2)], -self.r])
-        q = np.concatenate([np.ones(K), np.zeros(K)])
-        cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(2 * K), clarabel.SecondOrderConeT(K + 1)]
-        settings = clarabel.DefaultSettings()
-        settings.verbose = False
-        settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-11
-        sol = clarabel.DefaultSolver(sp.csc_matrix((2 * K, 2 * K)), q, A, b, cones, settings).solve()
-        if str(sol.status) not in ("Solved", "AlmostSolved"):
-            return np.inf, self.w_min
-        w = np.asarray(sol.x)[K:]
+        z = _lasso_at_variance(self.P, self.p, self.p0, h * h)
+        w = self.U_to_w @ np.concatenate([z, [self.target]])
         return self.bias(w), w
+
+    def _lasso_setup(self) -> None:
+        K = self.K
+        Dm = np.eye(K) - np.eye(K, k=-1)  # u -> w
+        self.U_to_w = Dm
+        # g(u) = w'Qw + c'w + c0 with w = Dm u, u = (z, target)
+        Qu = Dm.T @ self.Q @ Dm
+        cu = Dm.T @ self.c
+        self.P = np.ascontiguousarray(Qu[:K - 1, :K - 1])
+        self.p = np.ascontiguousarray(2 * Qu[:K - 1, K - 1] * self.target + cu[:K - 1])
+        self.p0 = float(Qu[K - 1, K - 1] * self.target**2 + cu[K - 1] * self.target + self.c0)
+
+
+@njit(cache=True)
+def _cd_lasso(P: np.ndarray, p: np.ndarray, lam: float, z: np.ndarray) -> None:
+    """Coordinate descent for ``min z'Pz + p'z + lam |z|_1`` (in place, warm start ``z``)."""
+    n = len(p)
+    for _ in range(10000):
+        delta = 0.0
+        for j in range(n):
+            g = p[j]
+            for l in range(n):
+                if l != j:
+                    g += 2.0 * P[j, l] * z[l]
+            if g > lam:
+                v = -(g - lam) / (2.0 * P[j, j])
+            elif g < -lam:
+                v = -(g + lam) / (2.0 * P[j, j])
+            else:
+                v = 0.0
+            delta = max(delta, abs(v - z[j]))
+            z[j] = v
+        if delta <= 1e-13 * (1.0 + np.abs(z).max()):
+            return
+
+
+@njit(cache=True)
+def _quad(P, p, p0, z) -> float:
+    g = p0
+    n = len(p)
+    for j in range(n):
+        g += p[j] * z[j]
+        for l in range(n):
+            g += z[j] * P[j, l] * z[l]
+    return g
+
+
+@njit(cache=True)
+def _lasso_at_variance(P: np.ndarray, p: np.ndarray, p0: float, h2: float) -> np.ndarray:
+    """The lasso path point whose quadratic ``z'Pz + p'z + p0`` equals ``h2`` (the smallest
+    |z|_1 at that variance). ``h2 >= p0``: z = 0.
+
+    Bisection on ``log lam`` (coordinate descent at each step) until the active set and signs
+    are found on which the path is affine, ``z_A = a + lam b``; there the quadratic in ``lam``
+    is solved exactly and the KKT conditions checked.
+    """
+    n = len(p)
+    z = np.zeros(n)
+    if n == 0 or h2 >= p0:
+        return z
+    lam_hi = np.abs(p).max() * 1.0000001 + 1e-300  # z = 0 from here on
+    lam_lo = lam_hi * 1e-16
+    for _ in range(200):
+        lam = np.sqrt(lam_lo * lam_hi)
+        _cd_lasso(P, p, lam, z)
+        act = np.abs(z) > 0
+        k = int(act.sum())
+        if k > 0:
+            idx = np.flatnonzero(act)
+            sg = np.sign(z[idx])
+            M = 2.0 * P[idx][:, idx]
+            a = np.linalg.solve(M, -p[idx])
+            b = np.linalg.solve(M, -sg)
+            # var(lam) = p0 + p_A'(a + lam b) + (a + lam b)' P_AA (a + lam b) = c0 + c1 lam + c2 lam^2
+            PA = P[idx][:, idx]
+            c0 = p0 + p[idx] @ a + a @ PA @ a
+            c1 = p[idx] @ b + 2.0 * (a @ PA @ b)
+            c2 = b @ PA @ b
+            disc = c1 * c1 - 4.0 * c2 * (c0 - h2)
+            if c2 > 0 and disc >= 0:
+                for root in ((-c1 + np.sqrt(disc)) / (2.0 * c2), (-c1 - np.sqrt(disc)) / (2.0 * c2)):
+                    if root <= 0:
+                        continue
+                    zz = np.zeros(n)
+                    zz[idx] = a + root * b
+                    ok = True
+                    for t in range(k):  # signs kept on the active set
+                        if zz[idx[t]] * sg[t] <= 0:
+                            ok = False
+                    if ok:  # inactive coordinates: |gradient| <= lam
+                        for j in range(n):
+                            if not act[j]:
+                                g = p[j]
+                                for l in range(n):
+                                    g += 2.0 * P[j, l] * zz[l]
+                                if abs(g) > root * (1 + 1e-9):
+                                    ok = False
+                    if ok:
+                        return zz
+        if _quad(P, p, p0, z) > h2:
+            lam_hi = lam
+        else:
+            lam_lo = lam
+        if lam_hi / lam_lo - 1.0 < 1e-15:
+            break
+    _cd_lasso(P, p, lam_lo, z)
+    return z
 
 
 def optimal_flci(sigma: np.ndarray, npre: int, l_vec: np.ndarray, M: float, alpha: float,

@@ -240,6 +240,43 @@ def _conditional_set(es: EventStudy, method: str, inference: str, m: float, l_ve
     return _Grid(thetas, _arp_accept(beta, sigma, npre, A, d, l_vec, thetas, alpha, hybrid, rows, seed))
 
 
+def _accepts(es: EventStudy, method: str, inference: str, m: float, l_vec: np.ndarray, alpha: float, seed: int,
+             theta: float = 0.0) -> bool:
+    """Is ``theta`` in the conditional confidence set at ``m``? (the set's test at one value,
+    stopping at the first restriction that accepts it)."""
+    beta, sigma = es.coefficients, es.vcov
+    npre = int((es.event_times < es.reference_period).sum())
+    npost = len(beta) - npre
+    hybrid = "LF" if inference == "C-LF" else "ARP"
+    kappa = alpha / 10
+    th = np.array([theta])
+    e_first = np.zeros(len(beta))
+    e_first[npre] = 1.0
+    if method == "relative_magnitude":
+        for s in range(-(npre - 1), 1):
+            for positive in (True, False):
+                A = _rm_constraints(npre, npost, m, s, positive)
+                d = np.zeros(len(A))
+                if npost == 1:
+                    keep = A[:, -1] != 0
+                    A, d = A[keep], d[keep]
+                    lf = _arp.lf_cv_no_nuisance(A @ sigma @ A.T, kappa, seed=seed) if hybrid == "LF" else None
+                    acc = _arp.no_nuisance_test_grid(beta, sigma, A, d, e_first, th, alpha, hybrid, kappa, lf)
+                else:
+                    rows = np.flatnonzero((A[:, npre:] != 0).any(axis=1))
+                    acc = _arp_accept(beta, sigma, npre, A, d, l_vec, th, alpha, hybrid, rows, seed)
+                if acc[0] > 0:
+                    return True
+        return False
+    A = _sd_constraints(npre, npost)
+    d = np.full(len(A), m)
+    if npost == 1:
+        lf = _arp.lf_cv_no_nuisance(A @ sigma @ A.T, kappa, seed=seed) if hybrid == "LF" else None
+        return bool(_arp.no_nuisance_test_grid(beta, sigma, A, d, e_first, th, alpha, hybrid, kappa, lf)[0] > 0)
+    rows = np.flatnonzero((A[:, npre:] != 0).any(axis=1))
+    return bool(_arp_accept(beta, sigma, npre, A, d, l_vec, th, alpha, hybrid, rows, seed)[0] > 0)
+
+
 # --------------------------------------------------------------------------- results
 @dataclass
 class HonestBounds:
@@ -253,8 +290,9 @@ class HonestBounds:
     original : dict
         The interval under exact parallel trends: ``estimate``, ``std_error``, ``lower``, ``upper``.
     breakdown : float
-        Smallest ``m`` at which the set includes zero (0 when even the original interval
-        does; ``inf`` when no ``m`` up to ``breakdown_max`` does).
+        Smallest ``m`` at which the set includes zero, to 0.5 % (0 when even the original
+        interval does; ``inf`` when no ``m`` up to ``breakdown_max`` does). For the
+        conditional sets zero itself is tested (not the nearest points of the grid).
     """
 
     table: pd.DataFrame
@@ -406,7 +444,15 @@ def honest_bounds(
     table.insert(3, "includes_zero", (table["lower"] <= 0) & (table["upper"] >= 0))
     bd = np.nan
     if breakdown:
-        bd = _breakdown(one, original, m, breakdown_max or 16 * max(float(m.max()), 1e-12 if method == "smoothness" else 1.0))
+        if inference == "FLCI":
+            def incl(mv: float) -> bool:
+                lo, hi, _ = one(mv)
+                return lo <= 0 <= hi
+        else:  # the test at zero itself, not the grid's nearest points
+            def incl(mv: float) -> bool:
+                return _accepts(es, method, inference, mv, l_vec, alpha, seed)
+        cap = breakdown_max or 16 * max(float(m.max()), 1e-12 if method == "smoothness" else 1.0)
+        bd = _breakdown(incl, original, m, cap)
     return HonestBounds(table=table, original=original, breakdown=bd, method=method, inference=inference, target=what,
                         l_vec=l_vec, level=level, event_times=e, notes=list(dict.fromkeys(notes)))
 
@@ -428,24 +474,21 @@ def _one_set(es, method, inference, mv, l_vec, alpha, grid_points, seed, notes) 
     return lo, hi, open_end
 
 
-def _breakdown(one, original: dict, m: np.ndarray, m_cap: float, rel_tol: float = 2e-3) -> float:
-    """Smallest m whose set includes zero, by bracketing on the evaluated values then bisection."""
-
-    def incl(mv: float) -> bool:
-        lo, hi, _ = one(mv)
-        return not np.isfinite(lo) or (lo <= 0 <= hi)
-
+def _breakdown(incl, original: dict, m: np.ndarray, m_cap: float, rel_tol: float = 5e-3) -> float:
+    """Smallest m whose set includes zero: bracket on the given values (doubling beyond them),
+    then bisection to ``rel_tol``. ``incl(m)`` tells whether the set at ``m`` includes zero."""
     if original["lower"] <= 0 <= original["upper"] or incl(0.0):
         return 0.0
-    below = 0.0
-    above = None
+    below, above = 0.0, None
     for mv in m:
+        if mv <= 0:
+            continue
         if incl(mv):
             above = mv
             break
         below = mv
     while above is None:
-        nxt = max(below * 2, 0.5 if below == 0 else below * 2)
+        nxt = below * 2 if below > 0 else max(float(m.max()), 1e-12) / 8
         if nxt > m_cap:
             return np.inf
         if incl(nxt):

@@ -40,6 +40,7 @@ synthetic control (:mod:`impact.estimators.synth.augmented`)::
 """
 
 from impact.estimators.synth.augmented import AscmResults, augmented_synthetic_control
+from impact.estimators.synth.compare import AreaComparison, compare_area_estimators
 from impact.estimators.synth.conformal import ConformalResults
 from impact.estimators.synth.core import LeaveOneOutResults, PlaceboResults, SynthResults, synthetic_control
 from impact.estimators.synth.multi import MultiSynthResults
@@ -60,4 +61,6 @@ __all__ = [
     "SdidResults",
     "augmented_synthetic_control",
     "AscmResults",
+    "compare_area_estimators",
+    "AreaComparison",
 ]

@@ -391,19 +391,24 @@ def synthetic_did(
     if se == "bootstrap" and n_tr < 2:
         raise DesignError("bootstrap standard errors need at least two treated units (synthdid returns NA); "
                           "use se='placebo'")
-    rows, fits_all, reps_all = [], {}, None
+    rows, fits_all, reps_all, skipped = [], {}, None, []
     for est in ESTIMATORS:
         tau, fits, cw = _estimate(design, est)
         fits_all[est] = fits
         sev, draws = float("nan"), None
         if se is not None and (est == "sdid" or comparison_se):
             gen = RStream(seed) if rng == "R" else np.random.default_rng(seed)
-            if se == "placebo":
-                draws = _placebo(design, est, fits, replications, gen)
-            elif se == "bootstrap":
-                draws = _bootstrap(design, est, fits, replications, gen)
-            else:
-                sev = _jackknife(design, est, fits)
+            try:
+                if se == "placebo":
+                    draws = _placebo(design, est, fits, replications, gen)
+                elif se == "bootstrap":
+                    draws = _bootstrap(design, est, fits, replications, gen)
+                else:
+                    sev = _jackknife(design, est, fits)
+            except DesignError as exc:
+                if est == "sdid":
+                    raise
+                skipped.append(f"no {se} standard error for the {est.upper()} column: {exc}")
             if draws is not None:
                 sev = float(np.sqrt((replications - 1) / replications) * np.std(draws, ddof=1))
         if est == "sdid":
@@ -441,6 +446,7 @@ def synthetic_did(
     estimates = tidy_estimates(est_rows, level)
     notes = [f"standard error: {se} ({replications} replications)" if se in ("placebo", "bootstrap") else
              f"standard error: {se}" if se else "no standard error requested"]
+    notes += skipped
     if len(design.cohorts) > 1:
         notes.append(f"staggered adoption: {len(design.cohorts)} cohorts estimated separately and averaged by treated "
                      "unit-periods")
