@@ -186,6 +186,23 @@ SYNTH_INTERVALS = {  # method of att_interval -> label in the table
 }
 
 
+def _cohort_panel(truth: pl.DataFrame) -> tuple[int, list[str], list[str], pl.DataFrame, dict[str, float]]:
+    """The 2019 cohort's panel: (reform month, treated areas, never-reformed donors, area x month
+    employment rates over 36 pre- and 24 post-months, each treated area's mean true effect)."""
+    from impact.study.config import month_to_index
+
+    t0 = month_to_index(SYNTH_COHORT)
+    first, last = t0 - SYNTH_PRE, t0 + SYNTH_POST - 1
+    starts = truth.group_by("area").agg(start=pl.col("reform_start_month").min())
+    treated = sorted(starts.filter(pl.col("start") == t0)["area"].to_list())
+    donors = sorted(starts.filter(pl.col("start").is_null())["area"].to_list())
+    data = area_panel(truth).filter(pl.col("area").is_in(treated + donors) & pl.col("month").is_between(first, last))
+    tt = truth.filter(pl.col("area").is_in(treated) & pl.col("month").is_between(t0, last)).group_by("area").agg(
+        pl.col("effect_rate").mean())
+    return t0, treated, donors, data.select("area", "month", "employment_rate"), dict(zip(tt["area"].to_list(),
+                                                                                         tt["effect_rate"].to_list()))
+
+
 def _synth_rows(truth: pl.DataFrame) -> list[dict]:
     """Synthetic control for the 2019 reform cohort against the never-reformed areas.
 
@@ -197,19 +214,10 @@ def _synth_rows(truth: pl.DataFrame) -> list[dict]:
     conformal interval (Chernozhukov, Wuthrich and Zhu 2021).
     """
     from impact.estimators import synth
-    from impact.study.config import month_to_index
 
-    t0 = month_to_index(SYNTH_COHORT)
-    first, last = t0 - SYNTH_PRE, t0 + SYNTH_POST - 1
-    starts = truth.group_by("area").agg(start=pl.col("reform_start_month").min())
-    treated = sorted(starts.filter(pl.col("start") == t0)["area"].to_list())
-    donors = sorted(starts.filter(pl.col("start").is_null())["area"].to_list())
-    data = area_panel(truth).filter(pl.col("area").is_in(treated + donors) & pl.col("month").is_between(first, last))
-    multi = synth.synthetic_control(data.select("area", "month", "employment_rate"), unit="area", time="month",
-                                    outcome="employment_rate", treated=treated, treatment_time=t0, donors=donors)
-    tt = truth.filter(pl.col("area").is_in(treated) & pl.col("month").is_between(t0, last)).group_by("area").agg(
-        pl.col("effect_rate").mean())
-    tmap = dict(zip(tt["area"].to_list(), tt["effect_rate"].to_list()))
+    t0, treated, donors, data, tmap = _cohort_panel(truth)
+    multi = synth.synthetic_control(data, unit="area", time="month", outcome="employment_rate", treated=treated,
+                                    treatment_time=t0, donors=donors)
     one = "EA05" if "EA05" in multi.fits else treated[0]
     out = []
     for name, res, tr in ((one, multi.fits[one], tmap[one]),
@@ -230,18 +238,8 @@ def _sdid_ascm_rows(truth: pl.DataFrame, replications: int = 200) -> list[dict]:
     synthdid's placebo standard error (the only one defined for one treated area; also used
     pooled), ASCM the jackknife+ over pre-months."""
     from impact.estimators import synth
-    from impact.study.config import month_to_index
 
-    t0 = month_to_index(SYNTH_COHORT)
-    first, last = t0 - SYNTH_PRE, t0 + SYNTH_POST - 1
-    starts = truth.group_by("area").agg(start=pl.col("reform_start_month").min())
-    treated = sorted(starts.filter(pl.col("start") == t0)["area"].to_list())
-    donors = sorted(starts.filter(pl.col("start").is_null())["area"].to_list())
-    data = area_panel(truth).filter(pl.col("area").is_in(treated + donors) & pl.col("month").is_between(first, last))
-    data = data.select("area", "month", "employment_rate")
-    tt = truth.filter(pl.col("area").is_in(treated) & pl.col("month").is_between(t0, last)).group_by("area").agg(
-        pl.col("effect_rate").mean())
-    tmap = dict(zip(tt["area"].to_list(), tt["effect_rate"].to_list()))
+    t0, treated, _, data, tmap = _cohort_panel(truth)
     one = "EA05" if "EA05" in tmap else treated[0]
     out = []
     for name, tr, truth_v in ((one, one, tmap[one]),

@@ -60,17 +60,32 @@ def test_why_they_differ(prop99):
         why_estimators_differ(t, "sv")
 
 
+def _cs_event_study() -> EventStudy:
+    """R did's event study of the Medicaid example (tests/data/honest_reference.json)."""
+    r = json.loads((DATA / "honest_reference.json").read_text())["cs_chunk9"]
+    return EventStudy(np.array(r["event_times"]), np.array(r["beta"]), np.array(r["sigma"]))
+
+
+def test_wording_catalogue():
+    from impact.report.robustness_text import WORDS, placeholders
+
+    for key, (en, fi) in WORDS.items():
+        assert en and fi and placeholders(en) == placeholders(fi), key
+
+
 def test_breakdown_sentences():
-    med = json.loads((DATA / "honest_medicaid.json").read_text())
-    es = EventStudy(np.array(med["event_times"]), np.array(med["beta"]), np.array(med["sigma"]))
+    es = _cs_event_study()
     rm = honest_bounds(es, "relative_magnitude", target=0)
+    assert 2.0 < rm.breakdown < 3.0  # R's set at Mbar = 2 still excludes zero (tests/data/honest_reference.json)
     s = breakdown_sentence(rm, "en")
-    assert s.startswith("The effect stays positive unless post-period violations of parallel trends exceed 1.")
-    assert s.endswith("times the largest pre-period one.")
-    assert "pysyy positiivisena" in breakdown_sentence(rm, "fi") and "1," in breakdown_sentence(rm, "fi")
-    sd = honest_bounds(es, "smoothness", m=[0, 0.01, 0.02, 0.03], target=0)
-    assert "slope of the difference in trends changes by more than 0.02" in breakdown_sentence(
-        sd, "en", fmt=lambda v: f"{v:.2f}")
+    assert s == (f"The effect stays positive unless post-period violations of parallel trends exceed "
+                 f"{rm.breakdown:.3g} times the largest pre-period one.")
+    fi = breakdown_sentence(rm, "fi")
+    assert "pysyy positiivisena" in fi and f"{rm.breakdown:.3g}".replace(".", ",") + "-kertainen" in fi
+    sd = honest_bounds(es, "smoothness", m=[0, 0.005, 0.01, 0.02], target=0)
+    assert 0 < sd.breakdown < np.inf
+    assert f"slope of the difference in trends changes by more than {sd.breakdown:.4f} per period" in \
+        breakdown_sentence(sd, "en", fmt=lambda v: f"{v:.4f}")
     neg = EventStudy(es.event_times, -es.coefficients, es.vcov)
     assert "stays negative" in breakdown_sentence(honest_bounds(neg, "relative_magnitude", target=0), "en")
     null = EventStudy(es.event_times, es.coefficients * 0.1, es.vcov)
@@ -78,9 +93,7 @@ def test_breakdown_sentences():
 
 
 def test_plots_take_the_tables(prop99):
-    med = json.loads((DATA / "honest_medicaid.json").read_text())
-    es = EventStudy(np.array(med["event_times"]), np.array(med["beta"]), np.array(med["sigma"]))
-    hb = honest_bounds(es, "relative_magnitude", target=0)
+    hb = honest_bounds(_cs_event_study(), "relative_magnitude", target=0)
     figs = [plots.sensitivity_plot(hb.sensitivity_table(), hb.breakdown, hb.method),
             plots.estimator_comparison_plot(prop99.table)]
     sd = prop99.fits["sdid"]

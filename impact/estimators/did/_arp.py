@@ -27,14 +27,7 @@ from scipy import stats
 
 from impact.estimators import _rstream
 
-try:  # numba ships with the locked environment; plain Python is a (slow) fallback
-    from numba import njit
-except ImportError:  # pragma: no cover
-
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+from impact.estimators._numba import njit
 
 
 TOL_LAMBDA = 1e-6  # a moment binds when its multiplier exceeds this (HonestDiD's rule)

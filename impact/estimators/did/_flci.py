@@ -22,14 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # numba ships with the locked environment; plain Python is a (slow) fallback
-    from numba import njit
-except ImportError:  # pragma: no cover
-
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+from impact.estimators._numba import njit
 
 from impact.errors import EstimationError
 from impact.estimators._rstream import qfoldednormal

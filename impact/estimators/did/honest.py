@@ -201,80 +201,64 @@ class _Grid:
         return float(acc.min()), float(acc.max()), open_end
 
 
-def _conditional_set(es: EventStudy, method: str, inference: str, m: float, l_vec: np.ndarray, alpha: float,
-                     grid_points: int, seed: int, widen: float = 1.0) -> _Grid:
+def _blocks(npre: int, npost: int, method: str, m: float):
+    """The restrictions ``A delta <= d`` whose union (relative magnitudes: one per pre-period
+    difference and sign) or single set (smoothness) defines ``Delta``; the flag says whether
+    only the moments with the post period enter a one-post-period test (relative magnitudes)."""
+    if method == "relative_magnitude":
+        for s in range(-(npre - 1), 1):  # which pre-period difference is the largest
+            for positive in (True, False):
+                A = _rm_constraints(npre, npost, m, s, positive)
+                yield A, np.zeros(len(A)), True
+    else:
+        A = _sd_constraints(npre, npost)
+        yield A, np.full(len(A), m), False
+
+
+def _test_grid(es: EventStudy, method: str, inference: str, m: float, l_vec: np.ndarray, alpha: float, seed: int,
+               thetas: np.ndarray, first_accept: bool = False) -> np.ndarray:
+    """Acceptance of each value of the target on ``thetas`` (HonestDiD's conditional or C-LF test;
+    the union over the restriction blocks). ``first_accept``: stop at the first block that accepts."""
     beta, sigma = es.coefficients, es.vcov
     npre = int((es.event_times < es.reference_period).sum())
     npost = len(beta) - npre
     hybrid = "LF" if inference == "C-LF" else "ARP"
     kappa = alpha / 10
-    sd_theta = float(np.sqrt(l_vec @ sigma[npre:, npre:] @ l_vec))
     e_first = np.zeros(len(beta))
     e_first[npre] = 1.0
-    if method == "relative_magnitude":
-        thetas = np.linspace(-20 * sd_theta * widen, 20 * sd_theta * widen, grid_points)
-        accept = np.zeros(grid_points)
-        for s in range(-(npre - 1), 1):  # which pre-period difference is the largest
-            for positive in (True, False):
-                A = _rm_constraints(npre, npost, m, s, positive)
-                d = np.zeros(len(A))
-                if npost == 1:
-                    keep = A[:, -1] != 0
-                    A, d = A[keep], d[keep]
-                    lf = _arp.lf_cv_no_nuisance(A @ sigma @ A.T, kappa, seed=seed) if hybrid == "LF" else None
-                    acc = _arp.no_nuisance_test_grid(beta, sigma, A, d, e_first, thetas, alpha, hybrid, kappa, lf)
-                else:
-                    rows = np.flatnonzero((A[:, npre:] != 0).any(axis=1))
-                    acc = _arp_accept(beta, sigma, npre, A, d, l_vec, thetas, alpha, hybrid, rows, seed)
-                accept = np.maximum(accept, acc)
-        return _Grid(thetas, accept)
-    A = _sd_constraints(npre, npost)
-    d = np.full(len(A), m)
-    lo, hi = _id_set_sd(m, npre, npost, l_vec)
-    half = 20 * sd_theta * widen
+    accept = np.zeros(len(thetas))
+    for A, d, post_rows_only in _blocks(npre, npost, method, m):
+        if npost == 1:
+            if post_rows_only:
+                keep = A[:, -1] != 0
+                A, d = A[keep], d[keep]
+            lf = _arp.lf_cv_no_nuisance(A @ sigma @ A.T, kappa, seed=seed) if hybrid == "LF" else None
+            acc = _arp.no_nuisance_test_grid(beta, sigma, A, d, e_first, thetas, alpha, hybrid, kappa, lf)
+        else:
+            rows = np.flatnonzero((A[:, npre:] != 0).any(axis=1))
+            acc = _arp_accept(beta, sigma, npre, A, d, l_vec, thetas, alpha, hybrid, rows, seed)
+        accept = np.maximum(accept, acc)
+        if first_accept and accept.any():
+            break
+    return accept
+
+
+def _conditional_set(es: EventStudy, method: str, inference: str, m: float, l_vec: np.ndarray, alpha: float,
+                     grid_points: int, seed: int, widen: float = 1.0) -> _Grid:
+    """The set on HonestDiD's grid: +/- 20 sd of the target around 0 (relative magnitudes) or
+    around the identified set when every coefficient is 0 (smoothness); ``widen`` scales it."""
+    npre = int((es.event_times < es.reference_period).sum())
+    npost = len(es.coefficients) - npre
+    half = 20 * float(np.sqrt(l_vec @ es.vcov[npre:, npre:] @ l_vec)) * widen
+    lo, hi = (0.0, 0.0) if method == "relative_magnitude" else _id_set_sd(m, npre, npost, l_vec)
     thetas = np.linspace(lo - half, hi + half, grid_points)
-    if npost == 1:
-        lf = _arp.lf_cv_no_nuisance(A @ sigma @ A.T, kappa, seed=seed) if hybrid == "LF" else None
-        return _Grid(thetas, _arp.no_nuisance_test_grid(beta, sigma, A, d, e_first, thetas, alpha, hybrid, kappa, lf))
-    rows = np.flatnonzero((A[:, npre:] != 0).any(axis=1))
-    return _Grid(thetas, _arp_accept(beta, sigma, npre, A, d, l_vec, thetas, alpha, hybrid, rows, seed))
+    return _Grid(thetas, _test_grid(es, method, inference, m, l_vec, alpha, seed, thetas))
 
 
 def _accepts(es: EventStudy, method: str, inference: str, m: float, l_vec: np.ndarray, alpha: float, seed: int,
              theta: float = 0.0) -> bool:
-    """Is ``theta`` in the conditional confidence set at ``m``? (the set's test at one value,
-    stopping at the first restriction that accepts it)."""
-    beta, sigma = es.coefficients, es.vcov
-    npre = int((es.event_times < es.reference_period).sum())
-    npost = len(beta) - npre
-    hybrid = "LF" if inference == "C-LF" else "ARP"
-    kappa = alpha / 10
-    th = np.array([theta])
-    e_first = np.zeros(len(beta))
-    e_first[npre] = 1.0
-    if method == "relative_magnitude":
-        for s in range(-(npre - 1), 1):
-            for positive in (True, False):
-                A = _rm_constraints(npre, npost, m, s, positive)
-                d = np.zeros(len(A))
-                if npost == 1:
-                    keep = A[:, -1] != 0
-                    A, d = A[keep], d[keep]
-                    lf = _arp.lf_cv_no_nuisance(A @ sigma @ A.T, kappa, seed=seed) if hybrid == "LF" else None
-                    acc = _arp.no_nuisance_test_grid(beta, sigma, A, d, e_first, th, alpha, hybrid, kappa, lf)
-                else:
-                    rows = np.flatnonzero((A[:, npre:] != 0).any(axis=1))
-                    acc = _arp_accept(beta, sigma, npre, A, d, l_vec, th, alpha, hybrid, rows, seed)
-                if acc[0] > 0:
-                    return True
-        return False
-    A = _sd_constraints(npre, npost)
-    d = np.full(len(A), m)
-    if npost == 1:
-        lf = _arp.lf_cv_no_nuisance(A @ sigma @ A.T, kappa, seed=seed) if hybrid == "LF" else None
-        return bool(_arp.no_nuisance_test_grid(beta, sigma, A, d, e_first, th, alpha, hybrid, kappa, lf)[0] > 0)
-    rows = np.flatnonzero((A[:, npre:] != 0).any(axis=1))
-    return bool(_arp_accept(beta, sigma, npre, A, d, l_vec, th, alpha, hybrid, rows, seed)[0] > 0)
+    """Is ``theta`` in the conditional confidence set at ``m``?"""
+    return bool(_test_grid(es, method, inference, m, l_vec, alpha, seed, np.array([theta]), first_accept=True)[0] > 0)
 
 
 # --------------------------------------------------------------------------- results

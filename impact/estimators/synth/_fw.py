@@ -10,14 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # numba ships with the locked environment; plain Python is a (slow) fallback
-    from numba import njit
-except ImportError:  # pragma: no cover
-
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+from impact.estimators._numba import njit
 
 
 @njit(cache=True)
@@ -38,6 +31,19 @@ def _gram(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for l in range(j + 1, k):
             G[l, j] = G[j, l]
     return G, c
+
+
+@njit(cache=True)
+def _dots(x: np.ndarray, q: np.ndarray, c: np.ndarray) -> tuple[float, float, float]:
+    """``x'x``, ``x'q``, ``x'c``."""
+    xx = 0.0
+    xq = 0.0
+    xc = 0.0
+    for j in range(len(x)):
+        xx += x[j] * x[j]
+        xq += x[j] * q[j]
+        xc += x[j] * c[j]
+    return xx, xq, xc
 
 
 @njit(cache=True)
@@ -73,13 +79,7 @@ def fw_weights(Y: np.ndarray, zeta: float, intercept: bool, x0: np.ndarray, min_
     eta = N * zeta * zeta
     z2 = zeta * zeta
     # scalars of the objective, updated per step and recomputed every 64 iterations
-    xx = 0.0
-    xq = 0.0
-    xc = 0.0
-    for j in range(k):
-        xx += x[j] * x[j]
-        xq += x[j] * q[j]
-        xc += x[j] * c[j]
+    xx, xq, xc = _dots(x, q, c)
     prev = np.inf
     last = np.inf
     t = 0
@@ -120,14 +120,8 @@ def fw_weights(Y: np.ndarray, zeta: float, intercept: bool, x0: np.ndarray, min_
                 x[j] *= r
                 q[j] += step * (G[j, i] - q[j])
             x[i] += step
-        if t % 64 == 0:
-            xx = 0.0
-            xq = 0.0
-            xc = 0.0
-            for j in range(k):
-                xx += x[j] * x[j]
-                xq += x[j] * q[j]
-                xc += x[j] * c[j]
+        if t % 64 == 0:  # bound the drift of the updated scalars
+            xx, xq, xc = _dots(x, q, c)
         prev = last
         last = z2 * xx + (xq - 2 * xc + bb) / N
     return x

@@ -38,6 +38,7 @@ import pandas as pd
 from impact.errors import DesignError
 from impact.estimators.results import EstimationResults, tidy_estimates
 from impact.estimators.synth._wide import treatment_times, wide_panel
+from impact.estimators.synth.core import SynthResults
 from impact.estimators.synth.prep import _fmt_time
 from impact.estimators.synth.solver import simplex_lsq
 
@@ -156,19 +157,8 @@ class AscmResults(EstimationResults):
     _Z: np.ndarray | None = field(default=None, repr=False)
     _spec: _Spec | None = field(default=None, repr=False)
 
-    def att(self, start: Any = None, end: Any = None) -> float:
-        """Average gap over the post-treatment periods ``start <= t <= end`` (default: all)."""
-        p = self.paths[self.paths["post"]]
-        if start is not None:
-            if start < self.treatment_time:
-                raise DesignError(f"att window starts at {_fmt_time(start)}, before the treatment time "
-                                  f"{_fmt_time(self.treatment_time)}")
-            p = p[p["time"] >= start]
-        if end is not None:
-            p = p[p["time"] <= end]
-        if p.empty:
-            raise DesignError(f"no post-treatment periods in the window {start!r}-{end!r}")
-        return float(p["gap"].mean())
+    # the average gap over a post-period window, exactly as the synthetic control's (same paths layout)
+    att = SynthResults.att
 
     def interval(self, method: str = "jackknife+", level: float = 0.95, n_perm: int = 1000, grid_size: int = 50,
                  seed: int = 0, permutation: str = "iid") -> pd.DataFrame:
