@@ -210,7 +210,10 @@ def lf_cv_nuisance(X: np.ndarray, sigma: np.ndarray, kappa: float, sims: int = 1
     if not poly.feasible:
         return -np.inf
     Xw = X / sd[:, None]
-    delta = np.linalg.pinv(Xw.T @ Xw) @ (Xw.T @ (xi / sd).T)  # (k, n) weighted least squares
+    try:  # (k, n) weighted least squares
+        delta = np.linalg.solve(Xw.T @ Xw, Xw.T @ (xi / sd).T)
+    except np.linalg.LinAlgError:
+        delta = np.linalg.pinv(Xw.T @ Xw) @ (Xw.T @ (xi / sd).T)
     upper = ((xi / sd) - (Xw @ delta).T).max(axis=1)
     order = np.argsort(-upper, kind="stable")
     eta = np.full(n, -np.inf)
@@ -363,18 +366,20 @@ def nuisance_test_grid(y0: np.ndarray, a: np.ndarray, X: np.ndarray, sigma: np.n
         accept[first] = 0.0
         undecided &= ~first
     binding = lam > TOL_LAMBDA
-    keys = np.packbits(binding, axis=1)
     zlo = np.full(len(thetas), np.nan)
     zup = np.full(len(thetas), np.nan)
     stat = np.full(len(thetas), np.nan)
     idx_all = np.flatnonzero(undecided)
     if idx_all.size:
-        _, inv = np.unique(keys[idx_all], axis=0, return_inverse=True)
-        for g in range(inv.max() + 1):  # one group per optimal vertex (a handful)
-            idx = idx_all[inv.ravel() == g]
+        # runs of grid values with the same binding moments (the optimal vertex changes at a few points)
+        b = binding[idx_all]
+        starts = np.flatnonzero(np.concatenate([[True], (b[1:] != b[:-1]).any(axis=1) | (np.diff(idx_all) > 1)]))
+        for r, st in enumerate(starts):  # a handful of runs
+            idx = idx_all[st:starts[r + 1] if r + 1 < len(starts) else len(idx_all)]
             B = binding[idx[0]]
             WB = np.column_stack([sd[B], X[B]])
-            primal = B.sum() == k + 1 and (k == 0 or np.linalg.matrix_rank(X[B]) == k)
+            # R's primal condition: k + 1 binding moments whose X rows have rank k (then [sd, X] is invertible)
+            primal = B.sum() == k + 1 and np.linalg.cond(WB) < 1e12 and (k == 0 or np.linalg.matrix_rank(X[B]) == k)
             if primal:
                 Wc = np.column_stack([sd[~B], X[~B]])
                 v = np.zeros(len(sd))

@@ -274,7 +274,7 @@ class HonestBounds:
     original : dict
         The interval under exact parallel trends: ``estimate``, ``std_error``, ``lower``, ``upper``.
     breakdown : float
-        Smallest ``m`` at which the set includes zero, to 0.5 % (0 when even the original
+        Smallest ``m`` at which the set includes zero, to 1 % (0 when even the original
         interval does; ``inf`` when no ``m`` up to ``breakdown_max`` does). For the
         conditional sets zero itself is tested (not the nearest points of the grid).
     """
@@ -458,7 +458,7 @@ def _one_set(es, method, inference, mv, l_vec, alpha, grid_points, seed, notes) 
     return lo, hi, open_end
 
 
-def _breakdown(incl, original: dict, m: np.ndarray, m_cap: float, rel_tol: float = 5e-3) -> float:
+def _breakdown(incl, original: dict, m: np.ndarray, m_cap: float, rel_tol: float = 1e-2) -> float:
     """Smallest m whose set includes zero: bracket on the given values (doubling beyond them),
     then bisection to ``rel_tol``. ``incl(m)`` tells whether the set at ``m`` includes zero."""
     if original["lower"] <= 0 <= original["upper"] or incl(0.0):
