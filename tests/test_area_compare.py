@@ -8,7 +8,6 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 

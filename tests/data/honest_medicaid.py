@@ -12,6 +12,7 @@ Run in the peer environment (never the project venv):
     python3 -m uv venv -p 3.11 benchmarks/.peers-sdid
     python3 -m uv pip install -p benchmarks/.peers-sdid -r benchmarks/requirements-peers-sdid.txt
     benchmarks/.peers-sdid/bin/python tests/data/honest_medicaid.py   # writes tests/data/honest_medicaid.json (minutes)
+    benchmarks/.peers-sdid/bin/python tests/data/honest_medicaid.py --inputs-only   # coefficients and covariance only
 """
 
 import json
@@ -30,7 +31,7 @@ import honestdid as hd
 HERE = Path(__file__).parent
 
 
-def main() -> None:
+def main(inputs_only: bool = False) -> None:
     df = pd.read_csv(HERE / "ehec_data.csv")
     d = df[(df.year < 2016) & (df.yexp2.isna() | (df.yexp2 != 2015))].copy()
     d["D"] = (d.yexp2 == 2014).astype(int)
@@ -39,6 +40,10 @@ def main() -> None:
     tb, ts = torch.tensor(beta, dtype=torch.float64), torch.tensor(sigma, dtype=torch.float64)
     l_avg = torch.tensor([0.5, 0.5], dtype=torch.float64)
     out = {"event_times": [-6, -5, -4, -3, -2, 0, 1], "beta": beta.tolist(), "sigma": sigma.tolist()}
+    if inputs_only:  # the coefficients and covariance only (seconds; the port's numbers take long)
+        out["versions"] = {"python": sys.version.split()[0], **{p: version(p) for p in ("pyfixest", "numpy", "pandas")}}
+        (HERE / "honest_medicaid.json").write_text(json.dumps(out, indent=1) + "\n")
+        return
 
     def table(res):
         return {"m": res.iloc[:, -1].astype(float).tolist(), "lb": res["lb"].astype(float).tolist(),
@@ -57,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(inputs_only="--inputs-only" in sys.argv)

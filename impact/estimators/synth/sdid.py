@@ -31,14 +31,14 @@ the average weighted by treated unit-periods ``N_a T_post,a`` (the paper's appen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from impact.errors import DesignError
 from impact.estimators._rstream import RStream
-from impact.estimators.inference import normal_ci, p_value
+from impact.estimators.inference import normal_ci
 from impact.estimators.results import EstimationResults, tidy_estimates
 from impact.estimators.synth._fw import fw_weights
 from impact.estimators.synth._wide import treatment_times, wide_panel
@@ -151,11 +151,6 @@ class _Design:
     times: np.ndarray
     controls: np.ndarray  # row indices of the never-treated units
     cohorts: list[_Cohort]
-
-    def block(self, cohort: _Cohort, controls: np.ndarray | None = None, treated: np.ndarray | None = None) -> np.ndarray:
-        c = self.controls if controls is None else controls
-        t = cohort.treated if treated is None else treated
-        return self.Y[np.concatenate([c, t])]
 
 
 def _estimate(design: _Design, estimator: str, controls: np.ndarray | None = None,
