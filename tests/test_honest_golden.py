@@ -4,7 +4,8 @@ References (tests/data/README.md):
 * ``honest_reference.json`` (``honest_reference.R``): R HonestDiD's own results, read at full
   precision from the knitr cache shipped with its README (Medicaid expansion example);
 * ``honest_medicaid.json`` (``honest_medicaid.py``): the README's TWFE event study (coefficients
-  and fixest's clustered covariance, by pyfixest);
+  and fixest's clustered covariance, by pyfixest) and the Python port ``honestdid`` on it for the
+  conditional tests;
 * ``honest_port_small.json`` (``honest_port_small.py``): the Python port ``honestdid`` on a
   4 + 3 period event study for the methods that draw no random numbers;
 * the README's printed table for the regression with a control (3 significant digits).
@@ -109,6 +110,18 @@ def test_conditional_tests_as_python_port():
         lo, hi = _bounds(res)
         np.testing.assert_allclose(lo, r["lb"], atol=5e-7, err_msg=key)
         np.testing.assert_allclose(hi, r["ub"], atol=5e-7, err_msg=key)
+
+
+def test_conditional_tests_as_python_port_medicaid(medicaid):
+    """The same on the Medicaid event study (honest_medicaid.json, full precision): identical."""
+    for key, method, target in (("rm_conditional_e1", "relative_magnitude", 0),
+                                ("rm_conditional_avg", "relative_magnitude", "average"),
+                                ("sd_conditional_avg", "smoothness", "average")):
+        ref = MED[key]
+        res = honest_bounds(medicaid, method, m=ref["m"], target=target, inference="conditional", breakdown=False)
+        lo, hi = _bounds(res)
+        np.testing.assert_allclose(lo, ref["lb"], atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(hi, ref["ub"], atol=1e-9, err_msg=key)
 
 
 def test_original_interval_average(medicaid):

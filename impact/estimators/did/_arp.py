@@ -391,7 +391,8 @@ def nuisance_test_grid(y0: np.ndarray, a: np.ndarray, X: np.ndarray, sigma: np.n
                 G[:, ~B] -= np.eye(int((~B).sum()))
                 rho = G @ sigma @ v / var_b
                 Yg = Y[idx]
-                bounds = -(Yg @ G.T) / rho[None, :] + (Yg @ v)[:, None]
+                with np.errstate(divide="ignore", invalid="ignore"):  # rho = 0 rows are never used
+                    bounds = -(Yg @ G.T) / rho[None, :] + (Yg @ v)[:, None]
                 vlo = np.where(rho[None, :] > 0, bounds, -np.inf).max(axis=1) if (rho > 0).any() else np.full(len(idx), -np.inf)
                 vup = np.where(rho[None, :] < 0, bounds, np.inf).min(axis=1) if (rho < 0).any() else np.full(len(idx), np.inf)
                 if hybrid == "LF":
