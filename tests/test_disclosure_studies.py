@@ -65,8 +65,6 @@ def _population_units(cfg, registers: Path, out) -> pl.DataFrame:
     p, unit = cfg.population, cfg.unit
     if unit.service_types:
         u = u.filter(pl.col("service_type").is_in(list(unit.service_types)))
-    if p.completed_only:
-        u = u.filter(pl.col("end_date").is_not_null())
     if p.start_from:
         u = u.filter(pl.col("start_date") >= p.start_from)
     if p.start_to:
@@ -190,7 +188,6 @@ def test_every_published_cell_rests_on_enough_persons(name, registers, tmp_path)
         p = cfg.population
         age = pl.col("start_date").dt.year() - pl.col("birth_year")
         rules = ([pl.col("service_type").is_in(list(cfg.unit.service_types))] if cfg.unit.service_types else []) + \
-            ([pl.col("end_date").is_not_null()] if p.completed_only else []) + \
             ([pl.col("start_date") >= p.start_from] if p.start_from else []) + \
             ([pl.col("start_date") <= p.start_to] if p.start_to else []) + \
             ([age.is_between(p.age_min or 0, p.age_max or 200)] if p.age_min or p.age_max else [])

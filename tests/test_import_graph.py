@@ -147,6 +147,12 @@ def test_no_import_cycles():
     assert cycles(import_graph()) == []
 
 
+def test_no_study_module_over_400_lines():
+    long = {p.name: n for p in (PACKAGE / "study").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}
+
+
 def test_the_check_finds_what_it_looks_for():
     """An upward arrow and a cycle in a made-up graph are both reported."""
     g = {"impact.estimators.x": {"impact.report.render"}, "impact.report.render": {"impact.report.y"},

@@ -45,8 +45,11 @@ BASES = {
                        "comparison": {"kind": "not_yet_treated"}, "estimators": {"matching": {}}},
                       outcomes={"horizons": [3, 6]}),
     "did": _base({"treatment": {"design": "dynamic", "service_type": "training"},
-                  "comparison": {"kind": "not_yet_treated"}, "estimators": {"did": {"cohorts": 12}}},
+                  "comparison": {"kind": "not_yet_treated"}, "estimators": {"did": {}}},
                  outcomes={"window_months": [-6, 6]}),
+    "both": _base({"treatment": {"design": "dynamic", "service_type": "training"},
+                   "comparison": {"kind": "not_yet_treated"}, "estimators": {"matching": {}, "did": {}}},
+                  outcomes={"window_months": [-6, 6], "horizons": [3, 6]}),
     "spell": _base({"treatment": {"design": "did_cohorts", "service_type": "training", "max_elapsed_months": 6},
                     "comparison": {"kind": "not_yet_treated"},
                     "estimators": {"did": {"design": "spell_time", "sample_units": 3000}}},
@@ -66,12 +69,13 @@ VARIANTS = [
     ("followup", "population.age_min", 30), ("followup", "population.age_max", 40),
     ("followup", "population.areas", ["EA01", "EA02", "EA03", "EA04", "EA05", "EA06"]),
     ("followup", "population.segments", ["01", "02"]), ("followup", "population.languages", ["fi"]),
-    ("followup", "population.sexes", ["F"]), ("followup", "population.completed_only", False),
+    ("followup", "population.sexes", ["F"]),
     ("synth", "unit.kind", "service_spell"), ("followup", "unit.service_types", ["training", "coaching"]),
-    ("matching", "treatment.design", "did_cohorts"), ("matching", "treatment.service_type", "coaching"),
+    ("matching", "treatment.design", "did_cohorts", {"estimators": {"did": {}}}),
+    ("matching", "treatment.service_type", "coaching"),
     ("matching", "treatment.subtype", "vocational"), ("sector", "treatment.employer_sectors", [4]),
     ("synth", "treatment.area", "EA08"), ("synth", "treatment.policy_month", "2019-07"),
-    ("did", "treatment.cohorts_from", "2021-01"), ("did", "treatment.cohorts_to", "2022-06"),
+    ("did", "treatment.cohorts_from", "2021-01"), ("did", "treatment.cohorts_to", "2024-12"),
     ("matching", "treatment.max_elapsed_months", 6),
     ("matching", "comparison.kind", "never_treated"), ("matching", "comparison.grace_months", 3),
     ("sector", "comparison.employer_sectors", [1, 2]), ("synth", "comparison.donors", ["EA01", "EA02", "EA03", "EA04",
@@ -81,23 +85,30 @@ VARIANTS = [
     ("followup", "outcomes.by", ["service_type"]), ("did", "outcomes.window_months", [-4, 6]),
     ("matching", "design.covariates", ["sex", "education", "language", "segment", "prior_employment", "prior_earnings"]),
     ("matching", "design.history_months", 6), ("matching", "design.exact", ["sex"]),
-    ("followup", "estimators.followup.enabled", False), ("followup", "estimators.followup.km", False),
-    ("matching", "estimators.matching.enabled", False), ("matching", "estimators.matching.method", "mahalanobis"),
+    ("matching", "estimators.followup.enabled", False, {"outcomes": {"horizons": [3, 6]}}),
+    ("followup", "estimators.followup.km", False),
+    ("both", "estimators.matching.enabled", False, {"outcomes": {"window_months": [-6, 6]}}),
+    ("matching", "estimators.matching.method", "mahalanobis"),
     ("matching", "estimators.matching.k", 2), ("matching", "estimators.matching.replace", False),
     ("matching", "estimators.matching.caliper", 0.05), ("matching", "estimators.matching.estimand", "ATE"),
     ("matching", "estimators.matching.ties", "first"), ("matching", "estimators.matching.se", "bootstrap"),
-    ("matching", "estimators.matching.trim", [0.05, 0.95]), ("matching", "estimators.matching.max_controls_per_cell", 5),
-    ("did", "estimators.did.enabled", False), ("did", "estimators.did.design", "spell_time"),
-    ("did", "estimators.did.cohorts", 6), ("did", "estimators.did.controls_per_treated", 1),
+    ("matching", "estimators.matching.trim", [0.0, 0.9]), ("matching", "estimators.matching.max_controls_per_cell", 5),
+    ("both", "estimators.did.enabled", False, {"outcomes": {"horizons": [3, 6]}}),
+    ("did", "estimators.did.design", "spell_time"),
+    ("did", "estimators.did.cohorts", 12), ("did", "estimators.did.controls_per_treated", 2),
     ("did", "estimators.did.method", "dr"), ("did", "estimators.did.anticipation", 1),
     ("did", "estimators.did.base_period", "universal"), ("did", "estimators.did.bootstrap", False),
     ("did", "estimators.did.cluster", "employment_area"), ("did", "estimators.did.twfe", True),
     ("spell", "estimators.did.sample_units", 800),
-    ("synth", "estimators.synth.enabled", False), ("synth", "estimators.synth.predictors", "structural"),
+    ("synth", "estimators.synth.enabled", False, {"estimators": {"synth": {"enabled": False},
+                                                                 "peer_groups": {"enabled": False}},
+                                                  "treatment": {"design": "none"}, "comparison": {"kind": "none"},
+                                                  "outcomes": {"by": ["employment_area"]}}),
+    ("synth", "estimators.synth.predictors", "structural"),
     ("synth", "estimators.synth.placebo", True), ("synth", "estimators.synth.in_time_placebo", True),
     ("synth", "estimators.synth.leave_one_out", True), ("synth", "estimators.peer_groups.enabled", False),
     ("synth", "estimators.peer_groups.k", 3), ("synth", "estimators.peer_groups.metric", "propensity"),
-    ("followup", "disclosure.min_cell", 12), ("followup", "disclosure.min_payers", 3),
+    ("followup", "disclosure.min_cell", 12, {"disclosure": {"min_cell": 12}}), ("followup", "disclosure.min_payers", 3),
     ("followup", "disclosure.dominance", 0.5), ("followup", "disclosure.rounding", 5),
     ("followup", "metrics.include", ["job_offers", "koto"]), ("followup", "metrics.offer_horizons", [1, 3]),
     ("followup", "metrics.benefit_horizons", [6]), ("followup", "metrics.tax_rates", "RATES"),
@@ -124,8 +135,10 @@ REPORT_KEYS = [
 ]
 
 
-def _set(raw: dict, dotted: str, value) -> dict:
+def _set(raw: dict, dotted: str, value, patch: dict | None = None) -> dict:
+    """``raw`` with ``dotted`` set to ``value`` (``patch``: sections replaced as well, for keys that need them)."""
     raw = copy.deepcopy(raw)
+    raw.update(copy.deepcopy(patch or {}))
     node, keys = raw, dotted.split(".")
     for k in keys[:-1]:
         node = node.setdefault(k, {})
@@ -144,7 +157,7 @@ def all_keys() -> set[str]:
 
 
 def test_every_key_is_walked():
-    walked = {k for _, k, _ in VARIANTS} | {k for k, _, _ in REPORT_KEYS}
+    walked = {v[1] for v in VARIANTS} | {k for k, _, _ in REPORT_KEYS}
     assert all_keys() - walked == set(), "keys without a walk entry"
     assert walked - all_keys() == set(), "walk entries for keys that do not exist"
 
@@ -244,10 +257,11 @@ def _reads(key: str, cfg) -> set[str] | None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("base, key, value", VARIANTS, ids=[f"{k}" for _, k, _ in VARIANTS])
-def test_key_changes_the_run(walk, base, key, value):
+@pytest.mark.parametrize("entry", VARIANTS, ids=[v[1] for v in VARIANTS])
+def test_key_changes_the_run(walk, entry):
+    base, key, value, *patch = entry
     raw = BASES[base]
-    variant = _set(raw, key, value)
+    variant = _set(raw, key, value, patch[0] if patch else None)
     cfg_v = walk.cfg(variant)
     only = None if key.endswith(".enabled") or key == "treatment.design" else _reads(key, cfg_v)
     assert walk.fingerprint(raw, only) != walk.fingerprint(variant, only), f"{key} = {value!r} changed nothing"
@@ -270,8 +284,42 @@ def test_report_keys_appear_in_the_report(walk):
         cfg = walk.cfg(variant)
         folder = walk.root / "doc" / key
         pop = disclose_flow("flow_population", ctx.population.flow.steps, ctx.population.flow.members, cfg.disclosure)
-        doc = build_document(cfg, info, pop, out, [], folder / "figures")
+        doc = build_document(cfg, dataclasses.replace(info, synthetic=cfg.data.synthetic is not None), pop, out, [],
+                             folder / "figures")
         paths = render(doc, folder, cfg.report.formats)
         html = paths["html"].read_text()
         seen = html + " ".join(p.name for p in paths.values())
         assert expect in seen, (key, expect)
+
+
+@pytest.mark.slow
+def test_population_restricts_every_analysis(walk):
+    """Women only: the sample of every analysis shrinks, and each analysis's flow shows the step."""
+    everything = _base({"treatment": {"design": "dynamic", "service_type": "training"},
+                        "comparison": {"kind": "not_yet_treated"},
+                        "estimators": {"matching": {}, "did": {"cohorts": 48}}},
+                       outcomes={"window_months": [-6, 6], "horizons": [3, 6]},
+                       metrics={"include": ["job_offers", "integration", "benefit_transitions", "industry", "tax"],
+                                "tax_effects": ["truth"]})
+    young = _set(everything, "population.sexes", ["F"])
+
+    def sizes(raw):
+        _, _, _, out = walk.results(raw)
+        r = {x.name: x for x in out}
+        flow = lambda name, key: r[name].flows[name].frame.set_index("key").loc[key, "persons"]  # noqa: E731
+        offers = r["metrics"].tables["offers_by_result_code"].frame.set_index("result_code").loc["Total", "n_persons"]
+        benefits = r["metrics"].tables["tax_revenue_by_service"].frame["n"].sum()
+        est = r["matching"].estimates.frame
+        return {"followup": r["followup"].estimates.frame["n_treated"].max(),
+                "matching rows": flow("matching", "flow_population_rows"), "matching": est["n_treated"].iloc[0],
+                "did": flow("did", "flow_population_rows"), "metrics offers": offers, "metrics tax": benefits}
+
+    a, b = sizes(everything), sizes(young)
+    for k in a:
+        assert b[k] < a[k], (k, a[k], b[k])
+    base = walk.results(BASES["synth"])[3][-1]
+    yng = walk.results(_set(BASES["synth"], "population.sexes", ["F"]))[3][-1]
+    key = "flow_area_population"
+    assert (yng.flows["synth"].frame.set_index("key").loc[key, "persons"]
+            < base.flows["synth"].frame.set_index("key").loc[key, "persons"])
+    assert (yng.estimates.frame["n_treated"].iloc[0] < base.estimates.frame["n_treated"].iloc[0])

@@ -29,6 +29,9 @@ from impact.options import option
 from impact.registers.schema import LANGUAGES, SEGMENTS, SERVICE_TYPES, SEXES
 
 UNIT_KINDS = ("service_spell", "jobseeking_spell")
+#: A service belongs to the job-seeking spell that is open when it starts or that ended at most this many
+#: days before (the register closes a spell when a service starts; the risk-set designs link the same way).
+LINK_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,6 @@ class PopulationOptions:
                                               choices=tuple(SEGMENTS))
     languages: tuple[str, ...] | None = option(None, "Languages.", kind="str_list", choices=LANGUAGES)
     sexes: tuple[str, ...] | None = option(None, "Sexes.", kind="str_list", choices=SEXES)
-    completed_only: bool = option(True, "Follow-up of service spells: leave out services still ongoing at "
-                                  "extraction.", kind="bool", applies=("followup",))
 
     def check(self, path: str) -> None:
         if self.start_from and self.start_to and self.start_to < self.start_from:
@@ -67,6 +68,11 @@ class PopulationOptions:
     def restricts_persons(self) -> bool:
         return any(x is not None for x in (self.age_min, self.age_max, self.areas, self.segments, self.languages,
                                            self.sexes))
+
+
+#: Keys that [population] no longer accepts.
+MOVED = {"completed_only": "the outcome stage follows completed units only (an ongoing service or spell has no "
+                           "outcomes yet); remove the key"}
 
 
 @dataclass(frozen=True)
@@ -176,12 +182,13 @@ def add_attributes(units: pl.DataFrame, persons: pl.DataFrame, spells: pl.DataFr
             extra = [c for c in ("subtype", "employer_sector") if c in services.columns and c not in u.columns]
             if extra:
                 u = u.join(services.select("service_id", *extra), on="service_id", how="left")
-        # the job-seeking spell the service started in: latest spell start on or before the service start
+        # the job-seeking spell the service started in (or right after): latest spell start on or before the
+        # service start, open then or ended at most LINK_DAYS before
         sp = spells.select("person_id", pl.col("start_date").alias("spell_start"), pl.col("end_date").alias("spell_end"),
                            "segment", "status_at_start", "spell_id").sort("spell_start")
         u = u.sort("start_date").join_asof(sp, left_on="start_date", right_on="spell_start", by="person_id",
                                            check_sortedness=False, strategy="backward")
-        inside = pl.col("spell_end").is_null() | (pl.col("spell_end") >= pl.col("start_date"))
+        inside = pl.col("spell_end").is_null() | (pl.col("spell_end") + pl.duration(days=LINK_DAYS) >= pl.col("start_date"))
         u = u.with_columns(
             pl.when(inside).then(pl.col("segment")).otherwise(None).alias("segment"),
             pl.when(inside).then(pl.col("start_month") - pl_month_index("spell_start")).otherwise(None)
@@ -306,8 +313,6 @@ def build_population(units: pl.DataFrame, unit: UnitOptions, options: Population
     if kind == "service_spell" and unit.service_types:
         step("flow_service_types", pl.col("service_type").is_in(list(unit.service_types)),
              types=", ".join(unit.service_types))
-    if kind == "service_spell" and o.completed_only:
-        step("flow_completed", pl.col("end_date").is_not_null())
     if o.start_from is not None:
         step("flow_start_from", pl.col("start_date") >= o.start_from, date=o.start_from.isoformat())
     if o.start_to is not None:

@@ -30,12 +30,14 @@ class OutcomesOptions:
                                        "tables, matching effects).", kind="int_list", lo=1, hi=24,
                                        item="a month between 1 and 24 after the end",
                                        applies=("followup", "matching", "sector"))
-    measures: tuple[str, ...] = option(("placement", "time_to_employment", "relative_earnings", "cost"),
-                                       "Columns of the follow-up tables.", kind="str_list", choices=MEASURES,
-                                       applies=("followup",))
-    by: tuple[str, ...] = option(("service_type",), "Groupings of the follow-up tables (the first one also for "
-                                 "the curves and the headline).", kind="str_list", choices=GROUP_BY,
-                                 applies=("followup",))
+    measures: tuple[str, ...] | None = option(None, "Columns of the follow-up tables ('cost' for service spells "
+                                              "only).", kind="str_list", choices=MEASURES, applies=("followup",),
+                                              default_text="placement, time_to_employment, relative_earnings (and "
+                                              "cost for service spells)")
+    by: tuple[str, ...] | None = option(None, "Groupings of the follow-up tables (the first one also for the curves "
+                                        "and the headline).", kind="str_list", choices=GROUP_BY, applies=("followup",),
+                                        default_text="service_type for service spells, employment_area for "
+                                        "job-seeking spells")
     employment: dict[str, Any] = option(None, "Outcome definitions passed to the outcome stage (allocation, "
                                         "income_types, employment_floor_eur, ...; see docs/outcomes.md).",
                                         kind="table", default_factory=dict, default_text="{} (the outcome stage's "
@@ -61,6 +63,19 @@ class OutcomesOptions:
     @property
     def sorted_horizons(self) -> tuple[int, ...]:
         return tuple(sorted(self.horizons))
+
+    def groupings(self, unit_kind: str) -> tuple[str, ...]:
+        """``by``, or its default for the unit: service type for service spells, employment area otherwise."""
+        if self.by is not None:
+            return self.by
+        return ("service_type",) if unit_kind == "service_spell" else ("employment_area",)
+
+    def columns(self, unit_kind: str) -> tuple[str, ...]:
+        """``measures``, or their default for the unit (cost only for service spells)."""
+        if self.measures is not None:
+            return self.measures
+        base = ("placement", "time_to_employment", "relative_earnings")
+        return base + (("cost",) if unit_kind == "service_spell" else ())
 
     def outcome_config(self, extraction_date: dt.date | None, min_cell: int) -> OutcomeConfig:
         """The outcome stage's config: the employment definitions, the horizons (with

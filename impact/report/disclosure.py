@@ -211,21 +211,31 @@ def cell_members(units: pl.DataFrame, dims: list[str], parts: dict[str, pl.Expr]
             .select(*dims, "part", "person_id").unique())
 
 
+def _norm(v) -> str:
+    """A key value as text: missing as ``(unknown)``, whole numbers without a decimal part (3.0 and "3.0" -> "3")."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "(unknown)"
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    s = str(v)
+    return s[:-2] if s.endswith(".0") and s[:-2].lstrip("-").isdigit() else s
+
+
 def _key_strings(df: pd.DataFrame | pl.DataFrame, keys: list[str]) -> list[str]:
+    """The key of each row (``col=value|col=value``), the same for a frame and for its members."""
     if isinstance(df, pl.DataFrame):
-        cols = [df[k].cast(pl.String).fill_null("(unknown)").to_list() for k in keys]
+        cols = [df[k].to_list() for k in keys]
     else:
-        cols = [df[k].map(lambda v: "(unknown)" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-                .tolist() for k in keys]
-    return ["|".join(f"{k}={v}" for k, v in zip(keys, vals)) for vals in zip(*cols)] if keys else [""] * len(df)
+        cols = [df[k].tolist() for k in keys]
+    return ["|".join(f"{k}={_norm(v)}" for k, v in zip(keys, vals)) for vals in zip(*cols)] if keys else [""] * len(df)
 
 
 def _key_expr(keys: list[str]) -> pl.Expr:
     """The key string of :func:`_key_strings` as a polars expression (vectorised over members)."""
     if not keys:
         return pl.lit("")
-    return pl.concat_str([pl.lit(f"{k}=") + pl.col(k).cast(pl.String).fill_null("(unknown)") for k in keys],
-                         separator="|")
+    return pl.concat_str([pl.lit(f"{k}=") + pl.col(k).cast(pl.String).fill_null("(unknown)")
+                          .str.replace(r"^(-?\d+)\.0$", "${1}") for k in keys], separator="|")
 
 
 def _part_counts(pub: Publication) -> dict[tuple[str, str], int]:

@@ -156,7 +156,6 @@ _FLOW = {
     "flow_with_outcomes": ("With outcomes (outcome-stage rules: ongoing or invalid units dropped)",
                            "Tulosmuuttujat laskettu (keskeneräiset ja virheelliset poistettu)"),
     "flow_service_types": ("Service type in {types}", "Palvelu: {types}"),
-    "flow_completed": ("Service completed before the extraction date", "Palvelu päättynyt ennen poimintapäivää"),
     "flow_start_from": ("Started on or after {date}", "Alkanut {date} tai myöhemmin"),
     "flow_start_to": ("Started on or before {date}", "Alkanut viimeistään {date}"),
     "flow_age": ("Age {lo}-{hi} at the start", "Ikä {lo}–{hi} alkaessa"),

@@ -50,13 +50,12 @@ def check_config(cfg: Any, sections: dict[str, tuple[type, dict]], estimators: d
         raise ConfigError(f"unit.service_types = {list(cfg.unit.service_types)} does not contain treatment.service_type "
                           f"= {t.service_type!r}: the follow-up and the effect would describe different services")
     if cfg.unit.kind == "jobseeking_spell":
-        service_only = [b for b in cfg.outcomes.by if b in SERVICE_GROUPS]
+        service_only = [b for b in cfg.outcomes.groupings(cfg.unit.kind) if b in SERVICE_GROUPS]
         if service_only:
-            raise ConfigError(f"outcomes.by = {list(cfg.outcomes.by)}{'' if 'by' in cfg.raw.get('outcomes', {}) else ' (the default)'}: "
-                              f"{service_only} describe service spells, not job-seeking spells (unit.kind = "
-                              "'jobseeking_spell'); set outcomes.by to groupings of job-seeking spells, e.g. "
-                              "['employment_area', 'segment']")
-        if "cost" in cfg.outcomes.measures:
+            raise ConfigError(f"outcomes.by = {list(cfg.outcomes.by)}: {service_only} describe service spells, not "
+                              "job-seeking spells (unit.kind = 'jobseeking_spell'); use groupings of job-seeking "
+                              "spells, e.g. ['employment_area', 'segment']")
+        if "cost" in cfg.outcomes.columns(cfg.unit.kind):
             raise ConfigError("outcomes.measures contains 'cost', which job-seeking spells do not have (unit.kind = "
                               "'jobseeking_spell')")
     needs = {"dynamic": ("matching", "did"), "did_cohorts": ("did",), "synthetic_control": ("synth",),

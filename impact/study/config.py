@@ -35,6 +35,7 @@ from typing import Any
 
 from impact.designs.options import MOVED as DESIGN_MOVED
 from impact.designs.options import ComparisonOptions, CovariateOptions, TreatmentOptions
+from impact.designs.population import MOVED as POPULATION_MOVED
 from impact.designs.population import PopulationOptions, UnitOptions
 from impact.errors import ConfigError
 from impact.estimators.did.options import MOVED as DID_MOVED
@@ -75,7 +76,7 @@ class StudySection:
 #: The sections of a study config: TOML table -> (option class, keys that moved or were removed).
 SECTIONS: dict[str, tuple[type, dict[str, str]]] = {
     "study": (StudySection, {}),
-    "population": (PopulationOptions, {}),
+    "population": (PopulationOptions, POPULATION_MOVED),
     "unit": (UnitOptions, {}),
     "treatment": (TreatmentOptions, {}),
     "comparison": (ComparisonOptions, {}),

@@ -96,7 +96,7 @@ class TruthRequest:
     :mod:`impact.study.truth`; ``keys`` the treated units it averages over; ``analyses`` the
     values of the estimates' ``analysis`` column it applies to."""
 
-    kind: str  # "matching" | "did" | "synth"
+    kind: str  # "matching" | "did" | "synth" | "difference" (of two analyses' truths, params["of"])
     keys: Any
     analyses: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict)

@@ -162,7 +162,8 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
                                   tables=page.cost_tables))
     appendix = [sections.outcome_appendix(info, lang), sections.disclosure_appendix(cfg, lang),
                 sections.repro_appendix(cfg, lang)]
-    sub = cfg.study.name + (" · " + text("synthetic_data", lang) if cfg.data.synthetic else "") + \
+    synthetic = info.synthetic or (Path(info.registers_dir) / "truth").is_dir()
+    sub = cfg.study.name + (" · " + text("synthetic_data", lang) if synthetic else "") + \
         " · " + text("phase", lang, phase=cfg.study.phase)
     footer = f"impact · {cfg.study.name} · config {cfg.hash[:12]} · {dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
     warn = list(dict.fromkeys(n.text for n in page.notices if n.level == "warning"))

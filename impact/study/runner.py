@@ -109,7 +109,8 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
         info["rows"] = f"{pop.units.height:,} units, {pop.units['person_id'].n_unique():,} persons"
     ctx = StudyContext(cfg=cfg, registers_dir=folder, con=con, tables=tables, persons=persons, spells=spells,
                        services=services, outcomes=out, panel=panel, population=pop, log=progress.log)
-    run_info = RunInfo(registers_dir=folder, generated=generated, register_rows=rows, input_hashes=hashes,
+    run_info = RunInfo(registers_dir=folder, generated=generated,
+                       synthetic=cfg.data.synthetic is not None and data_dir is None, register_rows=rows, input_hashes=hashes,
                        validation_warnings=warnings, extraction_date=out.extraction_date, last_month=out.last_month,
                        outcome_config=out.config, exclusions=out.exclusions, backend=be)
     return ctx, run_info

@@ -20,7 +20,7 @@ def data_section(cfg: Any, info: Any, population: Disclosed, page: Any) -> Repor
     """Data source, extraction, register tables, the outcome stage's exclusions and the population flow."""
     lang = page.lang
     s = ReportSection(key="data", title=text("data_population", lang))
-    if cfg.data.synthetic is not None:
+    if info.synthetic:
         sy = cfg.data.synthetic
         s.paragraphs.append(text("synthetic_source", lang, scenario=sy.scenario, persons=fmt_int(sy.persons, lang),
                                  seed=sy.seed))

@@ -23,6 +23,7 @@ class RunInfo:
 
     registers_dir: Path
     generated: bool
+    synthetic: bool  # the registers are the config's synthetic scenario (not a folder given on the command line)
     register_rows: dict[str, int]
     input_hashes: dict[str, str]
     validation_warnings: tuple[str, ...] = ()

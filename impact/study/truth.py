@@ -69,6 +69,19 @@ def _synth(req: TruthRequest, truth_dir: Path) -> dict[tuple[str, float], float]
 _KINDS = {"matching": _matching, "did": _did, "synth": _synth}
 
 
+def _difference(req: TruthRequest, frame: pd.DataFrame) -> dict[tuple[str, float], float]:
+    """The truth of a difference of two analyses' effects: the difference of their truths."""
+    if "truth" not in frame:
+        return {}
+    a, b = req.params["of"]
+    t = frame.set_index(["analysis", "outcome", "horizon"])["truth"]
+    out = {}
+    for (an, o, h), v in t.items():
+        if an == a and (b, o, h) in t.index:
+            out[(o, float(h))] = v - t[(b, o, h)]
+    return out
+
+
 def _with_truth(frame: pd.DataFrame, analyses: tuple[str, ...], tmap: dict) -> pd.DataFrame:
     f = frame.copy()
     old = f["truth"] if "truth" in f else pd.Series(np.nan, index=f.index)
@@ -85,8 +98,8 @@ def attach_truth(result: AnalysisResult, truth_dir: Path | None) -> AnalysisResu
         return result
     est = result.estimates
     tables = dict(result.tables)
-    for req in result.truth:
-        tmap = _KINDS[req.kind](req, truth_dir)
+    for req in result.truth:  # a difference comes after the truths it subtracts
+        tmap = _difference(req, est.frame) if req.kind == "difference" else _KINDS[req.kind](req, truth_dir)
         if not tmap:
             continue
         est = dataclasses.replace(est, frame=_with_truth(est.frame, req.analyses, tmap))
@@ -102,10 +115,11 @@ def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
     if estimates is None or "truth" not in estimates or not estimates["truth"].notna().any():
         return []
     e = estimates.dropna(subset=["truth", "ci_lower", "ci_upper"])
+    e = e.assign(_family=e["outcome"].astype(str).str.replace(r"_h\d+$", "", regex=True))
     miss = e[(e["truth"] < e["ci_lower"]) | (e["truth"] > e["ci_upper"])]
     out = []
-    for (an, outcome), g in miss.groupby(["analysis", "outcome"], sort=False):
-        n_all = int(((e["analysis"] == an) & (e["outcome"] == outcome)).sum())
+    for (an, outcome), g in miss.groupby(["analysis", "_family"], sort=False):
+        n_all = int(((e["analysis"] == an) & (e["_family"] == outcome)).sum())
         hs = [("" if h != h else f"{int(h)}") for h in g["horizon"]]
         r = g.iloc[0]
         out.append(Notice(text("truth_miss", lang, analysis=an, outcome=outcome, k=len(g), n=n_all,

@@ -194,7 +194,8 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     ocfg = ctx.outcomes.config
     oc = outcome_columns(units, ocfg)
     opts = cfg.estimator("followup") or _default_followup()
-    facts = FollowupFacts(by=cfg.outcomes.by, horizons=cfg.outcomes.sorted_horizons, measures=cfg.outcomes.measures,
+    facts = FollowupFacts(by=cfg.outcomes.groupings(cfg.unit.kind), horizons=cfg.outcomes.sorted_horizons,
+                          measures=cfg.outcomes.columns(cfg.unit.kind),
                           kind=cfg.unit.kind, earnings_windows=tuple(oc["earnings"]), k_of_h=tuple(oc["k_of_h"]),
                           returned=tuple(oc["returned"]), window=cfg.outcomes.window_months)
     amounts = unit_payers(ctx, units, facts.earnings_windows) if {"earnings", "relative_earnings"} & set(

@@ -86,8 +86,10 @@ def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[
     d = ctx.population.restrict(d, "m", segment="_segment").drop("_segment")
     flow.add("flow_population_rows", d.filter(tr))
     exact = [*design.exact, *[c for c in extra_exact if c not in design.exact]]
-    nctl = d.group_by(exact).agg(_nc=(pl.col("treated") <= 0).sum())
-    d = d.join(nctl, on=exact, how="left").filter(~tr | (pl.col("_nc") > 0)).drop("_nc")
+    cells = d.group_by(exact).agg(_nc=(pl.col("treated") <= 0).sum(), _nt=tr.sum())
+    # treated rows need comparison rows in their cell, and comparison rows treated ones (the common support)
+    d = d.join(cells, on=exact, how="left").filter(pl.when(tr).then(pl.col("_nc") > 0).otherwise(pl.col("_nt") > 0))
+    d = d.drop("_nc", "_nt")
     flow.add("flow_with_comparison", d.filter(tr))
     return d, exact
 
@@ -109,6 +111,7 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     covs = cfg.design.matching_columns(design.covariates)
     extra = cfg.design.exact_columns(design.data.columns)
     data, exact = restrict_design(ctx, design, extra, flow)
+    covs = [c for c in covs if data[c].n_unique() > 1]  # the population can make a covariate constant
     ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
             "comparison rows")
     res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs())

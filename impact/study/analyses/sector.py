@@ -14,7 +14,7 @@ from impact.report.render import ReportSection
 from impact.report.wording import label, text
 from impact.study.analyses import matching, robustness
 from impact.study.analyses.effects import estimates_publication
-from impact.study.context import AnalysisResult, StudyContext
+from impact.study.context import AnalysisResult, StudyContext, TruthRequest
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,10 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     return AnalysisResult(name="sector", estimates=est, tables=tables, figures=tuple(f for p in parts for f in p.figures),
                           flows=tuple(f for p in parts for f in p.flows), notices=tuple(n for p in parts for n in p.notices),
                           facts=SectorFacts(groups=tuple(p.facts for p in parts)),
-                          truth=tuple(t for p in parts for t in p.truth), checks=tuple(c for p in parts for c in p.checks))
+                          truth=(*(t for p in parts for t in p.truth),
+                                 TruthRequest("difference", None, ("sector_difference",),
+                                              {"of": ("sector_treatment", "sector_comparison")})),
+                          checks=tuple(c for p in parts for c in p.checks))
 
 
 def write(res, page) -> None:
