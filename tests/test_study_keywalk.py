@@ -41,6 +41,10 @@ BASES = {
                      "k_of_h", "cost"]}, metrics={"tax_effects": ["truth"], "include": [
                          "job_offers", "candidate_searches", "vacancies", "integration", "koto", "benefit_transitions",
                          "industry", "tax"]}, population={"start_from": dt.date(2016, 1, 1)}),
+    "light": _base({}, unit={"kind": "service_spell"}, outcomes={
+        "horizons": [3, 6], "by": ["service_type", "employment_area"],
+        "measures": ["placement", "time_to_employment", "earnings", "relative_earnings", "return_to_jobseeking",
+                     "k_of_h", "cost"]}, population={"start_from": dt.date(2016, 1, 1)}),
     "matching": _base({"treatment": {"design": "dynamic", "service_type": "training"},
                        "comparison": {"kind": "not_yet_treated"}, "estimators": {"matching": {}}},
                       outcomes={"horizons": [3, 6]}),
@@ -65,12 +69,12 @@ BASES = {
 
 #: (base, dotted key, new value) for every key that changes the numbers.
 VARIANTS = [
-    ("followup", "population.start_from", dt.date(2019, 1, 1)), ("followup", "population.start_to", dt.date(2021, 12, 31)),
-    ("followup", "population.age_min", 30), ("followup", "population.age_max", 40),
-    ("followup", "population.areas", ["EA01", "EA02", "EA03", "EA04", "EA05", "EA06"]),
-    ("followup", "population.segments", ["01", "02"]), ("followup", "population.languages", ["fi"]),
-    ("followup", "population.sexes", ["F"]),
-    ("synth", "unit.kind", "service_spell"), ("followup", "unit.service_types", ["training", "coaching"]),
+    ("light", "population.start_from", dt.date(2019, 1, 1)), ("light", "population.start_to", dt.date(2021, 12, 31)),
+    ("light", "population.age_min", 30), ("light", "population.age_max", 40),
+    ("light", "population.areas", ["EA01", "EA02", "EA03", "EA04", "EA05", "EA06"]),
+    ("light", "population.segments", ["01", "02"]), ("light", "population.languages", ["fi"]),
+    ("light", "population.sexes", ["F"]),
+    ("synth", "unit.kind", "service_spell"), ("light", "unit.service_types", ["training", "coaching"]),
     ("matching", "treatment.design", "did_cohorts", {"estimators": {"did": {}}}),
     ("matching", "treatment.service_type", "coaching"),
     ("matching", "treatment.subtype", "vocational"), ("sector", "treatment.employer_sectors", [4]),
@@ -81,12 +85,12 @@ VARIANTS = [
     ("sector", "comparison.employer_sectors", [1, 2]), ("synth", "comparison.donors", ["EA01", "EA02", "EA03", "EA04",
                                                                                          "EA06", "EA08"]),
     ("synth", "comparison.exclude_areas", ["EA07", "EA09", "EA10", "EA11"]), ("synth", "comparison.donors_from_peers", True),
-    ("matching", "outcomes.horizons", [3, 9]), ("followup", "outcomes.measures", ["placement"]),
-    ("followup", "outcomes.by", ["service_type"]), ("did", "outcomes.window_months", [-4, 6]),
+    ("matching", "outcomes.horizons", [3, 9]), ("light", "outcomes.measures", ["placement"]),
+    ("light", "outcomes.by", ["service_type"]), ("did", "outcomes.window_months", [-4, 6]),
     ("matching", "design.covariates", ["sex", "education", "language", "segment", "prior_employment", "prior_earnings"]),
     ("matching", "design.history_months", 6), ("matching", "design.exact", ["sex"]),
     ("matching", "estimators.followup.enabled", False, {"outcomes": {"horizons": [3, 6]}}),
-    ("followup", "estimators.followup.km", False),
+    ("light", "estimators.followup.km", False),
     ("both", "estimators.matching.enabled", False, {"outcomes": {"window_months": [-6, 6]}}),
     ("matching", "estimators.matching.method", "mahalanobis"),
     ("matching", "estimators.matching.k", 2), ("matching", "estimators.matching.replace", False),
@@ -108,13 +112,13 @@ VARIANTS = [
     ("synth", "estimators.synth.placebo", True), ("synth", "estimators.synth.in_time_placebo", True),
     ("synth", "estimators.synth.leave_one_out", True), ("synth", "estimators.peer_groups.enabled", False),
     ("synth", "estimators.peer_groups.k", 3), ("synth", "estimators.peer_groups.metric", "propensity"),
-    ("followup", "disclosure.min_cell", 12, {"disclosure": {"min_cell": 12}}), ("followup", "disclosure.min_payers", 3),
-    ("followup", "disclosure.dominance", 0.5), ("followup", "disclosure.rounding", 5),
+    ("light", "disclosure.min_cell", 12, {"disclosure": {"min_cell": 12}}), ("light", "disclosure.min_payers", 3),
+    ("light", "disclosure.dominance", 0.5), ("light", "disclosure.rounding", 5),
     ("followup", "metrics.include", ["job_offers", "koto"]), ("followup", "metrics.offer_horizons", [1, 3]),
     ("followup", "metrics.benefit_horizons", [6]), ("followup", "metrics.tax_rates", "RATES"),
     ("followup", "metrics.tax_effects", ["design"]), ("followup", "metrics.tax_years", 2),
-    ("followup", "metrics.taxable_share", 0.5), ("followup", "data.extraction_date", dt.date(2024, 6, 30)),
-    *[("followup", f"outcomes.employment.{k}", v) for k, v in {
+    ("followup", "metrics.taxable_share", 0.5), ("light", "data.extraction_date", dt.date(2024, 6, 30)),
+    *[("light", f"outcomes.employment.{k}", v) for k, v in {
         "allocation": "payment", "income_types": [201], "holiday_compensation": "exclude",
         "employment_floor_eur": 1500.0, "employment_rule": "last_week", "segment_by": ["sex"],
         "age_bands": [0, 30, 50], "k_of_h": [[2, 6]], "earnings_windows": [[1, 6]], "return_windows": [6]}.items()],
@@ -274,7 +278,9 @@ def test_report_keys_appear_in_the_report(walk):
     from impact.report.disclosure import disclose_flow
     from impact.study.document import build_document
 
-    raw = _base({}, unit={"kind": "service_spell"}, outcomes={"horizons": [3], "by": ["service_type"]})
+    raw = _base({}, unit={"kind": "service_spell"}, outcomes={"horizons": [3], "by": ["service_type"],
+                                                            "measures": ["placement"]},
+                estimators={"followup": {"km": False}})
     cfg0, ctx, info, out = walk.results(raw)
     for key, value, expect in REPORT_KEYS:
         variant = _set(raw, key, value)
@@ -286,7 +292,7 @@ def test_report_keys_appear_in_the_report(walk):
         pop = disclose_flow("flow_population", ctx.population.flow.steps, ctx.population.flow.members, cfg.disclosure)
         doc = build_document(cfg, dataclasses.replace(info, synthetic=cfg.data.synthetic is not None), pop, out, [],
                              folder / "figures")
-        paths = render(doc, folder, cfg.report.formats)
+        paths = render(doc, folder, cfg.report.formats if key == "report.formats" else ("html",))
         html = paths["html"].read_text()
         seen = html + " ".join(p.name for p in paths.values())
         assert expect in seen, (key, expect)

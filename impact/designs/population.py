@@ -212,16 +212,14 @@ class Population:
     persons: pl.DataFrame = field(repr=False)
     spells: pl.DataFrame = field(repr=False)
 
-    def person_filter(self) -> pl.Expr:
-        """The rules on fixed person attributes (area, language, sex) as a polars expression."""
+    def person_filter(self, prefix: str = "") -> pl.Expr:
+        """The rules on fixed person attributes (area, language, sex) as a polars expression
+        (on the columns ``prefix + employment_area``, ...)."""
         o = self.options
         e = pl.lit(True)
-        if o.areas:
-            e &= pl.col("employment_area").is_in(list(o.areas))
-        if o.languages:
-            e &= pl.col("language").is_in(list(o.languages))
-        if o.sexes:
-            e &= pl.col("sex").is_in(list(o.sexes))
+        for col, allowed in (("employment_area", o.areas), ("language", o.languages), ("sex", o.sexes)):
+            if allowed:
+                e &= pl.col(prefix + col).is_in(list(allowed))
         return e
 
     def allowed_persons(self) -> pl.DataFrame:
@@ -261,18 +259,12 @@ class Population:
         attrs = self.persons.select("person_id", "birth_year", "employment_area", "language", "sex")
         tmp = out.with_row_index("_pr").join(attrs.rename({c: f"_p_{c}" for c in attrs.columns if c != "person_id"}),
                                               on="person_id", how="left")
-        cond = pl.lit(True)
+        cond = self.person_filter(prefix="_p_")
         age = pl.col(month).cast(pl.Int32) // 12 - pl.col("_p_birth_year").cast(pl.Int32)
         if o.age_min is not None:
             cond &= age >= o.age_min
         if o.age_max is not None:
             cond &= age <= o.age_max
-        if o.areas:
-            cond &= pl.col("_p_employment_area").is_in(list(o.areas))
-        if o.languages:
-            cond &= pl.col("_p_language").is_in(list(o.languages))
-        if o.sexes:
-            cond &= pl.col("_p_sex").is_in(list(o.sexes))
         if o.segments:
             seg = pl.col(segment) if segment is not None else pl.Series("_seg", self.segment_at(tmp, month))
             tmp = tmp.with_columns(_p_seg=seg)

@@ -54,14 +54,18 @@ def _recoverable(sup: np.ndarray, lines: list[np.ndarray], known_margins: np.nda
             rows.append(coef)
     if not rows:
         return np.zeros(0, dtype=int)
-    a = np.vstack(rows)
+    return unknown[_fixed(np.vstack(rows))]
+
+
+def _fixed(a: np.ndarray) -> np.ndarray:
+    """Columns of ``a`` (unknowns) whose value the equations ``a x = b`` fix: the unit vector lies in the row space."""
     rank = np.linalg.matrix_rank(a)
     out = []
-    for k, u in enumerate(unknown):
-        e = np.zeros(unknown.size)
+    for k in range(a.shape[1]):
+        e = np.zeros(a.shape[1])
         e[k] = 1.0
         if np.linalg.matrix_rank(np.vstack([a, e])) == rank:
-            out.append(u)
+            out.append(k)
     return np.array(out, dtype=int)
 
 
@@ -142,14 +146,7 @@ def _determined(sup: np.ndarray, eqs: np.ndarray) -> np.ndarray:
     a = a[np.abs(a).sum(1) > 0]
     if a.size == 0:
         return np.zeros(0, dtype=int)
-    rank = np.linalg.matrix_rank(a)
-    out = []
-    for k, u in enumerate(unknown):
-        e = np.zeros(unknown.size)
-        e[k] = 1.0
-        if np.linalg.matrix_rank(np.vstack([a, e])) == rank:
-            out.append(u)
-    return np.array(out, dtype=int)
+    return unknown[_fixed(a)]
 
 
 def linear_suppression(values: np.ndarray, primary: np.ndarray, eqs: np.ndarray,

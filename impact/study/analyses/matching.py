@@ -154,7 +154,7 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
         if vbad:
             notices.append(Notice(text("variance_ratio", lang, title=title, covariates=", ".join(vbad)),
                                   level="borderline"))
-    chk = robustness.matching_checks(ctx, design, data, est, analysis, persons, title)
+    chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
     checks = ()
     if chk is not None:
         tables.update(chk[0])

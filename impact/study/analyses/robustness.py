@@ -87,8 +87,8 @@ def _publication(name: str, tab: pd.DataFrame, persons: pl.DataFrame) -> Publica
                        keep=("check", "expectation", "passed"))
 
 
-def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, est: pd.DataFrame, analysis: str,
-                    persons: pl.DataFrame, title: str) -> tuple[dict[str, Publication], Checks] | None:
+def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, analysis: str, persons: pl.DataFrame,
+                    title: str) -> tuple[dict[str, Publication], Checks] | None:
     """dowhy refuters on the weighting ATT of the risk-set design, at the longest horizon.
 
     Returns the tables (checks, hidden-confounder bounds) and the facts, or None when the
@@ -111,7 +111,6 @@ def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, est: pd.
         r = refute_ipw(sample, "treated", outcome, covs, n_simulations=SIMULATIONS, cluster="person_id")
     except Exception as exc:  # noqa: BLE001 - one failing refuter must not sink the report
         return {}, Checks("matching", key, title, error=f"{type(exc).__name__}: {exc}")
-    m = est[est["outcome"] == outcome].iloc[0]
     tab = r.table.copy()
     tab["std_error"] = r.std_error
     tab["sample_rows"] = sample.height
@@ -122,8 +121,7 @@ def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, est: pd.
     sens = r.sensitivity
     if sens is not None and len(sens):
         tables[f"{analysis}_sensitivity"] = _publication(f"{analysis}_sensitivity", sens.copy(), sp)
-    info = {"horizon": h, "outcome": outcome, "matching_estimate": float(m["estimate"]),
-            "matching_ci": (float(m["ci_lower"]), float(m["ci_upper"])), "ipw_estimate": r.estimate,
+    info = {"horizon": h, "outcome": outcome, "ipw_estimate": r.estimate,
             "ipw_se": r.std_error, "reproduced": r.reproduced, "notes": list(r.notes),
             "sensitivity": f"{analysis}_sensitivity" if sens is not None and len(sens) else None}
     return tables, Checks("matching", key, title, info=info)
@@ -254,14 +252,16 @@ def _write_one(res, c: Checks, page) -> None:
     tab = d.frame
     info = c.info
     if c.kind == "matching":
-        lo, hi = info["matching_ci"]
+        e = res.estimates.frame  # the matching estimate as published (after disclosure control)
+        row = e[(e["outcome"] == info["outcome"]) & (e["analysis"] == c.table.removesuffix("_robustness"))]
+        m_est, lo, hi = (row[k].iloc[0] if len(row) else float("nan") for k in ("estimate", "ci_lower", "ci_upper"))
         first = tab.iloc[0]
         sub.paragraphs.append(text("rob_matching_text", lang, h=info["horizon"], rows=page.fmt("int", first["sample_rows"]),
                                    treated=page.fmt("int", first["sample_treated"]),
                                    reproduced=page.fmt("pp", info["reproduced"]),
-                                   matching=page.fmt("pp", info["matching_estimate"]), lo=page.fmt("pp", lo),
-                                   hi=page.fmt("pp", hi), ipw=page.fmt("pp", info["ipw_estimate"]),
-                                   se=page.fmt("pp_abs", info["ipw_se"])))
+                                   matching=page.fmt("pp", m_est), lo=page.fmt("pp", lo),
+                                   hi=page.fmt("pp", hi), ipw=page.fmt("pp", first["estimate"]),
+                                   se=page.fmt("pp_abs", first["std_error"])))
     elif c.kind == "did" and not info.get("placebo_in_time"):
         sub.paragraphs.append(text("rob_did_no_placebo", lang, why=info.get("placebo_error") or ""))
     elif c.kind == "synth" and info.get("in_time_error"):
