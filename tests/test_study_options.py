@@ -98,7 +98,7 @@ def test_keys_that_moved_or_were_removed_say_so(section, body, must_contain):
     ({"estimators": {"matching": {}, "followup": {"enabled": False}}, "outcomes": {"measures": ["placement"]},
       "unit": None}, ["outcomes.measures", "followup"]),
     ({"population": {"completed_only": False}}, ["population.completed_only", "no outcomes yet"]),
-    ({"estimators": {"matching": {}, "followup": {"enabled": False}}}, ["unit.kind", "followup / metrics"]),
+    ({"estimators": {"matching": {}, "followup": {"enabled": False}}}, ["unit.kind", "followup analysis"]),
     # an estimator section its design does not use
     ({"treatment": {"design": "none"}, "comparison": {"kind": "none"}, "estimators": {"matching": {}}},
      ["[estimators.matching]", "'none'"]),

@@ -81,11 +81,10 @@ class UnitOptions:
 
     kind: str = option("service_spell", "Follow-up of service spells (months after the service ended) or of "
                        "job-seeking spells (after the spell ended).", kind="str", choices=UNIT_KINDS,
-                       applies=("followup", "metrics"))
+                       applies=("followup",))
     service_types: tuple[str, ...] | None = option(None, "Service types of the follow-up (default: every type); an "
                                                    "effect study's treatment.service_type must be among them.",
-                                                   kind="str_list", choices=tuple(SERVICE_TYPES),
-                                                   applies=("followup", "metrics"))
+                                                   kind="str_list", choices=tuple(SERVICE_TYPES), applies=("followup",))
 
     def check(self, path: str) -> None:
         if self.kind == "jobseeking_spell" and self.service_types:

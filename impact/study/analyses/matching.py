@@ -76,8 +76,8 @@ def build_design(ctx: StudyContext, services: pl.DataFrame) -> RiskSetDesign:
                            history=(h, 2 * h), last_month=ctx.last_month, max_controls=m.max_controls_per_cell)
 
 
-def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[str],
-                    flow: FlowBuilder) -> tuple[pl.DataFrame, list[str]]:
+def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[str], flow: FlowBuilder,
+                    estimand: str = "ATT") -> tuple[pl.DataFrame, list[str]]:
     """The design rows the population allows, without treated rows that lost their comparison rows."""
     seg = ctx.spells.select("spell_id", pl.col("segment").alias("_segment"))
     d = design.data.with_row_index("_rid").join(seg, on="spell_id", how="left")
@@ -87,8 +87,10 @@ def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[
     flow.add("flow_population_rows", d.filter(tr))
     exact = [*design.exact, *[c for c in extra_exact if c not in design.exact]]
     cells = d.group_by(exact).agg(_nc=(pl.col("treated") <= 0).sum(), _nt=tr.sum())
-    # treated rows need comparison rows in their cell, and comparison rows treated ones (the common support)
-    d = d.join(cells, on=exact, how="left").filter(pl.when(tr).then(pl.col("_nc") > 0).otherwise(pl.col("_nt") > 0))
+    # treated rows need comparison rows in their cell; for an effect on the comparison persons (ATC, ATE)
+    # comparison rows need treated rows in theirs too (the design keeps no cell without both for the ATT)
+    keep_ctl = pl.lit(True) if estimand == "ATT" else pl.col("_nt") > 0
+    d = d.join(cells, on=exact, how="left").filter(pl.when(tr).then(pl.col("_nc") > 0).otherwise(keep_ctl))
     d = d.drop("_nc", "_nt")
     flow.add("flow_with_comparison", d.filter(tr))
     return d, exact
@@ -110,7 +112,7 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     design = build_design(ctx, services if restricted else ctx.services)
     covs = cfg.design.matching_columns(design.covariates)
     extra = cfg.design.exact_columns(design.data.columns)
-    data, exact = restrict_design(ctx, design, extra, flow)
+    data, exact = restrict_design(ctx, design, extra, flow, opts.estimand)
     covs = [c for c in covs if data[c].n_unique() > 1]  # the population can make a covariate constant
     ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
             "comparison rows")

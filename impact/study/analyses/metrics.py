@@ -2,8 +2,8 @@
 the integration path, koto rates, benefit transitions, industries and municipal tax revenue.
 
 The metric tables come from :func:`impact.outcomes.metrics.compute_metric_outcomes`, given
-the population's service spells and a filter that keeps the job offers and integration plans
-of persons the population rules allow in their month. This module says which persons (or,
+the service spells of every type that the population rules allow in their start month, and a
+filter that keeps the job offers and integration plans of persons the rules allow in their month. This module says which persons (or,
 for vacancies, which vacancies) stand behind each published cell.
 """
 
@@ -90,9 +90,9 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     cfg = ctx.cfg
     mc = cfg.metrics
     pop = ctx.population
-    so = ctx.outcomes.service_outcomes
-    services = pop.restrict(so, "start_month") if pop.kind != "service_spell" else so.join(
-        pop.units.select("service_id"), on="service_id", how="semi")
+    # every service type (the follow-up's [unit] selects what it follows; the metrics describe all services),
+    # under the population's rules in the month each service starts
+    services = pop.restrict(ctx.outcomes.service_outcomes, "start_month")
     month_col = {"offer": "offer_month", "integration": "plan_month"}
 
     def keep(kind: str, units: pl.DataFrame) -> pl.DataFrame:
