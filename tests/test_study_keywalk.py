@@ -96,7 +96,7 @@ VARIANTS = [
     ("matching", "estimators.matching.k", 2), ("matching", "estimators.matching.replace", False),
     ("matching", "estimators.matching.caliper", 0.05), ("matching", "estimators.matching.estimand", "ATE"),
     ("matching", "estimators.matching.ties", "first"), ("matching", "estimators.matching.se", "bootstrap"),
-    ("matching", "estimators.matching.trim", [0.0, 0.9]), ("matching", "estimators.matching.max_controls_per_cell", 5),
+    ("matching", "estimators.matching.trim", [0.03, 1.0]), ("matching", "estimators.matching.max_controls_per_cell", 5),
     ("both", "estimators.did.enabled", False, {"outcomes": {"horizons": [3, 6]}}),
     ("did", "estimators.did.design", "spell_time"),
     ("did", "estimators.did.cohorts", 12), ("did", "estimators.did.controls_per_treated", 2),
