@@ -151,11 +151,6 @@ class FlowBuilder:
         self.rows.append(row)
         self._prev = ids
 
-    def add_counts(self, key: str, units: int, persons: int, **params: Any) -> None:
-        """A step known only by its counts (the registers before the outcome stage): no members."""
-        self.rows.append({"step": len(self.rows), "key": key, "params": params, "units": units, "persons": persons,
-                          "removed_units": 0, "removed_persons": 0, "affected_persons": 0})
-
     def build(self) -> Flow:
         members = (pl.concat([m.select("step", "part", pl.col("person_id").cast(pl.Int64)) for m in self.members])
                    if self.members else pl.DataFrame(schema={"step": pl.Int32, "part": pl.String,
@@ -273,13 +268,14 @@ class Population:
 
 def build_population(units: pl.DataFrame, unit: UnitOptions, options: PopulationOptions, persons: pl.DataFrame,
                      spells: pl.DataFrame, services: pl.DataFrame | None,
-                     n_registered: tuple[int, int] | None = None) -> Population:
+                     registered: pl.DataFrame | None = None) -> Population:
     """Apply the population rules to the outcome stage's unit table, counting each rule.
 
     Parameters
     ----------
     units : the outcome stage's unit table (``service_outcomes`` or ``spell_outcomes``).
-    n_registered : (units, persons) in the registers before the outcome stage's own rules.
+    registered : the units in the registers before the outcome stage's own rules (``person_id`` and the
+        unit's id), the flow's first step.
 
     Raises
     ------
@@ -291,8 +287,8 @@ def build_population(units: pl.DataFrame, unit: UnitOptions, options: Population
     u = add_attributes(units, persons, spells, services, kind)
     flow = FlowBuilder("population", unit=uid)
     what = "service spells" if kind == "service_spell" else "job-seeking spells"
-    if n_registered is not None:
-        flow.add_counts(f"flow_registers_{kind}", *n_registered)
+    if registered is not None:
+        flow.add(f"flow_registers_{kind}", registered)
     flow.add("flow_with_outcomes", u)
     o = options
 

@@ -218,8 +218,11 @@ def _csv(d: Disclosed, path: Path) -> None:
 def flow_records(d: Disclosed) -> list[dict]:
     from impact.report.wording import text
 
-    return [{"step": text(r["key"], "en", **(r["params"] or {})), "key": r["key"], "units": r["units"],
-             "persons": r["persons"], "removed_units": r["removed_units"], "removed_persons": r["removed_persons"]}
+    def count(v: Any) -> int | None:
+        return None if v is None or v != v else int(v)
+
+    return [{"step": text(r["key"], "en", **(r["params"] or {})), "key": r["key"]}
+            | {c: count(r[c]) for c in ("units", "persons", "removed_units", "removed_persons")}
             for r in d.frame.to_dict("records")]
 
 

@@ -150,5 +150,6 @@ def population(cfg: Any, tables: dict, outcome_tables: Any) -> tuple[Any, pl.Dat
     else:
         units, reg = outcome_tables.spell_outcomes, spells
     pop = build_population(units, cfg.unit, cfg.population, persons, spells, services,
-                           n_registered=(reg.height, reg["person_id"].n_unique()))
+                           registered=reg.select("person_id", "service_id" if cfg.unit.kind == "service_spell"
+                                                 else "spell_id"))
     return pop, persons, spells, services
