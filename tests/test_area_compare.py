@@ -65,13 +65,6 @@ def _cs_event_study() -> EventStudy:
     return EventStudy(np.array(r["event_times"]), np.array(r["beta"]), np.array(r["sigma"]))
 
 
-def test_wording_catalogue():
-    from impact.report.robustness_text import WORDS, placeholders
-
-    for key, (en, fi) in WORDS.items():
-        assert en and fi and placeholders(en) == placeholders(fi), key
-
-
 def test_breakdown_sentences():
     es = _cs_event_study()
     rm = honest_bounds(es, "relative_magnitude", target=0)

@@ -24,6 +24,8 @@ def sensitivity_plot(
     title: str | None = None,
     original_label: str = "original (parallel trends)",
     robust_label: str = "robust",
+    breakdown_label: str = "breakdown",
+    percent: bool = False,
 ) -> Figure:
     """Robust confidence sets against the size of the allowed violation, with the original interval.
 
@@ -46,9 +48,13 @@ def sensitivity_plot(
         ax.errorbar(ms, mid, yerr=[half, half], fmt="none", ecolor="C0", capsize=4, linewidth=2, label=robust_label)
     ax.axhline(0, color="black", linewidth=0.8)
     if breakdown is not None and np.isfinite(breakdown) and breakdown > 0:
-        ax.axvline(breakdown, color="grey", linestyle="--", linewidth=1, label=f"breakdown {breakdown:.2g}")
+        ax.axvline(breakdown, color="grey", linestyle="--", linewidth=1, label=f"{breakdown_label} {breakdown:.2g}")
     ax.set_xlabel(xlabel or ("Mbar (post violations relative to the largest pre-period one)"
                              if method == "relative_magnitude" else "M (change in the slope of the violation per period)"))
+    if percent:
+        import matplotlib.ticker as mticker
+
+        ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=1))
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)

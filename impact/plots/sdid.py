@@ -27,6 +27,7 @@ def sdid_trends_plot(
     xlabel: str = "period",
     ylabel: str = "outcome",
     title: str | None = None,
+    time_weights_label: str = "time weights",
 ) -> Figure:
     """Weighted trends with the time weights shaded (columns ``time``, ``treated``, ``control``,
     ``control_shifted``, ``time_weight``, ``post``)."""
@@ -44,7 +45,8 @@ def sdid_trends_plot(
         lo, hi = ax.get_ylim()
         height = 0.25 * (hi - lo) * tw / tw.max()
         width = float(np.min(np.diff(x.astype(float)))) if len(x) > 1 else 1.0
-        ax.bar(x[~post], height[~post], bottom=lo, width=0.8 * width, color="C2", alpha=0.35, label="time weights")
+        ax.bar(x[~post], height[~post], bottom=lo, width=0.8 * width, color="C2", alpha=0.35,
+               label=time_weights_label)
         ax.set_ylim(lo, hi)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -60,6 +62,9 @@ def unit_weights_plot(
     ylabel: str = "difference-in-differences against the unit",
     title: str | None = None,
     max_labels: int = 40,
+    weight_label: str = "unit weight > 0 (size: weight)",
+    zero_label: str = "weight 0",
+    estimate_label: str = "estimate",
 ) -> Figure:
     """Dot plot: one dot per control unit at its own DiD estimate, size by unit weight
     (weight 0: a cross); the horizontal line is the weighted average (the estimate)."""
@@ -69,9 +74,9 @@ def unit_weights_plot(
     w = d["weight"].to_numpy(dtype=float)
     pos = w > 0
     ax.scatter(x[pos], d["estimate"].to_numpy()[pos], s=20 + 600 * w[pos] / max(w.max(), 1e-12), color="C0",
-               alpha=0.7, label="unit weight > 0 (size: weight)")
-    ax.scatter(x[~pos], d["estimate"].to_numpy()[~pos], marker="x", color="0.6", s=15, label="weight 0")
-    ax.axhline(estimate, color="C3", linewidth=1.5, label="estimate")
+               alpha=0.7, label=weight_label)
+    ax.scatter(x[~pos], d["estimate"].to_numpy()[~pos], marker="x", color="0.6", s=15, label=zero_label)
+    ax.axhline(estimate, color="C3", linewidth=1.5, label=estimate_label)
     ax.axhline(0, color="black", linewidth=0.6)
     if len(d) <= max_labels:
         ax.set_xticks(x)
@@ -93,6 +98,8 @@ def estimator_comparison_plot(
     ylabel: str = "effect",
     title: str | None = None,
     percent: bool = False,
+    estimate_label: str = "estimate (interval)",
+    truth_label: str = "truth",
 ) -> Figure:
     """Estimates and intervals of several estimators side by side; the truth (when the
     table has it) as a dashed line per estimator."""
@@ -105,13 +112,13 @@ def estimator_comparison_plot(
     lo, hi = d[lower].to_numpy(dtype=float), d[upper].to_numpy(dtype=float)
     has = np.isfinite(lo) & np.isfinite(hi)
     ax.errorbar(x[has], est[has], yerr=[est[has] - lo[has], hi[has] - est[has]], fmt="o", capsize=4, color="C0",
-                label="estimate (interval)")
+                label=estimate_label)
     ax.plot(x[~has], est[~has], "o", color="C0")
     if truth and truth in d and d[truth].notna().any():
         tv = d[truth].to_numpy(dtype=float)
         for i, v in enumerate(tv):
             if np.isfinite(v):
-                ax.hlines(v, i - 0.3, i + 0.3, colors="C3", linestyles="--", label="truth" if i == 0 else None)
+                ax.hlines(v, i - 0.3, i + 0.3, colors="C3", linestyles="--", label=truth_label if i == 0 else None)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels(d[label].astype(str))

@@ -9,109 +9,18 @@
 
 Both take data, not fitted models, and return text; numbers are formatted by ``fmt``
 (default: 3 significant digits, decimal comma in Finnish; pass the report's percentage-point
-formatter for rates). Every sentence is a template of :data:`WORDS` (key -> (English,
-Finnish)), the layout of the report's wording catalogue, so the templates can join it as they are.
+formatter for rates). Every sentence is a template of the wording catalogue
+(:mod:`impact.report.wording`).
 """
 
 from __future__ import annotations
 
-import string
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from impact.errors import ConfigError
-
-LANGUAGES = ("en", "fi")
-
-WORDS: dict[str, tuple[str, str]] = {
-    "honest_sign_positive": ("positive", "positiivisena"),
-    "honest_sign_negative": ("negative", "negatiivisena"),
-    "honest_breakdown_rm": (
-        "The effect stays {sign} unless post-period violations of parallel trends exceed {m} times the largest "
-        "pre-period one.",
-        "Vaikutus pysyy {sign}, ellei rinnakkaisten trendien oletuksen rikkomus jälkijaksolla ole yli {m}-kertainen "
-        "suurimpaan esijakson rikkomukseen verrattuna."),
-    "honest_breakdown_sd": (
-        "The effect stays {sign} unless the slope of the difference in trends changes by more than {m} per period.",
-        "Vaikutus pysyy {sign}, ellei trendien eron kulmakerroin muutu enemmän kuin {m} jaksoa kohden."),
-    "honest_breakdown_none_rm": (
-        "The effect stays {sign} for every violation of parallel trends examined (up to {m} times the largest "
-        "pre-period one).",
-        "Vaikutus pysyy {sign} kaikilla tarkastelluilla rinnakkaisten trendien oletuksen rikkomuksilla (enintään "
-        "{m}-kertaisilla suurimpaan esijakson rikkomukseen verrattuna)."),
-    "honest_breakdown_none_sd": (
-        "The effect stays {sign} for every violation of parallel trends examined (changes in slope up to {m} per "
-        "period).",
-        "Vaikutus pysyy {sign} kaikilla tarkastelluilla rinnakkaisten trendien oletuksen rikkomuksilla "
-        "(kulmakertoimen muutos enintään {m} jaksoa kohden)."),
-    "honest_not_significant": (
-        "Even if parallel trends held exactly, the effect would not be distinguishable from zero ({level}% interval "
-        "{lower} to {upper}).",
-        "Vaikutus ei eroa nollasta edes, jos rinnakkaiset trendit pätevät täsmälleen ({level} %:n luottamusväli "
-        "{lower}…{upper})."),
-    "area_agree": (
-        "The estimates agree: they span {spread}, less than half a typical interval half-width ({half}).",
-        "Estimaatit ovat yhtäpitäviä: niiden vaihteluväli {spread} on alle puolet tyypillisestä luottamusvälin "
-        "puolileveydestä ({half})."),
-    "area_range": (
-        "The estimates range from {low} ({low_name}) to {high} ({high_name}), a spread of {spread} against a typical "
-        "interval half-width of {half}.",
-        "Estimaatit vaihtelevat välillä {low} ({low_name}) … {high} ({high_name}); ero {spread}, kun luottamusvälin "
-        "tyypillinen puolileveys on {half}."),
-    "area_prefit_bad": (
-        "Before the reform the synthetic control misses the treated area by {sc} on average (root mean square), "
-        "against {sdid} for synthetic DiD, which allows a constant level difference: a level gap the donors cannot "
-        "reproduce ends up in the synthetic control's estimate.",
-        "Ennen uudistusta synteettinen kontrolli poikkeaa käsitellystä alueesta keskimäärin {sc} (neliöllinen "
-        "keskiarvo), synteettinen erotusten erotus vain {sdid}, koska se sallii vakiotasoeron: tasoero, jota "
-        "vertailualueet eivät tuota, siirtyy synteettisen kontrollin estimaattiin."),
-    "area_prefit_ok": (
-        "Both fit the pre-reform path similarly (root mean square gap {sc} for the synthetic control, {sdid} for "
-        "synthetic DiD after its level shift).",
-        "Molemmat sopivat uudistusta edeltävään kehitykseen yhtä hyvin (poikkeaman neliöllinen keskiarvo {sc} "
-        "synteettisellä kontrollilla, {sdid} synteettisellä erotusten erotuksella)."),
-    "area_concentrated": (
-        "The synthetic control leans on few donors (largest weight {max_weight}, effectively {donors} areas), so "
-        "shocks to those areas move it; synthetic DiD spreads its weight over effectively {donors_sdid} areas.",
-        "Synteettinen kontrolli nojaa harvoihin vertailualueisiin (suurin paino {max_weight}, efektiivisesti {donors} "
-        "aluetta), joten niiden satunnaisvaihtelu näkyy estimaatissa; synteettinen erotusten erotus jakaa painon "
-        "efektiivisesti {donors_sdid} alueelle."),
-    "area_extrapolates": (
-        "The augmented synthetic control extrapolates beyond the donors (negative weights totalling {negative}) to "
-        "remove the synthetic control's remaining imbalance, which moves the estimate by {change}.",
-        "Täydennetty synteettinen kontrolli ekstrapoloi vertailualueiden ulkopuolelle (negatiiviset painot yhteensä "
-        "{negative}) poistaakseen synteettisen kontrollin jäljelle jääneen epätasapainon, mikä muuttaa estimaattia "
-        "{change}."),
-    "area_little_augmentation": (
-        "The augmentation changes the synthetic control's estimate by only {change} and needs little extrapolation.",
-        "Täydennys muuttaa synteettisen kontrollin estimaattia vain {change} eikä juuri ekstrapoloi."),
-    "area_truth_covered": (
-        "In the simulation the true effect is {truth}; closest is {best}, and the intervals of {covering} contain it.",
-        "Simulaatiossa todellinen vaikutus on {truth}; lähimpänä on {best}, ja sen sisältävät menetelmien {covering} "
-        "luottamusvälit."),
-    "area_truth_missed": (
-        "In the simulation the true effect is {truth}; closest is {best}, and no interval contains it.",
-        "Simulaatiossa todellinen vaikutus on {truth}; lähimpänä on {best}, eikä mikään luottamusväli sisällä sitä."),
-    "synthetic control": ("synthetic control", "synteettinen kontrolli"),
-    "synthetic DiD": ("synthetic DiD", "synteettinen erotusten erotus"),
-    "augmented synthetic control": ("augmented synthetic control", "täydennetty synteettinen kontrolli"),
-    "DiD": ("DiD", "erotusten erotus"),
-    "and_join": (" and ", " ja "),
-}
-
-
-def text(key: str, lang: str = "en", **kw) -> str:
-    """The template ``key`` in ``lang`` formatted with ``kw`` (as the report's wording catalogue)."""
-    if lang not in LANGUAGES:
-        raise ConfigError(f"report.language must be one of {LANGUAGES}, got {lang!r}")
-    return WORDS[key][LANGUAGES.index(lang)].format(**kw)
-
-
-def placeholders(s: str) -> set[str]:
-    """The ``{name}`` fields of a template."""
-    return {f for _, f, _, _ in string.Formatter().parse(s) if f}
+from impact.report.wording import check_language, label, text
 
 
 def _num(x: float, lang: str, spec: str = ".3g") -> str:
@@ -156,11 +65,10 @@ def why_estimators_differ(table: pd.DataFrame, lang: str = "en", fmt: Callable[[
     concentration (largest weight over 0.5 or fewer than 3 effective donors); the augmented
     control's negative weights (over 0.05: extrapolation); the truth, when known.
     """
-    if lang not in LANGUAGES:
-        raise ConfigError(f"report.language must be one of {LANGUAGES}, got {lang!r}")
+    check_language(lang)
     fmt = fmt or (lambda v: _num(v, lang))
     t = table.set_index("estimator")
-    name = lambda e: text(e, lang) if e in WORDS else e  # noqa: E731
+    name = lambda e: label(e, lang)  # noqa: E731
     est = t["estimate"].astype(float)
     half = ((t["ci_upper"] - t["ci_lower"]) / 2).astype(float)
     spread = float(est.max() - est.min())

@@ -740,6 +740,166 @@ _DESIGNS = {
                                  "placebo-vaikutuksiin."),
 }
 
+_HONEST_AREA = {
+    "area_compare_text": (
+        "The same area panel (treated area, donors, months) is also estimated by {others} ({n} estimators beside the "
+        "synthetic control): synthetic DiD reweights donors and pre-reform months and allows a constant level "
+        "difference; the augmented synthetic control removes the synthetic control's remaining pre-reform imbalance "
+        "with a ridge regression, extrapolating beyond the donors where needed; DiD weights all donors equally.",
+        "Samaa aluepaneelia (uudistusalue, vertailualueet, kuukaudet) estimoidaan myös menetelmillä {others} ({n} "
+        "menetelmää synteettisen kontrollin lisäksi): synteettinen erotusten erotus painottaa vertailualueita ja "
+        "uudistusta edeltäviä kuukausia ja sallii vakiotasoeron; täydennetty synteettinen kontrolli poistaa "
+        "synteettisen kontrollin jäljelle jäävän epätasapainon ridge-regressiolla ja ekstrapoloi tarvittaessa "
+        "vertailualueiden ulkopuolelle; erotusten erotus painottaa kaikkia vertailualueita tasan."),
+    "area_compare_left_out": (
+        "Donor areas with fewer than {min_cell} employed or not employed persons in some month are left out of the "
+        "comparison ({areas}), so the synthetic control in it is refitted without them.",
+        "Vertailusta jätetään pois vertailualueet, joilla jonakin kuukautena on alle {min_cell} työllistä tai "
+        "työtöntä henkilöä ({areas}); vertailun synteettinen kontrolli estimoidaan uudelleen ilman niitä."),
+    "area_compare_caption": ("Effect of the reform on the employment rate of {area}: estimators side by side",
+                             "Uudistuksen vaikutus alueen {area} työllisyysasteeseen: menetelmät rinnakkain"),
+    "area_compare_note": (
+        "Average gap after the reform, percentage points. Pre-reform fit: root mean square gap before the reform "
+        "(synthetic DiD and DiD after their level shift). Largest weight and effective donors (1 / sum of squared "
+        "weights): how concentrated the donor weights are; negative weight: total weight below zero (extrapolation). "
+        "In the validation runs (docs/validation.md) the augmented control's jackknife+ interval covered the truth in "
+        "only about half of the draws (too narrow) and synthetic DiD's placebo interval is too wide for an area larger "
+        "than its donors; the synthetic control's noise-scaled placebo interval covered at the nominal rate.",
+        "Keskimääräinen ero uudistuksen jälkeen, prosenttiyksikköä. Sopivuus ennen uudistusta: eron neliöllinen "
+        "keskiarvo ennen uudistusta (synteettisellä erotusten erotuksella ja erotusten erotuksella tasosiirron "
+        "jälkeen). Suurin paino ja efektiiviset vertailualueet (1 / painojen neliösumma): kuinka keskittyneet painot "
+        "ovat; negatiivinen paino: nollan alittavien painojen summa (ekstrapolointi). Validointiajoissa "
+        "(docs/validation.md) täydennetyn kontrollin jackknife+-väli sisälsi todellisen vaikutuksen vain noin puolessa "
+        "toistoista (liian kapea), ja synteettisen erotusten erotuksen placebo-väli on liian leveä vertailualueita "
+        "suuremmalle alueelle; synteettisen kontrollin kohinaskaalattu placebo-väli toteutui nimellisellä tasolla."),
+    "estimator": ("Estimator", "Menetelmä"),
+    "interval_kind": ("Interval", "Väli"),
+    "pre_rmse": ("Pre-reform fit", "Sopivuus ennen"),
+    "max_weight": ("Largest weight", "Suurin paino"),
+    "effective_donors": ("Effective donors", "Efektiiviset alueet"),
+    "negative_weight": ("Negative weight", "Negatiivinen paino"),
+    "area_estimate_interval": ("estimate (interval)", "estimaatti (väli)"),
+    "sdid_trends_caption": (
+        "Synthetic DiD: employment rate of {area}, of its unit-weighted donors and their path shifted to {area}'s "
+        "level before the reform (the counterfactual); bars: the time weights of the pre-reform months.",
+        "Synteettinen erotusten erotus: alueen {area} työllisyysaste, painotettujen vertailualueiden työllisyysaste ja "
+        "sama siirrettynä alueen {area} tasolle ennen uudistusta (kontrafaktuaali); palkit: uudistusta edeltävien "
+        "kuukausien aikapainot."),
+    "sdid_units_caption": (
+        "Synthetic DiD: the difference-in-differences of {area} against each donor alone (dot size: the donor's "
+        "weight); the line is the synthetic DiD estimate, their weighted average.",
+        "Synteettinen erotusten erotus: alueen {area} erotusten erotus kutakin vertailualuetta vastaan (pisteen koko: "
+        "alueen paino); viiva on estimaatti, niiden painotettu keskiarvo."),
+    "sdid_control": ("donors (unit weights)", "vertailualueet (aluepainot)"),
+    "sdid_shifted": ("counterfactual (shifted)", "kontrafaktuaali (siirretty)"),
+    "sdid_time_weights": ("time weights", "aikapainot"),
+    "sdid_unit_did": ("DiD against the donor", "Erotusten erotus alueeseen"),
+    "sdid_unit_weight": ("weight > 0 (size: weight)", "paino > 0 (koko: paino)"),
+    "sdid_unit_zero": ("weight 0", "paino 0"),
+    "honest_title": ("How much would parallel trends have to fail?",
+                     "Kuinka paljon rinnakkaisten trendien oletuksen pitäisi pettää?"),
+    "honest_text": (
+        "Honest bounds (Rambachan and Roth 2023) for the average effect over months 0 to {post} after entry: "
+        "confidence sets ({level} %) that stay valid when parallel trends fail after entry, by at most a given "
+        "size. {sentences}",
+        "Rehelliset rajat (Rambachan ja Roth 2023) keskimääräiselle vaikutukselle kuukausina 0–{post} aloituksen "
+        "jälkeen: luottamusjoukot ({level} %), jotka pätevät, vaikka rinnakkaiset trendit pettäisivät aloituksen "
+        "jälkeen enintään annetun verran. {sentences}"),
+    "honest_universal": (
+        "The bounds use the event study with a common reference month (the month before entry), refitted for them "
+        "(estimators.did.base_period = 'varying' above).",
+        "Rajat lasketaan tapahtumatutkimuksesta, jonka vertailukuukausi on yhteinen (aloitusta edeltävä kuukausi); "
+        "se estimoidaan niitä varten uudelleen (yllä estimators.did.base_period = 'varying')."),
+    "honest_caption": ("Honest bounds: {what}", "Rehelliset rajat: {what}"),
+    "honest_method_relative_magnitude": (
+        "post-entry violations at most Mbar times the largest pre-entry one",
+        "aloituksen jälkeinen rikkomus enintään Mbar-kertainen suurimpaan aloitusta edeltävään verrattuna"),
+    "honest_method_smoothness": ("slope of the violation changes by at most M per month",
+                                 "rikkomuksen kulmakerroin muuttuu enintään M kuukaudessa"),
+    "honest_m": ("Mbar / M", "Mbar / M"),
+    "honest_restriction": ("Restriction on the violation", "Rikkomuksen rajoitus"),
+    "honest_lower": ("Lower bound", "Alaraja"),
+    "honest_upper": ("Upper bound", "Yläraja"),
+    "honest_original": ("parallel trends (original)", "rinnakkaiset trendit (alkuperäinen)"),
+    "honest_robust": ("robust set", "robusti joukko"),
+    "honest_breakdown_label": ("breakdown", "murtumispiste"),
+    "honest_xlabel_relative_magnitude": ("Mbar (post-entry violation relative to the largest pre-entry one)",
+                                         "Mbar (rikkomus suhteessa suurimpaan aloitusta edeltävään)"),
+    "honest_xlabel_smoothness": ("M (change in the slope of the violation per month)",
+                                 "M (rikkomuksen kulmakertoimen muutos kuukaudessa)"),
+    "honest_failed": ("Honest bounds ({method}) could not be computed: {why}",
+                      "Rehellisiä rajoja ({method}) ei voitu laskea: {why}"),
+
+    "honest_sign_positive": ("positive", "positiivisena"),
+    "honest_sign_negative": ("negative", "negatiivisena"),
+    "honest_breakdown_rm": (
+        "The effect stays {sign} unless post-period violations of parallel trends exceed {m} times the largest "
+        "pre-period one.",
+        "Vaikutus pysyy {sign}, ellei rinnakkaisten trendien oletuksen rikkomus jälkijaksolla ole yli {m}-kertainen "
+        "suurimpaan esijakson rikkomukseen verrattuna."),
+    "honest_breakdown_sd": (
+        "The effect stays {sign} unless the slope of the difference in trends changes by more than {m} per period.",
+        "Vaikutus pysyy {sign}, ellei trendien eron kulmakerroin muutu enemmän kuin {m} jaksoa kohden."),
+    "honest_breakdown_none_rm": (
+        "The effect stays {sign} for every violation of parallel trends examined (up to {m} times the largest "
+        "pre-period one).",
+        "Vaikutus pysyy {sign} kaikilla tarkastelluilla rinnakkaisten trendien oletuksen rikkomuksilla (enintään "
+        "{m}-kertaisilla suurimpaan esijakson rikkomukseen verrattuna)."),
+    "honest_breakdown_none_sd": (
+        "The effect stays {sign} for every violation of parallel trends examined (changes in slope up to {m} per "
+        "period).",
+        "Vaikutus pysyy {sign} kaikilla tarkastelluilla rinnakkaisten trendien oletuksen rikkomuksilla "
+        "(kulmakertoimen muutos enintään {m} jaksoa kohden)."),
+    "honest_not_significant": (
+        "Even if parallel trends held exactly, the effect would not be distinguishable from zero ({level}% interval "
+        "{lower} to {upper}).",
+        "Vaikutus ei eroa nollasta edes, jos rinnakkaiset trendit pätevät täsmälleen ({level} %:n luottamusväli "
+        "{lower}…{upper})."),
+    "area_agree": (
+        "The estimates agree: they span {spread}, less than half a typical interval half-width ({half}).",
+        "Estimaatit ovat yhtäpitäviä: niiden vaihteluväli {spread} on alle puolet tyypillisestä luottamusvälin "
+        "puolileveydestä ({half})."),
+    "area_range": (
+        "The estimates range from {low} ({low_name}) to {high} ({high_name}), a spread of {spread} against a typical "
+        "interval half-width of {half}.",
+        "Estimaatit vaihtelevat välillä {low} ({low_name}) … {high} ({high_name}); ero {spread}, kun luottamusvälin "
+        "tyypillinen puolileveys on {half}."),
+    "area_prefit_bad": (
+        "Before the reform the synthetic control misses the treated area by {sc} on average (root mean square), "
+        "against {sdid} for synthetic DiD, which allows a constant level difference: a level gap the donors cannot "
+        "reproduce ends up in the synthetic control's estimate.",
+        "Ennen uudistusta synteettinen kontrolli poikkeaa käsitellystä alueesta keskimäärin {sc} (neliöllinen "
+        "keskiarvo), synteettinen erotusten erotus vain {sdid}, koska se sallii vakiotasoeron: tasoero, jota "
+        "vertailualueet eivät tuota, siirtyy synteettisen kontrollin estimaattiin."),
+    "area_prefit_ok": (
+        "Both fit the pre-reform path similarly (root mean square gap {sc} for the synthetic control, {sdid} for "
+        "synthetic DiD after its level shift).",
+        "Molemmat sopivat uudistusta edeltävään kehitykseen yhtä hyvin (poikkeaman neliöllinen keskiarvo {sc} "
+        "synteettisellä kontrollilla, {sdid} synteettisellä erotusten erotuksella)."),
+    "area_concentrated": (
+        "The synthetic control leans on few donors (largest weight {max_weight}, effectively {donors} areas), so "
+        "shocks to those areas move it; synthetic DiD spreads its weight over effectively {donors_sdid} areas.",
+        "Synteettinen kontrolli nojaa harvoihin vertailualueisiin (suurin paino {max_weight}, efektiivisesti {donors} "
+        "aluetta), joten niiden satunnaisvaihtelu näkyy estimaatissa; synteettinen erotusten erotus jakaa painon "
+        "efektiivisesti {donors_sdid} alueelle."),
+    "area_extrapolates": (
+        "The augmented synthetic control extrapolates beyond the donors (negative weights totalling {negative}) to "
+        "remove the synthetic control's remaining imbalance, which moves the estimate by {change}.",
+        "Täydennetty synteettinen kontrolli ekstrapoloi vertailualueiden ulkopuolelle (negatiiviset painot yhteensä "
+        "{negative}) poistaakseen synteettisen kontrollin jäljelle jääneen epätasapainon, mikä muuttaa estimaattia "
+        "{change}."),
+    "area_little_augmentation": (
+        "The augmentation changes the synthetic control's estimate by only {change} and needs little extrapolation.",
+        "Täydennys muuttaa synteettisen kontrollin estimaattia vain {change} eikä juuri ekstrapoloi."),
+    "area_truth_covered": (
+        "In the simulation the true effect is {truth}; closest is {best}, and the intervals of {covering} contain it.",
+        "Simulaatiossa todellinen vaikutus on {truth}; lähimpänä on {best}, ja sen sisältävät menetelmien {covering} "
+        "luottamusvälit."),
+    "area_truth_missed": (
+        "In the simulation the true effect is {truth}; closest is {best}, and no interval contains it.",
+        "Simulaatiossa todellinen vaikutus on {truth}; lähimpänä on {best}, eikä mikään luottamusväli sisällä sitä."),
+}
+
 _LABELS = {
     "service_type": ("Service type", "Palvelu"), "provider_id": ("Provider", "Palveluntuottaja"),
     "course_id": ("Course", "Kurssi"), "employment_area": ("Employment area", "Työllisyysalue"),
@@ -753,13 +913,20 @@ _LABELS = {
     "integration_training": ("Integration training", "Kotoutumiskoulutus"),
     "Total": ("Total", "Yhteensä"), "age": ("age", "ikä"), "prior_employment": ("prior employment", "aiempi työllisyys"),
     "prior_earnings": ("prior earnings", "aiemmat ansiot"),
+    "synthetic control": ("synthetic control", "synteettinen kontrolli"),
+    "synthetic DiD": ("synthetic DiD", "synteettinen erotusten erotus"),
+    "augmented synthetic control": ("augmented synthetic control", "täydennetty synteettinen kontrolli"),
+    "DiD": ("DiD", "erotusten erotus"),
+    "noise-scaled placebo": ("noise-scaled placebo", "kohinaskaalattu placebo"),
+    "placebo s.e.": ("placebo s.e.", "placebo-keskivirhe"),
+    "jackknife+": ("jackknife+", "jackknife+"),
 }
 
 _PROGRESS = {f"progress_{k}": (k, k) for k in ("followup", "matching", "sector", "did", "synth", "metrics")}
 
 #: The catalogue: key -> (English, Finnish).
 WORDS: dict[str, tuple[str, str]] = {**_GENERAL, **_FOLLOWUP, **_FLOW, **_EFFECTS, **_DID, **_SYNTH, **_ROBUSTNESS,
-                                     **_METRICS, **_DESIGNS, **_PROGRESS,
+                                     **_METRICS, **_DESIGNS, **_PROGRESS, **_HONEST_AREA,
                                      **{f"reading_{k}_{v}": pair[i] for k, pair in _READINGS.items()
                                         for i, v in enumerate(("pass", "fail"))}}
 LABELS: dict[str, tuple[str, str]] = _LABELS

@@ -44,6 +44,8 @@ from impact.estimators.did._flci import optimal_flci
 METHODS = ("relative_magnitude", "smoothness")
 INFERENCE = {"relative_magnitude": ("C-LF", "conditional"), "smoothness": ("FLCI", "C-LF", "conditional")}
 DEFAULT_M = {"relative_magnitude": (0.0, 0.5, 1.0, 1.5, 2.0)}
+#: Variance given to coefficients without sampling variance, relative to the median one.
+FIXED_VARIANCE = 1e-8
 
 
 # --------------------------------------------------------------------------- input protocol
@@ -399,6 +401,8 @@ def honest_bounds(
                           f"{es.reference_period}; got event times {e.tolist()}")
     if method == "smoothness" and npre < 2 and m is None:
         raise DesignError("smoothness bounds need m when the study has one pre-period")
+    notes: list[str] = []
+    es = _with_fixed_coefficients(es, notes)
     l_vec, what = _target_vector(es, target)
     alpha = 1 - level
     beta, sigma = es.coefficients, es.vcov
@@ -406,7 +410,6 @@ def honest_bounds(
     se = float(np.sqrt(l_vec @ sigma[npre:, npre:] @ l_vec))
     z = stats.norm.ppf(1 - alpha / 2)
     original = {"estimate": est, "std_error": se, "lower": est - z * se, "upper": est + z * se}
-    notes: list[str] = []
     if m is None:
         if method == "relative_magnitude":
             m = DEFAULT_M[method]
@@ -439,6 +442,21 @@ def honest_bounds(
         bd = _breakdown(incl, original, m, cap)
     return HonestBounds(table=table, original=original, breakdown=bd, method=method, inference=inference, target=what,
                         l_vec=l_vec, level=level, event_times=e, notes=list(dict.fromkeys(notes)))
+
+
+def _with_fixed_coefficients(es: EventStudy, notes: list[str]) -> EventStudy:
+    """Coefficients without sampling variance (constant by the design, e.g. the entry month of a
+    risk-set design where every unit is job seeking) get a variance of ``FIXED_VARIANCE`` times the
+    median one: the moment tests divide by standard deviations, and in that limit a violated
+    restriction on such a coefficient is rejected with certainty, as it should be."""
+    v = np.diag(es.vcov)
+    fixed = v <= 1e-14 * max(float(v.max()), 1e-300)
+    if not fixed.any() or fixed.all():
+        return es
+    notes.append(f"coefficients at event times {es.event_times[fixed].tolist()} have no sampling variance (constant "
+                 f"by design); they enter with {FIXED_VARIANCE:g} x the median variance")
+    vcov = es.vcov + np.diag(np.where(fixed, FIXED_VARIANCE * float(np.median(v[~fixed])), 0.0))
+    return EventStudy(es.event_times, es.coefficients, vcov, es.reference_period)
 
 
 def _one_set(es, method, inference, mv, l_vec, alpha, grid_points, seed, notes) -> tuple[float, float, bool]:

@@ -46,6 +46,13 @@ class DidOptions:
                           choices=("none", "person_id", "employment_area"), applies=DID)
     twfe: bool = option(False, "Also estimate the static two-way fixed-effects regression and say where it "
                         "differs from the group-time estimate.", kind="bool", applies=DID)
+    honest: tuple[str, ...] = option(("relative_magnitude", "smoothness"), "Honest event-study bounds (Rambachan "
+                                     "and Roth 2023) for the average effect after entry: confidence sets when "
+                                     "post-entry violations of parallel trends are at most Mbar times the largest "
+                                     "pre-entry one ('relative_magnitude') or change slope by at most M per month "
+                                     "('smoothness'), with the breakdown value; [] for none. Computed on the event "
+                                     "study with the universal base period.", kind="str_list",
+                                     choices=("relative_magnitude", "smoothness"), nonempty=False, applies=DID)
     sample_units: int = option(20_000, "Spell-time design: job-seeking spells in the (deterministic) subsample.",
                                kind="int", lo=100, hi=10_000_000, applies=DID)
 

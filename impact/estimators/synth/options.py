@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from impact.options import option
 
 SYNTH = ("synth",)
+#: Estimators the area comparison can put beside the synthetic control.
+COMPARE = ("sdid", "ascm", "did")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,12 @@ class SynthOptions:
                                    "months before the reform).", kind="bool", applies=SYNTH)
     leave_one_out: bool = option(False, "Refit leaving out each donor with positive weight in turn.", kind="bool",
                                  applies=SYNTH)
+    compare: tuple[str, ...] = option(COMPARE, "Estimators reported beside the synthetic control on the same area "
+                                      "panel, with the diagnostics that explain their differences: synthetic DiD "
+                                      "('sdid', Arkhangelsky et al. 2021), ridge-augmented synthetic control ('ascm', "
+                                      "Ben-Michael et al. 2021, jackknife+ interval) and plain DiD ('did'; both DiDs "
+                                      "with synthdid's placebo standard errors); [] for none.", kind="str_list",
+                                      choices=COMPARE, nonempty=False, applies=SYNTH)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from impact.errors import DesignError
 from impact.months import month_label
 from impact.report.render import ReportSection
 from impact.report.wording import label, text
-from impact.study.analyses import robustness
+from impact.study.analyses import honest, robustness
 from impact.study.analyses.effects import estimates_publication, per_row_members, persons_frame
 from impact.study.analyses.matching import population_services, treated_services
 from impact.study.context import AnalysisResult, FigureSpec, Notice, StudyContext, TruthRequest
@@ -63,6 +63,7 @@ class DidFacts:
     pretest: dict | None = None
     twfe_note: str | None = None
     adjust: tuple[str, ...] = ()  # [design] covariates, by name
+    honest: Any = None  # honest.HonestFacts: the honest bounds computed
 
 
 def history_by_start(d: pl.DataFrame) -> pl.DataFrame:
@@ -205,14 +206,18 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
         ev.assign(horizon=ev["horizon"].astype(float)), ["analysis", "outcome", "horizon"], persons))}
     rt, checks = robustness.did_checks(ctx, "did", res, ov, d, keys, opts, persons, min_e=-pre)
     tables.update(rt)
+    hfig, hfacts = _honest(o, agg, lambda: did.att_gt(d, **keys, anticipation=o.anticipation, base_period="universal",
+                                                         **opts).aggregate("dynamic", min_e=-pre, max_e=post),
+                               post, persons, tables, notices, lang)
     facts = DidFacts(design="risk_set", service_type=st, pre=pre, post=post, cohorts=(g0, g1), left_out=tuple(small),
                      covariates=tuple(covs), not_adjusted=tuple(not_adjusted), controls_per_treated=k, pretest=pretest,
-                     twfe_note=twfe_note, adjust=tuple(cfg.design.covariates))
+                     twfe_note=twfe_note, adjust=tuple(cfg.design.covariates), honest=hfacts)
     fig = FigureSpec("did_event_study", text("event_study_caption", lang), "did_event_study",
                      partial(_draw_event_study, lang=lang, xlabel=text("months_since_entry", lang)))
     ids = used.filter(pl.col("cohort") > 0).select("service_id").unique()
     return AnalysisResult(name="did", estimates=estimates_publication("estimates_did", est, members), tables=tables,
-                          figures=(fig,), flows=(flow.build(),), notices=tuple(notices), facts=facts, checks=(checks,),
+                          figures=(fig, *hfig), flows=(flow.build(),), notices=tuple(notices), facts=facts,
+                          checks=(checks,),
                           truth=(TruthRequest("did", ids, ("did_event_study", "did_overall"), {"post": post}),))
 
 
@@ -277,11 +282,28 @@ def run_spell_time(ctx: StudyContext) -> AnalysisResult:
         ev.assign(horizon=ev["horizon"].astype(float)), ["analysis", "outcome", "horizon"], persons))}
     rt, checks = robustness.did_checks(ctx, "did", res, ov, panel, keys, opts, persons)
     tables.update(rt)
-    facts = DidFacts(design="spell_time", service_type=st, pre=-before, post=after, max_u=max_u, pretest=pretest)
+    hfig, hfacts = _honest(o, agg, lambda: did.att_gt(panel, **keys, anticipation=o.anticipation,
+                                                         base_period="universal", bootstrap=False, seed=0, **opts
+                                                         ).aggregate("dynamic", min_e=before, max_e=after),
+                               after, persons, tables, notices, lang)
+    facts = DidFacts(design="spell_time", service_type=st, pre=-before, post=after, max_u=max_u, pretest=pretest,
+                     honest=hfacts)
     fig = FigureSpec("did_event_study", text("event_study_caption_spell", lang), "did_event_study",
                      partial(_draw_event_study, lang=lang, xlabel=text("months_since_start", lang)))
     return AnalysisResult(name="did", estimates=estimates_publication("estimates_did", est, members), tables=tables,
-                          figures=(fig,), flows=(flow.build(),), notices=tuple(notices), facts=facts, checks=(checks,))
+                          figures=(fig, *hfig), flows=(flow.build(),), notices=tuple(notices), facts=facts,
+                          checks=(checks,))
+
+
+def _honest(o: Any, agg: Any, refit: Any, post: int, persons: pl.DataFrame, tables: dict, notices: list,
+            lang: str) -> tuple[list, Any]:
+    """The honest bounds of ``estimators.did.honest`` (none: nothing), their tables added to ``tables``."""
+    if not o.honest:
+        return [], None
+    ht, hfig, hfacts, hnotes = honest.run(agg, o.base_period, refit, o.honest, post, persons, lang)
+    tables.update(ht)
+    notices += hnotes
+    return hfig, hfacts
 
 
 def _draw_event_study(df: pd.DataFrame, lang: str, xlabel: str):
@@ -330,6 +352,7 @@ def write(res, page) -> None:
         sub.paragraphs.append(text("pretest_none", lang, why=pt["error"]))
     if f.twfe_note:
         sub.paragraphs.append(f.twfe_note)
+    honest.write(res, page, sub)
     sub.tables += effect_tables(res.estimates, page, analysis="did_overall")
     sub.tables.append(page.flow_table(res.flows["did"], text("flow_caption_did", lang)))
     sub.figures += page.figures_of(res)

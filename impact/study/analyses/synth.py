@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from impact.months import month_label
 from impact.report.disclosure import CELL, Group, Publication
 from impact.report.render import ReportSection
 from impact.report.wording import text
-from impact.study.analyses import robustness
+from impact.study.analyses import area_compare, robustness
 from impact.study.context import AnalysisResult, FigureSpec, Notice, StudyContext, TruthRequest
 
 
@@ -47,6 +48,7 @@ class SynthFacts:
     peers: tuple[str, ...] = ()
     peer_did: tuple[float, float] | None = None
     predictors: str = "outcome_only"
+    compare: Any = None  # area_compare.CompareFacts: estimators beside the synthetic control
 
 
 def _area_counts(panel: pl.DataFrame, areas: list[str], prefix: str, key: str = "month") -> pl.DataFrame:
@@ -222,6 +224,12 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     peer_did = None
     if peers_df is not None:
         peer_did = _peers(tables, figures, panel, peers_df, area, t0, lang)
+    compared = None
+    if o.compare:
+        ctab, cfig, compared = area_compare.run(data, panel, res, area, donors, t0, size, o.compare, mc,
+                                                   lang)
+        tables.update(ctab)
+        figures += cfig
     facts = SynthFacts(area=area, policy_month=cfg.treatment.policy_month, first=first, last=last, n_donors=len(donors),
                        n_excluded=len(excluded), pre_rmspe=float(res.pre_rmspe), att=float(att),
                        placebo_p=None if placebo is None else float(placebo.p_value),
@@ -230,10 +238,11 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
                        loo_range=None if loo is None else (float(loo.summary["att"].min()),
                                                            float(loo.summary["att"].max())),
                        peers=tuple(peers_df["peer"].astype(str)) if peers_df is not None else (), peer_did=peer_did,
-                       predictors=o.predictors)
+                       predictors=o.predictors, compare=compared)
     return AnalysisResult(name="synth", estimates=pub_est, tables=tables, figures=tuple(figures), flows=(flow.build(),),
                           notices=tuple(notices), facts=facts, checks=(checks,),
-                          truth=(TruthRequest("synth", area, ("synthetic_control", "synthetic_control_gaps"),
+                          truth=(TruthRequest("synth", area, ("synthetic_control", "synthetic_control_gaps",
+                                                              *area_compare.ANALYSES.values()),
                                               {"t0": t0, "last": last}),))
 
 
@@ -315,6 +324,8 @@ def write(res, page) -> None:
         sub.paragraphs.append(text("peer_text", lang, area=f.area, n=len(f.peers), peers=", ".join(f.peers),
                                    before=page.fmt("pp", before), after=page.fmt("pp", after),
                                    change=page.fmt("pp", after - before)))
+    if f.compare is not None:
+        area_compare.write(res, page, sub)
     sub.tables.append(page.flow_table(res.flows["synth"], text("flow_caption_synth", lang)))
     sub.figures += page.figures_of(res)
     sub.warnings += [n.text for n in res.notices]
