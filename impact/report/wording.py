@@ -816,7 +816,7 @@ _HONEST_AREA = {
         "aloituksen jälkeinen rikkomus enintään Mbar-kertainen suurimpaan aloitusta edeltävään verrattuna"),
     "honest_method_smoothness": ("slope of the violation changes by at most M per month",
                                  "rikkomuksen kulmakerroin muuttuu enintään M kuukaudessa"),
-    "honest_m": ("Mbar / M", "Mbar / M"),
+    "honest_m": ("Mbar or M", "Mbar tai M"),
     "honest_restriction": ("Restriction on the violation", "Rikkomuksen rajoitus"),
     "honest_lower": ("Lower bound", "Alaraja"),
     "honest_upper": ("Upper bound", "Yläraja"),
