@@ -9,8 +9,8 @@
 
 Both take data, not fitted models, and return text; numbers are formatted by ``fmt``
 (default: 3 significant digits, decimal comma in Finnish; pass the report's percentage-point
-formatter for rates). Every sentence is a template of the wording catalogue
-(:mod:`impact.report.wording`).
+formatter for rates; ``size_fmt`` formats unsigned sizes: spreads, half-widths, pre-period fit).
+Every sentence is a template of the wording catalogue (:mod:`impact.report.wording`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def breakdown_sentence(bounds: Any, lang: str = "en", fmt: Callable[[float], str
     return text("honest_breakdown_sd", lang, sign=sign, m=fmt(bd))
 
 
-def why_estimators_differ(table: pd.DataFrame, lang: str = "en", fmt: Callable[[float], str] | None = None) -> str:
+def why_estimators_differ(table: pd.DataFrame, lang: str = "en", fmt: Callable[[float], str] | None = None,
+                          size_fmt: Callable[[float], str] | None = None) -> str:
     """A paragraph explaining the spread of the area estimates from their diagnostics.
 
     ``table``: rows ``estimator`` ("synthetic control", "synthetic DiD", "augmented synthetic
@@ -67,6 +68,7 @@ def why_estimators_differ(table: pd.DataFrame, lang: str = "en", fmt: Callable[[
     """
     check_language(lang)
     fmt = fmt or (lambda v: _num(v, lang))
+    size = size_fmt or fmt
     t = table.set_index("estimator")
     name = lambda e: label(e, lang)  # noqa: E731
     est = t["estimate"].astype(float)
@@ -75,14 +77,15 @@ def why_estimators_differ(table: pd.DataFrame, lang: str = "en", fmt: Callable[[
     typical = float(np.nanmedian(half)) if np.isfinite(half).any() else float("nan")
     out = []
     if np.isfinite(typical) and spread <= 0.5 * typical:
-        out.append(text("area_agree", lang, spread=fmt(spread), half=fmt(typical)))
+        out.append(text("area_agree", lang, spread=size(spread), half=size(typical)))
     else:
         out.append(text("area_range", lang, low=fmt(est.min()), low_name=name(est.idxmin()), high=fmt(est.max()),
-                        high_name=name(est.idxmax()), spread=fmt(spread), half=fmt(typical)))
+                        high_name=name(est.idxmax()), spread=size(spread), half=size(typical)))
     sc, sd = "synthetic control", "synthetic DiD"
     if sc in t.index and sd in t.index:
         r_sc, r_sd = float(t.loc[sc, "pre_rmse"]), float(t.loc[sd, "pre_rmse"])
-        out.append(text("area_prefit_bad" if r_sc > 1.5 * r_sd else "area_prefit_ok", lang, sc=fmt(r_sc), sdid=fmt(r_sd)))
+        out.append(text("area_prefit_bad" if r_sc > 1.5 * r_sd else "area_prefit_ok", lang, sc=size(r_sc),
+                        sdid=size(r_sd)))
         mw, ed = float(t.loc[sc, "max_weight"]), float(t.loc[sc, "effective_donors"])
         if mw > 0.5 or ed < 3:
             out.append(text("area_concentrated", lang, max_weight=_num(mw, lang, ".2f"), donors=_num(ed, lang, ".1f"),

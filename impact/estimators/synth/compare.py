@@ -52,7 +52,8 @@ class AreaComparison:
 def _concentration(w: np.ndarray) -> dict:
     w = np.asarray(w, dtype=float)
     return {"max_weight": float(w.max()), "effective_donors": float(1.0 / np.sum(w**2)),
-            "donors_used": int((np.abs(w) > 1e-6).sum()), "negative_weight": float(-w[w < 0].sum())}
+            "donors_used": int((np.abs(w) > 1e-6).sum()),
+            "negative_weight": float(-w[w < 0].sum()) + 0.0}  # + 0.0: no "-0" without negative weights
 
 
 def _path(key: str, time, treated, counterfactual, post, time_weight=np.nan) -> pd.DataFrame:

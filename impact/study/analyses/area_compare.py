@@ -11,6 +11,7 @@ gives weight (the fewest over the months).
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -124,7 +125,8 @@ def _figure(name: str, caption: str, table: str, draw: Any, lang: str, area: str
 
 
 def _draw_comparison(df: pd.DataFrame, lang: str, area: str):
-    d = df.dropna(subset=["estimate"]).assign(name=lambda x: [label(e, lang) for e in x["estimator"]])
+    d = df.dropna(subset=["estimate"])
+    d = d.assign(name=[textwrap.fill(label(e, lang), 16) for e in d["estimator"]])
     return plots.estimator_comparison_plot(d, label="name", ylabel=text("effect_on_employment", lang), percent=True,
                                            estimate_label=text("area_estimate_interval", lang),
                                            truth_label=text("truth", lang))
@@ -163,7 +165,9 @@ def write(res, page, sub) -> None:
                                    min_cell=page.rules.min_cell))
     ok = f.dropna(subset=["estimate", "pre_rmse"])
     if len(ok) >= 2:
-        sub.paragraphs.append(why_estimators_differ(ok, lang, fmt=pp))
+        unit = " %-yks." if lang == "fi" else " pp"
+        sub.paragraphs.append(why_estimators_differ(ok, lang, fmt=pp,
+                                                    size_fmt=lambda v: page.fmt("pp_abs", v) + unit))
     cols = [("estimator", text("estimator", lang), "text"),
             ("estimate", text("estimate", lang), "pp", ("ci_lower", "ci_upper")),
             ("interval", text("interval_kind", lang), "text"), ("pre_rmse", text("pre_rmse", lang), "pp_abs"),
