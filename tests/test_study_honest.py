@@ -145,3 +145,21 @@ def test_area_comparison_withholds_numbers_of_a_small_treated_area():
     d = disclose(tables["area_estimators"], DisclosureRules())
     assert d.frame["estimate"].isna().all() and (d.marks["estimate"] == "..").all()
     assert isinstance(d.frame, pd.DataFrame)
+
+
+def test_coefficient_without_sampling_variance():
+    """The risk-set design's entry month (every unit job seeking: coefficient 0, variance 0) must not
+    turn the moment tests into 0/0: at Mbar = 0 the set is about the interval under parallel trends."""
+    rng = np.random.default_rng(5)
+    e = np.r_[np.arange(-6, -1), np.arange(0, 6)]
+    A = rng.normal(size=(11, 11)) * 0.01
+    V = A @ A.T + np.eye(11) * 1e-4
+    b = rng.multivariate_normal(np.r_[np.zeros(5), np.full(6, 0.05)], V)
+    V[5, :] = V[:, 5] = 0.0
+    b[5] = 0.0
+    hb = honest_bounds(EventStudy(e, b, V), method="relative_magnitude", m=[0.0, 0.5])
+    lo, hi = hb.table.loc[0, ["lower", "upper"]]
+    o = hb.original
+    width = o["upper"] - o["lower"]
+    assert abs(lo - o["lower"]) < 0.5 * width and abs(hi - o["upper"]) < 0.5 * width
+    assert any("no sampling variance" in n for n in hb.notes)
