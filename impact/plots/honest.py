@@ -26,6 +26,7 @@ def sensitivity_plot(
     robust_label: str = "robust",
     breakdown_label: str = "breakdown",
     percent: bool = False,
+    original_tick: str = "PT",
 ) -> Figure:
     """Robust confidence sets against the size of the allowed violation, with the original interval.
 
@@ -47,6 +48,9 @@ def sensitivity_plot(
         half = (rob["upper"] - rob["lower"]) / 2
         ax.errorbar(ms, mid, yerr=[half, half], fmt="none", ecolor="C0", capsize=4, linewidth=2, label=robust_label)
     ax.axhline(0, color="black", linewidth=0.8)
+    if len(orig) and len(ms) <= 12:  # the original interval's tick says what it is, not an m it does not have
+        ax.set_xticks([x_orig, *ms])
+        ax.set_xticklabels([original_tick, *[f"{v:.3g}" for v in ms]])
     if breakdown is not None and np.isfinite(breakdown) and breakdown > 0:
         ax.axvline(breakdown, color="grey", linestyle="--", linewidth=1, label=f"{breakdown_label} {breakdown:.2g}")
     ax.set_xlabel(xlabel or ("Mbar (post violations relative to the largest pre-period one)"

@@ -28,16 +28,18 @@ def _num(x: float, lang: str, spec: str = ".3g") -> str:
     return s.replace(".", ",") if lang == "fi" else s
 
 
-def breakdown_sentence(bounds: Any, lang: str = "en", fmt: Callable[[float], str] | None = None) -> str:
+def breakdown_sentence(bounds: Any, lang: str = "en", fmt: Callable[[float], str] | None = None,
+                       size_fmt: Callable[[float], str] | None = None) -> str:
     """One sentence on how large a violation of parallel trends would overturn the sign of the effect.
 
     Relative magnitudes: "... unless post-period violations of parallel trends exceed Mbar times
     the largest pre-period one" (Mbar with 3 significant digits); smoothness: "... unless the slope
-    of the difference in trends changes by more than M per period" (``fmt`` formats M in outcome
-    units). A breakdown value of 0 (not significant even under exact parallel trends) and of
+    of the difference in trends changes by more than M per period" (``size_fmt`` formats M in outcome
+    units, ``fmt`` the interval's bounds; default both ``fmt``). A breakdown value of 0 (not significant even under exact parallel trends) and of
     infinity (significant for every violation examined) have their own sentences.
     """
     fmt = fmt or (lambda v: _num(v, lang))
+    size = size_fmt or fmt
     o = bounds.original
     bd = float(bounds.breakdown)
     rel = bounds.method == "relative_magnitude"
@@ -45,13 +47,13 @@ def breakdown_sentence(bounds: Any, lang: str = "en", fmt: Callable[[float], str
     if not np.isfinite(bd):
         mmax = float(np.max(bounds.table["m"]))
         return text("honest_breakdown_none_rm" if rel else "honest_breakdown_none_sd", lang, sign=sign,
-                    m=_num(mmax, lang) if rel else fmt(mmax))
+                    m=_num(mmax, lang) if rel else size(mmax))
     if bd <= 0:
         return text("honest_not_significant", lang, level=int(round(100 * getattr(bounds, "level", 0.95))),
                     lower=fmt(float(o["lower"])), upper=fmt(float(o["upper"])))
     if rel:
         return text("honest_breakdown_rm", lang, sign=sign, m=_num(bd, lang))
-    return text("honest_breakdown_sd", lang, sign=sign, m=fmt(bd))
+    return text("honest_breakdown_sd", lang, sign=sign, m=size(bd))
 
 
 def why_estimators_differ(table: pd.DataFrame, lang: str = "en", fmt: Callable[[float], str] | None = None,

@@ -800,7 +800,7 @@ _HONEST_AREA = {
                      "Kuinka paljon rinnakkaisten trendien oletuksen pitäisi pettää?"),
     "honest_text": (
         "Honest bounds (Rambachan and Roth 2023) for the average effect over months 0 to {post} after entry: "
-        "confidence sets ({level} %) that stay valid when parallel trends fail after entry, by at most a given "
+        "confidence sets ({level}%) that stay valid when parallel trends fail after entry, by at most a given "
         "size. {sentences}",
         "Rehelliset rajat (Rambachan ja Roth 2023) keskimääräiselle vaikutukselle kuukausina 0–{post} aloituksen "
         "jälkeen: luottamusjoukot ({level} %), jotka pätevät, vaikka rinnakkaiset trendit pettäisivät aloituksen "
@@ -823,6 +823,7 @@ _HONEST_AREA = {
     "honest_original": ("parallel trends (original)", "rinnakkaiset trendit (alkuperäinen)"),
     "honest_robust": ("robust set", "robusti joukko"),
     "honest_breakdown_label": ("breakdown", "murtumispiste"),
+    "honest_pt_tick": ("parallel", "rinnakkaiset"),
     "honest_xlabel_relative_magnitude": ("Mbar (post-entry violation relative to the largest pre-entry one)",
                                          "Mbar (rikkomus suhteessa suurimpaan aloitusta edeltävään)"),
     "honest_xlabel_smoothness": ("M (change in the slope of the violation per month)",

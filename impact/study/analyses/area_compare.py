@@ -165,9 +165,7 @@ def write(res, page, sub) -> None:
                                    min_cell=page.rules.min_cell))
     ok = f.dropna(subset=["estimate", "pre_rmse"])
     if len(ok) >= 2:
-        unit = " %-yks." if lang == "fi" else " pp"
-        sub.paragraphs.append(why_estimators_differ(ok, lang, fmt=pp,
-                                                    size_fmt=lambda v: page.fmt("pp_abs", v) + unit))
+        sub.paragraphs.append(why_estimators_differ(ok, lang, fmt=pp, size_fmt=lambda v: page.fmt("pp_abs", v)))
     cols = [("estimator", text("estimator", lang), "text"),
             ("estimate", text("estimate", lang), "pp", ("ci_lower", "ci_upper")),
             ("interval", text("interval_kind", lang), "text"), ("pre_rmse", text("pre_rmse", lang), "pp_abs"),

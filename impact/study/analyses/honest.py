@@ -88,7 +88,8 @@ def _draw(df: pd.DataFrame, method: str, lang: str):
                                   method=method, xlabel=text(f"honest_xlabel_{method}", lang),
                                   ylabel=text("effect_on_employment", lang), original_label=text("honest_original", lang),
                                   robust_label=text("honest_robust", lang),
-                                  breakdown_label=text("honest_breakdown_label", lang), percent=True)
+                                  breakdown_label=text("honest_breakdown_label", lang), percent=True,
+                                  original_tick=text("honest_pt_tick", lang))
 
 
 def write(res, page, sub) -> None:
@@ -99,7 +100,6 @@ def write(res, page, sub) -> None:
     lang = page.lang
     d = res.tables["did_honest"]
     t = d.frame
-    unit = " %-yks." if lang == "fi" else " pp"
     sentences = []
     for method in f.methods:
         m = t[t["method"] == method]
@@ -109,13 +109,18 @@ def write(res, page, sub) -> None:
         o = orig.iloc[0]
         bounds = SimpleNamespace(original={"estimate": o["estimate"], "lower": o["lower"], "upper": o["upper"]},
                                  breakdown=o["breakdown"], method=method, table=m[m["kind"] != "original"], level=LEVEL)
-        sentences.append(breakdown_sentence(bounds, lang, fmt=lambda v: page.fmt("pp_abs", v) + unit))
+        sentences.append(breakdown_sentence(bounds, lang, fmt=lambda v: page.fmt("pp", v),
+                                            size_fmt=lambda v: page.fmt("pp_abs", v)))
     sub.paragraphs.append(text("honest_text", lang, post=f.post, level=int(round(100 * LEVEL)),
-                               sentences=" ".join(sentences)))
+                               sentences=" ".join(dict.fromkeys(sentences))))
     if f.refitted:
         sub.paragraphs.append(text("honest_universal", lang))
+    m_kind = {"relative_magnitude": "num2", "smoothness": "pp_abs"}
     shown = t.assign(what=[text(f"honest_method_{m}" if k != "original" else "honest_original", lang)
-                           for m, k in zip(t["method"], t["kind"])])
-    cols = [("what", text("honest_restriction", lang), "text"), ("m", text("honest_m", lang), "num2"),
+                           for m, k in zip(t["method"], t["kind"])],
+                     m_shown=[None if k == "original" else page.fmt(m_kind[m], v)
+                              for m, k, v in zip(t["method"], t["kind"], t["m"])])
+    shown = shown[~((shown["kind"] == "original") & shown.duplicated("kind"))]  # parallel trends once
+    cols = [("what", text("honest_restriction", lang), "text"), ("m_shown", text("honest_m", lang), "text"),
             ("lower", text("honest_lower", lang), "pp"), ("upper", text("honest_upper", lang), "pp")]
     sub.tables.append(page.table(d, cols, text("honest_title", lang), frame=shown))
