@@ -49,6 +49,19 @@ def wide_panel(data: Any, unit: str, time: str, outcome: str, extra: Sequence[st
     return W.to_numpy(dtype=float), W.index.to_numpy(), W.columns.to_numpy(), ex
 
 
+def per_unit_times(treated: list, treatment_time: Any) -> dict:
+    """``treated unit -> first treated period`` from one common period or a dict by unit."""
+    if not isinstance(treatment_time, dict):
+        return {u: treatment_time for u in treated}
+    t0 = {}
+    for u in treated:
+        hit = [k for k in treatment_time if k == u]
+        if not hit:
+            raise DesignError(f"treatment_time has no period for treated unit {u!r}")
+        t0[u] = treatment_time[hit[0]]
+    return t0
+
+
 def treatment_times(units: np.ndarray, times: np.ndarray, treated: Any, treatment_time: Any, unit_col: str
                     ) -> dict[Any, Any]:
     """``{treated unit: first treated period}`` (``treatment_time`` a period or a dict unit -> period)."""
@@ -58,15 +71,7 @@ def treatment_times(units: np.ndarray, times: np.ndarray, treated: Any, treatmen
     for u in treated_list:
         if not np.any(units == u):
             raise DesignError(f"treated unit {u!r} is not in the panel (column {unit_col!r})")
-    if isinstance(treatment_time, dict):
-        t0 = {}
-        for u in treated_list:
-            hit = [k for k in treatment_time if k == u]
-            if not hit:
-                raise DesignError(f"treatment_time has no period for treated unit {u!r}")
-            t0[u] = treatment_time[hit[0]]
-    else:
-        t0 = {u: treatment_time for u in treated_list}
+    t0 = per_unit_times(treated_list, treatment_time)
     for u, tt in t0.items():
         if not np.any(times == tt):
             raise DesignError(f"treatment time {_fmt_time(tt)} of unit {u!r} is not a period of the panel "

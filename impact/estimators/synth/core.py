@@ -11,6 +11,7 @@ import polars as pl
 
 from impact.errors import DesignError
 from impact.estimators.results import EstimationResults, tidy_estimates
+from impact.estimators.synth._wide import per_unit_times
 from impact.estimators.synth.engine import FitOptions, fit_columns, run_fits
 from impact.estimators.synth.prep import SynthPanel, _fmt_time, build_panel, to_polars
 
@@ -445,15 +446,7 @@ def synthetic_control(
             raise DesignError(f"unit(s) {clash} are both treated and donors")
     opts = FitOptions(v=None if v is None else tuple(float(x) for x in v), n_random=n_random, seed=seed)
     call = {"data": df, "v": v, "missing_predictors": missing_predictors}
-    if isinstance(treatment_time, dict):
-        t0 = {}
-        for u in treated_list:
-            hit = [k for k in treatment_time if k == u]
-            if not hit:
-                raise DesignError(f"treatment_time has no date for treated unit {u!r}")
-            t0[u] = treatment_time[hit[0]]
-    else:
-        t0 = {u: treatment_time for u in treated_list}
+    t0 = per_unit_times(treated_list, treatment_time)
     args = (predictors, special_predictors, fit_window, opts, missing_predictors, level, call)
     if not isinstance(treated, (list, tuple, np.ndarray, pd.Index, pl.Series, set)):
         return _fit_single(df, unit, time, outcome, treated_list[0], t0[treated_list[0]], donor_list, *args)
