@@ -211,8 +211,8 @@ def _files(folder: Path) -> list[str]:
 def foreign_files(final: Path, legacy: Callable[[str], bool] | None = None) -> list[str] | None:
     """Files in ``final`` the toolkit did not write there (``None``: the folder is not ours at all).
 
-    Ours: listed in its ``.impact-output.json``; for a folder written before the marker existed,
-    ``legacy(relative path)`` says which names the command writes.
+    Ours: listed in its ``.impact-output.json``, or named as the command names its files
+    (``legacy(relative path)``; this also recognises folders written before the marker existed).
     """
     marker = final / MARKER
     files = [f for f in _files(final) if f != MARKER]
@@ -221,7 +221,7 @@ def foreign_files(final: Path, legacy: Callable[[str], bool] | None = None) -> l
             known = set(json.loads(marker.read_text(encoding="utf-8")).get("files", []))
         except (ValueError, OSError, UnicodeDecodeError, AttributeError):
             known = set()
-        return [f for f in files if f not in known]
+        return [f for f in files if f not in known and not (legacy and legacy(f))]
     if not files:
         return []
     if legacy is None:

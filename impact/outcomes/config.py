@@ -64,8 +64,10 @@ class OutcomeConfig:
     age_bands
         Lower bounds of the age bands (age = calendar year - birth year).
     extraction_date
-        Date of the register extraction. Default: the latest payment date in the earnings
-        reports. The last complete month of data is the last month that ends on or before it.
+        Date of the register extraction. Default: the ``extraction_date`` of the register
+        folder's delivery manifest (``delivery.toml``; never the largest date in the data, see
+        :mod:`impact.registers.delivery`); a date set here must not be after the manifest's.
+        The last complete month of data is the last month that ends on or before it.
     data_start
         First date the registers cover (sets the month table's start). Default: the earliest
         date in the data; needed only to compile SQL without reading the data (``--sql-only``).

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from impact.errors import ConfigError
 
-__all__ = ["AFTER_EXTRACTION", "DELIVERY_FILE", "Delivery", "read_delivery", "resolve_extraction_date",
-           "write_delivery"]
+__all__ = ["AFTER_EXTRACTION", "DELIVERY_FILE", "Delivery", "choose_extraction_date", "read_delivery",
+           "resolve_extraction_date", "write_delivery"]
 
 DELIVERY_FILE = "delivery.toml"
 #: What happens to rows dated after the extraction date: ``"error"`` (validation fails) or
@@ -120,18 +120,22 @@ def resolve_extraction_date(folder: str | Path, configured: dt.date | str | None
     ConfigError
         No date anywhere, or the setting is later than the delivery's extraction date.
     """
-    delivery = read_delivery(folder)
+    return choose_extraction_date(configured, read_delivery(folder), key, str(folder))
+
+
+def choose_extraction_date(configured: dt.date | str | None, delivery: Delivery | None,
+                           key: str = "data.extraction_date", where: str = "the registers") -> Delivery:
+    """The run's setting checked against the delivery's manifest (see :func:`resolve_extraction_date`)."""
     if configured is not None:
         date = _as_date(configured, key)
         if delivery is not None and date > delivery.extraction_date:
             raise ConfigError(
                 f"{key} = {date.isoformat()} is after the extraction date of the delivery "
-                f"({delivery.extraction_date.isoformat()}, {Path(folder) / DELIVERY_FILE}); data cannot cover days "
+                f"({delivery.extraction_date.isoformat()}, {DELIVERY_FILE} of {where}); data cannot cover days "
                 "after they were extracted. Remove the setting or give an earlier date (a cut-off)")
         return Delivery(date, key, delivery.source if delivery else "")
     if delivery is not None:
         return delivery
     raise ConfigError(
-        f"no extraction date for the registers in {folder}: it must come from the data delivery, not from the "
-        f"largest date in the data. Put {DELIVERY_FILE} with `extraction_date = YYYY-MM-DD` into the register "
-        f"folder, or set {key}")
+        f"no extraction date for {where}: it must come from the data delivery, not from the largest date in "
+        f"the data. Put {DELIVERY_FILE} with `extraction_date = YYYY-MM-DD` into the register folder, or set {key}")
