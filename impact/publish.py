@@ -48,7 +48,8 @@ from typing import Callable
 
 from impact.errors import ImpactError
 
-__all__ = ["OutputError", "check_replaceable", "discard", "publish", "staging_dir", "target"]
+__all__ = ["OutputError", "check_replaceable", "clean_leftovers", "discard", "publish", "staging_dir", "target",
+           "verify_output"]
 
 MARKER = ".impact-output.json"
 _RENAME_EXCHANGE = 2
@@ -208,6 +209,33 @@ def _files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() or p.is_symlink())
 
 
+def _stats(folder: Path) -> dict[str, list[int]]:
+    """Relative path -> [size, mtime in ns] of every file (recorded in the marker)."""
+    out = {}
+    for rel in _files(folder):
+        st = (folder / rel).lstat()
+        out[rel] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def verify_output(final: str | Path) -> list[str]:
+    """Differences between a published folder and its ``.impact-output.json`` (empty: intact).
+
+    Names files that are missing, added, or whose size or modification time differ from what
+    :func:`publish` recorded: a folder mixing two runs, or edited since, is caught.
+    """
+    final = Path(final)
+    try:
+        recorded = json.loads((final / MARKER).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return [f"{MARKER}: {type(e).__name__}"]
+    now = {k: v for k, v in _stats(final).items() if k != MARKER}
+    problems = [f"missing {k}" for k in recorded if k not in now]
+    problems += [f"not published {k}" for k in now if k not in recorded]
+    problems += [f"changed {k}" for k in now if k in recorded and list(recorded[k]) != now[k]]
+    return sorted(problems)
+
+
 def foreign_files(final: Path, legacy: Callable[[str], bool] | None = None) -> list[str] | None:
     """Files in ``final`` the toolkit did not write there (``None``: the folder is not ours at all).
 
@@ -278,7 +306,7 @@ def publish(staging: str | Path, final: str | Path, what: str = "",
         raise OutputError(f"{staging} is not a staging folder of {final}")
     try:
         check_replaceable(final, what, legacy)
-        (staging / MARKER).write_text(json.dumps({"command": what, "files": _files(staging)}, indent=1) + "\n",
+        (staging / MARKER).write_text(json.dumps({"command": what, "files": _stats(staging)}, indent=1) + "\n",
                                       encoding="utf-8")
         _trace("staged")
         if final.exists():

@@ -44,9 +44,11 @@ def read_outcome_cache(cache: Path, con: Any, cfg: Any) -> tuple[Any, Any, str |
     the entry exists but cannot be used (the caller recomputes).
     """
     from impact.outcomes.pipeline import OutcomeTables
+    from impact.publish import clean_leftovers
 
     meta_path = cache / "meta.json"
     try:
+        clean_leftovers(cache)  # staging folders of killed runs that wrote this entry
         if not meta_path.exists():
             return None, None, None
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
