@@ -219,9 +219,13 @@ def load_config(path: str | Path | None) -> OutcomeConfig:
         return OutcomeConfig()
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"outcome config {p}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"outcome config {p}: is a folder; expected a TOML file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"outcome config {p}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"outcome config {p}: not valid TOML ({e})") from None
     if "outcomes" in data:

@@ -446,7 +446,13 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
         for _, fn in STAGES:
             fn(run)
         stage_outputs(run, started, t0)
-        publish(tmp, final, "run", is_report_file)  # atomic: the whole old report or the whole new one
+        entry = _ledger(run, reports_dir, final)  # refuses a report that differences an earlier one
+        try:
+            publish(tmp, final, "run", is_report_file)  # atomic: the whole old report or the whole new one
+        except BaseException:
+            if entry is not None:
+                entry.unlink(missing_ok=True)
+            raise
     except BaseException:
         discard(tmp)
         raise
@@ -459,6 +465,19 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
     progress.log(f"wrote {final}/ (report.html{', report.pdf' if 'pdf' in cfg.report.formats else ''}, "
                  f"results.json, manifest.json, figures/, tables/) in {time.perf_counter() - t0:.1f}s")
     return final
+
+
+def _ledger(run: StudyRun, reports_dir: Path, final: Path) -> Path | None:
+    """Check the run's published cells against the differencing ledger, then record them
+    (before publishing: a run killed in between leaves a record, never an unrecorded report)."""
+    from impact import ledger
+
+    if run.population is None:
+        return None
+    cells = ledger.cells_from_units(run.population.units, run.cfg.outcomes.by, run.cfg.report.min_cell)
+    folder, data = ledger.ledger_dir(reports_dir), ledger.data_hash(run.input_hashes)
+    ledger.check(folder, data, run.cfg.study.name, cells, run.cfg.report.min_cell)
+    return ledger.record(folder, data, run.cfg.study.name, cells, run.cfg.report.min_cell, final)
 
 
 def is_report_file(rel: str) -> bool:
