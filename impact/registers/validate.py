@@ -607,7 +607,8 @@ def _area_codes(prepared: dict[str, _Table]) -> tuple[dict, list[Problem]]:
     split = pairs.filter(pl.len().over("municipality") > 1).sort("municipality", "n", descending=[False, True])
     if split.height:
         shown = "; ".join(
-            f"{r['municipality']}: " + ", ".join(f"{a} ({n:,} persons)" for a, n in zip(r["employment_area"], r["n"]))
+            f"{r['municipality']}: " + ", ".join(f"{a} ({n:,} person{'s' if n != 1 else ''})"
+                                                 for a, n in zip(r["employment_area"], r["n"]))
             for r in split.group_by("municipality", maintain_order=True).agg("employment_area", "n")
             .head(N_EXAMPLES).iter_rows(named=True))
         problems.append(Problem("persons", persons.file, "employment_area", "area_mismatch",
