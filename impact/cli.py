@@ -119,8 +119,8 @@ _IO_FAILURES = ("No space left on device", "Read-only file system", "Permission 
 _STAGING = re.compile(r"/\.([^/]+)\.staging-[0-9]+-[0-9a-f]+")
 
 
-def _io_message(e: BaseException) -> str | None:
-    """One line for a failed read or write (``None``: not an I/O failure)."""
+def _io_message(e: BaseException, output: str | None = None) -> str | None:
+    """One line for a failed read or write (``None``: not an I/O failure); ``output``: the command's output."""
     if isinstance(e, OSError):
         what = os.strerror(e.errno) if e.errno else (str(e).splitlines() or [type(e).__name__])[0]
         where = e.filename or ""
@@ -132,7 +132,7 @@ def _io_message(e: BaseException) -> str | None:
         what, where = found, ""
         m = re.search(r"""["']?(/[^"':]+)["']?""", text)
         where = m.group(1) if m else ""
-    where = _STAGING.sub(r"/\1", str(where))  # name the output, not its hidden staging folder
+    where = _STAGING.sub(r"/\1", str(where)) or output or ""  # name the output, not its staging folder
     return f"{what}{': ' + where if where else ''} (nothing was published; the previous output is unchanged)"
 
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"impact {args.command}: interrupted (nothing was published)", file=sys.stderr)
         code = 130
     except Exception as e:  # I/O failures (full disk, read-only folder) of any library: one line, no traceback
-        msg = _io_message(e)
+        msg = _io_message(e, getattr(args, "out", None) or getattr(args, "reports_dir", None))
         if msg is None:
             raise
         print(f"impact {args.command}: error: {msg}", file=sys.stderr)
