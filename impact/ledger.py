@@ -29,7 +29,9 @@ leak by this rule and are skipped without comparing persons.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import json
@@ -37,6 +39,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import polars as pl
@@ -44,7 +47,7 @@ import polars as pl
 from impact.errors import ImpactError
 
 __all__ = ["LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "ledger_dir",
-           "list_entries", "record", "remove"]
+           "list_entries", "locked", "record", "remove"]
 
 LEDGER = ".ledger"
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -170,6 +173,17 @@ def cells_from_units(units: pl.DataFrame, by: tuple[str, ...] | list[str], min_c
 
 def _entries(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.npz")) if folder.is_dir() else []
+
+
+@contextlib.contextmanager
+def locked(ledger_dir: str | Path) -> Iterator[Path]:
+    """Hold the ledger's lock (``flock`` on ``.ledger/lock``): :func:`check` then :func:`record` under
+    it, so that two runs at the same time cannot both pass without seeing each other."""
+    folder = Path(ledger_dir)
+    _salt(folder)  # creates the folder (private) on first use
+    with open(folder / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield folder
 
 
 def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame, min_cell: int) -> None:

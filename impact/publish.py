@@ -236,19 +236,29 @@ def verify_output(final: str | Path) -> list[str]:
     return sorted(problems)
 
 
-def foreign_files(final: Path, legacy: Callable[[str], bool] | None = None) -> list[str] | None:
+def _marker(final: Path) -> dict:
+    try:
+        m = json.loads((final / MARKER).read_text(encoding="utf-8"))
+        return m if isinstance(m, dict) else {}
+    except (ValueError, OSError, UnicodeDecodeError):
+        return {}
+
+
+def foreign_files(final: Path, legacy: Callable[[str], bool] | None = None, what: str | None = None
+                  ) -> list[str] | None:
     """Files in ``final`` the toolkit did not write there (``None``: the folder is not ours at all).
 
-    Ours: listed in its ``.impact-output.json``, or named as the command names its files
-    (``legacy(relative path)``; this also recognises folders written before the marker existed).
+    Ours: listed in its ``.impact-output.json`` by the same command (``what``; another command's
+    output, e.g. registers given as the output of ``impact outcomes``, is not ours to replace), or
+    named as the command names its files (``legacy(relative path)``; this also recognises folders
+    written before the marker existed).
     """
-    marker = final / MARKER
     files = [f for f in _files(final) if f != MARKER]
-    if marker.is_file():
-        try:
-            known = set(json.loads(marker.read_text(encoding="utf-8")).get("files", []))
-        except (ValueError, OSError, UnicodeDecodeError, AttributeError):
-            known = set()
+    if (final / MARKER).is_file():
+        marker = _marker(final)
+        if what is not None and marker.get("command") != what:
+            return None
+        known = set(marker.get("files") or [])
         return [f for f in files if f not in known and not (legacy and legacy(f))]
     if not files:
         return []
@@ -271,10 +281,12 @@ def check_replaceable(final: str | Path, what: str, legacy: Callable[[str], bool
     final = target(final)
     if not final.exists():
         return final
-    foreign = foreign_files(final, legacy)
+    foreign = foreign_files(final, legacy, what)
     if foreign is None:
-        raise OutputError(f"{final} exists and was not written by `impact {what}`; it would be replaced as a whole. "
-                          f"Choose a new or empty output folder (or move this one away)")
+        other = _marker(final).get("command")
+        by = f" (it holds the output of `impact {other}`)" if other and other != what else ""
+        raise OutputError(f"{final} exists and was not written by `impact {what}`{by}; it would be replaced as a "
+                          f"whole. Choose a new or empty output folder (or move this one away)")
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" (+{len(foreign) - 5} more)" if len(foreign) > 5 else "")
         raise OutputError(f"{final} holds files `impact {what}` did not write ({shown}); replacing the folder "

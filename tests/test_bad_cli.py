@@ -234,3 +234,13 @@ def test_ledger_command_errors(tmp_path, capsys):
            "no report of study 'nothing' in the ledger")
     assert main_ok(["ledger", "list", "--reports-dir", str(tmp_path)]) == 0
     assert "the ledger is empty" in capsys.readouterr().out
+
+
+def test_output_of_another_command_is_never_replaced(tmp_path, capsys, registers):
+    reg = tmp_path / "reg"
+    shutil.copytree(registers, reg)
+    before = sorted(p.name for p in reg.iterdir())
+    _fails(capsys, ["outcomes", str(reg), "--out", str(reg)],
+           f"{reg} exists and was not written by `impact outcomes` (it holds the output of `impact simulate`)")
+    assert sorted(p.name for p in reg.iterdir()) == before
+    _fails(capsys, ["outcomes", str(reg), "--out", str(tmp_path)], "was not written by `impact outcomes`")

@@ -7,7 +7,6 @@ Every test breaks one thing in the small valid register folder of
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -16,6 +15,7 @@ from impact.errors import ConfigError
 from impact.registers.delivery import read_delivery, resolve_extraction_date, write_delivery
 from impact.registers.validate import ValidationReport, validate_folder, validate_tables
 from tests.registers_fixtures import EXTRACTION, valid_tables, write_register_folder
+from tests.test_registers_validate import _only
 
 D = date
 
@@ -25,14 +25,6 @@ def _set(tables: dict, name: str, row: int, **values) -> dict:
     df = t[name]
     t[name] = df.with_columns(**{c: df[c].scatter(row, v) for c, v in values.items()})
     return t
-
-
-def _only(report: ValidationReport, kind: str, severity: str = "error"):
-    found = [p for p in report.problems if p.kind == kind and p.severity == severity]
-    assert len(found) == 1, report.summary()
-    others = [p for p in report.errors if p.kind != kind]
-    assert not others, report.summary()
-    return found[0]
 
 
 def _check(tables: dict, **kw) -> ValidationReport:

@@ -41,10 +41,10 @@ def _resolve_source(source: str, config: str | None) -> _Source:
         return _Source(folder, cfg, Path("outcomes") / study.study.name, study.data.backend, study.data.settings(),
                        getattr(study.data, "after_extraction", "error"), "data.extraction_date")
     if p.is_file():
-        raise ConfigError(f"impact outcomes: {p} is a file but not a study config (.toml); expected a register "
+        raise ConfigError(f"{p} is a file but not a study config (.toml); expected a register "
                           "folder or a study config")
     if not p.is_dir():
-        raise ConfigError(f"impact outcomes: {p} is neither a register folder nor a study config (.toml)")
+        raise ConfigError(f"{p} is neither a register folder nor a study config (.toml)")
     return _Source(p, load_config(config), None, "duckdb", {}, "error",
                    "extraction_date (outcome config)" if config else "--extraction-date")
 
@@ -60,7 +60,7 @@ def run_outcomes_command(args: argparse.Namespace) -> int:
     after = "drop" if getattr(args, "drop_after_extraction", False) else src.after_extraction
     out = Path(args.out) if args.out else src.default_out
     if out is None:
-        raise ConfigError("impact outcomes: --out OUT_DIR is required when SOURCE is a register folder")
+        raise ConfigError("--out OUT_DIR is required when SOURCE is a register folder")
     backend = getattr(args, "backend", None) or src.backend
     settings = src.settings if backend == src.backend else None
     t0 = time.perf_counter()

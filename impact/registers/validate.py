@@ -16,6 +16,15 @@ original; for the optional brokerage tables, links to tables that must hold the 
 vacancy; a vacancy's employer in ``payers`` is a warning; a link whose table is absent is
 reported as not checked) and a negative ``persons_proposed``.
 
+Checks that keep bad inputs from silently skewing results (issue 17; ``docs/disclosure.md``
+§3): values outside the plausibility bounds of :mod:`impact.registers.schema` (amounts,
+costs, birth years, every date within 1950..2100), rows dated after the extraction date of
+the delivery (``delivery.toml``, :mod:`impact.registers.delivery`; errors, or warnings with
+``after_extraction = "drop"``), persons born after it, the same Incomes Register report
+(payer, report reference, version) under several report ids, one version submitted with two
+actions, and area codes unknown to the delivery's ``areas`` classification (or, without it,
+a municipality assigned to several employment areas).
+
 Speed (1M persons, 73M earnings rows: about 15 s of CPU, under 1 GiB): each table is
 scanned lazily with the streaming engine and all its row checks are counted in one pass;
 only failing checks are scanned again for example ids. Null checks are skipped for Parquet

@@ -475,9 +475,10 @@ def _ledger(run: StudyRun, reports_dir: Path, final: Path) -> Path | None:
     if run.population is None:
         return None
     cells = ledger.cells_from_units(run.population.units, run.cfg.outcomes.by, run.cfg.report.min_cell)
-    folder, data = ledger.ledger_dir(reports_dir), ledger.data_hash(run.input_hashes)
-    ledger.check(folder, data, run.cfg.study.name, cells, run.cfg.report.min_cell)
-    return ledger.record(folder, data, run.cfg.study.name, cells, run.cfg.report.min_cell, final)
+    data, min_cell = ledger.data_hash(run.input_hashes), run.cfg.report.min_cell
+    with ledger.locked(ledger.ledger_dir(reports_dir)) as folder:
+        ledger.check(folder, data, run.cfg.study.name, cells, min_cell)
+        return ledger.record(folder, data, run.cfg.study.name, cells, min_cell, final)
 
 
 def is_report_file(rel: str) -> bool:
