@@ -244,3 +244,32 @@ def test_output_of_another_command_is_never_replaced(tmp_path, capsys, registers
            f"{reg} exists and was not written by `impact outcomes` (it holds the output of `impact simulate`)")
     assert sorted(p.name for p in reg.iterdir()) == before
     _fails(capsys, ["outcomes", str(reg), "--out", str(tmp_path)], "was not written by `impact outcomes`")
+
+
+def test_interrupt_and_unexpected_io_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    import impact.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_validate", interrupted)
+    with pytest.raises(SystemExit) as e:
+        main(["validate", str(tmp_path)])
+    assert e.value.code == 130 and capsys.readouterr().err.strip() == "impact validate: interrupted (nothing was published)"
+
+    def duckdb_full(args):  # a library wrapping the OS error in its own exception
+        raise RuntimeError('IO Error: Could not write file "/data/.x.staging-12-ab12cd34/p.parquet": No space left on device')
+
+    monkeypatch.setattr(cli, "_cmd_validate", duckdb_full)
+    with pytest.raises(SystemExit) as e:
+        main(["validate", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err == ("impact validate: error: No space left on device: /data/x/p.parquet (nothing was "
+                                         "published; the previous output is unchanged)")
+
+    def bug(args):
+        raise ValueError("a programming error")
+
+    monkeypatch.setattr(cli, "_cmd_validate", bug)
+    with pytest.raises(ValueError):  # not an input problem: the traceback stays
+        main(["validate", str(tmp_path)])
