@@ -643,10 +643,21 @@ def _submissions(t: _Table) -> list[Problem]:
     key = ["payer_id", "report_ref", "version"]
     if not set(key) | {"report_id", "action"} <= t.usable:
         return []
-    g = (t.lf.select(*key, "report_id", "action").unique()
-         .group_by(key).agg(pl.col("report_id").unique().sort().alias("ids"), pl.col("action").unique().sort())
+    # One streaming pass over a single 64-bit hash of (payer, reference, version) with the smallest
+    # and largest report id: a hash holding two report ids is a candidate (two submissions of one
+    # version, whatever their actions). The few candidates are then checked exactly; a hash
+    # collision can only add a candidate, never hide one.
+    rid, act = pl.col("report_id"), pl.col("action")
+    h = (pl.col("report_ref").hash(seed=1) ^ pl.col("payer_id").hash(seed=2) ^ pl.col("version").hash(seed=3))
+    cand = (t.lf.select(rid, h.alias("__h")).group_by("__h").agg(rid.min().alias("__lo"), rid.max().alias("__hi"))
+            .filter(pl.col("__lo") != pl.col("__hi")).select("__h").collect(engine="streaming"))
+    if cand.height == 0:
+        return []
+    g = (t.lf.filter(h.is_in(cand.get_column("__h").implode()))
+         .select(*key, "report_id", "action").unique()
+         .group_by(key).agg(rid.unique().sort().alias("ids"), act.unique().sort())
          .filter((pl.col("ids").list.len() > 1) | (pl.col("action").list.len() > 1))
-         .collect(engine="streaming").sort(key))
+         .collect().sort(key))
     if g.height == 0:
         return []
     problems = []
