@@ -68,8 +68,12 @@ def _schema_of(name: str) -> dict[str, pl.DataType]:
 
 
 def _to_arrow(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pa.Table:
-    """The frame cast to its output schema, as one contiguous Arrow record batch."""
-    return df.select([pl.col(c).cast(t) for c, t in schema.items()]).rechunk().to_arrow()
+    """The frame cast to its output schema, as one contiguous Arrow record batch.
+
+    Contract columns the generator does not model (the importers' transaction flags) are null.
+    """
+    return df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, t).alias(c)
+                      for c, t in schema.items()]).rechunk().to_arrow()
 
 
 # (nearly) unique strings: no dictionary encoding
