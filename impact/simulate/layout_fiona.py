@@ -114,13 +114,20 @@ def subsidy_employers(services: pl.DataFrame, earnings: pl.DataFrame) -> pl.Data
 
 
 def write_jobseeker_register(reg: dict[str, pl.DataFrame], out: Path, fmt: str, extraction: dt.date,
-                             person: pl.Expr | None = None, employer: pl.Expr | None = None) -> list[Path]:
+                             person_ids: pl.DataFrame | None = None,
+                             payer_ids: pl.DataFrame | None = None) -> list[Path]:
     """The person data, spells, services, plans, costs and the areas table (see the module doc).
 
-    ``person``/``employer``: how an id is written (default: FIONA pseudonyms ``hid``/``yid``).
+    ``person_ids`` (``person_id``, ``code``) / ``payer_ids`` (``payer_id``, ``code``): the ids
+    written (default: FIONA pseudonyms, :func:`hid` / :func:`yid`).
     """
-    person = hid() if person is None else person
-    employer = yid() if employer is None else employer
+    def ids(df: pl.DataFrame) -> pl.DataFrame:
+        if person_ids is None:
+            return df.with_columns(_hid=hid())
+        return df.join(person_ids.select("person_id", _hid="code"), on="person_id", how="left")
+
+    person, employer = pl.col("_hid"), pl.col("_yid")
+    reg = {k: ids(v) if "person_id" in v.columns and k != "earnings_reports" else v for k, v in reg.items()}
     files: list[Path] = []
     p = reg["persons"]
     ha, hu = out / "tem_tyonhakija", out / "tem_tyonhaku"
@@ -149,13 +156,16 @@ def write_jobseeker_register(reg: dict[str, pl.DataFrame], out: Path, fmt: str, 
     v = reg["service_spells"]
     emp = subsidy_employers(v, reg["earnings_reports"])
     v = v.join(emp, on="service_id", how="left")
+    if payer_ids is None:
+        v = v.with_columns(_yid=yid())
+    else:
+        v = v.join(payer_ids.select("payer_id", _yid="code"), on="payer_id", how="left")
     sij = v.filter(pl.col("service_type").is_in(["pay_subsidy", "startup_grant"])).select(
         hid_e=person, alkpv2=pl.col("start_date"), loppv2=pl.col("end_date"),
         sijkds=pl.when(pl.col("service_type") == "startup_grant").then(pl.lit("62"))
         .when(pl.col("employer_sector").is_in([2, 6])).then(pl.lit("5T")).otherwise(pl.lit("6T")),
         sipkd=pl.col("end_reason").cast(pl.String).str.zfill(2), staskd=pl.col("employer_sector").cast(pl.String),
-        yrtun_s=pl.when(pl.col("payer_id").is_not_null()).then(employer.fill_null(""))
-        .otherwise(pl.lit(None, pl.String)))
+        yrtun_s=pl.when(pl.col("payer_id").is_not_null()).then(employer).otherwise(pl.lit(None, pl.String)))
     files += _write_spells(sij, "ysijoit", hu, fmt, "alkpv2", "loppv2", extraction)
     koke = v.filter(pl.col("service_type") == "work_trial").select(
         hid_e=person, alkpv4=pl.col("start_date"), loppv4=pl.col("end_date"), kokeilu=pl.lit("20"),

@@ -31,7 +31,7 @@ from ibis import _
 
 from impact.registers.importers.keys import KeyTable
 from impact.registers.importers.log import ImportLog
-from impact.registers.importers.tables import refuse_rows
+from impact.registers.importers.tables import materialise, refuse_rows
 from impact.registers.income_types import income_type_table
 from impact.registers.schema import CONTRACTS
 
@@ -54,6 +54,7 @@ def finalise_earnings(raw: ir.Table, keys: KeyTable, log: ImportLog, files: list
                       line_numbers: bool = True) -> ir.Table:
     """The ``earnings_reports`` contract table from staged raw transactions (see the module doc)."""
     table = income_type_table(vintage)
+    raw = materialise(raw)
     t = refuse_rows(raw, ~raw.income_type.isin(list(table)), "unknown_income_type",
                     f"an income type (TransactionCode) of the {vintage} code list (101-420)", log, files,
                     "TransactionCode", value="income_type", line=line_numbers)
@@ -65,8 +66,8 @@ def finalise_earnings(raw: ir.Table, keys: KeyTable, log: ImportLog, files: list
                     "negative_amount", "a non-negative amount (the code list allows negative amounts only for "
                     f"{len(neg_ok)} income types; a recovery is reported as Recovery = true)", log, files,
                     "Amount", value="amount", line=line_numbers)
-    reports = _report_versions(t, log)
-    t = t.inner_join(reports, "report_seq")
+    reports = materialise(_report_versions(t, log))
+    t = materialise(t.inner_join(reports, "report_seq"))
     t = t.mutate(_rec=t.recovery.fill_null(False))
     n_rec = t.filter(t._rec).count().to_pyarrow().as_py()
     n_rec_no_period = t.filter(t._rec & t.orig_start.isnull()).count().to_pyarrow().as_py()
@@ -100,9 +101,9 @@ def _report_versions(t: ir.Table, log: ImportLog) -> ir.Table:
     Reports are identified across versions by (payer, report reference). Drops duplicate
     deliveries of a version and cancellations whose original is not in the import.
     """
-    r = t.group_by("report_seq").aggregate(
+    r = materialise(t.group_by("report_seq").aggregate(
         payer_ns=t.payer_ns.first(), payer_src=t.payer_src.first(), report_ref=t.report_ref.first(),
-        version=t.version.first(), status=t.status.first(), n=t.count())
+        version=t.version.first(), status=t.status.first(), n=t.count()))
     ident = [_.payer_ns, _.payer_src, _.report_ref]
     # a version delivered more than once: keep its first delivery
     dup_rank = ibis.row_number().over(group_by=[*ident, _.version], order_by=_.report_seq)
@@ -111,7 +112,7 @@ def _report_versions(t: ir.Table, log: ImportLog) -> ir.Table:
     log.count("duplicate_report_version", int(dropped["rows"] or 0),
               "transactions of a report version delivered more than once (same payer, report reference and "
               "version); the first delivery is kept")
-    r = r.filter(r._dup == 0)
+    r = materialise(r.filter(r._dup == 0))
     order = [_.version.fill_null(2**40), _.report_seq]
     r = r.mutate(_version=(ibis.row_number().over(group_by=ident, order_by=order) + 1),
                  _first=_.version.min().over(group_by=ident))

@@ -24,7 +24,7 @@ from ibis import _
 from impact.registers.importers.earnings import RAW_EARNINGS, finalise_earnings
 from impact.registers.importers.log import ImportRefused
 from impact.registers.importers.roles import role_tables
-from impact.registers.importers.tables import refuse_rows, translate
+from impact.registers.importers.tables import materialise, refuse_rows, translate
 from impact.registers.schema import CONTRACTS
 
 ROLES = ("sumincomes", "delivery", "report", "transactioninfo", "benefit_delivery", "benefit_report",
@@ -134,10 +134,9 @@ def _tax_incomes(ctx: Any, t: dict[str, ir.Table], ns: dict) -> ir.Table:
                                                                              "extraction")})
     r = r.select(_rep=r.report, _rdel=r.delivery, person=r.person, person_other=r.person_other, version=r.version,
                  earner_type=r.earner_type)
-    j = x.left_join(r, x.report == r._rep)
+    j = materialise(x.left_join(r, x.report == r._rep).left_join(d, _._rdel == d._del))
     j = refuse_rows(j, j._rep.isnull(), "transaction_without_report",
                     "a repId that is in the report table", log, files, "repId", value="report")
-    j = j.left_join(d, j._rdel == d._del)
     j = refuse_rows(j, j._del.isnull(), "report_without_delivery", "a delId that is in the delivery table", log,
                     files, "delId", value="_rdel")
     pns = ibis.cases((j.person.notnull(), ns.get("person", "hid_e")),
@@ -155,10 +154,10 @@ def _tax_incomes(ctx: Any, t: dict[str, ir.Table], ns: dict) -> ir.Table:
     subsidy_codes = [str(c) for c in ctx.mapping.get("report.subsidy_earner_types", [])]
     part = ibis.row_number().over(group_by=[_.report, _.income_type], order_by=[_._src_file, _._src_row])
     j = j.mutate(_part=part)
-    return _raw_columns(
+    return materialise(_raw_columns(
         j, report_seq=_seq(j.report, j), report_ref=j.report, version=ibis.literal(1), status=ibis.literal(1),
         part=j._part, recovery=j.recovery.fill_null(False),
-        subsidy_reported=(j.earner_type.isin(subsidy_codes) if subsidy_codes else ibis.null("boolean")))
+        subsidy_reported=(j.earner_type.isin(subsidy_codes) if subsidy_codes else ibis.null("boolean"))))
 
 
 def _sumincomes(ctx: Any, s: ir.Table, ns: dict) -> ir.Table:
@@ -189,6 +188,7 @@ def _sumincomes(ctx: Any, s: ir.Table, ns: dict) -> ir.Table:
     u = parts[0]
     for x in parts[1:]:
         u = u.union(x)
+    u = materialise(u)
     u = refuse_rows(u, u.payer_src.isnull(), "payer_without_id", "a payer id (payerIdCode_s, payerShnro or "
                     "payerOtherIdCode_s)", log, files, "payerIdCode_s")
     log.note("TAX_SUMINCOMES rows are monthly sums: each amount is allocated to its calendar month (pay period = "
@@ -201,10 +201,9 @@ def _tax_benefit(ctx: Any, t: dict[str, ir.Table], ns: dict) -> ir.Table:
     d, r, x = t["benefit_delivery"], t["benefit_report"], t["benefit_transactioninfo"]
     d = d.select(_del=d.delivery, payment_date=d.payment_date, payer=d.payer)
     r = r.select(_rep=r.report, _rdel=r.delivery, person=r.person, version=r.version)
-    j = x.left_join(r, x.report == r._rep)
+    j = materialise(x.left_join(r, x.report == r._rep).left_join(d, _._rdel == d._del))
     j = refuse_rows(j, j._rep.isnull(), "benefit_without_report", "a repId that is in the TAX_BENEFIT report table",
                     log, files, "repId", value="report")
-    j = j.left_join(d, j._rdel == d._del)
     j = refuse_rows(j, j._del.isnull(), "benefit_report_without_delivery", "a delId that is in the TAX_BENEFIT "
                     "delivery table", log, files, "delId", value="_rdel")
     return j.mutate(person_ns=ibis.literal(ns.get("person", "hid_e")), person_src=j.person)

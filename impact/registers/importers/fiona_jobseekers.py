@@ -30,7 +30,7 @@ from ibis import _
 from impact.registers.importers.log import ImportRefused
 from impact.registers.importers.roles import role_tables
 from impact.registers.importers.subsidy import EMPLOYERS_TABLE
-from impact.registers.importers.tables import as_of, code_table, dedupe_spells, open_end, translate
+from impact.registers.importers.tables import as_of, code_table, dedupe_spells, materialise, open_end, translate
 from impact.registers.schema import CONTRACTS
 
 ROLES = ("yhenk", "yhkunta", "yhkoul", "yassegmentti", "ythaku", "ytyoll", "ysijoit", "ytkoke", "ytyokou", "ktyokou",
@@ -107,7 +107,7 @@ def _persons(ctx: Any, t: dict[str, ir.Table], person_ns: str) -> ir.Table:
     order = ibis.row_number().over(group_by=_.person, order_by=[ibis.desc(_._src_file), ibis.desc(_._src_row)])
     dups = p.count().to_pyarrow().as_py() - p.select("person").distinct().count().to_pyarrow().as_py()
     log.count("persons_repeated", dups, "person rows repeated across deliveries: the latest delivery's row kept")
-    p = p.mutate(_rn=order).filter(_._rn == 0).drop("_rn")
+    p = materialise(p.mutate(_rn=order).filter(_._rn == 0).drop("_rn"))
     p = translate(p, "sex", m.codes("sex"), "_sex", "sex", log, files)
     p = translate(p, "language", m.codes("language"), "_language", "language", log, files, missing=miss["language"])
     if "yhkoul" in t:
@@ -125,7 +125,7 @@ def _persons(ctx: Any, t: dict[str, ir.Table], person_ns: str) -> ir.Table:
     n_missing = p.filter(p._edu1.isnull() & p._edu2.isnull()).count().to_pyarrow().as_py()
     log.count("education_missing", n_missing, f"persons without a usable education code: education = "
               f"{miss['education']!r} (the contract has no 'unknown')")
-    p = p.mutate(_education=ibis.coalesce(p._edu1, p._edu2, ibis.literal(miss["education"])))
+    p = materialise(p.mutate(_education=ibis.coalesce(p._edu1, p._edu2, ibis.literal(miss["education"]))))
     if "yhkunta" in t:
         mu = _latest(t["yhkunta"], "municipality")
         mu = mu.select(_mp=mu.person, _muni=mu.municipality)
@@ -168,11 +168,11 @@ def _jobseeking(ctx: Any, t: dict[str, ir.Table], spells: ir.Table, person_ns: s
     miss = dict(m.get("missing", {}))
     s = dedupe_spells(spells, ["person", "start"], log, "jobseeking")
     s = translate(s, "end_reason", m.codes("end_reason"), "_reason", "end_reason", log, files, null_ok=True)
-    s = s.mutate(_sk=ibis.row_number())
+    s = materialise(s.mutate(_sk=ibis.row_number()))
     if "ytyoll" in t:
         st = dedupe_spells(t["ytyoll"], ["person", "start"], log, "status")
         st = translate(st, "status", m.codes("status"), "_status", "status", log, files, dtype="int8")
-        s = as_of(s, st, "person", "start", "_sk", ["_status"], "")
+        s = materialise(as_of(s, st, "person", "start", "_sk", ["_status"], ""))
     elif "status" in s.columns:
         s = translate(s, "status", m.codes("status"), "_status", "status", log, files, dtype="int8", null_ok=True)
     else:
@@ -183,7 +183,7 @@ def _jobseeking(ctx: Any, t: dict[str, ir.Table], spells: ir.Table, person_ns: s
     if "yassegmentti" in t:
         seg = translate(t["yassegmentti"], "segment", m.codes("segment"), "_segment", "segment", log, files,
                         null_ok=True)
-        s = as_of(s, seg, "person", "start", "_sk", ["_segment"], "")
+        s = materialise(as_of(s, seg, "person", "start", "_sk", ["_segment"], ""))
     else:
         s = s.mutate(_segment=ibis.null("string"))
     n = s.filter(s._segment.isnull()).count().to_pyarrow().as_py()
@@ -191,10 +191,10 @@ def _jobseeking(ctx: Any, t: dict[str, ir.Table], spells: ir.Table, person_ns: s
               f"{miss['segment']!r}")
     if "yhkunta" in t:
         mu = t["yhkunta"].mutate(start=_.start.fill_null(ibis.date("1900-01-01")))
-        s = as_of(s, mu, "person", "start", "_sk", ["municipality"], "_m_")
+        s = materialise(as_of(s, mu, "person", "start", "_sk", ["municipality"], "_m_"))
     else:
         s = s.mutate(_m_municipality=ibis.null("string"))
-    s = _pid(ctx, s, person_ns)
+    s = materialise(_pid(ctx, s, person_ns))
     rank = ibis.row_number().over(group_by=_.person_id, order_by=[_.start, _._sk])
     s = s.mutate(_k=rank + 1)
     _check_per_person(s, "job-seeking spells", ctx)
@@ -273,15 +273,16 @@ def _services(ctx: Any, t: dict[str, ir.Table], person_ns: str, employer_ns: str
     u = parts[0]
     for x in parts[1:]:
         u = u.union(x)
+    u = materialise(u)
     n_all = u.count().to_pyarrow().as_py()
     rn = ibis.row_number().over(group_by=[_.person, _.start, _.service_type],
                                 order_by=[_._prio, ibis.desc(_._src_file), ibis.desc(_._src_row)])
-    u = u.mutate(_rn=rn).filter(_._rn == 0).drop("_rn")
+    u = materialise(u.mutate(_rn=rn).filter(_._rn == 0).drop("_rn"))
     log.count("service_in_several_modules", n_all - u.count().to_pyarrow().as_py(),
               "the same service (person, start, type) in several modules: kept once (placements, trials, training "
               "before statements)")
     u, costs_from = _costs(ctx, t, u)
-    u = _pid(ctx, u, person_ns)
+    u = materialise(_pid(ctx, u, person_ns))
     u = u.mutate(_sk=ibis.row_number())
     u = u.mutate(_k=ibis.row_number().over(group_by=_.person_id, order_by=[_.start, _.service_type, _._sk]) + 1)
     _check_per_person(u, "service spells", ctx)

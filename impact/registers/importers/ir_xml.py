@@ -90,47 +90,69 @@ def _t(el: Any, path: str) -> str | None:
     return s or None
 
 
+def _kids(el: Any) -> dict[str, Any]:
+    """Children by tag (the last of a repeated tag): one pass instead of one ``find`` per field."""
+    return {c.tag: c for c in el} if el is not None else {}
+
+
+def _texts(el: Any) -> dict[str, str]:
+    """Text of each child by tag (whitespace stripped; empty children left out)."""
+    if el is None:
+        return {}
+    out = {}
+    for c in el:
+        t = c.text
+        if t is not None:
+            t = t.strip()
+            if t:
+                out[c.tag] = t
+    return out
+
+
 def _int(s: str | None) -> int | None:
     return int(s) if s is not None else None
 
 
-def _flag(el: Any, tag: str) -> bool | None:
-    s = _t(el, tag)
+def _flag(texts: dict[str, str], tag: str) -> bool | None:
+    s = texts.get(tag)
     return None if s is None else s == "true"
 
 
 class _Sink:
-    """Column lists flushed to Parquet parts every :data:`CHUNK_ROWS` rows (constant memory)."""
+    """Rows (tuples in schema order) flushed to Parquet parts every :data:`CHUNK_ROWS` rows."""
 
     def __init__(self, folder: Path, schema: dict[str, pl.DataType], check: Any = None):
         self.folder, self.schema, self.check = folder, schema, check
+        self.columns = list(schema)
+        self.index = {c: i for i, c in enumerate(self.columns)}
         folder.mkdir(parents=True, exist_ok=True)
-        self.cols: dict[str, list] = {c: [] for c in schema}
-        self.n = 0
+        self.rows: list[tuple] = []
         self.parts = 0
         self.total = 0
 
-    def add(self, row: dict[str, Any]) -> None:
-        for c, v in self.cols.items():
-            v.append(row.get(c))
-        self.n += 1
-        if self.n >= CHUNK_ROWS:
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= CHUNK_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if not self.n:
+        if not self.rows:
             return
         strs = {c: (pl.String() if c in _DATE_COLS else t) for c, t in self.schema.items()}
-        df = pl.DataFrame(self.cols, schema=strs)
+        df = pl.DataFrame(self.rows, schema=strs, orient="row")
         df = df.with_columns([pl.col(c).str.slice(0, 10).str.to_date("%Y-%m-%d") for c in self.schema
                               if c in _DATE_COLS])
         if self.check is not None:
             df = self.check(df)
         df.write_parquet(self.folder / f"part_{self.parts:05d}.parquet")
         self.parts += 1
-        self.total += self.n
-        self.cols = {c: [] for c in self.schema}
-        self.n = 0
+        self.total += len(self.rows)
+        self.rows = []
+
+
+_E = list(RAW_EARNINGS)
+_B = list(RAW_BENEFITS)
+_M = list(EMPLOYMENTS)
 
 
 class XmlReader:
@@ -162,8 +184,7 @@ class XmlReader:
         self.person_pref = [int(x) for x in mapping.get("ids.person_preference")]
         self.payer_pref = [int(x) for x in mapping.get("ids.payer_preference")]
         self.ref_pref = list(mapping.get("report.reference"))
-        self.subsidy_types = {int(x) for x in mapping.get("report.subsidy_earner_types", [])}
-        self.cancelled = {int(x) for x in mapping.get("report.status_cancelled", [2])}
+        self.subsidy_types = {str(x) for x in mapping.get("report.subsidy_earner_types", [])}
         self.messages: dict[str, int] = {}
         self.extraction: list[dt.date] = []
         self.reports = 0
@@ -191,20 +212,18 @@ class XmlReader:
         self.messages[name] = self.messages.get(name, 0) + 1
         schema = xml_schema(xsd) if self.schema_check else None
         state = _State(path, index, kind, direction)
-        tags = ("Report", "PaymentPeriod", "Payer", "Query", "Timestamp", "PaymentDate")
         last = 0
         try:
-            for _, el in etree.iterparse(str(path), events=("end",), tag=tags, schema=schema, huge_tree=True,
+            for _, el in etree.iterparse(str(path), events=("end",), tag="Report", schema=schema, huge_tree=True,
                                          remove_comments=True):
-                if el.tag == "Report":
-                    last = el.sourceline or last
-                    self._report(el, state)
-                    el.clear()
-                    parent = el.getparent()
-                    while el.getprevious() is not None:
-                        del parent[0]
-                else:
-                    self._delivery_level(el, state)
+                last = el.sourceline or last
+                if state.seq == 0:
+                    self._file_level(el, state)
+                self._report(el, state)
+                el.clear()
+                parent = el.getparent()
+                while el.getprevious() is not None:
+                    del parent[0]
         except etree.XMLSyntaxError as e:
             raise _xml_error(path, e, last, xsd) from None
         self._extraction(state)
@@ -212,7 +231,7 @@ class XmlReader:
     def _read_soap(self, path: Path, index: int) -> None:
         """A message inside a SOAP envelope (small files): parse, validate the message element, read it."""
         try:
-            tree = etree.parse(str(path))
+            tree = etree.parse(str(path), parser=etree.XMLParser(remove_comments=True))
         except etree.XMLSyntaxError as e:
             raise ImportRefused(f"{path}, line {e.lineno}: not well-formed XML ({e.msg})") from None
         body = [c for c in tree.getroot() if _local(c.tag) == "Body"]
@@ -231,13 +250,10 @@ class XmlReader:
                 raise ImportRefused(f"{path}, line {line}, element {elem or '?'}: does not match the Incomes Register "
                                     f"schema {xsd}: {err.message}")
         state = _State(path, index, kind, direction)
-        for el in msg.iter():
-            if not isinstance(el.tag, str):
-                continue
-            if el.tag == "Report":
-                self._report(el, state)
-            elif el.tag in ("PaymentPeriod", "Payer", "Query", "Timestamp", "PaymentDate"):
-                self._delivery_level(el, state)
+        for el in msg.iter("Report"):
+            if state.seq == 0:
+                self._file_level(el, state)
+            self._report(el, state)
         self._extraction(state)
 
     def _extraction(self, state: _State) -> None:
@@ -245,24 +261,24 @@ class XmlReader:
         if d is not None:
             self.extraction.append(d)
 
-    def _delivery_level(self, el: Any, state: _State) -> None:
-        """Elements outside the reports: the ToIR delivery's payment period and payer, the query."""
-        parent = el.getparent()
-        ptag = _local(parent.tag) if parent is not None else ""
-        if el.tag == "Query":
-            state.query_end = _date(_t(el, "QueryTimespanEnd"))
-            state.query_time = _date(_t(el, "QueryTimestamp"))
+    def _file_level(self, rep: Any, state: _State) -> None:
+        """What precedes the first report: the query (distributions), the delivery's period and payer (ToIR)."""
+        reports = rep.getparent()
+        outer = reports.getparent() if reports is not None else None
+        if outer is None:
             return
-        if ptag != "DeliveryData" or _local(parent.getparent().tag) == "Report":
-            return  # inside a FromIR report: read with the report
-        if el.tag == "PaymentPeriod":
-            state.period = (_t(el, "PaymentDate"), _t(el, "StartDate"), _t(el, "EndDate"))
-        elif el.tag == "Payer":
-            state.payer = self._id(el.find("PayerIds"), self.payer_pref)
-        elif el.tag == "Timestamp":
-            state.delivery_time = _date(el.text)
-        elif el.tag == "PaymentDate":
-            state.period = (el.text.strip() if el.text else None, None, None)
+        if state.direction == "from":
+            q = _texts(outer.find("Query"))
+            state.query_end = _date(q.get("QueryTimespanEnd"))
+            state.query_time = _date(q.get("QueryTimestamp"))
+            return
+        dd = _kids(outer)  # ToIR: Reports sits inside DeliveryData, after its payment period and payer
+        pp = _texts(dd.get("PaymentPeriod"))
+        state.period = (pp.get("PaymentDate"), pp.get("StartDate"), pp.get("EndDate"))
+        payer = dd.get("Payer")
+        state.payer = self._id(payer.find("PayerIds") if payer is not None else None, self.payer_pref)
+        ts = dd.get("Timestamp")
+        state.delivery_time = _date(ts.text) if ts is not None else None
 
     # -- reports -----------------------------------------------------------------------------
     def _id(self, ids: Any, preference: list[int]) -> tuple[str, str] | None:
@@ -270,10 +286,14 @@ class XmlReader:
         if ids is None:
             return None
         found: dict[int, tuple[str, str | None]] = {}
-        for i in ids.findall("Id"):
-            typ, code = _int(_t(i, "Type")), _t(i, "Code")
-            if typ is not None and code is not None and typ not in found:
-                found[typ] = (code, _t(i, "CountryCode"))
+        for i in ids:
+            tx = _texts(i)
+            typ, code = tx.get("Type"), tx.get("Code")
+            if typ is not None and code is not None and int(typ) not in found:
+                found[int(typ)] = (code, tx.get("CountryCode"))
+        if len(found) == 1:
+            typ, (code, country) = next(iter(found.items()))
+            return _namespace(typ, country), code.upper()
         for typ in preference + sorted(set(found) - set(preference)):
             if typ in found:
                 code, country = found[typ]
@@ -285,128 +305,142 @@ class XmlReader:
         state.seq += 1
         seq = state.index * 1_000_000_000 + state.seq
         line = rep.sourceline
+        k = _kids(rep)
         if state.direction == "from":
-            dd = rep.find("DeliveryData")
+            dd = _kids(k.get("DeliveryData"))
             if state.kind == "wage":
-                pp = dd.find("PaymentPeriod")
-                period = (_t(pp, "PaymentDate"), _t(pp, "StartDate"), _t(pp, "EndDate"))
+                pp = _texts(dd.get("PaymentPeriod"))
+                period = (pp.get("PaymentDate"), pp.get("StartDate"), pp.get("EndDate"))
             else:
-                period = (_t(dd, "PaymentDate"), None, None)
-            payer = self._id(dd.find("Payer/PayerIds"), self.payer_pref)
+                pd_ = dd.get("PaymentDate")
+                period = (pd_.text.strip() if pd_ is not None and pd_.text else None, None, None)
+            payer_el = dd.get("Payer")
+            payer = self._id(payer_el.find("PayerIds") if payer_el is not None else None, self.payer_pref)
         else:
             period, payer = state.period, state.payer
-        rd = rep.find("ReportData")
-        refs = {k: _t(rd, k) for k in ("ReportId", "IRReportId")}
-        ref = next((refs[k] for k in self.ref_pref if refs.get(k)), None)
-        status = _int(_t(rd, "ReportStatus"))
-        version = _int(_t(rd, "ReportVersion"))
+        rd = _texts(k.get("ReportData"))
+        ref = next((rd[r] for r in self.ref_pref if rd.get(r)), None)
+        status = _int(rd.get("ReportStatus"))
+        version = _int(rd.get("ReportVersion"))
         if state.direction == "to":
-            action = _int(_t(rd, "ActionCode"))
+            action = _int(rd.get("ActionCode"))
             status = 1
             version = 1 if action == 1 else version
+        where = Where(str(state.path), line=line, column="ReportData")
         if ref is None:
-            self.log.refuse("report_without_reference", 1, Where(str(state.path), line=line, column="ReportData"),
-                            "ReportId or IRReportId")
+            self.log.refuse("report_without_reference", 1, where, "ReportId or IRReportId")
             return
         if payer is None:
             self.log.refuse("payer_without_id", 1, Where(str(state.path), line=line, column="PayerIds"),
                             "a payer identifier (PayerIds/Id with Type and Code)")
             return
-        earner = rep.find("IncomeEarner")
-        person = self._id(earner.find("IncomeEarnerIds") if earner is not None else None, self.person_pref)
-        base = {"_src_file": state.index, "report_seq": seq, "payer_ns": payer[0], "payer_src": payer[1],
-                "report_ref": ref, "version": version, "status": status}
-        txs = rep.find("Transactions")
+        earner = _kids(k.get("IncomeEarner"))
+        person = self._id(earner.get("IncomeEarnerIds"), self.person_pref)
+        txs = k.get("Transactions")
         if txs is None or not len(txs):
             self.empty_reports += 1
         elif person is None:
             self.log.refuse("earner_without_id", len(txs), Where(str(state.path), line=line, column="IncomeEarnerIds"),
                             "an income earner identifier (IncomeEarnerIds/Id with Type and Code)")
             return
-        if person is not None:
-            base.update(person_ns=person[0], person_src=person[1])
+        pns, psrc = person if person is not None else (None, None)
+        head = (state.index, seq, pns, psrc, payer[0], payer[1], ref, version, status)
         if state.kind == "benefit":
-            self._benefit_transactions(txs, base, period, state)
+            self._benefit_transactions(txs, head, period, state)
             return
         subsidy = None
-        if earner is not None:
-            types = {int(x.text) for x in earner.iterfind("IncomeEarnerOther/IncomeEarnerTypes/IncomeEarnerType")
-                     if x.text}
-            subsidy = bool(types & self.subsidy_types) if self.subsidy_types else None
-            emp = earner.find("Employment")
-            if emp is not None and person is not None:
-                self._employment(emp, earner, base, line)
-        base.update(payment_date=period[0], pay_period_start=period[1], pay_period_end=period[2],
-                    subsidy_reported=subsidy)
+        if self.subsidy_types:
+            other = earner.get("IncomeEarnerOther")
+            types = other.find("IncomeEarnerTypes") if other is not None else None
+            subsidy = types is not None and any((x.text or "").strip() in self.subsidy_types for x in types)
+        emp = earner.get("Employment")
+        if emp is not None and person is not None:
+            self._employment(emp, earner, head, line)
         if txs is not None:
-            self._wage_transactions(txs, base, state)
+            self._wage_transactions(txs, head, period, subsidy, state)
 
-    def _wage_transactions(self, txs: Any, base: dict, state: _State) -> None:
+    def _wage_transactions(self, txs: Any, head: tuple, period: tuple, subsidy: bool | None, state: _State) -> None:
         seen: dict[int, int] = {}
-        for tx in txs.iterfind("Transaction"):
+        src_file, seq, pns, psrc, yns, ysrc, ref, version, status = head
+        for tx in txs:
             self.transactions += 1
-            tb = tx.find("TransactionBasic")
-            where = Where(str(state.path), line=tx.sourceline, column="TransactionBasic")
-            code = _int(_t(tb, "TransactionCode")) if tb is not None else None
-            amount = _t(tb, "Amount") if tb is not None else None
+            tk = _kids(tx)
+            tb = _texts(tk.get("TransactionBasic"))
+            code, amount = tb.get("TransactionCode"), tb.get("Amount")
             if code is None:
-                self.log.refuse("transaction_without_code", 1, where, "a TransactionCode (income type)")
+                self.log.refuse("transaction_without_code", 1,
+                                Where(str(state.path), line=tx.sourceline, column="TransactionBasic"),
+                                "a TransactionCode (income type)")
                 continue
+            code = int(code)
             if amount is None:
-                self.log.refuse("transaction_without_amount", 1, where,
+                self.log.refuse("transaction_without_amount", 1,
+                                Where(str(state.path), line=tx.sourceline, column="TransactionBasic"),
                                 f"an Amount for income type {code} (TransactionBasic/Amount)")
                 continue
-            rec = tx.find("RecoveryData/OrigPaymentPeriods")
-            origs = [] if rec is None else [(_t(o, "PaymentDate"), _t(o, "StartDate"), _t(o, "EndDate"))
-                                            for o in rec.iterfind("OrigPaymentPeriod")]
-            row = dict(base, _src_row=tx.sourceline, income_type=code,
-                       recovery=_flag(tb, "Recovery") or False, unjust_enrichment=_flag(tb, "UnjustEnrichment"),
-                       no_money=_flag(tb, "NoMoney"), one_off=_flag(tb, "OneOff"))
-            if origs:
-                pay = [o[0] for o in origs if o[0]]
-                starts = [o[1] for o in origs if o[1]]
-                ends = [o[2] for o in origs if o[2]]
-                row.update(orig_payment_date=max(pay) if pay else None, orig_start=min(starts) if starts else None,
-                           orig_end=max(ends) if ends else None)
-            periods = [(_t(p, "StartDate"), _t(p, "EndDate")) for p in tx.iterfind("EarningPeriods/EarningPeriod")]
-            for (ps, pe), amt in _split(float(amount), periods, where, self.log):
+            recovery = tb.get("Recovery") == "true"
+            orig = (None, None, None)
+            rd = tk.get("RecoveryData")
+            if rd is not None:
+                ops = rd.find("OrigPaymentPeriods")
+                if ops is not None:
+                    ts = [_texts(o) for o in ops]
+                    pay = [o["PaymentDate"] for o in ts if "PaymentDate" in o]
+                    starts = [o["StartDate"] for o in ts if "StartDate" in o]
+                    ends = [o["EndDate"] for o in ts if "EndDate" in o]
+                    orig = (max(pay) if pay else None, min(starts) if starts else None, max(ends) if ends else None)
+            eps = tk.get("EarningPeriods")
+            periods = [] if eps is None else [(p.get("StartDate"), p.get("EndDate")) for p in map(_texts, eps)]
+            flags = (recovery, _flag(tb, "UnjustEnrichment"), _flag(tb, "NoMoney"), _flag(tb, "OneOff"))
+            split = _split(float(amount), periods, Where(str(state.path), line=tx.sourceline,
+                                                          column="EarningPeriods"), self.log)
+            for (ps, pe), amt in split:
                 part = seen.get(code, 0)
                 seen[code] = part + 1
-                self.earnings.add(dict(row, amount=amt, part=part, earning_period_start=ps, earning_period_end=pe))
+                # order of RAW_EARNINGS
+                self.earnings.add((src_file, tx.sourceline, seq, pns, psrc, yns, ysrc, ref, version, status,
+                                   period[0], period[1], period[2], code, amt, part, *flags, ps, pe, *orig, subsidy))
 
-    def _benefit_transactions(self, txs: Any, base: dict, period: tuple, state: _State) -> None:
-        for tx in (txs.iterfind("Transaction") if txs is not None else ()):
+    def _benefit_transactions(self, txs: Any, head: tuple, period: tuple, state: _State) -> None:
+        src_file, seq, pns, psrc, yns, ysrc, ref, version, status = head
+        for tx in (txs if txs is not None else ()):
             self.transactions += 1
-            tb = tx.find("TransactionBasic")
-            where = Where(str(state.path), line=tx.sourceline, column="TransactionBasic")
-            code = _int(_t(tb, "TransactionCode")) if tb is not None else None
-            amount = _t(tb, "Amount") if tb is not None else None
+            tk = _kids(tx)
+            tb = _texts(tk.get("TransactionBasic"))
+            code, amount = tb.get("TransactionCode"), tb.get("Amount")
             if code is None or amount is None:
-                self.log.refuse("benefit_transaction_incomplete", 1, where, "a TransactionCode and an Amount")
+                self.log.refuse("benefit_transaction_incomplete", 1,
+                                Where(str(state.path), line=tx.sourceline, column="TransactionBasic"),
+                                "a TransactionCode and an Amount")
                 continue
-            orig = tx.find("RecoveryData/OrigEarningPeriod")
-            self.benefits.add(dict(
-                base, _src_row=tx.sourceline, payment_date=period[0], income_type=code, amount=float(amount),
-                recovery=_flag(tb, "Recovery") or False, period_start=_t(tx, "EarningPeriod/StartDate"),
-                period_end=_t(tx, "EarningPeriod/EndDate"),
-                orig_start=_t(orig, "StartDate") if orig is not None else None,
-                orig_end=_t(orig, "EndDate") if orig is not None else None))
+            ep = _texts(tk.get("EarningPeriod"))
+            rd = tk.get("RecoveryData")
+            og = _texts(rd.find("OrigEarningPeriod")) if rd is not None else {}
+            # order of RAW_BENEFITS
+            self.benefits.add((src_file, tx.sourceline, seq, pns, psrc, yns, ysrc, ref, version, status, period[0],
+                               int(code), float(amount), tb.get("Recovery") == "true", ep.get("StartDate"),
+                               ep.get("EndDate"), og.get("StartDate"), og.get("EndDate")))
 
-    def _employment(self, emp: Any, earner: Any, base: dict, line: int) -> None:
-        prof = earner.find("Professions/Profession")
-        ending = emp.find("EmploymentEndings/EmploymentEnding")
-        pt = _t(emp, "PartTime")
-        hw = _t(emp, "HoursPerWeek")
-        row = dict(base, _src_row=line, employed=_flag(emp, "Employed"), employment_code=_int(_t(emp, "EmploymentCode")),
-                   term_code=_int(_t(emp, "TermCode")), part_time_pct=float(pt) if pt else None,
-                   hours_per_week=float(hw) if hw else None, payment_type=_int(_t(emp, "PaymentTypes/PaymentType")),
-                   ending_type=_int(_t(ending, "Type")) if ending is not None else None,
-                   ending_code=_t(ending, "Code") if ending is not None else None,
-                   profession_type=_int(_t(prof, "Type")) if prof is not None else None,
-                   profession_code=_t(prof, "Code") if prof is not None else None)
-        periods = [(_t(p, "StartDate"), _t(p, "EndDate")) for p in emp.iterfind("EmploymentPeriods/Period")]
-        for ps, pe in periods or [(None, None)]:
-            self.employments.add(dict(row, start_date=ps, end_date=pe))
+    def _employment(self, emp: Any, earner: dict, head: tuple, line: int) -> None:
+        src_file, seq, pns, psrc, yns, ysrc, ref, version, status = head
+        ek = _kids(emp)
+        et = _texts(emp)
+        profs = earner.get("Professions")
+        prof = _texts(profs[0]) if profs is not None and len(profs) else {}
+        ends = ek.get("EmploymentEndings")
+        ending = _texts(ends[0]) if ends is not None and len(ends) else {}
+        ptypes = ek.get("PaymentTypes")
+        ptype = _int(ptypes[0].text.strip()) if ptypes is not None and len(ptypes) and ptypes[0].text else None
+        pt, hw = et.get("PartTime"), et.get("HoursPerWeek")
+        rest = (_flag(et, "Employed"), _int(et.get("EmploymentCode")), _int(et.get("TermCode")),
+                float(pt) if pt else None, float(hw) if hw else None, ptype)
+        periods = ek.get("EmploymentPeriods")
+        spans = [(_texts(p).get("StartDate"), _texts(p).get("EndDate")) for p in periods] if periods is not None else []
+        for ps, pe in spans or [(None, None)]:
+            # order of EMPLOYMENTS
+            self.employments.add((src_file, line, seq, pns, psrc, yns, ysrc, ref, version, status, *rest, ps, pe,
+                                  _int(ending.get("Type")), ending.get("Code"), _int(prof.get("Type")),
+                                  prof.get("Code")))
 
     def close(self) -> None:
         for s in (self.earnings, self.benefits, self.employments):

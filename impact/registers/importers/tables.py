@@ -21,6 +21,23 @@ from impact.registers.importers.log import ImportLog, Where
 OPEN_END = "2222-11-11"
 
 
+def materialise(t: ir.Table) -> ir.Table:
+    """Compute ``t`` once into a temporary table of its backend (DuckDB, Snowflake); else ``t``.
+
+    The mappings are chains of joins and windows; computed once per step, later steps (and
+    the counts of the log) compile and run against a plain table instead of the whole chain.
+    """
+    import uuid
+
+    try:
+        con = t._find_backend()
+    except Exception:  # noqa: BLE001 - an unbound expression: nothing to compute yet
+        return t
+    if getattr(con, "name", "") not in ("duckdb", "snowflake"):
+        return t
+    return con.create_table(f"impact_import_{uuid.uuid4().hex[:12]}", t, temp=True)
+
+
 def _where(files: list[str], row: dict[str, Any], column: str | None, line: bool = False) -> Where:
     f = files[int(row["_src_file"])] if row.get("_src_file") is not None else "?"
     r = int(row["_src_row"]) if row.get("_src_row") is not None else None
@@ -79,7 +96,7 @@ def translate(t: ir.Table, column: str, codes: dict[str, Any], out: str, code_li
         j = refuse_rows(j, j[column].isnull(), f"missing_{code_list}", f"a {code_list} code is required", log,
                         files, column)
         value = j._value
-    return j.mutate(**{out: value}).drop("_code", "_value")
+    return materialise(j.mutate(**{out: value}).drop("_code", "_value"))
 
 
 def open_end(end: ir.DateValue) -> ir.DateValue:
@@ -96,6 +113,7 @@ def dedupe_spells(t: ir.Table, keys: list[str], log: ImportLog, what: str) -> ir
     several, the one from the latest delivery (source order). Counted: spells delivered open
     and later closed, exact duplicate deliveries, and closed versions that disagree.
     """
+    t = materialise(t)
     grp = t.group_by(keys).aggregate(
         _n=t.count(), _open=t.end.isnull().sum(), _ends=t.end.nunique())
     stats = grp.aggregate(
@@ -112,7 +130,7 @@ def dedupe_spells(t: ir.Table, keys: list[str], log: ImportLog, what: str) -> ir
               "again); one row per spell kept")
     order = [t.end.isnull().cast("int8"), ibis.desc(t._src_file), ibis.desc(t._src_row)]
     rn = ibis.row_number().over(group_by=[t[k] for k in keys], order_by=order)
-    return t.mutate(_rn=rn).filter(lambda x: x._rn == 0).drop("_rn")
+    return materialise(t.mutate(_rn=rn).filter(lambda x: x._rn == 0).drop("_rn"))
 
 
 def as_of(left: ir.Table, right: ir.Table, on: str, date: str, key: str, value_cols: list[str],
@@ -132,4 +150,4 @@ def as_of(left: ir.Table, right: ir.Table, on: str, date: str, key: str, value_c
     return j.drop("_rn", "_on", "_s", "_e")
 
 
-__all__ = ["OPEN_END", "as_of", "code_table", "dedupe_spells", "open_end", "refuse_rows", "translate"]
+__all__ = ["OPEN_END", "as_of", "materialise", "code_table", "dedupe_spells", "open_end", "refuse_rows", "translate"]
