@@ -193,9 +193,11 @@ def _as_date(s: pl.Series) -> tuple[pl.Series, pl.Series]:
         out = pl.select(pl.when(ymd).then(as_ymd).when(sas).then(as_sas).otherwise(None)).to_series()
         return out.rename(s.name), (s.is_not_null() & s.is_not_nan().fill_null(True) & out.is_null())
     t = _as_text(s)
+    days = pl.when(t.str.contains(r"^-?\d{1,6}$")).then(
+        (t.cast(pl.Int64, strict=False) + _EPOCH_SHIFT).cast(pl.Int32).cast(pl.Date))  # SAS day numbers as text
     out = pl.select(pl.coalesce(t.str.to_date("%Y-%m-%d", strict=False), t.str.to_date("%d.%m.%Y", strict=False),
                                 t.str.to_date("%Y%m%d", strict=False),
-                                t.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))).to_series()
+                                t.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False), days)).to_series()
     return out.rename(s.name), (t.is_not_null() & out.is_null())
 
 

@@ -213,13 +213,20 @@ class XmlReader:
         schema = xml_schema(xsd) if self.schema_check else None
         state = _State(path, index, kind, direction)
         last = 0
+        events = etree.iterparse(str(path), events=("end",), tag="Report", schema=schema, huge_tree=True,
+                                 remove_comments=True)
         try:
-            for _, el in etree.iterparse(str(path), events=("end",), tag="Report", schema=schema, huge_tree=True,
-                                         remove_comments=True):
+            for _, el in events:
                 last = el.sourceline or last
                 if state.seq == 0:
                     self._file_level(el, state)
-                self._report(el, state)
+                try:
+                    self._report(el, state)
+                except ImportRefused:
+                    # the validator may not have reached this report yet: a schema error wins
+                    for _ in events:
+                        pass
+                    raise
                 el.clear()
                 parent = el.getparent()
                 while el.getprevious() is not None:

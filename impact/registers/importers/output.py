@@ -69,7 +69,7 @@ class Target:
         """Write a table (contract or extra); returns its row count."""
         if self.in_warehouse:
             target = _warehouse_name(self.con, name)
-            self.con.create_table(target, expr, overwrite=True)
+            replace_table(self.con, target, expr)
             return int(self.con.table(target).count().to_pyarrow().as_py())
         path = self.stage / f"{name}.parquet"
         e = expr.order_by(order_by) if order_by else expr
@@ -110,6 +110,20 @@ class Target:
 
     def abort(self) -> None:
         shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def replace_table(con: Any, name: str, expr: ir.Table) -> None:
+    """Create or replace a table in the warehouse from an expression.
+
+    On DuckDB the expression is computed into a temporary table first (it may read the table
+    being replaced) and Ibis's ``overwrite`` is avoided (it fails on Ibis 12 with DuckDB 2).
+    """
+    if getattr(con, "name", "") != "duckdb":
+        con.create_table(name, expr, overwrite=True)
+        return
+    tmp = con.create_table(f"impact_tmp_{uuid.uuid4().hex[:10]}", expr, temp=True)
+    con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+    con.create_table(name, tmp)
 
 
 def _warehouse_name(con: Any, name: str) -> str:
@@ -156,4 +170,4 @@ def append_log(previous: list | None, entry: dict[str, Any]) -> list:
     return [*(previous or []), entry]
 
 
-__all__ = ["DELIVERY_FILE", "LOG_FILE", "Target", "append_log", "merge_delivery"]
+__all__ = ["DELIVERY_FILE", "LOG_FILE", "Target", "append_log", "merge_delivery", "replace_table"]

@@ -23,7 +23,8 @@ from impact.errors import ConfigError
 from impact.registers.importers.keys import KEY_FILE, KeyTable
 from impact.registers.importers.log import ImportLog, ImportRefused
 from impact.registers.importers.mapping import Mapping, load_mapping
-from impact.registers.importers.output import DELIVERY_FILE, LOG_FILE, Target, append_log, merge_delivery
+from impact.registers.importers.output import (DELIVERY_FILE, LOG_FILE, Target, append_log, merge_delivery,
+                                                replace_table)
 from impact.registers.importers.subsidy import EMPLOYERS_TABLE, RULE, derive_subsidised
 
 KINDS = ("ir-xml", "fiona-incomes", "fiona-jobseekers")
@@ -190,8 +191,8 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
         delivery = merge_delivery(target.read_json(DELIVERY_FILE), kind, entry, list(produced.tables))
         _subsidised(target, delivery, produced, log, rows)
         if target.in_warehouse:
-            con.create_table("IMPACT_KEYS" if getattr(con, "name", "") == "snowflake" else "impact_keys",
-                             keys.table, overwrite=True)
+            replace_table(con, "IMPACT_KEYS" if getattr(con, "name", "") == "snowflake" else "impact_keys",
+                          keys.table)
         else:
             keys.write(target.private_path(KEY_FILE))
         target.stage_json(DELIVERY_FILE, delivery)
