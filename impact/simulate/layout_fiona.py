@@ -102,12 +102,12 @@ def _write_spells(df: pl.DataFrame, name: str, folder: Path, fmt: str, start: st
             for label, part in _yearly(df, start, end, extraction)]
 
 
-def subsidy_employers(services: pl.DataFrame, earnings: pl.DataFrame) -> pl.DataFrame:
+def subsidy_employers(services: pl.DataFrame, earnings: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """(service_id, payer_id): the payer of a pay-subsidy spell's subsidised pay (the placement employer)."""
     ps = services.filter(pl.col("service_type") == "pay_subsidy").select("service_id", "person_id", "start_date",
                                                                           "end_date")
-    sub = earnings.filter(pl.col("subsidised")).group_by("person_id", "payer_id").agg(
-        pl.col("pay_period_start").min().alias("_f"), pl.col("pay_period_end").max().alias("_l"))
+    sub = earnings.lazy().filter(pl.col("subsidised")).group_by("person_id", "payer_id").agg(
+        pl.col("pay_period_start").min().alias("_f"), pl.col("pay_period_end").max().alias("_l")).collect()
     j = ps.join(sub, on="person_id", how="inner").filter(
         (pl.col("_f") <= pl.col("end_date").fill_null(dt.date(9999, 1, 1))) & (pl.col("_l") >= pl.col("start_date")))
     return j.group_by("service_id").agg(pl.col("payer_id").min()).select("service_id", "payer_id")
@@ -127,7 +127,8 @@ def write_jobseeker_register(reg: dict[str, pl.DataFrame], out: Path, fmt: str, 
         return df.join(person_ids.select("person_id", _hid="code"), on="person_id", how="left")
 
     person, employer = pl.col("_hid"), pl.col("_yid")
-    reg = {k: ids(v) if "person_id" in v.columns and k != "earnings_reports" else v for k, v in reg.items()}
+    reg = {k: ids(v) if isinstance(v, pl.DataFrame) and "person_id" in v.columns and k != "earnings_reports" else v
+           for k, v in reg.items()}
     files: list[Path] = []
     p = reg["persons"]
     ha, hu = out / "tem_tyonhakija", out / "tem_tyonhaku"
@@ -196,25 +197,39 @@ def write_jobseeker_register(reg: dict[str, pl.DataFrame], out: Path, fmt: str, 
     return files
 
 
-def valid_latest(er: pl.DataFrame) -> pl.DataFrame:
+def valid_latest(er: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
     """The rows of the latest version of each report (payer, reference), cancelled reports left out."""
-    latest = er.group_by("payer_id", "report_ref").agg(pl.col("version").max().alias("_lv"))
-    er = er.join(latest, on=["payer_id", "report_ref"]).filter(pl.col("version") == pl.col("_lv")).drop("_lv")
+    later = er.filter(pl.col("version") > 1).group_by("payer_id", "report_ref").agg(pl.col("version").max().alias("_lv"))
+    er = er.join(later, on=["payer_id", "report_ref"], how="left")
+    er = er.filter(pl.col("version") == pl.col("_lv").fill_null(pl.col("version"))).drop("_lv")
     return er.filter(pl.col("action") != "cancel")
 
 
-def write_tax_incomes(er: pl.DataFrame, out: Path, fmt: str, extraction: dt.date) -> list[Path]:
-    """TAX_INCOMES delivery / report / transactioninfo, one file each per payment year."""
-    er = valid_latest(er).sort("report_id", "income_type")
+def _numbered(df: pl.DataFrame, name: str, first: int) -> pl.DataFrame:
+    """``df`` with a 64-bit running number ``name`` from ``first``."""
+    return df.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + first).alias(name))
+
+
+def _years(lf: pl.LazyFrame, col: str) -> list[int]:
+    return sorted(lf.select(pl.col(col).dt.year().unique()).collect()[col].to_list())
+
+
+def write_tax_incomes(er: pl.DataFrame | pl.LazyFrame, out: Path, fmt: str, extraction: dt.date) -> list[Path]:
+    """TAX_INCOMES delivery / report / transactioninfo, one file each per payment year.
+
+    Read one payment year at a time (memory bounded by a year of reports); ``delId`` and
+    ``repId`` are numbered within the year after the year (``2019000001``, ...).
+    """
+    lf = valid_latest(er.lazy())
     dkey = ["payer_id", "payment_date", "pay_period_start", "pay_period_end"]
-    deliveries = er.select(dkey).unique().sort(dkey).with_row_index("delId", offset=1)
-    er = er.join(deliveries, on=dkey, how="left")
-    reports = er.select("report_id").unique(maintain_order=True).with_row_index("repId", offset=1)
-    er = er.join(reports, on="report_id", how="left")
     files = []
     folder = out / "tax_incomes"
-    for year in sorted(er["payment_date"].dt.year().unique().to_list()):
-        y = er.filter(pl.col("payment_date").dt.year() == year)
+    for year in _years(lf, "payment_date"):
+        y = lf.filter(pl.col("payment_date").dt.year() == year).collect().sort("report_id", "income_type")
+        deliveries = y.select(dkey).unique().sort(dkey).pipe(_numbered, "delId", year * 10**7 + 1)
+        y = y.join(deliveries, on=dkey, how="left")
+        reports = y.select("report_id").unique(maintain_order=True).pipe(_numbered, "repId", year * 10**8 + 1)
+        y = y.join(reports, on="report_id", how="left")
         d = y.unique("delId", keep="first").sort("delId").select(
             "delId", payerIdType1_s=yid(), paymentDate=pl.col("payment_date"),
             paymentStartDate=pl.col("pay_period_start"), paymentEndDate=pl.col("pay_period_end"),
@@ -233,33 +248,40 @@ def write_tax_incomes(er: pl.DataFrame, out: Path, fmt: str, extraction: dt.date
             earningPeriodStartDate=pl.col("earning_period_start"), earningPeriodEndDate=pl.col("earning_period_end"),
             unjustEnrichment=pl.lit(None, pl.String), noMoney=pl.lit(None, pl.String), oneOff=pl.lit(None, pl.String),
             latauspvm=pl.lit(extraction))
+        del y
         files += [write_frame(d, folder / f"TAX_INCOMES_delivery_{year}", fmt),
                   write_frame(r, folder / f"TAX_INCOMES_report_{year}", fmt),
                   write_frame(t, folder / f"TAX_INCOMES_transactioninfo_{year}", fmt)]
     return files
 
 
-def write_tax_benefit(br: pl.DataFrame, out: Path, fmt: str, extraction: dt.date) -> list[Path]:
-    """TAX_BENEFIT delivery / report / transactioninfo (one report per benefit payment)."""
-    br = br.sort("person_id", "payment_date", "benefit_type").with_row_index("repId", offset=1)
-    payer = pl.when(pl.col("benefit_type") == "earnings_related_allowance").then(pl.lit("YFUND")) \
-        .otherwise(pl.lit("YKELA"))
-    br = br.with_columns(payerIdType1_s=payer)
-    dkey = ["payerIdType1_s", "payment_date"]
-    dels = br.select(dkey).unique().sort(dkey).with_row_index("delId", offset=1)
-    br = br.join(dels, on=dkey, how="left")
+def write_tax_benefit(br: pl.DataFrame | pl.LazyFrame, out: Path, fmt: str, extraction: dt.date) -> list[Path]:
+    """TAX_BENEFIT delivery / report / transactioninfo (one report per benefit payment), per payment year."""
+    lf = br.lazy()
     folder = out / "tax_benefit"
-    return [
-        write_frame(dels.select("delId", "payerIdType1_s", paymentDate=pl.col("payment_date"),
-                                latauspvm=pl.lit(extraction)), folder / "TAX_BENEFIT_delivery", fmt),
-        write_frame(br.select("repId", "delId", IncomeEarnerHid_e=hid(), reportVersion=pl.lit(1, pl.Int32),
-                              latauspvm=pl.lit(extraction)), folder / "TAX_BENEFIT_report", fmt),
-        write_frame(br.select(trxId=pl.col("repId"), repId=pl.col("repId"),
-                              transactionCode=pl.col("benefit_type").replace_strict(BENEFIT_CODES, return_dtype=pl.Int32),
-                              amount=pl.col("amount_eur"), earningPeriodStartDate=pl.col("period_start"),
-                              earningPeriodEndDate=pl.col("period_end"), recovery=pl.lit(None, pl.String)),
-                    folder / "TAX_BENEFIT_transactioninfo", fmt),
-    ]
+    files = []
+    for year in _years(lf, "payment_date"):
+        y = lf.filter(pl.col("payment_date").dt.year() == year).collect()
+        y = y.sort("person_id", "payment_date", "benefit_type").pipe(_numbered, "repId", year * 10**8 + 1)
+        payer = pl.when(pl.col("benefit_type") == "earnings_related_allowance").then(pl.lit("YFUND")) \
+            .otherwise(pl.lit("YKELA"))
+        y = y.with_columns(payerIdType1_s=payer)
+        dkey = ["payerIdType1_s", "payment_date"]
+        dels = y.select(dkey).unique().sort(dkey).pipe(_numbered, "delId", year * 10**7 + 1)
+        y = y.join(dels, on=dkey, how="left")
+        files += [
+            write_frame(dels.select("delId", "payerIdType1_s", paymentDate=pl.col("payment_date"),
+                                    latauspvm=pl.lit(extraction)), folder / f"TAX_BENEFIT_delivery_{year}", fmt),
+            write_frame(y.select("repId", "delId", IncomeEarnerHid_e=hid(), reportVersion=pl.lit(1, pl.Int32),
+                                 latauspvm=pl.lit(extraction)), folder / f"TAX_BENEFIT_report_{year}", fmt),
+            write_frame(y.select(trxId=pl.col("repId"), repId=pl.col("repId"),
+                                 transactionCode=pl.col("benefit_type").replace_strict(BENEFIT_CODES,
+                                                                                      return_dtype=pl.Int32),
+                                 amount=pl.col("amount_eur"), earningPeriodStartDate=pl.col("period_start"),
+                                 earningPeriodEndDate=pl.col("period_end"), recovery=pl.lit(None, pl.String)),
+                        folder / f"TAX_BENEFIT_transactioninfo_{year}", fmt),
+        ]
+    return files
 
 
 def write_fiona(reg: dict[str, pl.DataFrame], out: Path, extraction: dt.date, fmt: str = "parquet") -> list[Path]:

@@ -192,6 +192,7 @@ def benefit_reports_xml(br: pl.DataFrame, persons: pl.DataFrame, payers: pl.Data
 def write_ir_xml(reg: dict[str, pl.DataFrame], out: Path, extraction: dt.date, fmt: str = "parquet") -> list[Path]:
     """Every table in the ir-xml layout (see the module doc); returns the files written."""
     persons = personal_ids(reg["persons"])
+    reg = {k: v.collect() if isinstance(v, pl.LazyFrame) else v for k, v in reg.items()}
     er = reg["earnings_reports"]
     payers = business_ids(np.concatenate([er["payer_id"].unique().to_numpy(), [1, 2]]))
     files = []

@@ -24,10 +24,12 @@ LAYOUTS = ("ir-xml", "fiona")
 TABLES = ("persons", "jobseeking_spells", "service_spells", "earnings_reports", "benefit_reports", "integration_plans")
 
 
-def read_native(folder: str | Path) -> tuple[dict[str, pl.DataFrame], dt.date]:
-    """The generator's register tables of a folder and its extraction date (``truth/run.toml``)."""
+def read_native(folder: str | Path) -> tuple[dict[str, pl.DataFrame | pl.LazyFrame], dt.date]:
+    """The generator's register tables of a folder (the report tables lazily) and its extraction date."""
     folder = Path(folder)
-    reg = {n: pl.read_parquet(folder / f"{n}.parquet") for n in TABLES if (folder / f"{n}.parquet").exists()}
+    big = ("earnings_reports", "benefit_reports")  # read lazily: national scale is tens of millions of rows
+    reg = {n: (pl.scan_parquet if n in big else pl.read_parquet)(folder / f"{n}.parquet") for n in TABLES
+           if (folder / f"{n}.parquet").exists()}
     run = folder / "truth" / "run.toml"
     if not run.exists():
         raise ConfigError(f"{folder}: not a generated register folder (truth/run.toml missing)")

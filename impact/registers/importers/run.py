@@ -63,6 +63,9 @@ class ImportOptions:
         reading the source files.
     tables
         Warehouse path: role -> table name of the sources.
+    duckdb_memory
+        Memory limit of the embedded DuckDB (e.g. ``"6GB"``; default DuckDB's, 80 % of RAM); it
+        spills to the staging folder beyond it.
     """
 
     mapping: str | Path | None = None
@@ -75,6 +78,7 @@ class ImportOptions:
     namespaces: dict[str, str] = field(default_factory=dict)
     con: Any = None
     tables: dict[str, str] | None = None
+    duckdb_memory: str | None = None
 
 
 @dataclass
@@ -170,8 +174,9 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
         for p in paths:
             if not Path(str(p).split("=", 1)[-1]).exists():
                 raise ImportRefused(f"{p}: file not found")
-    con = opts.con if warehouse else _local_connection()
-    target = Target(out, con, in_warehouse=warehouse)
+    target = Target(out, None, in_warehouse=warehouse)
+    con = opts.con if warehouse else _local_connection(target.stage, opts.duckdb_memory)
+    target.con = con
     log = ImportLog(kind, [str(p) for p in paths] or [f"{r}={t}" for r, t in (opts.tables or {}).items()],
                     strict=opts.strict)
     try:
@@ -205,9 +210,12 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
     return ImportResult(out=target.out, rows=rows, log=log, delivery=delivery)
 
 
-def _local_connection() -> Any:
+def _local_connection(stage: Path, memory: str | None) -> Any:
     con = ibis.duckdb.connect()
     con.raw_sql("SET enable_progress_bar = false")
+    con.raw_sql(f"SET temp_directory = '{stage / '_duckdb_tmp'}'")
+    if memory:
+        con.raw_sql(f"SET memory_limit = '{memory}'")
     return con
 
 
