@@ -49,11 +49,7 @@ def run_fiona_incomes(ctx: Any) -> Any:
         raise ImportRefused("fiona-incomes: both TAX_INCOMES and TAX_SUMINCOMES given; they hold the same pay, "
                             "import one of them")
     raw = None
-    if have & set(_INCOMES):
-        missing = [r for r in _INCOMES if r not in have]
-        if missing:
-            raise ImportRefused(f"fiona-incomes: TAX_INCOMES needs its delivery, report and transactioninfo tables; "
-                                f"missing {missing}")
+    if _complete(have, _INCOMES, "TAX_INCOMES"):
         raw = _tax_incomes(ctx, t, ns)
         entry.update(source_kind="fiona-incomes", reports="valid_latest_only",
                      reports_note="TAX_INCOMES holds valid reports only, the latest version of each (Statistics "
@@ -64,23 +60,9 @@ def run_fiona_incomes(ctx: Any) -> Any:
                      reports_note="TAX_SUMINCOMES: monthly sums per payer and earner of valid reports; returns and "
                                   "unjust enrichment removed by Statistics Finland; pay periods are calendar months")
     benefits = None
-    if have & set(_BENEFITS):
-        missing = [r for r in _BENEFITS if r not in have]
-        if missing:
-            raise ImportRefused(f"fiona-incomes: TAX_BENEFIT needs its delivery, report and transactioninfo tables; "
-                                f"missing {missing}")
+    if _complete(have, _BENEFITS, "TAX_BENEFIT"):
         benefits = _tax_benefit(ctx, t, ns)
-    ids = []
-    for x in (raw, benefits):
-        if x is not None:
-            ids.append(x.select(kind=ibis.literal("person"), namespace=x.person_ns, source_id=x.person_src))
-            if "payer_ns" in x.columns:
-                ids.append(x.select(kind=ibis.literal("payer"), namespace=x.payer_ns, source_id=x.payer_src))
-    if ids:
-        u = ids[0]
-        for x in ids[1:]:
-            u = u.union(x)
-        ctx.keys.extend(u)
+    ctx.keys.extend_from([x for x in (raw, benefits) if x is not None])
     if raw is not None:
         vintage = str(ctx.mapping.get("income_type_vintage", "2022"))
         tables["earnings_reports"] = finalise_earnings(raw, ctx.keys, ctx.log, ctx.files, vintage, line_numbers=False)
@@ -90,6 +72,17 @@ def run_fiona_incomes(ctx: Any) -> Any:
     if not tables:
         raise ImportRefused("fiona-incomes: no TAX_INCOMES, TAX_SUMINCOMES or TAX_BENEFIT tables among the sources")
     return Produced(tables=tables, entry=entry)
+
+
+def _complete(have: set[str], roles: tuple[str, ...], what: str) -> bool:
+    """Whether the tables of ``what`` are among the sources; some of them but not all is an error."""
+    missing = [r for r in roles if r not in have]
+    if len(missing) == len(roles):
+        return False
+    if missing:
+        raise ImportRefused(f"fiona-incomes: {what} needs its delivery, report and transactioninfo tables; "
+                            f"missing {missing}")
+    return True
 
 
 def _extraction(t: dict[str, ir.Table]) -> str | None:

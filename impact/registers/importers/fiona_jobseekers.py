@@ -171,24 +171,16 @@ def _jobseeking(ctx: Any, t: dict[str, ir.Table], spells: ir.Table, person_ns: s
     s = materialise(s.mutate(_sk=ibis.row_number()))
     if "ytyoll" in t:
         st = dedupe_spells(t["ytyoll"], ["person", "start"], log, "status")
-        st = translate(st, "status", m.codes("status"), "_status", "status", log, files, dtype="int8")
-        s = materialise(as_of(s, st, "person", "start", "_sk", ["_status"], ""))
-    elif "status" in s.columns:
+        s = _at_start(ctx, s, st, "status", "int8", null_ok=False)
+    elif "status" in s.columns:  # FOLK tyonh24 carries the status on the spell
         s = translate(s, "status", m.codes("status"), "_status", "status", log, files, dtype="int8", null_ok=True)
     else:
         s = s.mutate(_status=ibis.null("int8"))
-    n = s.filter(s._status.isnull()).count().to_pyarrow().as_py()
-    log.count("status_missing", n, f"job-seeking spells without an employment status at their start: status "
-              f"{miss['status']}")
-    if "yassegmentti" in t:
-        seg = translate(t["yassegmentti"], "segment", m.codes("segment"), "_segment", "segment", log, files,
-                        null_ok=True)
-        s = materialise(as_of(s, seg, "person", "start", "_sk", ["_segment"], ""))
-    else:
-        s = s.mutate(_segment=ibis.null("string"))
-    n = s.filter(s._segment.isnull()).count().to_pyarrow().as_py()
-    log.count("segment_missing", n, f"job-seeking spells without a service line at their start: segment "
-              f"{miss['segment']!r}")
+    s = _at_start(ctx, s, t.get("yassegmentti"), "segment", "string", null_ok=True)
+    for col, what in (("_status", "an employment status (YTYOLL)"), ("_segment", "a service line (YASSEGMENTTI)")):
+        n = s.filter(s[col].isnull()).count().to_pyarrow().as_py()
+        log.count(f"{col[1:]}_missing", n, f"job-seeking spells without {what} at their start: "
+                  f"{col[1:]} = {miss[col[1:]]!r}")
     if "yhkunta" in t:
         mu = t["yhkunta"].mutate(start=_.start.fill_null(ibis.date("1900-01-01")))
         s = materialise(as_of(s, mu, "person", "start", "_sk", ["municipality"], "_m_"))
@@ -205,6 +197,15 @@ def _jobseeking(ctx: Any, t: dict[str, ir.Table], spells: ir.Table, person_ns: s
                    segment=s._segment.fill_null(miss["segment"]),
                    municipality=s._m_municipality.fill_null(miss["municipality"]).lpad(3, "0"))
     return out.select(*CONTRACTS["jobseeking_spells"].column_names)
+
+
+def _at_start(ctx: Any, s: ir.Table, tab: ir.Table | None, column: str, dtype: str, null_ok: bool) -> ir.Table:
+    """``s`` with ``_<column>``: the mapped code of the ``tab`` row covering each spell's start."""
+    if tab is None:
+        return s.mutate(**{f"_{column}": ibis.null(dtype)})
+    tab = translate(tab, column, ctx.mapping.codes(column), f"_{column}", column, ctx.log, ctx.files, dtype=dtype,
+                    null_ok=null_ok)
+    return materialise(as_of(s, tab, "person", "start", "_sk", [f"_{column}"], ""))
 
 
 def _check_per_person(s: ir.Table, what: str, ctx: Any) -> None:

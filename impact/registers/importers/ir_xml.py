@@ -211,6 +211,7 @@ class XmlReader:
         kind, direction, xsd = MESSAGES[name]
         self.messages[name] = self.messages.get(name, 0) + 1
         schema = xml_schema(xsd) if self.schema_check else None
+        etree.clear_error_log()
         state = _State(path, index, kind, direction)
         last = 0
         events = etree.iterparse(str(path), events=("end",), tag="Report", schema=schema, huge_tree=True,
@@ -524,9 +525,10 @@ def _find_line(path: Path, element: str | None, after: int) -> int:
 
 def _xml_error(path: Path, e: etree.XMLSyntaxError, last_line: int, xsd: str) -> ImportRefused:
     entries = list(e.error_log) if e.error_log else []
-    schema_err = next((x for x in entries if x.domain_name.startswith("SCHEMAS")), None)
-    parse_err = next((x for x in entries if x.domain_name == "PARSER"), None)
-    if parse_err is not None or schema_err is None and "SCHEMAS" not in str(e):
+    # the most recent entries: a cached schema's log may still hold errors of earlier files
+    schema_err = next((x for x in reversed(entries) if x.domain_name.startswith("SCHEMAS")), None)
+    parse_err = next((x for x in reversed(entries) if x.domain_name == "PARSER"), None)
+    if schema_err is None and (parse_err is not None or "SCHEMAS" not in str(e)):
         err = parse_err
         line = (err.line if err is not None else None) or e.lineno
         msg = err.message if err is not None else e.msg
@@ -536,8 +538,10 @@ def _xml_error(path: Path, e: etree.XMLSyntaxError, last_line: int, xsd: str) ->
     msg = schema_err.message.strip() if schema_err is not None else e.msg
     elem = _element_of(msg)
     line = schema_err.line if schema_err is not None and schema_err.line else _find_line(path, elem, last_line)
+    ended = parse_err is not None and "premature end" in parse_err.message.lower()
+    also = "; the file also ends inside an element (truncated?)" if ended else ""
     return ImportRefused(f"{path}, line {line}, element {elem or '?'}: does not match the Incomes Register schema "
-                         f"{xsd}: {msg}")
+                         f"{xsd}: {msg}{also}")
 
 
 def _detached(el: Any) -> Any:
@@ -618,17 +622,7 @@ def run_ir_xml(ctx: Any) -> Any:
     staged = {name: con.read_parquet(str(sink.folder / "*.parquet"))
               for name, sink in (("earnings", reader.earnings), ("benefits", reader.benefits),
                                  ("employments", reader.employments)) if sink.parts}
-    ids = []
-    for t in staged.values():
-        if "person_ns" in t.columns:
-            ids.append(t.filter(t.person_ns.notnull()).select(kind=ibis.literal("person"), namespace=t.person_ns,
-                                                              source_id=t.person_src))
-        ids.append(t.select(kind=ibis.literal("payer"), namespace=t.payer_ns, source_id=t.payer_src))
-    if ids:
-        u = ids[0]
-        for x in ids[1:]:
-            u = u.union(x)
-        ctx.keys.extend(u)
+    ctx.keys.extend_from(list(staged.values()))
     tables = {}
     vintage = str(ctx.mapping.get("income_type_vintage", "2022"))
     if "earnings" in staged:

@@ -66,6 +66,22 @@ class KeyTable:
         self.table = self.con.create_table(f"impact_keys_{uuid.uuid4().hex[:12]}", both, temp=True) \
             if _can_temp(self.con) else both
 
+    def extend_from(self, tables: list[ir.Table]) -> None:
+        """:meth:`extend` with the ids of tables that carry ``person_ns``/``person_src`` and
+        ``payer_ns``/``payer_src`` columns (null namespaces are skipped)."""
+        ids = []
+        for t in tables:
+            for kind in ("person", "payer"):
+                if f"{kind}_ns" in t.columns:
+                    ns, src = t[f"{kind}_ns"], t[f"{kind}_src"]
+                    ids.append(t.filter(ns.notnull() & src.notnull()).select(
+                        kind=ibis.literal(kind), namespace=ns, source_id=src))
+        if ids:
+            u = ids[0]
+            for x in ids[1:]:
+                u = u.union(x)
+            self.extend(u)
+
     def lookup(self, t: ir.Table, kind: str, namespace: str, source: str, out: str) -> ir.Table:
         """``t`` with column ``out`` = the id of (kind, t[namespace], t[source]); null where unknown."""
         k = self.table.filter(self.table.kind == kind)
