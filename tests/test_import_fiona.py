@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -216,3 +217,30 @@ def test_key_table_keeps_ids_across_imports(tmp_path):
     assert second.join(first, on=["kind", "namespace", "source_id"]).filter(pl.col("id") != pl.col("id_right")).is_empty()
     assert second.filter(pl.col("source_id") == "H0")["id"].item() == first["id"].max() + 1
     assert len(json.loads((tmp_path / "r" / "import_log.json").read_text())) == 2
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not os.environ.get("IMPACT_TEST_SPARK_IMPORT"),
+                    reason="a Spark session costs about two minutes here; set IMPACT_TEST_SPARK_IMPORT=1 to run")
+def test_warehouse_path_on_spark(tmp_path):
+    """The same mapping on Spark tables (a local session standing in for the data platform)."""
+    pytest.importorskip("pyspark")
+    from impact.backends import connect
+
+    src = tmp_path / "src"
+    files = [_write(_persons(), src / "yhenk", "parquet"), _write(_spells(), src / "ythaku_2023", "parquet")]
+    import_registers("fiona-jobseekers", files, tmp_path / "local")
+    con = connect("pyspark", {"master": "local[1]", "use_active_session": False,
+                              "conf": {"spark.sql.shuffle.partitions": "1", "spark.driver.memory": "1g",
+                                       "spark.sql.warehouse.dir": str(tmp_path / "spark-warehouse")}})
+    try:
+        con._session.read.parquet(str(files[0])).createOrReplaceTempView("tem_yhenk")
+        con._session.read.parquet(str(files[1])).createOrReplaceTempView("tem_ythaku")
+        import_registers("fiona-jobseekers", [], tmp_path / "meta", con=con,
+                         tables={"yhenk": "tem_yhenk", "ythaku": "tem_ythaku"})
+        for name, key in (("persons", "person_id"), ("jobseeking_spells", "spell_id")):
+            a = pl.read_parquet(tmp_path / "local" / f"{name}.parquet").sort(key)
+            b = con.table(name).to_polars().sort(key).cast(dict(a.schema))
+            assert a.equals(b), name
+    finally:
+        con._session.stop()
