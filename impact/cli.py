@@ -33,9 +33,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from impact.backends import connect
     from impact.registers.importers.cli import run_import_command
 
-    return run_import_command(args)
+    return run_import_command(args, connect)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

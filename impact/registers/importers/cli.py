@@ -23,7 +23,8 @@ def add_import_parser(sub: Any, func: Any) -> None:
     i.add_argument("sources", nargs="*", help="files (or folders of Parquet parts); ROLE=PATH names a file's role")
     i.add_argument("--out", required=True, help="register folder to write (its other tables are kept)")
     i.add_argument("--mapping", default=None,
-                   help=f"shipped mapping name or TOML file (default: {DEFAULT_MAPPINGS})")
+                   help="shipped mapping name or TOML file (default per kind: "
+                        + ", ".join(f"{k} -> {v}" for k, v in DEFAULT_MAPPINGS.items()) + ")")
     i.add_argument("--format", dest="fmt", default=None, choices=["sas", "stata", "csv", "parquet"],
                    help="file format of the sources (default: from the extension)")
     i.add_argument("--encoding", default=None, help="text encoding of SAS/Stata/CSV files (default: as declared)")
@@ -55,7 +56,8 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def run_import_command(args: argparse.Namespace) -> int:
+def run_import_command(args: argparse.Namespace, connect: Any = None) -> int:
+    """Run ``impact import``; ``connect(backend, settings)`` opens a warehouse connection (``--backend``)."""
     from impact.registers.importers.run import import_registers
 
     opts: dict[str, Any] = dict(mapping=args.mapping, strict=not args.lenient, schema_check=not args.no_schema_check,
@@ -67,8 +69,6 @@ def run_import_command(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--extraction-date {args.extraction_date!r}: expected YYYY-MM-DD") from None
     if args.backend:
-        from impact.backends import connect
-
         settings = None
         if args.backend_settings:
             try:

@@ -170,7 +170,6 @@ def _as_text(s: pl.Series) -> pl.Series:
         t = s.str.strip_chars()
     elif s.dtype.is_float():
         whole = s.is_not_nan() & (s == s.round(0))
-        t = pl.Series(s.name, [None] * len(s), pl.String)
         t = pl.select(pl.when(whole).then(s.cast(pl.Int64, strict=False).cast(pl.String))
                       .otherwise(s.cast(pl.String))).to_series().rename(s.name)
     else:
@@ -181,9 +180,9 @@ def _as_text(s: pl.Series) -> pl.Series:
 def _as_date(s: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(dates, bad) where ``bad`` marks values present but not readable as a date."""
     if s.dtype == pl.Date:
-        return s, pl.Series([False] * len(s))
+        return s, pl.Series([False] * len(s), dtype=pl.Boolean)
     if isinstance(s.dtype, pl.Datetime):
-        return s.dt.date(), pl.Series([False] * len(s))
+        return s.dt.date(), pl.Series([False] * len(s), dtype=pl.Boolean)
     if s.dtype.is_numeric():
         x = s.cast(pl.Float64)
         ymd = (x >= 10_000_101) & (x <= 29_991_231)
@@ -203,7 +202,7 @@ def _as_date(s: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 def _as_bool(s: pl.Series) -> tuple[pl.Series, pl.Series]:
     if s.dtype == pl.Boolean:
-        return s, pl.Series([False] * len(s))
+        return s, pl.Series([False] * len(s), dtype=pl.Boolean)
     t = _as_text(s).str.to_lowercase()
     yes = t.is_in(["true", "1", "k", "kyllä", "y", "yes", "x"])
     no = t.is_in(["false", "0", "e", "ei", "n", "no"])
@@ -212,15 +211,18 @@ def _as_bool(s: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 
 def _as_number(s: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, pl.Series]:
+    """(numbers, bad); text may use a decimal comma."""
     if s.dtype == pl.String:
         t = _as_text(s).str.replace(",", ".", literal=True)
-        out = t.cast(dtype, strict=False) if dtype != pl.Int64 else t.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+        f = t.cast(pl.Float64, strict=False)
+        out = f.cast(pl.Int64, strict=False) if dtype == pl.Int64 else f
         return out.rename(s.name), t.is_not_null() & out.is_null()
-    out = s.cast(dtype, strict=False)
+    present = s.is_not_null()
     if s.dtype.is_float():
-        out = pl.select(pl.when(s.is_nan()).then(None).otherwise(out)).to_series().rename(s.name)
-    return out, s.is_not_null() & out.is_null() & s.is_not_nan().fill_null(True) if s.dtype.is_float() else \
-        s.is_not_null() & out.is_null()
+        s = pl.select(pl.when(s.is_nan()).then(None).otherwise(s)).to_series().rename(s.name)
+        present = s.is_not_null()
+    out = s.cast(dtype, strict=False)
+    return out, present & out.is_null()
 
 
 def type_frame(df: pl.DataFrame, kinds: dict[str, str], path: Path, offset: int, log: ImportLog,
@@ -232,13 +234,13 @@ def type_frame(df: pl.DataFrame, kinds: dict[str, str], path: Path, offset: int,
     """
     n = df.height
     row = pl.Series("_src_row", range(offset + 1, offset + n + 1), dtype=pl.Int64)
-    cols, drop = [row], pl.Series([False] * n)
+    cols, drop = [row], pl.Series([False] * n, dtype=pl.Boolean)
     for name, kind in kinds.items():
         if name not in df.columns:
             continue
         s = df[name]
         if kind in ("id", "code", "text"):
-            out, bad = _as_text(s), pl.Series([False] * n)
+            out, bad = _as_text(s), pl.Series([False] * n, dtype=pl.Boolean)
         elif kind == "date":
             out, bad = _as_date(s)
         elif kind == "bool":
