@@ -196,12 +196,16 @@ def write_ir_xml(reg: dict[str, pl.DataFrame], out: Path, extraction: dt.date, f
     er = reg["earnings_reports"]
     payers = business_ids(np.concatenate([er["payer_id"].unique().to_numpy(), [1, 2]]))
     files = []
-    reports = wage_reports_xml(er, persons, payers)
-    for (year,), part in reports.group_by("year", maintain_order=True):
+    year_of = er.select(pl.col("report_id"), year=pl.col("payment_date").dt.year()).group_by("report_id").agg(
+        pl.col("year").first())  # a report's rows share one payment date
+    er = er.join(year_of, on="report_id")
+    for year in sorted(year_of["year"].unique().to_list()):  # one year's text in memory at a time
+        part = wage_reports_xml(er.filter(pl.col("year") == year).drop("year"), persons, payers)
         path = out / "incomes_register" / f"wage_reports_{year}.xml"
         _write(path, _head("wrfir", NS_WAGE, "WageReportsFromIR", 300, year, extraction, part.height),
                part["xml"], "</Reports>\n" + SIGNATURE + "</wrfir:WageReportsFromIR>\n")
         files.append(path)
+        del part
     if "benefit_reports" in reg and reg["benefit_reports"].height:
         ben = benefit_reports_xml(reg["benefit_reports"], persons, payers)
         for (year,), part in ben.group_by("year", maintain_order=True):
