@@ -51,8 +51,12 @@ MAX_PARTS = 1000
 
 
 def finalise_earnings(raw: ir.Table, keys: KeyTable, log: ImportLog, files: list[str], vintage: str = "2022",
-                      line_numbers: bool = True) -> ir.Table:
-    """The ``earnings_reports`` contract table from staged raw transactions (see the module doc)."""
+                      line_numbers: bool = True, versions: bool = True) -> ir.Table:
+    """The ``earnings_reports`` contract table from staged raw transactions (see the module doc).
+
+    ``versions=False``: every delivered report is its own version 1 (a source of valid latest
+    versions only), so the version rules (step 2-3) are skipped.
+    """
     table = income_type_table(vintage)
     raw = materialise(raw)
     t = refuse_rows(raw, ~raw.income_type.isin(list(table)), "unknown_income_type",
@@ -66,8 +70,11 @@ def finalise_earnings(raw: ir.Table, keys: KeyTable, log: ImportLog, files: list
                     "negative_amount", "a non-negative amount (the code list allows negative amounts only for "
                     f"{len(neg_ok)} income types; a recovery is reported as Recovery = true)", log, files,
                     "Amount", value="amount", line=line_numbers)
-    reports = materialise(_report_versions(t, log))
-    t = materialise(t.inner_join(reports, "report_seq"))
+    if versions:
+        reports = materialise(_report_versions(t, log))
+        t = materialise(t.inner_join(reports, "report_seq"))
+    else:
+        t = t.mutate(_version=ibis.literal(1, "int64"), _action=ibis.literal("new"))
     t = t.mutate(_rec=t.recovery.fill_null(False))
     n_rec = t.filter(t._rec).count().to_pyarrow().as_py()
     n_rec_no_period = t.filter(t._rec & t.orig_start.isnull()).count().to_pyarrow().as_py()

@@ -65,7 +65,8 @@ def run_fiona_incomes(ctx: Any) -> Any:
     ctx.keys.extend_from([x for x in (raw, benefits) if x is not None])
     if raw is not None:
         vintage = str(ctx.mapping.get("income_type_vintage", "2022"))
-        tables["earnings_reports"] = finalise_earnings(raw, ctx.keys, ctx.log, ctx.files, vintage, line_numbers=False)
+        tables["earnings_reports"] = finalise_earnings(raw, ctx.keys, ctx.log, ctx.files, vintage, line_numbers=False,
+                                                       versions=False)  # valid latest versions only
     if benefits is not None:
         tables["benefit_reports"] = _benefit_rows(ctx, benefits)
         entry.setdefault("source_kind", "fiona-incomes")

@@ -184,9 +184,10 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
         ctx = Context(kind, con, mapping, log, keys, target, target.stage / "_staging", paths, opts)
         produced = _module(kind)(ctx)
         rows = {}
-        for name, expr in produced.tables.items():
-            rows[name] = target.write(name, expr, ORDER.get(name))
-            log.written(name, rows[name])
+        for name, expr in produced.tables.items():  # earnings last: their subsidised flag needs the spells
+            if name != "earnings_reports":
+                rows[name] = target.write(name, expr, ORDER.get(name))
+                log.written(name, rows[name])
         entry = dict(produced.entry)
         entry.update(kind=kind, mapping=mapping.name, mapping_vintage=mapping.get("vintage"), strict=opts.strict,
                      imported=dt.datetime.now().isoformat(timespec="seconds"))
@@ -194,7 +195,7 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
             entry["extraction_date"] = opts.extraction_date.isoformat()
             entry["extraction_date_from"] = "option --extraction-date"
         delivery = merge_delivery(target.read_json(DELIVERY_FILE), kind, entry, list(produced.tables))
-        _subsidised(target, delivery, produced, log, rows)
+        _earnings(target, delivery, produced, log, rows)
         if target.in_warehouse:
             replace_table(con, "IMPACT_KEYS" if getattr(con, "name", "") == "snowflake" else "impact_keys",
                           keys.table)
@@ -227,28 +228,35 @@ def _warehouse_keys(con: Any) -> KeyTable:
         return KeyTable(con)
 
 
-def _subsidised(target: Target, delivery: dict, produced: Produced, log: ImportLog, rows: dict[str, int]) -> None:
-    """Derive ``subsidised`` when the folder holds both earnings reports and service spells."""
-    earnings = target.table("earnings_reports")
-    services = target.table("service_spells")
+def _earnings(target: Target, delivery: dict, produced: Produced, log: ImportLog, rows: dict[str, int]) -> None:
+    """Write the earnings reports (new ones, or the folder's when new spells came) with ``subsidised``
+    derived from the pay-subsidy spells whenever the folder holds service spells."""
+    new = produced.tables.get("earnings_reports")
+    earnings = new if new is not None else target.table("earnings_reports")
     if earnings is None:
         return
+    services = target.table("service_spells")
     if services is None:
         delivery["subsidised_derived"] = False
         delivery["subsidised_rule"] = ("subsidised = the report's IncomeEarnerType 1 only: no service_spells in the "
                                        "folder yet; import the job-seeker register into the same folder to derive it "
                                        "from pay-subsidy spells")
         log.note(delivery["subsidised_rule"])
+        if new is not None:
+            rows["earnings_reports"] = target.write("earnings_reports", new, ORDER["earnings_reports"])
+            log.written("earnings_reports", rows["earnings_reports"])
         return
-    employers = target.table(EMPLOYERS_TABLE)
-    new, counts = derive_subsidised(earnings, services, employers)
-    n = target.write("earnings_reports", new, ORDER["earnings_reports"])
+    derived, counts = derive_subsidised(earnings, services, target.table(EMPLOYERS_TABLE))
+    n = target.write("earnings_reports", derived, ORDER["earnings_reports"])
+    if new is not None:
+        rows["earnings_reports"] = n
+        log.written("earnings_reports", n)
+    else:
+        log.note(f"earnings_reports rewritten ({n:,} rows): subsidised re-derived from the new pay-subsidy spells")
     c = counts.to_pyarrow().to_pylist()[0]
     delivery["subsidised_derived"] = True
     delivery["subsidised_rule"] = RULE
     delivery["subsidised_rows"] = {k: int(c[k] or 0) for k in ("rows", "reported", "derived", "both")}
-    if "earnings_reports" not in produced.tables:
-        log.note(f"earnings_reports rewritten ({n:,} rows): subsidised re-derived from the new pay-subsidy spells")
     log.count("subsidised_from_spells", int(c["derived"] or 0),
               "earnings rows flagged subsidised because a pay-subsidy spell of the same person (and employer) "
               "covers their pay period")
