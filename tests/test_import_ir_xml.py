@@ -260,3 +260,18 @@ def test_schema_error_names_the_element_and_its_line(tmp_path):
     # with the check skipped (for speed) the same file is read and the missing amount is what is refused
     with pytest.raises(ImportRefused, match=r"element TransactionBasic: an Amount for income type 301"):
         import_registers("ir-xml", [p], tmp_path / "r", schema_check=False)
+
+
+def test_several_earnings_periods_split_the_amount_by_days(tmp_path):
+    """A transaction earned over 1-5 and 24-27 January: one row per period, 5/9 and 4/9 of the pay."""
+    p = _edit("esimerkki_julkisyhteiso_maksajana.xml", tmp_path,
+              "<EarningPeriod>\n\t\t\t\t\t\t\t\t<StartDate>2020-01-01</StartDate>\n\t\t\t\t\t\t\t\t<EndDate>2020-01-31"
+              "</EndDate>\n\t\t\t\t\t\t\t</EarningPeriod>",
+              "<EarningPeriod><StartDate>2020-01-01</StartDate><EndDate>2020-01-05</EndDate></EarningPeriod>"
+              "<EarningPeriod><StartDate>2020-01-24</StartDate><EndDate>2020-01-27</EndDate></EarningPeriod>")
+    res = import_registers("ir-xml", [p], tmp_path / "r")
+    er = pl.read_parquet(tmp_path / "r" / "earnings_reports.parquet").filter(pl.col("income_type") == 201)
+    assert er.sort("earning_period_start").select("earning_period_start", "earning_period_end", "amount_eur").rows() \
+        == [(D(2020, 1, 1), D(2020, 1, 5), 2089.86), (D(2020, 1, 24), D(2020, 1, 27), 1671.89)]
+    assert er["amount_eur"].sum() == pytest.approx(3761.75) and er["report_id"].n_unique() == 2
+    assert res.log.rules["earning_periods_split"] == 2
