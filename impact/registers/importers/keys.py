@@ -20,6 +20,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from impact.registers.importers.tables import materialise
+
 KEY_FILE = Path("private") / "keys.parquet"
 KEY_COLUMNS = {"kind": "string", "namespace": "string", "source_id": "string", "id": "int64"}
 
@@ -59,12 +61,11 @@ class KeyTable:
         top = self.table.group_by("kind").aggregate(_top=self.table.id.max())
         new = new.left_join(top, "kind")
         rank = ibis.row_number().over(group_by=new.kind, order_by=[new.namespace, new.source_id])
-        new = new.select("kind", "namespace", "source_id", id=(new._top.fill_null(0) + rank + 1).cast("int64"))
+        new = materialise(new.select("kind", "namespace", "source_id",
+                                     id=(new._top.fill_null(0) + rank + 1).cast("int64")))
         counts = new.group_by("kind").aggregate(n=new.count()).to_pyarrow().to_pylist()
         self.added = {r["kind"]: int(r["n"]) for r in counts}
-        both = self.table.select(*KEY_COLUMNS).union(new.select(*KEY_COLUMNS))
-        self.table = self.con.create_table(f"impact_keys_{uuid.uuid4().hex[:12]}", both, temp=True) \
-            if _can_temp(self.con) else both
+        self.table = materialise(self.table.select(*KEY_COLUMNS).union(new.select(*KEY_COLUMNS)))
 
     def extend_from(self, tables: list[ir.Table]) -> None:
         """:meth:`extend` with the ids of tables that carry ``person_ns``/``person_src`` and
@@ -92,10 +93,6 @@ class KeyTable:
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.con.to_parquet(self.table.order_by(["kind", "id"]), str(path))
-
-
-def _can_temp(con: Any) -> bool:
-    return getattr(con, "name", "") in ("duckdb", "snowflake")
 
 
 __all__ = ["KEY_FILE", "KeyTable", "empty_keys"]
