@@ -34,7 +34,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from impact.backends import connect
-    from impact.registers.importers.cli import run_import_command
+    from impact.cli_import import run_import_command
 
     return run_import_command(args, connect)
 
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file format of the layout's tables (default parquet)")
     s.set_defaults(func=_cmd_simulate)
 
-    from impact.registers.importers.cli import add_import_parser
+    from impact.cli_import import add_import_parser
 
     add_import_parser(sub, _cmd_import)
 

@@ -12,6 +12,13 @@ from impact.cli import main
 EXAMPLES = Path(__file__).parent / "data" / "incomes_register" / "message_examples"
 
 
+def test_parser_kinds_agree_with_the_importers():
+    import impact.cli_import as c
+    import impact.registers.importers as imp
+
+    assert c.KINDS == imp.KINDS and c.DEFAULT_MAPPINGS == imp.DEFAULT_MAPPINGS
+
+
 def _run(argv: list[str]) -> int:
     with pytest.raises(SystemExit) as e:
         main(argv)

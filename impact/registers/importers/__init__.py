@@ -14,9 +14,24 @@ identifiers become integer ids through a private key table, every import writes
 ``import_log.json`` and ``delivery.json`` beside the registers. See ``docs/real_data.md``.
 """
 
+from typing import Any
+
 from impact.registers.importers.log import ImportLog, ImportRefused
 from impact.registers.importers.mapping import load_mapping, shipped_mappings
-from impact.registers.importers.run import DEFAULT_MAPPINGS, KINDS, ImportResult, import_registers
+
+#: Kinds of import and the mapping each uses by default.
+KINDS = ("ir-xml", "fiona-incomes", "fiona-jobseekers")
+DEFAULT_MAPPINGS = {"ir-xml": "ir_2022", "fiona-incomes": "tax_incomes_002", "fiona-jobseekers": "tem_tyonhaku_2024"}
+
+
+def __getattr__(name: str) -> Any:
+    # the import machinery (Ibis, DuckDB) loads on first use, so `impact --help` stays fast
+    if name in ("import_registers", "ImportResult"):
+        from impact.registers.importers import run
+
+        return getattr(run, name)
+    raise AttributeError(name)
+
 
 __all__ = ["DEFAULT_MAPPINGS", "KINDS", "ImportLog", "ImportRefused", "ImportResult", "import_registers",
            "load_mapping", "shipped_mappings"]

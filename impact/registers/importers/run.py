@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 
 from impact.errors import ConfigError
+from impact.registers.importers import DEFAULT_MAPPINGS, KINDS
 from impact.registers.importers.keys import KEY_FILE, KeyTable
 from impact.registers.importers.log import ImportLog, ImportRefused
 from impact.registers.importers.mapping import Mapping, load_mapping
@@ -27,8 +28,6 @@ from impact.registers.importers.output import (DELIVERY_FILE, LOG_FILE, Target, 
                                                 replace_table)
 from impact.registers.importers.subsidy import EMPLOYERS_TABLE, RULE, derive_subsidised
 
-KINDS = ("ir-xml", "fiona-incomes", "fiona-jobseekers")
-DEFAULT_MAPPINGS = {"ir-xml": "ir_2022", "fiona-incomes": "tax_incomes_002", "fiona-jobseekers": "tem_tyonhaku_2024"}
 #: Sort order of the written tables (the contract key first, so validation proves it unique cheaply).
 ORDER = {"earnings_reports": ["report_id", "income_type"], "persons": ["person_id"],
          "jobseeking_spells": ["spell_id"], "service_spells": ["service_id"],

@@ -1,4 +1,8 @@
-"""``impact import KIND SOURCE... --out REGISTER_DIR``: the command line of the importers."""
+"""``impact import KIND SOURCE... --out REGISTER_DIR``: the command line of the importers.
+
+Kept out of :mod:`impact.registers` so that building the ``impact`` parser imports nothing
+heavy; the importers load when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,6 @@ from impact.errors import ConfigError
 
 def add_import_parser(sub: Any, func: Any) -> None:
     """Add the ``import`` subcommand to the ``impact`` parser."""
-    from impact.registers.importers.run import DEFAULT_MAPPINGS, KINDS
-
     i = sub.add_parser("import", help="map delivered register data (Incomes Register XML, FIONA extracts) into a "
                                       "register folder",
                        description="Import real register data into the register contracts. Writes the tables, "
@@ -44,6 +46,11 @@ def add_import_parser(sub: Any, func: Any) -> None:
     i.add_argument("--table", action="append", default=[], metavar="ROLE=NAME",
                    help="warehouse path: the table holding a role's data")
     i.set_defaults(func=func)
+
+
+#: The kinds of :mod:`impact.registers.importers` and their default mappings (tests check they agree).
+KINDS = ("ir-xml", "fiona-incomes", "fiona-jobseekers")
+DEFAULT_MAPPINGS = {"ir-xml": "ir_2022", "fiona-incomes": "tax_incomes_002", "fiona-jobseekers": "tem_tyonhaku_2024"}
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
