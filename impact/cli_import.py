@@ -39,6 +39,8 @@ def add_import_parser(sub: Any, func: Any) -> None:
     i.add_argument("--areas", default=None, help="CSV municipality,employment_area for the persons' employment area")
     i.add_argument("--namespace", action="append", default=[], metavar="WHAT=NAMESPACE",
                    help="what the identifiers are, e.g. person=hetu employer=ytunnus (default: the mapping's)")
+    i.add_argument("--duckdb-memory", default=None, help="memory limit of the embedded DuckDB (default 4GB); "
+                                                           "beyond it the import works from disk")
     i.add_argument("--backend", default=None, choices=["duckdb", "pyspark", "snowflake"],
                    help="run in a warehouse on its tables (fiona-* kinds): sources are --table ROLE=NAME")
     i.add_argument("--backend-settings", default=None,
@@ -69,7 +71,7 @@ def run_import_command(args: argparse.Namespace, connect: Any = None) -> int:
 
     opts: dict[str, Any] = dict(mapping=args.mapping, strict=not args.lenient, schema_check=not args.no_schema_check,
                                 fmt=args.fmt, encoding=args.encoding, areas=args.areas,
-                                namespaces=_pairs(args.namespace, "--namespace"))
+                                namespaces=_pairs(args.namespace, "--namespace"), duckdb_memory=args.duckdb_memory)
     if args.extraction_date:
         try:
             opts["extraction_date"] = dt.date.fromisoformat(args.extraction_date)

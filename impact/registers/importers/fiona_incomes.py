@@ -146,8 +146,14 @@ def _tax_incomes(ctx: Any, t: dict[str, ir.Table], ns: dict) -> ir.Table:
     log.count("rows_of_replacement_versions", replaced, "rows of reports whose delivered version is a replacement "
               "(reportVersion > 1): imported as version 1, the only valid version in the extract")
     subsidy_codes = [str(c) for c in ctx.mapping.get("report.subsidy_earner_types", [])]
-    part = ibis.row_number().over(group_by=[_.report, _.income_type], order_by=[_._src_file, _._src_row])
-    j = j.mutate(_part=part)
+    # part: the number of an income type within a report. Nearly every report has each type once:
+    # number only the few repeated ones (a window over every row would sort them all)
+    key = ["report", "income_type"]
+    rep = j.group_by(key).aggregate(_n=_.count()).filter(_._n > 1).select(key)
+    multi = j.semi_join(rep, key)
+    multi = multi.mutate(_part=ibis.row_number().over(group_by=[_.report, _.income_type],
+                                                      order_by=[_._src_file, _._src_row]))
+    j = j.anti_join(rep, key).mutate(_part=ibis.literal(0, "int64")).union(multi.mutate(_part=_._part.cast("int64")))
     return materialise(_raw_columns(
         j, report_seq=_seq(j.report, j), report_ref=j.report, version=ibis.literal(1), status=ibis.literal(1),
         part=j._part, recovery=j.recovery.fill_null(False),

@@ -63,8 +63,8 @@ class ImportOptions:
     tables
         Warehouse path: role -> table name of the sources.
     duckdb_memory
-        Memory limit of the embedded DuckDB (e.g. ``"6GB"``; default DuckDB's, 80 % of RAM); it
-        spills to the staging folder beyond it.
+        Memory limit of the embedded DuckDB (e.g. ``"8GB"``; default :data:`DEFAULT_DUCKDB_MEMORY`);
+        beyond it DuckDB works from files in the staging folder.
     """
 
     mapping: str | Path | None = None
@@ -210,12 +210,17 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
     return ImportResult(out=target.out, rows=rows, log=log, delivery=delivery)
 
 
+#: Memory limit of the import's embedded DuckDB unless ``duckdb_memory`` says otherwise; beyond
+#: it DuckDB spills to the staging folder.
+DEFAULT_DUCKDB_MEMORY = "4GB"
+
+
 def _local_connection(stage: Path, memory: str | None) -> Any:
+    """An embedded DuckDB whose temporary tables spill to the import's staging folder beyond the limit."""
     con = ibis.duckdb.connect()
     con.raw_sql("SET enable_progress_bar = false")
     con.raw_sql(f"SET temp_directory = '{stage / '_duckdb_tmp'}'")
-    if memory:
-        con.raw_sql(f"SET memory_limit = '{memory}'")
+    con.raw_sql(f"SET memory_limit = '{memory or DEFAULT_DUCKDB_MEMORY}'")
     return con
 
 
