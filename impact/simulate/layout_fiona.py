@@ -106,11 +106,15 @@ def subsidy_employers(services: pl.DataFrame, earnings: pl.DataFrame | pl.LazyFr
     """(service_id, payer_id): the payer of a pay-subsidy spell's subsidised pay (the placement employer)."""
     ps = services.filter(pl.col("service_type") == "pay_subsidy").select("service_id", "person_id", "start_date",
                                                                           "end_date")
-    sub = earnings.lazy().filter(pl.col("subsidised")).group_by("person_id", "payer_id").agg(
-        pl.col("pay_period_start").min().alias("_f"), pl.col("pay_period_end").max().alias("_l")).collect()
+    sub = earnings.lazy().filter(pl.col("subsidised")).select("person_id", "payer_id", "pay_period_start",
+                                                               "pay_period_end").collect()
+    # the payer of most of the subsidised pay periods that overlap the spell
     j = ps.join(sub, on="person_id", how="inner").filter(
-        (pl.col("_f") <= pl.col("end_date").fill_null(dt.date(9999, 1, 1))) & (pl.col("_l") >= pl.col("start_date")))
-    return j.group_by("service_id").agg(pl.col("payer_id").min()).select("service_id", "payer_id")
+        (pl.col("pay_period_start") <= pl.col("end_date").fill_null(dt.date(9999, 1, 1)))
+        & (pl.col("pay_period_end") >= pl.col("start_date")))
+    n = j.group_by("service_id", "payer_id").agg(pl.len().alias("_n")).sort(["service_id", "_n", "payer_id"],
+                                                                              descending=[False, True, False])
+    return n.group_by("service_id", maintain_order=True).agg(pl.col("payer_id").first())
 
 
 def write_jobseeker_register(reg: dict[str, pl.DataFrame], out: Path, fmt: str, extraction: dt.date,
