@@ -21,16 +21,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from impact.simulate import simulate
 
     t0 = time.perf_counter()
-    summary = simulate(scenario=args.scenario, persons=args.persons, seed=args.seed, out=Path(args.out))
+    summary = simulate(scenario=args.scenario, persons=args.persons, seed=args.seed, out=Path(args.out),
+                       layout=args.layout, layout_format=args.layout_format)
     print(summary)
-    print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     if args.layout:
-        from impact.simulate.layouts import write_layout
-
-        t1 = time.perf_counter()
-        where = Path(args.out) / args.layout
-        files = write_layout(args.out, args.layout, where, args.layout_format)
-        print(f"wrote the {args.layout} layout ({len(files)} files) to {where} in {time.perf_counter() - t1:.1f} s")
+        print(f"with the {args.layout} layout ({args.layout_format}) in {Path(args.out) / args.layout}")
+    print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -20,7 +20,8 @@ def add_import_parser(sub: Any, func: Any) -> None:
     i = sub.add_parser("import", help="map delivered register data (Incomes Register XML, FIONA extracts) into a "
                                       "register folder",
                        description="Import real register data into the register contracts. Writes the tables, "
-                                   "import_log.json, delivery.json and the private key table private/keys.parquet.")
+                                   "import_log.json, the delivery manifest delivery.toml and the private key table "
+                                   "private/keys.parquet; the folder is replaced in one step when all succeeded.")
     i.add_argument("kind", choices=KINDS, help="what the sources are")
     i.add_argument("sources", nargs="*", help="files (or folders of Parquet parts); ROLE=PATH names a file's role")
     i.add_argument("--out", required=True, help="register folder to write (its other tables are kept)")
@@ -91,8 +92,9 @@ def run_import_command(args: argparse.Namespace, connect: Any = None) -> int:
     res = import_registers(args.kind, args.sources, args.out, **opts)
     print(res.log.summary())
     print(f"wrote {args.out}: {', '.join(f'{k} {v:,}' for k, v in res.rows.items())}")
-    d = res.delivery
-    print(f"delivery.json: earnings from {d.get('source_kind')}, extraction date {d.get('extraction_date')}, "
+    d = res.summary
+    date = d.get("extraction_date") if res.manifest else "none (delivery.toml not written: pass --extraction-date)"
+    print(f"delivery.toml: extraction date {date}; earnings from {d.get('source_kind')}, "
           f"subsidised derived: {d.get('subsidised_derived')}")
     return 0
 

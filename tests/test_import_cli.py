@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from impact.cli import main
+from impact.registers.delivery import read_delivery
+from impact.registers.importers.output import read_import_log
 
 EXAMPLES = Path(__file__).parent / "data" / "incomes_register" / "message_examples"
 
@@ -29,7 +31,7 @@ def test_import_command_writes_registers_and_reports_errors_in_one_line(tmp_path
     code = _run(["import", "ir-xml", str(EXAMPLES / "esimerkki_takaisinperinta_brutto.xml"), "--out", str(tmp_path / "r")])
     out = capsys.readouterr().out
     assert code == 0 and "wrote" in out and "earnings_reports 8" in out
-    assert json.loads((tmp_path / "r" / "delivery.json").read_text())["source_kind"] == "ir-xml"
+    assert read_import_log(tmp_path / "r")["folder"]["source_kind"] == "ir-xml"
     code = _run(["import", "ir-xml", str(EXAMPLES / "testi.xml"), "--out", str(tmp_path / "r2")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("impact import: error:") and "element Signature" in err[0]
@@ -49,7 +51,8 @@ def test_simulate_writes_a_layout_that_imports(tmp_path, capsys):
                  str(lay / "employment_areas.csv"), "--out", str(tmp_path / "reg")]) == 0
     inc = sorted(str(p) for p in (lay / "tax_incomes").iterdir())
     assert _run(["import", "fiona-incomes", *inc, "--out", str(tmp_path / "reg")]) == 0
-    d = json.loads((tmp_path / "reg" / "delivery.json").read_text())
+    d = read_import_log(tmp_path / "reg")["folder"]
     assert d["source_kind"] == "fiona-incomes" and d["subsidised_derived"] is True
-    assert d["extraction_date"] == "2025-12-31"
+    assert read_delivery(tmp_path / "reg").extraction_date.isoformat() == d["extraction_date"] == "2025-12-31"
+    assert (tmp_path / "reg" / "areas.parquet").exists()  # the delivery's area classification
     assert _run(["validate", str(tmp_path / "reg")]) == 0

@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 
 from impact.registers.importers import ImportRefused, import_registers
+from impact.registers.importers.output import read_import_log
+from impact.registers.delivery import read_delivery
 
 D = dt.date
 OPEN = D(2222, 11, 11)
@@ -44,7 +46,7 @@ def test_every_file_format_gives_the_same_registers(fmt, tmp_path):
     s = pl.read_parquet(tmp_path / "r" / "jobseeking_spells.parquet").sort("spell_id")
     assert s.select("start_date", "end_date", "end_reason").rows() == [
         (D(2023, 3, 1), D(2023, 6, 30), "03"), (D(2023, 11, 5), None, None), (D(2024, 2, 1), None, None)]
-    log = json.loads((tmp_path / "r" / "import_log.json").read_text())[-1]
+    log = read_import_log(tmp_path / "r")["imports"][-1]
     assert log["rules"]["education_missing"]["rows"] == 1  # H3: no education code -> the mapping's default, counted
 
 
@@ -159,10 +161,12 @@ def test_services_from_the_modules_and_the_derived_subsidised_flag(tmp_path):
     er = pl.read_parquet(tmp_path / "r" / "earnings_reports.parquet").sort("report_id")
     assert er["subsidised"].to_list() == [True, False, False]
     assert er["action"].unique().to_list() == ["new"] and er["version"].unique().to_list() == [1]
-    d = json.loads((tmp_path / "r" / "delivery.json").read_text())
+    d = read_import_log(tmp_path / "r")["folder"]
     assert d["source_kind"] == "fiona-incomes" and d["reports"] == "valid_latest_only"
     assert d["subsidised_derived"] is True and d["subsidised_rows"]["derived"] == 1
     assert d["extraction_date"] == "2024-01-20"  # latauspvm, not the latest payment
+    assert read_delivery(tmp_path / "r").extraction_date == dt.date(2024, 1, 20)  # the manifest runs read
+    assert not (tmp_path / "r" / "delivery.json").exists()
     assert res.log.rules["rows_of_replacement_versions"] == 1
 
 
@@ -177,8 +181,7 @@ def test_sumincomes_rows_become_monthly_reports(tmp_path):
         (201, 2000.0, D(2023, 2, 1), D(2023, 2, 28), D(2023, 2, 28)),
         (101, 2100.0, D(2023, 3, 1), D(2023, 3, 31), D(2023, 3, 31)),
         (213, 500.0, D(2023, 3, 1), D(2023, 3, 31), D(2023, 3, 31))]
-    d = json.loads((tmp_path / "r" / "delivery.json").read_text())
-    assert d["source_kind"] == "fiona-sumincomes"
+    assert read_import_log(tmp_path / "r")["folder"]["source_kind"] == "fiona-sumincomes"
 
 
 def test_warehouse_path_runs_the_same_mapping_on_tables(tmp_path):
@@ -200,7 +203,7 @@ def test_warehouse_path_runs_the_same_mapping_on_tables(tmp_path):
         b = con.table(name).to_polars().sort(key)
         assert a.equals(b), name
     assert con.table("impact_keys").count().to_pyarrow().as_py() == 3  # the key table lives in the warehouse too
-    assert json.loads((tmp_path / "wh_meta" / "delivery.json").read_text())["contract_tables"] == [
+    assert read_import_log(tmp_path / "wh_meta")["folder"]["contract_tables"] == [
         "jobseeking_spells", "persons"]
 
 
@@ -216,7 +219,7 @@ def test_key_table_keeps_ids_across_imports(tmp_path):
     second = pl.read_parquet(tmp_path / "r" / "private" / "keys.parquet")
     assert second.join(first, on=["kind", "namespace", "source_id"]).filter(pl.col("id") != pl.col("id_right")).is_empty()
     assert second.filter(pl.col("source_id") == "H0")["id"].item() == first["id"].max() + 1
-    assert len(json.loads((tmp_path / "r" / "import_log.json").read_text())) == 2
+    assert len(read_import_log(tmp_path / "r")["imports"]) == 2
 
 
 @pytest.mark.spark

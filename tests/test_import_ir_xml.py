@@ -11,6 +11,8 @@ import polars as pl
 import pytest
 
 from impact.registers.importers import ImportRefused, import_registers
+from impact.registers.importers.output import read_import_log
+from impact.registers.delivery import read_delivery
 
 EXAMPLES = Path(__file__).parent / "data" / "incomes_register" / "message_examples"
 D = dt.date
@@ -105,7 +107,7 @@ def test_example_message_imports_as_the_xml_says(name, tmp_path):
     assert er.select("report_id", "income_type").is_unique().all()
     # nothing the XML does not say: no subsidy flag on these reports, flags null where not given
     assert not er["subsidised"].any()
-    d = json.loads((tmp_path / "reg" / "delivery.json").read_text())
+    d = read_import_log(tmp_path / "reg")["folder"]
     assert d["source_kind"] == "ir-xml" and d["sources"]["ir-xml"]["schema_checked"] is check
 
 
@@ -130,7 +132,7 @@ def test_testi_fails_the_public_schema_naming_element_and_line(tmp_path):
 def test_all_examples_together_keep_a_report_delivered_twice_once(tmp_path):
     files = sorted(p for p in EXAMPLES.glob("esimerkki_*.xml"))
     res = import_registers("ir-xml", files, tmp_path / "r")
-    log = json.loads((tmp_path / "r" / "import_log.json").read_text())[-1]
+    log = read_import_log(tmp_path / "r")["imports"][-1]
     # nt1/nt2 and julkisyhteiso/poikkeustilanne reuse a payer's report reference for a new report:
     # the second delivery of the same (payer, reference, version) is dropped and counted
     assert log["rules"]["duplicate_report_version"]["rows"] == 3 + 4
@@ -231,8 +233,9 @@ def test_replacement_and_cancellation_become_versions(tmp_path):
         ("A1", 1, "new", 1000.0), ("A1", 2, "replace", 1100.0), ("C1", 1, "new", 500.0), ("C1", 2, "cancel", 500.0)]
     # IncomeEarnerType 1 (employed with state employment appropriations) marks the rows subsidised
     assert er["subsidy_reported"].all() and er["subsidised"].all() and er["one_off"].all()
-    d = json.loads((tmp_path / "r" / "delivery.json").read_text())
+    d = read_import_log(tmp_path / "r")["folder"]
     assert d["extraction_date"] == "2021-02-28"  # the distribution's query time span, not the data
+    assert read_delivery(tmp_path / "r").extraction_date == dt.date(2021, 2, 28)
 
 
 def test_generated_xml_validates_against_the_public_schema(tmp_path):

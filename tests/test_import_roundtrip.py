@@ -37,6 +37,8 @@ from polars.testing import assert_frame_equal
 from impact.outcomes import OutcomeConfig, compute_outcomes
 from impact.outcomes.io import open_registers
 from impact.registers.importers import import_registers
+from impact.registers.importers.output import read_import_log
+from impact.registers.delivery import read_delivery
 from impact.registers.schema import WAGE_INCOME_TYPES
 from impact.registers.validate import validate_folder
 
@@ -114,8 +116,9 @@ def test_imported_folder_is_valid_and_says_where_it_came_from(roundtrip):
     layout, native, imported, m = roundtrip
     rep = validate_folder(imported, raise_on_error=False)
     assert rep.ok, rep.summary()
-    d = json.loads((imported / "delivery.json").read_text())
+    d = read_import_log(imported)["folder"]
     assert d["extraction_date"] == "2025-12-31"  # the scenario's extraction date, carried by the delivery
+    assert read_delivery(imported).extraction_date == dt.date(2025, 12, 31)  # the manifest the runs read
     assert d["source_kind"] == ("fiona-incomes" if layout == "fiona" else "ir-xml")
     assert d["subsidised_derived"] is True
     assert m.height == pl.read_parquet(native / "persons.parquet").height

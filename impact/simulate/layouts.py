@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import tomllib
-import uuid
 from pathlib import Path
 
 import polars as pl
@@ -47,7 +45,7 @@ def write_layout(native: str | Path, layout: str, out: str | Path, fmt: str = "p
     layout
         ``"ir-xml"`` or ``"fiona"``.
     out
-        Output folder (written beside, then swapped in).
+        Output folder (built beside it, then published in one step, :mod:`impact.publish`).
     fmt
         File format of the tabular modules: ``parquet``, ``csv``, ``stata`` or ``sas``.
 
@@ -57,9 +55,12 @@ def write_layout(native: str | Path, layout: str, out: str | Path, fmt: str = "p
     """
     if layout not in LAYOUTS:
         raise ConfigError(f"--layout {layout!r} unknown; expected one of {LAYOUTS}")
+    from impact.publish import check_replaceable, discard, publish, staging_dir
+
     reg, extraction = read_native(native)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}")
+    what = f"simulate --layout {layout}"
+    out = check_replaceable(out, what)
+    tmp = staging_dir(out)
     try:
         if layout == "ir-xml":
             from impact.simulate.layout_xml import write_ir_xml
@@ -72,11 +73,10 @@ def write_layout(native: str | Path, layout: str, out: str | Path, fmt: str = "p
         (tmp / "layout.json").write_text(json.dumps({
             "layout": layout, "format": fmt, "extraction_date": extraction.isoformat(), "generated_from": str(native),
             "import": _import_hint(layout)}, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        publish(tmp, out, what)
+    except BaseException:
+        discard(tmp)
+        raise
     return [out / f.relative_to(tmp) for f in files]
 
 

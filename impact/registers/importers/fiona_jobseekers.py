@@ -65,6 +65,8 @@ def run_fiona_jobseekers(ctx: Any) -> Any:
     if not tables:
         raise ImportRefused("fiona-jobseekers: none of the sources gives persons (yhenk), job-seeking spells "
                             "(ythaku, folk_tyonh) or services")
+    if ctx.options.areas is not None:
+        tables["areas"] = ibis.memtable(area_classification(ctx.options.areas))
     entry = {"source_kind": "fiona-jobseekers", "roles": sorted(t), "namespaces": {"person": person_ns,
                                                                                    "employer": employer_ns},
              "extraction_date": None, "service_costs": costs_from,
@@ -143,18 +145,35 @@ def _persons(ctx: Any, t: dict[str, ir.Table], person_ns: str) -> ir.Table:
     return out.select(*CONTRACTS["persons"].column_names)
 
 
+def area_classification(path: str | Path) -> pl.DataFrame:
+    """The delivery's area classification from a CSV ``municipality,employment_area`` (the ``areas`` table).
+
+    Raises
+    ------
+    ImportRefused
+        Columns missing, or a municipality listed with two different areas.
+    """
+    df = pl.read_csv(path, infer_schema=False)
+    cols = {c.lower(): c for c in df.columns}
+    if "municipality" not in cols or "employment_area" not in cols:
+        raise ImportRefused(f"{path}: expected columns municipality,employment_area; got {df.columns}")
+    df = df.select(municipality=pl.col(cols["municipality"]).str.strip_chars().str.zfill(3),
+                   employment_area=pl.col(cols["employment_area"]).str.strip_chars()).unique()
+    twice = df.filter(pl.col("municipality").is_duplicated())
+    if twice.height:
+        m = twice.sort("municipality").row(0, named=True)["municipality"]
+        raise ImportRefused(f"{path}, column municipality: {m} is listed with two employment areas; expected one "
+                            "area per municipality")
+    return df.sort("municipality")
+
+
 def _areas(ctx: Any, p: ir.Table) -> ir.Table:
     path = ctx.options.areas
     if path is None:
         ctx.log.note("no --areas table: each municipality is its own employment area (employment_area = "
                      "municipality code)")
         return p.mutate(_area=p._muni)
-    df = pl.read_csv(path, infer_schema=False)
-    cols = {c.lower(): c for c in df.columns}
-    if "municipality" not in cols or "employment_area" not in cols:
-        raise ImportRefused(f"{path}: expected columns municipality,employment_area; got {df.columns}")
-    df = df.select(_am=pl.col(cols["municipality"]).str.strip_chars().str.zfill(3),
-                   _area=pl.col(cols["employment_area"]).str.strip_chars())
+    df = area_classification(path).rename({"municipality": "_am", "employment_area": "_area"})
     a = ibis.memtable(df)
     p = p.left_join(a, p._muni == a._am).drop("_am")
     n = p.filter(p._area.isnull()).count().to_pyarrow().as_py()

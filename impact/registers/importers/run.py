@@ -3,14 +3,14 @@
 :func:`import_registers` loads the mapping, stages the sources, lets the kind's module build
 its contract tables as Ibis expressions, extends the key table, writes the tables, derives the
 subsidised flag when both the earnings reports and the service spells are in the folder, and
-writes ``delivery.json`` and ``import_log.json``; all of it into a staging folder that is moved
-into place only when everything has succeeded.
+writes the delivery manifest ``delivery.toml`` (:func:`impact.registers.delivery.write_delivery`)
+and ``import_log.json``; all of it into a staging folder published in one step
+(:mod:`impact.publish`) only when everything has succeeded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +24,14 @@ from impact.registers.importers import DEFAULT_MAPPINGS, KINDS
 from impact.registers.importers.keys import KEY_FILE, KeyTable
 from impact.registers.importers.log import ImportLog, ImportRefused
 from impact.registers.importers.mapping import Mapping, load_mapping
-from impact.registers.importers.output import (DELIVERY_FILE, LOG_FILE, Target, append_log, merge_delivery,
-                                                replace_table)
+from impact.registers.importers.output import Target, append_log, manifest_source, merge_delivery, replace_table
 from impact.registers.importers.subsidy import EMPLOYERS_TABLE, RULE, derive_subsidised
 
 #: Sort order of the written tables (the contract key first, so validation proves it unique cheaply).
 ORDER = {"earnings_reports": ["report_id", "income_type"], "persons": ["person_id"],
          "jobseeking_spells": ["spell_id"], "service_spells": ["service_id"],
-         "benefit_reports": ["person_id", "payment_date", "benefit_type"], "integration_plans": ["plan_id"]}
+         "benefit_reports": ["person_id", "payment_date", "benefit_type"], "integration_plans": ["plan_id"],
+         "areas": ["municipality"]}
 
 
 @dataclass
@@ -101,7 +101,7 @@ class Context:
 
 @dataclass
 class Produced:
-    """A kind's output: tables to write (name -> expression) and its ``delivery.json`` entry."""
+    """A kind's output: tables to write (name -> expression) and its entry in the folder summary."""
 
     tables: dict[str, ir.Table]
     entry: dict[str, Any]
@@ -109,12 +109,14 @@ class Produced:
 
 @dataclass
 class ImportResult:
-    """What an import wrote."""
+    """What an import wrote: rows per table, the log, the folder summary (``import_log.json``'s
+    ``folder``) and whether ``delivery.toml`` holds an extraction date."""
 
     out: Path
     rows: dict[str, int]
     log: ImportLog
-    delivery: dict[str, Any]
+    summary: dict[str, Any]
+    manifest: bool
 
 
 def _module(kind: str) -> Callable[[Context], Produced]:
@@ -152,7 +154,7 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
     Returns
     -------
     ImportResult
-        Rows written per table, the log and the folder's ``delivery.json``.
+        Rows written per table, the log and the folder summary.
 
     Raises
     ------
@@ -174,13 +176,12 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
             if not Path(str(p).split("=", 1)[-1]).exists():
                 raise ImportRefused(f"{p}: file not found")
     target = Target(out, None, in_warehouse=warehouse)
-    con = opts.con if warehouse else _local_connection(target.stage, opts.duckdb_memory)
-    target.con = con
     log = ImportLog(kind, [str(p) for p in paths] or [f"{r}={t}" for r, t in (opts.tables or {}).items()],
                     strict=opts.strict)
     try:
+        con = target.con = opts.con if warehouse else _local_connection(target.work, opts.duckdb_memory)
         keys = KeyTable.load(con, target.out) if not target.in_warehouse else _warehouse_keys(con)
-        ctx = Context(kind, con, mapping, log, keys, target, target.stage / "_staging", paths, opts)
+        ctx = Context(kind, con, mapping, log, keys, target, target.work / "_staging", paths, opts)
         produced = _module(kind)(ctx)
         rows = {}
         for name, expr in produced.tables.items():  # earnings last: their subsidised flag needs the spells
@@ -193,21 +194,27 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
         if opts.extraction_date is not None:
             entry["extraction_date"] = opts.extraction_date.isoformat()
             entry["extraction_date_from"] = "option --extraction-date"
-        delivery = merge_delivery(target.read_json(DELIVERY_FILE), kind, entry, list(produced.tables))
-        _earnings(target, delivery, produced, log, rows)
+        previous = target.read_log()
+        summary = merge_delivery(previous["folder"], kind, entry, list(produced.tables))
+        _earnings(target, summary, produced, log, rows)
         if target.in_warehouse:
             replace_table(con, "IMPACT_KEYS" if getattr(con, "name", "") == "snowflake" else "impact_keys",
                           keys.table)
         else:
             keys.write(target.private_path(KEY_FILE))
-        target.stage_json(DELIVERY_FILE, delivery)
-        target.stage_json(LOG_FILE, append_log(target.read_json(LOG_FILE), log.to_dict()))
-        shutil.rmtree(ctx.staging, ignore_errors=True)
+        date = summary.get("extraction_date")
+        manifest = target.write_manifest(dt.date.fromisoformat(date) if date else None, manifest_source(summary))
+        if not manifest:
+            log.note("no extraction date: neither the files nor --extraction-date give one, so delivery.toml was "
+                     "not written; runs on this folder need data.extraction_date or a delivery.toml")
+        target.write_log({"folder": summary, "imports": append_log(previous["imports"], log.to_dict())})
+        if not warehouse:
+            con.disconnect()
         target.commit()
     except BaseException:
         target.abort()
         raise
-    return ImportResult(out=target.out, rows=rows, log=log, delivery=delivery)
+    return ImportResult(out=target.out, rows=rows, log=log, summary=summary, manifest=manifest)
 
 
 #: Memory limit of the import's embedded DuckDB unless ``duckdb_memory`` says otherwise; beyond
@@ -232,7 +239,7 @@ def _warehouse_keys(con: Any) -> KeyTable:
         return KeyTable(con)
 
 
-def _earnings(target: Target, delivery: dict, produced: Produced, log: ImportLog, rows: dict[str, int]) -> None:
+def _earnings(target: Target, summary: dict, produced: Produced, log: ImportLog, rows: dict[str, int]) -> None:
     """Write the earnings reports (new ones, or the folder's when new spells came) with ``subsidised``
     derived from the pay-subsidy spells whenever the folder holds service spells."""
     new = produced.tables.get("earnings_reports")
@@ -241,11 +248,11 @@ def _earnings(target: Target, delivery: dict, produced: Produced, log: ImportLog
         return
     services = target.table("service_spells")
     if services is None:
-        delivery["subsidised_derived"] = False
-        delivery["subsidised_rule"] = ("subsidised = the report's IncomeEarnerType 1 only: no service_spells in the "
+        summary["subsidised_derived"] = False
+        summary["subsidised_rule"] = ("subsidised = the report's IncomeEarnerType 1 only: no service_spells in the "
                                        "folder yet; import the job-seeker register into the same folder to derive it "
                                        "from pay-subsidy spells")
-        log.note(delivery["subsidised_rule"])
+        log.note(summary["subsidised_rule"])
         if new is not None:
             rows["earnings_reports"] = target.write("earnings_reports", new, ORDER["earnings_reports"])
             log.written("earnings_reports", rows["earnings_reports"])
@@ -258,9 +265,9 @@ def _earnings(target: Target, delivery: dict, produced: Produced, log: ImportLog
     else:
         log.note(f"earnings_reports rewritten ({n:,} rows): subsidised re-derived from the new pay-subsidy spells")
     c = counts.to_pyarrow().to_pylist()[0]
-    delivery["subsidised_derived"] = True
-    delivery["subsidised_rule"] = RULE
-    delivery["subsidised_rows"] = {k: int(c[k] or 0) for k in ("rows", "reported", "derived", "both")}
+    summary["subsidised_derived"] = True
+    summary["subsidised_rule"] = RULE
+    summary["subsidised_rows"] = {k: int(c[k] or 0) for k in ("rows", "reported", "derived", "both")}
     log.count("subsidised_from_spells", int(c["derived"] or 0),
               "earnings rows flagged subsidised because a pay-subsidy spell of the same person (and employer) "
               "covers their pay period")
