@@ -222,6 +222,32 @@ def test_key_table_keeps_ids_across_imports(tmp_path):
     assert len(read_import_log(tmp_path / "r")["imports"]) == 2
 
 
+def test_import_publishes_the_folder_in_one_step_with_manifest_and_areas(tmp_path):
+    from impact.publish import OutputError, verify_output
+
+    src, out = tmp_path / "src", tmp_path / "r"
+    files = [_write(_persons(), src / "yhenk", "parquet"), _write(_spells(), src / "ythaku_2023", "parquet")]
+    areas = src / "areas.csv"
+    areas.write_text("municipality,employment_area\n91,EA01\n49,EA01\n837,EA02\n")
+    import_registers("fiona-jobseekers", files, out, areas=areas, extraction_date=D(2024, 3, 1))
+    assert pl.read_parquet(out / "areas.parquet").rows() == [("049", "EA01"), ("091", "EA01"), ("837", "EA02")]
+    assert read_delivery(out).extraction_date == D(2024, 3, 1)
+    assert "fiona-jobseekers" in read_delivery(out).source
+    assert verify_output(out) == [] and not (out / "delivery.json").exists()
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    bad = _spells().with_columns(hapkd=pl.lit("99"))  # an end reason not in the mapping
+    with pytest.raises(ImportRefused, match="99"):
+        import_registers("fiona-jobseekers", [files[0], _write(bad, src / "ythaku_2024", "parquet")], out)
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing half-written
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="notes.txt"):  # a user's file is never replaced with the folder
+        import_registers("fiona-jobseekers", files, out)
+    areas.write_text("municipality,employment_area\n091,EA01\n91,EA02\n")
+    with pytest.raises(ImportRefused, match="091 is listed with two employment areas"):
+        import_registers("fiona-jobseekers", files, tmp_path / "r2", areas=areas)
+
+
 @pytest.mark.spark
 @pytest.mark.skipif(not os.environ.get("IMPACT_TEST_SPARK_IMPORT"),
                     reason="a Spark session costs about two minutes here; set IMPACT_TEST_SPARK_IMPORT=1 to run")

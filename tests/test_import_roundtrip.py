@@ -121,6 +121,8 @@ def test_imported_folder_is_valid_and_says_where_it_came_from(roundtrip):
     assert read_delivery(imported).extraction_date == dt.date(2025, 12, 31)  # the manifest the runs read
     assert d["source_kind"] == ("fiona-incomes" if layout == "fiona" else "ir-xml")
     assert d["subsidised_derived"] is True
+    assert_frame_equal(pl.read_parquet(imported / "areas.parquet"),  # the delivery's area classification
+                       pl.read_parquet(native / "areas.parquet").sort("municipality"))
     assert m.height == pl.read_parquet(native / "persons.parquet").height
     assert m["nat"].n_unique() == m.height
 

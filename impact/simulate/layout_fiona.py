@@ -145,7 +145,8 @@ def write_jobseeker_register(reg: dict[str, pl.DataFrame], out: Path, fmt: str, 
                                       paapv6=pl.lit(None, pl.Date)), ha / "yhkunta", fmt))
     files.append(write_frame(p.select(hid_e=person, koukdh=pl.col("education").replace_strict(_EDU),
                                       muupv3=pl.lit(None, pl.Date), paapv3=pl.lit(None, pl.Date)), ha / "yhkoul", fmt))
-    areas = p.select("municipality", "employment_area").unique().sort("municipality")
+    areas = (reg["areas"] if "areas" in reg  # the delivery's classification, municipalities without persons too
+             else p.select("municipality", "employment_area").unique()).sort("municipality")
     out.mkdir(parents=True, exist_ok=True)
     areas.write_csv(out / "employment_areas.csv")
     files.append(out / "employment_areas.csv")

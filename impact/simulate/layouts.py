@@ -19,7 +19,8 @@ import polars as pl
 from impact.errors import ConfigError
 
 LAYOUTS = ("ir-xml", "fiona")
-TABLES = ("persons", "jobseeking_spells", "service_spells", "earnings_reports", "benefit_reports", "integration_plans")
+TABLES = ("persons", "jobseeking_spells", "service_spells", "earnings_reports", "benefit_reports", "integration_plans",
+          "areas")
 
 
 def read_native(folder: str | Path) -> tuple[dict[str, pl.DataFrame | pl.LazyFrame], dt.date]:

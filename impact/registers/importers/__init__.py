@@ -11,7 +11,7 @@
 
 Column names and code lists come from mapping files (``impact/registers/mappings/*.toml``),
 identifiers become integer ids through a private key table, every import writes
-``import_log.json`` and ``delivery.json`` beside the registers. See ``docs/real_data.md``.
+``import_log.json`` and the delivery manifest ``delivery.toml`` beside the registers. See ``docs/real_data.md``.
 """
 
 from typing import Any

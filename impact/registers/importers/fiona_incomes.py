@@ -3,7 +3,7 @@
 * ``TAX_INCOMES``: transactioninfo joined to report (``repId``) and delivery (``delId``): one
   contract row per transaction. The catalogue says the tables hold valid reports only, the
   latest version of each, so every report is imported as its own version 1 (``new``): the
-  outcome stage's replacement and cancellation rules have nothing to do, and ``delivery.json``
+  outcome stage's replacement and cancellation rules have nothing to do, and ``import_log.json``
   says ``reports = "valid_latest_only"`` (rows from a replacement version are counted).
 * ``TAX_SUMINCOMES``: one row per year x month x payer x earner with one column per income
   type; each non-zero amount becomes a row whose pay period is the calendar month (the

@@ -214,6 +214,8 @@ def manifest_source(summary: dict[str, Any]) -> str:
     parts = [f"impact import {k} ({s.get('mapping')})" for k, s in sorted(summary.get("sources", {}).items())]
     if summary.get("source_kind"):
         parts.append(f"earnings from {summary['source_kind']} ({summary.get('reports')})")
+    if summary.get("subsidised_derived"):
+        parts.append("subsidised pay derived from pay-subsidy spells of the job-seeker register")
     return "; ".join(parts)
 
 
