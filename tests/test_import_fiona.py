@@ -124,6 +124,31 @@ def test_yearly_deliveries_open_then_closed_and_duplicates(tmp_path):
     assert rules["jobseeking_conflicting_end"] == 0
 
 
+def test_folk_spell_files_give_spells_status_and_services(tmp_path):
+    """FOLK's simplified files: tyonh24 spells carry the status and end reason themselves
+    (11.11.2222 = open; delivered open, then closed), sijoi24 placements, tyovk24 training."""
+    src = tmp_path / "src"
+    tyonh = pl.DataFrame({"hid_e": ["H1", "H2", "H2"], "alkupvm": [D(2023, 3, 1), D(2023, 11, 5), D(2023, 11, 5)],
+                          "loppupvm": [D(2023, 6, 30), OPEN, D(2024, 1, 31)], "tyol": ["1", "1", "1"],
+                          "psyy": ["03", None, "01"]})
+    sijoi = pl.DataFrame({"hid_e": ["H1", "H3"], "alkupvm": [D(2023, 7, 1), D(2024, 2, 1)],
+                          "loppupvm": [D(2023, 12, 31), OPEN], "tpide": ["50", "61"], "psyy": ["01", None],
+                          "ta_sektori": ["4", None]})
+    tyovk = pl.DataFrame({"hid_e": ["H2"], "alkupvm": [D(2024, 3, 1)], "loppupvm": [D(2024, 6, 30)], "tyamm": ["2"]})
+    files = [_write(_persons(), src / "yhenk", "parquet"), _write(tyonh, src / "folk_tyonh24_2023", "parquet"),
+             _write(sijoi, src / "folk_sijoi24_2023", "parquet"), _write(tyovk, src / "folk_tyovk24_2023", "parquet")]
+    res = import_registers("fiona-jobseekers", files, tmp_path / "r")
+    s = pl.read_parquet(tmp_path / "r" / "jobseeking_spells.parquet").sort("spell_id")
+    assert s.select("start_date", "end_date", "end_reason", "status_at_start").rows() == [
+        (D(2023, 3, 1), D(2023, 6, 30), "03", 1), (D(2023, 11, 5), D(2024, 1, 31), "01", 1)]
+    assert res.log.rules["jobseeking_open_then_closed"] == 1
+    v = pl.read_parquet(tmp_path / "r" / "service_spells.parquet").sort("start_date")
+    assert v.select("service_type", "subtype", "start_date", "end_date", "employer_sector").rows() == [
+        ("pay_subsidy", "firm", D(2023, 7, 1), D(2023, 12, 31), 4),
+        ("startup_grant", None, D(2024, 2, 1), None, None),
+        ("training", "vocational", D(2024, 3, 1), D(2024, 6, 30), None)]
+
+
 def test_services_from_the_modules_and_the_derived_subsidised_flag(tmp_path):
     src = tmp_path / "src"
     sij = pl.DataFrame({"hid_e": ["H1", "H2"], "alkpv2": [D(2023, 1, 10), D(2023, 2, 1)],
