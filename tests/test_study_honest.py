@@ -163,3 +163,18 @@ def test_coefficient_without_sampling_variance():
     width = o["upper"] - o["lower"]
     assert abs(lo - o["lower"]) < 0.5 * width and abs(hi - o["upper"]) < 0.5 * width
     assert any("no sampling variance" in n for n in hb.notes)
+
+
+def test_singular_covariance():
+    """Small samples give coefficients that are exact combinations of others (a singular covariance):
+    the moment tests and the FLCI still give finite sets."""
+    rng = np.random.default_rng(6)
+    e = np.r_[np.arange(-5, -1), np.arange(0, 4)]
+    A = rng.normal(size=(8, 5)) * 0.01  # rank 5 of 8
+    V = A @ A.T
+    b = rng.multivariate_normal(np.r_[np.zeros(4), np.full(4, 0.05)], V)
+    for method in ("relative_magnitude", "smoothness"):
+        hb = honest_bounds(EventStudy(e, b, V), method=method, m=[0.0, 0.5] if method == "relative_magnitude" else
+                           [0.0, 0.01])
+        assert np.isfinite(hb.table[["lower", "upper"]].to_numpy()).all(), method
+        assert any("singular" in n for n in hb.notes)

@@ -448,14 +448,27 @@ def _with_fixed_coefficients(es: EventStudy, notes: list[str]) -> EventStudy:
     """Coefficients without sampling variance (constant by the design, e.g. the entry month of a
     risk-set design where every unit is job seeking) get a variance of ``FIXED_VARIANCE`` times the
     median one: the moment tests divide by standard deviations, and in that limit a violated
-    restriction on such a coefficient is rejected with certainty, as it should be."""
+    restriction on such a coefficient is rejected with certainty, as it should be. A covariance
+    that is still singular (coefficients that are exact combinations of others, as in small
+    samples) gets the same ridge on its whole diagonal, so the tests' linear programs and the
+    FLCI's variance minimisation have a solution."""
     v = np.diag(es.vcov)
     fixed = v <= 1e-14 * max(float(v.max()), 1e-300)
-    if not fixed.any() or fixed.all():
+    if fixed.all():
         return es
-    notes.append(f"coefficients at event times {es.event_times[fixed].tolist()} have no sampling variance (constant "
-                 f"by design); they enter with {FIXED_VARIANCE:g} x the median variance")
-    vcov = es.vcov + np.diag(np.where(fixed, FIXED_VARIANCE * float(np.median(v[~fixed])), 0.0))
+    ridge = FIXED_VARIANCE * float(np.median(v[~fixed]))
+    vcov = es.vcov
+    if fixed.any():
+        notes.append(f"coefficients at event times {es.event_times[fixed].tolist()} have no sampling variance "
+                     f"(constant by design); they enter with {FIXED_VARIANCE:g} x the median variance")
+        vcov = vcov + np.diag(np.where(fixed, ridge, 0.0))
+    eig = np.linalg.eigvalsh(vcov)
+    if eig.min() <= 1e-12 * eig.max():
+        notes.append(f"the covariance of the coefficients is singular (rank {int((eig > 1e-12 * eig.max()).sum())} "
+                     f"of {len(eig)}); {FIXED_VARIANCE:g} x the median variance is added to its diagonal")
+        vcov = vcov + ridge * np.eye(len(v))
+    if vcov is es.vcov:
+        return es
     return EventStudy(es.event_times, es.coefficients, vcov, es.reference_period)
 
 
