@@ -1,0 +1,536 @@
+"""Learning a service-allocation rule and estimating, honestly, what it would gain.
+
+Rules. A depth-limited policy tree over interpretable covariates assigns each of today's
+participants one arm (a service, or none); each service may be given to at most as many
+participants as today (its capacity), and every leaf holds at least ``min_cell`` persons so
+the rule itself can be published. The tree is found by exact search
+(:func:`impact.estimators.policy.tree.capacity_tree`) on the doubly robust scores of
+:mod:`impact.estimators.policy.scores`.
+
+Honest evaluation (cross-fitting of the learning itself). With folds of persons
+``f = 1..K`` (the nuisance folds), the rule ``pi_(-f)`` is learned on the other folds,
+with the capacities of those folds, and scored on fold ``f``; the estimate of the value
+of "a rule learned this way" is ``sum_f sum_{i in f} Gamma_i(pi_(-f)(X_i)) / #participants``.
+The same is done for the best single service (chosen on the other folds). Each value is a
+ratio of sums over rows, so its influence function is
+``psi_i = (a_i - V b_i) n / #participants`` (``a_i`` the row's contribution, ``b_i`` its
+participant indicator); differences of values have the differences of those, and standard
+errors sum them within persons (a person recurs across risk months). The interval treats
+the fold rules as fixed; the Monte Carlo of ``benchmarks/mc_policy.py`` checks its
+coverage against the generator's truth.
+
+The published rule is the tree learned on all rows; its own in-sample value is optimistic
+and is not reported as its gain (the held-out estimate is the honest one).
+
+Costs. Each service's cost per start is its mean observed cost among today's participants
+(``costs``); a rule's cost per participant is the mean over participants of the cost of
+the service it assigns (0 for none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from impact.errors import DesignError
+from impact.estimators.inference import influence_se, normal_ci, p_value, z_critical
+from impact.estimators.policy.scores import PolicyScores
+from impact.estimators.policy.tree import (CodedFeatures, PairHistograms, PolicyTree, action_sizes,
+                                           capacity_tree)
+from impact.estimators.results import EstimationResults, tidy_estimates
+
+#: Feature description: label, kind ("number", "yes/no", "ordered") and level names.
+FeatureLabels = Mapping[str, tuple[str, str, Sequence[str]]]
+
+
+@dataclass
+class PolicyResults(EstimationResults):
+    """Learned rule, its honest value against the alternatives, and who gains or loses.
+
+    ``estimates``: values (share employed among today's participants) and gains, with
+    ``per_1000`` (additional persons in work per 1,000 participants) and ``truth`` where
+    given. ``costs``: cost per participant and per additional placement of each comparison.
+    ``allocation``: per arm, today's and the rule's number of participants, capacity, cost
+    and effect. ``leaves``: the published rule's leaves. ``fairness``: by group.
+    ``tree_nodes``: the published tree as a node table (for drawing).
+    """
+
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    allocation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    leaves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fairness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tree_nodes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    clipping: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tree: PolicyTree | None = None
+    fold_trees: list[PolicyTree] = field(default_factory=list)
+    assignment: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        cols = ["estimand", "estimate", "std_error", "ci_lower", "ci_upper", "per_1000"] + \
+            (["truth"] if "truth" in self.estimates else [])
+        parts = [f"{type(self).__name__}: {self.method}", "", self.estimates[cols].to_string(index=False),
+                 "", "Published rule:"]
+        parts += [f"  {r.conditions or '(everyone)'} -> {r.action} ({r.persons} persons)"
+                  for r in self.leaves.itertuples()]
+        parts += ["", "Costs:", self.costs.to_string(index=False)]
+        parts += [""] + [f"Note: {n}" for n in self.notes]
+        return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------
+
+
+def describe(feature: str, value: float, left: bool, labels: FeatureLabels | None = None,
+             next_value: float | None = None) -> str:
+    """Plain-words condition of one side of a split ``feature <= value`` (left) or ``>`` (right)."""
+    label, kind, levels = (labels or {}).get(feature, (feature, "number", ()))
+    if kind == "yes/no":
+        return f"{label}: {'no' if left else 'yes'}"
+    if kind == "ordered" and levels:
+        c = int(round(value))
+        side = levels[: c + 1] if left else levels[c + 1:]
+        return f"{label}: {' or '.join(side)}"
+    if not left and next_value is not None and float(value).is_integer() and float(next_value).is_integer():
+        return f"{label} >= {next_value:g}"
+    return f"{label} {'<=' if left else '>'} {value:g}"
+
+
+def _ratio(num: np.ndarray, part: np.ndarray) -> tuple[float, np.ndarray]:
+    """``sum(num) / sum(part)`` and its influence function (``theta_hat - theta ~ mean(psi)``)."""
+    n_p = part.sum()
+    est = float(num.sum() / n_p)
+    return est, (num - est * part) * (len(part) / n_p)
+
+
+def _row_reward(G: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return G[np.arange(len(a)), a]
+
+
+def _persons(cluster: np.ndarray, mask: np.ndarray) -> int:
+    return int(len(np.unique(cluster[mask]))) if mask.any() else 0
+
+
+@dataclass
+class _Est:
+    """Estimates with influence functions, in the order they are added."""
+
+    names: list[str] = field(default_factory=list)
+    est: list[float] = field(default_factory=list)
+    psi: list[np.ndarray] = field(default_factory=list)
+    truth: list[float] = field(default_factory=list)
+
+    def add(self, name: str, est: float, psi: np.ndarray, truth: float = np.nan) -> None:
+        self.names.append(name)
+        self.est.append(est)
+        self.psi.append(psi)
+        self.truth.append(truth)
+
+    def table(self, cluster: np.ndarray, level: float) -> pd.DataFrame:
+        se = influence_se(np.column_stack(self.psi), cluster)
+        lo, hi = normal_ci(self.est, se, level)
+        return pd.DataFrame({"estimand": self.names, "estimate": self.est, "std_error": se, "ci_lower": lo,
+                             "ci_upper": hi, "p_value": p_value(self.est, se), "truth": self.truth})
+
+
+# ---------------------------------------------------------------------------------------
+# learning
+# ---------------------------------------------------------------------------------------
+
+
+def fit_rule(hist: PairHistograms, features: CodedFeatures, capacity: np.ndarray, depth: int, min_leaf: float,
+             cluster: np.ndarray | None = None, participant: np.ndarray | None = None, min_persons: int = 0,
+             max_tries: int = 12, channel: np.ndarray | None = None) -> PolicyTree:
+    """Exact capacity-constrained tree; when ``min_persons`` is given, refit with larger leaves
+    until every leaf holds at least that many distinct persons among the participants."""
+    leaf_min = float(min_leaf)
+    for _ in range(max_tries):  # a few refits at most
+        tree = capacity_tree(hist, features.names, features.values, capacity, depth=depth, min_leaf=leaf_min,
+                             channel=channel)
+        if not min_persons:
+            return tree
+        leaf = tree.leaf_index(features.codes)
+        small = [k for k in range(len(tree.leaves())) if _persons(cluster, participant & (leaf == k)) < min_persons]
+        if not small:
+            return tree
+        leaf_min = np.ceil(leaf_min * 1.5)
+    raise DesignError(f"no rule found whose leaves all hold at least {min_persons} persons")
+
+
+#: Name of the action that keeps each participant's current service.
+KEEP = "today's service"
+
+
+def learn_policy(
+    scores: PolicyScores,
+    features: CodedFeatures,
+    costs: np.ndarray,
+    depth: int = 2,
+    min_cell: int = 10,
+    capacity: str | None = "today",
+    keep: bool = True,
+    groups: Mapping[str, np.ndarray] | None = None,
+    labels: FeatureLabels | None = None,
+    truth: np.ndarray | None = None,
+    level: float = 0.95,
+) -> PolicyResults:
+    """Learn the allocation rule and evaluate it on held-out folds against today's allocation,
+    no service and the best single service.
+
+    Parameters
+    ----------
+    scores
+        :func:`~impact.estimators.policy.scores.dr_scores` of the design rows (its folds are
+        the folds of the learning).
+    features
+        The policy covariates of the same rows, coded (:func:`~impact.estimators.policy.tree.code_features`).
+    costs
+        Cost per start of each arm (``costs[0]`` = 0 for no service), in euros.
+    depth, min_cell
+        Tree depth (1 or 2) and the smallest number of persons (participants) in a leaf.
+    capacity
+        ``"today"``: each service at most as many participants as today (in the data the
+        rule is learned on); None: no limit.
+    keep
+        Offer the leaf action "today's service" (each participant keeps the service she
+        started; it uses the capacity of that service), so a rule can change the allocation
+        of some groups and leave the rest to today's practice.
+    groups
+        Group label arrays for the fairness table (e.g. sex, language, age band, area).
+    labels
+        Plain-words descriptions of the features (:data:`impact.designs.multi_service.POLICY_FEATURES`).
+    truth
+        Optional n x arms matrix of each row's true effect of each arm vs none (the
+        generator's); gives the ``truth`` column (participant rows are used).
+    """
+    G, part, y, w, cl = scores.rewards, scores.participant, scores.y, scores.arm, scores.cluster
+    n, A = G.shape
+    if features.codes.shape[0] != n:
+        raise DesignError(f"features have {features.codes.shape[0]} rows, the scores {n}")
+    costs = np.asarray(costs, dtype=float)
+    if costs.shape != (A,):
+        raise DesignError(f"costs must give one number per arm ({A}), got shape {costs.shape}")
+    if capacity not in ("today", None):
+        raise DesignError(f"capacity must be 'today' or None, got {capacity!r}")
+    if truth is not None and np.asarray(truth).shape != (n, A):
+        raise DesignError(f"truth must be an n x arms matrix ({n} x {A}), got shape {np.asarray(truth).shape}")
+    names = list(scores.arms) + ([KEEP] if keep else [])
+    # rewards of the actions: the arms' scores, and for "today's service" the observed outcome
+    R = np.column_stack([G, part * y]) if keep else G
+    usage = np.zeros((n, A))
+    usage[np.arange(n), w] = part
+    channel = np.r_[np.arange(A), [-1] if keep else []].astype(np.int64)
+    fold = scores.fold
+    K = int(fold.max()) + 1
+    hist = PairHistograms.build(features.codes, features.levels, R, part.astype(float), groups=fold, n_groups=K,
+                                usage=usage)
+
+    def caps(mask: np.ndarray) -> np.ndarray:
+        if capacity is None:
+            return np.full(A, np.inf)
+        c = np.bincount(w[mask & part], minlength=A).astype(float)
+        c[0] = np.inf
+        return c
+
+    def arm_of(action: np.ndarray) -> np.ndarray:  # the service each row's participant gets
+        return np.where(action == A, w, action) if keep else action
+
+    act_cf = np.zeros(n, dtype=np.int64)
+    best_cf = np.zeros(n, dtype=np.int64)
+    fold_trees = []
+    for f in range(K):  # the learning folds
+        test = fold == f
+        hf = hist.select([f])
+        tr = fit_rule(hf, features, caps(~test), depth, min_cell, channel=channel)
+        fold_trees.append(tr)
+        act_cf[test] = tr.predict(features.codes[test])
+        tot = hf.pair(0, 0, None)[0].sum((0, 1))
+        best_cf[test] = 1 + int(np.argmax(tot[1:A]))
+    tree = fit_rule(hist.select([]), features, caps(np.ones(n, bool)), depth, min_cell, cl, part, min_cell,
+                    channel=channel)
+    act_pub = tree.predict(features.codes)
+    pi_cf, pi_pub = arm_of(act_cf), arm_of(act_pub)
+    leaf = tree.leaf_index(features.codes)
+    best_all = 1 + int(np.argmax(G[:, 1:].sum(0)))
+
+    tau = None if truth is None else np.where(part[:, None], np.asarray(truth, dtype=float), 0.0)
+    n_p = part.sum()
+
+    def tr_(a: np.ndarray, b: np.ndarray | None = None) -> float:
+        if tau is None:
+            return np.nan
+        v = _row_reward(tau, a) - (0 if b is None else _row_reward(tau, b))
+        return float(v[part].sum() / n_p)
+
+    E = _Est()
+    v_today, p_today = _ratio(part * y, part)
+    v_rule, p_rule = _ratio(_row_reward(R, act_cf), part)
+    v_none, p_none = _ratio(G[:, 0], part)
+    v_best, p_best = _ratio(_row_reward(G, best_cf), part)
+    zero = np.zeros(n, dtype=np.int64)
+    E.add("value: today's allocation", v_today, p_today)
+    E.add("value: learned rule", v_rule, p_rule)
+    E.add("value: no service", v_none, p_none)
+    E.add("value: best single service", v_best, p_best)
+    E.add("gain: rule vs today", v_rule - v_today, p_rule - p_today, tr_(pi_cf, w))
+    E.add("gain: rule vs no service", v_rule - v_none, p_rule - p_none, tr_(pi_cf, zero))
+    E.add("gain: rule vs best single service", v_rule - v_best, p_rule - p_best, tr_(pi_cf, best_cf))
+    E.add("effect: best single service vs no service", v_best - v_none, p_best - p_none, tr_(best_cf, zero))
+    E.add("effect: today's allocation vs no service", v_today - v_none, p_today - p_none, tr_(w, zero))
+    est = E.table(cl, level)
+    est["per_1000"] = np.where(est["estimand"].str.startswith("value"), np.nan, 1000 * est["estimate"])
+    est.insert(0, "outcome", scores.outcome)
+    est["n_treated"] = int(n_p)
+    est["n_controls"] = int((~part).sum())
+    est = tidy_estimates(est, level)
+
+    # costs per participant and per additional placement
+    def cost_of(a: np.ndarray) -> float:
+        return float(costs[a][part].sum() / n_p)
+
+    c = {"today": cost_of(w), "rule": cost_of(pi_cf), "none": 0.0, "best": cost_of(best_cf)}
+    gain_of = dict(zip(est["estimand"], zip(est["estimate"], est["std_error"])))
+    rows = []
+    for name, a, b, key in (("rule vs today", "rule", "today", "gain: rule vs today"),
+                            ("rule vs no service", "rule", "none", "gain: rule vs no service"),
+                            ("today vs no service", "today", "none", "effect: today's allocation vs no service"),
+                            ("best single service vs no service", "best", "none",
+                             "effect: best single service vs no service"),
+                            ("rule vs best single service", "rule", "best", "gain: rule vs best single service")):
+        rows.append(_cost_row(name, c[a] - c[b], *gain_of[key], level))
+    cost_tab = pd.DataFrame(rows)
+
+    allocation = _allocation(scores, pi_pub, pi_cf, act_pub, costs, caps(np.ones(n, bool)), tau, level, keep)
+    leaves = _leaves(tree, leaf, scores, R, names, labels, features, tau, level, min_cell)
+    nodes = _nodes(tree, leaf, scores, names, labels, features)
+    fair = _fairness(groups or {}, scores, R, act_pub, pi_pub, min_cell, level)
+    notes = list(scores.notes) + [
+        f"rule: exact search over policy trees of depth {depth} on {len(features.names)} covariates "
+        f"({', '.join(features.names)}); leaves of at least {min_cell} persons; "
+        + ("each service given to at most as many participants as today" if capacity else "no capacity limit")
+        + (f"; a leaf may keep today's service ('{KEEP}')" if keep else ""),
+        f"held-out evaluation: the rule is learned on {K - 1} of {K} folds of persons and scored on the "
+        "remaining fold, in turn; the published rule is learned on all rows and its gain is that held-out estimate",
+        "population: today's participants (the same persons are served; the rule decides which service, or none); "
+        "values are shares employed " + scores.outcome.replace("employed_h", "").replace("earnings_h", "")
+        + " months after the month the service would start",
+    ]
+    binned = [nm for nm, b in zip(features.names, features.binned) if b]
+    if binned:
+        notes.append(f"covariates cut into quantile bins for the search: {binned}")
+    agree = np.mean([(arm_of(t.predict(features.codes))[part] == pi_pub[part]).mean() for t in fold_trees])
+    info = {"participants": int(n_p), "rows": int(n), "persons": _persons(cl, np.ones(n, bool)), "folds": K,
+            "depth": depth, "min_cell": min_cell, "best_single_service": scores.arms[best_all],
+            "fold_rule_agreement": float(agree), "objective_in_sample": float(tree.objective / n_p),
+            "actions": names}
+    return PolicyResults(
+        estimates=est, method="policy tree (exact search, capacity as today) on doubly robust scores",
+        level=level, notes=notes, info=info, costs=cost_tab, allocation=allocation, leaves=leaves, fairness=fair,
+        tree_nodes=nodes, clipping=scores.clipping, tree=tree, fold_trees=fold_trees,
+        assignment={"rule_heldout": pi_cf, "rule_published": pi_pub, "best_single_heldout": best_cf,
+                    "action_heldout": act_cf, "action_published": act_pub, "leaf": leaf})
+
+
+def _cost_row(name: str, dcost: float, gain: float, se: float, level: float) -> dict:
+    """Extra cost per participant, extra placements per 1,000 participants and cost per extra placement.
+
+    The cost per additional placement is ``dcost / gain`` when both are positive; its interval
+    maps the gain's interval (unbounded above when the gain's interval reaches zero).
+    """
+    z = z_critical(level)
+    lo, hi = gain - z * se, gain + z * se
+    ratio = lo_r = hi_r = np.nan
+    if dcost > 0 and gain > 0:
+        ratio = dcost / gain
+        lo_r = dcost / hi
+        hi_r = dcost / lo if lo > 0 else np.inf
+    return {"comparison": name, "extra_cost_per_participant_eur": dcost, "extra_placements_per_1000": 1000 * gain,
+            "ci_lower_per_1000": 1000 * lo, "ci_upper_per_1000": 1000 * hi,
+            "cost_per_additional_placement_eur": ratio, "ci_lower_eur": lo_r, "ci_upper_eur": hi_r,
+            "note": ("fewer placements" if gain <= 0 else "saves money and places more" if dcost <= 0 else "")}
+
+
+def _allocation(scores: PolicyScores, pi_pub, pi_cf, act_pub, costs, cap, tau, level, keep) -> pd.DataFrame:
+    """Per arm: participants today, the capacity, under the published rule (in total and how
+    many of them keep today's service) and under the held-out rules; cost; effect vs none."""
+    G, part, w, cl = scores.rewards, scores.participant, scores.arm, scores.cluster
+    A = G.shape[1]
+    n_p = part.sum()
+    rows = []
+    psis, ests = [], []
+    for a in range(A):  # a handful of arms
+        est, psi = _ratio(G[:, a] - G[:, 0], part)
+        ests.append(est)
+        psis.append(psi)
+        rows.append({"arm": scores.arms[a], "participants_today": int((part & (w == a)).sum()),
+                     "persons_today": _persons(cl, part & (w == a)),
+                     "capacity": np.nan if np.isinf(cap[a]) else int(cap[a]),
+                     "participants_rule": int((part & (pi_pub == a)).sum()),
+                     "persons_rule": _persons(cl, part & (pi_pub == a)),
+                     "kept_today": int((part & (pi_pub == a) & (act_pub == A)).sum()) if keep else 0,
+                     "participants_rule_heldout": int((part & (pi_cf == a)).sum()),
+                     "cost_per_start_eur": float(costs[a]),
+                     "truth_effect": np.nan if tau is None else float(tau[part, a].sum() / n_p)})
+    se = influence_se(np.column_stack(psis), cl)
+    lo, hi = normal_ci(ests, se, level)
+    out = pd.DataFrame(rows)
+    at = list(out.columns).index("cost_per_start_eur")
+    for k, (nm, v) in enumerate((("effect_vs_none", ests), ("effect_std_error", se), ("effect_ci_lower", lo),
+                                 ("effect_ci_upper", hi))):
+        out.insert(at + k, nm, v)
+    return out
+
+
+def _conditions(tree: PolicyTree, labels, features: CodedFeatures) -> list[list[str]]:
+    out: list[list[str]] = []
+
+    def walk(nd, conds):
+        if nd.is_leaf:
+            out.append(conds)
+            return
+        vals = features.values[nd.feature]
+        nm = features.names[nd.feature]
+        nxt = vals[nd.threshold + 1] if nd.threshold + 1 < len(vals) else None
+        walk(nd.left, conds + [describe(nm, vals[nd.threshold], True, labels)])
+        walk(nd.right, conds + [describe(nm, vals[nd.threshold], False, labels, nxt)])
+    walk(tree.root, [])
+    return out
+
+
+def _leaves(tree: PolicyTree, leaf, scores: PolicyScores, R, names, labels, features, tau, level,
+            min_cell) -> pd.DataFrame:
+    """The published rule's leaves: conditions, action, persons, today's mix of services and
+    the estimated gain of the leaf's action over today's allocation in the leaf (in-sample:
+    the rule was chosen on these rows, so these gains are optimistic)."""
+    G, part, w, y, cl = scores.rewards, scores.participant, scores.arm, scores.y, scores.cluster
+    A = G.shape[1]
+    conds = _conditions(tree, labels, features)
+    rows, psis, ests = [], [], []
+    for k, lf in enumerate(tree.leaves()):  # at most four leaves
+        m = leaf == k
+        pm = part & m
+        a = lf.action
+        est, psi = _ratio(m * (R[:, a] - part * y), pm)
+        ests.append(est)
+        psis.append(psi)
+        row = {"leaf": k + 1, "conditions": " and ".join(conds[k]), "action": names[a],
+               "persons": _persons(cl, pm), "participants": int(pm.sum()),
+               "share_of_participants": float(pm.sum() / part.sum())}
+        for b in range(1, A):
+            row[f"today_{scores.arms[b]}"] = float((pm & (w == b)).sum() / max(pm.sum(), 1))
+        if tau is None:
+            row["truth_gain"] = np.nan
+        else:
+            arm = w[pm] if a == A else np.full(pm.sum(), a)
+            row["truth_gain"] = float((tau[pm, arm] - tau[pm, w[pm]]).mean())
+        rows.append(row)
+    se = influence_se(np.column_stack(psis), cl)
+    out = pd.DataFrame(rows)
+    out["gain_vs_today"] = ests
+    out["gain_std_error"] = se
+    lo, hi = normal_ci(ests, se, level)
+    out["gain_ci_lower"], out["gain_ci_upper"] = lo, hi
+    out["suppressed"] = out["persons"] < min_cell
+    return out
+
+
+def _nodes(tree: PolicyTree, leaf, scores: PolicyScores, names, labels, features) -> pd.DataFrame:
+    """The tree as a node table: id, parent, ``branch`` (the condition leading to the node),
+    ``split`` (the feature a split node asks about) or ``action`` (leaves), persons."""
+    part, cl = scores.participant, scores.cluster
+    codes = features.codes
+    rows: list[dict] = []
+    counter = [0]
+
+    def walk(nd, parent, branch, mask, depth):
+        nid = len(rows)
+        row = {"node": nid, "parent": parent, "branch": branch, "depth": depth, "is_leaf": nd.is_leaf,
+               "persons": _persons(cl, part & mask), "participants": int((part & mask).sum()),
+               "split": "", "action": ""}
+        rows.append(row)
+        if nd.is_leaf:
+            row["action"] = names[nd.action]
+            row["leaf"] = counter[0] + 1
+            counter[0] += 1
+            return
+        vals = features.values[nd.feature]
+        nm = features.names[nd.feature]
+        nxt = vals[nd.threshold + 1] if nd.threshold + 1 < len(vals) else None
+        row["split"] = (labels or {}).get(nm, (nm,))[0]
+        go = codes[:, nd.feature] <= nd.threshold
+        walk(nd.left, nid, describe(nm, vals[nd.threshold], True, labels), mask & go, depth + 1)
+        walk(nd.right, nid, describe(nm, vals[nd.threshold], False, labels, nxt), mask & ~go, depth + 1)
+    walk(tree.root, -1, "", np.ones(len(part), bool), 0)
+    out = pd.DataFrame(rows)
+    out["share_of_participants"] = out["participants"] / part.sum()
+    return out
+
+
+def _fairness(groups: Mapping[str, np.ndarray], scores: PolicyScores, R: np.ndarray, action: np.ndarray,
+              pi: np.ndarray, min_cell: int, level: float) -> pd.DataFrame:
+    """Who gains and who loses a service under the published rule, by group.
+
+    Per group: persons, the share of its participants whose service the rule withdraws or
+    changes, the estimated effect of today's services (vs none) in the group, the estimated
+    gain of the rule in the group, and the estimated effect of today's services among the
+    participants the rule withdraws services from. ``flag``: the rule withdraws services
+    from at least ``min_cell`` persons of a group whose estimated effect among them is
+    positive. Cells (and sub-counts) under ``min_cell`` persons are suppressed.
+    """
+    G, part, w, y, cl = scores.rewards, scores.participant, scores.arm, scores.y, scores.cluster
+    n = len(part)
+    out, psis, keys = [], [], []
+    for var, lab in groups.items():
+        lab = np.asarray(lab).astype(str)
+        if len(lab) != n:
+            raise DesignError(f"fairness group '{var}' has {len(lab)} labels for {n} rows")
+        for g in sorted(set(lab[part])):  # a few dozen groups at most
+            m = lab == g
+            pm = part & m
+            wd = m & (action == 0)  # the region where the rule gives no service (participants in it lose theirs)
+            pw = part & wd
+            persons, p_w = _persons(cl, pm), _persons(cl, pw)
+            row = {"group_var": var, "group": g, "persons": persons, "participants": int(pm.sum()),
+                   "share_withdrawn": float(pw.sum() / pm.sum()), "share_changed": float((pm & (pi != w)).sum() / pm.sum()),
+                   "persons_withdrawn": p_w}
+            for a in range(1, G.shape[1]):
+                row[f"share_{scores.arms[a]}_today"] = float((pm & (w == a)).sum() / pm.sum())
+                row[f"share_{scores.arms[a]}_rule"] = float((pm & (pi == a)).sum() / pm.sum())
+            for name, num, den in (("effect_today", m * (part * y - G[:, 0]), pm),
+                                   ("gain_rule", m * (_row_reward(R, action) - part * y), pm),
+                                   ("effect_withdrawn", wd * (part * y - G[:, 0]), pw)):
+                if den.sum() == 0:
+                    row[name] = np.nan
+                    psis.append(np.zeros(n))
+                else:
+                    row[name], psi = _ratio(num, den)
+                    psis.append(psi)
+                keys.append((len(out), name))
+            out.append(row)
+    if not out:
+        return pd.DataFrame()
+    se = influence_se(np.column_stack(psis), cl)
+    tab = pd.DataFrame(out)
+    for (i, name), s in zip(keys, se):
+        tab.loc[i, f"{name}_std_error"] = s
+    z = z_critical(level)
+    for name in ("effect_today", "gain_rule", "effect_withdrawn"):
+        tab[f"{name}_ci_lower"] = tab[name] - z * tab[f"{name}_std_error"]
+        tab[f"{name}_ci_upper"] = tab[name] + z * tab[f"{name}_std_error"]
+    tab["flag"] = (tab["persons_withdrawn"] >= min_cell) & (tab["effect_withdrawn"] > 0)
+    tab["flag_significant"] = tab["flag"] & (tab["effect_withdrawn_ci_lower"] > 0)
+    # disclosure: groups under min_cell persons are suppressed; so are sub-counts under it
+    small = tab["persons"] < min_cell
+    sub = ((tab["persons_withdrawn"] > 0) & (tab["persons_withdrawn"] < min_cell)) | \
+        ((tab["persons"] - tab["persons_withdrawn"] > 0) & (tab["persons"] - tab["persons_withdrawn"] < min_cell))
+    wcols = ["share_withdrawn", "persons_withdrawn"] + [c for c in tab.columns if c.startswith("effect_withdrawn")]
+    val_cols = [c for c in tab.columns if c not in ("group_var", "group", "flag", "flag_significant")]
+    tab.loc[sub, wcols] = np.nan
+    tab.loc[small, val_cols] = np.nan
+    tab["suppressed"] = small
+    tab.loc[small | sub, ["flag", "flag_significant"]] = False
+    return tab
