@@ -95,7 +95,8 @@ class TargetingOptions:
             raise DesignError(f"unknown fairness groups {bad}; allowed: {list(GROUP_COLUMNS)}")
 
 
-#: ``truth(design_rows, arms, horizon) -> n x arms`` true effects vs none (synthetic registers only).
+#: ``truth(rows, arms, horizon) -> n x arms``: true effects vs none of the design's participant rows
+#: (synthetic registers only).
 TruthFunction = Callable[[pl.DataFrame, Sequence[str], int], np.ndarray]
 
 
@@ -163,7 +164,9 @@ def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.
     warnings: list[str] = []
     if truth is not None and o.outcome == "employed":
         t = time.perf_counter()
-        tau = np.asarray(truth(d, design.arms, o.horizon), dtype=float)
+        part = d["participant"].to_numpy()
+        tau = np.zeros((d.height, len(design.arms)))  # only participants' truths count
+        tau[part] = np.asarray(truth(d.filter(pl.col("participant")), design.arms, o.horizon), dtype=float)
         timings["truth"] = time.perf_counter() - t
     t = time.perf_counter()
     res = learn_policy(scores, coded, costs, depth=o.depth, min_cell=o.min_cell, capacity=o.capacity, keep=o.keep,

@@ -494,23 +494,13 @@ def _side_candidates(M, Mc, Mu, lev2, ch, cap, min_leaf, depth, tol):
 
 
 @numba.njit(cache=True)
-def _constrained_root(H, C, Uh, lev2, V1, ch, cap, min_leaf, depth, best_in, eps, tol):
+def _constrained_root(H, C, Uh, Tot, Totc, Totu, lev2, V1, ch, cap, min_leaf, depth, best_in, eps, tol):
     """Best capacity-feasible tree whose root splits on one feature j1 (histograms ``H``
-    (p, V1, Vmax, A), ``C`` and ``Uh`` by (x_j2, x_j1)); branch and bound over the pairs of
-    child candidates sorted by value. Returns (value, t, left (j2, s, a1, a2), right ...)."""
+    (p, V1, Vmax, A), ``C`` and ``Uh`` by (x_j2, x_j1), and their sums over x_j1); branch and
+    bound over the pairs of child candidates sorted by value. Returns (value, t, left
+    (j2, s, a1, a2), right ...)."""
     p, _, vmax, A = H.shape
     U = Uh.shape[3]
-    Tot = np.zeros((p, vmax, A))
-    Totc = np.zeros((p, vmax))
-    Totu = np.zeros((p, vmax, U))
-    for j2 in range(p):
-        for v1 in range(V1):
-            for v2 in range(vmax):
-                Totc[j2, v2] += C[j2, v1, v2]
-                for a in range(A):
-                    Tot[j2, v2, a] += H[j2, v1, v2, a]
-                for c in range(U):
-                    Totu[j2, v2, c] += Uh[j2, v1, v2, c]
     L = np.zeros((p, vmax, A))
     Lc = np.zeros((p, vmax))
     Lu = np.zeros((p, vmax, U))
@@ -613,7 +603,8 @@ def capacity_tree(hist: PairHistograms, names: Sequence[str], values: Sequence[n
             H[j2, :, : h.shape[1]] = h
             Cc[j2, :, : c.shape[1]] = c
             Uh[j2, :, : c.shape[1]] = usage(j1, j2, c.shape)
-        val, t, lsel, rsel = _constrained_root(H, Cc, Uh, lev2, V1, ch, cap, float(min_leaf), depth, best, eps, ctol)
+        val, t, lsel, rsel = _constrained_root(H, Cc, Uh, H.sum(1), Cc.sum(1), Uh.sum(1), lev2, V1, ch, cap,
+                                               float(min_leaf), depth, best, eps, ctol)
         if t >= 0:
             best = float(val)
             root = Node(feature=j1, threshold=int(t), reward=best, size=root_size)
