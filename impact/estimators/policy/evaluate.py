@@ -115,6 +115,11 @@ def _persons(cluster: np.ndarray, mask: np.ndarray) -> int:
     return int(len(np.unique(cluster[mask]))) if mask.any() else 0
 
 
+def _small(part: int, whole: int, min_cell: int) -> bool:
+    """A sub-count (or its complement in the whole) of 1 .. min_cell - 1 persons: not publishable."""
+    return 0 < part < min_cell or 0 < whole - part < min_cell
+
+
 @dataclass
 class _Est:
     """Estimates with influence functions, in the order they are added."""
@@ -421,7 +426,9 @@ def _leaves(tree: PolicyTree, leaf, scores: PolicyScores, R, names, labels, feat
                "persons": _persons(cl, pm), "participants": int(pm.sum()),
                "share_of_participants": float(pm.sum() / part.sum())}
         for b in range(1, A):
-            row[f"today_{scores.arms[b]}"] = float((pm & (w == b)).sum() / max(pm.sum(), 1))
+            sel = pm & (w == b)
+            row[f"today_{scores.arms[b]}"] = (np.nan if _small(_persons(cl, sel), row["persons"], min_cell)
+                                              else float(sel.sum() / max(pm.sum(), 1)))
         if tau is None:
             row["truth_gain"] = np.nan
         else:
@@ -498,8 +505,11 @@ def _fairness(groups: Mapping[str, np.ndarray], scores: PolicyScores, R: np.ndar
                    "share_withdrawn": float(pw.sum() / pm.sum()), "share_changed": float((pm & (pi != w)).sum() / pm.sum()),
                    "persons_withdrawn": p_w}
             for a in range(1, G.shape[1]):
-                row[f"share_{scores.arms[a]}_today"] = float((pm & (w == a)).sum() / pm.sum())
-                row[f"share_{scores.arms[a]}_rule"] = float((pm & (pi == a)).sum() / pm.sum())
+                for when, arm in (("today", w), ("rule", pi)):
+                    sel = pm & (arm == a)
+                    # a share whose persons (or the rest of the group) are fewer than min_cell is not published
+                    row[f"share_{scores.arms[a]}_{when}"] = (np.nan if _small(_persons(cl, sel), persons, min_cell)
+                                                            else float(sel.sum() / pm.sum()))
             for name, num, den in (("effect_today", m * (part * y - G[:, 0]), pm),
                                    ("gain_rule", m * (_row_reward(R, action) - part * y), pm),
                                    ("effect_withdrawn", wd * (part * y - G[:, 0]), pw)):
@@ -525,8 +535,8 @@ def _fairness(groups: Mapping[str, np.ndarray], scores: PolicyScores, R: np.ndar
     tab["flag_significant"] = tab["flag"] & (tab["effect_withdrawn_ci_lower"] > 0)
     # disclosure: groups under min_cell persons are suppressed; so are sub-counts under it
     small = tab["persons"] < min_cell
-    sub = ((tab["persons_withdrawn"] > 0) & (tab["persons_withdrawn"] < min_cell)) | \
-        ((tab["persons"] - tab["persons_withdrawn"] > 0) & (tab["persons"] - tab["persons_withdrawn"] < min_cell))
+    sub = pd.Series([_small(int(a), int(b), min_cell) for a, b in zip(tab["persons_withdrawn"], tab["persons"])],
+                    index=tab.index)
     wcols = ["share_withdrawn", "persons_withdrawn"] + [c for c in tab.columns if c.startswith("effect_withdrawn")]
     val_cols = [c for c in tab.columns if c not in ("group_var", "group", "flag", "flag_significant")]
     tab.loc[sub, wcols] = np.nan
