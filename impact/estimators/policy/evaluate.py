@@ -7,20 +7,22 @@ the rule itself can be published. The tree is found by exact search
 (:func:`impact.estimators.policy.tree.capacity_tree`) on the doubly robust scores of
 :mod:`impact.estimators.policy.scores`.
 
-Honest evaluation (cross-fitting of the learning itself). With folds of persons
-``f = 1..K`` (the nuisance folds), the rule ``pi_(-f)`` is learned on the other folds,
-with the capacities of those folds, and scored on fold ``f``; the estimate of the value
-of "a rule learned this way" is ``sum_f sum_{i in f} Gamma_i(pi_(-f)(X_i)) / #participants``.
-The same is done for the best single service (chosen on the other folds). Each value is a
-ratio of sums over rows, so its influence function is
+Honest evaluation. The persons are split at random into a learning half and an evaluation
+half, each with its own cross-fitted scores (:func:`~impact.estimators.policy.scores.dr_scores`
+with ``split``). The rule (and the best single service) is learned on the learning half only
+and published; its value is estimated on the evaluation half,
+``V(pi) = sum_{i in E} Gamma_i(pi(X_i)) / #participants in E``, where the rule is a fixed
+function independent of the evaluation half's data, so the usual influence-function interval
+is valid. Each value is a ratio of sums over rows, with influence function
 ``psi_i = (a_i - V b_i) n / #participants`` (``a_i`` the row's contribution, ``b_i`` its
 participant indicator); differences of values have the differences of those, and standard
-errors sum them within persons (a person recurs across risk months). The interval treats
-the fold rules as fixed; the Monte Carlo of ``benchmarks/mc_policy.py`` checks its
-coverage against the generator's truth.
+errors sum them within persons (a person recurs across risk months).
 
-The published rule is the tree learned on all rows; its own in-sample value is optimistic
-and is not reported as its gain (the held-out estimate is the honest one).
+Why not K-fold cross-fitting of the learning (learn on K-1 folds, score the K-th, in turn):
+its fold rules share most of their data, so each fold's evaluation noise also steered the
+other folds' rules and the folds' errors are positively correlated; the interval that treats
+the fold rules as fixed was too narrow (``benchmarks/mc_policy.py``: SD of the error 1.5
+times the standard error, coverage about 0.8 on ``heterogeneous``).
 
 Costs. Each service's cost per start is its mean observed cost among today's participants
 (``costs``); a rule's cost per participant is the mean over participants of the cost of
@@ -50,9 +52,9 @@ FeatureLabels = Mapping[str, tuple[str, str, Sequence[str]]]
 class PolicyResults(EstimationResults):
     """Learned rule, its honest value against the alternatives, and who gains or loses.
 
-    ``estimates``: values (share employed among today's participants) and gains, with
-    ``per_1000`` (additional persons in work per 1,000 participants) and ``truth`` where
-    given. ``costs``: cost per participant and per additional placement of each comparison.
+    ``estimates``: values (share employed among today's participants of the evaluation
+    half) and gains, with ``per_1000`` (additional persons in work per 1,000 participants)
+    and ``truth`` where given. ``costs``: cost per participant and per additional placement of each comparison.
     ``allocation``: per arm, today's and the rule's number of participants, capacity, cost
     and effect. ``leaves``: the published rule's leaves. ``fairness``: by group.
     ``tree_nodes``: the published tree as a node table (for drawing).
@@ -65,7 +67,6 @@ class PolicyResults(EstimationResults):
     tree_nodes: pd.DataFrame = field(default_factory=pd.DataFrame)
     clipping: pd.DataFrame = field(default_factory=pd.DataFrame)
     tree: PolicyTree | None = None
-    fold_trees: list[PolicyTree] = field(default_factory=list)
     assignment: dict[str, np.ndarray] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -183,14 +184,14 @@ def learn_policy(
     truth: np.ndarray | None = None,
     level: float = 0.95,
 ) -> PolicyResults:
-    """Learn the allocation rule and evaluate it on held-out folds against today's allocation,
-    no service and the best single service.
+    """Learn the allocation rule on the learning half and evaluate it on the evaluation half
+    against today's allocation, no service and the best single service.
 
     Parameters
     ----------
     scores
-        :func:`~impact.estimators.policy.scores.dr_scores` of the design rows (its folds are
-        the folds of the learning).
+        :func:`~impact.estimators.policy.scores.dr_scores` of the design rows with ``split``
+        (``scores.half``: 0 learns, 1 evaluates).
     features
         The policy covariates of the same rows, coded (:func:`~impact.estimators.policy.tree.code_features`).
     costs
@@ -198,8 +199,8 @@ def learn_policy(
     depth, min_cell
         Tree depth (1 or 2) and the smallest number of persons (participants) in a leaf.
     capacity
-        ``"today"``: each service at most as many participants as today (in the data the
-        rule is learned on); None: no limit.
+        ``"today"``: each service at most as many participants as today (in the learning
+        half); None: no limit.
     keep
         Offer the leaf action "today's service" (each participant keeps the service she
         started; it uses the capacity of that service), so a rule can change the allocation
@@ -210,7 +211,7 @@ def learn_policy(
         Plain-words descriptions of the features (:data:`impact.designs.multi_service.POLICY_FEATURES`).
     truth
         Optional n x arms matrix of each row's true effect of each arm vs none (the
-        generator's); gives the ``truth`` column (participant rows are used).
+        generator's); gives the ``truth`` column (evaluation-half participants are used).
     """
     G, part, y, w, cl = scores.rewards, scores.participant, scores.y, scores.arm, scores.cluster
     n, A = G.shape
@@ -223,81 +224,66 @@ def learn_policy(
         raise DesignError(f"capacity must be 'today' or None, got {capacity!r}")
     if truth is not None and np.asarray(truth).shape != (n, A):
         raise DesignError(f"truth must be an n x arms matrix ({n} x {A}), got shape {np.asarray(truth).shape}")
+    half = np.zeros(n, dtype=np.int64) if scores.half is None else scores.half
+    learn, ev = half == 0, half == 1
+    if not (learn & part).any() or not (ev & part).any():
+        raise DesignError("learn_policy needs scores with a learning and an evaluation half (dr_scores(split=...))")
     names = list(scores.arms) + ([KEEP] if keep else [])
     # rewards of the actions: the arms' scores, and for "today's service" the observed outcome
     R = np.column_stack([G, part * y]) if keep else G
     usage = np.zeros((n, A))
     usage[np.arange(n), w] = part
     channel = np.r_[np.arange(A), [-1] if keep else []].astype(np.int64)
-    fold = scores.fold
-    K = int(fold.max()) + 1
-    hist = PairHistograms.build(features.codes, features.levels, R, part.astype(float), groups=fold, n_groups=K,
-                                usage=usage)
-
-    def caps(mask: np.ndarray) -> np.ndarray:
-        if capacity is None:
-            return np.full(A, np.inf)
-        c = np.bincount(w[mask & part], minlength=A).astype(float)
-        c[0] = np.inf
-        return c
-
-    def arm_of(action: np.ndarray) -> np.ndarray:  # the service each row's participant gets
-        return np.where(action == A, w, action) if keep else action
-
-    act_cf = np.zeros(n, dtype=np.int64)
-    best_cf = np.zeros(n, dtype=np.int64)
-    fold_trees = []
-    for f in range(K):  # the learning folds
-        test = fold == f
-        hf = hist.select([f])
-        tr = fit_rule(hf, features, caps(~test), depth, min_cell, channel=channel)
-        fold_trees.append(tr)
-        act_cf[test] = tr.predict(features.codes[test])
-        tot = hf.pair(0, 0, None)[0].sum((0, 1))
-        best_cf[test] = 1 + int(np.argmax(tot[1:A]))
-    tree = fit_rule(hist.select([]), features, caps(np.ones(n, bool)), depth, min_cell, cl, part, min_cell,
-                    channel=channel)
-    act_pub = tree.predict(features.codes)
-    pi_cf, pi_pub = arm_of(act_cf), arm_of(act_pub)
+    cap = np.bincount(w[learn & part], minlength=A).astype(float)
+    cap[0] = np.inf
+    if capacity is None:
+        cap[:] = np.inf
+    lf = features.take(np.flatnonzero(learn))
+    hist = PairHistograms.build(lf.codes, features.levels, R[learn], part[learn].astype(float), usage=usage[learn])
+    tree = fit_rule(hist, lf, cap, depth, min_cell, cl[learn], part[learn], min_cell, channel=channel)
+    act = tree.predict(features.codes)
+    pi = np.where(act == A, w, act) if keep else act  # the service each row's participant gets
     leaf = tree.leaf_index(features.codes)
-    best_all = 1 + int(np.argmax(G[:, 1:].sum(0)))
+    best_arm = 1 + int(np.argmax(G[learn, 1:].sum(0)))
+    best = np.full(n, best_arm, dtype=np.int64)
 
-    tau = None if truth is None else np.where(part[:, None], np.asarray(truth, dtype=float), 0.0)
-    n_p = part.sum()
+    pe = part & ev  # evaluation-half participants: every value and contrast is over them
+    tau = None if truth is None else np.where(pe[:, None], np.asarray(truth, dtype=float), 0.0)
+    n_e = pe.sum()
 
     def tr_(a: np.ndarray, b: np.ndarray | None = None) -> float:
         if tau is None:
             return np.nan
         v = _row_reward(tau, a) - (0 if b is None else _row_reward(tau, b))
-        return float(v[part].sum() / n_p)
+        return float(v[pe].sum() / n_e)
 
     E = _Est()
-    v_today, p_today = _ratio(part * y, part)
-    v_rule, p_rule = _ratio(_row_reward(R, act_cf), part)
-    v_none, p_none = _ratio(G[:, 0], part)
-    v_best, p_best = _ratio(_row_reward(G, best_cf), part)
+    v_today, p_today = _ratio(ev * part * y, pe)
+    v_rule, p_rule = _ratio(ev * _row_reward(R, act), pe)
+    v_none, p_none = _ratio(ev * G[:, 0], pe)
+    v_best, p_best = _ratio(ev * _row_reward(G, best), pe)
     zero = np.zeros(n, dtype=np.int64)
     E.add("value: today's allocation", v_today, p_today)
     E.add("value: learned rule", v_rule, p_rule)
     E.add("value: no service", v_none, p_none)
-    E.add("value: best single service", v_best, p_best)
-    E.add("gain: rule vs today", v_rule - v_today, p_rule - p_today, tr_(pi_cf, w))
-    E.add("gain: rule vs no service", v_rule - v_none, p_rule - p_none, tr_(pi_cf, zero))
-    E.add("gain: rule vs best single service", v_rule - v_best, p_rule - p_best, tr_(pi_cf, best_cf))
-    E.add("effect: best single service vs no service", v_best - v_none, p_best - p_none, tr_(best_cf, zero))
+    E.add(f"value: best single service ({scores.arms[best_arm]})", v_best, p_best)
+    E.add("gain: rule vs today", v_rule - v_today, p_rule - p_today, tr_(pi, w))
+    E.add("gain: rule vs no service", v_rule - v_none, p_rule - p_none, tr_(pi, zero))
+    E.add("gain: rule vs best single service", v_rule - v_best, p_rule - p_best, tr_(pi, best))
+    E.add("effect: best single service vs no service", v_best - v_none, p_best - p_none, tr_(best, zero))
     E.add("effect: today's allocation vs no service", v_today - v_none, p_today - p_none, tr_(w, zero))
     est = E.table(cl, level)
     est["per_1000"] = np.where(est["estimand"].str.startswith("value"), np.nan, 1000 * est["estimate"])
     est.insert(0, "outcome", scores.outcome)
-    est["n_treated"] = int(n_p)
-    est["n_controls"] = int((~part).sum())
+    est["n_treated"] = int(n_e)
+    est["n_controls"] = int((ev & ~part).sum())
     est = tidy_estimates(est, level)
 
     # costs per participant and per additional placement
     def cost_of(a: np.ndarray) -> float:
-        return float(costs[a][part].sum() / n_p)
+        return float(costs[a][pe].sum() / n_e)
 
-    c = {"today": cost_of(w), "rule": cost_of(pi_cf), "none": 0.0, "best": cost_of(best_cf)}
+    c = {"today": cost_of(w), "rule": cost_of(pi), "none": 0.0, "best": cost_of(best)}
     gain_of = dict(zip(est["estimand"], zip(est["estimate"], est["std_error"])))
     rows = []
     for name, a, b, key in (("rule vs today", "rule", "today", "gain: rule vs today"),
@@ -309,17 +295,17 @@ def learn_policy(
         rows.append(_cost_row(name, c[a] - c[b], *gain_of[key], level))
     cost_tab = pd.DataFrame(rows)
 
-    allocation = _allocation(scores, pi_pub, pi_cf, act_pub, costs, caps(np.ones(n, bool)), tau, level, keep)
-    leaves = _leaves(tree, leaf, scores, R, names, labels, features, tau, level, min_cell)
-    nodes = _nodes(tree, leaf, scores, names, labels, features)
-    fair = _fairness(groups or {}, scores, R, act_pub, pi_pub, min_cell, level)
+    allocation = _allocation(scores, ev, learn, pi, act, costs, cap, tau, level, keep)
+    leaves = _leaves(tree, leaf, scores, ev, R, names, labels, features, tau, level, min_cell)
+    nodes = _nodes(tree, leaf, scores, ev, names, labels, features)
+    fair = _fairness({k: v for k, v in (groups or {}).items()}, scores, ev, R, act, pi, min_cell, level)
     notes = list(scores.notes) + [
         f"rule: exact search over policy trees of depth {depth} on {len(features.names)} covariates "
         f"({', '.join(features.names)}); leaves of at least {min_cell} persons; "
         + ("each service given to at most as many participants as today" if capacity else "no capacity limit")
         + (f"; a leaf may keep today's service ('{KEEP}')" if keep else ""),
-        f"held-out evaluation: the rule is learned on {K - 1} of {K} folds of persons and scored on the "
-        "remaining fold, in turn; the published rule is learned on all rows and its gain is that held-out estimate",
+        f"honest evaluation: the rule is learned on a random half of the persons ({_persons(cl, learn):,}) and its "
+        f"gains are estimated on the other half ({_persons(cl, ev):,}), whose scores no model of the first half saw",
         "population: today's participants (the same persons are served; the rule decides which service, or none); "
         "values are shares employed " + scores.outcome.replace("employed_h", "").replace("earnings_h", "")
         + " months after the month the service would start",
@@ -327,17 +313,19 @@ def learn_policy(
     binned = [nm for nm, b in zip(features.names, features.binned) if b]
     if binned:
         notes.append(f"covariates cut into quantile bins for the search: {binned}")
-    agree = np.mean([(arm_of(t.predict(features.codes))[part] == pi_pub[part]).mean() for t in fold_trees])
-    info = {"participants": int(n_p), "rows": int(n), "persons": _persons(cl, np.ones(n, bool)), "folds": K,
-            "depth": depth, "min_cell": min_cell, "best_single_service": scores.arms[best_all],
-            "fold_rule_agreement": float(agree), "objective_in_sample": float(tree.objective / n_p),
-            "actions": names}
+    over = [scores.arms[a] for a in range(1, A) if (pe & (pi == a)).sum() > (pe & (w == a)).sum()]
+    if capacity and over:
+        notes.append(f"in the evaluation half the rule gives {', '.join(over)} to more participants than today "
+                     "(capacities were met in the learning half; the halves differ by chance)")
+    info = {"participants": int(part.sum()), "participants_learning": int((part & learn).sum()),
+            "participants_evaluation": int(n_e), "rows": int(n), "persons": _persons(cl, np.ones(n, bool)),
+            "depth": depth, "min_cell": min_cell, "best_single_service": scores.arms[best_arm],
+            "objective_learning": float(tree.objective / (part & learn).sum()), "actions": names}
     return PolicyResults(
         estimates=est, method="policy tree (exact search, capacity as today) on doubly robust scores",
         level=level, notes=notes, info=info, costs=cost_tab, allocation=allocation, leaves=leaves, fairness=fair,
-        tree_nodes=nodes, clipping=scores.clipping, tree=tree, fold_trees=fold_trees,
-        assignment={"rule_heldout": pi_cf, "rule_published": pi_pub, "best_single_heldout": best_cf,
-                    "action_heldout": act_cf, "action_published": act_pub, "leaf": leaf})
+        tree_nodes=nodes, clipping=scores.clipping, tree=tree,
+        assignment={"rule": pi, "action": act, "best_single": best, "leaf": leaf, "evaluation": ev})
 
 
 def _cost_row(name: str, dcost: float, gain: float, se: float, level: float) -> dict:
@@ -359,27 +347,28 @@ def _cost_row(name: str, dcost: float, gain: float, se: float, level: float) -> 
             "note": ("fewer placements" if gain <= 0 else "saves money and places more" if dcost <= 0 else "")}
 
 
-def _allocation(scores: PolicyScores, pi_pub, pi_cf, act_pub, costs, cap, tau, level, keep) -> pd.DataFrame:
-    """Per arm: participants today, the capacity, under the published rule (in total and how
-    many of them keep today's service) and under the held-out rules; cost; effect vs none."""
+def _allocation(scores: PolicyScores, ev, learn, pi, act, costs, cap, tau, level, keep) -> pd.DataFrame:
+    """Per arm (evaluation half unless said): participants today and under the rule (and how many
+    keep today's service), the capacity the rule was learned with (learning half), cost per
+    start, and the estimated effect vs none among the participants."""
     G, part, w, cl = scores.rewards, scores.participant, scores.arm, scores.cluster
     A = G.shape[1]
-    n_p = part.sum()
+    pe = part & ev
     rows = []
     psis, ests = [], []
     for a in range(A):  # a handful of arms
-        est, psi = _ratio(G[:, a] - G[:, 0], part)
+        est, psi = _ratio(ev * (G[:, a] - G[:, 0]), pe)
         ests.append(est)
         psis.append(psi)
-        rows.append({"arm": scores.arms[a], "participants_today": int((part & (w == a)).sum()),
-                     "persons_today": _persons(cl, part & (w == a)),
-                     "capacity": np.nan if np.isinf(cap[a]) else int(cap[a]),
-                     "participants_rule": int((part & (pi_pub == a)).sum()),
-                     "persons_rule": _persons(cl, part & (pi_pub == a)),
-                     "kept_today": int((part & (pi_pub == a) & (act_pub == A)).sum()) if keep else 0,
-                     "participants_rule_heldout": int((part & (pi_cf == a)).sum()),
+        rows.append({"arm": scores.arms[a], "participants_today": int((pe & (w == a)).sum()),
+                     "persons_today": _persons(cl, pe & (w == a)),
+                     "participants_rule": int((pe & (pi == a)).sum()),
+                     "persons_rule": _persons(cl, pe & (pi == a)),
+                     "kept_today": int((pe & (pi == a) & (act == A)).sum()) if keep else 0,
+                     "capacity_learning": np.nan if np.isinf(cap[a]) else int(cap[a]),
+                     "rule_learning": int((part & learn & (pi == a)).sum()),
                      "cost_per_start_eur": float(costs[a]),
-                     "truth_effect": np.nan if tau is None else float(tau[part, a].sum() / n_p)})
+                     "truth_effect": np.nan if tau is None else float(tau[pe, a].mean())})
     se = influence_se(np.column_stack(psis), cl)
     lo, hi = normal_ci(ests, se, level)
     out = pd.DataFrame(rows)
@@ -406,17 +395,16 @@ def _conditions(tree: PolicyTree, labels, features: CodedFeatures) -> list[list[
     return out
 
 
-def _leaves(tree: PolicyTree, leaf, scores: PolicyScores, R, names, labels, features, tau, level,
+def _leaves(tree: PolicyTree, leaf, scores: PolicyScores, ev, R, names, labels, features, tau, level,
             min_cell) -> pd.DataFrame:
-    """The published rule's leaves: conditions, action, persons, today's mix of services and
-    the estimated gain of the leaf's action over today's allocation in the leaf (in-sample:
-    the rule was chosen on these rows, so these gains are optimistic)."""
+    """The rule's leaves in the evaluation half: conditions, action, persons, today's mix of
+    services and the estimated gain of the leaf's action over today's allocation in the leaf."""
     G, part, w, y, cl = scores.rewards, scores.participant, scores.arm, scores.y, scores.cluster
     A = G.shape[1]
     conds = _conditions(tree, labels, features)
     rows, psis, ests = [], [], []
     for k, lf in enumerate(tree.leaves()):  # at most four leaves
-        m = leaf == k
+        m = (leaf == k) & ev
         pm = part & m
         a = lf.action
         est, psi = _ratio(m * (R[:, a] - part * y), pm)
@@ -424,7 +412,7 @@ def _leaves(tree: PolicyTree, leaf, scores: PolicyScores, R, names, labels, feat
         psis.append(psi)
         row = {"leaf": k + 1, "conditions": " and ".join(conds[k]), "action": names[a],
                "persons": _persons(cl, pm), "participants": int(pm.sum()),
-               "share_of_participants": float(pm.sum() / part.sum())}
+               "share_of_participants": float(pm.sum() / (part & ev).sum())}
         for b in range(1, A):
             sel = pm & (w == b)
             row[f"today_{scores.arms[b]}"] = (np.nan if _small(_persons(cl, sel), row["persons"], min_cell)
@@ -445,9 +433,9 @@ def _leaves(tree: PolicyTree, leaf, scores: PolicyScores, R, names, labels, feat
     return out
 
 
-def _nodes(tree: PolicyTree, leaf, scores: PolicyScores, names, labels, features) -> pd.DataFrame:
+def _nodes(tree: PolicyTree, leaf, scores: PolicyScores, ev, names, labels, features) -> pd.DataFrame:
     """The tree as a node table: id, parent, ``branch`` (the condition leading to the node),
-    ``split`` (the feature a split node asks about) or ``action`` (leaves), persons."""
+    ``split`` (the feature a split node asks about) or ``action`` (leaves), persons (evaluation half)."""
     part, cl = scores.participant, scores.cluster
     codes = features.codes
     rows: list[dict] = []
@@ -471,15 +459,15 @@ def _nodes(tree: PolicyTree, leaf, scores: PolicyScores, names, labels, features
         go = codes[:, nd.feature] <= nd.threshold
         walk(nd.left, nid, describe(nm, vals[nd.threshold], True, labels), mask & go, depth + 1)
         walk(nd.right, nid, describe(nm, vals[nd.threshold], False, labels, nxt), mask & ~go, depth + 1)
-    walk(tree.root, -1, "", np.ones(len(part), bool), 0)
+    walk(tree.root, -1, "", ev, 0)
     out = pd.DataFrame(rows)
-    out["share_of_participants"] = out["participants"] / part.sum()
+    out["share_of_participants"] = out["participants"] / (part & ev).sum()
     return out
 
 
-def _fairness(groups: Mapping[str, np.ndarray], scores: PolicyScores, R: np.ndarray, action: np.ndarray,
-              pi: np.ndarray, min_cell: int, level: float) -> pd.DataFrame:
-    """Who gains and who loses a service under the published rule, by group.
+def _fairness(groups: Mapping[str, np.ndarray], scores: PolicyScores, ev: np.ndarray, R: np.ndarray,
+              action: np.ndarray, pi: np.ndarray, min_cell: int, level: float) -> pd.DataFrame:
+    """Who gains and who loses a service under the published rule, by group (evaluation half).
 
     Per group: persons, the share of its participants whose service the rule withdraws or
     changes, the estimated effect of today's services (vs none) in the group, the estimated
@@ -495,8 +483,8 @@ def _fairness(groups: Mapping[str, np.ndarray], scores: PolicyScores, R: np.ndar
         lab = np.asarray(lab).astype(str)
         if len(lab) != n:
             raise DesignError(f"fairness group '{var}' has {len(lab)} labels for {n} rows")
-        for g in sorted(set(lab[part])):  # a few dozen groups at most
-            m = lab == g
+        for g in sorted(set(lab[part & ev])):  # a few dozen groups at most
+            m = (lab == g) & ev
             pm = part & m
             wd = m & (action == 0)  # the region where the rule gives no service (participants in it lose theirs)
             pw = part & wd

@@ -22,6 +22,11 @@ Nuisances: histogram gradient boosting (as :mod:`impact.estimators.heterogeneity
 cross-fitted over folds of persons; the exact cells of the design (elapsed month, quarter,
 area) enter as categories. Propensities are clipped (``q_a >= clip``, ``e <= 1 - clip``)
 and every clipped row is counted in :attr:`PolicyScores.clipping`.
+
+Halves. With ``split`` the persons are divided at random into a learning half and an
+evaluation half, and the nuisances are cross-fitted *within* each half (no model of one half
+sees the other), so that a rule learned from the learning half's scores is independent of
+the evaluation half's scores (:func:`impact.estimators.policy.evaluate.learn_policy`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class PolicyScores:
     q: np.ndarray
     clipping: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    half: np.ndarray | None = None  # 0: learning half, 1: evaluation half (see ``split``)
 
     @property
     def n_participants(self) -> int:
@@ -76,6 +82,7 @@ def dr_scores(
     nuisance_max_rows: int | None = 100_000,
     seed: int = 0,
     n_threads: int | None = 1,
+    split: float | None = 0.5,
 ) -> PolicyScores:
     """Cross-fitted doubly robust scores of each arm for today's participants.
 
@@ -97,21 +104,24 @@ def dr_scores(
         nuisance model is fitted on; seed of the folds and subsamples.
     n_threads
         OpenMP threads of the boosting fits (1: see :func:`impact.estimators.heterogeneity.heterogeneous_effects`).
+    split
+        Share of persons in the learning half (``half == 0``); the rest form the evaluation
+        half (``half == 1``); each half is cross-fitted on its own. None: one group.
     """
     # sklearn's OpenMP runtime must be loaded before threadpool_limits is entered, or the
     # limit misses it on the first call (two spinning threads on a busy machine: 20x slower)
     import sklearn.ensemble  # noqa: F401
     from threadpoolctl import threadpool_limits
 
+    args = (data, outcome, arms, covariates, categorical, arm, cluster, n_folds, clip, nuisance_max_rows, seed, split)
     if n_threads is None:
-        return _dr_scores(data, outcome, arms, covariates, categorical, arm, cluster, n_folds, clip,
-                          nuisance_max_rows, seed)
+        return _dr_scores(*args)
     with threadpool_limits(limits=n_threads):
-        return _dr_scores(data, outcome, arms, covariates, categorical, arm, cluster, n_folds, clip,
-                          nuisance_max_rows, seed)
+        return _dr_scores(*args)
 
 
-def _dr_scores(data, outcome, arms, covariates, categorical, arm, cluster, n_folds, clip, cap, seed) -> PolicyScores:
+def _dr_scores(data, outcome, arms, covariates, categorical, arm, cluster, n_folds, clip, cap, seed,
+               split) -> PolicyScores:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     arms = list(arms)
@@ -124,6 +134,8 @@ def _dr_scores(data, outcome, arms, covariates, categorical, arm, cluster, n_fol
         raise DesignError(f"policy scores: clip must be in (0, 0.5), got {clip!r}")
     if int(n_folds) != n_folds or n_folds < 2:
         raise DesignError(f"policy scores: n_folds must be an integer >= 2, got {n_folds!r}")
+    if split is not None and not 0.1 <= split <= 0.9:
+        raise DesignError(f"policy scores: split must be a share in [0.1, 0.9] (or None), got {split!r}")
     w = data[arm].cast(pl.Int64).to_numpy()
     if w.min() < 0 or w.max() >= A:
         raise DesignError(f"column '{arm}' must hold arm codes 0..{A - 1}, found {w.min()}..{w.max()}")
@@ -139,24 +151,36 @@ def _dr_scores(data, outcome, arms, covariates, categorical, arm, cluster, n_fol
     part = w > 0
     n = len(y)
     rng = np.random.default_rng(seed)
-    fold = _folds(cl, n_folds, rng)
+    uniq, inv = np.unique(cl, return_inverse=True)
+    inv = inv.ravel()
+    half = np.zeros(n, dtype=np.int64)
+    if split is not None:  # a random share of persons learns, the rest evaluates
+        half = (rng.permutation(len(uniq)) >= int(round(split * len(uniq))))[inv].astype(np.int64)
+    fold = np.empty(n, dtype=np.int64)
+    for h in np.unique(half):  # folds of persons within each half
+        m = half == h
+        fold[m] = _folds(cl[m], n_folds, rng)
     kw = dict(_HGB, random_state=seed, categorical_features=is_cat if is_cat.any() else None)
     e = np.empty(n)
     q = np.empty((n, A - 1))
     mu = np.empty((n, A))
-    for f in range(n_folds):  # a handful of folds
-        test = fold == f
-        train = np.flatnonzero(~test)
-        tr = _subsample(train, cap, rng)
-        e[test] = HistGradientBoostingClassifier(**kw).fit(x[tr], part[tr]).predict_proba(x[test])[:, 1]
-        tp = _subsample(train[part[train]], cap, rng)
-        clf = HistGradientBoostingClassifier(**kw).fit(x[tp], w[tp])
-        qq = np.zeros((test.sum(), A - 1))
-        qq[:, clf.classes_ - 1] = clf.predict_proba(x[test])
-        q[test] = qq
-        for a in range(A):  # a handful of arms
-            ta = _subsample(train[w[train] == a], cap, rng)
-            mu[test, a] = HistGradientBoostingRegressor(**kw).fit(x[ta], y[ta]).predict(x[test])
+    for h in np.unique(half):  # each half on its own
+        for f in range(n_folds):  # a handful of folds
+            test = (half == h) & (fold == f)
+            train = np.flatnonzero((half == h) & (fold != f))
+            if (np.bincount(w[train], minlength=A) < 5).any():
+                raise DesignError(f"policy scores: a cross-fitting fold leaves fewer than 5 rows of some arm to learn "
+                                  f"from (arm counts {np.bincount(w, minlength=A).tolist()}); use fewer folds")
+            tr = _subsample(train, cap, rng)
+            e[test] = HistGradientBoostingClassifier(**kw).fit(x[tr], part[tr]).predict_proba(x[test])[:, 1]
+            tp = _subsample(train[part[train]], cap, rng)
+            clf = HistGradientBoostingClassifier(**kw).fit(x[tp], w[tp])
+            qq = np.zeros((test.sum(), A - 1))
+            qq[:, clf.classes_ - 1] = clf.predict_proba(x[test])
+            q[test] = qq
+            for a in range(A):  # a handful of arms
+                ta = _subsample(train[w[train] == a], cap, rng)
+                mu[test, a] = HistGradientBoostingRegressor(**kw).fit(x[ta], y[ta]).predict(x[test])
     qc = np.maximum(q, clip)
     ec = np.minimum(e, 1 - clip)
     omega = np.column_stack([ec / (1 - ec), 1.0 / qc])
@@ -171,9 +195,10 @@ def _dr_scores(data, outcome, arms, covariates, categorical, arm, cluster, n_fol
                          clipped=int((m & (q[:, a - 1] < clip)).sum()), max_weight=float(omega[m, a].max())))
     clipping = pd.DataFrame(rows)
     clipping["share_clipped"] = clipping["clipped"] / clipping["rows"]
-    notes = [f"doubly robust scores: boosting nuisances cross-fitted over {n_folds} folds of persons; "
+    notes = [f"doubly robust scores: boosting nuisances cross-fitted over {n_folds} folds of persons"
+             + (" within each half" if split is not None else "") + "; "
              f"propensities clipped at q >= {clip} and e <= {1 - clip} ({int(clipping['clipped'].sum())} rows clipped)"]
     if cap is not None and n * (n_folds - 1) / n_folds > cap:
         notes.append(f"each nuisance model was fitted on a random subsample of at most {cap:,} rows")
     return PolicyScores(rewards=rewards, y=y, arm=w, participant=part, cluster=cl, fold=fold, arms=arms,
-                        outcome=outcome, mu=mu, p_participate=e, q=q, clipping=clipping, notes=notes)
+                        outcome=outcome, mu=mu, p_participate=e, q=q, clipping=clipping, notes=notes, half=half)

@@ -60,7 +60,8 @@ class TargetingOptions:
     ``services``: the arms besides no service; ``horizon``: months after the start month;
     ``outcome``: ``"employed"`` (share in open-market work) or ``"earnings"``; ``depth``,
     ``min_cell``, ``capacity``, ``keep``: the rule (:func:`~impact.estimators.policy.evaluate.learn_policy`);
-    ``n_folds``, ``clip``, ``nuisance_max_rows``: the scores (:func:`~impact.estimators.policy.scores.dr_scores`);
+    ``n_folds``, ``split``, ``clip``, ``nuisance_max_rows``: the scores (:func:`~impact.estimators.policy.scores.dr_scores`;
+    ``split``: the share of persons the rule is learned on, the rest evaluate it);
     ``max_controls``, ``max_elapsed``: the design; ``features``: policy covariates (None: all of
     :data:`~impact.designs.multi_service.POLICY_FEATURES` that vary); ``groups``: fairness groups.
     """
@@ -73,6 +74,7 @@ class TargetingOptions:
     capacity: str | None = "today"
     keep: bool = True
     n_folds: int = 5
+    split: float = 0.5
     clip: float = 0.02
     nuisance_max_rows: int | None = 100_000
     max_controls: int | None = 20
@@ -150,7 +152,8 @@ def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.
     outcome = f"{o.outcome}_h{o.horizon}"
     t = time.perf_counter()
     scores = dr_scores(d, outcome, design.arms, design.covariates, design.categorical, cluster=design.cluster,
-                       n_folds=o.n_folds, clip=o.clip, nuisance_max_rows=o.nuisance_max_rows, seed=o.seed)
+                       n_folds=o.n_folds, clip=o.clip, nuisance_max_rows=o.nuisance_max_rows, seed=o.seed,
+                       split=o.split)
     timings["scores"] = time.perf_counter() - t
     feats = [f for f in (o.features or tuple(POLICY_FEATURES)) if f in design.features]
     if not feats:
