@@ -271,6 +271,8 @@ def test_service_targeting_end_to_end_with_truth(registers):
     miss = out.gain[out.gain["truth"].notna() & ((out.gain["truth"] < out.gain["ci_lower"])
                                                  | (out.gain["truth"] > out.gain["ci_upper"]))]
     assert sum("lies outside" in w for w in out.warnings) == len(miss)
+    assert sum("gives no service" in w for w in out.warnings) <= 1  # one line, however many groups
+    assert out.timings["total_cpu"] > 0 and out.timings["scores_cpu"] > 0
     with pytest.raises(DesignError, match="outcome"):
         TargetingOptions(outcome="happiness")
     with pytest.raises(DesignError, match="unknown policy features"):

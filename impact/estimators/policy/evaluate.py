@@ -325,7 +325,8 @@ def learn_policy(
         estimates=est, method="policy tree (exact search, capacity as today) on doubly robust scores",
         level=level, notes=notes, info=info, costs=cost_tab, allocation=allocation, leaves=leaves, fairness=fair,
         tree_nodes=nodes, clipping=scores.clipping, tree=tree,
-        assignment={"rule": pi, "action": act, "best_single": best, "leaf": leaf, "evaluation": ev})
+        assignment={"rule": pi, "action": act, "best_single": best, "leaf": leaf, "evaluation": ev,
+                    "participant": part})
 
 
 def _cost_row(name: str, dcost: float, gain: float, se: float, level: float) -> dict:
