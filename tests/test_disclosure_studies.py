@@ -168,7 +168,7 @@ def _check_cells(cfg, out) -> int:
 
 
 @pytest.mark.parametrize("name", ["placement_followup", "training_effect", "pay_subsidy_effect",
-                                  "brokerage_and_benefits", "area_pilot"])
+                                  "brokerage_and_benefits", "area_pilot", "service_targeting"])
 def test_every_published_cell_rests_on_enough_persons(name, registers, tmp_path):
     cfg, out = _run(name, registers, tmp_path)
     assert _check_cells(cfg, out) > 10

@@ -3,7 +3,7 @@
 A leaf of the package: it takes the tidy node table a rule is reported with (one row per
 node: ``node``, ``parent``, ``depth``, ``is_leaf``, ``branch`` (the condition that leads
 from the parent to the node), ``split`` (what a split node asks about), ``action``
-(leaves), ``persons``, optionally ``share_of_participants``) and imports nothing of the
+(leaves), ``persons`` (NaN where disclosure control withheld it: drawn as ``..``), optionally ``share_of_participants``) and imports nothing of the
 pipeline.
 """
 
@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -91,8 +92,9 @@ def policy_tree_figure(nodes: pd.DataFrame, title: str | None = None, colors: Ma
         r = nd.loc[i]
         y = -r["depth"]
         if r["is_leaf"]:
-            share = f"\n{r['share_of_participants']:.0%} {share_label}" if "share_of_participants" in nd.columns else ""
-            txt = f"{r['action']}\n{int(r['persons']):,} {persons_label}{share}"
+            sh, n = r.get("share_of_participants", np.nan), r["persons"]
+            share = f"\n{sh:.0%} {share_label}" if sh == sh and "share_of_participants" in nd.columns else ""
+            txt = f"{r['action']}\n{f'{int(n):,}' if n == n else '..'} {persons_label}{share}"  # '..': suppressed
             ax.text(x, y, txt, ha="center", va="center", fontsize=9, zorder=4,
                     bbox=dict(boxstyle="round,pad=0.4", fc=pal[r["action"]], ec="#333333", alpha=0.85))
         else:

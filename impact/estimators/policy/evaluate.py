@@ -44,8 +44,11 @@ from impact.estimators.policy.tree import (CodedFeatures, PairHistograms, Policy
                                            capacity_tree)
 from impact.estimators.results import EstimationResults, tidy_estimates
 
-#: Feature description: label, kind ("number", "yes/no", "ordered") and level names.
+#: Feature description: label, kind ("number", "yes/no", "ordered") and level names (a yes/no
+#: feature's two names are the words for no and yes). The entry :data:`OR_WORD` gives the word
+#: that joins levels (default "or"), so a report in another language can describe the rule.
 FeatureLabels = Mapping[str, tuple[str, str, Sequence[str]]]
+OR_WORD = "_or"
 
 
 @dataclass
@@ -91,11 +94,13 @@ def describe(feature: str, value: float, left: bool, labels: FeatureLabels | Non
     """Plain-words condition of one side of a split ``feature <= value`` (left) or ``>`` (right)."""
     label, kind, levels = (labels or {}).get(feature, (feature, "number", ()))
     if kind == "yes/no":
-        return f"{label}: {'no' if left else 'yes'}"
+        no, yes = levels if len(levels) == 2 else ("no", "yes")
+        return f"{label}: {no if left else yes}"
     if kind == "ordered" and levels:
         c = int(round(value))
         side = levels[: c + 1] if left else levels[c + 1:]
-        return f"{label}: {' or '.join(side)}"
+        word = (labels or {}).get(OR_WORD, ("or",))[0]
+        return f"{label}: {f' {word} '.join(side)}"
     if not left and next_value is not None and float(value).is_integer() and float(next_value).is_integer():
         return f"{label} >= {next_value:g}"
     return f"{label} {'<=' if left else '>'} {value:g}"

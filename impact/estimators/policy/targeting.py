@@ -19,68 +19,61 @@ import pandas as pd
 import polars as pl
 
 from impact.designs.multi_service import DEFAULT_SERVICES, GROUP_COLUMNS, POLICY_FEATURES, multi_service_design
-from impact.errors import DesignError
-from impact.estimators.policy.evaluate import PolicyResults, learn_policy
+from impact.errors import ConfigError, DesignError
+from impact.estimators.policy.evaluate import FeatureLabels, PolicyResults, learn_policy
 from impact.estimators.policy.scores import dr_scores
 from impact.estimators.policy.tree import code_features
+from impact.options import option
+from impact.registers.schema import SERVICE_TYPES
 
 #: Covariates the truth regressions condition on (design columns; see :mod:`impact.simulate.policy_truth`).
 TRUTH_COVARIATES = ("age", "female", "educ_basic", "educ_tertiary", "lang_sv", "lang_other", "u", "segment_01",
                     "segment_02", "segment_03", "segment_04", "segment_05", "emp_1_12", "earn_1_12", "emp_pre_spell_12")
 
-#: The limits of the analysis in plain words (report section), English and Finnish.
-LIMITS = {
-    "en": ("The rule is learned from past allocation: it can only recommend services to groups that received them "
-           "in the data, and its gains assume that the effects measured under today's practice would hold if the "
-           "services were reallocated. The effects are those of services at today's scale: moving many more people "
-           "into one service could change its content, its queues and its effect, and could displace other job "
-           "seekers, which the estimate does not include. The comparison is with starting nothing in the same month "
-           "(people could start a service later), and it rests on the assumption that the registers record "
-           "everything that drove both the choice of service and employment; where caseworkers knew more, the "
-           "estimates are biased. The gain is estimated on persons the rule was not learned from, but the rule is "
-           "one of many that fit the data almost equally well: the tree shows a direction for discussion, not an "
-           "instruction for individual decisions."),
-    "fi": ("Sääntö on opittu aiemmista palveluvalinnoista: se voi suositella palveluja vain ryhmille, jotka ovat "
-           "aineistossa niitä saaneet, ja sen hyödyt olettavat, että nykykäytännössä mitatut vaikutukset säilyisivät, "
-           "jos palvelut jaettaisiin toisin. Vaikutukset ovat nykyisen laajuisten palvelujen vaikutuksia: jos "
-           "huomattavasti useampi ohjattaisiin samaan palveluun, sen sisältö, jonot ja vaikutus voisivat muuttua ja "
-           "se voisi syrjäyttää muita työnhakijoita, mitä arvio ei sisällä. Vertailukohtana on, ettei samana "
-           "kuukautena aloiteta mitään palvelua (palvelun voi aloittaa myöhemmin), ja arvio nojaa oletukseen, että "
-           "rekisterit kattavat kaiken, mikä vaikutti sekä palvelun valintaan että työllistymiseen; jos "
-           "virkailijat tiesivät enemmän, arviot ovat harhaisia. Hyöty arvioidaan henkilöillä, joiden tiedoista "
-           "sääntöä ei opittu, mutta sääntö on yksi monista lähes yhtä hyvin aineistoon sopivista: puu näyttää "
-           "suunnan keskustelulle, ei ohjetta yksittäisiin päätöksiin."),
-}
+#: The analyses that read ``[estimators.targeting]``.
+TARGETING = ("targeting",)
 
 
 @dataclass(frozen=True)
 class TargetingOptions:
-    """Options of the targeting analysis (defaults in one place).
+    """``[estimators.targeting]``: which service for whom (a learned allocation rule and its gain).
 
-    ``services``: the arms besides no service; ``horizon``: months after the start month;
-    ``outcome``: ``"employed"`` (share in open-market work) or ``"earnings"``; ``depth``,
-    ``min_cell``, ``capacity``, ``keep``: the rule (:func:`~impact.estimators.policy.evaluate.learn_policy`);
-    ``n_folds``, ``split``, ``clip``, ``nuisance_max_rows``: the scores (:func:`~impact.estimators.policy.scores.dr_scores`;
-    ``split``: the share of persons the rule is learned on, the rest evaluate it);
-    ``max_controls``, ``max_elapsed``: the design; ``features``: policy covariates (None: all of
-    :data:`~impact.designs.multi_service.POLICY_FEATURES` that vary); ``groups``: fairness groups.
+    The config keys are the fields declared with :func:`impact.options.option`; the rest are set by
+    the caller (the study sets ``min_cell`` from ``[disclosure]`` and ``max_elapsed`` from
+    ``treatment.max_elapsed_months``). ``nuisance_max_rows``: the largest random subsample each
+    nuisance model is fitted on (:func:`~impact.estimators.policy.scores.dr_scores`); ``seed``: the
+    comparison rows' sample, the halves and the folds.
     """
 
-    services: tuple[str, ...] = DEFAULT_SERVICES
-    horizon: int = 12
-    outcome: str = "employed"
-    depth: int = 2
+    services: tuple[str, ...] = option(DEFAULT_SERVICES, "The services compared with starting none (each at least 20 "
+                                       "starts in the design).", kind="str_list", choices=tuple(SERVICE_TYPES),
+                                       applies=TARGETING)
+    outcome: str = option("employed", "Outcome: in open-market work (employed) or earnings, horizon months after the "
+                          "month a service starts.", kind="str", choices=("employed", "earnings"), applies=TARGETING)
+    horizon: int = option(12, "Months after the start month at which the outcome is measured.", kind="int", lo=1,
+                          hi=36, applies=TARGETING)
+    depth: int = option(2, "Depth of the policy tree (exact search).", kind="int", lo=1, hi=2, applies=TARGETING)
+    capacity: str = option("today", "today: each service to at most as many participants as today; none: no limit.",
+                           kind="str", choices=("today", "none"), applies=TARGETING)
+    keep_today: bool = option(True, "A leaf may keep today's service (the rule changes the allocation of some groups "
+                              "only).", kind="bool", applies=TARGETING)
+    features: tuple[str, ...] | None = option(None, "Characteristics the rule may split on.", kind="str_list",
+                                              choices=tuple(POLICY_FEATURES), applies=TARGETING,
+                                              default_text="all that vary")
+    fairness_groups: tuple[str, ...] = option(GROUP_COLUMNS, "Groups of the fairness table (who gains and who loses a "
+                                              "service).", kind="str_list", choices=GROUP_COLUMNS, applies=TARGETING)
+    folds: int = option(5, "Cross-fitting folds of persons for the doubly robust scores (within each half).",
+                        kind="int", lo=2, hi=10, applies=TARGETING)
+    split: float = option(0.5, "Share of persons the rule is learned on; the others evaluate it.", kind="float",
+                          lo=0.2, hi=0.8, applies=TARGETING)
+    clip: float = option(0.02, "Propensities are clipped at this value (the report counts the clipped rows).",
+                         kind="float", lo=0.0, hi=0.2, applies=TARGETING)
+    max_controls_per_cell: int | None = option(20, "Keep at most this many rows without a start per exact cell "
+                                               "(elapsed month, quarter, area; a reproducible random sample).",
+                                               kind="int", lo=1, hi=100_000, applies=TARGETING)
     min_cell: int = 10
-    capacity: str | None = "today"
-    keep: bool = True
-    n_folds: int = 5
-    split: float = 0.5
-    clip: float = 0.02
     nuisance_max_rows: int | None = 60_000
-    max_controls: int | None = 20
     max_elapsed: int = 24
-    features: tuple[str, ...] | None = None
-    groups: tuple[str, ...] = GROUP_COLUMNS
     seed: int = 0
     level: float = 0.95
 
@@ -92,9 +85,16 @@ class TargetingOptions:
         unknown = [f for f in (self.features or ()) if f not in POLICY_FEATURES]
         if unknown:
             raise DesignError(f"unknown policy features {unknown}; allowed: {list(POLICY_FEATURES)}")
-        bad = [g for g in self.groups if g not in GROUP_COLUMNS]
+        bad = [g for g in self.fairness_groups if g not in GROUP_COLUMNS]
         if bad:
             raise DesignError(f"unknown fairness groups {bad}; allowed: {list(GROUP_COLUMNS)}")
+        if self.capacity not in ("today", "none"):
+            raise DesignError(f"targeting capacity must be 'today' or 'none', got {self.capacity!r}")
+
+    def check(self, path: str) -> None:
+        if len(set(self.services)) < 2:
+            raise ConfigError(f"{path}.services = {list(self.services)} is not allowed: expected at least two "
+                              "distinct services")
 
 
 #: ``truth(rows, arms, horizon) -> n x arms``: true effects vs none of the design's participant rows
@@ -118,7 +118,8 @@ class TargetingTables:
     warnings: list[str]
     timings: dict[str, float]
     results: PolicyResults
-    limits: dict[str, str] = field(default_factory=lambda: dict(LIMITS))
+    #: the design rows the rule was learned and evaluated on (after ``restrict``), in the scores' order
+    data: pl.DataFrame | None = None
 
 
 def fairness_warnings(res: PolicyResults) -> list[str]:
@@ -144,7 +145,9 @@ def fairness_warnings(res: PolicyResults) -> list[str]:
 
 def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.DataFrame, panel: pl.DataFrame,
                       options: TargetingOptions = TargetingOptions(), truth: TruthFunction | None = None,
-                      employed: str = "employed", earnings: str = "earnings") -> TargetingTables:
+                      employed: str = "employed", earnings: str = "earnings",
+                      restrict: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+                      labels: FeatureLabels | None = None, last_month: int | None = None) -> TargetingTables:
     """Run the targeting analysis on register frames (the study's population).
 
     Parameters
@@ -157,6 +160,14 @@ def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.
     truth
         Optional function giving each design row's true effect of each arm (synthetic
         registers; e.g. built on :mod:`impact.simulate.policy_truth`); employment outcomes only.
+    restrict
+        Keeps the design rows the study's population allows (a function of the design table);
+        applied before anything is estimated.
+    labels
+        Plain-words descriptions of the policy features (default: the English ones of
+        :data:`~impact.designs.multi_service.POLICY_FEATURES`).
+    last_month
+        The last month with outcome data (outcomes after it are missing, not zero).
 
     Returns
     -------
@@ -172,16 +183,23 @@ def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.
         timings[stage], timings[f"{stage}_cpu"] = t - clock[0], c - clock[1]
         clock[:] = [t, c]
     design = multi_service_design(spells, services, persons, panel, service_types=o.services, horizons=(o.horizon,),
-                                  max_elapsed=o.max_elapsed, max_controls=o.max_controls, seed=o.seed,
-                                  employed=employed, earnings=earnings)
-    lap("design")
+                                  max_elapsed=o.max_elapsed, max_controls=o.max_controls_per_cell, seed=o.seed,
+                                  employed=employed, earnings=earnings, last_month=last_month)
     d = design.data
+    if restrict is not None:
+        d = restrict(d)
+        counts = dict(d.filter(pl.col("participant")).group_by("arm").len().iter_rows())
+        thin = [design.arms[k] for k in range(1, len(design.arms)) if counts.get(k, 0) < 20]
+        if thin:
+            raise DesignError(f"the study's population leaves services {thin} with fewer than 20 starts in the "
+                              "design; drop them from estimators.targeting.services")
+    lap("design")
     outcome = f"{o.outcome}_h{o.horizon}"
     scores = dr_scores(d, outcome, design.arms, design.covariates, design.categorical, cluster=design.cluster,
-                       n_folds=o.n_folds, clip=o.clip, nuisance_max_rows=o.nuisance_max_rows, seed=o.seed,
+                       n_folds=o.folds, clip=o.clip, nuisance_max_rows=o.nuisance_max_rows, seed=o.seed,
                        split=o.split)
     lap("scores")
-    feats = [f for f in (o.features or tuple(POLICY_FEATURES)) if f in design.features]
+    feats = [f for f in (o.features or tuple(POLICY_FEATURES)) if f in design.features and d[f].n_unique() > 1]
     if not feats:
         raise DesignError("none of the policy features varies in the design")
     coded = code_features(d.select(feats).to_numpy(), feats)
@@ -197,8 +215,10 @@ def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.
         tau = np.zeros((d.height, len(design.arms)))  # only participants' truths count
         tau[part] = np.asarray(truth(d.filter(pl.col("participant")), design.arms, o.horizon), dtype=float)
         lap("truth")
-    res = learn_policy(scores, coded, costs, depth=o.depth, min_cell=o.min_cell, capacity=o.capacity, keep=o.keep,
-                       groups={g: d[g].to_numpy() for g in o.groups}, labels=POLICY_FEATURES, truth=tau,
+    res = learn_policy(scores, coded, costs, depth=o.depth, min_cell=o.min_cell,
+                       capacity=None if o.capacity == "none" else o.capacity, keep=o.keep_today,
+                       groups={g: d[g].to_numpy() for g in o.fairness_groups}, labels=labels or POLICY_FEATURES,
+                       truth=tau,
                        level=o.level)
     lap("learning")
     timings["total"], timings["total_cpu"] = time.perf_counter() - t0, time.process_time() - c0
@@ -215,4 +235,4 @@ def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.
     return TargetingTables(gain=gain, costs=res.costs, allocation=res.allocation, leaves=res.leaves,
                            fairness=res.fairness, tree=res.tree_nodes, clipping=res.clipping, design=info,
                            notes=[f"design: {design.estimand}"] + res.notes, warnings=warnings, timings=timings,
-                           results=res)
+                           results=res, data=d)

@@ -1,0 +1,409 @@
+"""Which service for whom: a learned allocation rule and its honest gain, on the study's population.
+
+The multi-service risk-set design (:func:`impact.designs.multi_service.multi_service_design`)
+is built on the registers; the study's population rules then keep the design rows whose
+person meets them in the decision month (rows with a start and rows without alike), and
+:func:`impact.estimators.policy.targeting.service_targeting` learns the rule on one half of
+the persons and estimates its value on the other. On synthetic registers every gain carries
+the generator's truth (each participant's true effect of every service,
+:func:`impact.simulate.policy_truth.arm_effects`), so the report's check of intervals against
+the truth covers the rule's gains.
+
+Every published number rests on distinct persons of the evaluation half: the estimates and
+costs on its participants (and its rows without a start), the allocation on the persons
+given each service today and under the rule, the leaves and tree nodes on their
+participants, the fairness table on each group and its parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from impact import plots
+from impact.designs.multi_service import POLICY_FEATURES
+from impact.designs.population import FlowBuilder
+from impact.estimators.policy.evaluate import KEEP, OR_WORD
+from impact.estimators.policy.targeting import TRUTH_COVARIATES, service_targeting
+from impact.report.disclosure import CELL, Group, Publication
+from impact.report.render import ReportSection
+from impact.report.wording import label, text
+from impact.study.analyses.effects import earnings_payers, estimates_publication, persons_frame
+from impact.study.context import AnalysisResult, FigureSpec, Notice, StudyContext
+
+ANALYSIS = "targeting"
+#: The estimands of the rule's evaluation, by the start of their name, and their wording keys.
+ESTIMANDS = (("value: today's allocation", "tgt_value_today"), ("value: learned rule", "tgt_value_rule"),
+             ("value: no service", "tgt_value_none"), ("value: best single service", "tgt_value_best"),
+             ("gain: rule vs today", "tgt_gain_today"), ("gain: rule vs no service", "tgt_gain_none"),
+             ("gain: rule vs best single service", "tgt_gain_best"),
+             ("effect: best single service vs no service", "tgt_effect_best"),
+             ("effect: today's allocation vs no service", "tgt_effect_today"))
+COMPARISONS = {"rule vs today": "tgt_cmp_rule_today", "rule vs no service": "tgt_cmp_rule_none",
+               "today vs no service": "tgt_cmp_today_none", "best single service vs no service": "tgt_cmp_best_none",
+               "rule vs best single service": "tgt_cmp_rule_best"}
+
+
+@dataclass(frozen=True)
+class TargetingFacts:
+    """Person-free facts of the targeting analysis for its report section."""
+
+    services: tuple[str, ...]
+    outcome: str
+    horizon: int
+    depth: int
+    capacity: str
+    keep_today: bool
+    features: tuple[str, ...]
+    best_single: str
+    split: float
+    folds: int
+    clip: float
+    clipped_any: bool
+    max_elapsed: int
+    truth: bool
+
+
+def feature_labels(lang: str) -> dict:
+    """The policy features described in ``lang`` (for the rule's conditions and the tree)."""
+    out: dict = {OR_WORD: (text("tgt_or", lang), "", ())}
+    for f, (_, kind, levels) in POLICY_FEATURES.items():
+        names = tuple(text(f"tgt_level_{f}_{i}", lang) for i in range(len(levels)))
+        if kind == "yes/no":
+            names = (text("no", lang), text("yes", lang))
+        out[f] = (text(f"tgt_feature_{f}", lang), kind, names)
+    return out
+
+
+def _action_label(a: str, lang: str) -> str:
+    return text("tgt_keep", lang) if a == KEEP else text("tgt_none", lang) if a == "none" else label(a, lang)
+
+
+def _restrict(ctx: StudyContext, flow: FlowBuilder):
+    """The population's rules on the design rows (at the decision month), counted in the flow."""
+    seg = ctx.spells.select("spell_id", pl.col("segment").alias("_segment"))
+
+    def restrict(d: pl.DataFrame) -> pl.DataFrame:
+        part = pl.col("participant")
+        d = d.with_row_index("_rid")
+        flow.add("flow_design_rows", d.filter(part))
+        d = ctx.population.restrict(d.join(seg, on="spell_id", how="left"), "m", segment="_segment")
+        flow.add("flow_population_rows", d.filter(part))
+        return d.drop("_segment")
+    return restrict
+
+
+def _counts(frame: pl.DataFrame, keys: list[str], parts: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Distinct persons of each part (``keys, part, n``) of the rows of ``frame``."""
+    out = [frame.filter(e).group_by(keys).agg(n=pl.col("person_id").n_unique()).with_columns(part=pl.lit(p))
+           for p, e in parts.items()]
+    return pl.concat([o.select(*[pl.col(k).cast(pl.String) for k in keys], "part", "n") for o in out])
+
+
+def _members(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The persons behind each cell (part ``cell``) of the rows of ``frame``."""
+    return frame.select(*[pl.col(k).cast(pl.String) for k in keys], pl.lit(CELL).alias("part"),
+                        pl.col("person_id").cast(pl.Int64)).unique()
+
+
+def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
+    """Learn the allocation rule on the study's population and estimate its gain (issue #22)."""
+    from impact.simulate.policy_truth import arm_effects
+
+    cfg, lang = ctx.cfg, ctx.lang
+    o = dataclasses.replace(cfg.estimator("targeting"), min_cell=ctx.rules.min_cell,
+                            max_elapsed=cfg.treatment.max_elapsed_months)
+    flow = FlowBuilder(ANALYSIS, unit="_rid")
+    truth = None
+    td = ctx.truth_dir
+    if td is not None and (td / "service_effects.parquet").exists() and o.outcome == "employed":
+        def truth(rows, arms, h):
+            return arm_effects(td, rows, arms, h, TRUTH_COVARIATES)
+    tt = service_targeting(ctx.spells, ctx.services, ctx.persons, ctx.person_month, o, truth=truth,
+                           restrict=_restrict(ctx, flow), labels=feature_labels(lang), last_month=ctx.last_month)
+    res, a = tt.results, tt.results.assignment
+    arms = list(res.info["actions"])[: len(tt.design["arms"])]
+    names = list(res.info["actions"])
+    d = tt.data.select("_rid", "person_id", "m", "arm", "participant", *o.fairness_groups).with_columns(
+        pi=pl.Series(a["rule"]), action=pl.Series(a["action"]), leaf=pl.Series(a["leaf"] + 1),
+        evaluation=pl.Series(a["evaluation"]))
+    ev = d.filter(pl.col("evaluation"))
+    evp = ev.filter(pl.col("participant"))
+    lrp = d.filter(~pl.col("evaluation") & pl.col("participant"))
+    flow.add("flow_evaluation_half", evp)
+    ctx.log(f"  targeting: {res.info['participants']:,} starts ({res.info['participants_evaluation']:,} in the "
+            f"evaluation half), rule: {' | '.join(f'{c} -> {x}' for c, x in zip(res.leaves['conditions'], res.leaves['action']))}")
+
+    # estimates: values and gains over the evaluation half's participants
+    outcome = f"{o.outcome}_h{o.horizon}"
+    est = tt.gain[["estimand", "estimate", "std_error", "ci_lower", "ci_upper", "p_value", "truth", "n_treated",
+                   "n_controls"]].copy()
+    est.insert(0, "outcome", outcome)
+    est.insert(0, "estimator", "policy tree")
+    est.insert(0, "analysis", ANALYSIS)
+    est["horizon"] = float(o.horizon)
+    keys = ["analysis", "estimand", "outcome", "horizon"]
+    parts = {"treated": evp, "controls": ev.filter(~pl.col("participant"))}
+    part_names: tuple[str, ...] = ("treated", "controls")
+    payers = None
+    if o.outcome == "employed":
+        y = tt.data.select(pl.col(outcome).alias("_y")).with_columns(evaluation=pl.Series(a["evaluation"]),
+                                                                     participant=tt.data["participant"],
+                                                                     person_id=tt.data["person_id"])
+        yp = y.filter(pl.col("evaluation") & pl.col("participant"))
+        parts.update(employed=yp.filter(pl.col("_y") > 0.5), not_employed=yp.filter(pl.col("_y") <= 0.5))
+        part_names += ("employed", "not_employed")
+    persons = persons_frame(parts)
+    kf = pl.from_pandas(est[keys].astype(str))
+    members = kf.join(persons, how="cross")
+    if o.outcome == "earnings":
+        rows = pl.concat([ev.select("person_id", (pl.col("m").cast(pl.Int64) + o.horizon).alias("month"))
+                          .with_columns(**{k: pl.lit(v) for k, v in r.items()}) for r in kf.to_dicts()])
+        payers = earnings_payers(ctx, rows)
+    pub_est = estimates_publication(f"estimates_{ANALYSIS}", est, members, payers, parts=part_names,
+                                    keys=tuple(keys))
+    tables: dict[str, Publication] = {}
+
+    # costs: extra cost per participant, extra placements per 1,000, cost per additional placement
+    cost = tt.costs.copy()
+    cm = pl.DataFrame({"comparison": cost["comparison"].tolist()}).join(
+        persons.filter(pl.col("part").is_in(["treated", "controls"])), how="cross")
+    cm = pl.concat([cm, cm.filter(pl.col("part") == "treated").with_columns(part=pl.lit(CELL))])
+    vals = tuple(c for c in cost.columns if c not in ("comparison", "note"))
+    tables["targeting_costs"] = Publication("targeting_costs", cost, slices=("comparison",), members=cm.unique(),
+                                            groups=(Group(vals, parts=("treated", "controls")),), keep=("note",))
+
+    # allocation: per arm, today and under the rule
+    alloc = tt.allocation.copy()
+    arm_name = pl.DataFrame({"_a": list(range(len(arms))), "arm_name": arms})
+    e_l = evp.join(arm_name, left_on="arm", right_on="_a").rename({"arm_name": "today"}).join(
+        arm_name, left_on="pi", right_on="_a").rename({"arm_name": "rule"})
+    l_l = lrp.join(arm_name, left_on="arm", right_on="_a").rename({"arm_name": "today"}).join(
+        arm_name, left_on="pi", right_on="_a").rename({"arm_name": "rule"})
+    am = pl.DataFrame({"arm": arms}).join(evp.select("person_id"), how="cross").select(
+        "arm", pl.lit(CELL).alias("part"), pl.col("person_id").cast(pl.Int64)).unique()
+    pc = pl.concat([
+        e_l.group_by(pl.col("today").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(part=pl.lit("today")),
+        e_l.group_by(pl.col("rule").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(part=pl.lit("rule")),
+        e_l.filter(pl.col("action") == len(arms)).group_by(pl.col("rule").alias("arm")).agg(
+            n=pl.col("person_id").n_unique()).with_columns(part=pl.lit("kept")),
+        l_l.group_by(pl.col("today").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(
+            part=pl.lit("today_learning")),
+        l_l.group_by(pl.col("rule").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(
+            part=pl.lit("rule_learning"))]).select("arm", "part", "n")
+    tables["targeting_allocation"] = Publication(
+        "targeting_allocation", alloc, slices=("arm",), members=am, part_counts=pc,
+        groups=(Group(("participants_today", "persons_today", "cost_per_start_eur"), parts=("today",)),
+                Group(("participants_rule", "persons_rule"), parts=("rule",)), Group(("kept_today",), parts=("kept",)),
+                Group(("capacity_learning",), parts=("today_learning",)),
+                Group(("rule_learning",), parts=("rule_learning",))))
+
+    # the rule's leaves and the tree (figure data)
+    leaves = tt.leaves.drop(columns=["suppressed"]).copy()
+    today_cols = [c for c in leaves.columns if c.startswith("today_")]
+    lparts = {f"today_{arms[b]}": pl.col("arm") == b for b in range(1, len(arms))}
+    lparts.update({f"not_{arms[b]}": pl.col("arm") != b for b in range(1, len(arms))})
+    lpc = _counts(evp, ["leaf"], lparts)
+    n_all = evp["person_id"].n_unique()
+    outside = evp.group_by("leaf").agg(n=pl.col("person_id").n_unique()).select(
+        pl.col("leaf").cast(pl.String), pl.lit("outside").alias("part"), (n_all - pl.col("n")).alias("n"))
+    groups = [Group((c,), parts=(c, f"not_{c.removeprefix('today_')}")) for c in today_cols]
+    groups.append(Group(("share_of_participants",), parts=("outside",)))
+    tables["targeting_leaves"] = Publication("targeting_leaves", leaves, slices=("leaf",),
+                                             members=_members(evp, ["leaf"]),
+                                             part_counts=pl.concat([lpc, outside]), groups=tuple(groups),
+                                             keep=("conditions", "action"))
+    nodes = tt.tree.copy()
+    under = _leaves_under(nodes)
+    nm = pl.concat([evp.filter(pl.col("leaf").is_in(ls)).select(pl.lit(str(n)).alias("node"), pl.lit(CELL).alias("part"),
+                                                                 pl.col("person_id").cast(pl.Int64))
+                    for n, ls in under.items()]).unique()
+    nout = pl.DataFrame({"node": [str(n) for n in under], "part": "outside",
+                         "n": [n_all - evp.filter(pl.col("leaf").is_in(ls))["person_id"].n_unique()
+                               for ls in under.values()]})
+    nodes["action"] = nodes["action"].map(lambda x: _action_label(x, lang) if x else x)
+    nodes = nodes.drop(columns=[c for c in ("leaf",) if c in nodes])
+    tables["targeting_tree"] = Publication("targeting_tree", nodes, slices=("node",), members=nm, part_counts=nout,
+                                           groups=(Group(("share_of_participants",), parts=("outside",)),),
+                                           keep=("parent", "branch", "depth", "is_leaf", "split", "action"))
+    figures = (FigureSpec("targeting_tree", text("tgt_tree_caption", lang, min_cell=ctx.rules.min_cell),
+                          "targeting_tree", partial(_draw_tree, lang=lang)),)
+
+    # fairness: who gains and who loses a service, by group
+    if len(tt.fairness):
+        fair = tt.fairness.drop(columns=["suppressed"]).copy()
+        fparts = {"withdrawn": pl.col("action") == 0, "not_withdrawn": pl.col("action") != 0,
+                  "changed": pl.col("pi") != pl.col("arm"), "unchanged": pl.col("pi") == pl.col("arm")}
+        for b in range(1, len(arms)):
+            for when, col in (("today", "arm"), ("rule", "pi")):
+                fparts[f"{arms[b]}_{when}"] = pl.col(col) == b
+                fparts[f"not_{arms[b]}_{when}"] = pl.col(col) != b
+        long = pl.concat([evp.select("person_id", "arm", "pi", "action", pl.lit(g).alias("group_var"),
+                                     pl.col(g).cast(pl.String).alias("group")) for g in o.fairness_groups])
+        fgroups = [Group(tuple(c for c in fair.columns if c.startswith(("share_withdrawn", "persons_withdrawn",
+                                                                         "effect_withdrawn"))),
+                         parts=("withdrawn", "not_withdrawn")),
+                   Group(("share_changed",), parts=("changed", "unchanged"))]
+        fgroups += [Group((f"share_{arms[b]}_{w}",), parts=(f"{arms[b]}_{w}", f"not_{arms[b]}_{w}"))
+                    for b in range(1, len(arms)) for w in ("today", "rule")]
+        tables["targeting_fairness"] = Publication(
+            "targeting_fairness", fair, slices=("group_var", "group"), members=_members(long, ["group_var", "group"]),
+            part_counts=_counts(long, ["group_var", "group"], fparts), groups=tuple(fgroups),
+            keep=("flag", "flag_significant"))
+    notices = []
+    clipped = bool(tt.clipping["clipped"].sum() > 0)
+    facts = TargetingFacts(services=tuple(o.services), outcome=o.outcome, horizon=o.horizon, depth=o.depth,
+                           capacity=o.capacity, keep_today=o.keep_today, features=tuple(tt.design["features"]),
+                           best_single=res.info["best_single_service"], split=o.split, folds=o.folds, clip=o.clip,
+                           clipped_any=clipped, max_elapsed=o.max_elapsed, truth=truth is not None)
+    if clipped:
+        notices.append(Notice(text("tgt_clipped", lang, clip=o.clip), level="borderline"))
+    notices += _truth_misses(tt, lang)
+    return AnalysisResult(name=ANALYSIS, estimates=pub_est, tables=tables, figures=figures, flows=(flow.build(),),
+                          notices=tuple(notices), facts=facts)
+
+
+def _truth_misses(tt, lang: str) -> list[Notice]:
+    """A warning for each service effect and leaf gain whose interval misses the synthetic truth (the
+    estimates' own misses are found by :func:`impact.study.truth.truth_notices`)."""
+    out = []
+    for tab, col, lo, hi, what in ((tt.allocation, "truth_effect", "effect_ci_lower", "effect_ci_upper", "arm"),
+                                   (tt.leaves, "truth_gain", "gain_ci_lower", "gain_ci_upper", "leaf")):
+        t = tab[tab[col].notna() & ((tab[col] < tab[lo]) | (tab[col] > tab[hi]))]
+        for r in t.to_dict("records"):
+            name = (text("tgt_miss_effect", lang, service=label(r["arm"], lang)) if what == "arm"
+                    else text("tgt_miss_leaf", lang, leaf=r["leaf"]))
+            out.append(Notice(text("tgt_truth_miss", lang, what=name)))
+    return out
+
+
+def _leaves_under(nodes: pd.DataFrame) -> dict[int, list[int]]:
+    """Node -> the leaf numbers under it (a tree of depth 2 at most: a handful of nodes)."""
+    kids: dict[int, list[int]] = {}
+    for r in nodes.itertuples():
+        if r.parent >= 0:
+            kids.setdefault(int(r.parent), []).append(int(r.node))
+    leaf_no = dict(zip(nodes["node"].astype(int), nodes["leaf"]))
+
+    def walk(n: int) -> list[int]:
+        return [int(leaf_no[n])] if n not in kids else [x for k in kids[n] for x in walk(k)]
+    return {int(n): walk(int(n)) for n in nodes["node"]}
+
+
+def _draw_tree(df: pd.DataFrame, lang: str):
+    return plots.policy_tree_figure(df, persons_label=text("tgt_persons", lang), colors={text("tgt_none", lang): "#9e9e9e"},
+                                    share_label=text("tgt_of_participants", lang))
+
+
+# ---------------------------------------------------------------------------------------
+# Report section
+# ---------------------------------------------------------------------------------------
+
+
+def _estimand_key(estimand: str) -> str:
+    return next(k for prefix, k in ESTIMANDS if str(estimand).startswith(prefix))
+
+
+def write(res, page) -> None:
+    f: TargetingFacts = res.facts
+    lang = page.lang
+    sec = ReportSection(key=ANALYSIS, title=text("tgt_title", lang))
+    e = res.estimates
+    fr = e.frame.assign(label=[text(_estimand_key(x), lang, service=label(f.best_single, lang)) for x in e.frame["estimand"]],
+                        per_1000=1000 * e.frame["estimate"])
+    marks = e.marks.assign(per_1000=e.marks["estimate"], label="")
+    row = fr.set_index("estimand")
+    g = row.loc["gain: rule vs today"] if "gain: rule vs today" in row.index else None
+    services = ", ".join(label(s, lang) for s in f.services)
+    sec.paragraphs.append(text("tgt_intro", lang, services=services, horizon=f.horizon,
+                               outcome=text(f"tgt_outcome_{f.outcome}", lang), max_elapsed=f.max_elapsed,
+                               depth=f.depth, split=f"{f.split:.0%}", folds=f.folds, min_cell=page.rules.min_cell,
+                               capacity=text(f"tgt_capacity_{f.capacity}", lang),
+                               keep=text("tgt_keep_text", lang) if f.keep_today else ""))
+    leaves = res.tables["targeting_leaves"].frame
+    rule = "; ".join(text("tgt_if", lang, cond=r.conditions or text("tgt_everyone", lang),
+                          action=_action_label(r.action, lang)) for r in leaves.itertuples())
+    sec.paragraphs.append(text("tgt_rule", lang, rule=rule))
+    fmt = "pp" if f.outcome == "employed" else "num0"
+    if g is not None:
+        truth = text("tgt_truth", lang, truth=page.fmt(fmt, g["truth"])) if f.truth and g["truth"] == g["truth"] else ""
+        sec.paragraphs.append(text("tgt_gain", lang, gain=page.fmt(fmt, g["estimate"]), lo=page.fmt(fmt, g["ci_lower"]),
+                                   hi=page.fmt(fmt, g["ci_upper"]), truth=truth,
+                                   verdict=text("tgt_gain_yes" if g["ci_lower"] > 0 else "tgt_gain_loss"
+                                                if g["ci_upper"] < 0 else "tgt_gain_no", lang)))
+        page.summary(text("tgt_summary", lang, gain=page.fmt(fmt, g["estimate"]), lo=page.fmt(fmt, g["ci_lower"]),
+                          hi=page.fmt(fmt, g["ci_upper"]), per=page.fmt("num0", 1000 * g["estimate"])
+                          if f.outcome == "employed" else "–"))
+    vals = [i for i in fr.index if str(fr.at[i, "estimand"]).startswith("value")]
+    gains = [i for i in fr.index if i not in vals]
+    vkind = "pct" if f.outcome == "employed" else "num0"
+    cols = [("label", text("tgt_estimand", lang), "text"),
+            ("estimate", text("estimate", lang), vkind, ("ci_lower", "ci_upper")),
+            ("std_error", text("std_error", lang), "pp_abs" if f.outcome == "employed" else "num0")]
+    sec.tables.append(page.table_frame(fr, marks, cols, text("tgt_values_caption", lang), rows=vals,
+                                       name="targeting_values", notes=page.legend(e)))
+    gcols = [("label", text("tgt_estimand", lang), "text"),
+             ("estimate", text("estimate", lang), fmt, ("ci_lower", "ci_upper"))]
+    if f.truth:
+        gcols.append(("truth", text("truth", lang), fmt))
+    if f.outcome == "employed":
+        gcols.append(("per_1000", text("tgt_per_1000", lang), "num1"))
+    gcols.append(("p_value", text("p_value", lang), "p"))
+    sec.tables.append(page.table_frame(fr, marks, gcols, text("tgt_gains_caption", lang), rows=gains,
+                                       name="targeting_gains", notes=page.legend(e)))
+    c = res.tables["targeting_costs"]
+    cf = c.frame.assign(label=[text(COMPARISONS[x], lang, service=label(f.best_single, lang)) for x in c.frame["comparison"]])
+    ccols = [("label", text("tgt_comparison", lang), "text"),
+             ("extra_cost_per_participant_eur", text("tgt_extra_cost", lang), "num0"),
+             ("extra_placements_per_1000", text("tgt_per_1000", lang), "num1", ("ci_lower_per_1000", "ci_upper_per_1000")),
+             ("cost_per_additional_placement_eur", text("cost_per_additional", lang), "num0",
+              ("ci_lower_eur", "ci_upper_eur"))]
+    sec.tables.append(page.table(c, ccols, text("tgt_costs_caption", lang), frame=cf,
+                                 notes=[text("tgt_costs_note", lang)]))
+    al = res.tables["targeting_allocation"]
+    af = al.frame.assign(label=[_action_label(x, lang) for x in al.frame["arm"]])
+    acols = [("label", text("tgt_service", lang), "text"), ("persons_today", text("tgt_persons_today", lang), "int"),
+             ("persons_rule", text("tgt_persons_rule", lang), "int"), ("kept_today", text("tgt_kept", lang), "int"),
+             ("cost_per_start_eur", text("tgt_cost_per_start", lang), "num0"),
+             ("effect_vs_none", text("tgt_effect_vs_none", lang), "pp" if f.outcome == "employed" else "num0",
+              ("effect_ci_lower", "effect_ci_upper"))]
+    if f.truth:
+        acols.append(("truth_effect", text("truth", lang), "pp"))
+    sec.tables.append(page.table(al, acols, text("tgt_allocation_caption", lang), frame=af))
+    lt = res.tables["targeting_leaves"]
+    lf = lt.frame.assign(label=[_action_label(x, lang) for x in lt.frame["action"]])
+    lcols = [("leaf", text("tgt_leaf", lang), "int"), ("conditions", text("tgt_conditions", lang), "text"),
+             ("label", text("tgt_action", lang), "text"), ("persons", text("tgt_persons_col", lang), "int"),
+             ("gain_vs_today", text("tgt_gain_vs_today", lang), fmt, ("gain_ci_lower", "gain_ci_upper"))]
+    if f.truth:
+        lcols.append(("truth_gain", text("truth", lang), fmt))
+    sec.tables.append(page.table(lt, lcols, text("tgt_leaves_caption", lang), frame=lf))
+    sec.figures += page.figures_of(res)
+    if "targeting_fairness" in res.tables:
+        ft = res.tables["targeting_fairness"]
+        ff = ft.frame.assign(var=[label(v, lang) for v in ft.frame["group_var"]],
+                             flag_text=[text("tgt_flag_sig" if s else "tgt_flag" if fl else "tgt_flag_none", lang)
+                                        for fl, s in zip(ft.frame["flag"], ft.frame["flag_significant"])])
+        fcols = [("var", text("group", lang), "text"), ("group", "", "text"),
+                 ("persons", text("tgt_persons_col", lang), "int"),
+                 ("share_withdrawn", text("tgt_share_withdrawn", lang), "pct"),
+                 ("share_changed", text("tgt_share_changed", lang), "pct"),
+                 ("effect_today", text("tgt_fair_effect_today", lang), fmt, ("effect_today_ci_lower", "effect_today_ci_upper")),
+                 ("gain_rule", text("tgt_gain_group", lang), fmt, ("gain_rule_ci_lower", "gain_rule_ci_upper")),
+                 ("effect_withdrawn", text("tgt_effect_withdrawn", lang), fmt),
+                 ("flag_text", text("tgt_flag_col", lang), "text")]
+        sec.tables.append(page.table(ft, fcols, text("tgt_fairness_caption", lang), frame=ff,
+                                     notes=[text("tgt_fairness_note", lang, min_cell=page.rules.min_cell)]))
+        flagged = ff[ff["flag"].astype(bool)]
+        if len(flagged):
+            groups = "; ".join(f"{v}: {', '.join(map(str, g['group']))}" for v, g in flagged.groupby("var", sort=False))
+            page.notice(text("tgt_fairness_warning", lang, groups=groups))
+    sec.tables.append(page.flow_table(res.flows[ANALYSIS], text("tgt_flow_caption", lang)))
+    sec.paragraphs.append(text("tgt_limits", lang))
+    sec.warnings += [n.text for n in res.notices]
+    page.add_section(sec)
