@@ -868,6 +868,12 @@ _TARGETING = {
     "tgt_clipped": ("Targeting: some propensity scores were clipped at {clip} (rare service choices in some cells).",
                     "Kohdentaminen: osa valintatodennäköisyyksistä rajattiin arvoon {clip} (harvinaisia "
                     "palveluvalintoja joissakin soluissa)."),
+    "tgt_clipped_rows": ("Rows clipped", "Rajattuja rivejä"),
+    "tgt_clipped_share": ("Share clipped", "Rajattujen osuus"),
+    "tgt_clipping_caption": ("Propensity clipping of the doubly robust scores (probabilities below {clip} of a start, "
+                             "or above 1 - {clip} for rows without one, were set to the bound)",
+                             "Valintatodennäköisyyksien rajaus (alle {clip} aloituksen todennäköisyydet, tai yli 1 - "
+                             "{clip} riveillä ilman aloitusta, asetettiin rajaan)"),
     "tgt_flow_caption": ("Targeting: from the design to the evaluation half (starts)",
                          "Kohdentaminen: asetelmasta arviointipuoliskoon (aloitukset)"),
     "flow_evaluation_half": ("... of persons in the evaluation half", "... arviointipuoliskon henkilöiden"),

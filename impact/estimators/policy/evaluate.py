@@ -46,9 +46,10 @@ from impact.estimators.results import EstimationResults, tidy_estimates
 
 #: Feature description: label, kind ("number", "yes/no", "ordered") and level names (a yes/no
 #: feature's two names are the words for no and yes). The entry :data:`OR_WORD` gives the word
-#: that joins levels (default "or"), so a report in another language can describe the rule.
+#: that joins levels (default "or") and :data:`AND_WORD` the word that joins a leaf's conditions
+#: (default "and"), so a report in another language can describe the rule.
 FeatureLabels = Mapping[str, tuple[str, str, Sequence[str]]]
-OR_WORD = "_or"
+OR_WORD, AND_WORD = "_or", "_and"
 
 
 @dataclass
@@ -416,7 +417,8 @@ def _leaves(tree: PolicyTree, leaf, scores: PolicyScores, ev, R, names, labels, 
         est, psi = _ratio(m * (R[:, a] - part * y), pm)
         ests.append(est)
         psis.append(psi)
-        row = {"leaf": k + 1, "conditions": " and ".join(conds[k]), "action": names[a],
+        row = {"leaf": k + 1, "conditions": f" {(labels or {}).get(AND_WORD, ('and',))[0]} ".join(conds[k]),
+               "action": names[a],
                "persons": _persons(cl, pm), "participants": int(pm.sum()),
                "share_of_participants": float(pm.sum() / (part & ev).sum())}
         for b in range(1, A):

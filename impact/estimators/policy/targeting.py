@@ -21,7 +21,7 @@ import polars as pl
 from impact.designs.multi_service import DEFAULT_SERVICES, GROUP_COLUMNS, POLICY_FEATURES, multi_service_design
 from impact.errors import ConfigError, DesignError
 from impact.estimators.policy.evaluate import FeatureLabels, PolicyResults, learn_policy
-from impact.estimators.policy.scores import dr_scores
+from impact.estimators.policy.scores import PolicyScores, dr_scores
 from impact.estimators.policy.tree import code_features
 from impact.options import option
 from impact.registers.schema import SERVICE_TYPES
@@ -120,6 +120,7 @@ class TargetingTables:
     results: PolicyResults
     #: the design rows the rule was learned and evaluated on (after ``restrict``), in the scores' order
     data: pl.DataFrame | None = None
+    scores: PolicyScores | None = None
 
 
 def fairness_warnings(res: PolicyResults) -> list[str]:
@@ -235,4 +236,4 @@ def service_targeting(spells: pl.DataFrame, services: pl.DataFrame, persons: pl.
     return TargetingTables(gain=gain, costs=res.costs, allocation=res.allocation, leaves=res.leaves,
                            fairness=res.fairness, tree=res.tree_nodes, clipping=res.clipping, design=info,
                            notes=[f"design: {design.estimand}"] + res.notes, warnings=warnings, timings=timings,
-                           results=res, data=d)
+                           results=res, data=d, scores=scores)

@@ -28,7 +28,7 @@ import polars as pl
 from impact import plots
 from impact.designs.multi_service import POLICY_FEATURES
 from impact.designs.population import FlowBuilder
-from impact.estimators.policy.evaluate import KEEP, OR_WORD
+from impact.estimators.policy.evaluate import AND_WORD, KEEP, OR_WORD
 from impact.estimators.policy.targeting import TRUTH_COVARIATES, service_targeting
 from impact.report.disclosure import CELL, Group, Publication
 from impact.report.render import ReportSection
@@ -71,7 +71,7 @@ class TargetingFacts:
 
 def feature_labels(lang: str) -> dict:
     """The policy features described in ``lang`` (for the rule's conditions and the tree)."""
-    out: dict = {OR_WORD: (text("tgt_or", lang), "", ())}
+    out: dict = {OR_WORD: (text("tgt_or", lang), "", ()), AND_WORD: (text("and_join", lang).strip(), "", ())}
     for f, (_, kind, levels) in POLICY_FEATURES.items():
         names = tuple(text(f"tgt_level_{f}_{i}", lang) for i in range(len(levels)))
         if kind == "yes/no":
@@ -255,6 +255,7 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
             "targeting_fairness", fair, slices=("group_var", "group"), members=_members(long, ["group_var", "group"]),
             part_counts=_counts(long, ["group_var", "group"], fparts), groups=tuple(fgroups),
             keep=("flag", "flag_significant"))
+    tables["targeting_clipping"] = _clipping(tt, d, o.clip)
     notices = []
     clipped = bool(tt.clipping["clipped"].sum() > 0)
     facts = TargetingFacts(services=tuple(o.services), outcome=o.outcome, horizon=o.horizon, depth=o.depth,
@@ -266,6 +267,26 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     notices += _truth_misses(tt, lang)
     return AnalysisResult(name=ANALYSIS, estimates=pub_est, tables=tables, figures=figures, flows=(flow.build(),),
                           notices=tuple(notices), facts=facts)
+
+
+def _clipping(tt, d: pl.DataFrame, clip: float) -> Publication:
+    """Rows whose propensity was clipped, by arm (each arm's cell: the persons of its rows; the
+    clipped count also needs min_cell persons clipped and not clipped). The largest weight is one
+    row's value and is not published."""
+    sc = tt.scores
+    w = sc.arm
+    cl = np.where(w == 0, sc.p_participate > 1 - clip,
+                  sc.q[np.arange(len(w)), np.maximum(w, 1) - 1] < clip)
+    names = pl.DataFrame({"arm": list(sc.arms)}).with_row_index("_a").with_columns(pl.col("_a").cast(pl.Int64))
+    rows = d.select("person_id", "arm").with_columns(_c=pl.Series(cl)).join(names.rename({"arm": "name"}),
+                                                                            left_on="arm", right_on="_a")
+    frame = tt.clipping.drop(columns=["max_weight"])
+    return Publication("targeting_clipping", frame, slices=("arm",),
+                       members=_members(rows.drop("arm").rename({"name": "arm"}), ["arm"]),
+                       part_counts=_counts(rows.drop("arm").rename({"name": "arm"}), ["arm"],
+                                           {"clipped": pl.col("_c"), "not_clipped": ~pl.col("_c")}),
+                       groups=(Group(("clipped", "share_clipped"), parts=("clipped", "not_clipped")),),
+                       keep=("weight",))
 
 
 def _truth_misses(tt, lang: str) -> list[Notice]:
@@ -322,7 +343,7 @@ def write(res, page) -> None:
     services = ", ".join(label(s, lang) for s in f.services)
     sec.paragraphs.append(text("tgt_intro", lang, services=services, horizon=f.horizon,
                                outcome=text(f"tgt_outcome_{f.outcome}", lang), max_elapsed=f.max_elapsed,
-                               depth=f.depth, split=f"{f.split:.0%}", folds=f.folds, min_cell=page.rules.min_cell,
+                               depth=f.depth, split=page.fmt("pct", f.split), folds=f.folds, min_cell=page.rules.min_cell,
                                capacity=text(f"tgt_capacity_{f.capacity}", lang),
                                keep=text("tgt_keep_text", lang) if f.keep_today else ""))
     leaves = res.tables["targeting_leaves"].frame
@@ -403,6 +424,12 @@ def write(res, page) -> None:
         if len(flagged):
             groups = "; ".join(f"{v}: {', '.join(map(str, g['group']))}" for v, g in flagged.groupby("var", sort=False))
             page.notice(text("tgt_fairness_warning", lang, groups=groups))
+    ct = res.tables["targeting_clipping"]
+    cf = ct.frame.assign(label=[_action_label(x, lang) for x in ct.frame["arm"]])
+    sec.tables.append(page.table(ct, [("label", text("tgt_service", lang), "text"), ("rows", text("rows", lang), "int"),
+                                      ("clipped", text("tgt_clipped_rows", lang), "int"),
+                                      ("share_clipped", text("tgt_clipped_share", lang), "pct")],
+                                 text("tgt_clipping_caption", lang, clip=f.clip), frame=cf))
     sec.tables.append(page.flow_table(res.flows[ANALYSIS], text("tgt_flow_caption", lang)))
     sec.paragraphs.append(text("tgt_limits", lang))
     sec.warnings += [n.text for n in res.notices]
