@@ -136,8 +136,9 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     evp = ev.filter(pl.col("participant"))
     lrp = d.filter(~pl.col("evaluation") & pl.col("participant"))
     flow.add("flow_evaluation_half", evp)
+    rule = " | ".join(f"{c} -> {x}" for c, x in zip(res.leaves["conditions"], res.leaves["action"]))
     ctx.log(f"  targeting: {res.info['participants']:,} starts ({res.info['participants_evaluation']:,} in the "
-            f"evaluation half), rule: {' | '.join(f'{c} -> {x}' for c, x in zip(res.leaves['conditions'], res.leaves['action']))}")
+            f"evaluation half), rule: {rule}")
 
     # estimates: values and gains over the evaluation half's participants
     outcome = f"{o.outcome}_h{o.horizon}"
@@ -187,15 +188,12 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
         arm_name, left_on="pi", right_on="_a").rename({"arm_name": "rule"})
     am = pl.DataFrame({"arm": arms}).join(evp.select("person_id"), how="cross").select(
         "arm", pl.lit(CELL).alias("part"), pl.col("person_id").cast(pl.Int64)).unique()
-    pc = pl.concat([
-        e_l.group_by(pl.col("today").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(part=pl.lit("today")),
-        e_l.group_by(pl.col("rule").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(part=pl.lit("rule")),
-        e_l.filter(pl.col("action") == len(arms)).group_by(pl.col("rule").alias("arm")).agg(
-            n=pl.col("person_id").n_unique()).with_columns(part=pl.lit("kept")),
-        l_l.group_by(pl.col("today").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(
-            part=pl.lit("today_learning")),
-        l_l.group_by(pl.col("rule").alias("arm")).agg(n=pl.col("person_id").n_unique()).with_columns(
-            part=pl.lit("rule_learning"))]).select("arm", "part", "n")
+    def persons_by(frame: pl.DataFrame, col: str, part: str) -> pl.DataFrame:
+        return frame.group_by(pl.col(col).alias("arm")).agg(n=pl.col("person_id").n_unique()).select(
+            "arm", pl.lit(part).alias("part"), "n")
+    pc = pl.concat([persons_by(e_l, "today", "today"), persons_by(e_l, "rule", "rule"),
+                    persons_by(e_l.filter(pl.col("action") == len(arms)), "rule", "kept"),
+                    persons_by(l_l, "today", "today_learning"), persons_by(l_l, "rule", "rule_learning")])
     tables["targeting_allocation"] = Publication(
         "targeting_allocation", alloc, slices=("arm",), members=am, part_counts=pc,
         groups=(Group(("participants_today", "persons_today", "cost_per_start_eur"), parts=("today",)),
@@ -220,8 +218,7 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
                                              keep=("conditions", "action"))
     nodes = tt.tree.copy()
     under = _leaves_under(nodes)
-    nm = pl.concat([evp.filter(pl.col("leaf").is_in(ls)).select(pl.lit(str(n)).alias("node"), pl.lit(CELL).alias("part"),
-                                                                 pl.col("person_id").cast(pl.Int64))
+    nm = pl.concat([_members(evp.filter(pl.col("leaf").is_in(ls)).with_columns(node=pl.lit(str(n))), ["node"])
                     for n, ls in under.items()]).unique()
     nout = pl.DataFrame({"node": [str(n) for n in under], "part": "outside",
                          "n": [n_all - evp.filter(pl.col("leaf").is_in(ls))["person_id"].n_unique()
@@ -317,7 +314,8 @@ def _leaves_under(nodes: pd.DataFrame) -> dict[int, list[int]]:
 
 
 def _draw_tree(df: pd.DataFrame, lang: str):
-    return plots.policy_tree_figure(df, persons_label=text("tgt_persons", lang), colors={text("tgt_none", lang): "#9e9e9e"},
+    return plots.policy_tree_figure(df, persons_label=text("tgt_persons", lang),
+                                    colors={text("tgt_none", lang): "#9e9e9e"},
                                     share_label=text("tgt_of_participants", lang))
 
 
@@ -335,7 +333,8 @@ def write(res, page) -> None:
     lang = page.lang
     sec = ReportSection(key=ANALYSIS, title=text("tgt_title", lang))
     e = res.estimates
-    fr = e.frame.assign(label=[text(_estimand_key(x), lang, service=label(f.best_single, lang)) for x in e.frame["estimand"]],
+    best = label(f.best_single, lang)
+    fr = e.frame.assign(label=[text(_estimand_key(x), lang, service=best) for x in e.frame["estimand"]],
                         per_1000=1000 * e.frame["estimate"])
     marks = e.marks.assign(per_1000=e.marks["estimate"], label="")
     row = fr.set_index("estimand")
@@ -343,7 +342,8 @@ def write(res, page) -> None:
     services = ", ".join(label(s, lang) for s in f.services)
     sec.paragraphs.append(text("tgt_intro", lang, services=services, horizon=f.horizon,
                                outcome=text(f"tgt_outcome_{f.outcome}", lang), max_elapsed=f.max_elapsed,
-                               depth=f.depth, split=page.fmt("pct", f.split), folds=f.folds, min_cell=page.rules.min_cell,
+                               depth=f.depth, split=page.fmt("pct", f.split), folds=f.folds,
+                               min_cell=page.rules.min_cell,
                                capacity=text(f"tgt_capacity_{f.capacity}", lang),
                                keep=text("tgt_keep_text", lang) if f.keep_today else ""))
     leaves = res.tables["targeting_leaves"].frame
@@ -378,10 +378,11 @@ def write(res, page) -> None:
     sec.tables.append(page.table_frame(fr, marks, gcols, text("tgt_gains_caption", lang), rows=gains,
                                        name="targeting_gains", notes=page.legend(e)))
     c = res.tables["targeting_costs"]
-    cf = c.frame.assign(label=[text(COMPARISONS[x], lang, service=label(f.best_single, lang)) for x in c.frame["comparison"]])
+    cf = c.frame.assign(label=[text(COMPARISONS[x], lang, service=best) for x in c.frame["comparison"]])
     ccols = [("label", text("tgt_comparison", lang), "text"),
              ("extra_cost_per_participant_eur", text("tgt_extra_cost", lang), "num0"),
-             ("extra_placements_per_1000", text("tgt_per_1000", lang), "num1", ("ci_lower_per_1000", "ci_upper_per_1000")),
+             ("extra_placements_per_1000", text("tgt_per_1000", lang), "num1",
+              ("ci_lower_per_1000", "ci_upper_per_1000")),
              ("cost_per_additional_placement_eur", text("cost_per_additional", lang), "num0",
               ("ci_lower_eur", "ci_upper_eur"))]
     sec.tables.append(page.table(c, ccols, text("tgt_costs_caption", lang), frame=cf,
@@ -414,7 +415,8 @@ def write(res, page) -> None:
                  ("persons", text("tgt_persons_col", lang), "int"),
                  ("share_withdrawn", text("tgt_share_withdrawn", lang), "pct"),
                  ("share_changed", text("tgt_share_changed", lang), "pct"),
-                 ("effect_today", text("tgt_fair_effect_today", lang), fmt, ("effect_today_ci_lower", "effect_today_ci_upper")),
+                 ("effect_today", text("tgt_fair_effect_today", lang), fmt,
+                  ("effect_today_ci_lower", "effect_today_ci_upper")),
                  ("gain_rule", text("tgt_gain_group", lang), fmt, ("gain_rule_ci_lower", "gain_rule_ci_upper")),
                  ("effect_withdrawn", text("tgt_effect_withdrawn", lang), fmt),
                  ("flag_text", text("tgt_flag_col", lang), "text")]
