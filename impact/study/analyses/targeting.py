@@ -139,6 +139,9 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     rule = " | ".join(f"{c} -> {x}" for c, x in zip(res.leaves["conditions"], res.leaves["action"]))
     ctx.log(f"  targeting: {res.info['participants']:,} starts ({res.info['participants_evaluation']:,} in the "
             f"evaluation half), rule: {rule}")
+    ctx.log("  targeting stages (wall / CPU seconds): " + ", ".join(
+        f"{k} {v:.1f} / {tt.timings.get(k + '_cpu', float('nan')):.1f}" for k, v in tt.timings.items()
+        if not k.endswith("_cpu")))
 
     # estimates: values and gains over the evaluation half's participants
     outcome = f"{o.outcome}_h{o.horizon}"
