@@ -257,7 +257,7 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
 
 
 def _clipping(tt, d: pl.DataFrame, clip: float) -> Publication:
-    """Rows whose propensity was clipped, by arm (each arm's cell: the persons of its rows; the
+    """Rows whose propensity was clipped, by arm (each arm's cell: the persons of its rows; a positive
     clipped count also needs min_cell persons clipped and not clipped). The largest weight is one
     row's value and is not published."""
     sc = tt.scores
@@ -267,12 +267,14 @@ def _clipping(tt, d: pl.DataFrame, clip: float) -> Publication:
     names = pl.DataFrame({"arm": list(sc.arms)}).with_row_index("_a").with_columns(pl.col("_a").cast(pl.Int64))
     rows = d.select("person_id", "arm").with_columns(_c=pl.Series(cl)).join(names.rename({"arm": "name"}),
                                                                             left_on="arm", right_on="_a")
-    frame = tt.clipping.drop(columns=["max_weight"])
+    # a count of clipped rows rests on the persons clipped and not clipped; a zero count describes the
+    # nuisance model, not a person, and needs the arm's cell only
+    frame = tt.clipping.drop(columns=["max_weight"]).assign(_some=lambda f: f["clipped"] > 0)
     return Publication("targeting_clipping", frame, slices=("arm",),
                        members=_members(rows.drop("arm").rename({"name": "arm"}), ["arm"]),
                        part_counts=_counts(rows.drop("arm").rename({"name": "arm"}), ["arm"],
                                            {"clipped": pl.col("_c"), "not_clipped": ~pl.col("_c")}),
-                       groups=(Group(("clipped", "share_clipped"), parts=("clipped", "not_clipped")),),
+                       groups=(Group(("clipped", "share_clipped"), parts=("clipped", "not_clipped"), rows="_some"),),
                        keep=("weight",))
 
 
