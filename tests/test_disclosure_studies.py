@@ -85,7 +85,7 @@ def _check_followup(cfg, registers: Path, res, units: pl.DataFrame) -> int:
         (pl.col("action") != "cancel") & (pl.col("amount_eur") > 0)).select(
         "person_id", "payer_id", "amount_eur", pay_month=pl_month_index("payment_date"))
     checked = 0
-    for by in cfg.outcomes.by:
+    for by in cfg.outcomes.groupings(cfg.unit.kind):  # the default grouping when outcomes.by is not set
         d = res.tables[f"followup_by_{by}"]
         u = units.with_columns(pl.col(by).cast(pl.String).fill_null("(unknown)").alias("_g"))
         for i, g in enumerate(d.frame[by].astype(str)):
@@ -179,7 +179,7 @@ def _check_cells(cfg, out) -> int:
 
 
 @pytest.mark.parametrize("name", ["placement_followup", "training_effect", "pay_subsidy_effect",
-                                  "brokerage_and_benefits", "area_pilot"])
+                                  "brokerage_and_benefits", "area_pilot", "service_targeting"])
 def test_every_published_cell_rests_on_enough_persons(name, registers, tmp_path):
     cfg, out = _run(name, registers, tmp_path)
     assert _check_cells(cfg, out) > 10

@@ -65,6 +65,8 @@ BASES = {
                     "comparison": {"kind": "donors", "exclude_areas": ["EA07", "EA09"]},
                     "estimators": {"synth": {"placebo": False, "in_time_placebo": False}, "peer_groups": {"k": 4}}},
                    unit={"kind": "jobseeking_spell"}, outcomes={"by": ["employment_area"], "window_months": [-24, 12]}),
+    "targeting": _base({"treatment": {"design": "multi_service"}, "comparison": {"kind": "not_yet_treated"},
+                        "estimators": {"followup": {"enabled": False}, "targeting": {"folds": 2}}}),
 }
 
 #: (base, dotted key, new value) for every key that changes the numbers.
@@ -113,6 +115,12 @@ VARIANTS = [
     ("synth", "estimators.synth.leave_one_out", True), ("synth", "estimators.synth.compare", ["sdid"]),
     ("synth", "estimators.peer_groups.enabled", False),
     ("synth", "estimators.peer_groups.k", 3), ("synth", "estimators.peer_groups.metric", "propensity"),
+    ("targeting", "estimators.targeting.enabled", False, {"estimators": {"targeting": {"enabled": False}},
+                                                          "treatment": {"design": "none"}, "comparison": {"kind": "none"}}),
+    *[("targeting", f"estimators.targeting.{k}", v) for k, v in {
+        "services": ["training", "coaching", "pay_subsidy"], "outcome": "earnings", "horizon": 6, "depth": 1,
+        "capacity": "none", "keep_today": False, "features": ["age", "elapsed_months", "prior_employment"],
+        "fairness_groups": ["sex"], "folds": 3, "split": 0.6, "clip": 0.1, "max_controls_per_cell": 5}.items()],
     ("light", "disclosure.min_cell", 12, {"disclosure": {"min_cell": 12}}), ("light", "disclosure.min_payers", 3),
     ("light", "disclosure.dominance", 0.5), ("light", "disclosure.rounding", 5),
     ("followup", "metrics.include", ["job_offers", "koto"]), ("followup", "metrics.offer_horizons", [1, 3]),
@@ -335,6 +343,18 @@ def test_population_restricts_every_analysis(walk):
     assert (yng.flows["synth"].frame.set_index("key").loc[key, "persons"]
             < base.flows["synth"].frame.set_index("key").loc[key, "persons"])
     assert (yng.estimates.frame["n_treated"].iloc[0] < base.estimates.frame["n_treated"].iloc[0])
+
+
+@pytest.mark.slow
+def test_population_restricts_targeting(walk):
+    """Women only: the targeting analysis learns and evaluates on fewer starts, and its flow shows the step."""
+    def sizes(raw):
+        r = walk.results(raw)[3][-1]
+        flow = r.flows["targeting"].frame.set_index("key")
+        return flow.loc["flow_population_rows", "persons"], r.estimates.frame["n_treated"].iloc[0]
+
+    base, women = sizes(BASES["targeting"]), sizes(_set(BASES["targeting"], "population.sexes", ["F"]))
+    assert women[0] < base[0] and women[1] < base[1], (base, women)
 
 
 @pytest.mark.slow

@@ -9,12 +9,12 @@ from impact.errors import ConfigError
 from impact.options import option
 from impact.registers.schema import EMPLOYER_SECTORS, SERVICE_TYPES
 
-DESIGNS = ("none", "dynamic", "did_cohorts", "synthetic_control", "sector_contrast")
+DESIGNS = ("none", "dynamic", "did_cohorts", "synthetic_control", "sector_contrast", "multi_service")
 COMPARISONS = ("none", "not_yet_treated", "never_treated", "donors", "other_sector")
 #: Which comparisons fit which design.
 COMPATIBLE = {"none": ("none",), "dynamic": ("not_yet_treated", "never_treated"),
               "did_cohorts": ("not_yet_treated", "never_treated"), "synthetic_control": ("donors",),
-              "sector_contrast": ("other_sector",)}
+              "sector_contrast": ("other_sector",), "multi_service": ("not_yet_treated",)}
 PERSON_DESIGNS = ("matching", "sector", "did")
 MATCHING = ("matching", "sector")
 #: Characteristics a design can adjust for (``design.covariates``) and match exactly on (``design.exact``).
@@ -34,7 +34,8 @@ class TreatmentOptions:
 
     design: str = option("none", "The evaluation design: none (descriptive follow-up), dynamic (risk-set matching, "
                          "and DiD when [estimators.did] is given), did_cohorts (DiD only), sector_contrast (matching "
-                         "by employer sector), synthetic_control (an area reform).", kind="str", choices=DESIGNS)
+                         "by employer sector), synthetic_control (an area reform), multi_service (which of several services, or none, "
+                         "for whom: [estimators.targeting]).", kind="str", choices=DESIGNS)
     service_type: str | None = option(None, "The service whose effect is estimated.", kind="str",
                                       choices=tuple(SERVICE_TYPES), applies=PERSON_DESIGNS)
     subtype: str | None = option(None, "Only services of this subtype count as the treatment (e.g. training "
@@ -51,7 +52,7 @@ class TreatmentOptions:
     cohorts_to: str | None = option(None, "Risk-set DiD: the last entry month.", kind="month", applies=("did",))
     max_elapsed_months: int = option(24, "Only starts within this many months of job seeking count (matching: "
                                      "months since the job-seeking episode began; DiD: since the spell began).",
-                                     kind="int", lo=1, hi=120, applies=PERSON_DESIGNS)
+                                     kind="int", lo=1, hi=120, applies=(*PERSON_DESIGNS, "targeting"))
 
     def check(self, path: str) -> None:
         if self.design in ("dynamic", "did_cohorts", "sector_contrast") and self.service_type is None:

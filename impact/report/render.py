@@ -101,6 +101,8 @@ def fmt_int(x: Any, lang: str = "en") -> str:
 def fmt_num(x: Any, digits: int = 2, lang: str = "en") -> str:
     if _isnan(x):
         return UNDEFINED
+    if math.isinf(float(x)):  # an interval open on one side
+        return "\u221e" if float(x) > 0 else "-\u221e"
     s = f"{float(x):,.{digits}f}"
     if lang == "fi":
         s = s.replace(",", "\u00a0").replace(".", ",")

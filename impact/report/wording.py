@@ -900,6 +900,207 @@ _HONEST_AREA = {
         "In the simulation the true effect is {truth}; closest is {best}, and no interval contains it.",
         "Simulaatiossa todellinen vaikutus on {truth}; lähimpänä on {best}, eikä mikään luottamusväli sisällä sitä."),
 }
+_TARGETING = {
+    "tgt_title": ("Which service for whom: a learned allocation rule", "Mikä palvelu kenelle: opittu kohdentamissääntö"),
+    "tgt_intro": ("The job seekers who start {services} in a month of their unemployment (up to month {max_elapsed}) "
+                  "are compared with job seekers unemployed equally long who start none of them that month (they may "
+                  "start one later). Outcome: {outcome} {horizon} months after the month the service starts, so the "
+                  "time spent in a long service counts against it. A rule assigns each of today's participants one "
+                  "service or none: a policy tree of depth {depth} over characteristics a caseworker can see, found "
+                  "by exact search on doubly robust scores (propensity and outcome models cross-fitted over {folds} "
+                  "folds of persons); {capacity}{keep} Every leaf of the rule holds at least {min_cell} persons. The "
+                  "rule is learned on a random {split} of the persons; its value and gains are estimated on the other "
+                  "persons, whom no model of the learning saw, with intervals clustered by person.",
+                  "Vertailussa ovat työnhakijat, jotka aloittavat palvelun ({services}) jonakin työttömyytensä "
+                  "kuukautena (enintään kuukautena {max_elapsed}), ja yhtä kauan työttöminä olleet, jotka eivät "
+                  "aloita mitään niistä tuona kuukautena (he voivat aloittaa myöhemmin). Tulos: {outcome} {horizon} "
+                  "kuukautta palvelun aloituskuukauden jälkeen, joten pitkässä palvelussa vietetty aika lasketaan sen "
+                  "haitaksi. Sääntö antaa jokaiselle nykyiselle osallistujalle yhden palvelun tai ei mitään: "
+                  "syvyyden {depth} päätöspuu virkailijan nähtävissä olevista ominaisuuksista, haettu tarkalla "
+                  "haulla kaksinkertaisesti robusteista pisteistä (valinta- ja tulosmallit ristiinsovitettu {folds} "
+                  "henkilöositteessa); {capacity}{keep} Säännön jokaisessa lehdessä on vähintään {min_cell} "
+                  "henkilöä. Sääntö opitaan satunnaisella {split} osuudella henkilöistä; sen arvo ja hyödyt "
+                  "arvioidaan muilla henkilöillä, joita mikään oppimisen malli ei nähnyt, henkilöittäin "
+                  "ryvästetyin luottamusvälein."),
+    "tgt_outcome_employed": ("in open-market work", "avoimilla työmarkkinoilla työssä"),
+    "tgt_outcome_earnings": ("earnings", "ansiot"),
+    "tgt_capacity_today": ("each service goes to at most as many participants as today.",
+                           "kukin palvelu annetaan enintään yhtä monelle kuin nykyisin."),
+    "tgt_capacity_none": ("the services have no capacity limit.", "palveluilla ei ole kapasiteettirajaa."),
+    "tgt_keep_text": (" A leaf may keep each participant's current service.",
+                      " Lehti voi pitää kunkin osallistujan nykyisen palvelun."),
+    "tgt_rule": ("The learned rule: {rule}.", "Opittu sääntö: {rule}."),
+    "tgt_if": ("if {cond}: {action}", "jos {cond}: {action}"),
+    "tgt_everyone": ("everyone", "kaikki"),
+    "tgt_or": ("or", "tai"),
+    "tgt_keep": ("today's service", "nykyinen palvelu"),
+    "tgt_none": ("no service", "ei palvelua"),
+    "tgt_gain": ("Against today's allocation, the rule changes the outcome of the participants by {gain} [{lo}, {hi}] "
+                 "(95% interval){truth}: {verdict}",
+                 "Nykyiseen kohdentamiseen verrattuna sääntö muuttaa osallistujien tulosta {gain} [{lo}, {hi}] "
+                 "(95 %:n väli){truth}: {verdict}"),
+    "tgt_truth": ("; the synthetic truth is {truth}", "; synteettinen tosiarvo on {truth}"),
+    "tgt_gain_yes": ("the rule would place more people than today's practice.",
+                     "sääntö sijoittaisi enemmän ihmisiä kuin nykykäytäntö."),
+    "tgt_gain_loss": ("the rule would do worse than today's practice.", "sääntö toimisi nykykäytäntöä huonommin."),
+    "tgt_gain_no": ("the data show no gain over today's practice.", "aineisto ei osoita hyötyä nykykäytäntöön nähden."),
+    "tgt_summary": ("Allocating services by the learned rule: {gain} [{lo}, {hi}] against today's allocation, {per} "
+                    "more persons in work per 1,000 participants.",
+                    "Palvelujen kohdentaminen opitulla säännöllä: {gain} [{lo}, {hi}] nykyiseen verrattuna, {per} "
+                    "henkilöä enemmän työssä 1 000 osallistujaa kohden."),
+    "tgt_estimand": ("Allocation or comparison", "Kohdentaminen tai vertailu"),
+    "tgt_truth_miss": ("Targeting: the interval of {what} misses the synthetic truth.",
+                       "Kohdentaminen: suureen {what} luottamusväli ei kata synteettistä tosiarvoa."),
+    "tgt_miss_effect": ("the effect of {service} vs no service", "{service} vs ei palvelua"),
+    "tgt_miss_leaf": ("the gain in leaf {leaf}", "hyöty lehdessä {leaf}"),
+    "tgt_value_today": ("Today's allocation", "Nykyinen kohdentaminen"),
+    "tgt_value_rule": ("Learned rule", "Opittu sääntö"),
+    "tgt_value_none": ("No service", "Ei palvelua"),
+    "tgt_value_best": ("Best single service for all ({service})", "Paras yksittäinen palvelu kaikille ({service})"),
+    "tgt_gain_today": ("Rule vs today's allocation", "Sääntö vs nykyinen kohdentaminen"),
+    "tgt_gain_none": ("Rule vs no service", "Sääntö vs ei palvelua"),
+    "tgt_gain_best": ("Rule vs best single service ({service})", "Sääntö vs paras yksittäinen palvelu ({service})"),
+    "tgt_effect_best": ("Best single service ({service}) vs no service",
+                        "Paras yksittäinen palvelu ({service}) vs ei palvelua"),
+    "tgt_effect_today": ("Today's allocation vs no service", "Nykyinen kohdentaminen vs ei palvelua"),
+    "tgt_values_caption": ("Value of each allocation: share of the participants in work (evaluation half)",
+                           "Kunkin kohdentamisen arvo: työssä olevien osuus osallistujista (arviointipuolisko)"),
+    "tgt_gains_caption": ("Gains and effects, with 95% intervals clustered by person",
+                          "Hyödyt ja vaikutukset, henkilöittäin ryvästetyt 95 %:n välit"),
+    "tgt_per_1000": ("Additional persons in work per 1,000 participants",
+                     "Lisää työllisiä 1 000 osallistujaa kohden"),
+    "tgt_comparison": ("Comparison", "Vertailu"),
+    "tgt_cmp_rule_today": ("Rule vs today's allocation", "Sääntö vs nykyinen kohdentaminen"),
+    "tgt_cmp_rule_none": ("Rule vs no service", "Sääntö vs ei palvelua"),
+    "tgt_cmp_today_none": ("Today's allocation vs no service", "Nykyinen kohdentaminen vs ei palvelua"),
+    "tgt_cmp_best_none": ("Best single service ({service}) vs no service",
+                          "Paras yksittäinen palvelu ({service}) vs ei palvelua"),
+    "tgt_cmp_rule_best": ("Rule vs best single service ({service})", "Sääntö vs paras yksittäinen palvelu ({service})"),
+    "tgt_extra_cost": ("Extra cost per participant (EUR)", "Lisäkustannus osallistujaa kohden (euroa)"),
+    "tgt_costs_caption": ("Costs of each allocation and cost per additional placement",
+                          "Kohdentamisten kustannukset ja kustannus lisäsijoittumista kohden"),
+    "tgt_costs_note": ("Costs are the mean observed cost per start of each service; the cost per additional placement "
+                       "is shown where both the extra cost and the gain are positive (its interval maps the gain's "
+                       "interval; open above when that interval reaches zero).",
+                       "Kustannus on kunkin palvelun havaittu keskimääräinen kustannus aloitusta kohden; kustannus "
+                       "lisäsijoittumista kohden näytetään, kun sekä lisäkustannus että hyöty ovat positiivisia."),
+    "tgt_service": ("Service", "Palvelu"),
+    "tgt_persons_today": ("Persons today", "Henkilöitä nyt"),
+    "tgt_persons_rule": ("Persons under the rule", "Henkilöitä säännöllä"),
+    "tgt_kept": ("... of whom keep today's service", "... joista pitää nykyisen palvelun"),
+    "tgt_cost_per_start": ("Cost per start (EUR)", "Kustannus aloitusta kohden (euroa)"),
+    "tgt_effect_vs_none": ("Effect vs no service among the participants", "Vaikutus osallistujiin vs ei palvelua"),
+    "tgt_allocation_caption": ("Allocation today and under the rule (evaluation half)",
+                               "Kohdentaminen nyt ja säännöllä (arviointipuolisko)"),
+    "tgt_leaf": ("Leaf", "Lehti"),
+    "tgt_conditions": ("Who", "Keille"),
+    "tgt_action": ("Service under the rule", "Palvelu säännöllä"),
+    "tgt_persons_col": ("Persons", "Henkilöitä"),
+    "tgt_gain_vs_today": ("Gain vs today", "Hyöty vs nyt"),
+    "tgt_leaves_caption": ("The rule's leaves (evaluation half)", "Säännön lehdet (arviointipuolisko)"),
+    "tgt_tree_caption": ("The learned rule as a tree: questions at the splits, the service in each leaf, persons of "
+                         "the evaluation half (every leaf at least {min_cell} persons where learned)",
+                         "Opittu sääntö puuna: kysymykset haaroissa, palvelu kussakin lehdessä, arviointipuoliskon "
+                         "henkilöt (oppimisessa jokaisessa lehdessä vähintään {min_cell} henkilöä)"),
+    "tgt_persons": ("persons", "henkilöä"),
+    "tgt_of_participants": ("of participants", "osallistujista"),
+    "tgt_share_withdrawn": ("Share losing their service", "Osuus, joilta palvelu poistuu"),
+    "tgt_share_changed": ("Share whose service changes", "Osuus, joiden palvelu muuttuu"),
+    "tgt_fair_effect_today": ("Effect of today's services", "Nykyisten palvelujen vaikutus"),
+    "tgt_gain_group": ("Gain of the rule", "Säännön hyöty"),
+    "tgt_effect_withdrawn": ("Effect of the withdrawn services", "Poistuvien palvelujen vaikutus"),
+    "tgt_flag_col": ("Flag", "Merkintä"),
+    "tgt_flag": ("withdraws services with a positive estimated effect", "poistaa palveluja, joiden arvioitu vaikutus "
+                 "on positiivinen"),
+    "tgt_flag_sig": ("withdraws services with a significantly positive effect",
+                     "poistaa palveluja, joiden vaikutus on merkitsevästi positiivinen"),
+    "tgt_flag_none": ("no", "ei"),
+    "tgt_fairness_caption": ("Who gains and who loses a service under the rule (evaluation half)",
+                             "Kenelle sääntö antaa ja keneltä se ottaa palvelun (arviointipuolisko)"),
+    "tgt_fairness_note": ("A group is flagged when the rule withdraws services from at least {min_cell} of its persons "
+                          "and the estimated effect of those services among them is positive.",
+                          "Ryhmä merkitään, kun sääntö poistaa palvelun vähintään {min_cell} sen henkilöltä ja "
+                          "poistuvien palvelujen arvioitu vaikutus heihin on positiivinen."),
+    "tgt_fairness_warning": ("The learned rule withdraws services whose estimated effect is positive from groups: "
+                             "{groups}.",
+                             "Opittu sääntö poistaa palveluja, joiden arvioitu vaikutus on positiivinen, ryhmiltä: "
+                             "{groups}."),
+    "tgt_clipped": ("Targeting: some propensity scores were clipped at {clip} (rare service choices in some cells).",
+                    "Kohdentaminen: osa valintatodennäköisyyksistä rajattiin arvoon {clip} (harvinaisia "
+                    "palveluvalintoja joissakin soluissa)."),
+    "tgt_clipped_rows": ("Rows clipped", "Rajattuja rivejä"),
+    "tgt_clipped_share": ("Share clipped", "Rajattujen osuus"),
+    "tgt_clipping_caption": ("Propensity clipping of the doubly robust scores (probabilities below {clip} of a start, "
+                             "or above 1 - {clip} for rows without one, were set to the bound)",
+                             "Valintatodennäköisyyksien rajaus (alle {clip} aloituksen todennäköisyydet, tai yli 1 - "
+                             "{clip} riveillä ilman aloitusta, asetettiin rajaan)"),
+    "tgt_flow_caption": ("Targeting: from the design to the evaluation half (starts)",
+                         "Kohdentaminen: asetelmasta arviointipuoliskoon (aloitukset)"),
+    "flow_evaluation_half": ("... of persons in the evaluation half", "... arviointipuoliskon henkilöiden"),
+    "tgt_limits": ("Limits. The rule is learned from past allocation: it can only recommend services to groups that "
+                   "received them in the data, and its gains assume that the effects measured under today's practice "
+                   "would hold if the services were reallocated. The effects are those of services at today's scale: "
+                   "moving many more people into one service could change its content, its queues and its effect, and "
+                   "could displace other job seekers, which the estimate does not include. The comparison is with "
+                   "starting nothing in the same month (people could start a service later), and it rests on the "
+                   "assumption that the registers record everything that drove both the choice of service and "
+                   "employment; where caseworkers knew more, the estimates are biased. The gain is estimated on "
+                   "persons the rule was not learned from, but the rule is one of many that fit the data almost "
+                   "equally well: the tree shows a direction for discussion, not an instruction for individual "
+                   "decisions.",
+                   "Rajoitukset. Sääntö on opittu aiemmista palveluvalinnoista: se voi suositella palveluja vain "
+                   "ryhmille, jotka ovat aineistossa niitä saaneet, ja sen hyödyt olettavat, että nykykäytännössä "
+                   "mitatut vaikutukset säilyisivät, jos palvelut jaettaisiin toisin. Vaikutukset ovat nykyisen "
+                   "laajuisten palvelujen vaikutuksia: jos huomattavasti useampi ohjattaisiin samaan palveluun, sen "
+                   "sisältö, jonot ja vaikutus voisivat muuttua ja se voisi syrjäyttää muita työnhakijoita, mitä "
+                   "arvio ei sisällä. Vertailukohtana on, ettei samana kuukautena aloiteta mitään palvelua (palvelun "
+                   "voi aloittaa myöhemmin), ja arvio nojaa oletukseen, että rekisterit kattavat kaiken, mikä "
+                   "vaikutti sekä palvelun valintaan että työllistymiseen; jos virkailijat tiesivät enemmän, arviot "
+                   "ovat harhaisia. Hyöty arvioidaan henkilöillä, joiden tiedoista sääntöä ei opittu, mutta sääntö on "
+                   "yksi monista lähes yhtä hyvin aineistoon sopivista: puu näyttää suunnan keskustelulle, ei ohjetta "
+                   "yksittäisiin päätöksiin."),
+    "design_multi_service": ("Multi-service risk sets (which service, or none, for whom): in each month of "
+                             "unemployment, job seekers who start one of the compared services are set against job "
+                             "seekers unemployed equally long, in the same employment area and quarter, who start none "
+                             "of them then.\n\nEstimand: for each service, the effect on the outcome of starting it in "
+                             "that month rather than none then, given the recorded characteristics; a rule's value is "
+                             "the mean outcome today's participants would have if each got the service the rule "
+                             "assigns.\n\nAssumptions: given the recorded characteristics and employment history, which "
+                             "service (or none) a job seeker starts is as good as random (no unobserved selection); "
+                             "every group has a chance of each service (overlap; extreme propensities are clipped and "
+                             "counted); one person's service does not change another's outcome.",
+                             "Usean palvelun riskijoukot (mikä palvelu, vai ei mitään, kenelle): kunakin "
+                             "työttömyyskuukautena jonkin vertailtavan palvelun aloittavia verrataan yhtä kauan "
+                             "työttöminä olleisiin saman työllisyysalueen ja vuosineljänneksen työnhakijoihin, jotka "
+                             "eivät aloita mitään niistä tuolloin.\n\nEstimoitava suure: kunkin palvelun vaikutus, kun "
+                             "se aloitetaan tuona kuukautena eikä mitään tuolloin, rekisteröityjen ominaisuuksien "
+                             "ehdolla; säännön arvo on nykyisten osallistujien keskimääräinen tulos, jos kukin saisi "
+                             "säännön osoittaman palvelun.\n\nOletukset: rekisteröityjen ominaisuuksien ja "
+                             "työhistorian jälkeen palvelun valinta on kuin satunnainen (ei havaitsematonta "
+                             "valikoitumista); jokaisella ryhmällä on mahdollisuus kuhunkin palveluun (päällekkäisyys; "
+                             "äärimmäiset todennäköisyydet rajataan ja lasketaan); yhden palvelu ei vaikuta toisen "
+                             "tulokseen."),
+}
+_TGT_FEATURES = {
+    "age": ("age (years)", "ikä (vuotta)"), "education": ("education", "koulutus"),
+    "foreign_language": ("foreign-language speaker", "vieraskielinen"), "swedish_speaker": ("Swedish speaker",
+                                                                                            "ruotsinkielinen"),
+    "female": ("woman", "nainen"), "elapsed_months": ("months unemployed", "työttömyyskuukausia"),
+    "prior_employment": ("months employed in the year before unemployment",
+                         "työkuukausia työttömyyttä edeltäneenä vuonna"),
+    "segment_01": ("service line 01 (job matching)", "palvelulinja 01 (työnvälitys)"),
+    "segment_02": ("service line 02 (competence development)", "palvelulinja 02 (osaamisen kehittäminen)"),
+    "segment_03": ("service line 03 (supported employment)", "palvelulinja 03 (tuettu työllistyminen)"),
+    "segment_04": ("service line 04 (benefit client)", "palvelulinja 04 (etuusasiakas)"),
+    "segment_05": ("service line 05 (multisectoral joint service)", "palvelulinja 05 (monialainen yhteispalvelu)"),
+    "area_size": ("employment area size", "työllisyysalueen koko"),
+}
+_TARGETING.update({f"tgt_feature_{k}": v for k, v in _TGT_FEATURES.items()})
+_TARGETING.update({
+    "tgt_level_education_0": ("basic", "perusaste"), "tgt_level_education_1": ("upper secondary", "toinen aste"),
+    "tgt_level_education_2": ("tertiary", "korkea-aste"), "tgt_level_area_size_0": ("small", "pieni"),
+    "tgt_level_area_size_1": ("medium", "keskikokoinen"), "tgt_level_area_size_2": ("large", "suuri"),
+})
 
 _LABELS = {
     "service_type": ("Service type", "Palvelu"), "provider_id": ("Provider", "Palveluntuottaja"),
@@ -923,11 +1124,12 @@ _LABELS = {
     "jackknife+": ("jackknife+", "jackknife+"),
 }
 
-_PROGRESS = {f"progress_{k}": (k, k) for k in ("followup", "matching", "sector", "did", "synth", "metrics")}
+_PROGRESS = {f"progress_{k}": (k, k) for k in ("followup", "matching", "sector", "did", "synth", "metrics",
+                                                           "targeting")}
 
 #: The catalogue: key -> (English, Finnish).
 WORDS: dict[str, tuple[str, str]] = {**_GENERAL, **_FOLLOWUP, **_FLOW, **_EFFECTS, **_DID, **_SYNTH, **_ROBUSTNESS,
-                                     **_METRICS, **_DESIGNS, **_PROGRESS, **_HONEST_AREA,
+                                     **_METRICS, **_DESIGNS, **_PROGRESS, **_HONEST_AREA, **_TARGETING,
                                      **{f"reading_{k}_{v}": pair[i] for k, pair in _READINGS.items()
                                         for i, v in enumerate(("pass", "fail"))}}
 LABELS: dict[str, tuple[str, str]] = _LABELS

@@ -11,7 +11,7 @@ from impact.options import option_fields
 
 #: The analysis an estimator section feeds.
 FEEDS = {"followup": ("followup",), "matching": ("matching", "sector"), "did": ("did",), "synth": ("synth",),
-         "peer_groups": ("synth",)}
+         "peer_groups": ("synth",), "targeting": ("targeting",)}
 #: Groupings of the follow-up that only service spells have.
 SERVICE_GROUPS = ("service_type", "subtype", "provider_id", "course_id", "employer_sector")
 #: Options of [estimators.did] that only one of its designs reads.
@@ -59,7 +59,7 @@ def check_config(cfg: Any, sections: dict[str, tuple[type, dict]], estimators: d
             raise ConfigError("outcomes.measures contains 'cost', which job-seeking spells do not have (unit.kind = "
                               "'jobseeking_spell')")
     needs = {"dynamic": ("matching", "did"), "did_cohorts": ("did",), "synthetic_control": ("synth",),
-             "sector_contrast": ("matching",)}
+             "sector_contrast": ("matching",), "multi_service": ("targeting",)}
     if t.design in needs and not any(n in cfg.estimators for n in needs[t.design]):
         raise ConfigError(f"treatment.design = {t.design!r} needs an estimator: add "
                           f"[estimators.{needs[t.design][0]}]")

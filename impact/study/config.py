@@ -42,6 +42,7 @@ from impact.estimators.did.options import MOVED as DID_MOVED
 from impact.estimators.did.options import DidOptions
 from impact.estimators.matching.options import MOVED as MATCHING_MOVED
 from impact.estimators.matching.options import MatchingOptions
+from impact.estimators.policy.targeting import TargetingOptions
 from impact.estimators.synth.options import MOVED as SYNTH_MOVED
 from impact.estimators.synth.options import PeerGroupOptions, SynthOptions
 from impact.options import check_keys, option, parse_options
@@ -93,6 +94,7 @@ ESTIMATORS: dict[str, tuple[type, dict[str, str]]] = {
     "did": (DidOptions, DID_MOVED),
     "synth": (SynthOptions, SYNTH_MOVED),
     "peer_groups": (PeerGroupOptions, {}),
+    "targeting": (TargetingOptions, {}),
 }
 TOP_LEVEL = ("study", "data", "population", "unit", "treatment", "comparison", "outcomes", "design", "estimators",
              "report", "disclosure", "metrics")
@@ -147,6 +149,8 @@ class StudyConfig:
             out.append("sector")
         elif design == "synthetic_control" and self.estimator("synth") is not None:
             out.append("synth")
+        elif design == "multi_service" and self.estimator("targeting") is not None:
+            out.append("targeting")
         if self.metrics is not None:
             out.append("metrics")
         return tuple(out)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from impact.study.analyses import did, followup, matching, metrics, metrics_write, sector, synth
+from impact.study.analyses import (did, followup, matching, metrics, metrics_write, sector, synth, targeting,
+                                   targeting_write)
 
 
 @dataclass(frozen=True)
@@ -34,4 +35,5 @@ ANALYSES: dict[str, Analysis] = {a.name: a for a in (
     Analysis("did", did.run, did.write, "progress_did"),
     Analysis("synth", synth.run, synth.write, "progress_synth"),
     Analysis("metrics", metrics.run, metrics_write.write, "progress_metrics"),
+    Analysis("targeting", targeting.run, targeting_write.write, "progress_targeting"),
 )}
