@@ -109,14 +109,16 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     flow = FlowBuilder(key, unit="_rid")
     flow.add("flow_treated_services", pop_services.rename({"service_id": "_rid"}))
     restricted = sectors is not None or cfg.treatment.subtype is not None or bool(cfg.treatment.employer_sectors)
-    design = build_design(ctx, services if restricted else ctx.services)
-    covs = cfg.design.matching_columns(design.covariates)
-    extra = cfg.design.exact_columns(design.data.columns)
-    data, exact = restrict_design(ctx, design, extra, flow, opts.estimand)
+    with ctx.step(f"{key}: risk sets (design)"):
+        design = build_design(ctx, services if restricted else ctx.services)
+        covs = cfg.design.matching_columns(design.covariates)
+        extra = cfg.design.exact_columns(design.data.columns)
+        data, exact = restrict_design(ctx, design, extra, flow, opts.estimand)
     covs = [c for c in covs if data[c].n_unique() > 1]  # the population can make a covariate constant
     ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
             "comparison rows")
-    res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs())
+    with ctx.step(f"{key}: {opts.method} matching, k = {opts.k}, standard errors"):
+        res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs())
     w = np.asarray(res.weights)
     is_t = np.asarray(res.treated, bool)
     used = data.with_columns(_w=pl.Series(w), _t=pl.Series(is_t)).filter(pl.col("_w") > 0)
@@ -136,7 +138,8 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
             mo = (pl.col("m") + pl.col("length") + int(h)).alias("month")
             rows.append(used.select("person_id", mo).unique().with_columns(
                 analysis=pl.lit(analysis), outcome=pl.lit(str(o)), horizon=pl.lit(str(h))))
-    payers = earnings_payers(ctx, pl.concat(rows)) if rows else None
+    with ctx.step(f"{key}: payers behind the earnings estimates"):
+        payers = earnings_payers(ctx, pl.concat(rows)) if rows else None
     tables = {f"{key}_balance": balance_publication(f"{key}_balance", res, data, used)}
     figures = [FigureSpec(f"{key}_love_plot", text("love_caption", lang, title=title), f"{key}_balance",
                           partial(_draw_love, lang=lang))]
@@ -156,7 +159,8 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
         if vbad:
             notices.append(Notice(text("variance_ratio", lang, title=title, covariates=", ".join(vbad)),
                                   level="borderline"))
-    chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
+    with ctx.step(f"{key}: robustness checks"):
+        chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
     checks = ()
     if chk is not None:
         tables.update(chk[0])

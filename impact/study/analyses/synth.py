@@ -134,12 +134,14 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
         data = data.join(cov.select("area", *[c for c in AREA_COVARIATES if c != "employment_rate_pre"]), on="area")
         predictors = ["employment_rate", *[c for c in AREA_COVARIATES if c != "employment_rate_pre"]]
     ctx.log(f"  synth: {area} against {len(donors)} donors, months {month_label(first)}..{month_label(last)}")
-    res = synth.synthetic_control(data, unit="area", time="month", outcome="employment_rate", treated=area,
-                                  treatment_time=t0, donors=donors, predictors=predictors)
+    with ctx.step("synth: weights of the synthetic area"):
+        res = synth.synthetic_control(data, unit="area", time="month", outcome="employment_rate", treated=area,
+                                      treatment_time=t0, donors=donors, predictors=predictors)
     paths = res.paths.copy()
     paths["month_since"] = paths["time"] - t0
     att = res.att()
-    placebo = res.placebo() if o.placebo else None
+    with ctx.step(f"synth: in-space placebos ({len(donors)} donors)" if o.placebo else "synth: no placebos"):
+        placebo = res.placebo() if o.placebo else None
     est = res.estimates[res.estimates["estimand"] == "ATT"].copy()
     est["horizon"] = np.nan
     if placebo is not None:
