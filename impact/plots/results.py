@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from impact.plots.core import band_lines, dot_plot, event_study_plot, highlight_lines, multi_lines, overlap_histogram
+from impact.plots.style import word
 
 
 def love_plot(data: pd.DataFrame, threshold: float = 0.1, **kw) -> Figure:
@@ -33,13 +34,14 @@ def event_study(estimates: pd.DataFrame, x: str = "event_time", **kw) -> Figure:
 
 def synth_paths(paths: pd.DataFrame, treated: str, treatment_time: float, ylabel: str = "", **kw) -> Figure:
     """Treated and synthetic outcome paths (``SynthResults.paths``), the treatment time marked."""
-    return multi_lines(paths, "time", ["treated", "synthetic"], labels=[str(treated), f"synthetic {treated}"],
+    return multi_lines(paths, "time", ["treated", "synthetic"], labels=[str(treated), f"{word('synthetic')} {treated}"],
                        vline=treatment_time, ylabel=ylabel, **kw)
 
 
-def synth_gap(paths: pd.DataFrame, treatment_time: float, ylabel: str = "gap", **kw) -> Figure:
+def synth_gap(paths: pd.DataFrame, treatment_time: float, ylabel: str | None = None, **kw) -> Figure:
     """Gap (treated minus synthetic) by period (``SynthResults.paths``)."""
-    return multi_lines(paths, "time", ["gap"], labels=["gap"], vline=treatment_time, hline=0.0, ylabel=ylabel, **kw)
+    return multi_lines(paths, "time", ["gap"], labels=[word("gap")], vline=treatment_time, hline=0.0,
+                       ylabel=ylabel or word("gap"), **kw)
 
 
 def placebo_gaps(gaps: pd.DataFrame, ratios: pd.DataFrame, treatment_time: float,
@@ -54,13 +56,13 @@ def placebo_gaps(gaps: pd.DataFrame, ratios: pd.DataFrame, treatment_time: float
         g = g[g["unit"].isin(keep)]
     treated = ratios.loc[ratios["treated"], "unit"].iloc[0]
     return highlight_lines(g, "time", "gap", "unit", highlight=treated, vline=treatment_time, hline=0.0,
-                           others_label="placebo (donor)", **kw)
+                           others_label=word("placebo_donor"), **kw)
 
 
 def rmspe_ratios(ratios: pd.DataFrame, **kw) -> Figure:
     """Post/pre RMSPE ratios of all units, largest at the top (``PlaceboResults.ratios``)."""
     d = ratios.sort_values("ratio").assign(unit=lambda x: x["unit"].astype(str),
-                                           role=lambda x: np.where(x["treated"], "treated", "placebo"))
+                                           role=lambda x: np.where(x["treated"], word("treated"), word("placebo")))
     return dot_plot(d, y="unit", x="ratio", hue="role", order="data", xlabel="post/pre RMSPE ratio", **kw)
 
 
@@ -68,10 +70,10 @@ def leave_one_out(paths: pd.DataFrame, main: pd.DataFrame, treatment_time: float
     """Treated path (highlighted) with the leave-one-out synthetic paths (grey), from
     ``LeaveOneOutResults.paths`` and ``.main``."""
     d = paths.rename(columns={"dropped": "series", "synthetic": "value"})[["series", "time", "value"]]
-    d["series"] = "without " + d["series"].astype(str)
+    d["series"] = word("without") + " " + d["series"].astype(str)
     tr = main[["time", "treated"]].rename(columns={"treated": "value"}).assign(series="treated")
     return highlight_lines(pd.concat([d, tr], ignore_index=True), "time", "value", "series", highlight="treated",
-                           vline=treatment_time, others_label="synthetic, one donor left out", **kw)
+                           vline=treatment_time, others_label=word("one_left_out"), **kw)
 
 
 def event_band(att_event: pd.DataFrame, band: pd.DataFrame | None = None, **kw) -> Figure:

@@ -755,11 +755,41 @@ _LABELS = {
     "prior_earnings": ("prior earnings", "aiemmat ansiot"),
 }
 
+#: The figures' own words (impact.plots.style.WORDS keys), passed to the plots by the document.
+_PLOTS = {
+    "plot_truth": ("truth", "todellinen vaikutus"),
+    "plot_simultaneous_band": ("simultaneous band", "yhtäaikainen luottamusvyö"),
+    "plot_pre_treatment": ("before entry", "ennen aloitusta"),
+    "plot_post_treatment": ("after entry", "aloituksen jälkeen"),
+    "plot_density": ("density", "tiheys"),
+    "plot_count": ("count", "lukumäärä"),
+    "plot_placebo_donor": ("placebo (donor)", "plasebo (lahjoittaja-alue)"),
+    "plot_synthetic": ("synthetic", "synteettinen"),
+    "plot_gap": ("gap", "ero"),
+    "plot_treated": ("treated", "osallistujat"),
+    "plot_control": ("comparison", "vertailuryhmä"),
+    "plot_placebo": ("placebo", "plasebo"),
+    "plot_without": ("without", "ilman"),
+    "plot_one_left_out": ("synthetic, one donor left out", "synteettinen, yksi lahjoittaja-alue pois"),
+    "offer_result_01": ("01 hired", "01 palkattiin"),
+    "offer_result_02": ("02 filled by another", "02 täytettiin muulla"),
+    "offer_result_03": ("03 vacancy cancelled", "03 paikka peruttiin"),
+    "offer_result_04": ("04 employer rejected", "04 työnantaja hylkäsi"),
+    "offer_result_05": ("05 job seeker declined", "05 työnhakija kieltäytyi"),
+    "offer_result_06": ("06 other or none", "06 muu tai ei tulosta"),
+}
+
+
+def plot_words(lang: str) -> dict[str, str]:
+    """The figures' own words in ``lang`` (for :func:`impact.plots.style.context`)."""
+    return {k[len("plot_"):]: v[LANGUAGES.index(lang)] for k, v in _PLOTS.items() if k.startswith("plot_")}
+
+
 _PROGRESS = {f"progress_{k}": (k, k) for k in ("followup", "matching", "sector", "did", "synth", "metrics")}
 
 #: The catalogue: key -> (English, Finnish).
 WORDS: dict[str, tuple[str, str]] = {**_GENERAL, **_FOLLOWUP, **_FLOW, **_EFFECTS, **_DID, **_SYNTH, **_ROBUSTNESS,
-                                     **_METRICS, **_DESIGNS, **_PROGRESS,
+                                     **_METRICS, **_DESIGNS, **_PROGRESS, **_PLOTS,
                                      **{f"reading_{k}_{v}": pair[i] for k, pair in _READINGS.items()
                                         for i, v in enumerate(("pass", "fail"))}}
 LABELS: dict[str, tuple[str, str]] = _LABELS

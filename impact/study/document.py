@@ -19,7 +19,8 @@ import pandas as pd
 from impact.report.disclosure import Disclosed
 from impact.report.render import (FORMATTERS, ReportDoc, ReportFigure, ReportSection, ReportTable, frame_to_table,
                                   legend, save_figure)
-from impact.report.wording import label, text
+from impact.plots import style as plot_style
+from impact.report.wording import label, plot_words, text
 from impact.study.context import DisclosedResult, Notice
 
 
@@ -146,11 +147,12 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
 
     page = Page(cfg=cfg, figures_dir=figures_dir, notices=list(notices))
     lang = page.lang
-    for r in results:  # the analyses, in order
-        ANALYSES[r.name].write(r, page)
-        page.notices += list(r.notices)
-        if r.estimates is not None:
-            page.notices += truth_notices(r.estimates.frame, lang)
+    with plot_style.context(lang, words=plot_words(lang)):  # every figure in the report's language and style
+        for r in results:  # the analyses, in order
+            ANALYSES[r.name].write(r, page)
+            page.notices += list(r.notices)
+            if r.estimates is not None:
+                page.notices += truth_notices(r.estimates.frame, lang)
     if cfg.disclosure.override_reason:
         page.notice(text("override_notice", lang, reason=cfg.disclosure.override_reason), level="borderline")
     body = [sections.data_section(cfg, info, population, page), sections.design_section(cfg, lang), *page.sections]

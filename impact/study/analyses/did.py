@@ -291,7 +291,7 @@ def run_spell_time(ctx: StudyContext) -> AnalysisResult:
 def _draw_event_study(df: pd.DataFrame, lang: str, xlabel: str):
     d = df.dropna(subset=["estimate"]).sort_values("horizon")
     return plots.event_study_plot(d, x="horizon", truth="truth" if "truth" in d and d["truth"].notna().any() else None,
-                                  xlabel=xlabel, ylabel=text("effect_on_employment", lang))
+                                  xlabel=xlabel, ylabel=text("effect_on_employment", lang), percent=True)
 
 
 # ---------------------------------------------------------------------------------------
