@@ -184,7 +184,7 @@ def frame_to_table(
         for spec in columns:
             col, _, kind = spec[:3]
             mark = marks.at[i, col] if marks is not None and col in marks.columns and i in marks.index else ""
-            if mark:
+            if mark in MARKS:
                 cell = mark
             else:
                 f = FORMATTERS[kind]

@@ -20,7 +20,7 @@ from impact.report.disclosure import Disclosed
 from impact.report.render import (FORMATTERS, ReportDoc, ReportFigure, ReportSection, ReportTable, frame_to_table,
                                   legend, save_figure)
 from impact.plots import style as plot_style
-from impact.report.wording import label, plot_words, text
+from impact.report.wording import label, plot_words, text, translate
 from impact.study.context import DisclosedResult, Notice
 
 
@@ -55,7 +55,11 @@ class Page:
         if rows is not None:
             f = f.loc[rows]
         return frame_to_table(f, [c for c in columns if c[0] in f.columns], caption, self.lang,
-                              list(d.notes) + list(notes), name=name or d.name, marks=d.marks)
+                              self.notes(d) + list(notes), name=name or d.name, marks=d.marks)
+
+    def notes(self, d: Disclosed) -> list[str]:
+        """The disclosure notes of ``d`` in the report's language."""
+        return [translate(n, self.lang) for n in d.notes]
 
     def table_frame(self, frame: pd.DataFrame, marks: pd.DataFrame, columns: list[tuple], caption: str,
                     rows: list | None = None, name: str = "", notes: list | tuple = ()) -> ReportTable:
@@ -64,16 +68,20 @@ class Page:
         return frame_to_table(f, columns, caption, self.lang, list(notes), name=name, marks=m)
 
     def legend(self, d: Disclosed) -> list[str]:
-        return list(d.notes) + legend(set(d.marks.to_numpy().ravel().tolist()), self.lang)
+        return self.notes(d) + legend(set(d.marks.to_numpy().ravel().tolist()), self.lang)
 
     def flow_table(self, d: Disclosed, caption: str) -> ReportTable:
         """A flow of exclusions (steps, units and persons left, removed) with its marks."""
         lang = self.lang
-        f = d.frame.assign(text_step=[text(k, lang, **(p or {})) for k, p in zip(d.frame["key"], d.frame["params"])])
+        def labelled(v: Any) -> Any:  # code values in a step's text (service types, areas) as labels
+            return ", ".join(label(x.strip(), lang) for x in v.split(",")) if isinstance(v, str) else v
+
+        f = d.frame.assign(text_step=[text(k, lang, **{a: labelled(v) for a, v in (p or {}).items()})
+                                      for k, p in zip(d.frame["key"], d.frame["params"])])
         cols = [("text_step", text("step", lang), "text"), ("units", text("units_left", lang), "int"),
                 ("persons", text("persons_left", lang), "int"), ("removed_units", text("removed_units", lang), "int"),
                 ("removed_persons", text("removed_persons", lang), "int")]
-        return frame_to_table(f, cols, caption, lang, list(d.notes), name=d.name, marks=d.marks)
+        return frame_to_table(f, cols, caption, lang, self.notes(d), name=d.name, marks=d.marks)
 
     def save_figure(self, fig: Any, name: str, caption: str) -> ReportFigure:
         return save_figure(fig, self.figures_dir, name, caption)
@@ -127,7 +135,7 @@ class Page:
                 ("cost_per_additional_placement", text("cost_per_additional", lang), "num0"),
                 ("sig", text("significant", lang), "text")]
         self.cost_tables.append(frame_to_table(f, cols, text("cost", lang), lang, [text("cost_note", lang)] +
-                                               list(d.notes), name=name, marks=d.marks))
+                                               self.notes(d), name=name, marks=d.marks))
         bad = f[(~f["significant"].astype(bool)) & f["horizon"].isin([6, 12])]
         if len(bad):
             self.notice(text("cost_unreliable", lang, which=", ".join(f"{r.label} {int(r.horizon)}"
@@ -167,10 +175,14 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
     synthetic = info.synthetic or (Path(info.registers_dir) / "truth").is_dir()
     sub = cfg.study.name + (" · " + text("synthetic_data", lang) if synthetic else "") + \
         " · " + text("phase", lang, phase=cfg.study.phase)
-    footer = f"impact · {cfg.study.name} · config {cfg.hash[:12]} · {dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+    footer = f"impact · {cfg.study.name} · {text('footer_config', lang)} {cfg.hash[:12]} · " \
+             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
     warn = list(dict.fromkeys(n.text for n in page.notices if n.level == "warning"))
     border = list(dict.fromkeys(n.text for n in page.notices if n.level != "warning"))
-    return ReportDoc(lang=lang, title=cfg.report.title or cfg.study.title, question=cfg.study.question, subtitle=sub,
+    fi = lang == "fi"
+    title = (cfg.study.title_fi if fi and cfg.study.title_fi else cfg.report.title or cfg.study.title)
+    question = cfg.study.question_fi if fi and cfg.study.question_fi else cfg.study.question
+    return ReportDoc(lang=lang, title=title, question=question, subtitle=sub,
                      author=cfg.report.author, description=cfg.study.description, summary=page.summaries,
                      headline=page.headline_table, warnings=warn, borderline=border, sections=body, appendix=appendix,
                      footer=footer)

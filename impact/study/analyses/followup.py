@@ -270,7 +270,7 @@ def write(res, page) -> None:
         pub = d.frame
         body = pub[pub[by] != TOTAL].sort_values("n_units", ascending=False, na_position="last")
         order = list(body.index[:MAX_ROWS_SHOWN]) + list(pub.index[pub[by] == TOTAL])
-        notes = list(d.notes)
+        notes = page.notes(d)
         if len(body) > MAX_ROWS_SHOWN:
             notes.append(text("rows_shown", lang, n=MAX_ROWS_SHOWN, total=len(body), name=f"followup_by_{by}"))
         cap = text("followup_by", lang, by=label(by, lang).lower())

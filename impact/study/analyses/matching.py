@@ -23,7 +23,7 @@ from impact.estimators.matching.design import match_design
 from impact.months import pl_month_index
 from impact.report.disclosure import CELL, Group, Publication
 from impact.report.render import ReportSection
-from impact.report.wording import label, text
+from impact.report.wording import covariate_label, label, text, translate
 from impact.study.analyses import robustness
 from impact.study.analyses.effects import (cost_publication, earnings_payers, estimates_publication, label_outcome,
                                            per_row_members, persons_frame)
@@ -154,10 +154,12 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     if bal is not None:
         bad = bal.loc[bal.get("smd_flag", pd.Series(False, index=bal.index)).astype(bool), "covariate"].tolist()
         if bad:
-            notices.append(Notice(text("imbalance", lang, title=title, covariates=", ".join(bad))))
+            notices.append(Notice(text("imbalance", lang, title=title,
+                                       covariates=", ".join(covariate_label(c, lang) for c in bad))))
         vbad = bal.loc[bal.get("vr_flag", pd.Series(False, index=bal.index)).astype(bool), "covariate"].tolist()
         if vbad:
-            notices.append(Notice(text("variance_ratio", lang, title=title, covariates=", ".join(vbad)),
+            notices.append(Notice(text("variance_ratio", lang, title=title,
+                                       covariates=", ".join(covariate_label(c, lang) for c in vbad)),
                                   level="borderline"))
     with ctx.step(f"{key}: robustness checks"):
         chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
@@ -292,11 +294,12 @@ def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
     e = res.estimates
     mine = e.frame[e.frame["analysis"] == f.analysis]
     first = mine.iloc[0] if len(mine) else None
-    sub.paragraphs.append(text("estimand_sentence", lang, estimand=f.estimand))
+    sub.paragraphs.append(text("estimand_sentence", lang, estimand=translate(f.estimand, lang)))
     sub.paragraphs.append(text("matching_design", lang, treated=page.fmt("int", first["n_treated"] if first is not None
                                                                           else None),
                                controls=page.fmt("int", first["n_controls"] if first is not None else None),
-                               exact=", ".join(f.exact), k=f.k, method=text(f"method_{f.method}", lang)))
+                               exact=", ".join(covariate_label(c, lang) for c in f.exact), k=f.k,
+                               method=text(f"method_{f.method}", lang)))
     sub.tables += effect_tables(e, page, analysis=f.analysis)
     fig = effects_figure(e, page, f"{f.key}_effects", analysis=f.analysis)
     if fig is not None:
