@@ -758,13 +758,16 @@ _LABELS = {
     "benefit_reports": ("Benefit reports (Incomes Register)", "Etuusilmoitukset (tulorekisteri)"),
     "payers": ("Payers", "Maksajat"), "vacancies": ("Vacancies", "Avoimet työpaikat"),
     "job_offers": ("Job offers", "Työpaikkatarjoukset"), "candidate_searches": ("Candidate searches", "Ehdokashaut"),
-    "integration_plans": ("Integration plans", "Kotoutumissuunnitelmat"),
+    "integration_plans": ("Integration plans", "Kotoutumissuunnitelmat"), "areas": ("Areas", "Alueet"),
     "labour_market_subsidy": ("Labour market subsidy", "Työmarkkinatuki"),
     "basic_allowance": ("Basic unemployment allowance", "Peruspäiväraha"),
     "earnings_related_allowance": ("Earnings-related allowance", "Ansiopäiväraha"),
-    "dynamic_matching": ("risk-set matching", "riskijoukkokaltaistus"),
-    "did_event_study": ("DiD event study", "DiD-tapahtumatutkimus"), "did_overall": ("DiD, average", "DiD, keskiarvo"),
-    "synthetic_control": ("synthetic control", "synteettinen kontrolli"),
+    "dynamic_matching": ("Risk-set matching", "Riskijoukkokaltaistus"),
+    "sector_treatment": ("Matching, private firms", "Kaltaistus, yritykset"),
+    "sector_comparison": ("Matching, public and third sector", "Kaltaistus, julkinen ja kolmas sektori"),
+    "sector_difference": ("Difference of the sectors' effects", "Sektorien vaikutusten erotus"),
+    "did_event_study": ("DiD event study", "DiD-tapahtumatutkimus"), "did_overall": ("Difference-in-differences (DiD)", "Erotusten erotus (DiD)"),
+    "synthetic_control": ("Synthetic control", "Synteettinen kontrolli"),
     "employed": ("employed", "työllinen"), "earnings": ("earnings", "ansiot"),
     "employment_rate": ("employment rate", "työllisyysaste"), "age": ("age", "ikä"), "prior_employment": ("prior employment", "aiempi työllisyys"),
     "prior_earnings": ("prior earnings", "aiemmat ansiot"),
@@ -997,6 +1000,68 @@ _TRANSLATIONS = {
     "action_excluded": ("excluded", "poistettu"),
     "action_kept (no relative earnings)": ("kept (no relative earnings)", "säilytetty (ei suhteellisia ansioita)"),
     "footer_config": ("config", "asetukset"),
+    # the first page of an effect study (impact.study.headline)
+    "analysis_head": ("Design", "Asetelma"),
+    "n_controls_used_head": ("Comparison used", "Vertailuhenkilöitä käytetty"), "when_head": ("Measured", "Mitattu"),
+    "headline_caption": ("Headline effects on open-market employment", "Keskeiset vaikutukset avoimille "
+                         "työmarkkinoille sijoittumiseen"),
+    "headline_note": ("Effect in percentage points with the 95% confidence interval below it; every effect is "
+                      "compared with job seekers who did not start the service then (see Design).",
+                      "Vaikutus prosenttiyksikköinä, alla 95 %:n luottamusväli; jokaista vaikutusta verrataan "
+                      "työnhakijoihin, jotka eivät aloittaneet palvelua silloin (ks. Asetelma)."),
+    "headline_effect": ("{what}, {when}: {estimate} (95% CI {lo} to {hi}; p = {p}); {verdict}.",
+                        "{what}, {when}: {estimate} (95 %:n luottamusväli {lo} … {hi}; p = {p}); {verdict}."),
+    "headline_significant": ("the interval excludes zero", "luottamusväli ei sisällä nollaa"),
+    "headline_not_significant": ("the interval includes zero: no effect can be shown",
+                                 "luottamusväli sisältää nollan: vaikutusta ei voida osoittaa"),
+    "headline_suppressed": ("{what}: the estimate is not published ({mark}).",
+                            "{what}: estimaattia ei julkaista ({mark})."),
+    "headline_truth": ("The synthetic registers' true effect is {truth} ({covered}).",
+                       "Synteettisen aineiston todellinen vaikutus on {truth} ({covered})."),
+    "truth_inside": ("inside the interval", "luottamusvälin sisällä"),
+    "truth_outside": ("OUTSIDE the interval: see the warnings", "luottamusvälin ULKOPUOLELLA: ks. varoitukset"),
+    "when_matching": ("{h} months after the service ended", "{h} kk palvelun päättymisen jälkeen"),
+    "when_did": ("average over months 0-{post} since entry", "keskiarvo 0–{post} kk aloituksesta"),
+    "when_synth": ("average gap after the reform ({month} on)", "keskimääräinen ero uudistuksen jälkeen ({month} "
+                   "alkaen)"),
+    "comparison_head_not_yet_treated": ("Comparison: job seekers who had been unemployed equally long but did not "
+                                        "start {service} in the same month (they may start it later).",
+                                        "Vertailu: yhtä kauan työttömänä olleet työnhakijat, jotka eivät aloittaneet "
+                                        "palvelua ({service}) samana kuukautena (he voivat aloittaa sen myöhemmin)."),
+    "comparison_head_other_sector": ("Comparison: the same effect for pay subsidies with the other employer sectors, "
+                                     "each measured against job seekers who did not start a pay subsidy then.",
+                                     "Vertailu: sama vaikutus muiden työnantajasektorien palkkatuelle; kumpaakin "
+                                     "verrataan työnhakijoihin, jotka eivät aloittaneet palkkatukea silloin."),
+    "comparison_head_donors": ("Comparison: a synthetic area, a weighted mix of employment areas without a reform.",
+                               "Vertailu: synteettinen alue, painotettu yhdistelmä työllisyysalueista ilman "
+                               "uudistusta."),
+    "estimand_head_matching": ("Matching estimates the effect on those who started ({estimand}).",
+                               "Kaltaistus estimoi vaikutuksen aloittaneisiin ({estimand})."),
+    "estimand_head_sector": ("The sector difference is the difference of the two groups' effects on their own "
+                             "participants (not a randomised comparison of sectors).",
+                             "Sektoriero on kahden ryhmän omiin osallistujiinsa kohdistuvien vaikutusten erotus (ei "
+                             "satunnaistettu sektorivertailu)."),
+    "estimand_head_did": ("The DiD estimates the average effect of joining in an entry month from {first} to {last} "
+                          "rather than not then, over months 0-{post} since entry (the months in the service "
+                          "included).",
+                          "DiD estimoi keskimääräisen vaikutuksen aloittaa palvelu aloituskuukautena {first}–{last} "
+                          "eikä silloin, kuukausina 0–{post} aloituksesta (palvelun aikaiset kuukaudet mukana)."),
+    "estimand_head_did_spell": ("The DiD estimates the average effect by months since the start, over months "
+                                "0-{post}.", "DiD estimoi keskimääräisen vaikutuksen kuukausina 0–{post} "
+                                "aloituksesta."),
+    "estimand_head_synth": ("The synthetic control estimates the reform's effect on area {area} (ATT) from {month}.",
+                            "Synteettinen kontrolli estimoi uudistuksen vaikutuksen alueeseen {area} (ATT) "
+                            "{month} alkaen."),
+    "reconcile_matching_did": ("Why matching and DiD differ: matching measures employment {h} months after the service "
+                               "ended, for every start in the population's years; the DiD averages months 0-{post} "
+                               "after entry (so the lock-in while in the service pulls it down) for the entry months "
+                               "whose follow-up lies inside the data. They answer different questions; neither is "
+                               "the other's check.",
+                               "Miksi kaltaistus ja DiD eroavat: kaltaistus mittaa työllisyyttä {h} kk palvelun "
+                               "päättymisen jälkeen kaikille perusjoukon vuosien aloituksille; DiD on keskiarvo "
+                               "kuukausista 0–{post} aloituksesta (palvelun aikainen lukkiutuminen laskee sitä) niille "
+                               "aloituskuukausille, joiden seuranta mahtuu aineistoon. Ne vastaavat eri kysymyksiin; "
+                               "kumpikaan ei ole toisen tarkistus."),
     "tax_note": ("municipal tax base: {notes}", "kunnallisveron peruste: {notes}"),
     "tax_note_year": ("year {k}: units whose follow-up year lies outside the rate table ({a}-{b}) use the rate of the "
                       "nearest year", "vuosi {k}: yksiköille, joiden seurantavuosi on veroprosenttitaulukon "

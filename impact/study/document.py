@@ -151,6 +151,7 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
     """
     from impact.study import sections
     from impact.study.analyses import ANALYSES
+    from impact.study.headline import headline
     from impact.study.truth import truth_notices
 
     page = Page(cfg=cfg, figures_dir=figures_dir, notices=list(notices))
@@ -182,7 +183,9 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
     fi = lang == "fi"
     title = (cfg.study.title_fi if fi and cfg.study.title_fi else cfg.report.title or cfg.study.title)
     question = cfg.study.question_fi if fi and cfg.study.question_fi else cfg.study.question
+    # an effect study opens with its effects (the follow-up's placement rates stay in their section)
+    effects, sentences = headline(cfg, results, lang, page.fmt)
     return ReportDoc(lang=lang, title=title, question=question, subtitle=sub,
-                     author=cfg.report.author, description=cfg.study.description, summary=page.summaries,
-                     headline=page.headline_table, warnings=warn, borderline=border, sections=body, appendix=appendix,
-                     footer=footer)
+                     author=cfg.report.author, description=cfg.study.description,
+                     summary=sentences + page.summaries, headline=effects or page.headline_table, warnings=warn,
+                     borderline=border, sections=body, appendix=appendix, footer=footer)
