@@ -139,6 +139,7 @@ def fmt_interval(lo: Any, hi: Any, f: Callable[[Any], str]) -> str:
 FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "int": lambda x, lang: fmt_int(x, lang),
     "num0": lambda x, lang: fmt_num(x, 0, lang),
+    "eur100": lambda x, lang: UNDEFINED if _isnan(x) else fmt_int(round(float(x) / 100) * 100, lang),
     "num1": lambda x, lang: fmt_num(x, 1, lang),
     "num2": lambda x, lang: fmt_num(x, 2, lang),
     "num3": lambda x, lang: fmt_num(x, 3, lang),

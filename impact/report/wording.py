@@ -250,10 +250,14 @@ _EFFECTS = {
                   "jota ei olisi syntynyt ilman palvelua."),
     "cost_per_additional": ("Cost per additional placement (EUR)", "Kustannus per lisäsijoittuminen (EUR)"),
     "significant": ("Effect significantly > 0", "Vaikutus merkitsevästi > 0"),
-    "cost_note": ("Cost per additional placement is shown only where the estimated effect is positive; where the interval "
-                  "includes zero it is very uncertain.",
-                  "Kustannus per lisäsijoittuminen näytetään vain, kun vaikutus on positiivinen; jos luottamusväli "
-                  "sisältää nollan, se on hyvin epävarma."),
+    "cost_note": ("Cost per additional placement = cost per participant / effect, rounded to 100 EUR, shown where the "
+                  "estimated effect is positive; below it the effect's 95% interval carried through the ratio. Where "
+                  "the effect's interval includes zero, the upper limit is not defined (–): the placements may cost "
+                  "without bound.",
+                  "Kustannus per lisäsijoittuminen = kustannus per osallistuja / vaikutus, pyöristettynä 100 euroon, "
+                  "näytetään kun vaikutus on positiivinen; alla vaikutuksen 95 %:n luottamusväli suhteeseen "
+                  "sovitettuna. Jos vaikutuksen luottamusväli sisältää nollan, yläraja ei ole määritelty (–): "
+                  "lisäsijoittumisen hinta voi olla rajaton."),
     "cost_unreliable": ("Cost per additional placement is unreliable where the effect is not significantly positive "
                         "({which} m).", "Kustannus per lisäsijoittuminen on epävarma, kun vaikutus ei ole merkitsevästi "
                         "positiivinen ({which} kk)."),
@@ -1002,6 +1006,22 @@ _TRANSLATIONS = {
     "footer_config": ("config", "asetukset"),
     # the first page of an effect study (impact.study.headline)
     "analysis_head": ("Design", "Asetelma"),
+    "covariate_head": ("Characteristic", "Ominaisuus"),
+    "bal_mean_treated_before": ("Treated mean", "Osallistujat, ka."),
+    "bal_mean_control_before": ("Pool mean, before", "Vertailujoukko ennen, ka."),
+    "bal_smd_before": ("SMD before", "SMD ennen"),
+    "bal_mean_treated_after": ("Treated mean, matched", "Osallistujat, kaltaistettu ka."),
+    "bal_mean_control_after": ("Matched comparison mean", "Kaltaistettu vertailu, ka."),
+    "bal_smd_after": ("SMD after", "SMD jälkeen"), "bal_vr_after": ("Variance ratio after", "Varianssisuhde jälkeen"),
+    "balance_caption": ("{title}: covariate balance before and after matching",
+                        "{title}: taustamuuttujien tasapaino ennen kaltaistusta ja sen jälkeen"),
+    "balance_note": ("SMD: standardised mean difference (treated minus comparison, in pooled standard deviations "
+                     "before matching); |SMD| above 0.1 or a variance ratio outside [0.5, 2] is flagged on the first "
+                     "page. Shares are proportions (0.25 = 25%), earnings in EUR, history in months.",
+                     "SMD: standardoitu keskiarvojen erotus (osallistujat miinus vertailu, yhdistetyn keskihajonnan "
+                     "yksiköissä ennen kaltaistusta); |SMD| yli 0,1 tai varianssisuhde välin [0,5, 2] ulkopuolella "
+                     "nostetaan ensimmäiselle sivulle. Osuudet ovat suhdelukuja (0,25 = 25 %), ansiot euroina, "
+                     "työhistoria kuukausina."),
     "n_controls_used_head": ("Comparison used", "Vertailuhenkilöitä käytetty"), "when_head": ("Measured", "Mitattu"),
     "headline_caption": ("Headline effects on open-market employment", "Keskeiset vaikutukset avoimille "
                          "työmarkkinoille sijoittumiseen"),

@@ -132,7 +132,8 @@ class Page:
         cols = [("label", text("group", lang), "text"), ("horizon", text("horizon", lang), "int"),
                 ("cost_per_participant", text("cost_per_participant", lang), "num0"),
                 ("effect", text("estimate", lang), "pp"),
-                ("cost_per_additional_placement", text("cost_per_additional", lang), "num0"),
+                ("cost_per_additional_placement", text("cost_per_additional", lang), "eur100",
+                 ("cost_ci_lower", "cost_ci_upper")),
                 ("sig", text("significant", lang), "text")]
         self.cost_tables.append(frame_to_table(f, cols, text("cost", lang), lang, [text("cost_note", lang)] +
                                                self.notes(d), name=name, marks=d.marks))

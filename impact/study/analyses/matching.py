@@ -230,6 +230,7 @@ def _draw_love(df: pd.DataFrame, lang: str):
     from impact.estimators.matching.balance import love_plot_data
 
     d = love_plot_data(df.dropna(subset=["smd_after"]))
+    d["covariate"] = d["covariate"].map(lambda c: covariate_label(c, lang))
     return plots.dot_plot(d, y="covariate", x="abs_smd", hue="stage", reference=0.1,
                           xlabel=text("abs_smd", lang))
 
@@ -287,6 +288,23 @@ def effects_figure(d, page, name: str, caption_key: str = "effects_caption", ana
                                                                        if has_truth else ""))
 
 
+def balance_table(d, page, title: str):
+    """Covariate balance as cobalt/tebalance show it: group means and SMD before and after matching,
+    variance ratio after (continuous covariates), readable labels; flags beyond |SMD| 0.1 or VR
+    outside [0.5, 2]."""
+    lang = page.lang
+    f = d.frame.assign(label=d.frame["covariate"].map(lambda c: covariate_label(c, lang)))
+    cols = [("label", text("covariate_head", lang), "text"),
+            ("mean_treated_before", text("bal_mean_treated_before", lang), "num2"),
+            ("mean_control_before", text("bal_mean_control_before", lang), "num2"),
+            ("smd_before", text("bal_smd_before", lang), "num3"),
+            ("mean_treated_after", text("bal_mean_treated_after", lang), "num2"),
+            ("mean_control_after", text("bal_mean_control_after", lang), "num2"),
+            ("smd_after", text("bal_smd_after", lang), "num3"), ("vr_after", text("bal_vr_after", lang), "num2")]
+    return page.table(d, cols, text("balance_caption", lang, title=title), frame=f,
+                      notes=[text("balance_note", lang)], name=d.name)
+
+
 def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
     """The subsection of one matching analysis (also used by the sector contrast for each group)."""
     lang = page.lang
@@ -305,6 +323,8 @@ def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
     if fig is not None:
         sub.figures.append(fig)
     sub.tables.append(page.flow_table(res.flows[f.key], text("flow_caption_matching", lang, title=f.title)))
+    if f"{f.key}_balance" in res.tables:
+        sub.tables.append(balance_table(res.tables[f"{f.key}_balance"], page, f.title))
     sub.figures += page.figures_of(res, prefix=f.key)
     sub.warnings += [n.text for n in res.notices if n.text.startswith(f.title)]
     sec.subsections.append(sub)
