@@ -50,7 +50,7 @@ def headline(cfg: Any, results: list, lang: str, fmt) -> tuple[ReportTable | Non
         if not keep.any():
             continue
         frames.append(f[keep])
-        marks_all.append(r.estimates.marks.reindex(index=f.index[keep], columns=f.columns).fillna(""))
+        marks_all.append(r.estimates.marks.reindex(index=f.index[keep], columns=f.columns).astype(object).fillna(""))
     if not frames:
         return None, []
     rows = pd.concat(frames)
