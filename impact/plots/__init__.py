@@ -8,8 +8,8 @@ from impact.plots import style
 from impact.plots.core import (band_lines, binned_histogram, dot_plot, estimate_bars, event_study_plot,
                                group_time_heatmap, highlight_lines, multi_lines, overlap_histogram)
 from impact.plots.results import (event_band, event_study, leave_one_out, love_plot, overlap_plot, placebo_gaps,
-                                  rmspe_ratios, synth_gap, synth_paths)
+                                  rmspe_histogram, rmspe_ratios, synth_gap, synth_paths)
 
 __all__ = ["style", "dot_plot", "overlap_histogram", "band_lines", "estimate_bars", "binned_histogram", "event_study_plot",
            "group_time_heatmap", "highlight_lines", "multi_lines", "love_plot", "overlap_plot", "event_study",
-           "synth_paths", "synth_gap", "placebo_gaps", "rmspe_ratios", "leave_one_out", "event_band"]
+           "synth_paths", "synth_gap", "placebo_gaps", "rmspe_ratios", "rmspe_histogram", "leave_one_out", "event_band"]

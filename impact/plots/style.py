@@ -40,7 +40,7 @@ RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsiz
 WORDS = {"truth": "truth", "simultaneous_band": "simultaneous band", "pre_treatment": "before entry",
          "post_treatment": "after entry", "density": "density", "count": "count", "placebo_donor": "placebo (donor)",
          "synthetic": "synthetic", "gap": "gap", "treated": "treated", "control": "comparison",
-         "placebo": "placebo", "without": "without", "one_left_out": "synthetic, one donor left out"}
+         "placebo": "placebo", "poor_prefit": "poor pre-fit", "without": "without", "one_left_out": "synthetic, one donor left out"}
 
 _state: dict = {"lang": "en", "words": dict(WORDS)}
 

@@ -792,6 +792,14 @@ _PLOTS = {
     "plot_control": ("comparison", "vertailuryhmä"),
     "plot_placebo": ("placebo", "plasebo"),
     "plot_without": ("without", "ilman"),
+    "plot_poor_prefit": ("poor pre-fit", "huono sopivuus ennen"),
+    "synth_ratio_caption": ("Post/pre RMSPE ratios: {area} (line) against the placebo areas; placebos fitting more "
+                            "than 5 times worse before the reform (pale) are shown apart, as SCtools excludes them. The "
+                            "p-value is the treated area's rank among all ratios.",
+                            "RMSPE-suhteet (jälkeen/ennen): {area} (viiva) ja plasebo-alueet; plasebot, joiden "
+                            "sopivuus ennen uudistusta on yli 5 kertaa huonompi (vaalea), näytetään erikseen, kuten "
+                            "SCtools ne rajaa pois. p-arvo on uudistusalueen sija kaikkien suhteiden joukossa."),
+    "rmspe_ratio": ("post/pre RMSPE ratio", "RMSPE-suhde (jälkeen/ennen)"),
     "plot_one_left_out": ("synthetic, one donor left out", "synteettinen, yksi lahjoittaja-alue pois"),
     "offer_result_01": ("01 hired", "01 palkattiin"),
     "offer_result_02": ("02 filled by another", "02 täytettiin muulla"),

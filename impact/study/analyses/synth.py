@@ -206,6 +206,8 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
         tables["synth_placebo_ratios"] = Publication("synth_placebo_ratios", ratios, slices=("area",),
                                                      part_counts=area_sizes.select("area", pl.lit(CELL).alias("part"),
                                                                                    "n"), keep=("treated",))
+        figures.append(FigureSpec("synth_rmspe_ratios", text("synth_ratio_caption", lang, area=area),
+                                  "synth_placebo_ratios", partial(_draw_ratios, lang=lang)))
     loo = None
     if o.leave_one_out and (res.weights > 0).sum() >= 1 and len(donors) >= 3:
         loo = res.leave_one_out()
@@ -274,6 +276,10 @@ def _draw_placebos(df: pd.DataFrame, lang: str, area: str):
     return plots.highlight_lines(d, "month_since", "gap", "unit", area, vline=-0.5, hline=0.0, percent=True,
                                  xlabel=text("months_since_reform", lang), ylabel=text("gap_label", lang),
                                  highlight_label=area, others_label=text("placebo_areas", lang))
+
+
+def _draw_ratios(df: pd.DataFrame, lang: str):
+    return plots.rmspe_histogram(df, unit="area", xlabel=text("rmspe_ratio", lang))
 
 
 def _draw_peers(df: pd.DataFrame, lang: str, area: str):
