@@ -132,11 +132,14 @@ def _cells(published: pl.DataFrame, salt: bytes) -> _Cells:
         raise ImpactError(f"ledger: published cells need columns {sorted(need)}, got {published.columns}")
     df = (published.select(pl.col("table").cast(pl.String), pl.col("cell").cast(pl.String),
                            pl.col("person_id").cast(pl.Int64)).drop_nulls().unique())
-    df = df.with_columns(pl.Series("h", _hash_ids(df["person_id"].to_numpy(), salt))).sort("table", "cell", "h")
-    keys = df.group_by("table", "cell", maintain_order=True).agg(pl.len().alias("n"))
+    # cells numbered in (table, cell) order, then persons sorted by (number, hash): integer sorts only
+    # (sorting a million rows by their string keys is what would take the time)
+    keys = df.group_by("table", "cell").agg(pl.len().alias("n")).sort("table", "cell").with_row_index("_k")
+    df = df.with_columns(pl.Series("h", _hash_ids(df["person_id"].to_numpy(), salt)))
+    df = df.join(keys.select("table", "cell", "_k"), on=["table", "cell"]).select("_k", "h")
     sizes = keys["n"].to_numpy().astype(np.int64)
     return _Cells(keys["table"].to_list(), keys["cell"].to_list(), sizes,
-                  np.concatenate([[0], np.cumsum(sizes)]), df["h"].to_numpy())
+                  np.concatenate([[0], np.cumsum(sizes)]), df.sort("_k", "h")["h"].to_numpy())
 
 
 def _save(path: Path, header: dict, c: _Cells) -> None:

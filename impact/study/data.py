@@ -150,7 +150,8 @@ def ensure_synthetic(cfg: Any, root: Path = Path("synthetic_data"),
     folder = synthetic_folder(cfg, root)
     h = scenario_hash(s.scenario)
     marker = folder / HASH_FILE
-    if marker.exists() and marker.read_text().strip() == h and (folder / "persons.parquet").exists():
+    if (marker.exists() and marker.read_text().strip() == h and (folder / "persons.parquet").exists()
+            and (folder / "delivery.toml").exists()):  # a folder from before delivery manifests is regenerated
         return folder, False
     log(f"generating synthetic registers: scenario {s.scenario}, {s.persons:,} persons, seed {s.seed}")
     # published atomically with its scenario hash (impact.publish): never half-written
