@@ -148,7 +148,8 @@ FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "pp": lambda x, lang: fmt_pp(x, 1, lang),
     "pp_abs": lambda x, lang: fmt_pp_abs(x, 2, lang),
     "text": lambda x, lang: UNDEFINED if _isnan(x) else label(str(x), lang),
-    "p": lambda x, lang: UNDEFINED if _isnan(x) else ("<0.001" if float(x) < 0.001 else fmt_num(x, 3, lang)),
+    "p": lambda x, lang: UNDEFINED if _isnan(x) else ("<" + fmt_num(0.001, 3, lang) if float(x) < 0.001
+                                                      else fmt_num(x, 3, lang)),
 }
 
 

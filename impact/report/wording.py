@@ -1037,8 +1037,8 @@ _TRANSLATIONS = {
                       "compared with job seekers who did not start the service then (see Design).",
                       "Vaikutus prosenttiyksikköinä, alla 95 %:n luottamusväli; jokaista vaikutusta verrataan "
                       "työnhakijoihin, jotka eivät aloittaneet palvelua silloin (ks. Asetelma)."),
-    "headline_effect": ("{what}, {when}: {estimate} (95% CI {lo} to {hi}; p = {p}); {verdict}.",
-                        "{what}, {when}: {estimate} (95 %:n luottamusväli {lo} … {hi}; p = {p}); {verdict}."),
+    "headline_effect": ("{what}, {when}: {estimate} (95% CI {lo} to {hi}; {p}); {verdict}.",
+                        "{what}, {when}: {estimate} (95 %:n luottamusväli {lo} … {hi}; {p}); {verdict}."),
     "headline_significant": ("the interval excludes zero", "luottamusväli ei sisällä nollaa"),
     "headline_not_significant": ("the interval includes zero: no effect can be shown",
                                  "luottamusväli sisältää nollan: vaikutusta ei voida osoittaa"),

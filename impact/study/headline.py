@@ -81,8 +81,9 @@ def headline(cfg: Any, results: list, lang: str, fmt) -> tuple[ReportTable | Non
             continue
         lo, hi = r.get("ci_lower"), r.get("ci_upper")
         sig = lo == lo and hi == hi and (lo > 0 or hi < 0)
+        pv = fmt("p", r.get("p_value"))
         s = text("headline_effect", lang, what=r["what"], when=r["when"], estimate=fmt("pp", r["estimate"]),
-                 lo=fmt("pp", lo), hi=fmt("pp", hi), p=fmt("p", r.get("p_value")),
+                 lo=fmt("pp", lo), hi=fmt("pp", hi), p=f"p < {pv[1:]}" if pv.startswith("<") else f"p = {pv}",
                  verdict=text("headline_significant" if sig else "headline_not_significant", lang))
         if has_truth and r.get("truth") == r.get("truth") and r.get("truth") is not None:
             covered = lo == lo and hi == hi and lo <= r["truth"] <= hi
