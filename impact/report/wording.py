@@ -1033,10 +1033,13 @@ _TRANSLATIONS = {
     "n_controls_used_head": ("Comparison used", "Vertailuhenkilöitä käytetty"), "when_head": ("Measured", "Mitattu"),
     "headline_caption": ("Headline effects on open-market employment", "Keskeiset vaikutukset avoimille "
                          "työmarkkinoille sijoittumiseen"),
-    "headline_note": ("Effect in percentage points with the 95% confidence interval below it; every effect is "
-                      "compared with job seekers who did not start the service then (see Design).",
-                      "Vaikutus prosenttiyksikköinä, alla 95 %:n luottamusväli; jokaista vaikutusta verrataan "
-                      "työnhakijoihin, jotka eivät aloittaneet palvelua silloin (ks. Asetelma)."),
+    "headline_note": ("Effect in percentage points with the 95% confidence interval below it; each design's comparison "
+                      "is stated in the summary and under 'Design, estimand and assumptions'. Comparison used: the "
+                      "comparison persons with weight in the estimate (donor areas for a synthetic control).",
+                      "Vaikutus prosenttiyksikköinä, alla 95 %:n luottamusväli; kunkin asetelman vertailu kerrotaan "
+                      "tiivistelmässä ja kohdassa 'Asetelma, estimoitava suure ja oletukset'. Vertailuhenkilöitä "
+                      "käytetty: estimaatissa painon saaneet vertailuhenkilöt (synteettisessä kontrollissa "
+                      "lahjoittaja-alueet)."),
     "headline_effect": ("{what}, {when}: {estimate} (95% CI {lo} to {hi}; {p}); {verdict}.",
                         "{what}, {when}: {estimate} (95 %:n luottamusväli {lo} … {hi}; {p}); {verdict}."),
     "headline_significant": ("the interval excludes zero", "luottamusväli ei sisällä nollaa"),
