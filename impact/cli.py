@@ -92,8 +92,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from impact.study.plan import study_plan
+
+    plan = study_plan(Path(args.config), data_dir=args.data_dir)
+    print(plan.text(show_defaults=not args.brief))
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from impact.study.templates import write_template
+
+    out = write_template(args.name, args.template, Path(args.out) if args.out else None, service=args.service,
+                         force=args.force)
+    print(f"wrote {out} (template {args.template}); next: impact check {out} && impact run {out}")
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("impact")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="impact", description="Impact evaluation of employment services on register data.")
+    p.add_argument("--version", action="version", version=f"impact {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("simulate", help="write synthetic registers with a known truth")
@@ -139,6 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default=None, choices=["duckdb", "pyspark", "snowflake"],
                    help="override the study config's data.backend")
     r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("check", help="validate a study config and show what a run would do (runs no estimator)")
+    c.add_argument("config", help="study config, e.g. studies/training_effect.toml")
+    c.add_argument("--data-dir", default=None, help="register folder the run would use instead of the config's")
+    c.add_argument("--brief", action="store_true", help="show only the keys the config sets, not the defaults")
+    c.set_defaults(func=_cmd_check)
+
+    i = sub.add_parser("init", help="write a commented study config to start from")
+    i.add_argument("name", help="study name (letters, digits, '_' or '-'); written to studies/NAME.toml")
+    i.add_argument("--template", default="effect", choices=["effect", "followup", "area"],
+                   help="effect: matching + DiD of one service; followup: descriptive; area: synthetic control")
+    i.add_argument("--service", default="training", help="effect template: the service type under study")
+    i.add_argument("--out", default=None, help="where to write the config (default studies/NAME.toml)")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.set_defaults(func=_cmd_init)
 
     g = sub.add_parser("ledger", help="the differencing ledger of published reports (list, remove)")
     g.add_argument("action", choices=["list", "remove"], help="list the recorded reports, or remove one")

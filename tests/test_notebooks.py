@@ -21,11 +21,13 @@ def extract(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("name", ["01_pipeline_walkthrough.ipynb", "02_run_a_study.ipynb"])
-def test_notebook_executes(name, extract, monkeypatch):
+@pytest.mark.parametrize("name", ["01_pipeline_walkthrough.ipynb", "02_run_a_study.ipynb",
+                                  "03_did_and_synthetic_control.ipynb"])
+def test_notebook_executes(name, extract, monkeypatch, tmp_path):
     path = NOTEBOOKS / name
     nb = nbformat.read(path, as_version=4)
     monkeypatch.setenv("IMPACT_NB_DATA", str(extract))
+    monkeypatch.setenv("IMPACT_NB_AREA_DATA", str(tmp_path / "area_extract"))  # notebook 03 simulates it
     monkeypatch.setenv("MPLBACKEND", "Agg")
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()

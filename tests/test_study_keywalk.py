@@ -146,6 +146,7 @@ REPORT_KEYS = [
     ("data.synthetic", {"scenario": "area_reform", "persons": 4321, "seed": 9}, "4,321 persons"),
     ("data.synthetic.scenario", "area_reform", "scenario area_reform"), ("data.synthetic.persons", 4321, "4,321"),
     ("data.synthetic.seed", 9, "seed 9"), ("report.formats", ["html", "pdf"], "report.pdf"),
+    ("study.title_fi", "Toinen otsikko", "Toinen otsikko"), ("study.question_fi", "Toinen kysymys?", "Toinen kysymys?"),
 ]
 
 
@@ -298,6 +299,8 @@ def test_report_keys_appear_in_the_report(walk):
     cfg0, ctx, info, out = walk.results(raw)
     for key, value, expect in REPORT_KEYS:
         variant = _set(raw, key, value)
+        if key.endswith("_fi"):  # the Finnish title and question show in a Finnish report
+            variant = _set(variant, "report.language", "fi")
         if key.startswith("data.synthetic"):
             variant["data"] = {"synthetic": {**{"scenario": "area_reform", "persons": PERSONS, "seed": SEED},
                                              **(value if key == "data.synthetic" else {key.split(".")[-1]: value})}}

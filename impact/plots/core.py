@@ -1,7 +1,8 @@
 """Shared plotting helpers (matplotlib, Agg backend).
 
 Each function takes a tidy pandas DataFrame and returns a ``matplotlib.figure.Figure``;
-nothing is shown or written here (the report decides where figures go).
+nothing is shown or written here (the report decides where figures go). Sizes, colours, number
+formats and the figures' own words come from :mod:`impact.plots.style`.
 """
 
 from __future__ import annotations
@@ -10,29 +11,23 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from impact.plots import style  # noqa: E402
+from impact.plots.style import color, finish, word  # noqa: E402
 
-
-def _finish(fig: Figure, ax, title: str | None) -> Figure:
-    """Common last step of every plot: optional title, tight layout."""
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
 
 def _decorate(ax, xlabel: str, ylabel: str, vline: float | None, hline: float | None, percent: bool,
-              decimals: int = 0, hline_color: str = "black") -> None:
+              hline_color: str = "black") -> None:
     """Shared axis dressing of the line plots: reference lines, percent axis, labels, grid."""
     if vline is not None:
         ax.axvline(vline, color="grey", linestyle="--", linewidth=1)
     if hline is not None:
         ax.axhline(hline, color=hline_color, linewidth=0.8)
     if percent:
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=decimals))
+        style.percent_axis(ax, "y")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -59,12 +54,12 @@ def dot_plot(
         first = data[data[hue] == data[hue].iloc[0]].set_index(y)[x]
         cats = sorted(cats, key=lambda c: first.get(c, 0.0))
     pos = {c: i for i, c in enumerate(cats)}
-    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(cats) + 1.5))
+    fig, ax = style.figure(0.3 * len(cats) + 1.5)
     groups = [(None, data)] if hue is None else list(data.groupby(hue, sort=False))
     markers = ["o", "s", "^", "D"]
     for i, (name, g) in enumerate(groups):
         ax.scatter(g[x], [pos[c] for c in g[y]], marker=markers[i % 4], label=None if name is None else str(name),
-                   facecolors="none" if i == 0 else None, edgecolors="C%d" % i, color="C%d" % i, zorder=3)
+                   facecolors="none" if i == 0 else color(i), edgecolors=color(i), zorder=3)
     if reference is not None:
         ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(cats)))
@@ -73,7 +68,7 @@ def dot_plot(
     ax.grid(axis="x", alpha=0.3)
     if hue is not None:
         ax.legend(frameon=False, loc="lower right")
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title)
 
 
 def overlap_histogram(
@@ -88,13 +83,13 @@ def overlap_histogram(
     """Overlapping histograms of ``value`` by ``group`` on common bins (e.g. score overlap)."""
     v = data[value].to_numpy(dtype=float)
     edges = np.linspace(np.nanmin(v), np.nanmax(v), bins + 1)
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    fig, ax = style.figure(3.5)
     for i, (name, g) in enumerate(data.groupby(group, sort=True)):
-        ax.hist(g[value], bins=edges, density=density, alpha=0.45, color="C%d" % i, label=f"{name} (n={len(g):,})")
+        ax.hist(g[value], bins=edges, density=density, alpha=0.45, color=color(i),
+                label=f"{name} (n = {style.fmt_number(len(g), 0)})")
     ax.set_xlabel(xlabel or value)
-    ax.set_ylabel("density" if density else "count")
-    ax.legend(frameon=False)
-    return _finish(fig, ax, title)
+    ax.set_ylabel(word("density") if density else word("count"))
+    return finish(fig, ax, title, legend=True)
 
 
 def band_lines(
@@ -111,14 +106,14 @@ def band_lines(
     ylabel: str | None = None,
     title: str | None = None,
     percent: bool = False,
-    max_groups: int = 8,
+    max_groups: int = style.MAX_SERIES,
 ) -> Figure:
     """Lines with shaded confidence bands, one per ``group`` (at most ``max_groups``, largest first).
 
     Placement by month since service end is ``band_lines(curves, "month", "share", "ci_lower",
     "ci_upper", group="group", vline=0)``; a Kaplan-Meier plot is the same with ``step=True``.
     """
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = style.figure(3.8)
     groups = [(None, data)] if group is None else list(data.groupby(group, sort=True))
     if group is not None and len(groups) > max_groups:
         size = data.groupby(group).size().sort_values(ascending=False)
@@ -126,21 +121,16 @@ def band_lines(
         groups = [(n, g) for n, g in groups if n in keep]
     for i, (name, g) in enumerate(groups):
         g = g.sort_values(x)
-        col = "C%d" % (i % 10)
+        col = color(i)
         if step:
             ax.step(g[x], g[y], where="post", color=col, label=None if name is None else str(name))
             ax.fill_between(g[x], g[lower], g[upper], step="post", color=col, alpha=0.15, linewidth=0)
         else:
             ax.plot(g[x], g[y], color=col, marker="o", markersize=2.5, label=None if name is None else str(name))
             ax.fill_between(g[x], g[lower], g[upper], color=col, alpha=0.15, linewidth=0)
-    _decorate(ax, xlabel or x, ylabel or y, vline, hline, percent, decimals=0, hline_color="grey")
-    if group is not None:
-        if len(groups) > 3:  # many groups: legend beside the plot, not over the curves
-            fig.set_size_inches(8.0, 3.8)
-            ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        else:
-            ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    _decorate(ax, xlabel or x, ylabel or y, vline, hline, percent, hline_color="grey")
+    # many groups: legend beside the plot, not over the curves
+    return finish(fig, ax, title, legend=group is not None, outside=len(groups) > 3)
 
 
 def estimate_bars(
@@ -157,7 +147,7 @@ def estimate_bars(
     percent: bool = False,
 ) -> Figure:
     """Point estimates with interval whiskers by ``x`` (e.g. horizon), optionally one series per ``group``."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = style.figure(3.6)
     groups = [(None, data)] if group is None else list(data.groupby(group, sort=False))
     xs = list(dict.fromkeys(data[x]))
     pos = {v: i for i, v in enumerate(xs)}
@@ -166,20 +156,18 @@ def estimate_bars(
         off = (i - (len(groups) - 1) / 2) * width
         px = np.array([pos[v] for v in g[x]]) + off
         ax.errorbar(px, g[estimate], yerr=[g[estimate] - g[lower], g[upper] - g[estimate]], fmt="o", capsize=3,
-                    color="C%d" % i, label=None if name is None else str(name))
+                    color=color(i), label=None if name is None else str(name))
         if truth is not None and truth in g:
-            ax.scatter(px, g[truth], marker="x", color="black", zorder=4, label="truth" if i == 0 else None)
+            ax.scatter(px, g[truth], marker="x", color="black", zorder=4, label=word("truth") if i == 0 else None)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xticks(range(len(xs)))
     ax.set_xticklabels([str(v) for v in xs])
     if percent:
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        style.percent_axis(ax, "y", signed=True, points=True)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or estimate)
     ax.grid(axis="y", alpha=0.3)
-    if group is not None or truth is not None:
-        ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title, legend=group is not None or truth is not None)
 
 
 def binned_histogram(
@@ -189,18 +177,19 @@ def binned_histogram(
     value: str = "density",
     group: str = "group",
     xlabel: str | None = None,
-    ylabel: str = "density",
+    ylabel: str | None = None,
     title: str | None = None,
+    labels: dict | None = None,
 ) -> Figure:
-    """Histograms drawn from pre-binned (e.g. disclosure-controlled) counts, one colour per group."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    """Histograms drawn from pre-binned (e.g. disclosure-controlled) counts, one colour per group
+    (``labels`` maps group values to legend entries)."""
+    fig, ax = style.figure(3.5)
     for i, (name, g) in enumerate(data.groupby(group, sort=True)):
-        ax.bar(g[left], g[value], width=(g[right] - g[left]), align="edge", alpha=0.45, color="C%d" % i,
-               label=str(name), linewidth=0)
+        ax.bar(g[left], g[value], width=(g[right] - g[left]), align="edge", alpha=0.45, color=color(i),
+               label=(labels or {}).get(name, str(name)), linewidth=0)
     ax.set_xlabel(xlabel or "")
-    ax.set_ylabel(ylabel)
-    ax.legend(frameon=False)
-    return _finish(fig, ax, title)
+    ax.set_ylabel(ylabel or word("density"))
+    return finish(fig, ax, title, legend=True)
 
 
 def event_study_plot(
@@ -215,33 +204,37 @@ def event_study_plot(
     xlabel: str | None = None,
     ylabel: str | None = "effect",
     title: str | None = None,
+    percent: bool = False,
 ) -> Figure:
     """Event-study plot: estimates by event time with pointwise intervals (bars), the
     simultaneous band (shaded, when ``band_lower``/``band_upper`` columns exist), zero line and
-    a dashed line between the last pre-period and treatment; ``truth`` adds known effects.
+    a dashed line between the last pre-period and treatment; ``truth`` adds known effects;
+    ``percent`` shows effects on shares in percentage points (as the other effect figures).
 
     ``event_study_plot(res.aggregate("dynamic", bootstrap=True).estimates)``.
     """
     d = data.sort_values(x)
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = style.figure(3.8)
     xs = d[x].to_numpy(dtype=float)
     pre = xs < 0
     if band_lower in d and band_upper in d:
-        ax.fill_between(xs, d[band_lower], d[band_upper], color="C0", alpha=0.12, linewidth=0, label="simultaneous band")
+        ax.fill_between(xs, d[band_lower], d[band_upper], color=color(0), alpha=0.12, linewidth=0,
+                        label=word("simultaneous_band"))
     err = np.vstack([d[estimate] - d[lower], d[upper] - d[estimate]])
-    for mask, col, lab in [(pre, "C7", "pre-treatment"), (~pre, "C0", "post-treatment")]:
+    for mask, col, lab in [(pre, style.GREY, word("pre_treatment")), (~pre, color(0), word("post_treatment"))]:
         if mask.any():
             ax.errorbar(xs[mask], d[estimate].to_numpy()[mask], yerr=err[:, mask], fmt="o", color=col,
                         markersize=4, capsize=2, label=lab)
     if truth is not None and truth in d:
-        ax.plot(xs, d[truth], color="C3", linestyle=":", marker="x", markersize=4, label="truth")
+        ax.plot(xs, d[truth], color=color(1), linestyle=":", marker="x", markersize=4, label=word("truth"))
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.axvline(-0.5, color="grey", linestyle="--", linewidth=1)
+    if percent:
+        style.percent_axis(ax, "y", signed=True, points=True)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or estimate)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title, legend=True)
 
 
 def group_time_heatmap(
@@ -260,7 +253,7 @@ def group_time_heatmap(
     wide = data.pivot_table(index=group, columns=time, values=value, aggfunc="first").sort_index()
     vals = wide.to_numpy(dtype=float)
     lim = np.nanmax(np.abs(vals)) if np.isfinite(vals).any() else 1.0
-    fig, ax = plt.subplots(figsize=(min(1.0 + 0.45 * vals.shape[1], 12), min(1.2 + 0.35 * vals.shape[0], 9)))
+    fig, ax = style.figure(min(1.2 + 0.35 * vals.shape[0], 9), min(1.0 + 0.45 * vals.shape[1], 12))
     im = ax.imshow(vals, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(vals.shape[1]))
     ax.set_xticklabels([str(c) for c in wide.columns], rotation=90 if vals.shape[1] > 12 else 0, fontsize=8)
@@ -276,11 +269,11 @@ def group_time_heatmap(
         for i in range(vals.shape[0]):
             for j in range(vals.shape[1]):
                 if np.isfinite(vals[i, j]):
-                    ax.text(j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=7)
+                    ax.text(j, i, style.fmt_number(vals[i, j], 2), ha="center", va="center", fontsize=7)
     ax.set_xlabel(time)
     ax.set_ylabel(group)
     fig.colorbar(im, ax=ax, label=value)
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title)
 
 
 def highlight_lines(
@@ -299,19 +292,18 @@ def highlight_lines(
     others_label: str | None = None,
 ) -> Figure:
     """Many thin grey lines (e.g. placebo gaps of donor units) and one highlighted line."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = style.figure(3.8)
     first = True
     for name, g in data.groupby(unit, sort=False):
         if name == highlight:
             continue
         g = g.sort_values(x)
-        ax.plot(g[x], g[y], color="0.65", linewidth=0.7, alpha=0.8, label=others_label if first else None)
+        ax.plot(g[x], g[y], color=style.GREY, linewidth=0.7, alpha=0.8, label=others_label if first else None)
         first = False
     h = data[data[unit] == highlight].sort_values(x)
-    ax.plot(h[x], h[y], color="C3", linewidth=2.0, label=highlight_label or str(highlight))
-    _decorate(ax, xlabel or x, ylabel or y, vline, hline, percent, decimals=1, hline_color="black")
-    ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    ax.plot(h[x], h[y], color=color(1), linewidth=2.0, label=highlight_label or str(highlight))
+    _decorate(ax, xlabel or x, ylabel or y, vline, hline, percent, hline_color="black")
+    return finish(fig, ax, title, legend=True)
 
 
 def multi_lines(
@@ -327,11 +319,10 @@ def multi_lines(
     percent: bool = False,
 ) -> Figure:
     """Several columns of one table as lines against ``x`` (e.g. treated vs synthetic path)."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = style.figure(3.8)
     d = data.sort_values(x)
     styles = ["-", "--", ":", "-."]
     for i, col in enumerate(ys):
-        ax.plot(d[x], d[col], linestyle=styles[i % 4], color="C%d" % i, label=(labels or ys)[i])
-    _decorate(ax, xlabel or x, ylabel or "", vline, hline, percent, decimals=0, hline_color="black")
-    ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+        ax.plot(d[x], d[col], linestyle=styles[i % 4], color=color(i), label=(labels or ys)[i])
+    _decorate(ax, xlabel or x, ylabel or "", vline, hline, percent, hline_color="black")
+    return finish(fig, ax, title, legend=True)

@@ -12,6 +12,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from impact.plots.core import band_lines, dot_plot, event_study_plot, highlight_lines, multi_lines, overlap_histogram
+from impact.plots import style
+from impact.plots.style import color, finish, word
 
 
 def love_plot(data: pd.DataFrame, threshold: float = 0.1, **kw) -> Figure:
@@ -33,13 +35,14 @@ def event_study(estimates: pd.DataFrame, x: str = "event_time", **kw) -> Figure:
 
 def synth_paths(paths: pd.DataFrame, treated: str, treatment_time: float, ylabel: str = "", **kw) -> Figure:
     """Treated and synthetic outcome paths (``SynthResults.paths``), the treatment time marked."""
-    return multi_lines(paths, "time", ["treated", "synthetic"], labels=[str(treated), f"synthetic {treated}"],
+    return multi_lines(paths, "time", ["treated", "synthetic"], labels=[str(treated), f"{word('synthetic')} {treated}"],
                        vline=treatment_time, ylabel=ylabel, **kw)
 
 
-def synth_gap(paths: pd.DataFrame, treatment_time: float, ylabel: str = "gap", **kw) -> Figure:
+def synth_gap(paths: pd.DataFrame, treatment_time: float, ylabel: str | None = None, **kw) -> Figure:
     """Gap (treated minus synthetic) by period (``SynthResults.paths``)."""
-    return multi_lines(paths, "time", ["gap"], labels=["gap"], vline=treatment_time, hline=0.0, ylabel=ylabel, **kw)
+    return multi_lines(paths, "time", ["gap"], labels=[word("gap")], vline=treatment_time, hline=0.0,
+                       ylabel=ylabel or word("gap"), **kw)
 
 
 def placebo_gaps(gaps: pd.DataFrame, ratios: pd.DataFrame, treatment_time: float,
@@ -54,24 +57,46 @@ def placebo_gaps(gaps: pd.DataFrame, ratios: pd.DataFrame, treatment_time: float
         g = g[g["unit"].isin(keep)]
     treated = ratios.loc[ratios["treated"], "unit"].iloc[0]
     return highlight_lines(g, "time", "gap", "unit", highlight=treated, vline=treatment_time, hline=0.0,
-                           others_label="placebo (donor)", **kw)
+                           others_label=word("placebo_donor"), **kw)
 
 
 def rmspe_ratios(ratios: pd.DataFrame, **kw) -> Figure:
     """Post/pre RMSPE ratios of all units, largest at the top (``PlaceboResults.ratios``)."""
     d = ratios.sort_values("ratio").assign(unit=lambda x: x["unit"].astype(str),
-                                           role=lambda x: np.where(x["treated"], "treated", "placebo"))
+                                           role=lambda x: np.where(x["treated"], word("treated"), word("placebo")))
     return dot_plot(d, y="unit", x="ratio", hue="role", order="data", xlabel="post/pre RMSPE ratio", **kw)
+
+
+def rmspe_histogram(ratios: pd.DataFrame, unit: str = "unit", max_pre_mspe_ratio: float = 5.0,
+                    xlabel: str = "post/pre RMSPE ratio", **kw) -> Figure:
+    """Histogram of the post/pre RMSPE ratios of the placebos (``PlaceboResults.ratios``) with the treated
+    unit's ratio marked; placebos fitting more than ``max_pre_mspe_ratio`` times worse before the
+    treatment than the treated unit are stacked apart (as ``SCtools`` excludes them)."""
+    d = ratios.dropna(subset=["ratio"])
+    tr = d[d["treated"].astype(bool)]
+    pre_t = float(tr["pre_mspe"].iloc[0]) if len(tr) and "pre_mspe" in d else np.inf
+    plc = d[~d["treated"].astype(bool)]
+    poor = plc["pre_mspe"] > max_pre_mspe_ratio * pre_t if "pre_mspe" in plc else pd.Series(False, index=plc.index)
+    fig, ax = style.figure(3.4)
+    edges = np.histogram_bin_edges(d["ratio"], bins=min(20, max(5, len(d) // 2)))
+    ax.hist([plc.loc[~poor, "ratio"], plc.loc[poor, "ratio"]], bins=edges, stacked=True,
+            color=[style.GREY, "#DDDDDD"], edgecolor="white",
+            label=[word("placebo"), f"{word('poor_prefit')} (> {max_pre_mspe_ratio:g}x)"])
+    if len(tr):
+        ax.axvline(float(tr["ratio"].iloc[0]), color=color(1), linewidth=2, label=str(tr[unit].iloc[0]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(word("count"))
+    return finish(fig, ax, kw.pop("title", None), legend=True)
 
 
 def leave_one_out(paths: pd.DataFrame, main: pd.DataFrame, treatment_time: float, **kw) -> Figure:
     """Treated path (highlighted) with the leave-one-out synthetic paths (grey), from
     ``LeaveOneOutResults.paths`` and ``.main``."""
     d = paths.rename(columns={"dropped": "series", "synthetic": "value"})[["series", "time", "value"]]
-    d["series"] = "without " + d["series"].astype(str)
+    d["series"] = word("without") + " " + d["series"].astype(str)
     tr = main[["time", "treated"]].rename(columns={"treated": "value"}).assign(series="treated")
     return highlight_lines(pd.concat([d, tr], ignore_index=True), "time", "value", "series", highlight="treated",
-                           vline=treatment_time, others_label="synthetic, one donor left out", **kw)
+                           vline=treatment_time, others_label=word("one_left_out"), **kw)
 
 
 def event_band(att_event: pd.DataFrame, band: pd.DataFrame | None = None, **kw) -> Figure:

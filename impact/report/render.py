@@ -141,6 +141,7 @@ def fmt_interval(lo: Any, hi: Any, f: Callable[[Any], str]) -> str:
 FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "int": lambda x, lang: fmt_int(x, lang),
     "num0": lambda x, lang: fmt_num(x, 0, lang),
+    "eur100": lambda x, lang: UNDEFINED if _isnan(x) else fmt_int(round(float(x) / 100) * 100, lang),
     "num1": lambda x, lang: fmt_num(x, 1, lang),
     "num2": lambda x, lang: fmt_num(x, 2, lang),
     "num3": lambda x, lang: fmt_num(x, 3, lang),
@@ -149,7 +150,8 @@ FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "pp": lambda x, lang: fmt_pp(x, 1, lang),
     "pp_abs": lambda x, lang: fmt_pp_abs(x, 2, lang),
     "text": lambda x, lang: UNDEFINED if _isnan(x) else label(str(x), lang),
-    "p": lambda x, lang: UNDEFINED if _isnan(x) else ("<0.001" if float(x) < 0.001 else fmt_num(x, 3, lang)),
+    "p": lambda x, lang: UNDEFINED if _isnan(x) else ("<" + fmt_num(0.001, 3, lang) if float(x) < 0.001
+                                                      else fmt_num(x, 3, lang)),
 }
 
 
@@ -186,7 +188,7 @@ def frame_to_table(
         for spec in columns:
             col, _, kind = spec[:3]
             mark = marks.at[i, col] if marks is not None and col in marks.columns and i in marks.index else ""
-            if mark:
+            if mark in MARKS:
                 cell = mark
             else:
                 f = FORMATTERS[kind]

@@ -250,10 +250,14 @@ _EFFECTS = {
                   "jota ei olisi syntynyt ilman palvelua."),
     "cost_per_additional": ("Cost per additional placement (EUR)", "Kustannus per lisäsijoittuminen (EUR)"),
     "significant": ("Effect significantly > 0", "Vaikutus merkitsevästi > 0"),
-    "cost_note": ("Cost per additional placement is shown only where the estimated effect is positive; where the interval "
-                  "includes zero it is very uncertain.",
-                  "Kustannus per lisäsijoittuminen näytetään vain, kun vaikutus on positiivinen; jos luottamusväli "
-                  "sisältää nollan, se on hyvin epävarma."),
+    "cost_note": ("Cost per additional placement = cost per participant / effect, rounded to 100 EUR, shown where the "
+                  "estimated effect is positive; below it the effect's 95% interval carried through the ratio. Where "
+                  "the effect's interval includes zero, the upper limit is not defined (–): the placements may cost "
+                  "without bound.",
+                  "Kustannus per lisäsijoittuminen = kustannus per osallistuja / vaikutus, pyöristettynä 100 euroon, "
+                  "näytetään kun vaikutus on positiivinen; alla vaikutuksen 95 %:n luottamusväli suhteeseen "
+                  "sovitettuna. Jos vaikutuksen luottamusväli sisältää nollan, yläraja ei ole määritelty (–): "
+                  "lisäsijoittumisen hinta voi olla rajaton."),
     "cost_unreliable": ("Cost per additional placement is unreliable where the effect is not significantly positive "
                         "({which} m).", "Kustannus per lisäsijoittuminen on epävarma, kun vaikutus ei ole merkitsevästi "
                         "positiivinen ({which} kk)."),
@@ -1113,7 +1117,25 @@ _LABELS = {
     "work_trial": ("Work trial", "Työkokeilu"), "self_motivated_study": ("Self-motivated study", "Omaehtoinen opiskelu"),
     "rehabilitative_work": ("Rehabilitative work", "Kuntouttava työtoiminta"),
     "integration_training": ("Integration training", "Kotoutumiskoulutus"),
-    "Total": ("Total", "Yhteensä"), "age": ("age", "ikä"), "prior_employment": ("prior employment", "aiempi työllisyys"),
+    "Total": ("Total", "Yhteensä"), "none": ("none", "ei mitään"), "(unknown)": ("(unknown)", "(tuntematon)"), "other": ("other", "muu"),
+    "persons": ("Persons", "Henkilöt"), "jobseeking_spells": ("Job-seeking spells", "Työnhakujaksot"),
+    "service_spells": ("Service spells", "Palvelujaksot"), "earnings_reports": ("Earnings reports (Incomes Register)",
+                                                                          "Ansiotuloilmoitukset (tulorekisteri)"),
+    "benefit_reports": ("Benefit reports (Incomes Register)", "Etuusilmoitukset (tulorekisteri)"),
+    "payers": ("Payers", "Maksajat"), "vacancies": ("Vacancies", "Avoimet työpaikat"),
+    "job_offers": ("Job offers", "Työpaikkatarjoukset"), "candidate_searches": ("Candidate searches", "Ehdokashaut"),
+    "integration_plans": ("Integration plans", "Kotoutumissuunnitelmat"), "areas": ("Areas", "Alueet"),
+    "labour_market_subsidy": ("Labour market subsidy", "Työmarkkinatuki"),
+    "basic_allowance": ("Basic unemployment allowance", "Peruspäiväraha"),
+    "earnings_related_allowance": ("Earnings-related allowance", "Ansiopäiväraha"),
+    "dynamic_matching": ("Risk-set matching", "Riskijoukkokaltaistus"),
+    "sector_treatment": ("Matching, private firms", "Kaltaistus, yritykset"),
+    "sector_comparison": ("Matching, public and third sector", "Kaltaistus, julkinen ja kolmas sektori"),
+    "sector_difference": ("Difference of the sectors' effects", "Sektorien vaikutusten erotus"),
+    "did_event_study": ("DiD event study", "DiD-tapahtumatutkimus"), "did_overall": ("Difference-in-differences (DiD)", "Erotusten erotus (DiD)"),
+    "synthetic_control": ("Synthetic control", "Synteettinen kontrolli"),
+    "employed": ("employed", "työllinen"), "earnings": ("earnings", "ansiot"),
+    "employment_rate": ("employment rate", "työllisyysaste"), "age": ("age", "ikä"), "prior_employment": ("prior employment", "aiempi työllisyys"),
     "prior_earnings": ("prior earnings", "aiemmat ansiot"),
     "synthetic control": ("synthetic control", "synteettinen kontrolli"),
     "synthetic DiD": ("synthetic DiD", "synteettinen erotusten erotus"),
@@ -1124,12 +1146,50 @@ _LABELS = {
     "jackknife+": ("jackknife+", "jackknife+"),
 }
 
+#: The figures' own words (impact.plots.style.WORDS keys), passed to the plots by the document.
+_PLOTS = {
+    "plot_truth": ("truth", "todellinen vaikutus"),
+    "plot_simultaneous_band": ("simultaneous band", "yhtäaikainen luottamusvyö"),
+    "plot_pre_treatment": ("before entry", "ennen aloitusta"),
+    "plot_post_treatment": ("after entry", "aloituksen jälkeen"),
+    "plot_density": ("density", "tiheys"),
+    "plot_count": ("count", "lukumäärä"),
+    "plot_placebo_donor": ("placebo (donor)", "plasebo (lahjoittaja-alue)"),
+    "plot_synthetic": ("synthetic", "synteettinen"),
+    "plot_gap": ("gap", "ero"),
+    "plot_treated": ("treated", "osallistujat"),
+    "plot_control": ("comparison", "vertailuryhmä"),
+    "plot_placebo": ("placebo", "plasebo"),
+    "plot_without": ("without", "ilman"),
+    "plot_poor_prefit": ("poor pre-fit", "huono sopivuus ennen"),
+    "synth_ratio_caption": ("Post/pre RMSPE ratios: {area} (line) against the placebo areas; placebos fitting more "
+                            "than 5 times worse before the reform (pale) are shown apart, as SCtools excludes them. The "
+                            "p-value is the treated area's rank among all ratios.",
+                            "RMSPE-suhteet (jälkeen/ennen): {area} (viiva) ja plasebo-alueet; plasebot, joiden "
+                            "sopivuus ennen uudistusta on yli 5 kertaa huonompi (vaalea), näytetään erikseen, kuten "
+                            "SCtools ne rajaa pois. p-arvo on uudistusalueen sija kaikkien suhteiden joukossa."),
+    "rmspe_ratio": ("post/pre RMSPE ratio", "RMSPE-suhde (jälkeen/ennen)"),
+    "plot_one_left_out": ("synthetic, one donor left out", "synteettinen, yksi lahjoittaja-alue pois"),
+    "offer_result_01": ("01 hired", "01 palkattiin"),
+    "offer_result_02": ("02 filled by another", "02 täytettiin muulla"),
+    "offer_result_03": ("03 vacancy cancelled", "03 paikka peruttiin"),
+    "offer_result_04": ("04 employer rejected", "04 työnantaja hylkäsi"),
+    "offer_result_05": ("05 job seeker declined", "05 työnhakija kieltäytyi"),
+    "offer_result_06": ("06 other or none", "06 muu tai ei tulosta"),
+}
+
+
+def plot_words(lang: str) -> dict[str, str]:
+    """The figures' own words in ``lang`` (for :func:`impact.plots.style.context`)."""
+    return {k[len("plot_"):]: v[LANGUAGES.index(lang)] for k, v in _PLOTS.items() if k.startswith("plot_")}
+
+
 _PROGRESS = {f"progress_{k}": (k, k) for k in ("followup", "matching", "sector", "did", "synth", "metrics",
                                                            "targeting")}
 
 #: The catalogue: key -> (English, Finnish).
 WORDS: dict[str, tuple[str, str]] = {**_GENERAL, **_FOLLOWUP, **_FLOW, **_EFFECTS, **_DID, **_SYNTH, **_ROBUSTNESS,
-                                     **_METRICS, **_DESIGNS, **_PROGRESS, **_HONEST_AREA, **_TARGETING,
+                                     **_METRICS, **_DESIGNS, **_PROGRESS, **_HONEST_AREA, **_TARGETING, **_PLOTS,
                                      **{f"reading_{k}_{v}": pair[i] for k, pair in _READINGS.items()
                                         for i, v in enumerate(("pass", "fail"))}}
 LABELS: dict[str, tuple[str, str]] = _LABELS
@@ -1165,3 +1225,329 @@ def label(value: str, lang: str = "en") -> str:
 def placeholders(s: str) -> set[str]:
     """The ``{name}`` fields of a catalogue text."""
     return {f for _, f, _, _ in string.Formatter().parse(s) if f}
+
+
+# ---------------------------------------------------------------------------------------
+# Texts made below the report layer (estimators' check rows, designs' estimands, the outcome
+# stage's exclusion rules, disclosure notes) and variable names, in the report's language
+# ---------------------------------------------------------------------------------------
+
+_NUM = r"-?[\d.]+"
+#: English text made by a lower layer (a regular expression of the whole text) -> catalogue key of
+#: its text in the report; the named groups are the placeholders (numbers in the report's format).
+_TRANSLATED = (
+    (r"placebo treatment \(permuted\)", "chk_placebo_treatment"),
+    (r"random common cause", "chk_random_common_cause"),
+    (r"data subset \((?P<p>\d+)%\)", "chk_data_subset"),
+    (r"unobserved common cause", "chk_unobserved_common_cause"),
+    (r"DiD pre-trends \(Wald, (?:all )?pre-treatment ATT\(g,t\) = 0(?: for e = (?P<a>-?\d+)\.\.-1)?\)",
+     "chk_did_pretrends"),
+    (r"DiD placebo in time \(cohorts moved (?P<n>\d+) periods earlier\)", "chk_did_placebo_in_time"),
+    (r"in-space placebo \(rank (?P<r>\d+) of (?P<n>\d+)\)", "chk_in_space"),
+    (r"in-space placebo, donors with good pre-fit \((?P<n>\d+) units\)", "chk_in_space_good_fit"),
+    (r"permutation interval excludes zero", "chk_permutation_interval"),
+    (r"in-time placebo \(treatment moved back to (?P<m>[\d-]+)\)", "chk_in_time"),
+    (r"leave one donor out \((?P<n>\d+) refits\)", "chk_leave_one_out"),
+    (r"near zero \(within z x s\.e\. of the original estimate\)", "exp_near_zero_se"),
+    (r"unchanged \(within the original interval\)", "exp_unchanged"),
+    (r"near zero: no 'effect' before the real treatment \(within the spread of placebo ATTs\)", "exp_in_time"),
+    (rf"near zero: placebo ATT (?P<e>{_NUM}) \[(?P<lo>{_NUM}), (?P<hi>{_NUM})\], p = (?P<p>{_NUM})",
+     "exp_did_placebo"),
+    (rf"all pre-treatment effects zero \(Wald test not rejected at (?P<a>\d+)%\); here chi2\((?P<df>\d+)\) = "
+     rf"(?P<chi>{_NUM}), p = (?P<p>{_NUM})", "exp_pretrends"),
+    (rf"the treated area's post/pre RMSPE ratio is among the largest \(p = (?P<p>{_NUM}); the smallest possible p "
+     rf"with (?P<n>\d+) units is (?P<pmin>{_NUM})\)", "exp_in_space"),
+    (r"same, keeping placebos whose pre-period MSPE is at most (?P<k>\d+)x the treated area's", "exp_good_fit"),
+    (rf"\|ATT\| larger than the (?P<q>\d+)% quantile of \|placebo ATTs\| \((?P<v>{_NUM})\)", "exp_permutation"),
+    (rf"every refit keeps the sign of the ATT \(range (?P<lo>{_NUM}) to (?P<hi>{_NUM})\)", "exp_leave_one_out"),
+    (rf"a hidden confounder (?P<k>\S+) x as strong as the strongest observed covariate \((?P<cov>[^:]+): partial "
+     rf"R2 (?P<r2d>{_NUM}) with the treatment, (?P<r2y>{_NUM}) with the outcome\) leaves the interval of the linear "
+     rf"regression estimate \((?P<est>{_NUM}), same confounders\) away from zero \(adjusted (?P<adj>{_NUM}) "
+     rf"\[(?P<lo>{_NUM}), (?P<hi>{_NUM})\]\); robustness value (?P<rv>{_NUM}), (?P<rva>{_NUM}) for the interval",
+     "exp_ovb"),
+    (r"ATT of starting the service in month u of job-seeking vs not starting it then \(join now vs wait: the "
+     r"comparison may start it later\)", "estimand_dynamic_att"),
+    (r"ATT of starting the service in month u of job-seeking vs not starting it then \(join now vs wait: the "
+     r"comparison may start it later\); outcomes (?P<h>[\d, ]+) months after the service end", "estimand_dynamic_att_h"),
+    (r"(?P<n>\d+) cell\(s\) under (?P<m>\d+) persons suppressed, (?P<k>\d+) more to protect them from subtraction",
+     "note_cells_suppressed"),
+    (r"(?P<n>\d+) further value group\(s\) withheld: a share, mean or sub-count resting on fewer than (?P<m>\d+) "
+     r"persons \(or its complement\), an earnings cell with fewer than (?P<p>\d+) payers or one payer above "
+     r"(?P<d>\d+)%, or protecting such values", "note_values_withheld"),
+    (r"year (?P<k>\d+): units whose follow-up year lies outside the rate table \((?P<a>\d+)-(?P<b>\d+)\) use the "
+     r"rate of the nearest year", "tax_note_year"),
+    (r"units whose municipality has no tax rate are left out of the mean rate", "tax_note_no_rate"),
+    (r"(?P<n>\d+) count\(s\) suppressed: a step that removes fewer than (?P<m>\d+) persons is shown as a suppressed "
+     r"pair with another step", "note_flow_suppressed"),
+)
+
+_TRANSLATIONS = {
+    "chk_placebo_treatment": ("placebo treatment (permuted)", "plasebokäsittely (satunnaistettu)"),
+    "chk_random_common_cause": ("random common cause", "satunnainen yhteinen tekijä"),
+    "chk_data_subset": ("data subset ({p}%)", "osa-aineisto ({p} %)"),
+    "chk_unobserved_common_cause": ("unobserved common cause", "havaitsematon yhteinen tekijä"),
+    "chk_did_pretrends": ("DiD pre-trends (Wald)", "DiD: esitrenditesti (Wald)"),
+    "chk_did_placebo_in_time": ("DiD placebo in time (cohorts moved {n} periods earlier)",
+                                "DiD: aikaplasebo (kohortit siirretty {n} jaksoa aiemmaksi)"),
+    "chk_in_space": ("in-space placebo (rank {r} of {n})", "alueplasebo (sija {r}/{n})"),
+    "chk_in_space_good_fit": ("in-space placebo, donors with good pre-fit ({n} units)",
+                              "alueplasebo, hyvin sopivat vertailualueet ({n} aluetta)"),
+    "chk_permutation_interval": ("permutation interval excludes zero", "permutaatioväli ei sisällä nollaa"),
+    "chk_in_time": ("in-time placebo (treatment moved back to {m})", "aikaplasebo (uudistus siirretty kuukauteen {m})"),
+    "chk_leave_one_out": ("leave one donor out ({n} refits)", "yksi vertailualue kerrallaan pois ({n} sovitusta)"),
+    "exp_near_zero_se": ("near zero (within z x s.e. of the original estimate)",
+                         "lähellä nollaa (z keskivirheen päässä alkuperäisestä estimaatista)"),
+    "exp_unchanged": ("unchanged (within the original interval)", "ennallaan (alkuperäisen luottamusvälin sisällä)"),
+    "exp_in_time": ("near zero: no 'effect' before the real treatment (within the spread of placebo ATTs)",
+                    "lähellä nollaa: ei 'vaikutusta' ennen todellista uudistusta (plasebovaikutusten vaihtelun sisällä)"),
+    "exp_did_placebo": ("near zero: placebo ATT {e} [{lo}, {hi}], p = {p}",
+                        "lähellä nollaa: plasebovaikutus {e} [{lo}, {hi}], p = {p}"),
+    "exp_pretrends": ("all pre-treatment effects zero (Wald test not rejected at {a}%); here chi2({df}) = {chi}, p = {p}",
+                      "kaikki vaikutukset ennen aloitusta nollia (Waldin testi ei hylkää {a} %:n tasolla); tässä "
+                      "khii2({df}) = {chi}, p = {p}"),
+    "exp_in_space": ("the treated area's post/pre RMSPE ratio is among the largest (p = {p}; the smallest possible p "
+                     "with {n} units is {pmin})",
+                     "uudistusalueen RMSPE-suhde (jälkeen/ennen) on suurimpien joukossa (p = {p}; pienin mahdollinen p "
+                     "{n} alueella on {pmin})"),
+    "exp_good_fit": ("same, keeping placebos whose pre-period MSPE is at most {k}x the treated area's",
+                     "sama, mukana vain plasebot, joiden MSPE ennen uudistusta on enintään {k}-kertainen "
+                     "uudistusalueeseen nähden"),
+    "exp_permutation": ("|ATT| larger than the {q}% quantile of |placebo ATTs| ({v})",
+                        "|ATT| on suurempi kuin plasebovaikutusten itseisarvojen {q} %:n kvantiili ({v})"),
+    "exp_leave_one_out": ("every refit keeps the sign of the ATT (range {lo} to {hi})",
+                          "jokainen uudelleensovitus säilyttää vaikutuksen etumerkin (vaihteluväli {lo}…{hi})"),
+    "exp_ovb": ("a hidden confounder {k} x as strong as the strongest observed covariate ({cov}: partial R2 {r2d} with "
+                "the treatment, {r2y} with the outcome) leaves the interval of the linear regression estimate ({est}, "
+                "same confounders) away from zero (adjusted {adj} [{lo}, {hi}]); robustness value {rv}, {rva} for the "
+                "interval",
+                "havaitsematon sekoittava tekijä, joka on {k}-kertaisesti yhtä vahva kuin vahvin havaittu muuttuja "
+                "({cov}: osittainen R2 {r2d} osallistumisen ja {r2y} tuloksen kanssa), ei siirrä lineaarisen "
+                "regressioestimaatin ({est}, samat muuttujat) luottamusväliä nollan yli (korjattu {adj} [{lo}, {hi}]); "
+                "robustisuusarvo {rv}, luottamusvälille {rva}"),
+    "estimand_dynamic_att": ("ATT of starting the service in month u of job-seeking vs not starting it then (join "
+                             "now vs wait: the comparison may start it later)",
+                             "palvelun aloittamisen vaikutus osallistujiin (ATT) työnhaun kuukautena u verrattuna "
+                             "siihen, ettei palvelua aloiteta silloin (aloittaa nyt vai odottaa: vertailuhenkilö voi "
+                             "aloittaa myöhemmin)"),
+    "estimand_dynamic_att_h": ("ATT of starting the service in month u of job-seeking vs not starting it then (join "
+                               "now vs wait: the comparison may start it later); outcomes {h} months after the service "
+                               "end",
+                               "palvelun aloittamisen vaikutus osallistujiin (ATT) työnhaun kuukautena u verrattuna "
+                               "siihen, ettei palvelua aloiteta silloin (aloittaa nyt vai odottaa: vertailuhenkilö voi "
+                               "aloittaa myöhemmin); tulokset {h} kuukautta palvelun päättymisen jälkeen"),
+    "note_cells_suppressed": ("{n} cell(s) under {m} persons suppressed, {k} more to protect them from subtraction",
+                              "{n} alle {m} henkilön solua salattu ja {k} muuta, jottei niitä voi päätellä "
+                              "vähentämällä"),
+    "note_values_withheld": ("{n} further value group(s) withheld: a share, mean or sub-count resting on fewer than "
+                             "{m} persons (or its complement), an earnings cell with fewer than {p} payers or one payer "
+                             "above {d}%, or protecting such values",
+                             "{n} muuta arvoryhmää jätetty pois: osuus, keskiarvo tai osamäärä, joka perustuu alle {m} "
+                             "henkilöön (tai sen vastinluku), ansiosolu, jossa on alle {p} maksajaa tai yksi maksaja "
+                             "yli {d} %:lla, tai tällaisia arvoja suojaava arvo"),
+    "note_flow_suppressed": ("{n} count(s) suppressed: a step that removes fewer than {m} persons is shown as a "
+                             "suppressed pair with another step",
+                             "{n} lukumäärää salattu: vaihe, joka poistaa alle {m} henkilöä, näytetään salattuna "
+                             "parina toisen vaiheen kanssa"),
+    # the outcome stage's rules (impact.outcomes: REPORT_RULES, UNIT_RULES) and what was done
+    "exclusion_superseded_version": ("row of a report version replaced by a later version of the same report "
+                                     "reference", "ilmoitusversion rivi, jonka saman ilmoituksen myöhempi versio "
+                                     "korvaa"),
+    "exclusion_cancelled_report": ("row of a report whose latest version is a cancellation",
+                                   "ilmoituksen rivi, jonka viimeisin versio on mitätöinti"),
+    "exclusion_income_type_not_counted": ("income type outside the configured earnings income types",
+                                          "tulolaji, joka ei kuulu ansioihin laskettaviin tulolajeihin"),
+    "exclusion_holiday_compensation_excluded": ("holiday compensation (234) with holiday_compensation = 'exclude'",
+                                                "lomakorvaus (234), kun lomakorvaukset on rajattu pois"),
+    "exclusion_paid_after_extraction": ("payment date after the extraction date", "maksupäivä poimintapäivän jälkeen"),
+    "exclusion_period_end_before_start": ("pay (or earnings) period ending before it starts: no month to allocate to",
+                                          "palkanmaksu- tai ansaintajakso päättyy ennen alkuaan: ei kohdistettavaa "
+                                          "kuukautta"),
+    "exclusion_outside_month_range": ("period (or payment) outside the run's month range (data_start to extraction)",
+                                      "jakso tai maksu ajon kuukausien ulkopuolella (aineiston alusta poimintaan)"),
+    "exclusion_person_without_spells": ("report for a person with no job-seeking or service spell",
+                                        "ilmoitus henkilöstä, jolla ei ole työnhaku- eikä palvelujaksoa"),
+    "exclusion_service_ongoing": ("service without an end date at extraction: no outcomes after the end",
+                                  "palvelu ilman päättymispäivää poiminnassa: ei tuloksia päättymisen jälkeen"),
+    "exclusion_service_starts_after_extraction": ("service starting after the extraction date",
+                                                  "palvelu alkaa poimintapäivän jälkeen"),
+    "exclusion_service_ends_after_extraction": ("service ending after the extraction date",
+                                                "palvelu päättyy poimintapäivän jälkeen"),
+    "exclusion_spell_starts_after_extraction": ("job-seeking spell starting after the extraction date",
+                                                "työnhakujakso alkaa poimintapäivän jälkeen"),
+    "exclusion_spell_ends_after_extraction": ("job-seeking spell ending after the extraction date",
+                                              "työnhakujakso päättyy poimintapäivän jälkeen"),
+    "exclusion_unit_person_not_in_persons": ("unit whose person is not in persons: segment baseline unknown",
+                                             "yksikkö, jonka henkilö puuttuu henkilörekisteristä: segmentin "
+                                             "vertailutaso tuntematon"),
+    "action_excluded": ("excluded", "poistettu"),
+    "action_kept (no relative earnings)": ("kept (no relative earnings)", "säilytetty (ei suhteellisia ansioita)"),
+    "footer_config": ("config", "asetukset"),
+    # the first page of an effect study (impact.study.headline)
+    "analysis_head": ("Design", "Asetelma"),
+    "covariate_head": ("Characteristic", "Ominaisuus"),
+    "bal_mean_treated_before": ("Treated mean", "Osallistujat, ka."),
+    "bal_mean_control_before": ("Pool mean, before", "Vertailujoukko ennen, ka."),
+    "bal_smd_before": ("SMD before", "SMD ennen"),
+    "bal_mean_treated_after": ("Treated mean, matched", "Osallistujat, kaltaistettu ka."),
+    "bal_mean_control_after": ("Matched comparison mean", "Kaltaistettu vertailu, ka."),
+    "bal_smd_after": ("SMD after", "SMD jälkeen"), "bal_vr_after": ("Variance ratio after", "Varianssisuhde jälkeen"),
+    "balance_caption": ("{title}: covariate balance before and after matching",
+                        "{title}: taustamuuttujien tasapaino ennen kaltaistusta ja sen jälkeen"),
+    "balance_note": ("SMD: standardised mean difference (treated minus comparison, in pooled standard deviations "
+                     "before matching); |SMD| above 0.1 or a variance ratio outside [0.5, 2] is flagged on the first "
+                     "page. Shares are proportions (0.25 = 25%), earnings in EUR, history in months.",
+                     "SMD: standardoitu keskiarvojen erotus (osallistujat miinus vertailu, yhdistetyn keskihajonnan "
+                     "yksiköissä ennen kaltaistusta); |SMD| yli 0,1 tai varianssisuhde välin [0,5, 2] ulkopuolella "
+                     "nostetaan ensimmäiselle sivulle. Osuudet ovat suhdelukuja (0,25 = 25 %), ansiot euroina, "
+                     "työhistoria kuukausina."),
+    "n_controls_used_head": ("Comparison used", "Vertailuhenkilöitä käytetty"), "when_head": ("Measured", "Mitattu"),
+    "headline_caption": ("Headline effects on open-market employment", "Keskeiset vaikutukset avoimille "
+                         "työmarkkinoille sijoittumiseen"),
+    "headline_note": ("Effect in percentage points with the 95% confidence interval below it; each design's comparison "
+                      "is stated in the summary and under 'Design, estimand and assumptions'. Comparison used: the "
+                      "comparison persons with weight in the estimate (donor areas for a synthetic control).",
+                      "Vaikutus prosenttiyksikköinä, alla 95 %:n luottamusväli; kunkin asetelman vertailu kerrotaan "
+                      "tiivistelmässä ja kohdassa 'Asetelma, estimoitava suure ja oletukset'. Vertailuhenkilöitä "
+                      "käytetty: estimaatissa painon saaneet vertailuhenkilöt (synteettisessä kontrollissa "
+                      "lahjoittaja-alueet)."),
+    "headline_effect": ("{what}, {when}: {estimate} (95% CI {lo} to {hi}; {p}); {verdict}.",
+                        "{what}, {when}: {estimate} (95 %:n luottamusväli {lo} … {hi}; {p}); {verdict}."),
+    "headline_significant": ("the interval excludes zero", "luottamusväli ei sisällä nollaa"),
+    "headline_not_significant": ("the interval includes zero: no effect can be shown",
+                                 "luottamusväli sisältää nollan: vaikutusta ei voida osoittaa"),
+    "headline_suppressed": ("{what}: the estimate is not published ({mark}).",
+                            "{what}: estimaattia ei julkaista ({mark})."),
+    "headline_truth": ("The synthetic registers' true effect is {truth} ({covered}).",
+                       "Synteettisen aineiston todellinen vaikutus on {truth} ({covered})."),
+    "truth_inside": ("inside the interval", "luottamusvälin sisällä"),
+    "truth_outside": ("OUTSIDE the interval: see the warnings", "luottamusvälin ULKOPUOLELLA: ks. varoitukset"),
+    "when_matching": ("{h} months after the service ended", "{h} kk palvelun päättymisen jälkeen"),
+    "when_did": ("average over months 0-{post} since entry", "keskiarvo 0–{post} kk aloituksesta"),
+    "when_synth": ("average gap after the reform ({month} on)", "keskimääräinen ero uudistuksen jälkeen ({month} "
+                   "alkaen)"),
+    "comparison_head_not_yet_treated": ("Comparison: job seekers who had been unemployed equally long but did not "
+                                        "start {service} in the same month (they may start it later).",
+                                        "Vertailu: yhtä kauan työttömänä olleet työnhakijat, jotka eivät aloittaneet "
+                                        "palvelua ({service}) samana kuukautena (he voivat aloittaa sen myöhemmin)."),
+    "comparison_head_other_sector": ("Comparison: the same effect for pay subsidies with the other employer sectors, "
+                                     "each measured against job seekers who did not start a pay subsidy then.",
+                                     "Vertailu: sama vaikutus muiden työnantajasektorien palkkatuelle; kumpaakin "
+                                     "verrataan työnhakijoihin, jotka eivät aloittaneet palkkatukea silloin."),
+    "comparison_head_donors": ("Comparison: a synthetic area, a weighted mix of employment areas without a reform.",
+                               "Vertailu: synteettinen alue, painotettu yhdistelmä työllisyysalueista ilman "
+                               "uudistusta."),
+    "estimand_head_matching": ("Matching estimates the effect on those who started ({estimand}).",
+                               "Kaltaistus estimoi vaikutuksen aloittaneisiin ({estimand})."),
+    "estimand_head_sector": ("The sector difference is the difference of the two groups' effects on their own "
+                             "participants (not a randomised comparison of sectors).",
+                             "Sektoriero on kahden ryhmän omiin osallistujiinsa kohdistuvien vaikutusten erotus (ei "
+                             "satunnaistettu sektorivertailu)."),
+    "estimand_head_did": ("The DiD estimates the average effect of joining in an entry month from {first} to {last} "
+                          "rather than not then, over months 0-{post} since entry (the months in the service "
+                          "included).",
+                          "DiD estimoi keskimääräisen vaikutuksen aloittaa palvelu aloituskuukautena {first}–{last} "
+                          "eikä silloin, kuukausina 0–{post} aloituksesta (palvelun aikaiset kuukaudet mukana)."),
+    "estimand_head_did_spell": ("The DiD estimates the average effect by months since the start, over months "
+                                "0-{post}.", "DiD estimoi keskimääräisen vaikutuksen kuukausina 0–{post} "
+                                "aloituksesta."),
+    "estimand_head_synth": ("The synthetic control estimates the reform's effect on area {area} (ATT) from {month}.",
+                            "Synteettinen kontrolli estimoi uudistuksen vaikutuksen alueeseen {area} (ATT) "
+                            "{month} alkaen."),
+    "reconcile_matching_did": ("Why matching and DiD differ: matching measures employment {h} months after the service "
+                               "ended, for every start in the population's years; the DiD averages months 0-{post} "
+                               "after entry (so the lock-in while in the service pulls it down) for the entry months "
+                               "whose follow-up lies inside the data. They answer different questions; neither is "
+                               "the other's check.",
+                               "Miksi kaltaistus ja DiD eroavat: kaltaistus mittaa työllisyyttä {h} kk palvelun "
+                               "päättymisen jälkeen kaikille perusjoukon vuosien aloituksille; DiD on keskiarvo "
+                               "kuukausista 0–{post} aloituksesta (palvelun aikainen lukkiutuminen laskee sitä) niille "
+                               "aloituskuukausille, joiden seuranta mahtuu aineistoon. Ne vastaavat eri kysymyksiin; "
+                               "kumpikaan ei ole toisen tarkistus."),
+    "tax_note": ("municipal tax base: {notes}", "kunnallisveron peruste: {notes}"),
+    "tax_note_year": ("year {k}: units whose follow-up year lies outside the rate table ({a}-{b}) use the rate of the "
+                      "nearest year", "vuosi {k}: yksiköille, joiden seurantavuosi on veroprosenttitaulukon "
+                      "({a}–{b}) ulkopuolella, käytetään lähimmän vuoden veroprosenttia"),
+    "tax_note_no_rate": ("units whose municipality has no tax rate are left out of the mean rate",
+                         "yksiköt, joiden kunnalla ei ole veroprosenttia, jätetään keskimääräisen veroprosentin "
+                         "ulkopuolelle"),
+}
+WORDS.update(_TRANSLATIONS)
+_COMPILED = tuple((__import__("re").compile(p + r"\Z"), k) for p, k in _TRANSLATED)
+
+
+def _fi_number(s: str) -> str:
+    return s.replace(".", ",").replace("-", "\u2212") if __import__("re").fullmatch(r"-?\d+\.\d+|-\d+", s) else s
+
+
+def translate(s: str, lang: str) -> str:
+    """A text made in English below the report layer (a check's name or expectation, a design's estimand,
+    a disclosure note), in ``lang``; numbers in the language's format. Unknown texts come back as they are."""
+    s = str(s)
+    if lang == "en":
+        return s
+    if s.startswith("municipal tax base: "):  # outcomes.tax joins its notes
+        return text("tax_note", lang, notes="; ".join(translate(x, lang) for x in
+                                                      s[len("municipal tax base: "):].split("; ")))
+    for rx, key in _COMPILED:
+        m = rx.match(s)
+        if m:
+            kw = {k: (_fi_number(v) if lang == "fi" else v) for k, v in m.groupdict(default="").items()}
+            if "cov" in kw:
+                kw["cov"] = covariate_label(kw["cov"], lang)
+            if key == "chk_did_pretrends" and kw.get("a"):
+                return text(key, lang) + f" (e = {kw['a']}..\u22121)"
+            return text(key, lang, **kw)
+    return s
+
+
+_COVARIATE_PARTS = {
+    "area": ("Employment area", "Työllisyysalue"), "segment": ("Segment", "Segmentti"), "seg": ("Segment", "Segmentti"),
+    "lang": ("Language", "Kieli"), "hist_el": ("Employment history x months of job seeking",
+                                              "Työhistoria x työnhakukuukaudet"),
+    "edu": ("Education", "Koulutus"), "sex": ("Sex", "Sukupuoli"), "year": ("Year", "Vuosi"),
+    "quarter": ("Quarter", "Vuosineljännes"), "month": ("Month", "Kuukausi"), "age": ("Age", "Ikä"),
+}
+_COVARIATES = {
+    "u": ("months of job seeking (u)", "työnhakukuukausia (u)"), "length": ("length of the service",
+                                                                       "palvelun kesto"),
+    "employment_area": ("employment area", "työllisyysalue"), "quarter": ("quarter", "vuosineljännes"),
+    "female": ("female", "nainen"), "male": ("male", "mies"), "age": ("age", "ikä"),
+    "age_sq": ("age squared", "ikä toiseen"), "prior_employment": ("prior employment", "aiempi työllisyys"),
+    "prior_earnings": ("prior earnings", "aiemmat ansiot"), "elapsed_months": ("months of job seeking",
+                                                                             "työnhakukuukausia"),
+    "lang_fi": ("Language: Finnish", "Kieli: suomi"), "lang_sv": ("Language: Swedish", "Kieli: ruotsi"),
+    "lang_other": ("Language: other", "Kieli: muu"), "sex_f": ("Sex: female", "Sukupuoli: nainen"),
+    "sex_m": ("Sex: male", "Sukupuoli: mies"),
+    "log_elapsed": ("months of job seeking (log)", "työnhakukuukausia (log)"),
+    "age_under_25": ("age under 25", "alle 25-vuotias"), "age_over_50": ("age over 50", "yli 50-vuotias"),
+    "age_u25": ("age under 25", "alle 25-vuotias"), "age_o50": ("age over 50", "yli 50-vuotias"),
+    "educ_basic": ("basic education only", "vain perusaste"), "educ_tertiary": ("tertiary education",
+                                                                              "korkea-aste"),
+    "emp_pre_spell_12": ("months employed in the 12 months before the spell",
+                         "työssäolokuukaudet 12 kk ennen työnhakujaksoa"),
+    "employed_lag1": ("employed in the month before", "työllinen edellisenä kuukautena"),
+    "emp_12m": ("months employed in the 12 months before", "työssäolokuukaudet 12 kk ennen"),
+    "long_term": ("long-term unemployed", "pitkäaikaistyötön"),
+}
+
+
+def covariate_label(name: str, lang: str = "en") -> str:
+    """A readable label of a design variable: ``earn_1_12`` -> "earnings, months 1-12 before",
+    ``area_EA03`` -> "Employment area: EA03", ``segment_02`` -> "Segment: 02"; else the label of the
+    name (:func:`label`) or the name itself."""
+    import re
+
+    n = str(name)
+    i = LANGUAGES.index(lang)
+    if n in _COVARIATES:
+        return _COVARIATES[n][i]
+    m = re.fullmatch(r"(earn|emp)_(\d+)_(\d+)", n)
+    if m:
+        what = ("earnings (EUR)", "ansiot (euroa)") if m.group(1) == "earn" else ("months employed",
+                                                                                "työssäolokuukaudet")
+        return (f"{what[0]}, months {m.group(2)}\u2013{m.group(3)} before" if lang == "en" else
+                f"{what[1]}, {m.group(2)}\u2013{m.group(3)} kk ennen")
+    m = re.fullmatch(r"([a-z]+)_(.+)", n)
+    if m and m.group(1) in _COVARIATE_PARTS:
+        return f"{_COVARIATE_PARTS[m.group(1)][i]}: {label(m.group(2), lang)}"
+    return label(n, lang)

@@ -63,6 +63,10 @@ class StudySection:
     name: str = option(doc="Name of the study; the report is written to reports/NAME/.", kind="str")
     title: str = option(doc="Title of the report.", kind="str")
     question: str = option(doc="The evaluation question, printed on the first page.", kind="str")
+    title_fi: str | None = option(None, "Finnish title, used when report.language = 'fi' (default: the title).",
+                                  kind="str", informational=True)
+    question_fi: str | None = option(None, "Finnish question, used when report.language = 'fi' (default: the "
+                                     "question).", kind="str", informational=True)
     description: str = option("", "A longer description, printed under the question.", kind="str",
                               informational=True)
     phase: int = option(1, "Phase of the evaluation roadmap (1 follow-up, 2 effects, 3 machine learning), printed "

@@ -15,6 +15,7 @@ analyses before it, and returns a new value.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,10 @@ import polars as pl
 
 from impact.designs.population import Flow, Population
 from impact.report.disclosure import Disclosed, DisclosureRules, Publication
+
+
+def _no_step(name: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class StudyContext:
     panel: Any  # Ibis table of the person x month panel
     population: Population
     log: Callable[[str], None] = print
+    step: Callable[[str], contextlib.AbstractContextManager] = _no_step  # ``with ctx.step("fit"):`` timed sub-steps
 
     @property
     def lang(self) -> str:

@@ -19,7 +19,8 @@ import pandas as pd
 from impact.report.disclosure import Disclosed
 from impact.report.render import (FORMATTERS, ReportDoc, ReportFigure, ReportSection, ReportTable, frame_to_table,
                                   legend, save_figure)
-from impact.report.wording import label, text
+from impact.plots import style as plot_style
+from impact.report.wording import label, plot_words, text, translate
 from impact.study.context import DisclosedResult, Notice
 
 
@@ -54,7 +55,11 @@ class Page:
         if rows is not None:
             f = f.loc[rows]
         return frame_to_table(f, [c for c in columns if c[0] in f.columns], caption, self.lang,
-                              list(d.notes) + list(notes), name=name or d.name, marks=d.marks)
+                              self.notes(d) + list(notes), name=name or d.name, marks=d.marks)
+
+    def notes(self, d: Disclosed) -> list[str]:
+        """The disclosure notes of ``d`` in the report's language."""
+        return [translate(n, self.lang) for n in d.notes]
 
     def table_frame(self, frame: pd.DataFrame, marks: pd.DataFrame, columns: list[tuple], caption: str,
                     rows: list | None = None, name: str = "", notes: list | tuple = ()) -> ReportTable:
@@ -63,16 +68,20 @@ class Page:
         return frame_to_table(f, columns, caption, self.lang, list(notes), name=name, marks=m)
 
     def legend(self, d: Disclosed) -> list[str]:
-        return list(d.notes) + legend(set(d.marks.to_numpy().ravel().tolist()), self.lang)
+        return self.notes(d) + legend(set(d.marks.to_numpy().ravel().tolist()), self.lang)
 
     def flow_table(self, d: Disclosed, caption: str) -> ReportTable:
         """A flow of exclusions (steps, units and persons left, removed) with its marks."""
         lang = self.lang
-        f = d.frame.assign(text_step=[text(k, lang, **(p or {})) for k, p in zip(d.frame["key"], d.frame["params"])])
+        def labelled(v: Any) -> Any:  # code values in a step's text (service types, areas) as labels
+            return ", ".join(label(x.strip(), lang) for x in v.split(",")) if isinstance(v, str) else v
+
+        f = d.frame.assign(text_step=[text(k, lang, **{a: labelled(v) for a, v in (p or {}).items()})
+                                      for k, p in zip(d.frame["key"], d.frame["params"])])
         cols = [("text_step", text("step", lang), "text"), ("units", text("units_left", lang), "int"),
                 ("persons", text("persons_left", lang), "int"), ("removed_units", text("removed_units", lang), "int"),
                 ("removed_persons", text("removed_persons", lang), "int")]
-        return frame_to_table(f, cols, caption, lang, list(d.notes), name=d.name, marks=d.marks)
+        return frame_to_table(f, cols, caption, lang, self.notes(d), name=d.name, marks=d.marks)
 
     def save_figure(self, fig: Any, name: str, caption: str) -> ReportFigure:
         return save_figure(fig, self.figures_dir, name, caption)
@@ -123,10 +132,11 @@ class Page:
         cols = [("label", text("group", lang), "text"), ("horizon", text("horizon", lang), "int"),
                 ("cost_per_participant", text("cost_per_participant", lang), "num0"),
                 ("effect", text("estimate", lang), "pp"),
-                ("cost_per_additional_placement", text("cost_per_additional", lang), "num0"),
+                ("cost_per_additional_placement", text("cost_per_additional", lang), "eur100",
+                 ("cost_ci_lower", "cost_ci_upper")),
                 ("sig", text("significant", lang), "text")]
         self.cost_tables.append(frame_to_table(f, cols, text("cost", lang), lang, [text("cost_note", lang)] +
-                                               list(d.notes), name=name, marks=d.marks))
+                                               self.notes(d), name=name, marks=d.marks))
         bad = f[(~f["significant"].astype(bool)) & f["horizon"].isin([6, 12])]
         if len(bad):
             self.notice(text("cost_unreliable", lang, which=", ".join(f"{r.label} {int(r.horizon)}"
@@ -142,15 +152,17 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
     """
     from impact.study import sections
     from impact.study.analyses import ANALYSES
+    from impact.study.headline import headline
     from impact.study.truth import truth_notices
 
     page = Page(cfg=cfg, figures_dir=figures_dir, notices=list(notices))
     lang = page.lang
-    for r in results:  # the analyses, in order
-        ANALYSES[r.name].write(r, page)
-        page.notices += list(r.notices)
-        if r.estimates is not None:
-            page.notices += truth_notices(r.estimates.frame, lang)
+    with plot_style.context(lang, words=plot_words(lang)):  # every figure in the report's language and style
+        for r in results:  # the analyses, in order
+            ANALYSES[r.name].write(r, page)
+            page.notices += list(r.notices)
+            if r.estimates is not None:
+                page.notices += truth_notices(r.estimates.frame, lang)
     if cfg.disclosure.override_reason:
         page.notice(text("override_notice", lang, reason=cfg.disclosure.override_reason), level="borderline")
     body = [sections.data_section(cfg, info, population, page), sections.design_section(cfg, lang), *page.sections]
@@ -165,10 +177,16 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
     synthetic = info.synthetic or (Path(info.registers_dir) / "truth").is_dir()
     sub = cfg.study.name + (" · " + text("synthetic_data", lang) if synthetic else "") + \
         " · " + text("phase", lang, phase=cfg.study.phase)
-    footer = f"impact · {cfg.study.name} · config {cfg.hash[:12]} · {dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+    footer = f"impact · {cfg.study.name} · {text('footer_config', lang)} {cfg.hash[:12]} · " \
+             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
     warn = list(dict.fromkeys(n.text for n in page.notices if n.level == "warning"))
     border = list(dict.fromkeys(n.text for n in page.notices if n.level != "warning"))
-    return ReportDoc(lang=lang, title=cfg.report.title or cfg.study.title, question=cfg.study.question, subtitle=sub,
-                     author=cfg.report.author, description=cfg.study.description, summary=page.summaries,
-                     headline=page.headline_table, warnings=warn, borderline=border, sections=body, appendix=appendix,
-                     footer=footer)
+    fi = lang == "fi"
+    title = (cfg.study.title_fi if fi and cfg.study.title_fi else cfg.report.title or cfg.study.title)
+    question = cfg.study.question_fi if fi and cfg.study.question_fi else cfg.study.question
+    # an effect study opens with its effects (the follow-up's placement rates stay in their section)
+    effects, sentences = headline(cfg, results, lang, page.fmt)
+    return ReportDoc(lang=lang, title=title, question=question, subtitle=sub,
+                     author=cfg.report.author, description=cfg.study.description,
+                     summary=sentences + page.summaries, headline=effects or page.headline_table, warnings=warn,
+                     borderline=border, sections=body, appendix=appendix, footer=footer)

@@ -59,6 +59,14 @@ class Progress:
         rows = f" ({info['rows']})" if "rows" in info else ""
         self.log(f"{name} done in {dt_:.1f}s{rows}")
 
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """A sub-step of a stage (an estimator's fit, its bootstrap, its checks): start and time."""
+        t = time.perf_counter()
+        self.log(f"  {name} ...")
+        yield
+        self.log(f"  {name} done in {time.perf_counter() - t:.1f}s")
+
 
 @dataclass
 class StudyOutput:
@@ -110,7 +118,8 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
         pop, persons, spells, services = stages.population(cfg, tables, out)
         info["rows"] = f"{pop.units.height:,} units, {pop.units['person_id'].n_unique():,} persons"
     ctx = StudyContext(cfg=cfg, registers_dir=folder, con=con, tables=tables, persons=persons, spells=spells,
-                       services=services, outcomes=out, panel=panel, population=pop, log=progress.log)
+                       services=services, outcomes=out, panel=panel, population=pop, log=progress.log,
+                       step=progress.step)
     run_info = RunInfo(registers_dir=folder, generated=generated,
                        synthetic=cfg.data.synthetic is not None and data_dir is None, register_rows=rows, input_hashes=hashes,
                        validation_warnings=warnings, extraction_date=out.extraction_date, last_month=out.last_month,

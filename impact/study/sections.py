@@ -8,7 +8,7 @@ from typing import Any
 from impact.months import month_label
 from impact.report.disclosure import Disclosed
 from impact.report.render import ReportSection, ReportTable, fmt_int
-from impact.report.wording import label, text
+from impact.report.wording import WORDS, label, text
 
 
 def _count(n: int, min_cell: int, lang: str) -> str:
@@ -37,7 +37,11 @@ def data_section(cfg: Any, info: Any, population: Disclosed, page: Any) -> Repor
                                 rows=rows, align=["l", "r"], name="registers"))
     ex = info.exclusions
     if ex.height:
-        rows = [[r["table"], r["description"], _count(r["rows"], m, lang), r["action"]] for r in ex.iter_rows(named=True)]
+        def tr(prefix: str, key: str, default: str) -> str:
+            return text(f"{prefix}_{key}", lang) if f"{prefix}_{key}" in WORDS else default
+
+        rows = [[" + ".join(label(t, lang) for t in r["table"].split("+")), tr("exclusion", r["rule"], r["description"]),
+                 _count(r["rows"], m, lang), tr("action", r["action"], r["action"])] for r in ex.iter_rows(named=True)]
         s.tables.append(ReportTable(caption=text("outcome_exclusions", lang),
                                     header=[text("table", lang), text("step", lang), text("rows", lang), ""], rows=rows,
                                     align=["l", "l", "r", "l"], name="outcome_exclusions",
@@ -73,7 +77,8 @@ def outcome_appendix(info: Any, lang: str) -> ReportSection:
     it = oc.income_types
     types = f"{it[0]}-{it[-1]}" if len(it) > 3 else ", ".join(map(str, it))
     txt = text("appendix_outcomes_text", lang, floor=fmt_int(oc.employment_floor_eur, lang), income_types=types,
-               allocation=text(f"allocation_{oc.allocation}", lang), segment=" x ".join(oc.segment_by))
+               allocation=text(f"allocation_{oc.allocation}", lang),
+               segment=" x ".join(label(s, lang) for s in oc.segment_by))
     return ReportSection(key="appendix-outcomes", title=text("appendix_outcomes", lang), paragraphs=[txt])
 
 

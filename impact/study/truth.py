@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from impact.report.wording import text
+from impact.report.wording import label, text
 from impact.study.context import AnalysisResult, Notice, TruthRequest
 
 
@@ -122,8 +122,9 @@ def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
         n_all = int(((e["analysis"] == an) & (e["_family"] == outcome)).sum())
         hs = [("" if h != h else f"{int(h)}") for h in g["horizon"]]
         r = g.iloc[0]
-        out.append(Notice(text("truth_miss", lang, analysis=an, outcome=outcome, k=len(g), n=n_all,
-                               horizons=", ".join(h for h in hs if h) or text("overall", lang),
-                               estimate=f"{r['estimate']:.4g}", lo=f"{r['ci_lower']:.4g}", hi=f"{r['ci_upper']:.4g}",
-                               truth=f"{r['truth']:.4g}")))
+        num = lambda x: f"{x:.4g}".replace(".", "," if lang == "fi" else ".")  # noqa: E731
+        out.append(Notice(text("truth_miss", lang, analysis=label(an, lang), outcome=label(outcome, lang), k=len(g),
+                               n=n_all, horizons=", ".join(h for h in hs if h) or text("overall", lang),
+                               estimate=num(r["estimate"]), lo=num(r["ci_lower"]), hi=num(r["ci_upper"]),
+                               truth=num(r["truth"]))))
     return out

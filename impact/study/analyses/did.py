@@ -131,9 +131,10 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
                               month_to_index(t.cohorts_to) if t.cohorts_to else None)
     pm = pm_all.filter(pl.col("month") < ctx.last_month)
     k = o.controls_per_treated
-    d = risk_set_panel(pm, ctx.services, ctx.spells, ctx.persons, service_type=st, cohorts=(g0, g1), pre=pre,
-                       post=post, controls_per_treated=k, seed=0, earnings_col="earnings",
-                       elapsed_bands=RISK_SET_ELAPSED_BANDS)
+    with ctx.step("did: risk-set panel"):
+        d = risk_set_panel(pm, ctx.services, ctx.spells, ctx.persons, service_type=st, cohorts=(g0, g1), pre=pre,
+                           post=post, controls_per_treated=k, seed=0, earnings_col="earnings",
+                           elapsed_bands=RISK_SET_ELAPSED_BANDS)
     d = history_by_start(d)
     units = d.select("unit", "person_id", "stack", "cohort", "service_id", "elapsed_months",
                      *[c for c in d.columns if c.startswith("seg_")]).unique("unit")
@@ -170,8 +171,10 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     keys = dict(unit="unit", time="month", group="cohort", outcome="employed")
     ctx.log(f"  did: {keep.filter(pl.col('cohort') > 0).height:,} entrants, {keep.filter(pl.col('cohort') == 0).height:,} "
             "comparison units")
-    res = did.att_gt(d, **keys, anticipation=o.anticipation, base_period=o.base_period, **opts)
-    agg = res.aggregate("dynamic", min_e=-pre, max_e=post, bootstrap=o.bootstrap, n_boot=999, seed=0)
+    with ctx.step(f"did: group-time effects ({o.method})"):
+        res = did.att_gt(d, **keys, anticipation=o.anticipation, base_period=o.base_period, **opts)
+    with ctx.step("did: event study" + (" and multiplier bootstrap (999 draws)" if o.bootstrap else "")):
+        agg = res.aggregate("dynamic", min_e=-pre, max_e=post, bootstrap=o.bootstrap, n_boot=999, seed=0)
     est_groups = set(res.att_gt["group"].astype(float).tolist())
     used = keep.filter(pl.col("stack").cast(pl.Float64).is_in(list(est_groups)))
     flow.add("flow_did_used", entrants(used))
@@ -204,7 +207,8 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
                                       if c in tidy]]
     tables = {"did_event_study": estimates_publication("did_event_study", ev, per_row_members(
         ev.assign(horizon=ev["horizon"].astype(float)), ["analysis", "outcome", "horizon"], persons))}
-    rt, checks = robustness.did_checks(ctx, "did", res, ov, d, keys, opts, persons, min_e=-pre)
+    with ctx.step("did: robustness checks"):
+        rt, checks = robustness.did_checks(ctx, "did", res, ov, d, keys, opts, persons, min_e=-pre)
     tables.update(rt)
     hfig, hfacts = _honest(o, agg, lambda: did.att_gt(d, **keys, anticipation=o.anticipation, base_period="universal",
                                                          **opts).aggregate("dynamic", min_e=-pre, max_e=post),
@@ -309,7 +313,7 @@ def _honest(o: Any, agg: Any, refit: Any, post: int, persons: pl.DataFrame, tabl
 def _draw_event_study(df: pd.DataFrame, lang: str, xlabel: str):
     d = df.dropna(subset=["estimate"]).sort_values("horizon")
     return plots.event_study_plot(d, x="horizon", truth="truth" if "truth" in d and d["truth"].notna().any() else None,
-                                  xlabel=xlabel, ylabel=text("effect_on_employment", lang))
+                                  xlabel=xlabel, ylabel=text("effect_on_employment", lang), percent=True)
 
 
 # ---------------------------------------------------------------------------------------

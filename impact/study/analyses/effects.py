@@ -67,16 +67,22 @@ def cost_publication(name: str, analysis: str, est: pd.DataFrame, services: pl.D
     """Cost per additional placement = cost per participant / effect on placement (where the effect is > 0).
 
     Cost per participant is the mean cost of the population's services of the treatment; it
-    rests on their persons."""
+    rests on their persons. The interval is the effect's interval carried through the ratio (the
+    cost is a mean over all participants, its sampling error negligible beside the effect's):
+    [cost / upper, cost / lower] when the lower limit is above zero; with a lower limit at or below
+    zero more placements may cost without bound, and the upper limit is not defined."""
     c = services["cost_eur"].drop_nulls()
     cpp = float(c.mean()) if c.len() else float("nan")
     rows = []
     for r in est[est["outcome"].astype(str).str.startswith("employed_h")].to_dict("records"):
         eff, lo = r["estimate"], r["ci_lower"]
         ok = eff is not None and np.isfinite(eff) and eff > 0
+        hi = r["ci_upper"]
+        sig = bool(lo is not None and np.isfinite(lo) and lo > 0)
         rows.append({"analysis": analysis, "horizon": int(r["horizon"]), "cost_per_participant": cpp, "effect": eff,
                      "cost_per_additional_placement": cpp / eff if ok else np.nan,
-                     "significant": bool(lo is not None and np.isfinite(lo) and lo > 0)})
+                     "cost_ci_lower": cpp / hi if ok and hi is not None and np.isfinite(hi) and hi > 0 else np.nan,
+                     "cost_ci_upper": cpp / lo if ok and sig else np.nan, "significant": sig})
     frame = pd.DataFrame(rows)
     persons = services.select(pl.lit(CELL).alias("part"), pl.col("person_id").cast(pl.Int64)).unique()
     return Publication(name=name, frame=frame, slices=("analysis", "horizon"),

@@ -23,7 +23,7 @@ from impact.estimators.matching.design import match_design
 from impact.months import pl_month_index
 from impact.report.disclosure import CELL, Group, Publication
 from impact.report.render import ReportSection
-from impact.report.wording import label, text
+from impact.report.wording import covariate_label, label, text, translate
 from impact.study.analyses import robustness
 from impact.study.analyses.effects import (cost_publication, earnings_payers, estimates_publication, label_outcome,
                                            per_row_members, persons_frame)
@@ -109,14 +109,16 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     flow = FlowBuilder(key, unit="_rid")
     flow.add("flow_treated_services", pop_services.rename({"service_id": "_rid"}))
     restricted = sectors is not None or cfg.treatment.subtype is not None or bool(cfg.treatment.employer_sectors)
-    design = build_design(ctx, services if restricted else ctx.services)
-    covs = cfg.design.matching_columns(design.covariates)
-    extra = cfg.design.exact_columns(design.data.columns)
-    data, exact = restrict_design(ctx, design, extra, flow, opts.estimand)
+    with ctx.step(f"{key}: risk sets (design)"):
+        design = build_design(ctx, services if restricted else ctx.services)
+        covs = cfg.design.matching_columns(design.covariates)
+        extra = cfg.design.exact_columns(design.data.columns)
+        data, exact = restrict_design(ctx, design, extra, flow, opts.estimand)
     covs = [c for c in covs if data[c].n_unique() > 1]  # the population can make a covariate constant
     ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
             "comparison rows")
-    res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs())
+    with ctx.step(f"{key}: {opts.method} matching, k = {opts.k}, standard errors"):
+        res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs())
     w = np.asarray(res.weights)
     is_t = np.asarray(res.treated, bool)
     used = data.with_columns(_w=pl.Series(w), _t=pl.Series(is_t)).filter(pl.col("_w") > 0)
@@ -136,7 +138,8 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
             mo = (pl.col("m") + pl.col("length") + int(h)).alias("month")
             rows.append(used.select("person_id", mo).unique().with_columns(
                 analysis=pl.lit(analysis), outcome=pl.lit(str(o)), horizon=pl.lit(str(h))))
-    payers = earnings_payers(ctx, pl.concat(rows)) if rows else None
+    with ctx.step(f"{key}: payers behind the earnings estimates"):
+        payers = earnings_payers(ctx, pl.concat(rows)) if rows else None
     tables = {f"{key}_balance": balance_publication(f"{key}_balance", res, data, used)}
     figures = [FigureSpec(f"{key}_love_plot", text("love_caption", lang, title=title), f"{key}_balance",
                           partial(_draw_love, lang=lang))]
@@ -151,12 +154,15 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     if bal is not None:
         bad = bal.loc[bal.get("smd_flag", pd.Series(False, index=bal.index)).astype(bool), "covariate"].tolist()
         if bad:
-            notices.append(Notice(text("imbalance", lang, title=title, covariates=", ".join(bad))))
+            notices.append(Notice(text("imbalance", lang, title=title,
+                                       covariates=", ".join(covariate_label(c, lang) for c in bad))))
         vbad = bal.loc[bal.get("vr_flag", pd.Series(False, index=bal.index)).astype(bool), "covariate"].tolist()
         if vbad:
-            notices.append(Notice(text("variance_ratio", lang, title=title, covariates=", ".join(vbad)),
+            notices.append(Notice(text("variance_ratio", lang, title=title,
+                                       covariates=", ".join(covariate_label(c, lang) for c in vbad)),
                                   level="borderline"))
-    chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
+    with ctx.step(f"{key}: robustness checks"):
+        chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
     checks = ()
     if chk is not None:
         tables.update(chk[0])
@@ -224,6 +230,7 @@ def _draw_love(df: pd.DataFrame, lang: str):
     from impact.estimators.matching.balance import love_plot_data
 
     d = love_plot_data(df.dropna(subset=["smd_after"]))
+    d["covariate"] = d["covariate"].map(lambda c: covariate_label(c, lang))
     return plots.dot_plot(d, y="covariate", x="abs_smd", hue="stage", reference=0.1,
                           xlabel=text("abs_smd", lang))
 
@@ -281,6 +288,23 @@ def effects_figure(d, page, name: str, caption_key: str = "effects_caption", ana
                                                                        if has_truth else ""))
 
 
+def balance_table(d, page, title: str):
+    """Covariate balance as cobalt/tebalance show it: group means and SMD before and after matching,
+    variance ratio after (continuous covariates), readable labels; flags beyond |SMD| 0.1 or VR
+    outside [0.5, 2]."""
+    lang = page.lang
+    f = d.frame.assign(label=d.frame["covariate"].map(lambda c: covariate_label(c, lang)))
+    cols = [("label", text("covariate_head", lang), "text"),
+            ("mean_treated_before", text("bal_mean_treated_before", lang), "num2"),
+            ("mean_control_before", text("bal_mean_control_before", lang), "num2"),
+            ("smd_before", text("bal_smd_before", lang), "num3"),
+            ("mean_treated_after", text("bal_mean_treated_after", lang), "num2"),
+            ("mean_control_after", text("bal_mean_control_after", lang), "num2"),
+            ("smd_after", text("bal_smd_after", lang), "num3"), ("vr_after", text("bal_vr_after", lang), "num2")]
+    return page.table(d, cols, text("balance_caption", lang, title=title), frame=f,
+                      notes=[text("balance_note", lang)], name=d.name)
+
+
 def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
     """The subsection of one matching analysis (also used by the sector contrast for each group)."""
     lang = page.lang
@@ -288,16 +312,19 @@ def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
     e = res.estimates
     mine = e.frame[e.frame["analysis"] == f.analysis]
     first = mine.iloc[0] if len(mine) else None
-    sub.paragraphs.append(text("estimand_sentence", lang, estimand=f.estimand))
+    sub.paragraphs.append(text("estimand_sentence", lang, estimand=translate(f.estimand, lang)))
     sub.paragraphs.append(text("matching_design", lang, treated=page.fmt("int", first["n_treated"] if first is not None
                                                                           else None),
                                controls=page.fmt("int", first["n_controls"] if first is not None else None),
-                               exact=", ".join(f.exact), k=f.k, method=text(f"method_{f.method}", lang)))
+                               exact=", ".join(covariate_label(c, lang) for c in f.exact), k=f.k,
+                               method=text(f"method_{f.method}", lang)))
     sub.tables += effect_tables(e, page, analysis=f.analysis)
     fig = effects_figure(e, page, f"{f.key}_effects", analysis=f.analysis)
     if fig is not None:
         sub.figures.append(fig)
     sub.tables.append(page.flow_table(res.flows[f.key], text("flow_caption_matching", lang, title=f.title)))
+    if f"{f.key}_balance" in res.tables:
+        sub.tables.append(balance_table(res.tables[f"{f.key}_balance"], page, f.title))
     sub.figures += page.figures_of(res, prefix=f.key)
     sub.warnings += [n.text for n in res.notices if n.text.startswith(f.title)]
     sec.subsections.append(sub)

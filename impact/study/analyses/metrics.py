@@ -19,7 +19,7 @@ import polars as pl
 
 from impact.outcomes.tables import wilson
 from impact.report.disclosure import CELL, TOTAL, Group, Publication, cell_members
-from impact.report.wording import text
+from impact.report.wording import WORDS, text
 from impact.study.analyses.followup import km_publication
 from impact.study.context import AnalysisResult, FigureSpec, StudyContext
 
@@ -188,7 +188,9 @@ def _offer_curves(table: Publication, horizons: tuple[int, ...]) -> Publication:
 def _draw_offers(df: pd.DataFrame, lang: str):
     from impact import plots
 
-    d = df.dropna(subset=["share"]).assign(month=lambda x: x["month"].astype(int))
+    d = df.dropna(subset=["share"]).assign(month=lambda x: x["month"].astype(int),
+                                           group=lambda x: x["group"].map(lambda c: text(f"offer_result_{c}", lang)
+                                                                           if f"offer_result_{c}" in WORDS else str(c)))
     return plots.band_lines(d, "month", "share", "ci_lower", "ci_upper", group="group", percent=True,
                             xlabel=text("months_since_offer", lang), ylabel=text("share_employed", lang))
 

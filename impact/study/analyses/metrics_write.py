@@ -7,7 +7,7 @@ import pandas as pd
 from impact import plots
 from impact.report.disclosure import TOTAL
 from impact.report.render import ReportSection
-from impact.report.wording import label, text
+from impact.report.wording import label, text, translate
 
 MAX_ROWS = 15
 BENEFITS = ("none", "labour_market_subsidy", "basic_allowance", "earnings_related_allowance", "startup_grant", "other")
@@ -234,5 +234,5 @@ def write(res, page) -> None:
     for name, why in f.absent.items():
         if name != "tax":
             top.bullets.append(text("absent", lang, why=why or name))
-    top.bullets += list(f.notes)
+    top.bullets += [translate(n, page.lang) for n in f.notes]
     page.add_section(top)

@@ -17,8 +17,8 @@ import pandas as pd
 import polars as pl
 
 from impact.report.disclosure import Group, Publication
-from impact.report.render import ReportSection, ReportTable
-from impact.report.wording import text
+from impact.report.render import FORMATTERS, ReportSection, ReportTable
+from impact.report.wording import covariate_label, text, translate
 from impact.study.analyses.effects import per_row_members, persons_frame
 from impact.study.context import Notice, StudyContext
 
@@ -193,11 +193,12 @@ def notices(tab: pd.DataFrame, title: str, lang: str) -> list[Notice]:
         if r.get("passed") is None or r["passed"] != r["passed"]:
             continue
         if not bool(r["passed"]):
-            out.append(Notice(text("check_failed", lang, title=title, check=r["check"])))
+            out.append(Notice(text("check_failed", lang, title=title, check=translate(r["check"], lang))))
         else:
             p = _p_value(str(r["check"]), r.get("refuted"))
             if p is not None and BORDERLINE[0] <= p < BORDERLINE[1]:
-                out.append(Notice(text("check_borderline", lang, title=title, check=r["check"], p=f"{p:.3f}"),
+                out.append(Notice(text("check_borderline", lang, title=title, check=translate(r["check"], lang),
+                                       p=FORMATTERS["p"](p, lang)),
                                   level="borderline"))
     return out
 
@@ -225,7 +226,7 @@ def check_table(d, page, caption: str) -> ReportTable:
     rows = []
     for r in d.frame.to_dict("records"):
         ok = r["passed"] == r["passed"] and bool(r["passed"])
-        rows.append([r["check"], r["expectation"], page.fmt("pp", r["estimate"]), _check_value(r["check"], r["refuted"],
+        rows.append([translate(r["check"], lang), translate(r["expectation"], lang), page.fmt("pp", r["estimate"]), _check_value(r["check"], r["refuted"],
                                                                                                page),
                      text("rob_pass" if ok else "rob_fail", lang), _reading(r["check"], ok, lang)])
     header = [text(k, lang) for k in ("rob_check", "rob_expected", "rob_original", "rob_refuted", "rob_result",
@@ -268,7 +269,8 @@ def _write_one(res, c: Checks, page) -> None:
         sub.paragraphs.append(text("rob_synth_no_in_time", lang, why=info["in_time_error"]))
     bad = tab.loc[~tab["passed"].fillna(False).astype(bool), "check"].tolist()
     sub.paragraphs.append(text("rob_all_passed", lang, n=len(tab)) if not bad else
-                          text("rob_some_failed", lang, k=len(bad), n=len(tab), checks="; ".join(bad)))
+                          text("rob_some_failed", lang, k=len(bad), n=len(tab),
+                               checks="; ".join(translate(b, lang) for b in bad)))
     sub.tables.append(check_table(d, page, text("rob_caption", lang, title=c.title)))
     for n in notices(tab, c.title, lang):
         page.notice(n.text, level=n.level)
@@ -282,7 +284,7 @@ def _sensitivity_table(d, page) -> ReportTable:
     lang = page.lang
     header = [text(k, lang) for k in ("rob_sens_benchmark", "k", "rob_sens_r2_treatment", "rob_sens_r2_outcome",
                                       "rob_sens_estimate", "rob_sens_interval", "rob_explained")]
-    rows = [[str(r["benchmark"]), page.fmt("num0", r["k"]), page.fmt("num4", r["r2_dz"]), page.fmt("num4", r["r2_yz"]),
+    rows = [[covariate_label(r["benchmark"], lang), page.fmt("num0", r["k"]), page.fmt("num4", r["r2_dz"]), page.fmt("num4", r["r2_yz"]),
              page.fmt("pp", r["adjusted_estimate"]), f"[{page.fmt('pp', r['ci_lower'])}, {page.fmt('pp', r['ci_upper'])}]",
              text("yes" if r["explained_away"] else "no", lang)] for r in d.frame.to_dict("records")]
     return ReportTable(caption=text("rob_sensitivity", lang), header=header, rows=rows,

@@ -136,12 +136,14 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
         data = data.join(cov.select("area", *[c for c in AREA_COVARIATES if c != "employment_rate_pre"]), on="area")
         predictors = ["employment_rate", *[c for c in AREA_COVARIATES if c != "employment_rate_pre"]]
     ctx.log(f"  synth: {area} against {len(donors)} donors, months {month_label(first)}..{month_label(last)}")
-    res = synth.synthetic_control(data, unit="area", time="month", outcome="employment_rate", treated=area,
-                                  treatment_time=t0, donors=donors, predictors=predictors)
+    with ctx.step("synth: weights of the synthetic area"):
+        res = synth.synthetic_control(data, unit="area", time="month", outcome="employment_rate", treated=area,
+                                      treatment_time=t0, donors=donors, predictors=predictors)
     paths = res.paths.copy()
     paths["month_since"] = paths["time"] - t0
     att = res.att()
-    placebo = res.placebo() if o.placebo else None
+    with ctx.step(f"synth: in-space placebos ({len(donors)} donors)" if o.placebo else "synth: no placebos"):
+        placebo = res.placebo() if o.placebo else None
     est = res.estimates[res.estimates["estimand"] == "ATT"].copy()
     est["horizon"] = np.nan
     if placebo is not None:
@@ -206,6 +208,8 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
         tables["synth_placebo_ratios"] = Publication("synth_placebo_ratios", ratios, slices=("area",),
                                                      part_counts=area_sizes.select("area", pl.lit(CELL).alias("part"),
                                                                                    "n"), keep=("treated",))
+        figures.append(FigureSpec("synth_rmspe_ratios", text("synth_ratio_caption", lang, area=area),
+                                  "synth_placebo_ratios", partial(_draw_ratios, lang=lang)))
     loo = None
     if o.leave_one_out and (res.weights > 0).sum() >= 1 and len(donors) >= 3:
         loo = res.leave_one_out()
@@ -281,6 +285,10 @@ def _draw_placebos(df: pd.DataFrame, lang: str, area: str):
     return plots.highlight_lines(d, "month_since", "gap", "unit", area, vline=-0.5, hline=0.0, percent=True,
                                  xlabel=text("months_since_reform", lang), ylabel=text("gap_label", lang),
                                  highlight_label=area, others_label=text("placebo_areas", lang))
+
+
+def _draw_ratios(df: pd.DataFrame, lang: str):
+    return plots.rmspe_histogram(df, unit="area", xlabel=text("rmspe_ratio", lang))
 
 
 def _draw_peers(df: pd.DataFrame, lang: str, area: str):

@@ -31,7 +31,7 @@ def _from_design(ctx: StudyContext, done: tuple) -> tuple[pl.DataFrame | None, s
         df = pl.DataFrame({"service_type": st, "horizon": e["horizon"].astype(int).to_numpy(),
                            "estimate": e["estimate"].astype(float).to_numpy(),
                            "std_error": e["std_error"].astype(float).to_numpy()})
-        return df, text("tax_design_source", ctx.lang, analysis=an, service=label(st, ctx.lang).lower())
+        return df, text("tax_design_source", ctx.lang, analysis=label(an, ctx.lang), service=label(st, ctx.lang).lower())
     return None, text("tax_no_design", ctx.lang)
 
 
