@@ -52,7 +52,8 @@ NOT_CHECKED = {
         "matching_balance", "matching_overlap", "sector_comparison_balance", "sector_comparison_overlap",
         "sector_treatment_balance", "sector_treatment_overlap", "peer_comparison", "peer_group", "robustness",
         "synth_leave_one_out", "synth_paths", "synth_placebo_ratios", "synth_placebo_gaps", "synth_weights",
-        "did_event_study", "matching_estimates", "heterogeneity", "refutation")},
+        "did_event_study", "matching_estimates", "heterogeneity", "refutation", "area_estimators", "sdid_trends",
+        "sdid_unit_weights", "did_honest")},
 }
 #: Table names by their ending or beginning (one per analysis) that acro does not re-check here, and why.
 NOT_CHECKED_KINDS = {
