@@ -128,7 +128,7 @@ def test_controls_are_job_seeking_through_the_risk_month(hand):
 def test_elapsed_duration_counts_from_the_episode_start(hand):
     """A job-seeking spell that starts right after a service continues the episode: its
     elapsed duration (exact-matching cell u) counts from the first spell of the episode."""
-    from impact.designs.dynamic import _episode_starts
+    from impact.designs.dynamic import episode_starts as _episode_starts
 
     spells, services, persons, panel = hand
     # C: coaching Mar-Apr 2021 inside her episode; the register splits her job seeking into

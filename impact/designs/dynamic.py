@@ -171,7 +171,7 @@ def _spells_with_first_start(spells: pl.DataFrame, services: pl.DataFrame, servi
     if sv.height == 0:
         raise DesignError(f"no service spells of type {types} in service_spells")
     sp = sp.join(_first_linked(sp, sv, link_days), on="spell_id", how="left")
-    return sp.join(_episode_starts(spells, services, link_days), on="spell_id", how="left")
+    return sp.join(episode_starts(spells, services, link_days), on="spell_id", how="left")
 
 
 def _first_linked(sp: pl.DataFrame, sv: pl.DataFrame, link_days: int) -> pl.DataFrame:
@@ -187,7 +187,7 @@ def _first_linked(sp: pl.DataFrame, sv: pl.DataFrame, link_days: int) -> pl.Data
     )
 
 
-def _episode_starts(spells: pl.DataFrame, services: pl.DataFrame, link_days: int) -> pl.DataFrame:
+def episode_starts(spells: pl.DataFrame, services: pl.DataFrame, link_days: int) -> pl.DataFrame:
     """Start month ``ep0`` of the job-seeking episode each spell belongs to.
 
     The register closes a job-seeking spell when a service starts and opens a new one when

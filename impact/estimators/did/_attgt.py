@@ -17,6 +17,8 @@ summed by unit.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -26,6 +28,7 @@ from impact.estimators.did._prep import DidData, prepare
 from impact.estimators.did._twoperiod import panel_2x2, rcs_2x2
 from impact.estimators.did.results import AttGtResults
 from impact.estimators.inference import influence_se, multiplier_bootstrap, normal_ci, z_critical
+from impact.estimators.logit import LogitWarning
 
 CONTROL_GROUPS = ("never_treated", "not_yet_treated")
 METHODS = ("dr", "ipw", "reg", "dr_improved")
@@ -63,6 +66,19 @@ def _controls(cohort: np.ndarray, g: float, thr: float, stack: np.ndarray | None
     return c
 
 
+def _noting_logit(notes: list[str], what: str, fn, *args):
+    """Call a 2x2 estimator; a propensity logit with probabilities numerically 0 or 1 becomes a note."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LogitWarning)
+        out = fn(*args)
+    for w in caught:
+        if issubclass(w.category, LogitWarning):
+            notes.append(f"{what}: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
+
+
 def _periods(cells: pd.DataFrame, k) -> str:
     t = cells["time"].to_numpy()[k]
     return ", ".join(f"{x:g}" for x in t) if len(t) <= 6 else f"{t.min():g}..{t.max():g}"
@@ -93,7 +109,7 @@ def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarr
         X = dd.X[idx] if dd.X is not None else None
         what = f"cohort {g:g} (comparison set up to {thr:g})" if np.isfinite(thr) else f"cohort {g:g}"
         try:
-            a, inf = panel_2x2(dY, D, dd.w[idx], X, method, what)
+            a, inf = _noting_logit(dd.notes, what, panel_2x2, dY, D, dd.w[idx], X, method, what)
         except (DesignError, EstimationError) as exc:  # as R did: the cells are not estimable
             dropped[k] = True
             notes.append(f"cohort {g:g}, periods {_periods(cells, k)}: not estimated ({exc})")
@@ -131,7 +147,7 @@ def _estimate_rows(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarra
                 if cnt == 0:
                     raise DesignError(f"no observations of the {nm} group")
             X = dd.row_X[rows] if dd.row_X is not None else None
-            a, inf = rcs_2x2(dd.row_y[rows], post, D, dd.row_w[rows], X, method, what)
+            a, inf = _noting_logit(dd.notes, what, rcs_2x2, dd.row_y[rows], post, D, dd.row_w[rows], X, method, what)
         except (DesignError, EstimationError) as exc:  # as R did: the cell is not estimable
             dropped[k] = True
             notes.append(f"{what}: not estimated ({exc})")
