@@ -132,10 +132,16 @@ def _drop_unmatchable(rows: pl.DataFrame, exact: list[str]) -> tuple[pl.DataFram
     return rows.filter(~pl.col("treated") | (pl.col("_nc") > 0)).drop("_nc"), no_ctl
 
 
+def _open_earnings(earnings: str, subsidised: str | None) -> pl.Expr:
+    """Open-market earnings: the earnings column less its subsidised part (when given)."""
+    e = pl.col(earnings).cast(pl.Float64).fill_null(0.0)
+    return e if subsidised is None else e - pl.col(subsidised).cast(pl.Float64).fill_null(0.0)
+
+
 def _outcomes(rows: pl.DataFrame, panel: pl.DataFrame, month: pl.Expr, horizons: Sequence[int], employed: str,
-              earnings: str) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
+              earnings: str, subsidised: str | None = None) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
     p = panel.select("person_id", pl.col("month").cast(pl.Int32),
-                     pl.col(employed).cast(pl.Float64).alias("_emp"), pl.col(earnings).cast(pl.Float64).alias("_earn"))
+                     pl.col(employed).cast(pl.Float64).alias("_emp"), _open_earnings(earnings, subsidised).alias("_earn"))
     names, hz = [], {}
     for h in horizons:  # a handful of horizons
         rows = rows.with_columns((month + h).cast(pl.Int32).alias("_om")).join(
@@ -235,6 +241,7 @@ def risk_set_design(
     seed: int = 0,
     calendar: str = "quarter",
     elapsed: str = "episode",
+    subsidised_earnings: str | None = None,
 ) -> RiskSetDesign:
     """Build the risk-set design table for one service (type or list of types).
 
@@ -274,6 +281,14 @@ def risk_set_design(
     elapsed
         ``"episode"`` (default): elapsed duration from the start of the job-seeking episode
         (spells chained by services); ``"spell"``: from the start of the register spell.
+    subsidised_earnings
+        Column of ``panel`` with the subsidised part of ``earnings`` (the outcome stage's
+        ``subsidised_eur``). When given, the earnings outcomes are open-market earnings,
+        ``earnings - subsidised_earnings``, the earnings counterpart of open-market employment
+        and what the generator's truth measures (``earnings_1 - earnings_0``: no subsidised
+        pay). Without it the earnings outcomes include subsidised pay, and their effect
+        includes the service's effect on later subsidised work (for training and pay subsidy
+        negative at short horizons: the comparison persons enter subsidised jobs more).
     """
     if origin not in ("end", "start"):
         raise DesignError(f"origin must be 'end' or 'start', got {origin!r}")
@@ -281,7 +296,7 @@ def risk_set_design(
         raise DesignError(f"comparison must be 'not_yet' or 'never', got {comparison!r}")
     if calendar not in ("quarter", "month"):
         raise DesignError(f"calendar must be 'quarter' or 'month', got {calendar!r}")
-    for col in ("person_id", "month", employed, earnings):
+    for col in ("person_id", "month", employed, earnings, *([subsidised_earnings] if subsidised_earnings else [])):
         if col not in panel.columns:
             raise DesignError(f"panel lacks column {col!r} (columns: {', '.join(panel.columns)})")
     for col in ("person_id", "birth_year", "sex", "education", "language", "employment_area"):
@@ -394,7 +409,7 @@ def risk_set_design(
         raise DesignError("the risk-set design has no treated rows with observed outcomes (check horizons, "
                           "service type and the panel's months)")
     rows = rows.drop("_rid").with_row_index("_rid")
-    rows, outcome_cols, hz = _outcomes(rows, panel, out_month, horizons, employed, earnings)
+    rows, outcome_cols, hz = _outcomes(rows, panel, out_month, horizons, employed, earnings, subsidised_earnings)
     # employed_lag1 is kept in the table but not in the score: being employed in m-1 while still
     # registered is rare and (in small samples) seen only among controls, which separates the logit
     covs = BASE_COVARIATES + seg_cols + hist_cols + ["emp_pre_spell_12"]
