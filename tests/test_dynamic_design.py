@@ -332,3 +332,19 @@ def test_dynamic_design_covers_truth_at_every_horizon_200k(big_estimates):
     for h in (3, 6, 12):
         row = est.loc[f"employed_h{h}"]
         assert row["ci_lower"] <= tt[h]["att"] <= row["ci_upper"], (h, row.to_dict(), tt[h])
+
+
+def test_open_market_earnings_outcome(hand):
+    """subsidised_earnings=: the earnings outcomes are earnings less their subsidised part (the truth's measure)."""
+    spells, services, persons, panel = hand
+    p = panel.with_columns(subsidised_eur=pl.when((pl.col("person_id") == 1) & (pl.col("month") == M0 + 21))
+                           .then(1000.0).otherwise(0.0))
+    kw = dict(horizons=(2,), origin="end", history=(12,), first_month=M0, last_month=M0 + 35)
+    tot = risk_set_design(spells, services, persons, p, **kw).data
+    opn = risk_set_design(spells, services, persons, p, subsidised_earnings="subsidised_eur", **kw).data
+    a_tot = tot.filter((pl.col("treated") == 1) & (pl.col("person_id") == 1))["earnings_h2"][0]
+    a_opn = opn.filter((pl.col("treated") == 1) & (pl.col("person_id") == 1))["earnings_h2"][0]
+    assert a_tot == 2500.0 and a_opn == 1500.0  # Oct 2021 = M0 + 21
+    assert opn["employed_h2"].to_list() == tot["employed_h2"].to_list()
+    with pytest.raises(DesignError, match="lacks column 'nope'"):
+        risk_set_design(spells, services, persons, p, subsidised_earnings="nope", **kw)

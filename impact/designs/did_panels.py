@@ -224,6 +224,23 @@ def risk_set_panel(
         Keep only the months ``g - pre .. g + post`` of each unit of stack ``g`` (an
         unbalanced stacked event-window panel, e.g. for TWFE or stacked regressions, in
         which every entrant is observed exactly ``post + 1`` months from entry).
+    comparison_at : {"entry_month_end", "entry_month_start"}
+        ``"entry_month_end"`` (default): comparison persons are job seeking on the last days
+        of ``g - 1`` and ``g``; ``"entry_month_start"``: on the last day of ``g - 1`` only
+        (those who leave job seeking during ``g`` stay in). The end-of-month rule is not
+        conditioning on the future in the generator's world: there a service starts only in
+        a month the person is job seeking throughout, and the entrants' 'not now' path stays
+        job seeking through ``g`` (measured: the start-of-month rule puts the comparison
+        persons' later employment 3-4 points above the entrants' true 'not now' path in months
+        1-8 after entry; ``benchmarks/mc_populations.py``, docs/validation.md).
+    elapsed : {"spell", "episode"}
+        Months since the start of the register's job-seeking spell (default), or of the
+        job-seeking episode (spells chained by services, as
+        :func:`impact.designs.dynamic.risk_set_design`), for ``elapsed_months``, the
+        elapsed-duration bands and ``emp_12m`` (employment in the 12 months before).
+    link_days : int
+        With ``elapsed="episode"``: a spell starting within this many days of the end of the
+        chain so far continues the episode.
 
     Returns
     -------
@@ -264,6 +281,8 @@ def risk_set_panel(
     starts = sp.select("person_id", stack=pl.col("sm")).unique().with_columns(starts_any=pl.lit(True))
     gs = pl.DataFrame({"stack": pl.int_range(g0, g1 + 1, eager=True).cast(pl.Int32)})
     # job seeking on the last day of month m: start <= that day and (open or end >= that day)
+    if comparison_at not in ("entry_month_end", "entry_month_start"):
+        raise DesignError(f"comparison_at must be 'entry_month_end' or 'entry_month_start', got {comparison_at!r}")
     if elapsed not in ("spell", "episode"):
         raise DesignError(f"elapsed must be 'spell' or 'episode', got {elapsed!r}")
     jss = jobseeking_spells

@@ -105,23 +105,27 @@ def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarr
             )
         D = Dfull[idx].astype(float)
         Ysub = dd.Y[idx]
-        dY = Ysub[:, cells["j"].to_numpy()[k]] - Ysub[:, cells["base"].to_numpy()[k]]
-        X = dd.X[idx] if dd.X is not None else None
         what = f"cohort {g:g} (comparison set up to {thr:g})" if np.isfinite(thr) else f"cohort {g:g}"
-        try:
-            a, inf = _noting_logit(dd.notes, what, panel_2x2, dY, D, dd.w[idx], X, method, what)
-        except (DesignError, EstimationError) as exc:  # as R did: the cells are not estimable
-            dropped[k] = True
-            notes.append(f"cohort {g:g}, periods {_periods(cells, k)}: not estimated ({exc})")
-            continue
-        att[k] = a
-        inf *= n / len(idx)
-        if k[-1] - k[0] + 1 == len(k):  # contiguous cells: a slice is much cheaper than np.ix_
-            psi[idx, k[0] : k[-1] + 1] = inf
-        else:
-            psi[np.ix_(idx, k)] = inf
-        n_t[k] = int(D.sum())
-        n_c[k] = len(idx) - int(D.sum())
+        base = cells["base"].to_numpy()[k]
+        # covariates: one design for the block, or (base-period covariates) one per base period
+        for b in (np.unique(base) if dd.Xt is not None else [None]):
+            kb = k if b is None else k[base == b]
+            dY = Ysub[:, cells["j"].to_numpy()[kb]] - Ysub[:, cells["base"].to_numpy()[kb]]
+            X = dd.Xt[idx, b] if b is not None else (dd.X[idx] if dd.X is not None else None)
+            try:
+                a, inf = _noting_logit(dd.notes, what, panel_2x2, dY, D, dd.w[idx], X, method, what)
+            except (DesignError, EstimationError) as exc:  # as R did: the cells are not estimable
+                dropped[kb] = True
+                notes.append(f"cohort {g:g}, periods {_periods(cells, kb)}: not estimated ({exc})")
+                continue
+            att[kb] = a
+            inf *= n / len(idx)
+            if kb[-1] - kb[0] + 1 == len(kb):  # contiguous cells: a slice is much cheaper than np.ix_
+                psi[idx, kb[0] : kb[-1] + 1] = inf
+            else:
+                psi[np.ix_(idx, kb)] = inf
+            n_t[kb] = int(D.sum())
+            n_c[kb] = len(idx) - int(D.sum())
     return att, n_t, n_c
 
 
@@ -182,6 +186,7 @@ def att_gt(
     n_boot: int = 999,
     seed: int | None = None,
     level: float = 0.95,
+    covariates_at: str | None = None,
 ) -> AttGtResults:
     """Group-time average treatment effects on the treated, ATT(g, t).
 
@@ -208,7 +213,12 @@ def att_gt(
         ``control_group="never_treated"``; cluster by the person when a person appears in
         several sets.
     covariates : list of str, optional
-        Time-invariant covariates for the propensity score and outcome regressions.
+        Covariates for the propensity score and outcome regressions, time-invariant unless
+        ``covariates_at`` says otherwise.
+    covariates_at : {None, "base_period"}
+        ``None``: covariates must not vary within a unit (an error names them). ``"base_period"``
+        (balanced panels): each ATT(g, t) uses the covariates' values in its base period, as R
+        ``did`` does with time-varying covariates (a note in the results says so).
     control_group : {"never_treated", "not_yet_treated"}
     method : {"dr", "ipw", "reg", "dr_improved"}
         Doubly robust (Sant'Anna and Zhao, locally efficient), normalised inverse probability
@@ -247,7 +257,7 @@ def att_gt(
         data, unit=unit, time=time, outcome=outcome, group=group, treatment=treatment,
         covariates=covariates, weights=weights, cluster=cluster, panel=panel,
         allow_unbalanced_panel=allow_unbalanced_panel, anticipation=anticipation,
-        control_group=control_group, comparison_set=comparison_set,
+        control_group=control_group, comparison_set=comparison_set, covariates_at=covariates_at,
     )
     if method == "dr_improved" and dd.Y is None:
         raise DesignError("method='dr_improved' needs a balanced panel")
