@@ -5,8 +5,8 @@ services), runs the effect designs and estimators directly (not through ``impact
 compares every estimate with the generator's truth for exactly the design's treated units:
 
 * dynamic (risk-set) matching, :func:`impact.designs.dynamic.risk_set_design` +
-  ``design.estimate()`` (k = 5 on the propensity score, exact cells, standard errors
-  clustered by person): employment and open-market earnings 3, 6 and 12 months after the
+  :func:`impact.estimators.matching.match` as the design prescribes (k = 5 on the propensity
+  score, exact cells, standard errors clustered by person): employment and open-market earnings 3, 6 and 12 months after the
   service's end ('join now vs not now'; truth ``employed_1 - employed_0``,
   ``earnings_1 - earnings_0`` of the treated rows); earnings with subsidised pay included
   are recorded beside (the estimand the study used to report);
@@ -16,7 +16,10 @@ compares every estimate with the generator's truth for exactly the design's trea
   ``impact.study.analyses._did_risk_set`` builds it (24 entry months, 3 comparison persons per
   entrant sampled within area and elapsed-duration bands, 12 months before and 24 after
   entry), ``att_gt(..., comparison_set="stack", method="reg")``, the event study ATT(e),
-  e = 0..24, and its mean; truth :func:`impact.simulate.truth.true_event_att` of the entrants.
+  e = 0..24, and its mean; truth :func:`impact.simulate.truth.true_event_att` of the entrants;
+  every DiD row twice: with the population standard error and (``..._sample_se``) with the
+  sample-ATT standard error (``att_gt(..., sample_se=True)``), which is the one to judge a
+  comparison with the truth (the average effect of exactly these entrants) by.
 
 Usage (long: run under ``nice``; one JSON per population, so a run can be resumed)::
 
@@ -80,6 +83,7 @@ def _panel(folder: Path, kind: str) -> tuple[pl.DataFrame, int]:
 
 def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, horizons, max_controls):
     from impact.designs.dynamic import _outcomes, risk_set_design
+    from impact.estimators import matching
     from impact.estimators.heterogeneity import design_heterogeneity, dynamic_segments
 
     read = lambda n: pl.read_parquet(folder / f"{n}.parquet")  # noqa: E731
@@ -96,7 +100,9 @@ def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: 
     design.outcomes = design.outcomes + tot
     design.horizons.update({c: h for c, h in zip(tot, horizons)})
     t0 = time.time()
-    res = design.estimate()
+    # the design's estimator (RiskSetDesign.estimate: k = 5 on the score, exact cells, clustered by person)
+    res = matching.match(design.data, treatment="treated", outcome=design.outcomes, covariates=design.covariates,
+                         k=5, exact=design.exact, cluster=design.cluster, horizons=design.horizons)
     secs = time.time() - t0
     treated = design.data.filter(pl.col("treated") > 0).select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month"))
     eff = pl.read_parquet(folder / "truth" / "service_effects.parquet").filter(pl.col("service_type") == service_type)
@@ -169,7 +175,7 @@ def _did(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, 
             [pl.col(c).cast(pl.Float64).std().fill_null(0.0).alias(c) for c in DID_COVARIATES])
         covs = [c for c in DID_COVARIATES if spread[c].min() > 0]
         res = did.att_gt(d, unit="unit", time="month", group="cohort", outcome="employed", comparison_set="stack",
-                         cluster="person_id", covariates=covs, method=method)
+                         cluster="person_id", covariates=covs, method=method, sample_se=True)
         agg = res.aggregate("dynamic", min_e=-PRE, max_e=POST)
         used = d.filter(pl.col("stack").is_in(res.att_gt["group"].unique().tolist()) & (pl.col("cohort") > 0))
         ids = used.select("service_id").unique()
@@ -178,12 +184,14 @@ def _did(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, 
         est = agg.estimates.set_index("event_time")
         for e in range(0, POST + 1):
             if e in est.index and e in tmap and np.isfinite(est.loc[e, "std_error"]):
-                out[f"did_{name}/e{e:02d}"] = {"estimate": float(est.loc[e, "estimate"]),
-                                               "se": float(est.loc[e, "std_error"]), "truth": tmap[e]}
+                for tag, col in (("", "std_error"), ("_sample_se", "std_error_sample")):
+                    out[f"did_{name}{tag}/e{e:02d}"] = {"estimate": float(est.loc[e, "estimate"]),
+                                                        "se": float(est.loc[e, col]), "truth": tmap[e]}
         ov = agg.overall
-        out[f"did_{name}/mean_e0_{POST}"] = {"estimate": ov.estimate, "se": ov.std_error,
-                                             "truth": float(np.mean([tmap[e] for e in range(POST + 1)])),
-                                             "n_treated": int(ids.height)}
+        for tag, se in (("", ov.std_error), ("_sample_se", ov.std_error_sample)):
+            out[f"did_{name}{tag}/mean_e0_{POST}"] = {"estimate": ov.estimate, "se": se,
+                                                      "truth": float(np.mean([tmap[e] for e in range(POST + 1)])),
+                                                      "n_treated": int(ids.height)}
         try:
             out[f"did_{name}/pretest_p"] = float(res.pretest(min_e=-PRE).p_value)
         except Exception:  # noqa: BLE001 - a design without pre-periods has no test

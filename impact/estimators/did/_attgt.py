@@ -84,8 +84,44 @@ def _periods(cells: pd.DataFrame, k) -> str:
     return ", ".join(f"{x:g}" for x in t) if len(t) <= 6 else f"{t.min():g}..{t.max():g}"
 
 
-def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarray, dropped: np.ndarray, notes: list[str]):
-    """Fill ``psi`` and return (att, n_treated, n_controls) for a balanced panel."""
+def _sample_rows(inf: np.ndarray, dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None) -> np.ndarray:
+    """Influence rows for the sample ATT: the treated rows of ``inf`` replaced by draws of their
+    counterfactual changes.
+
+    The error of the ATT estimate against the average effect of the treated units themselves
+    is ``mean_i (dY0_i - m(X_i))`` plus the comparison side: its treated part varies with the
+    treated units' *untreated* changes, not with their observed ones (which move little while
+    they are in a service, the lock-in). Each treated unit gets the outcome-regression residual
+    path of the comparison unit nearest to it on the regression's prognostic index (one
+    comparison unit per treated unit for all the cells of the block, so that covariances
+    across periods are kept), scaled as its own row was; the comparison rows stay as they are.
+    """
+    C = D == 0
+    T = ~C
+    Z = np.ones((len(D), 1)) if X is None else X
+    wc = w[C]
+    A = (Z[C] * wc[:, None]).T @ Z[C]
+    beta = np.linalg.lstsq(A, (Z[C] * wc[:, None]).T @ dY[C], rcond=None)[0]
+    fit = Z @ beta
+    res_c = dY[C] - fit[C]
+    # nearest comparison unit on the prognostic index (the mean fitted change over the cells)
+    idx_c = fit[C].mean(axis=1)
+    order = np.argsort(idx_c, kind="stable")
+    srt = idx_c[order]
+    q = fit[T].mean(axis=1)
+    pos = np.clip(np.searchsorted(srt, q), 1, max(len(srt) - 1, 1))
+    left = np.clip(pos - 1, 0, len(srt) - 1)
+    right = np.clip(pos, 0, len(srt) - 1)
+    pick = np.where(np.abs(q - srt[left]) <= np.abs(srt[right] - q), left, right)
+    out = inf.copy()
+    wt = (w * D)[T]
+    out[T] = (wt / (w * D).mean())[:, None] * res_c[order[pick]]
+    return out
+
+
+def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarray, dropped: np.ndarray,
+                    notes: list[str], psi_s: np.ndarray | None = None):
+    """Fill ``psi`` (and ``psi_s``, the sample-ATT rows) and return (att, n_treated, n_controls) for a balanced panel."""
     K = len(cells)
     att = np.zeros(K)
     n_t = np.zeros(K, dtype=np.int64)
@@ -119,6 +155,10 @@ def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarr
                 notes.append(f"cohort {g:g}, periods {_periods(cells, kb)}: not estimated ({exc})")
                 continue
             att[kb] = a
+            if psi_s is not None:
+                dY = Ysub[:, cells["j"].to_numpy()[kb]] - Ysub[:, cells["base"].to_numpy()[kb]]
+                inf_s = _sample_rows(inf, dY, D, dd.w[idx], X) * (n / len(idx))
+                psi_s[np.ix_(idx, kb)] = inf_s
             inf *= n / len(idx)
             if kb[-1] - kb[0] + 1 == len(kb):  # contiguous cells: a slice is much cheaper than np.ix_
                 psi[idx, kb[0] : kb[-1] + 1] = inf
@@ -187,6 +227,7 @@ def att_gt(
     seed: int | None = None,
     level: float = 0.95,
     covariates_at: str | None = None,
+    sample_se: bool = False,
 ) -> AttGtResults:
     """Group-time average treatment effects on the treated, ATT(g, t).
 
@@ -219,6 +260,14 @@ def att_gt(
         ``None``: covariates must not vary within a unit (an error names them). ``"base_period"``
         (balanced panels): each ATT(g, t) uses the covariates' values in its base period, as R
         ``did`` does with time-varying covariates (a note in the results says so).
+    sample_se : bool
+        Also estimate standard errors for the *sample* ATT, the average effect of exactly the
+        treated units observed (balanced panels): ``std_error_sample`` in ``att_gt`` and in every
+        aggregation. The usual standard errors are for the population ATT(g, t); against the
+        average of the sample's own effects (what a simulation's truth is) the treated units'
+        untreated outcome changes, not their observed ones, make the error, which matters while
+        the treated are in a service (their observed employment hardly varies then). See
+        :func:`_sample_rows`.
     control_group : {"never_treated", "not_yet_treated"}
     method : {"dr", "ipw", "reg", "dr_improved"}
         Doubly robust (Sant'Anna and Zhao, locally efficient), normalised inverse probability
@@ -263,13 +312,17 @@ def att_gt(
         raise DesignError("method='dr_improved' needs a balanced panel")
     cells = _cells(dd, base_period, anticipation, control_group)
     psi = np.zeros((dd.n, len(cells)), order="F")  # column-major: aggregations pick columns
+    if sample_se and dd.Y is None:
+        raise DesignError("sample_se=True needs a balanced panel (the treated units' counterfactual changes are drawn "
+                          "from comparison units observed in every period)")
+    psi_s = np.zeros_like(psi) if sample_se else None
     # every product here is tall and skinny (n x k, k = covariates + 1): memory-bound, so BLAS
     # threads only add contention
     dropped = np.zeros(len(cells), dtype=bool)
     notes: list[str] = []
     with threadpool_limits(limits=1, user_api="blas"):
         if dd.Y is not None:
-            att, n_t, n_c = _estimate_panel(dd, cells, method, psi, dropped, notes)
+            att, n_t, n_c = _estimate_panel(dd, cells, method, psi, dropped, notes, psi_s)
         else:
             att, n_t, n_c = _estimate_rows(dd, cells, method, psi, dropped, notes)
     if dropped.all():
@@ -278,10 +331,15 @@ def att_gt(
         keep = ~dropped
         cells, att, n_t, n_c = cells[keep].reset_index(drop=True), att[keep], n_t[keep], n_c[keep]
         psi = np.asfortranarray(psi[:, keep])
+        psi_s = None if psi_s is None else np.asfortranarray(psi_s[:, keep])
         dd.notes.extend(notes)
 
     se = influence_se(psi, dd.cluster)
     se[se <= np.sqrt(np.finfo(float).eps) * 10] = np.nan  # reference cells of the universal base
+    se_s = None
+    if psi_s is not None:
+        se_s = influence_se(psi_s, dd.cluster)
+        se_s[~np.isfinite(se)] = np.nan
     lo, hi = normal_ci(att, se, level)
     table = pd.DataFrame({
         "group": cells["group"].to_numpy(),
@@ -296,6 +354,8 @@ def att_gt(
         "n_treated": n_t,
         "n_controls": n_c,
     })
+    if se_s is not None:
+        table["std_error_sample"] = se_s
     crit = None
     if bootstrap:
         ok = np.isfinite(se)
@@ -308,7 +368,7 @@ def att_gt(
         if np.all(table[c] == np.round(table[c])):
             table[c] = table[c].astype(np.int64)
     return AttGtResults.build(
-        table=table, psi=psi, dd=dd, outcome=outcome, method=method, control_group=control_group,
+        table=table, psi=psi, psi_sample=psi_s, dd=dd, outcome=outcome, method=method, control_group=control_group,
         base_period=base_period, anticipation=anticipation, level=level, crit=crit,
         bootstrap=bootstrap, n_boot=n_boot, seed=seed,
     )
