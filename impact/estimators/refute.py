@@ -516,6 +516,10 @@ def refute_matching(
                 part = df[df[cluster].isin(ids[chosen])]
             else:
                 part = df[rng.random(len(df)) < subset_fraction]
+            if ex:  # a subset can empty a cell of one group: its rows cannot be matched (as the design drops them)
+                grp = part.groupby(ex, sort=False)[treatment]
+                nt, size = grp.transform("sum").to_numpy(), grp.transform("size").to_numpy()
+                part = part[(nt > 0) & (nt < size)]
             sub.append(est_of(part, covariates)[0])
     rows = [
         dict(check="placebo treatment (permuted within cells)", estimate=est, refuted=float(np.mean(plac)),
