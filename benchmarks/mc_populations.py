@@ -10,8 +10,10 @@ compares every estimate with the generator's truth for exactly the design's trea
   service's end ('join now vs not now'; truth ``employed_1 - employed_0``,
   ``earnings_1 - earnings_0`` of the treated rows); earnings with subsidised pay included
   are recorded beside (the estimand the study used to report);
-* segment effects on the same design, :func:`impact.estimators.heterogeneity.design_heterogeneity`
-  (employment 12 months after the end, by sex and long-term unemployment);
+* segment effects, :func:`impact.estimators.heterogeneity.design_heterogeneity` (employment 12
+  months after the end, by sex and long-term unemployment) on the design of
+  ``tests/test_heterogeneity.py`` (at most 20 controls per exact cell), and that design's own
+  matching ATT;
 * the study's risk-set DiD: :func:`impact.designs.did_panels.risk_set_panel` as
   ``impact.study.analyses._did_risk_set`` builds it (24 entry months, 3 comparison persons per
   entrant sampled within area and elapsed-duration bands, 12 months before and 24 after
@@ -81,12 +83,18 @@ def _panel(folder: Path, kind: str) -> tuple[pl.DataFrame, int]:
     return p, int(res.last_month)
 
 
-def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, horizons, max_controls):
+def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, horizons, max_controls,
+              sectors: list[int] | None = None):
     from impact.designs.dynamic import _outcomes, risk_set_design
     from impact.estimators import matching
     from impact.estimators.heterogeneity import design_heterogeneity, dynamic_segments
 
-    read = lambda n: pl.read_parquet(folder / f"{n}.parquet")  # noqa: E731
+    def read(name: str) -> pl.DataFrame:
+        df = pl.read_parquet(folder / f"{name}.parquet")
+        if name == "service_spells" and sectors is not None:  # e.g. pay subsidy with one kind of employer
+            df = df.filter((pl.col("service_type") != service_type) | pl.col("employer_sector").is_in(sectors))
+        return df
+
     design = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
                              service_type=service_type, horizons=horizons, origin="end", comparison="not_yet",
                              max_elapsed=24, last_month=last_month, max_controls=max_controls,
@@ -123,10 +131,17 @@ def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: 
     w = res.weights
     out["diag/ability_gap"] = float(ab[d].mean() - np.average(ab[~d], weights=w[~d]))
     out["diag/matching_seconds"] = secs
-    # segment effects (employment 12 months after the end)
+    # segment effects (employment 12 months after the end) on the design of tests/test_heterogeneity.py (at
+    # most 20 controls per exact cell: the segment estimator's nuisance models cost ~10x more on the full
+    # design), and that design's own matching ATT
     hseg = max(horizons)
-    seg = design_heterogeneity(design, f"employed_h{hseg}", ["sex", "long_term"], forest=False)
-    segs = dynamic_segments(design.data).filter(pl.col("treated") > 0).select(
+    seg_design = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
+                                 service_type=service_type, horizons=(hseg,), origin="end", comparison="not_yet",
+                                 max_elapsed=24, last_month=last_month, max_controls=20)
+    seg = design_heterogeneity(seg_design, f"employed_h{hseg}", ["sex", "long_term"], forest=False)
+    own = matching.match(seg_design.data, treatment="treated", outcome=f"employed_h{hseg}",
+                         covariates=seg_design.covariates, k=5, exact=seg_design.exact, cluster=seg_design.cluster)
+    segs = dynamic_segments(seg_design.data).filter(pl.col("treated") > 0).select(
         "person_id", pl.col("ms").cast(pl.Int32).alias("start_month"), "sex", "long_term")
     e12 = eff.filter(pl.col("h") == hseg).join(segs, on=["person_id", "start_month"], how="inner").with_columns(
         tau=pl.col("employed_1").cast(pl.Float64) - pl.col("employed_0").cast(pl.Float64))
@@ -139,6 +154,9 @@ def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: 
     ov = seg.segment("all").iloc[0]
     out[f"segments/employed_h{hseg}/all"] = {"estimate": float(ov["estimate"]), "se": float(ov["std_error"]),
                                              "truth": float(e12["tau"].mean())}
+    o = own.estimates.iloc[0]
+    out[f"segments/employed_h{hseg}/matching_ATT"] = {"estimate": float(o["estimate"]), "se": float(o["std_error"]),
+                                                      "truth": float(e12["tau"].mean())}
     return out
 
 
@@ -209,7 +227,8 @@ def run_one(seed: int, args) -> dict:
         panel, last_month = _panel(tmp, args.panel)
         rec: dict = {"seed": seed, "scenario": args.scenario, "persons": args.persons, "panel": args.panel}
         if "matching" in args.analyses:
-            rec.update(_matching(tmp, panel, last_month, args.service_type, tuple(args.horizons), args.max_controls))
+            rec.update(_matching(tmp, panel, last_month, args.service_type, tuple(args.horizons), args.max_controls,
+                                 args.sectors))
         if "did" in args.analyses:
             variants = {"spell": {"elapsed": "spell"}, "episode": {"elapsed": "episode"},
                         "spell_dr": {"elapsed": "spell", "method": "dr"},
@@ -224,7 +243,8 @@ def run_one(seed: int, args) -> dict:
 
 def _out_dir(args) -> Path:
     tag = f"{args.scenario}_{args.service_type}_{args.persons}_{args.panel}" + (
-        f"_mc{args.max_controls}" if args.max_controls else "")
+        f"_mc{args.max_controls}" if args.max_controls else "") + (
+        "_sector" + "-".join(map(str, args.sectors)) if args.sectors else "")
     return Path(args.out) / tag
 
 
@@ -284,6 +304,8 @@ def main(argv=None) -> None:
     ap.add_argument("--did-variants", default="spell,episode")
     ap.add_argument("--horizons", type=int, nargs="+", default=[3, 6, 12])
     ap.add_argument("--max-controls", type=int, default=None)
+    ap.add_argument("--sectors", type=int, nargs="+", default=None,
+                    help="keep only the studied service's spells with these employer_sector codes (matching)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     args.analyses = args.analyses.split(",")
