@@ -340,8 +340,10 @@ def test_open_market_earnings_outcome(hand):
     p = panel.with_columns(subsidised_eur=pl.when((pl.col("person_id") == 1) & (pl.col("month") == M0 + 21))
                            .then(1000.0).otherwise(0.0))
     kw = dict(horizons=(2,), origin="end", history=(12,), first_month=M0, last_month=M0 + 35)
-    tot = risk_set_design(spells, services, persons, p, **kw).data
-    opn = risk_set_design(spells, services, persons, p, subsidised_earnings="subsidised_eur", **kw).data
+    dt = risk_set_design(spells, services, persons, p, **kw)
+    do = risk_set_design(spells, services, persons, p, subsidised_earnings="subsidised_eur", **kw)
+    tot, opn = dt.data, do.data
+    assert "open-market pay" in do.estimand and "including subsidised" in dt.estimand  # the report states which
     a_tot = tot.filter((pl.col("treated") == 1) & (pl.col("person_id") == 1))["earnings_h2"][0]
     a_opn = opn.filter((pl.col("treated") == 1) & (pl.col("person_id") == 1))["earnings_h2"][0]
     assert a_tot == 2500.0 and a_opn == 1500.0  # Oct 2021 = M0 + 21

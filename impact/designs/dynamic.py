@@ -424,7 +424,9 @@ def risk_set_design(
             "first_risk_month": m_lo, "last_month": lm, "service_type": service_type}
     return RiskSetDesign(data=data, covariates=covs, outcomes=outcome_cols, horizons=hz, exact=exact,
                          estimand=ESTIMANDS[comparison] + f"; outcomes {', '.join(map(str, horizons))} months after "
-                         f"the {'service end' if origin == 'end' else 'risk month'}",
+                         f"the {'service end' if origin == 'end' else 'risk month'}; earnings "
+                         + ("open-market pay (subsidised pay excluded)" if subsidised_earnings else
+                            "all pay including subsidised work"),
                          comparison=comparison, origin=origin, info=info)
 
 

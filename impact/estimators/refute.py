@@ -543,19 +543,26 @@ def refute_matching(
                              sensitivity=_top_bounds(ovb, n_benchmarks_shown), notes=notes, ovb=ovb)
 
 
-def refute_design(design: Any, outcome: str | None = None, **kwargs: Any) -> RobustnessResults:
+def refute_design(design: Any, outcome: str | None = None, *, data: Any = None,
+                  covariates: Sequence[str] | None = None, exact: Sequence[str] | None = None,
+                  **kwargs: Any) -> RobustnessResults:
     """:func:`refute_matching` of a :class:`~impact.designs.dynamic.RiskSetDesign`'s headline estimate.
 
-    ``outcome`` default: employment at the longest horizon. ``kwargs`` go to
-    :func:`refute_matching` and on to :func:`~impact.estimators.matching.match`; the design's
-    exact cells and person clustering are used, with ``k=5`` as :meth:`RiskSetDesign.estimate`.
+    Estimand: the matching estimate of
+    :func:`impact.estimators.matching.design.match_design` with the same arguments (``k=5``
+    unless given), at ``outcome`` (default: employment at the longest horizon). ``data``,
+    ``covariates`` and ``exact`` default to the design's own (a study passes its population's
+    rows and chosen covariates, as it does to ``match_design``); the design's person clustering
+    is used; other ``kwargs`` go to :func:`refute_matching` and on to
+    :func:`~impact.estimators.matching.match`.
     """
     if outcome is None:
         emp = [o for o in design.outcomes if o.startswith("employed_h")] or list(design.outcomes)
         outcome = max(emp, key=lambda o: design.horizons.get(o, 0))
     kwargs.setdefault("k", 5)
-    return refute_matching(design.data, "treated", outcome, list(design.covariates), exact=list(design.exact),
-                           cluster=design.cluster, **kwargs)
+    return refute_matching(design.data if data is None else data, "treated", outcome,
+                           list(design.covariates if covariates is None else covariates),
+                           exact=list(design.exact if exact is None else exact), cluster=design.cluster, **kwargs)
 
 
 def did_checks(res: Any, level: float = 0.95, min_e: float | None = None) -> pd.DataFrame:
