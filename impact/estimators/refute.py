@@ -521,12 +521,13 @@ def refute_matching(
                 nt, size = grp.transform("sum").to_numpy(), grp.transform("size").to_numpy()
                 part = part[(nt > 0) & (nt < size)]
             sub.append(est_of(part, covariates)[0])
+    of_clusters = f" of the {cluster.removesuffix('_id')}s" if cluster else ""  # person_id -> 'of the persons'
     rows = [
         dict(check="placebo treatment (permuted within cells)", estimate=est, refuted=float(np.mean(plac)),
              passed=bool(abs(np.mean(plac)) < z * se), expectation="near zero (within z x s.e. of the original estimate)"),
         dict(check="random common cause", estimate=est, refuted=float(np.mean(rcc)),
              passed=bool(abs(np.mean(rcc) - est) < z * se), expectation="unchanged (within the original interval)"),
-        dict(check=f"data subset ({subset_fraction:.0%}{' of the ' + cluster + 's' if cluster else ''})", estimate=est,
+        dict(check=f"data subset ({subset_fraction:.0%}{of_clusters})", estimate=est,
              refuted=float(np.mean(sub)), passed=bool(abs(np.mean(sub) - est) < z * se),
              expectation="unchanged (within the original interval)"),
     ]
