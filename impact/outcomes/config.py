@@ -36,8 +36,10 @@ class OutcomeConfig:
         ``"pay_period"`` (pro rata by days over the pay period) or ``"earning_period"`` (pro rata
         over the earnings period where the row has one, else over the pay period; default).
     income_types
-        Income types counted as earnings (default: 101 and the 2xx series; fringe benefits,
-        reimbursements and deductions out).
+        Income types counted as earnings (default: the pay and holiday-pay types of the
+        classification table :mod:`impact.registers.income_types`, i.e. 101 and the itemised
+        2xx pay types; termination compensations, fees, benefits in kind, reimbursements and
+        deductions out).
     holiday_compensation
         ``"spread"``: holiday compensation (234) is allocated like other pay (over its earnings
         period when reported, i.e. the holiday-credit months, else its pay period);
@@ -64,8 +66,10 @@ class OutcomeConfig:
     age_bands
         Lower bounds of the age bands (age = calendar year - birth year).
     extraction_date
-        Date of the register extraction. Default: the latest payment date in the earnings
-        reports. The last complete month of data is the last month that ends on or before it.
+        Date of the register extraction. Default: the ``extraction_date`` of the register
+        folder's delivery manifest (``delivery.toml``; never the largest date in the data, see
+        :mod:`impact.registers.delivery`); a date set here must not be after the manifest's.
+        The last complete month of data is the last month that ends on or before it.
     data_start
         First date the registers cover (sets the month table's start). Default: the earliest
         date in the data; needed only to compile SQL without reading the data (``--sql-only``).
@@ -217,9 +221,13 @@ def load_config(path: str | Path | None) -> OutcomeConfig:
         return OutcomeConfig()
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"outcome config {p}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"outcome config {p}: is a folder; expected a TOML file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"outcome config {p}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"outcome config {p}: not valid TOML ({e})") from None
     if "outcomes" in data:

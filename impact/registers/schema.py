@@ -14,9 +14,12 @@ exactly these dtypes.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 
 import polars as pl
+
+from impact.registers.income_types import employment_income_types, income_type_table
 
 # ---------------------------------------------------------------------------------------
 # Code lists
@@ -104,39 +107,14 @@ EMPLOYER_SECTORS: dict[int, str] = {
 #: Sectors counted as the private (firm) pay subsidy; the rest are public / third sector.
 PRIVATE_SECTORS = (4, 5)
 
-#: Income types of the Incomes Register used by the toolkit (wages: 1xx/2xx; 3xx separately
-#: reported types such as fringe benefits and reimbursements; 4xx deductions).
-INCOME_TYPES: dict[int, str] = {
-    101: "total wages",
-    102: "total wages subject to earnings-related pension contribution",
-    201: "time-rate pay",
-    202: "initiative fee",
-    203: "bonus pay",
-    205: "emergency-work compensation",
-    212: "extra-work premium",
-    213: "holiday bonus",
-    216: "other compensation paid",
-    218: "conditions supplement",
-    220: "commission pay",
-    221: "Sunday-work compensation",
-    225: "working-time balancing compensation",
-    227: "contract (piece) pay",
-    230: "stand-by compensation",
-    232: "weekly-rest compensation",
-    234: "holiday compensation",
-    235: "overtime compensation",
-    238: "other regular supplement",
-    301: "fringe benefit (housing)",
-    302: "fringe benefit (car)",
-    304: "fringe benefit (meal)",
-    311: "reimbursement of travel expenses (daily allowance)",
-    312: "reimbursement of travel expenses (kilometre allowance)",
-    319: "other reimbursement of expenses",
-    321: "substitute payer: wages",
-    401: "deduction before withholding",
-    419: "deduction before withholding (other)",
-}
-WAGE_INCOME_TYPES = tuple(t for t in INCOME_TYPES if t == 101 or 200 <= t < 300)
+#: Wage income types of the Incomes Register (TransactionCode 101-420) with English glosses of the
+#: official labels; the official labels, flags and the toolkit's classification are in
+#: :mod:`impact.registers.income_types` (table ``mappings/income_types_2022.toml``).
+INCOME_TYPES: dict[int, str] = {c: t.label_en for c, t in income_type_table().items()}
+#: Income types counted as earnings by the default employment rule: money wages for work
+#: (101 and the itemised 2xx pay types) and holiday pay (213, 234); not termination
+#: compensations, fees, reimbursements, benefits in kind, equity or deductions.
+WAGE_INCOME_TYPES = employment_income_types()
 HOLIDAY_BONUS = 213
 HOLIDAY_COMPENSATION = 234
 
@@ -200,6 +178,24 @@ INDUSTRIES: dict[str, str] = {
 }
 
 EDUCATION_LEVELS = ("basic", "upper_secondary", "tertiary")
+
+# ---------------------------------------------------------------------------------------
+# Plausibility bounds (validation errors outside them; see docs/validation.md)
+# ---------------------------------------------------------------------------------------
+
+#: Every date of every register lies in this range (a date outside is a typo or a placeholder
+#: such as 11.11.2222 that the importer should have mapped to null).
+DATE_MIN = _dt.date(1950, 1, 1)
+DATE_MAX = _dt.date(2100, 12, 31)
+#: Birth years (a person born after the extraction date is an error too).
+BIRTH_YEAR_MIN = 1900
+BIRTH_YEAR_MAX = 2100
+#: One income type on one earnings report, in EUR (absolute value).
+AMOUNT_MAX_EUR = 10_000_000.0
+#: One benefit payment, in EUR (absolute value).
+BENEFIT_MAX_EUR = 1_000_000.0
+#: The cost of one service spell, in EUR.
+COST_MAX_EUR = 1_000_000.0
 LANGUAGES = ("fi", "sv", "other")
 SEXES = ("F", "M")
 
@@ -219,6 +215,8 @@ class Column:
     optional: bool = False  # the whole column may be absent from the file
     codes: tuple | None = None  # allowed values (nulls aside)
     description: str = ""
+    bounds: tuple | None = None  # (lowest, highest) plausible value, either may be None (numbers and dates)
+    may_follow_extraction: bool = False  # a date that may lie after the extraction date (a period's end)
 
 
 @dataclass(frozen=True)
@@ -253,7 +251,7 @@ PERSONS = TableContract(
     key=("person_id",),
     columns=(
         Column("person_id", pl.Int64()),
-        Column("birth_year", pl.Int16()),
+        Column("birth_year", pl.Int16(), bounds=(BIRTH_YEAR_MIN, BIRTH_YEAR_MAX)),
         Column("sex", pl.String(), codes=SEXES),
         Column("education", pl.String(), codes=EDUCATION_LEVELS),
         Column("language", pl.String(), codes=LANGUAGES),
@@ -296,7 +294,7 @@ SERVICE_SPELLS = TableContract(
         Column("end_reason", pl.Int8(), nullable=True, codes=tuple(SERVICE_END_REASONS)),
         Column("provider_id", pl.String(), nullable=True),
         Column("course_id", pl.String(), nullable=True),
-        Column("cost_eur", pl.Float64()),
+        Column("cost_eur", pl.Float64(), bounds=(None, COST_MAX_EUR)),
         Column("employer_sector", pl.Int8(), nullable=True, codes=tuple(EMPLOYER_SECTORS)),
     ),
 )
@@ -314,17 +312,30 @@ EARNINGS_REPORTS = TableContract(
         Column("person_id", pl.Int64()),
         Column("payer_id", pl.Int64()),
         Column("payment_date", pl.Date()),
-        Column("pay_period_start", pl.Date()),
-        Column("pay_period_end", pl.Date()),
-        Column("earning_period_start", pl.Date(), nullable=True, optional=True),
-        Column("earning_period_end", pl.Date(), nullable=True, optional=True),
+        Column("pay_period_start", pl.Date(), may_follow_extraction=True),
+        Column("pay_period_end", pl.Date(), may_follow_extraction=True),
+        Column("earning_period_start", pl.Date(), nullable=True, optional=True, may_follow_extraction=True),
+        Column("earning_period_end", pl.Date(), nullable=True, optional=True, may_follow_extraction=True),
         Column("income_type", pl.Int16(), codes=tuple(INCOME_TYPES)),
-        Column("amount_eur", pl.Float64(), description="negative only on recovery rows"),
+        Column("amount_eur", pl.Float64(), description="negative only on recovery rows",
+               bounds=(-AMOUNT_MAX_EUR, AMOUNT_MAX_EUR)),
         Column("subsidised", pl.Boolean(), description="employed with state employment appropriations"),
         Column("recovery", pl.Boolean(), optional=True,
                description="a recovery (takaisinperintä) of pay for the pay period on the row"),
         Column("orig_payment_date", pl.Date(), nullable=True, optional=True,
                description="payment date of the recovered pay (recovery rows)"),
+        # Flags of the Incomes Register transaction (TransactionBasic), written by the importers;
+        # null where the source does not carry them.
+        Column("unjust_enrichment", pl.Boolean(), nullable=True, optional=True,
+               description="UnjustEnrichment: pay without legal grounds (perusteeton etu)"),
+        Column("no_money", pl.Boolean(), nullable=True, optional=True,
+               description="NoMoney: paid other than as money"),
+        Column("one_off", pl.Boolean(), nullable=True, optional=True,
+               description="OneOff: a one-off payment (kertakorvaus)"),
+        Column("subsidy_reported", pl.Boolean(), nullable=True, optional=True,
+               description="IncomeEarnerType 1 on the report: employed with state employment appropriations "
+                           "(complementary data, rarely given); 'subsidised' is this or derived from pay-subsidy "
+                           "spells"),
     ),
 )
 
@@ -338,9 +349,9 @@ BENEFIT_REPORTS = TableContract(
         Column("person_id", pl.Int64()),
         Column("benefit_type", pl.String(), codes=tuple(BENEFIT_TYPES)),
         Column("payment_date", pl.Date()),
-        Column("period_start", pl.Date()),
-        Column("period_end", pl.Date()),
-        Column("amount_eur", pl.Float64()),
+        Column("period_start", pl.Date(), may_follow_extraction=True),
+        Column("period_end", pl.Date(), may_follow_extraction=True),
+        Column("amount_eur", pl.Float64(), bounds=(-BENEFIT_MAX_EUR, BENEFIT_MAX_EUR)),
     ),
 )
 
@@ -402,7 +413,7 @@ CANDIDATE_SEARCHES = TableContract(
         Column("vacancy_id", pl.Int64()),
         Column("employer_id", pl.Int64()),
         Column("search_date", pl.Date()),
-        Column("persons_proposed", pl.Int32()),
+        Column("persons_proposed", pl.Int32(), bounds=(None, 100_000)),
         Column("result_code", pl.String(), nullable=True, codes=tuple(SEARCH_RESULTS)),
     ),
 )
@@ -420,10 +431,33 @@ INTEGRATION_PLANS = TableContract(
     ),
 )
 
+#: The area classification of the delivery: which employment area each municipality belongs
+#: to. Area and municipality codes of the other tables are checked against it
+#: (:mod:`impact.registers.validate`); without it they are checked only for consistency.
+AREAS = TableContract(
+    name="areas",
+    row="a municipality and the employment area it belongs to (the delivery's area classification)",
+    key=("municipality",),
+    required=False,
+    columns=(
+        Column("municipality", pl.String(), description="3-digit municipality code"),
+        Column("employment_area", pl.String(), description="employment area code"),
+    ),
+)
+
 CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (PERSONS, JOBSEEKING_SPELLS, SERVICE_SPELLS, EARNINGS_REPORTS, BENEFIT_REPORTS,
-                        PAYERS, VACANCIES, JOB_OFFERS, CANDIDATE_SEARCHES, INTEGRATION_PLANS)
+                        PAYERS, VACANCIES, JOB_OFFERS, CANDIDATE_SEARCHES, INTEGRATION_PLANS, AREAS)
 }
+
+#: Columns holding area codes, checked against ``areas`` when the delivery has it:
+#: (table, column, column of ``areas``).
+AREA_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("persons", "municipality", "municipality"),
+    ("persons", "employment_area", "employment_area"),
+    ("jobseeking_spells", "municipality", "municipality"),
+    ("vacancies", "employment_area", "employment_area"),
+)
 
 #: Links between tables checked by validation: (table, column, referenced table, its column,
 #: severity). A link is checked only when both tables are present (nulls are not checked).

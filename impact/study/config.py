@@ -269,7 +269,8 @@ class DataSection:
 
     registers: str | None = None
     synthetic: SyntheticSource | None = None
-    extraction_date: dt.date | None = None
+    extraction_date: dt.date | None = None  # default: delivery.toml of the register folder
+    after_extraction: str = "error"  # rows dated after the extraction date: "error" or "drop" (and count)
     outcomes_dir: str | None = None  # precomputed outcome tables (optional)
     backend: str = "duckdb"  # where the register stages run: duckdb | pyspark | snowflake
     backend_settings: tuple[tuple[str, Any], ...] = ()  # [data.<backend>] table (connection settings)
@@ -570,8 +571,8 @@ def parse_config(raw: dict[str, Any], path: str | None = None) -> StudyConfig:
     d = raw.get("data")
     if d is None:
         raise ConfigError("missing required section [data] (registers = FOLDER, or synthetic = {...})")
-    _check_keys(d, "data", ("registers", "synthetic", "extraction_date", "outcomes_dir", "backend", "duckdb",
-                            "pyspark", "snowflake"))
+    _check_keys(d, "data", ("registers", "synthetic", "extraction_date", "after_extraction", "outcomes_dir",
+                            "backend", "duckdb", "pyspark", "snowflake"))
     registers = _str(d, "data", "registers")
     backend, backend_settings = _backend(d)
     synthetic = None
@@ -588,6 +589,7 @@ def parse_config(raw: dict[str, Any], path: str | None = None) -> StudyConfig:
                           f"(scenario, persons, seed); got {'both' if registers else 'neither'}")
     data = DataSection(registers=registers, synthetic=synthetic,
                        extraction_date=_date(d, "data", "extraction_date"),
+                       after_extraction=_str(d, "data", "after_extraction", "error", choices=("error", "drop")),
                        outcomes_dir=_str(d, "data", "outcomes_dir"), backend=backend,
                        backend_settings=backend_settings)
 
@@ -772,6 +774,8 @@ def load_config(path: str | Path) -> StudyConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save the config as UTF-8") from None
     try:
         return parse_config(raw, path)
     except ConfigError as e:

@@ -3,17 +3,14 @@
 Synthetic registers are generated once per (scenario, persons, seed) into
 ``synthetic_data/<scenario>_<persons>_<seed>/`` and reused while the scenario is unchanged
 (the folder records the hash of the resolved scenario; a changed scenario regenerates).
-Generation writes into a temporary sibling folder that is renamed into place, so an
-interrupted run never leaves a half-written cache.
+Generation publishes the folder atomically (:mod:`impact.publish`), so an interrupted run
+never leaves a half-written cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -54,8 +51,12 @@ def scenario_hash(scenario: str) -> str:
 
 
 def synthetic_folder(cfg: StudyConfig, root: Path = Path("synthetic_data")) -> Path:
+    """``root/<scenario>_<persons>_<seed>``; the scenario name must stay inside ``root``."""
+    from impact.simulate.scenario import check_name
+
     s = cfg.data.synthetic
     name = Path(s.scenario).stem if s.scenario.endswith(".toml") else s.scenario
+    check_name(name, "data.synthetic.scenario")
     return root / f"{name}_{s.persons}_{s.seed}"
 
 
@@ -75,23 +76,9 @@ def ensure_synthetic(cfg: StudyConfig, root: Path = Path("synthetic_data"),
     marker = folder / HASH_FILE
     if marker.exists() and marker.read_text().strip() == h and (folder / "persons.parquet").exists():
         return folder, False
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=root))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the registers are meant to be shared
-    try:
-        log(f"generating synthetic registers: scenario {s.scenario}, {s.persons:,} persons, seed {s.seed}")
-        simulate(scenario=s.scenario, persons=s.persons, seed=s.seed, out=tmp)
-        (tmp / HASH_FILE).write_text(h)
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    log(f"generating synthetic registers: scenario {s.scenario}, {s.persons:,} persons, seed {s.seed}")
+    # published atomically with its scenario hash (impact.publish): never half-written
+    simulate(scenario=s.scenario, persons=s.persons, seed=s.seed, out=folder, extra_files={HASH_FILE: h})
     return folder, True
 
 

@@ -4,9 +4,10 @@ Stages: config -> registers (generated if synthetic) -> validation -> outcomes -
 population -> follow-up tables -> designs and estimators -> disclosure control -> figures ->
 report (HTML, PDF) -> results.json and manifest.json.
 
-Writing is atomic: everything is built in ``reports/.NAME.tmp-XXXX`` and swapped into
-place with ``os.replace`` only when the whole run succeeded; a failed run leaves the
-previous report untouched (and removes its temporary folder).
+Writing is atomic (:mod:`impact.publish`): everything is built in a hidden staging folder
+``reports/.NAME.staging-*`` and published in one step only when the whole run succeeded; at
+every instant ``reports/NAME`` is the whole old report or the whole new one, and a failed or
+killed run leaves the previous report untouched (its leftovers are removed by the next run).
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ import pandas as pd
 import polars as pl
 
 from impact.errors import ImpactError
+from impact.publish import check_replaceable, discard, publish, staging_dir
 from impact.study.config import StudyConfig, load_config
 
 
@@ -140,8 +139,13 @@ def stage_data(run: StudyRun, data_dir: str | Path | None, synthetic_root: Path)
 def stage_validate(run: StudyRun) -> None:
     from impact.registers.validate import validate_folder
 
+    from impact.registers.delivery import resolve_extraction_date
+
     with run.progress.stage("validate") as info:
-        rep = validate_folder(run.registers_dir, raise_on_error=True)
+        # the extraction date comes from the delivery (or the config), never from the data
+        extraction = resolve_extraction_date(run.registers_dir, run.cfg.data.extraction_date).extraction_date
+        rep = validate_folder(run.registers_dir, raise_on_error=True, extraction_date=extraction,
+                              after_extraction=run.cfg.data.after_extraction)
         run.register_rows = {k: int(v.n_rows) for k, v in rep.tables.items() if v.n_rows is not None}
         run.validation_warnings = [str(p) for p in rep.warnings]
         from impact.study.data import file_hashes
@@ -181,8 +185,7 @@ def stage_outcomes(run: StudyRun) -> None:
     """
     from impact.backends import connect, open_register_tables
     from impact.outcomes import compute_outcomes
-    from impact.outcomes.io import write_expr_parquet_atomic
-    from impact.outcomes.pipeline import OutcomeTables
+    from impact.outcomes.cache import read_outcome_cache, write_outcome_cache
 
     data = run.cfg.data
     backend = run.backend or data.backend
@@ -195,21 +198,19 @@ def stage_outcomes(run: StudyRun) -> None:
         # (a remote panel stays where it was computed).
         local = backend == "duckdb"
         cache = run.cache_dir / f"outcomes-{outcome_cache_key(run, ocfg)}" if run.cache_dir and local else None
-        if cache is not None and (cache / "meta.json").exists():
-            meta = json.loads((cache / "meta.json").read_text())
-            run.outcomes = OutcomeTables(
-                person_month=None, service_outcomes=pl.read_parquet(cache / "service_outcomes.parquet"),
-                spell_outcomes=pl.read_parquet(cache / "spell_outcomes.parquet"),
-                exclusions=pl.read_parquet(cache / "exclusions.parquet"), config=ocfg,
-                extraction_date=dt.date.fromisoformat(meta["extraction_date"]), last_month=int(meta["last_month"]))
-            run.panel = run.con.read_parquet(str(cache / "person_month.parquet"), table_name="study_person_month")
+        run.outcomes = None
+        if cache is not None:  # optional: a cache that cannot be read or written only gives a warning
+            run.outcomes, run.panel, warning = read_outcome_cache(cache, run.con, ocfg)
+            run.warnings += [warning] if warning else []
+        if run.outcomes is not None:
             info["rows"] = "from cache; "
         else:
             run.outcomes = compute_outcomes(run.con, run.tables, ocfg, collect_person_month=False)
             run.panel = _panel_table(run.con, run.outcomes)
             info["rows"] = ""
             if cache is not None:
-                _write_outcome_cache(run, cache, write_expr_parquet_atomic)
+                warning = write_outcome_cache(cache, run.con, run.panel, run.outcomes, run.registers_dir)
+                run.warnings += [warning] if warning else []
         info["rows"] += (f"{run.outcomes.service_outcomes.height:,} service spells, "
                          f"{run.outcomes.spell_outcomes.height:,} job-seeking spells")
 
@@ -225,27 +226,6 @@ def _connect(connect: Callable[[], Any]) -> Any:
         import ibis
 
         return ibis.duckdb.connect()
-
-
-def _write_outcome_cache(run: StudyRun, cache: Path, write_expr) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.tmp-", dir=cache.parent))
-    try:
-        p = run.panel
-        write_expr(run.con, p.select("person_id", "month", "earnings_eur", "subsidised_eur", "employed", "subsidised"),
-                   tmp / "person_month.parquet")
-        run.outcomes.service_outcomes.write_parquet(tmp / "service_outcomes.parquet")
-        run.outcomes.spell_outcomes.write_parquet(tmp / "spell_outcomes.parquet")
-        run.outcomes.exclusions.write_parquet(tmp / "exclusions.parquet")
-        (tmp / "meta.json").write_text(json.dumps({"extraction_date": run.outcomes.extraction_date.isoformat(),
-                                                   "last_month": run.outcomes.last_month,
-                                                   "registers": str(run.registers_dir)}))
-        try:
-            os.replace(tmp, cache)
-        except OSError:  # another run filled the cache first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _panel_table(con: Any, res: Any) -> Any:
@@ -451,10 +431,8 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
         cfg = load_config(config_path)
         info["rows"] = f"study {cfg.study.name}, design {cfg.treatment.design}"
     reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    final = reports_dir / cfg.study.name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.study.name}.tmp-", dir=reports_dir))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the report is meant to be read
+    final = check_replaceable(reports_dir / cfg.study.name, "run", is_report_file)
+    tmp = staging_dir(final)  # hidden, beside the report; leftovers of killed runs are removed
     run = StudyRun(cfg=cfg, out=tmp, progress=progress)
     if backend is not None:
         from impact.backends import check_backend
@@ -462,16 +440,21 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
         run.backend = check_backend(backend)
     if cache:
         run.cache_dir = reports_dir / ".cache"
-        run.cache_dir.mkdir(exist_ok=True)
     try:
         stage_data(run, data_dir, Path(synthetic_root))
         stage_validate(run)
         for _, fn in STAGES:
             fn(run)
         stage_outputs(run, started, t0)
-        _swap(tmp, final)
+        entry = _ledger(run, reports_dir, final)  # refuses a report that differences an earlier one
+        try:
+            publish(tmp, final, "run", is_report_file)  # atomic: the whole old report or the whole new one
+        except BaseException:
+            if entry is not None:
+                entry.unlink(missing_ok=True)
+            raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
     finally:
         if run.con is not None:
@@ -484,17 +467,21 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
     return final
 
 
-def _swap(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp`` (rename the old one aside first; both renames are atomic)."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(final, old)
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        if old is not None:
-            os.replace(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _ledger(run: StudyRun, reports_dir: Path, final: Path) -> Path | None:
+    """Check the run's published cells against the differencing ledger, then record them
+    (before publishing: a run killed in between leaves a record, never an unrecorded report)."""
+    from impact import ledger
+
+    if run.population is None:
+        return None
+    cells = ledger.cells_from_units(run.population.units, run.cfg.outcomes.by, run.cfg.report.min_cell)
+    data, min_cell = ledger.data_hash(run.input_hashes), run.cfg.report.min_cell
+    with ledger.locked(ledger.ledger_dir(reports_dir)) as folder:
+        ledger.check(folder, data, run.cfg.study.name, cells, min_cell)
+        return ledger.record(folder, data, run.cfg.study.name, cells, min_cell, final)
+
+
+def is_report_file(rel: str) -> bool:
+    """True for a file ``impact run`` writes into a report folder (path relative to it)."""
+    top = rel.split("/", 1)[0]
+    return rel in ("report.html", "report.pdf", "results.json", "manifest.json") or top in ("figures", "tables")
