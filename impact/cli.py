@@ -49,9 +49,40 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_outcomes(args: argparse.Namespace) -> int:
-    from impact.outcomes.cli import run_outcomes_command
+    """A register folder, or a study config: its registers, outcome definitions, folder, backend and extraction."""
+    import dataclasses
 
-    return run_outcomes_command(args)
+    from impact.outcomes.cli import _date, run_outcomes_command
+    from impact.outcomes.config import load_config
+
+    p = Path(args.source)
+    out = Path(args.out) if args.out else None
+    backend, settings, after = "duckdb", {}, "error"
+    key = "extraction_date (outcome config)" if args.config else "--extraction-date"
+    if p.is_file() and p.suffix == ".toml":
+        from impact.study.config import load_config as load_study
+        from impact.study.data import resolve_registers
+
+        study = load_study(p)
+        folder, _ = resolve_registers(study)
+        cfg = load_config(args.config) if args.config else study.outcomes.outcome_config(
+            study.data.extraction_date, study.disclosure.min_cell)
+        if args.config and study.data.extraction_date is not None and cfg.extraction_date is None:
+            cfg = dataclasses.replace(cfg, extraction_date=study.data.extraction_date)
+        # outside reports/NAME/: the report folder is replaced as a whole by `impact run`, and the
+        # outcome tables hold person-level rows that have no place in a report
+        out = out or Path("outcomes") / study.study.name
+        backend, settings = study.data.backend, study.data.settings()
+        after, key = study.data.after_extraction, "data.extraction_date"
+    else:
+        folder, cfg = p, load_config(args.config)
+    if getattr(args, "extraction_date", None):
+        cfg, key = dataclasses.replace(cfg, extraction_date=_date(args.extraction_date)), "--extraction-date"
+    if getattr(args, "drop_after_extraction", False):
+        after = "drop"
+    chosen = args.backend or backend
+    return run_outcomes_command(folder, cfg, out, chosen, settings if chosen == backend else None,
+                                getattr(args, "sql_only", False), after, key)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

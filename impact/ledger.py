@@ -24,7 +24,13 @@ cell, across tables: the same (table, cell) key, the population totals with each
 a cell of one table with a cell of another (a study restricted to one area against another
 study's row for that area). A pair is a leak when the symmetric difference of the two person
 sets has 1 to ``min_cell - 1`` persons. Pairs whose sizes differ by ``min_cell`` or more cannot
-leak by this rule and are skipped without comparing persons.
+leak by this rule and are skipped without comparing persons; so is a new cell whose persons are
+exactly those of a cell the earlier report published (it adds nothing to that report: the same
+study run again, or a margin repeated in another table).
+
+``impact run`` records every cell its report publishes (``StudyOutput.published_cells``: the
+tables, the data behind each figure, the flows of exclusions and the estimates' treated and
+comparison persons) and the study population's total as ``population``/``all``.
 """
 
 from __future__ import annotations
@@ -115,6 +121,10 @@ class _Cells:
     def persons(self, i: int) -> np.ndarray:
         return self.hashes[self.offsets[i]:self.offsets[i + 1]]
 
+    def digests(self) -> list[bytes]:
+        """One digest per cell of its person set (equal sets, equal digests)."""
+        return [hashlib.sha256(self.persons(i).tobytes()).digest() for i in range(len(self.sizes))]
+
 
 def _cells(published: pl.DataFrame, salt: bytes) -> _Cells:
     need = {"table", "cell", "person_id"}
@@ -122,11 +132,14 @@ def _cells(published: pl.DataFrame, salt: bytes) -> _Cells:
         raise ImpactError(f"ledger: published cells need columns {sorted(need)}, got {published.columns}")
     df = (published.select(pl.col("table").cast(pl.String), pl.col("cell").cast(pl.String),
                            pl.col("person_id").cast(pl.Int64)).drop_nulls().unique())
-    df = df.with_columns(pl.Series("h", _hash_ids(df["person_id"].to_numpy(), salt))).sort("table", "cell", "h")
-    keys = df.group_by("table", "cell", maintain_order=True).agg(pl.len().alias("n"))
+    # cells numbered in (table, cell) order, then persons sorted by (number, hash): integer sorts only
+    # (sorting a million rows by their string keys is what would take the time)
+    keys = df.group_by("table", "cell").agg(pl.len().alias("n")).sort("table", "cell").with_row_index("_k")
+    df = df.with_columns(pl.Series("h", _hash_ids(df["person_id"].to_numpy(), salt)))
+    df = df.join(keys.select("table", "cell", "_k"), on=["table", "cell"]).select("_k", "h")
     sizes = keys["n"].to_numpy().astype(np.int64)
     return _Cells(keys["table"].to_list(), keys["cell"].to_list(), sizes,
-                  np.concatenate([[0], np.cumsum(sizes)]), df["h"].to_numpy())
+                  np.concatenate([[0], np.cumsum(sizes)]), df.sort("_k", "h")["h"].to_numpy())
 
 
 def _save(path: Path, header: dict, c: _Cells) -> None:
@@ -209,17 +222,23 @@ def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: p
     if not paths or published_cells.height == 0:
         return
     new = _cells(published_cells, _salt(folder))
-    order = np.argsort(new.sizes, kind="stable")
-    sorted_sizes = new.sizes[order]
+    new_digests = new.digests()
     for path in paths:
         header, old = _load(path)
         if header.get("data_hash") != data_hash:
             continue
-        # the earlier report's cells (a few hundred at most), population totals first (the clearest message)
+        # a new cell whose persons are exactly those of a cell the earlier report published adds nothing
+        # to what that report already discloses (the same report again, a table repeated): not compared
+        seen = set(old.digests())
+        fresh = np.flatnonzero([d not in seen for d in new_digests])
+        order = fresh[np.argsort(new.sizes[fresh], kind="stable")]
+        sorted_sizes = new.sizes[order]
+        # the earlier report's cells, population totals first (the clearest message)
         for j in sorted(range(len(old.sizes)), key=lambda k: old.tables[k] != "population"):
             lo = np.searchsorted(sorted_sizes, old.sizes[j] - min_cell + 1, "left")
             hi = np.searchsorted(sorted_sizes, old.sizes[j] + min_cell - 1, "right")
-            for i in order[lo:hi]:  # only cells of similar size can differ by fewer than min_cell persons
+            # only cells of similar size can differ by fewer than min_cell persons (population totals first)
+            for i in sorted(order[lo:hi], key=lambda k: new.tables[k] != "population"):
                 a, b = old.persons(j), new.persons(int(i))
                 d = len(a) + len(b) - 2 * len(np.intersect1d(a, b, assume_unique=True))
                 if 0 < d < min_cell:

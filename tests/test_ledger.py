@@ -39,6 +39,8 @@ measures = ["placement", "earnings", "cost"]
 
 [report]
 formats = ["html"]
+
+[disclosure]
 min_cell = 10
 """
 

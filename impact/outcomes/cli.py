@@ -1,75 +1,46 @@
 """``impact outcomes SOURCE --out OUT [--config FILE] [--backend ...] [--extraction-date D]
-[--drop-after-extraction] [--sql-only]``."""
+[--drop-after-extraction] [--sql-only]`` on a register folder.
+
+A study config as SOURCE is resolved by :mod:`impact.cli` (the study layer sits above this one)
+into the same arguments: its register folder, outcome definitions, output folder, backend and
+extraction settings.
+"""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
+import datetime as dt
 import time
 from pathlib import Path
 
 from impact.errors import ConfigError
-from impact.outcomes.config import OutcomeConfig, load_config
+from impact.outcomes.config import OutcomeConfig
 
 
-@dataclasses.dataclass
-class _Source:
-    folder: Path
-    cfg: OutcomeConfig
-    default_out: Path | None  # for a study config: outcomes/NAME/
-    backend: str
-    settings: dict
-    after_extraction: str
-    key: str  # how the extraction-date setting is named in messages
+def run_outcomes_command(folder: Path, cfg: OutcomeConfig, out: Path | None, backend: str = "duckdb",
+                         settings: dict | None = None, sql_only: bool = False, after_extraction: str = "error",
+                         extraction_key: str = "--extraction-date") -> int:
+    """Run the outcome stage from the command line (outcome tables and the follow-up's summary
+    tables, :func:`impact.outcomes.pipeline.run_outcomes`); returns the exit status.
 
-
-def _resolve_source(source: str, config: str | None) -> _Source:
-    """Register folder, outcome config, default output folder, backend and extraction settings."""
-    p = Path(source)
-    if p.is_file() and p.suffix == ".toml":
-        from impact.study.config import load_config as load_study
-        from impact.study.data import resolve_registers
-        from impact.study.runner import outcome_config
-
-        study = load_study(p)
-        folder, _ = resolve_registers(study)
-        cfg = load_config(config) if config else outcome_config(study)
-        if config and study.data.extraction_date is not None and cfg.extraction_date is None:
-            cfg = dataclasses.replace(cfg, extraction_date=study.data.extraction_date)
-        # outside reports/NAME/: the report folder is replaced as a whole by `impact run`, and the
-        # outcome tables hold person-level rows that have no place in a report
-        return _Source(folder, cfg, Path("outcomes") / study.study.name, study.data.backend, study.data.settings(),
-                       getattr(study.data, "after_extraction", "error"), "data.extraction_date")
-    if p.is_file():
-        raise ConfigError(f"{p} is a file but not a study config (.toml); expected a register "
-                          "folder or a study config")
-    if not p.is_dir():
-        raise ConfigError(f"{p} is neither a register folder nor a study config (.toml)")
-    return _Source(p, load_config(config), None, "duckdb", {}, "error",
-                   "extraction_date (outcome config)" if config else "--extraction-date")
-
-
-def run_outcomes_command(args: argparse.Namespace) -> int:
-    """Run the outcome stage from the command line; returns the exit status."""
+    ``after_extraction``: rows dated after the extraction date stop the run (``"error"``) or are
+    dropped and counted (``"drop"``); ``extraction_key`` names the date's setting in messages.
+    """
     from impact.outcomes.pipeline import run_outcomes, sql_script
 
-    src = _resolve_source(args.source, args.config)
-    cfg, key = src.cfg, src.key
-    if getattr(args, "extraction_date", None):
-        cfg, key = dataclasses.replace(cfg, extraction_date=_date(args.extraction_date)), "--extraction-date"
-    after = "drop" if getattr(args, "drop_after_extraction", False) else src.after_extraction
-    out = Path(args.out) if args.out else src.default_out
     if out is None:
         raise ConfigError("--out OUT_DIR is required when SOURCE is a register folder")
-    backend = getattr(args, "backend", None) or src.backend
-    settings = src.settings if backend == src.backend else None
+    if folder.is_file():
+        raise ConfigError(f"{folder} is a file but not a study config (.toml); expected a register "
+                          "folder or a study config")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is neither a register folder nor a study config (.toml)")
     t0 = time.perf_counter()
-    if getattr(args, "sql_only", False):
-        path = sql_script(src.folder, out, cfg, backend)
+    if sql_only:
+        path = sql_script(folder, out, cfg, backend)
         print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
         return 0
-    res = run_outcomes(src.folder, out, cfg, backend=backend, settings=settings, after_extraction=after,
-                       extraction_key=key)
+    res = run_outcomes(folder, out, cfg, backend=backend, settings=settings, after_extraction=after_extraction,
+                       extraction_key=extraction_key)
     excluded = int(res.exclusions.filter(res.exclusions["action"] == "excluded")["rows"].sum())
     print(f"{res.service_outcomes.height:,} service spells, {res.spell_outcomes.height:,} job-seeking spells; "
           f"{excluded:,} rows excluded (see exclusions.json); extraction date {res.extraction_date}, last complete "
@@ -78,9 +49,8 @@ def run_outcomes_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _date(text: str):
-    import datetime as dt
-
+def _date(text: str) -> dt.date:
+    """A command-line date (``--extraction-date``)."""
     try:
         return dt.date.fromisoformat(text)
     except ValueError:

@@ -17,11 +17,7 @@ identifiers become integer ids through a private key table, every import writes
 from typing import Any
 
 from impact.registers.importers.log import ImportLog, ImportRefused
-from impact.registers.importers.mapping import load_mapping, shipped_mappings
-
-#: Kinds of import and the mapping each uses by default.
-KINDS = ("ir-xml", "fiona-incomes", "fiona-jobseekers")
-DEFAULT_MAPPINGS = {"ir-xml": "ir_2022", "fiona-incomes": "tax_incomes_002", "fiona-jobseekers": "tem_tyonhaku_2024"}
+from impact.registers.importers.mapping import DEFAULT_MAPPINGS, KINDS, load_mapping, shipped_mappings
 
 
 def __getattr__(name: str) -> Any:

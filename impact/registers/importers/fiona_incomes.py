@@ -36,7 +36,7 @@ _IBIS_RAW = {"String": "string", "Int64": "int64", "Int32": "int32", "Float64": 
 
 
 def run_fiona_incomes(ctx: Any) -> Any:
-    from impact.registers.importers.run import Produced
+    from impact.registers.importers.tables import Produced
 
     t = role_tables(ctx, list(ROLES))
     ns = {**dict(ctx.mapping.get("namespaces", {})), **ctx.options.namespaces}

@@ -41,7 +41,7 @@ MAX_PER_PERSON = 1000
 
 
 def run_fiona_jobseekers(ctx: Any) -> Any:
-    from impact.registers.importers.run import Produced
+    from impact.registers.importers.tables import Produced
 
     t = role_tables(ctx, list(ROLES))
     ns = {**dict(ctx.mapping.get("namespaces", {})), **ctx.options.namespaces}

@@ -605,7 +605,7 @@ def run_ir_xml(ctx: Any) -> Any:
     import ibis
 
     from impact.registers.importers.earnings import finalise_earnings
-    from impact.registers.importers.run import Produced
+    from impact.registers.importers.tables import Produced
 
     if ctx.options.con is not None:
         raise ImportRefused("ir-xml: XML files are read locally; the warehouse path (--backend) applies to the "

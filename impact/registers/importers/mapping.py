@@ -18,6 +18,10 @@ from typing import Any
 
 from impact.errors import ConfigError
 
+#: Kinds of import and the mapping each uses by default.
+KINDS = ("ir-xml", "fiona-incomes", "fiona-jobseekers")
+DEFAULT_MAPPINGS = {"ir-xml": "ir_2022", "fiona-incomes": "tax_incomes_002", "fiona-jobseekers": "tem_tyonhaku_2024"}
+
 _SHIPPED = "impact.registers"
 
 

@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import ibis
-import ibis.expr.types as ir
 
 from impact.errors import ConfigError
-from impact.registers.importers import DEFAULT_MAPPINGS, KINDS
 from impact.registers.importers.keys import KEY_FILE, KeyTable
 from impact.registers.importers.log import ImportLog, ImportRefused
-from impact.registers.importers.mapping import Mapping, load_mapping
+from impact.registers.importers.mapping import DEFAULT_MAPPINGS, KINDS, Mapping, load_mapping
 from impact.registers.importers.output import Target, append_log, manifest_source, merge_delivery, replace_table
 from impact.registers.importers.subsidy import EMPLOYERS_TABLE, RULE, derive_subsidised
+from impact.registers.importers.tables import Produced
 
 #: Sort order of the written tables (the contract key first, so validation proves it unique cheaply).
 ORDER = {"earnings_reports": ["report_id", "income_type"], "persons": ["person_id"],
@@ -97,14 +96,6 @@ class Context:
     @property
     def files(self) -> list[str]:
         return [str(s) for s in self.sources]
-
-
-@dataclass
-class Produced:
-    """A kind's output: tables to write (name -> expression) and its entry in the folder summary."""
-
-    tables: dict[str, ir.Table]
-    entry: dict[str, Any]
 
 
 @dataclass

@@ -8,6 +8,7 @@ where the first offending row is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -16,6 +17,14 @@ import polars as pl
 from ibis import _
 
 from impact.registers.importers.log import ImportLog, Where
+
+
+@dataclass
+class Produced:
+    """A kind's output: tables to write (name -> expression) and its entry in the folder summary."""
+
+    tables: dict[str, ir.Table]
+    entry: dict[str, Any]
 
 #: The open-end marker of the job-seeker register's spells (11.11.2222).
 OPEN_END = "2222-11-11"

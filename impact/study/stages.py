@@ -1,0 +1,139 @@
+"""The stages of a run before its analyses: registers, validation, outcomes (cached), population."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from impact.errors import ImpactError
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts of the run's data for the report and the manifest (no person-level data)."""
+
+    registers_dir: Path
+    generated: bool
+    synthetic: bool  # the registers are the config's synthetic scenario (not a folder given on the command line)
+    register_rows: dict[str, int]
+    input_hashes: dict[str, str]
+    validation_warnings: tuple[str, ...] = ()
+    extraction_date: dt.date | None = None
+    last_month: int = 0
+    outcome_config: Any = None
+    exclusions: Any = None  # polars frame of the outcome stage's rules (table, description, rows, action)
+    backend: str = "duckdb"
+    warnings: tuple[str, ...] = ()  # for the report's first page (e.g. an outcome cache that could not be used)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def registers(cfg: Any, data_dir: str | Path | None, synthetic_root: Path, log: Callable[[str], None]) -> tuple[Path, bool]:
+    from impact.study.data import resolve_registers
+
+    return resolve_registers(cfg, data_dir, synthetic_root, log=log)
+
+
+def validate(folder: Path, data: Any) -> tuple[dict[str, int], tuple[str, ...], dict[str, str]]:
+    """Validate the register folder (raises on an error); its table sizes, warnings and file hashes.
+
+    The extraction date comes from the delivery (``delivery.toml``) or ``data.extraction_date``
+    (not later than the delivery's), never from the data; rows after it are an error or, with
+    ``data.after_extraction = "drop"``, dropped and counted.
+    """
+    from impact.registers.delivery import resolve_extraction_date
+    from impact.registers.validate import validate_folder
+    from impact.study.data import file_hashes
+
+    extraction = resolve_extraction_date(folder, data.extraction_date).extraction_date
+    rep = validate_folder(folder, raise_on_error=True, extraction_date=extraction,
+                          after_extraction=data.after_extraction)
+    rows = {k: int(v.n_rows) for k, v in rep.tables.items() if v.n_rows is not None}
+    return rows, tuple(str(p) for p in rep.warnings), file_hashes(folder)
+
+
+def outcome_cache_key(input_hashes: dict[str, str], ocfg: Any) -> str:
+    """Key of the outcome cache: the input files' hashes, the outcome config and the package version."""
+    from importlib.metadata import version
+
+    text = json.dumps({"inputs": input_hashes, "config": ocfg.to_dict(), "impact": version("impact")},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def connect_backend(backend: str, settings: dict | None) -> Any:
+    """The outcome stage's connection; inside Jupyter DuckDB refuses to switch its progress bar off
+    without ipywidgets, so fall back to a plain connection there."""
+    import duckdb
+
+    from impact.backends import connect
+
+    try:
+        return connect(backend, settings)
+    except duckdb.InvalidInputException:
+        import ibis
+
+        return ibis.duckdb.connect()
+
+
+def outcomes(con: Any, tables: dict, ocfg: Any, cache: Path | None,
+             registers: Path | None = None) -> tuple[Any, Any, bool, str | None]:
+    """Earnings panel and unit outcomes, reused from the cache when inputs and definitions are unchanged.
+
+    The cache (``reports/.cache/outcomes-KEY/``, :mod:`impact.outcomes.cache`) holds exactly what
+    the outcome stage returned, keyed by the SHA-256 of every input file and of the outcome
+    definitions, so a cache hit gives the same tables as recomputing them. The cache is optional:
+    one that cannot be read or written gives a warning, never a failed run. Returns (outcome
+    tables, the panel as an Ibis table, hit, warning or None).
+    """
+    from impact.outcomes import compute_outcomes
+    from impact.outcomes.cache import read_outcome_cache, write_outcome_cache
+
+    warning = None
+    if cache is not None:
+        res, panel, warning = read_outcome_cache(cache, con, ocfg)
+        if res is not None:
+            return res, panel, True, warning
+    res = compute_outcomes(con, tables, ocfg, collect_person_month=False)
+    panel = _panel_table(con, res)
+    if cache is not None:
+        warning = write_outcome_cache(cache, con, panel, res, registers) or warning
+    return res, panel, False, warning
+
+
+def _panel_table(con: Any, res: Any) -> Any:
+    """The materialised person x month panel of the outcome stage, as an Ibis table."""
+    panel = getattr(res, "panel", None)
+    if panel is not None and not isinstance(panel, (str, pl.DataFrame)):
+        return panel
+    name = panel if isinstance(panel, str) else None
+    if name is None:  # the outcome stage keeps it as a temporary table named impact_person_month*
+        rows = con.con.execute("select table_name from duckdb_tables() where table_name like 'impact_person_month%' "
+                               "order by table_name").fetchall()
+        if not rows:
+            raise ImpactError("the outcome stage did not leave its person x month panel in the backend")
+        name = rows[-1][0]
+    return con.table(name)
+
+
+def population(cfg: Any, tables: dict, outcome_tables: Any) -> tuple[Any, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The study population, and the persons (with a unit), job-seeking spells and services in memory."""
+    from impact.designs.population import build_population
+
+    with_units = tables["service_spells"].select("person_id").union(tables["jobseeking_spells"].select("person_id"))
+    persons = tables["persons"].semi_join(with_units.distinct(), "person_id").to_polars()
+    spells = tables["jobseeking_spells"].to_polars()
+    services = tables["service_spells"].to_polars()
+    if cfg.unit.kind == "service_spell":
+        units, reg = outcome_tables.service_outcomes, services
+    else:
+        units, reg = outcome_tables.spell_outcomes, spells
+    pop = build_population(units, cfg.unit, cfg.population, persons, spells, services,
+                           registered=reg.select("person_id", "service_id" if cfg.unit.kind == "service_spell"
+                                                 else "spell_id"))
+    return pop, persons, spells, services
