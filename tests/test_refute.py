@@ -186,28 +186,23 @@ def test_synth_checks(effect):
 
 
 def test_robustness_section_shows_the_refuters_numbers(observables):
-    """The report section's table is made of the refuters' own numbers (formatted), with flags and readings."""
+    """The report's check table is made of the refuters' own numbers (formatted), with flags and readings."""
+    from pathlib import Path
     from types import SimpleNamespace
 
-    from impact.report.render import ReportDoc, fmt_pp, render_html
-    from impact.study.sections import robustness_section
+    from impact.report.render import ReportDoc, ReportSection, fmt_pp, render_html
+    from impact.study.analyses.robustness import check_table
+    from impact.study.document import Page
 
     _, r = observables
-    info = {"horizon": 12, "outcome": "y", "matching_estimate": r.estimate, "matching_ci": (0.3, 0.7),
-            "ipw_estimate": r.estimate, "ipw_se": r.std_error, "reproduced": r.reproduced, "rows": 3000,
-            "n_treated": 900, "sensitivity": r.sensitivity, "notes": r.notes}
-    run = SimpleNamespace(lang="en", extra={"robustness": [
-        dict(analysis="dynamic_matching", title="Training", kind="matching", table=r.table, info=info)]})
-    sec = robustness_section(run)
-    assert sec.title == "How robust is this?"
-    sub = sec.subsections[0]
-    tab = sub.tables[0]
+    page = Page(cfg=SimpleNamespace(report=SimpleNamespace(language="en")), figures_dir=Path("."))
+    d = SimpleNamespace(name="dynamic_matching_robustness", frame=r.table, notes=(), marks=pd.DataFrame())
+    tab = check_table(d, page, "Training: checks")
     assert [row[0] for row in tab.rows] == r.table["check"].tolist()
     for row, rec in zip(tab.rows, r.table.to_dict("records")):
         assert row[3] == fmt_pp(rec["refuted"]) and row[2] == fmt_pp(rec["estimate"])
         assert row[4] == ("\u2713 passed" if rec["passed"] else "\u2717 failed") and row[5]
-    assert len(sub.tables[1].rows) == len(r.sensitivity)
-    assert [row[0] for row in sub.tables[1].rows] == r.sensitivity["benchmark"].tolist()
+    sec = ReportSection(key="robustness", title="How robust is this?", tables=[tab])
     html = render_html(ReportDoc(lang="en", title="t", question="q", sections=[sec]))
     assert "How robust is this?" in html and "flag-pass" in html
     assert fmt_pp(r.table.loc[0, "refuted"]) in html
@@ -245,7 +240,7 @@ def _register_sensitivity(tmp_path_factory, scenario: str, seed: int):
     from impact.designs.dynamic import risk_set_design
     from impact.estimators.refute import ovb_sensitivity
     from impact.simulate import simulate
-    from impact.study.analyses import refutation_sample
+    from impact.study.analyses.robustness import refutation_sample
 
     out = tmp_path_factory.mktemp(f"{scenario}_{seed}") / "reg"
     simulate(scenario, persons=20_000, seed=seed, out=str(out), workers=1)
