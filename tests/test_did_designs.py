@@ -71,3 +71,36 @@ def test_area_month_panel(tables):
     assert set(out.filter(pl.col("area") != "EA02")["cohort"]) == {0}
     with pytest.raises(DesignError, match=r"reform areas not found.*EA99"):
         area_month_panel(panel, persons, pl.DataFrame({"area": ["EA99"], "start_month": [M0]}))
+
+
+def test_risk_set_comparison_timing_and_episode_elapsed():
+    """comparison_at: leavers during the entry month are comparison persons only with the start-of-month
+    rule; elapsed='episode': a spell that starts right after a service counts from the episode start."""
+    from impact.designs.did_panels import risk_set_panel
+
+    g = month_index(dt.date(2021, 6, 1))
+    persons = pl.DataFrame({"person_id": [1, 2, 3, 4], "birth_year": 1980, "sex": "F", "education": "basic",
+                            "language": "fi", "employment_area": "EA01"})
+    js = pl.DataFrame({
+        "person_id": [1, 2, 3, 4, 4], "spell_id": [10, 20, 30, 40, 41],
+        "start_date": [dt.date(2021, 1, 4), dt.date(2021, 1, 4), dt.date(2021, 1, 4), dt.date(2020, 11, 2),
+                       dt.date(2021, 4, 1)],
+        # A enters training on 10 June; B finds work on 15 June; C and D are job seeking through June
+        "end_date": [dt.date(2021, 6, 9), dt.date(2021, 6, 14), None, dt.date(2021, 1, 31), None],
+        "segment": "01"}, schema_overrides={"end_date": pl.Date})
+    sv = pl.DataFrame({"person_id": [1, 4], "service_id": [1, 2], "service_type": ["training", "coaching"],
+                       "start_date": [dt.date(2021, 6, 10), dt.date(2021, 2, 1)],
+                       "end_date": [dt.date(2021, 9, 30), dt.date(2021, 3, 31)]})
+    panel = pl.DataFrame({"person_id": [1, 2, 3, 4], "month": g - 20, "employed": True, "earnings_eur": 2000.0})
+    panel = pl.concat([panel, panel.with_columns(month=pl.lit(g + 3))])
+    kw = dict(service_type="training", cohorts=(g, g), pre=2, post=2)
+    units = lambda d: d.select("person_id", "cohort", "elapsed_months").unique().sort("person_id")  # noqa: E731
+    end = units(risk_set_panel(panel, sv, js, persons, **kw))
+    assert end["person_id"].to_list() == [1, 3, 4]  # B left during June
+    start = units(risk_set_panel(panel, sv, js, persons, comparison_at="entry_month_start", **kw))
+    assert start["person_id"].to_list() == [1, 2, 3, 4]
+    assert dict(end.select("person_id", "elapsed_months").iter_rows())[4] == 2  # the spell from April 2021
+    ep = units(risk_set_panel(panel, sv, js, persons, elapsed="episode", **kw))
+    assert dict(ep.select("person_id", "elapsed_months").iter_rows()) == {1: 5, 3: 5, 4: 7}  # from November 2020
+    with pytest.raises(DesignError, match="comparison_at must be"):
+        risk_set_panel(panel, sv, js, persons, comparison_at="later", **kw)

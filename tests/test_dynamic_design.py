@@ -129,7 +129,7 @@ def test_controls_are_job_seeking_through_the_risk_month(hand):
 def test_elapsed_duration_counts_from_the_episode_start(hand):
     """A job-seeking spell that starts right after a service continues the episode: its
     elapsed duration (exact-matching cell u) counts from the first spell of the episode."""
-    from impact.designs.dynamic import _episode_starts
+    from impact.designs.dynamic import episode_starts as _episode_starts
 
     spells, services, persons, panel = hand
     # C: coaching Mar-Apr 2021 inside her episode; the register splits her job seeking into
@@ -333,3 +333,21 @@ def test_dynamic_design_covers_truth_at_every_horizon_200k(big_estimates):
     for h in (3, 6, 12):
         row = est.loc[f"employed_h{h}"]
         assert row["ci_lower"] <= tt[h]["att"] <= row["ci_upper"], (h, row.to_dict(), tt[h])
+
+
+def test_open_market_earnings_outcome(hand):
+    """subsidised_earnings=: the earnings outcomes are earnings less their subsidised part (the truth's measure)."""
+    spells, services, persons, panel = hand
+    p = panel.with_columns(subsidised_eur=pl.when((pl.col("person_id") == 1) & (pl.col("month") == M0 + 21))
+                           .then(1000.0).otherwise(0.0))
+    kw = dict(horizons=(2,), origin="end", history=(12,), first_month=M0, last_month=M0 + 35)
+    dt = risk_set_design(spells, services, persons, p, **kw)
+    do = risk_set_design(spells, services, persons, p, subsidised_earnings="subsidised_eur", **kw)
+    tot, opn = dt.data, do.data
+    assert "open-market pay" in do.estimand and "including subsidised" in dt.estimand  # the report states which
+    a_tot = tot.filter((pl.col("treated") == 1) & (pl.col("person_id") == 1))["earnings_h2"][0]
+    a_opn = opn.filter((pl.col("treated") == 1) & (pl.col("person_id") == 1))["earnings_h2"][0]
+    assert a_tot == 2500.0 and a_opn == 1500.0  # Oct 2021 = M0 + 21
+    assert opn["employed_h2"].to_list() == tot["employed_h2"].to_list()
+    with pytest.raises(DesignError, match="lacks column 'nope'"):
+        risk_set_design(spells, services, persons, p, subsidised_earnings="nope", **kw)

@@ -131,6 +131,16 @@ def test_att_atc_ate_by_hand():
     assert r.estimates.estimate.iloc[0] == pytest.approx((9 + 16 + 9 + 18 + 16) / 5)
 
 
+def test_atc_counts_the_treated_units_used_as_matches():
+    """An ATC's treated units are the pool: n_treated counts them (not 0), *_used the ones carrying weight."""
+    df = pd.DataFrame({"d": [1, 1, 1, 0, 0, 0], "y": [10.0, 20.0, 30.0, 1.0, 2.0, 4.0],
+                       "s": [0.2, 0.6, 0.9, 0.21, 0.5, 0.65]})
+    e = matching.match(df, "d", "y", [], propensity="s", estimand="ATC", k=1).estimates.iloc[0]
+    assert (e["n_treated"], e["n_controls"]) == (3, 3)
+    assert e["n_treated_used"] == 2  # 0.21 -> 0.2; 0.5 and 0.65 -> 0.6; 0.9 is nobody's match
+    assert e["n_controls_used"] == 3
+
+
 def test_crump_alpha_rule():
     e = np.linspace(0.001, 0.999, 2001)
     a = crump_alpha(e)

@@ -186,28 +186,23 @@ def test_synth_checks(effect):
 
 
 def test_robustness_section_shows_the_refuters_numbers(observables):
-    """The report section's table is made of the refuters' own numbers (formatted), with flags and readings."""
+    """The report's check table is made of the refuters' own numbers (formatted), with flags and readings."""
+    from pathlib import Path
     from types import SimpleNamespace
 
-    from impact.report.render import ReportDoc, fmt_pp, render_html
-    from impact.study.sections import robustness_section
+    from impact.report.render import ReportDoc, ReportSection, fmt_pp, render_html
+    from impact.study.analyses.robustness import check_table
+    from impact.study.document import Page
 
     _, r = observables
-    info = {"horizon": 12, "outcome": "y", "matching_estimate": r.estimate, "matching_ci": (0.3, 0.7),
-            "ipw_estimate": r.estimate, "ipw_se": r.std_error, "reproduced": r.reproduced, "rows": 3000,
-            "n_treated": 900, "sensitivity": r.sensitivity, "notes": r.notes}
-    run = SimpleNamespace(lang="en", extra={"robustness": [
-        dict(analysis="dynamic_matching", title="Training", kind="matching", table=r.table, info=info)]})
-    sec = robustness_section(run)
-    assert sec.title == "How robust is this?"
-    sub = sec.subsections[0]
-    tab = sub.tables[0]
+    page = Page(cfg=SimpleNamespace(report=SimpleNamespace(language="en")), figures_dir=Path("."))
+    d = SimpleNamespace(name="dynamic_matching_robustness", frame=r.table, notes=(), marks=pd.DataFrame())
+    tab = check_table(d, page, "Training: checks")
     assert [row[0] for row in tab.rows] == r.table["check"].tolist()
     for row, rec in zip(tab.rows, r.table.to_dict("records")):
         assert row[3] == fmt_pp(rec["refuted"]) and row[2] == fmt_pp(rec["estimate"])
         assert row[4] == ("\u2713 passed" if rec["passed"] else "\u2717 failed") and row[5]
-    assert len(sub.tables[1].rows) == len(r.sensitivity)
-    assert [row[0] for row in sub.tables[1].rows] == r.sensitivity["benchmark"].tolist()
+    sec = ReportSection(key="robustness", title="How robust is this?", tables=[tab])
     html = render_html(ReportDoc(lang="en", title="t", question="q", sections=[sec]))
     assert "How robust is this?" in html and "flag-pass" in html
     assert fmt_pp(r.table.loc[0, "refuted"]) in html
@@ -245,7 +240,7 @@ def _register_sensitivity(tmp_path_factory, scenario: str, seed: int):
     from impact.designs.dynamic import risk_set_design
     from impact.estimators.refute import ovb_sensitivity
     from impact.simulate import simulate
-    from impact.study.analyses import refutation_sample
+    from impact.study.analyses.robustness import refutation_sample
 
     out = tmp_path_factory.mktemp(f"{scenario}_{seed}") / "reg"
     simulate(scenario, persons=20_000, seed=seed, out=str(out), workers=1)
@@ -267,3 +262,45 @@ def test_registers_training_effect_robust_hidden_selection_fragile(tmp_path_fact
     bad = _register_sensitivity(tmp_path_factory, "selection_on_unobservable", seed)
     assert not good.fragile and good.rv_alpha > 0, good.bounds.sort_values("bias").tail()
     assert bad.fragile and bad.rv_alpha == 0.0, bad.bounds.sort_values("bias").tail()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The headline matching estimate itself, reproducibly
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _matching_draw(n: int, seed: int) -> pd.DataFrame:
+    df = draw(n, 0.5, 0.0, seed, y_x1=0.3)
+    rng = np.random.default_rng(seed + 100)
+    return df.assign(cell=rng.integers(0, 3, n), person=rng.integers(0, n // 2, n))
+
+
+def test_refute_matching_tests_the_matching_estimate_reproducibly():
+    from impact.estimators.refute import refute_matching
+
+    df = _matching_draw(2000, 7)
+    headline = matching.match(df, "d", "y", ["x1", "x2"], k=5, exact="cell", cluster="person")
+    r = refute_matching(df, "d", "y", ["x1", "x2"], k=5, exact="cell", cluster="person", n_simulations=3, seed=3)
+    assert r.estimate == pytest.approx(headline.estimates["estimate"].iloc[0], abs=1e-12)
+    assert r.std_error == pytest.approx(headline.estimates["std_error"].iloc[0], abs=1e-12)
+    t = r.table.set_index("check")
+    assert abs(t.loc["placebo treatment (permuted within cells)", "refuted"]) < 2 * r.std_error
+    assert t.loc["placebo treatment (permuted within cells)", "passed"] and t.loc["random common cause", "passed"]
+    assert t.loc["data subset (80% of the persons)", "passed"]
+    # the same data in another row order (a design built by joins) and the same seed: the same table
+    again = refute_matching(df.sample(frac=1.0, random_state=5), "d", "y", ["x1", "x2"], k=5, exact="cell",
+                            cluster="person", n_simulations=3, seed=3)
+    pd.testing.assert_frame_equal(r.table, again.table)
+    assert r.ovb.strongest == again.ovb.strongest
+    other = refute_matching(df, "d", "y", ["x1", "x2"], k=5, exact="cell", cluster="person", n_simulations=3, seed=4)
+    assert other.table.loc[0, "refuted"] != r.table.loc[0, "refuted"]  # the seed is used
+
+
+def test_placebo_permutation_keeps_each_cells_treated_count():
+    from impact.estimators.refute import _permute_within
+
+    rng = np.random.default_rng(0)
+    cells = rng.integers(0, 4, 500)
+    d = (rng.random(500) < np.array([0.1, 0.3, 0.5, 0.7])[cells]).astype(int)
+    p = _permute_within(d, cells, np.random.default_rng(1))
+    assert (np.bincount(cells, weights=p) == np.bincount(cells, weights=d)).all() and (p != d).any()

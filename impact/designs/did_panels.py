@@ -149,6 +149,9 @@ def risk_set_panel(
     area_col: str = "employment_area",
     window_only: bool = False,
     elapsed_bands: tuple[int, ...] | None = None,
+    comparison_at: str = "entry_month_end",
+    elapsed: str = "spell",
+    link_days: int = 7,
 ) -> pl.DataFrame:
     """Stacked risk-set panel: entrants of month g and job seekers who did not enter then.
 
@@ -221,6 +224,23 @@ def risk_set_panel(
         Keep only the months ``g - pre .. g + post`` of each unit of stack ``g`` (an
         unbalanced stacked event-window panel, e.g. for TWFE or stacked regressions, in
         which every entrant is observed exactly ``post + 1`` months from entry).
+    comparison_at : {"entry_month_end", "entry_month_start"}
+        ``"entry_month_end"`` (default): comparison persons are job seeking on the last days
+        of ``g - 1`` and ``g``; ``"entry_month_start"``: on the last day of ``g - 1`` only
+        (those who leave job seeking during ``g`` stay in). The end-of-month rule is not
+        conditioning on the future in the generator's world: there a service starts only in
+        a month the person is job seeking throughout, and the entrants' 'not now' path stays
+        job seeking through ``g`` (measured: the start-of-month rule puts the comparison
+        persons' later employment 3-4 points above the entrants' true 'not now' path in months
+        1-8 after entry; ``benchmarks/mc_populations.py``, docs/validation.md).
+    elapsed : {"spell", "episode"}
+        Months since the start of the register's job-seeking spell (default), or of the
+        job-seeking episode (spells chained by services, as
+        :func:`impact.designs.dynamic.risk_set_design`), for ``elapsed_months``, the
+        elapsed-duration bands and ``emp_12m`` (employment in the 12 months before).
+    link_days : int
+        With ``elapsed="episode"``: a spell starting within this many days of the end of the
+        chain so far continues the episode.
 
     Returns
     -------
@@ -261,8 +281,20 @@ def risk_set_panel(
     starts = sp.select("person_id", stack=pl.col("sm")).unique().with_columns(starts_any=pl.lit(True))
     gs = pl.DataFrame({"stack": pl.int_range(g0, g1 + 1, eager=True).cast(pl.Int32)})
     # job seeking on the last day of month m: start <= that day and (open or end >= that day)
-    js = jobseeking_spells.select(
-        "person_id", "segment", s=pl_month_index("start_date"),
+    if comparison_at not in ("entry_month_end", "entry_month_start"):
+        raise DesignError(f"comparison_at must be 'entry_month_end' or 'entry_month_start', got {comparison_at!r}")
+    if elapsed not in ("spell", "episode"):
+        raise DesignError(f"elapsed must be 'spell' or 'episode', got {elapsed!r}")
+    jss = jobseeking_spells
+    if elapsed == "episode":
+        from impact.designs.dynamic import episode_starts
+
+        _need(jobseeking_spells, ["spell_id"], "jobseeking_spells")
+        jss = jss.join(episode_starts(jobseeking_spells, service_spells, link_days), on="spell_id", how="left")
+    else:
+        jss = jss.with_columns(ep0=pl_month_index("start_date"))
+    js = jss.select(
+        "person_id", "segment", "ep0", s=pl_month_index("start_date"),
         e=pl.when(pl.col("end_date").is_null()).then(pl.lit(10**7))
         .when(pl.col("end_date") == pl.col("end_date").dt.month_end()).then(pl_month_index("end_date"))
         .otherwise(pl_month_index("end_date") - 1),  # last month whose last day is covered
@@ -274,7 +306,8 @@ def risk_set_panel(
         .filter(pl.col("first_m").is_null() | (pl.col("first_m") >= pl.col("stack")))
         .join(starts, on=["person_id", "stack"], how="left")
         .with_columns(treated=(pl.col("first_m") == pl.col("stack")).fill_null(False))
-        .filter(pl.col("treated") | (pl.col("starts_any").is_null() & (pl.col("e") >= pl.col("stack"))))
+        .filter(pl.col("treated") | (pl.col("starts_any").is_null()
+                                     & ((pl.col("e") >= pl.col("stack")) if comparison_at == "entry_month_end" else True)))
         .unique(["person_id", "stack"], keep="first", maintain_order=False)
     )
     if controls_per_treated is not None:
@@ -285,7 +318,7 @@ def risk_set_panel(
             edges = sorted({int(b) for b in elapsed_bands})
             band = pl.lit(0)
             for b in edges:  # a handful of band edges
-                band = band + (pl.col("stack") - pl.col("s") >= b).cast(pl.Int32)
+                band = band + (pl.col("stack") - pl.col("ep0") >= b).cast(pl.Int32)
             at_risk = at_risk.with_columns(_band=band)
             cell.append("_band")
         quota = at_risk.filter("treated").group_by(cell).agg(quota=pl.len() * int(controls_per_treated))
@@ -298,8 +331,8 @@ def risk_set_panel(
         pl.col("unit").cast(pl.Int64), "person_id", pl.col("stack").cast(pl.Int64),
         cohort=pl.when("treated").then(pl.col("stack")).otherwise(0).cast(pl.Int64),
         service_id=pl.when("treated").then(pl.col("service_id")).otherwise(None),
-        elapsed_months=(pl.col("stack") - pl.col("s")).cast(pl.Int32), segment=pl.col("segment"),
-        spell_start=pl.col("s").cast(pl.Int64),
+        elapsed_months=(pl.col("stack") - pl.col("ep0")).cast(pl.Int32), segment=pl.col("segment"),
+        spell_start=pl.col("ep0").cast(pl.Int64),
     )
     pan = panel.select("person_id", pl.col("month").cast(pl.Int64), "employed", pl.col(earnings_col).alias("earnings"))
     prior = (

@@ -116,10 +116,16 @@ def _drop_unmatchable(rows: pl.DataFrame, exact: list[str]) -> tuple[pl.DataFram
     return rows.filter(~pl.col("treated") | (pl.col("_nc") > 0)).drop("_nc"), no_ctl
 
 
+def _open_earnings(earnings: str, subsidised: str | None) -> pl.Expr:
+    """Open-market earnings: the earnings column less its subsidised part (when given)."""
+    e = pl.col(earnings).cast(pl.Float64).fill_null(0.0)
+    return e if subsidised is None else e - pl.col(subsidised).cast(pl.Float64).fill_null(0.0)
+
+
 def _outcomes(rows: pl.DataFrame, panel: pl.DataFrame, month: pl.Expr, horizons: Sequence[int], employed: str,
-              earnings: str) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
+              earnings: str, subsidised: str | None = None) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
     p = panel.select("person_id", pl.col("month").cast(pl.Int32),
-                     pl.col(employed).cast(pl.Float64).alias("_emp"), pl.col(earnings).cast(pl.Float64).alias("_earn"))
+                     pl.col(employed).cast(pl.Float64).alias("_emp"), _open_earnings(earnings, subsidised).alias("_earn"))
     names, hz = [], {}
     for h in horizons:  # a handful of horizons
         rows = rows.with_columns((month + h).cast(pl.Int32).alias("_om")).join(
@@ -155,7 +161,7 @@ def _spells_with_first_start(spells: pl.DataFrame, services: pl.DataFrame, servi
     if sv.height == 0:
         raise DesignError(f"no service spells of type {types} in service_spells")
     sp = sp.join(_first_linked(sp, sv, link_days), on="spell_id", how="left")
-    return sp.join(_episode_starts(spells, services, link_days), on="spell_id", how="left")
+    return sp.join(episode_starts(spells, services, link_days), on="spell_id", how="left")
 
 
 def _first_linked(sp: pl.DataFrame, sv: pl.DataFrame, link_days: int) -> pl.DataFrame:
@@ -171,7 +177,7 @@ def _first_linked(sp: pl.DataFrame, sv: pl.DataFrame, link_days: int) -> pl.Data
     )
 
 
-def _episode_starts(spells: pl.DataFrame, services: pl.DataFrame, link_days: int) -> pl.DataFrame:
+def episode_starts(spells: pl.DataFrame, services: pl.DataFrame, link_days: int) -> pl.DataFrame:
     """Start month ``ep0`` of the job-seeking episode each spell belongs to.
 
     The register closes a job-seeking spell when a service starts and opens a new one when
@@ -219,6 +225,7 @@ def risk_set_design(
     seed: int = 0,
     calendar: str = "quarter",
     elapsed: str = "episode",
+    subsidised_earnings: str | None = None,
 ) -> RiskSetDesign:
     """Build the risk-set design table for one service (type or list of types).
 
@@ -258,6 +265,14 @@ def risk_set_design(
     elapsed
         ``"episode"`` (default): elapsed duration from the start of the job-seeking episode
         (spells chained by services); ``"spell"``: from the start of the register spell.
+    subsidised_earnings
+        Column of ``panel`` with the subsidised part of ``earnings`` (the outcome stage's
+        ``subsidised_eur``). When given, the earnings outcomes are open-market earnings,
+        ``earnings - subsidised_earnings``, the earnings counterpart of open-market employment
+        and what the generator's truth measures (``earnings_1 - earnings_0``: no subsidised
+        pay). Without it the earnings outcomes include subsidised pay, and their effect
+        includes the service's effect on later subsidised work (for training and pay subsidy
+        negative at short horizons: the comparison persons enter subsidised jobs more).
     """
     if origin not in ("end", "start"):
         raise DesignError(f"origin must be 'end' or 'start', got {origin!r}")
@@ -265,7 +280,7 @@ def risk_set_design(
         raise DesignError(f"comparison must be 'not_yet' or 'never', got {comparison!r}")
     if calendar not in ("quarter", "month"):
         raise DesignError(f"calendar must be 'quarter' or 'month', got {calendar!r}")
-    for col in ("person_id", "month", employed, earnings):
+    for col in ("person_id", "month", employed, earnings, *([subsidised_earnings] if subsidised_earnings else [])):
         if col not in panel.columns:
             raise DesignError(f"panel lacks column {col!r} (columns: {', '.join(panel.columns)})")
     for col in ("person_id", "birth_year", "sex", "education", "language", "employment_area"):
@@ -378,7 +393,7 @@ def risk_set_design(
         raise DesignError("the risk-set design has no treated rows with observed outcomes (check horizons, "
                           "service type and the panel's months)")
     rows = rows.drop("_rid").with_row_index("_rid")
-    rows, outcome_cols, hz = _outcomes(rows, panel, out_month, horizons, employed, earnings)
+    rows, outcome_cols, hz = _outcomes(rows, panel, out_month, horizons, employed, earnings, subsidised_earnings)
     # employed_lag1 is kept in the table but not in the score: being employed in m-1 while still
     # registered is rare and (in small samples) seen only among controls, which separates the logit
     covs = BASE_COVARIATES + seg_cols + hist_cols + ["emp_pre_spell_12"]
@@ -393,7 +408,9 @@ def risk_set_design(
             "first_risk_month": m_lo, "last_month": lm, "service_type": service_type}
     return RiskSetDesign(data=data, covariates=covs, outcomes=outcome_cols, horizons=hz, exact=exact,
                          estimand=ESTIMANDS[comparison] + f"; outcomes {', '.join(map(str, horizons))} months after "
-                         f"the {'service end' if origin == 'end' else 'risk month'}",
+                         f"the {'service end' if origin == 'end' else 'risk month'}; earnings "
+                         + ("open-market pay (subsidised pay excluded)" if subsidised_earnings else
+                            "all pay including subsidised work"),
                          comparison=comparison, origin=origin, info=info)
 
 

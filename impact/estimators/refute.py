@@ -269,6 +269,29 @@ def ovb_sensitivity(
                           bounds=bounds, strongest=strongest, fragile=fragile, k_ref=k_ref, notes=notes)
 
 
+def _ovb_row(ovb: OVBSensitivity) -> dict:
+    """The "unobserved common cause" row of the table from the partial-R2 bounds."""
+    b1 = ovb.bounds[(ovb.bounds["benchmark"] == ovb.strongest) & (ovb.bounds["k"] == ovb.k_ref)].iloc[0]
+    return dict(check="unobserved common cause", estimate=ovb.estimate, refuted=float(b1["adjusted_estimate"]),
+                passed=not ovb.fragile,
+                expectation=(f"a hidden confounder {b1['k']:g} x as strong as the strongest observed covariate "
+                             f"({ovb.strongest}: partial R2 {b1['r2_d_benchmark']:.4f} with the treatment, "
+                             f"{b1['r2_y_benchmark']:.4f} with the outcome) leaves the interval of the linear "
+                             f"regression estimate ({ovb.estimate:.4f}, same confounders) away from zero "
+                             f"(adjusted {b1['adjusted_estimate']:.4f} [{b1['ci_lower']:.4f}, "
+                             f"{b1['ci_upper']:.4f}]); robustness value {ovb.rv:.4f}, {ovb.rv_alpha:.4f} for the "
+                             "interval"))
+
+
+def _top_bounds(ovb: OVBSensitivity, n: int) -> pd.DataFrame:
+    """The bounds of the ``n`` strongest benchmarks (the report's sensitivity grid)."""
+    order = ovb.bounds[ovb.bounds["k"] == ovb.k_ref].sort_values("bias", ascending=False, kind="mergesort")["benchmark"]
+    top = list(order.head(n))
+    sens = ovb.bounds[ovb.bounds["benchmark"].isin(top)].copy()
+    sens["_o"] = sens["benchmark"].map({b: i for i, b in enumerate(top)})
+    return sens.sort_values(["_o", "k"], kind="mergesort").drop(columns="_o").reset_index(drop=True)
+
+
 def _model(df: pd.DataFrame, treatment: str, outcome: str, covariates: list[str]):
     from dowhy import CausalModel
 
@@ -377,21 +400,8 @@ def _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_frac
     # unobserved confounder: partial-R2 bounds benchmarked on the observed covariates (Cinelli-Hazlett)
     ovb = ovb_sensitivity(df.assign(**{cluster: cl}) if cluster else df, treatment, outcome, covariates,
                           benchmarks=benchmarks, multipliers=multipliers, level=level, cluster=cluster)
-    b1 = ovb.bounds[(ovb.bounds["benchmark"] == ovb.strongest) & (ovb.bounds["k"] == ovb.k_ref)].iloc[0]
-    rows.append(dict(check="unobserved common cause", estimate=ovb.estimate,
-                     refuted=float(b1["adjusted_estimate"]), passed=not ovb.fragile,
-                     expectation=(f"a hidden confounder {b1['k']:g} x as strong as the strongest observed covariate "
-                                  f"({ovb.strongest}: partial R2 {b1['r2_d_benchmark']:.4f} with the treatment, "
-                                  f"{b1['r2_y_benchmark']:.4f} with the outcome) leaves the interval of the linear "
-                                  f"regression estimate ({ovb.estimate:.4f}, same confounders) away from zero "
-                                  f"(adjusted {b1['adjusted_estimate']:.4f} [{b1['ci_lower']:.4f}, "
-                                  f"{b1['ci_upper']:.4f}]); robustness value "
-                                  f"{ovb.rv:.4f}, {ovb.rv_alpha:.4f} for the interval")))
-    order = ovb.bounds[ovb.bounds["k"] == ovb.k_ref].sort_values("bias", ascending=False)["benchmark"]
-    top = list(order.head(n_benchmarks_shown))
-    sens = ovb.bounds[ovb.bounds["benchmark"].isin(top)].copy()
-    sens["_o"] = sens["benchmark"].map({b: i for i, b in enumerate(top)})
-    sens = sens.sort_values(["_o", "k"]).drop(columns="_o").reset_index(drop=True)
+    rows.append(_ovb_row(ovb))
+    sens = _top_bounds(ovb, n_benchmarks_shown)
     notes = [f"dowhy reproduced the toolkit's estimate ({dw.value:.6f}) with the toolkit's logit, no score clipping "
              f"and normalised ATT weights", f"{n_simulations} simulations per refuter, seed {seed}",
              *([f"pass/fail thresholds use the standard error clustered on '{cluster}'"] if cluster else []),
@@ -400,6 +410,160 @@ def _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_frac
              "observed covariates)", *ovb.notes]
     return RobustnessResults(table=pd.DataFrame(rows), estimate=est, std_error=se, reproduced=float(dw.value),
                              sensitivity=sens, notes=notes, ovb=ovb)
+
+
+def _canonical(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Rows in a canonical order (by ``keys``, then every other column): a design built by joins
+    comes back in a different row order from run to run, and every random draw below is by row."""
+    cols = list(dict.fromkeys([*keys, *df.columns]))
+    return df.sort_values(cols, kind="mergesort").reset_index(drop=True)
+
+
+def _permute_within(d: np.ndarray, cells: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Treatment permuted among the rows of each exact-matching cell (all rows when ``cells`` is None)."""
+    if cells is None:
+        return d[rng.permutation(len(d))]
+    base = np.argsort(cells, kind="stable")  # rows by cell, in their order
+    perm = np.lexsort((rng.random(len(d)), cells))  # rows by cell, shuffled within it
+    out = np.empty_like(d)
+    out[base] = d[perm]
+    return out
+
+
+def refute_matching(
+    data: Any,
+    treatment: str,
+    outcome: str,
+    covariates: Sequence[str],
+    *,
+    exact: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    n_simulations: int = 5,
+    subset_fraction: float = 0.8,
+    seed: int = 0,
+    level: float = 0.95,
+    benchmarks: Sequence[str] | None = None,
+    multipliers: Sequence[float] = (1.0, 2.0, 3.0),
+    n_benchmarks_shown: int = 5,
+    order_by: Sequence[str] | None = None,
+    **match_kwargs: Any,
+) -> RobustnessResults:
+    """Refute a nearest-neighbour matching estimate (:func:`impact.estimators.matching.match`) itself.
+
+    Estimand: the matching estimand of ``match_kwargs`` (default the ATT) of ``outcome``; every
+    check re-runs the same estimator with the same options on altered data and compares it with
+    the estimate on the original data (the headline):
+
+    * placebo treatment: the treatment permuted among the rows of each exact-matching cell (so
+      the placebo keeps the cells' treated shares); the mean placebo estimate over
+      ``n_simulations`` draws should be within z x s.e. of zero;
+    * random common cause: an independent standard-normal covariate added to the score; the
+      mean estimate should stay within z x s.e. of the headline;
+    * data subset: re-estimated on random ``subset_fraction`` shares of the clusters (persons:
+      all their rows together; rows when ``cluster`` is None); the mean should stay within
+      z x s.e. of the headline;
+    * unobserved common cause: :func:`ovb_sensitivity` (partial-R2 bounds of the linear
+      regression with the same confounders, benchmarked on them), the same check as for the
+      weighting estimate.
+
+    Reproducible: rows are put in a canonical order (``order_by`` columns first, default the
+    cluster, the exact cells and the treatment) and every draw comes from
+    ``numpy.random.default_rng(seed)``, so the same data and options give the same table.
+    """
+    import polars as pl
+    from threadpoolctl import threadpool_limits
+
+    from impact.estimators import matching
+    from impact.estimators.matching._input import as_list
+
+    df = data.to_pandas() if isinstance(data, pl.DataFrame) else pd.DataFrame(data).copy()
+    covariates = list(covariates)
+    ex = as_list(exact)
+    miss = [c for c in dict.fromkeys([treatment, outcome, *covariates, *ex, *([cluster] if cluster else [])])
+            if c not in df.columns]
+    if miss:
+        raise DesignError(f"refute_matching: data lacks columns {miss}")
+    if n_simulations < 1:
+        raise DesignError(f"refute_matching: n_simulations must be >= 1, got {n_simulations}")
+    if not 0 < subset_fraction < 1:
+        raise DesignError(f"refute_matching: subset_fraction must be in (0, 1), got {subset_fraction}")
+    keep = list(dict.fromkeys([treatment, outcome, *covariates, *ex, *([cluster] if cluster else [])]))
+    df = _canonical(df[keep], order_by or [*([cluster] if cluster else []), *ex, treatment])
+    kw = dict(match_kwargs, exact=exact or None, cluster=cluster)
+    kw.pop("outcome", None)
+    rng = np.random.default_rng(seed)
+    z = z_critical(level)
+
+    def est_of(frame: pd.DataFrame, covs: list[str]) -> tuple[float, float]:
+        r = matching.match(frame, treatment, outcome, covs, **kw)
+        row = r.estimates.iloc[0]
+        return float(row["estimate"]), float(row["std_error"])
+
+    with threadpool_limits(limits=1):
+        est, se = est_of(df, covariates)
+        cells = None
+        if ex:
+            _, cells = np.unique(df[ex].astype(str).agg("|".join, axis=1).to_numpy(), return_inverse=True)
+        d = df[treatment].to_numpy()
+        plac, rcc, sub = [], [], []
+        for _ in range(n_simulations):  # a handful of re-estimations, each vectorised
+            plac.append(est_of(df.assign(**{treatment: _permute_within(d, cells, rng)}), covariates)[0])
+            rcc.append(est_of(df.assign(_random_common_cause=rng.standard_normal(len(df))),
+                              [*covariates, "_random_common_cause"])[0])
+            if cluster:
+                ids = df[cluster].unique()
+                chosen = rng.random(len(ids)) < subset_fraction
+                part = df[df[cluster].isin(ids[chosen])]
+            else:
+                part = df[rng.random(len(df)) < subset_fraction]
+            if ex:  # a subset can empty a cell of one group: its rows cannot be matched (as the design drops them)
+                grp = part.groupby(ex, sort=False)[treatment]
+                nt, size = grp.transform("sum").to_numpy(), grp.transform("size").to_numpy()
+                part = part[(nt > 0) & (nt < size)]
+            sub.append(est_of(part, covariates)[0])
+    of_clusters = f" of the {cluster.removesuffix('_id')}s" if cluster else ""  # person_id -> 'of the persons'
+    rows = [
+        dict(check="placebo treatment (permuted within cells)", estimate=est, refuted=float(np.mean(plac)),
+             passed=bool(abs(np.mean(plac)) < z * se), expectation="near zero (within z x s.e. of the original estimate)"),
+        dict(check="random common cause", estimate=est, refuted=float(np.mean(rcc)),
+             passed=bool(abs(np.mean(rcc) - est) < z * se), expectation="unchanged (within the original interval)"),
+        dict(check=f"data subset ({subset_fraction:.0%}{of_clusters})", estimate=est,
+             refuted=float(np.mean(sub)), passed=bool(abs(np.mean(sub) - est) < z * se),
+             expectation="unchanged (within the original interval)"),
+    ]
+    ovb = ovb_sensitivity(df, treatment, outcome, covariates, benchmarks=benchmarks, multipliers=multipliers,
+                          level=level, cluster=cluster)
+    rows.append(_ovb_row(ovb))
+    notes = [f"every check re-runs the matching estimator itself (options: "
+             f"{', '.join(f'{k}={v!r}' for k, v in kw.items() if v is not None and k != 'horizons')}); "
+             f"{n_simulations} draws per check, seed {seed}",
+             "the refuters test the estimate's stability, not the design: they cannot detect a confounder that is "
+             "missing from the data (the sensitivity bounds say how strong one would need to be, compared with the "
+             "observed covariates)", *ovb.notes]
+    return RobustnessResults(table=pd.DataFrame(rows), estimate=est, std_error=se, reproduced=est,
+                             sensitivity=_top_bounds(ovb, n_benchmarks_shown), notes=notes, ovb=ovb)
+
+
+def refute_design(design: Any, outcome: str | None = None, *, data: Any = None,
+                  covariates: Sequence[str] | None = None, exact: Sequence[str] | None = None,
+                  **kwargs: Any) -> RobustnessResults:
+    """:func:`refute_matching` of a :class:`~impact.designs.dynamic.RiskSetDesign`'s headline estimate.
+
+    Estimand: the matching estimate of
+    :func:`impact.estimators.matching.design.match_design` with the same arguments (``k=5``
+    unless given), at ``outcome`` (default: employment at the longest horizon). ``data``,
+    ``covariates`` and ``exact`` default to the design's own (a study passes its population's
+    rows and chosen covariates, as it does to ``match_design``); the design's person clustering
+    is used; other ``kwargs`` go to :func:`refute_matching` and on to
+    :func:`~impact.estimators.matching.match`.
+    """
+    if outcome is None:
+        emp = [o for o in design.outcomes if o.startswith("employed_h")] or list(design.outcomes)
+        outcome = max(emp, key=lambda o: design.horizons.get(o, 0))
+    kwargs.setdefault("k", 5)
+    return refute_matching(design.data if data is None else data, "treated", outcome,
+                           list(design.covariates if covariates is None else covariates),
+                           exact=list(design.exact if exact is None else exact), cluster=design.cluster, **kwargs)
 
 
 def did_checks(res: Any, level: float = 0.95, min_e: float | None = None) -> pd.DataFrame:

@@ -416,16 +416,19 @@ _ROBUSTNESS = {
     "check_failed": ("{title}: the check '{check}' failed.", "{title}: tarkistus '{check}' ei läpäissyt."),
     "check_borderline": ("{title}: the check '{check}' passed only narrowly (p = {p}).",
                          "{title}: tarkistus '{check}' läpäistiin niukasti (p = {p})."),
-    "rob_matching_text": ("The refuters work on the weighting (inverse-probability) estimate of the same effect: "
-                          "open-market work {h} months after the service ended, on the same design rows (a reproducible "
-                          "sample of {rows} rows with {treated} treated rows) and covariates. dowhy reproduced the "
-                          "toolkit's weighting estimate ({reproduced}) before refuting it. The matching estimate is "
-                          "{matching} [{lo}, {hi}]; the weighting estimate is {ipw} (s.e. {se}, clustered by person).",
-                          "Tarkistukset tehdään saman vaikutuksen painotetulle estimaatille: avoimilla työmarkkinoilla "
-                          "{h} kuukautta palvelun päättymisen jälkeen, samoilla asetelman riveillä (toistettava {rows} "
-                          "rivin otos, jossa {treated} osallistujariviä). dowhy toisti painotetun estimaatin "
-                          "({reproduced}). Kaltaistusestimaatti on {matching} [{lo}, {hi}]; painotettu estimaatti {ipw} "
-                          "(keskivirhe {se}, ryvästetty henkilöittäin)."),
+    "rob_matching_text": ("The checks test the headline matching estimate itself: open-market work {h} months after the "
+                          "service ended, {matching} [{lo}, {hi}]. Each check re-runs the same matching (same design "
+                          "rows: {rows} rows, {treated} of them treated; same covariates, exact cells and options) on "
+                          "altered data, {draws} draws per check from a fixed seed ({seed}), so the same data and "
+                          "config give the same table. The hidden-confounder bounds are computed for the linear "
+                          "regression with the same covariates.",
+                          "Tarkistukset koskevat raportin kaltaistusestimaattia: avoimilla työmarkkinoilla {h} "
+                          "kuukautta palvelun päättymisen jälkeen, {matching} [{lo}, {hi}]. Kukin tarkistus toistaa "
+                          "saman kaltaistuksen (samat asetelman rivit: {rows} riviä, joista {treated} osallistujarivejä; "
+                          "samat muuttujat, tarkat solut ja asetukset) muunnetulla aineistolla, {draws} toistoa "
+                          "tarkistusta kohden kiinteällä siemenluvulla ({seed}), joten sama aineisto ja asetukset "
+                          "antavat saman taulukon. Piilevän sekoittajan rajat lasketaan lineaariselle regressiolle "
+                          "samoin muuttujin."),
     "rob_did_no_placebo": ("The placebo-in-time check was not run: {why}", "Ajallista placebotarkistusta ei ajettu: {why}"),
     "rob_synth_no_in_time": ("In-time placebo not run: {why}", "Ajallista placeboa ei ajettu: {why}"),
     "rob_sensitivity": ("Sensitivity to a hidden confounder: the regression estimate if an unobserved variable were k "

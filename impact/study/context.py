@@ -63,9 +63,11 @@ class StudyContext:
 
     @functools.cached_property
     def person_month(self) -> pl.DataFrame:
-        """The person x month panel in memory (``person_id, month, employed, subsidised, earnings``)."""
+        """The person x month panel in memory (``person_id, month, employed, subsidised, earnings,
+        subsidised_eur``: all pay and its subsidised part)."""
         p = self.panel
-        return p.select(p.person_id, p.month, p.employed, p.subsidised, earnings=p.earnings_eur).to_polars()
+        return p.select(p.person_id, p.month, p.employed, p.subsidised, p.subsidised_eur,
+                        earnings=p.earnings_eur).to_polars()
 
     @property
     def truth_dir(self) -> Path | None:

@@ -17,6 +17,8 @@ summed by unit.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -26,6 +28,7 @@ from impact.estimators.did._prep import DidData, prepare
 from impact.estimators.did._twoperiod import panel_2x2, rcs_2x2
 from impact.estimators.did.results import AttGtResults
 from impact.estimators.inference import influence_se, multiplier_bootstrap, normal_ci, z_critical
+from impact.estimators.logit import LogitWarning
 
 CONTROL_GROUPS = ("never_treated", "not_yet_treated")
 METHODS = ("dr", "ipw", "reg", "dr_improved")
@@ -63,13 +66,62 @@ def _controls(cohort: np.ndarray, g: float, thr: float, stack: np.ndarray | None
     return c
 
 
+def _noting_logit(notes: list[str], what: str, fn, *args):
+    """Call a 2x2 estimator; a propensity logit with probabilities numerically 0 or 1 becomes a note."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LogitWarning)
+        out = fn(*args)
+    for w in caught:
+        if issubclass(w.category, LogitWarning):
+            notes.append(f"{what}: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
+
+
 def _periods(cells: pd.DataFrame, k) -> str:
     t = cells["time"].to_numpy()[k]
     return ", ".join(f"{x:g}" for x in t) if len(t) <= 6 else f"{t.min():g}..{t.max():g}"
 
 
-def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarray, dropped: np.ndarray, notes: list[str]):
-    """Fill ``psi`` and return (att, n_treated, n_controls) for a balanced panel."""
+def _sample_rows(inf: np.ndarray, dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None) -> np.ndarray:
+    """Influence rows for the sample ATT: the treated rows of ``inf`` replaced by draws of their
+    counterfactual changes.
+
+    The error of the ATT estimate against the average effect of the treated units themselves
+    is ``mean_i (dY0_i - m(X_i))`` plus the comparison side: its treated part varies with the
+    treated units' *untreated* changes, not with their observed ones (which move little while
+    they are in a service, the lock-in). Each treated unit gets the outcome-regression residual
+    path of the comparison unit nearest to it on the regression's prognostic index (one
+    comparison unit per treated unit for all the cells of the block, so that covariances
+    across periods are kept), scaled as its own row was; the comparison rows stay as they are.
+    """
+    C = D == 0
+    T = ~C
+    Z = np.ones((len(D), 1)) if X is None else X
+    wc = w[C]
+    A = (Z[C] * wc[:, None]).T @ Z[C]
+    beta = np.linalg.lstsq(A, (Z[C] * wc[:, None]).T @ dY[C], rcond=None)[0]
+    fit = Z @ beta
+    res_c = dY[C] - fit[C]
+    # nearest comparison unit on the prognostic index (the mean fitted change over the cells)
+    idx_c = fit[C].mean(axis=1)
+    order = np.argsort(idx_c, kind="stable")
+    srt = idx_c[order]
+    q = fit[T].mean(axis=1)
+    pos = np.clip(np.searchsorted(srt, q), 1, max(len(srt) - 1, 1))
+    left = np.clip(pos - 1, 0, len(srt) - 1)
+    right = np.clip(pos, 0, len(srt) - 1)
+    pick = np.where(np.abs(q - srt[left]) <= np.abs(srt[right] - q), left, right)
+    out = inf.copy()
+    wt = (w * D)[T]
+    out[T] = (wt / (w * D).mean())[:, None] * res_c[order[pick]]
+    return out
+
+
+def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarray, dropped: np.ndarray,
+                    notes: list[str], psi_s: np.ndarray | None = None):
+    """Fill ``psi`` (and ``psi_s``, the sample-ATT rows) and return (att, n_treated, n_controls) for a balanced panel."""
     K = len(cells)
     att = np.zeros(K)
     n_t = np.zeros(K, dtype=np.int64)
@@ -89,23 +141,31 @@ def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarr
             )
         D = Dfull[idx].astype(float)
         Ysub = dd.Y[idx]
-        dY = Ysub[:, cells["j"].to_numpy()[k]] - Ysub[:, cells["base"].to_numpy()[k]]
-        X = dd.X[idx] if dd.X is not None else None
         what = f"cohort {g:g} (comparison set up to {thr:g})" if np.isfinite(thr) else f"cohort {g:g}"
-        try:
-            a, inf = panel_2x2(dY, D, dd.w[idx], X, method, what)
-        except (DesignError, EstimationError) as exc:  # as R did: the cells are not estimable
-            dropped[k] = True
-            notes.append(f"cohort {g:g}, periods {_periods(cells, k)}: not estimated ({exc})")
-            continue
-        att[k] = a
-        inf *= n / len(idx)
-        if k[-1] - k[0] + 1 == len(k):  # contiguous cells: a slice is much cheaper than np.ix_
-            psi[idx, k[0] : k[-1] + 1] = inf
-        else:
-            psi[np.ix_(idx, k)] = inf
-        n_t[k] = int(D.sum())
-        n_c[k] = len(idx) - int(D.sum())
+        base = cells["base"].to_numpy()[k]
+        # covariates: one design for the block, or (base-period covariates) one per base period
+        for b in (np.unique(base) if dd.Xt is not None else [None]):
+            kb = k if b is None else k[base == b]
+            dY = Ysub[:, cells["j"].to_numpy()[kb]] - Ysub[:, cells["base"].to_numpy()[kb]]
+            X = dd.Xt[idx, b] if b is not None else (dd.X[idx] if dd.X is not None else None)
+            try:
+                a, inf = _noting_logit(dd.notes, what, panel_2x2, dY, D, dd.w[idx], X, method, what)
+            except (DesignError, EstimationError) as exc:  # as R did: the cells are not estimable
+                dropped[kb] = True
+                notes.append(f"cohort {g:g}, periods {_periods(cells, kb)}: not estimated ({exc})")
+                continue
+            att[kb] = a
+            if psi_s is not None:
+                dY = Ysub[:, cells["j"].to_numpy()[kb]] - Ysub[:, cells["base"].to_numpy()[kb]]
+                inf_s = _sample_rows(inf, dY, D, dd.w[idx], X) * (n / len(idx))
+                psi_s[np.ix_(idx, kb)] = inf_s
+            inf *= n / len(idx)
+            if kb[-1] - kb[0] + 1 == len(kb):  # contiguous cells: a slice is much cheaper than np.ix_
+                psi[idx, kb[0] : kb[-1] + 1] = inf
+            else:
+                psi[np.ix_(idx, kb)] = inf
+            n_t[kb] = int(D.sum())
+            n_c[kb] = len(idx) - int(D.sum())
     return att, n_t, n_c
 
 
@@ -131,7 +191,7 @@ def _estimate_rows(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarra
                 if cnt == 0:
                     raise DesignError(f"no observations of the {nm} group")
             X = dd.row_X[rows] if dd.row_X is not None else None
-            a, inf = rcs_2x2(dd.row_y[rows], post, D, dd.row_w[rows], X, method, what)
+            a, inf = _noting_logit(dd.notes, what, rcs_2x2, dd.row_y[rows], post, D, dd.row_w[rows], X, method, what)
         except (DesignError, EstimationError) as exc:  # as R did: the cell is not estimable
             dropped[k] = True
             notes.append(f"{what}: not estimated ({exc})")
@@ -166,6 +226,8 @@ def att_gt(
     n_boot: int = 999,
     seed: int | None = None,
     level: float = 0.95,
+    covariates_at: str | None = None,
+    sample_se: bool = False,
 ) -> AttGtResults:
     """Group-time average treatment effects on the treated, ATT(g, t).
 
@@ -192,7 +254,20 @@ def att_gt(
         ``control_group="never_treated"``; cluster by the person when a person appears in
         several sets.
     covariates : list of str, optional
-        Time-invariant covariates for the propensity score and outcome regressions.
+        Covariates for the propensity score and outcome regressions, time-invariant unless
+        ``covariates_at`` says otherwise.
+    covariates_at : {None, "base_period"}
+        ``None``: covariates must not vary within a unit (an error names them). ``"base_period"``
+        (balanced panels): each ATT(g, t) uses the covariates' values in its base period, as R
+        ``did`` does with time-varying covariates (a note in the results says so).
+    sample_se : bool
+        Also estimate standard errors for the *sample* ATT, the average effect of exactly the
+        treated units observed (balanced panels): ``std_error_sample`` in ``att_gt`` and in every
+        aggregation. The usual standard errors are for the population ATT(g, t); against the
+        average of the sample's own effects (what a simulation's truth is) the treated units'
+        untreated outcome changes, not their observed ones, make the error, which matters while
+        the treated are in a service (their observed employment hardly varies then). See
+        :func:`_sample_rows`.
     control_group : {"never_treated", "not_yet_treated"}
     method : {"dr", "ipw", "reg", "dr_improved"}
         Doubly robust (Sant'Anna and Zhao, locally efficient), normalised inverse probability
@@ -231,19 +306,23 @@ def att_gt(
         data, unit=unit, time=time, outcome=outcome, group=group, treatment=treatment,
         covariates=covariates, weights=weights, cluster=cluster, panel=panel,
         allow_unbalanced_panel=allow_unbalanced_panel, anticipation=anticipation,
-        control_group=control_group, comparison_set=comparison_set,
+        control_group=control_group, comparison_set=comparison_set, covariates_at=covariates_at,
     )
     if method == "dr_improved" and dd.Y is None:
         raise DesignError("method='dr_improved' needs a balanced panel")
     cells = _cells(dd, base_period, anticipation, control_group)
     psi = np.zeros((dd.n, len(cells)), order="F")  # column-major: aggregations pick columns
+    if sample_se and dd.Y is None:
+        raise DesignError("sample_se=True needs a balanced panel (the treated units' counterfactual changes are drawn "
+                          "from comparison units observed in every period)")
+    psi_s = np.zeros_like(psi) if sample_se else None
     # every product here is tall and skinny (n x k, k = covariates + 1): memory-bound, so BLAS
     # threads only add contention
     dropped = np.zeros(len(cells), dtype=bool)
     notes: list[str] = []
     with threadpool_limits(limits=1, user_api="blas"):
         if dd.Y is not None:
-            att, n_t, n_c = _estimate_panel(dd, cells, method, psi, dropped, notes)
+            att, n_t, n_c = _estimate_panel(dd, cells, method, psi, dropped, notes, psi_s)
         else:
             att, n_t, n_c = _estimate_rows(dd, cells, method, psi, dropped, notes)
     if dropped.all():
@@ -252,10 +331,15 @@ def att_gt(
         keep = ~dropped
         cells, att, n_t, n_c = cells[keep].reset_index(drop=True), att[keep], n_t[keep], n_c[keep]
         psi = np.asfortranarray(psi[:, keep])
+        psi_s = None if psi_s is None else np.asfortranarray(psi_s[:, keep])
         dd.notes.extend(notes)
 
     se = influence_se(psi, dd.cluster)
     se[se <= np.sqrt(np.finfo(float).eps) * 10] = np.nan  # reference cells of the universal base
+    se_s = None
+    if psi_s is not None:
+        se_s = influence_se(psi_s, dd.cluster)
+        se_s[~np.isfinite(se)] = np.nan
     lo, hi = normal_ci(att, se, level)
     table = pd.DataFrame({
         "group": cells["group"].to_numpy(),
@@ -270,6 +354,8 @@ def att_gt(
         "n_treated": n_t,
         "n_controls": n_c,
     })
+    if se_s is not None:
+        table["std_error_sample"] = se_s
     crit = None
     if bootstrap:
         ok = np.isfinite(se)
@@ -282,7 +368,7 @@ def att_gt(
         if np.all(table[c] == np.round(table[c])):
             table[c] = table[c].astype(np.int64)
     return AttGtResults.build(
-        table=table, psi=psi, dd=dd, outcome=outcome, method=method, control_group=control_group,
+        table=table, psi=psi, psi_sample=psi_s, dd=dd, outcome=outcome, method=method, control_group=control_group,
         base_period=base_period, anticipation=anticipation, level=level, crit=crit,
         bootstrap=bootstrap, n_boot=n_boot, seed=seed,
     )

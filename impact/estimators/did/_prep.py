@@ -87,6 +87,7 @@ class DidData:
     unit_ids: np.ndarray  # (n,) original unit labels
     cluster: np.ndarray | None  # (n,) cluster codes, None = unit
     X: np.ndarray | None  # (n, k) covariates with intercept (panel) or rows (cross-sections)
+    Xt: np.ndarray | None = None  # (n, T, k) time-varying covariates with intercept (covariates_at="base_period")
     Y: np.ndarray | None = None  # (n, T) wide outcome matrix (balanced panel)
     # repeated cross-sections / unbalanced panel: one entry per row
     row_y: np.ndarray | None = None
@@ -117,6 +118,7 @@ def prepare(
     anticipation: int,
     control_group: str,
     comparison_set: str | None = None,
+    covariates_at: str | None = None,
 ) -> DidData:
     """Validate and code a long table for :func:`impact.estimators.did.att_gt`."""
     df = _to_polars(data)
@@ -211,7 +213,10 @@ def prepare(
             per_unit["_cl"] = cluster
         if comparison_set:
             per_unit["_s"] = comparison_set
-        if panel:
+        if covariates_at not in (None, "base_period"):
+            raise DesignError(f"covariates_at must be None (time-invariant covariates) or 'base_period', got "
+                              f"{covariates_at!r}")
+        if panel and covariates_at is None:
             per_unit.update({f"_x{j}": c for j, c in enumerate(covariates)})
         for c, name in per_unit.items():
             v = d[c].to_numpy()
@@ -223,7 +228,8 @@ def prepare(
                     "_w": "weights",
                     "_cl": "cluster",
                     "_s": "the comparison set",
-                }.get(c, "this covariate (the panel design needs time-invariant covariates; use values from the base period)")
+                }.get(c, "this covariate (the panel design needs time-invariant covariates; pass covariates_at="
+                         "'base_period' to use each comparison's base-period values, as R did does)")
                 raise DesignError(
                     f"column {name!r} varies within unit for {len(bad_units)} units ({what}): {_examples(bad_units)}"
                 )
@@ -293,13 +299,24 @@ def prepare(
         cohort = d["_g"].to_numpy()[first_row]
         w = d["_w"].to_numpy()[first_row].astype(float)
         X = np.column_stack([np.ones(n_units)] + [d[f"_x{j}"].to_numpy()[first_row] for j in range(k)])
+        Xt = None
+        if covariates_at == "base_period" and k:
+            if (counts != T).any():
+                raise DesignError("covariates_at='base_period' needs a balanced panel (every unit in every period)")
+            Xt = np.ones((n_units, T, k + 1))
+            for j in range(k):  # a handful of covariates
+                Xt[u_idx, t_pos, j + 1] = d[f"_x{j}"].to_numpy()
+            varying = [c for j, c in enumerate(covariates) if not np.all(Xt[:, :, j + 1] == Xt[:, :1, j + 1])]
+            if varying:
+                notes.append(f"time-varying covariates ({', '.join(varying)}) enter each comparison with their values "
+                             "in its base period (as R did)")
         cl = None
         if cluster:
             _, cl = np.unique(d["_cl"].to_numpy()[first_row], return_inverse=True)
         if w.sum() <= 0:
             raise DesignError("weights sum to zero")
         w = w / w.mean()
-        out = DidData(True, n_units, periods, cohort, w, u_codes, cl, X if k else None, notes=notes)
+        out = DidData(True, n_units, periods, cohort, w, u_codes, cl, X if k else None, notes=notes, Xt=Xt)
         if comparison_set is not None:
             out.stack = d["_s"].to_numpy()[first_row]
         if (counts == T).all():

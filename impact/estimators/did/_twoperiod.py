@@ -21,46 +21,27 @@ import numpy as np
 from scipy.special import expit
 
 from impact.errors import DesignError, EstimationError
+from impact.estimators.logit import fit_logit_core
 
 TRIM = 0.995  # controls with a propensity score at or above this level get no weight
 PS_MAX = 1 - 1e-6
 
 
-def logit_fit(X: np.ndarray, D: np.ndarray, w: np.ndarray, tol: float = 1e-12, max_iter: int = 100):
-    """Weighted logit MLE by Newton-Raphson.
+def logit_fit(X: np.ndarray, D: np.ndarray, w: np.ndarray, tol: float = 1e-10, max_iter: int = 100):
+    """Weighted logit MLE (:func:`impact.estimators.logit.fit_logit_core`; ``X`` has the constant first).
 
     Returns the fitted probabilities and the inverse information ``(X' diag(w p (1-p)) X)^{-1}``.
-    Raises :class:`DesignError` when the scores separate the groups (no overlap).
+    Fitted probabilities numerically 0 or 1 (quasi-separation, which R ``glm`` fits with a
+    warning) issue a :class:`~impact.estimators.logit.LogitWarning`; complete separation
+    (no maximum) raises :class:`DesignError`, collinear covariates :class:`EstimationError`.
     """
-    share = float(w @ D / w.sum())
-    if not 0.0 < share < 1.0:
-        raise DesignError("the propensity model needs both treated and comparison units")
-    beta = np.zeros(X.shape[1])
-    beta[0] = np.log(share / (1 - share))
-    if X.shape[1] > 1:
-        dev_old = np.inf
-        for _ in range(max_iter):
-            xb = X @ beta
-            p = expit(xb)
-            dev = -2 * float(w @ (D * xb - np.logaddexp(0, xb)))
-            grad = X.T @ (w * (D - p))
-            H = (X * (w * p * (1 - p))[:, None]).T @ X
-            try:
-                step = np.linalg.solve(H, grad)
-            except np.linalg.LinAlgError as exc:
-                raise EstimationError("propensity-score logit: singular information matrix (collinear covariates?)") from exc
-            beta += step
-            if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))) or abs(dev - dev_old) < 1e-13 * (abs(dev) + 0.1):
-                break
-            dev_old = dev
-        else:
-            p = expit(X @ beta)
-            if p.max() > 0.999 or p.min() < 1e-3:
-                raise DesignError(f"overlap fails: the covariates (nearly) separate the groups (propensity scores up to {p.max():.4f})")
-            raise EstimationError("propensity-score logit did not converge in 100 Newton steps")
-    p = expit(X @ beta)
-    H = (X * (w * p * (1 - p))[:, None]).T @ X
-    return p, np.linalg.inv(H)
+    fit = fit_logit_core(X[:, 1:], D, w, max_iter=max_iter, tol=tol)
+    try:
+        c = np.linalg.cholesky(fit.hess)
+    except np.linalg.LinAlgError as exc:
+        raise EstimationError("propensity-score logit: singular information matrix (collinear covariates?)") from exc
+    ci = np.linalg.inv(c)
+    return fit.p, ci.T @ ci
 
 
 def ipt_fit(X: np.ndarray, D: np.ndarray, w: np.ndarray, start: np.ndarray | None = None, max_iter: int = 100):
@@ -132,11 +113,16 @@ def panel_nocov(dY: np.ndarray, D: np.ndarray, w: np.ndarray):
     return y1 - y0, dY
 
 
-def panel_2x2(dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None, method: str, what: str = ""):
+def panel_2x2(dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None, method: str, what: str = "",
+              ps: np.ndarray | None = None, trim: float = TRIM):
     """Panel ATT estimates for the ``m`` columns of ``dY`` (outcome changes) sharing ``D, w, X``.
 
     Returns ``att`` (m,) and the influence functions ``inf`` (n1, m) on the sample used.
-    ``dY`` may be overwritten (it is a scratch array of the caller).
+    ``dY`` may be overwritten (it is a scratch array of the caller). ``ps``: a known or
+    externally estimated propensity score (``ipw``/``dr``; its estimation then does not
+    enter the influence function); ``trim``: comparison units with a score at or above it
+    get no weight (1: none trimmed). With ``dY`` an outcome level (no base period) these are
+    the cross-sectional ATT estimators (:func:`impact.estimators.matching.ipw`, ``aipw``).
     """
     if X is None:
         return panel_nocov(dY, D, w)
@@ -156,25 +142,29 @@ def panel_2x2(dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None
         inf_cont = (wt[:, None] * (out - eta_c) + wres * (X @ (XpX_inv @ M1))[:, None]) / mt
         return eta_t - eta_c, inf_treat - inf_cont
 
-    if method == "dr_improved":
+    Hinv = None
+    if ps is not None:
+        ps = np.asarray(ps, dtype=float)
+    elif method == "dr_improved":
         ps = ipt_fit(X, D, w)
     else:
         ps, Hinv = logit_fit(X, D, w)
-    _check_overlap(ps, D, what)
+        _check_overlap(ps, D, what)
     ps = np.minimum(ps, PS_MAX)
-    trim = np.where(D == 1, 1.0, (ps < TRIM).astype(float))
-    wt = trim * w * D
-    wc = trim * w * ps * C / (1 - ps)
+    keep = np.where(D == 1, 1.0, (ps < trim).astype(float))
+    wt = keep * w * D
+    wc = keep * w * ps * C / (1 - ps)
     mt, mc = wt.mean(), wc.mean()
 
     if method == "ipw":
         eta_t = wt @ dY / wt.sum()
         eta_c = wc @ dY / wc.sum()
-        asy_ps = (w * (D - ps))[:, None] * X @ (Hinv * n1)
-        M2 = X.T @ (wc[:, None] * (dY - eta_c)) / n1
         inf_treat = wt[:, None] * (dY - eta_t) / mt
-        inf_cont = (wc[:, None] * (dY - eta_c) + asy_ps @ M2) / mc
-        return eta_t - eta_c, inf_treat - inf_cont
+        inf_cont = wc[:, None] * (dY - eta_c)
+        if Hinv is not None:  # estimation of the logit coefficients
+            asy_ps = (w * (D - ps))[:, None] * X @ (Hinv * n1)
+            inf_cont += asy_ps @ (X.T @ (wc[:, None] * (dY - eta_c)) / n1)
+        return eta_t - eta_c, inf_treat - inf_cont / mc
 
     if method == "dr_improved":
         odds = ps / (1 - ps)
@@ -197,14 +187,15 @@ def panel_2x2(dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None
     a3 = X @ (XpX_inv @ (X.T @ wc / n1))  # ... and on the comparison part
     # M2 = E[w_c (res - eta_c) X], without an n1 x m temporary
     M2 = ((X * wc[:, None]).T @ res - np.outer(X.T @ wc, eta_c)) / n1
-    asy_ps = (w * (D - ps))[:, None] * X @ (Hinv * n1)
     # treated and comparison rows are disjoint: each row has one coefficient on its residual
     coef = wt / mt - wC * a1 / mt - wc / mc + wC * a3 / mc
     inf = res
     inf *= coef[:, None]
     inf -= np.outer(wt / mt, eta_t)
     inf += np.outer(wc / mc, eta_c)
-    inf -= asy_ps @ (M2 / mc)
+    if Hinv is not None:  # estimation of the logit coefficients
+        asy_ps = (w * (D - ps))[:, None] * X @ (Hinv * n1)
+        inf -= asy_ps @ (M2 / mc)
     return eta_t - eta_c, inf
 
 

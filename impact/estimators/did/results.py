@@ -8,7 +8,7 @@ multiplier-bootstrap bands and Wald tests all come from one ``n x k`` influence 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ class Overall:
     ci_lower: float
     ci_upper: float
     p_value: float
+    std_error_sample: float = float("nan")  # for the sample ATT (att_gt(..., sample_se=True))
 
     def __getitem__(self, key: str) -> float:
         return getattr(self, key)
@@ -77,11 +78,12 @@ class AggregateResults(EstimationResults):
     kind: str = ""
     overall: Overall | None = None
     crit_uniform: float | None = None
-    psi: np.ndarray | None = field(default=None, repr=False)
+    psi: np.ndarray | None = field(default=None, repr=False)  # (n, rows): influence function of every row
     cluster: np.ndarray | None = field(default=None, repr=False)
 
     def vcov(self) -> np.ndarray:
-        """Covariance of the rows' estimates from their influence functions (clustered as the fit)."""
+        """Covariance matrix of the rows' estimates from their influence functions (clustered as
+        the estimation was): the input of, e.g., HonestDiD sensitivity bounds on an event study."""
         return influence_vcov(self.psi, self.cluster)
 
     def summary(self) -> str:
@@ -110,6 +112,7 @@ class AttGtResults(EstimationResults):
 
     att_gt: pd.DataFrame = field(default_factory=pd.DataFrame)
     psi: np.ndarray | None = field(default=None, repr=False)
+    psi_sample: np.ndarray | None = field(default=None, repr=False)  # att_gt(..., sample_se=True)
     cohort: np.ndarray | None = field(default=None, repr=False)
     unit_weights: np.ndarray | None = field(default=None, repr=False)
     cluster: np.ndarray | None = field(default=None, repr=False)
@@ -120,7 +123,8 @@ class AttGtResults(EstimationResults):
     seed: int | None = None
 
     @classmethod
-    def build(cls, *, table, psi, dd, outcome, method, control_group, base_period, anticipation, level, crit, bootstrap, n_boot, seed):
+    def build(cls, *, table, psi, dd, outcome, method, control_group, base_period, anticipation, level, crit, bootstrap,
+              n_boot, seed, psi_sample=None):
         est = table.rename(columns={"att": "estimate"}).assign(
             outcome=outcome, estimand="ATT(g,t)", horizon=table["event_time"]
         )
@@ -137,7 +141,7 @@ class AttGtResults(EstimationResults):
         }
         return cls(
             estimates=est, method=f"Callaway-Sant'Anna ATT(g,t), {method}", level=level, notes=list(dd.notes),
-            info=info, att_gt=table, psi=psi, cohort=dd.cohort, unit_weights=dd.w, cluster=dd.cluster,
+            info=info, att_gt=table, psi=psi, psi_sample=psi_sample, cohort=dd.cohort, unit_weights=dd.w, cluster=dd.cluster,
             periods=dd.periods, crit_uniform=crit, bootstrap=bootstrap, n_boot=n_boot, seed=seed,
         )
 
@@ -210,10 +214,15 @@ class AttGtResults(EstimationResults):
         psi = self.psi
         cl = self.cluster
 
+        psi_s = self.psi_sample
+        sample_infs: list[np.ndarray] = []
+
         def combine(cols: np.ndarray, wif: bool):
             wts = pg[cols] / pg[cols].sum()
             est = float(wts @ att[cols])
             inf = psi[:, cols] @ wts
+            if psi_s is not None:  # sample ATT: the sample's cohort sizes are the weights (no estimation effect)
+                sample_infs.append(psi_s[:, cols] @ wts)
             if wif:
                 inf = inf + self._weight_if(g[cols], pg[cols], att[cols])
             return est, inf
@@ -290,6 +299,16 @@ class AttGtResults(EstimationResults):
 
         Psi = np.column_stack(infs)
         se = influence_se(Psi, cl)
+        se_sample = ov_sample = None
+        if psi_s is not None and kind in ("simple", "calendar", "dynamic"):
+            S = np.column_stack(sample_infs)
+            se_sample = influence_se(S, cl)
+            if kind == "dynamic":
+                ov_sample = float(influence_se(S[:, eseq >= 0].mean(axis=1), cl)[0])
+            elif kind == "calendar":
+                ov_sample = float(influence_se(S.mean(axis=1), cl)[0])
+            else:
+                ov_sample = float(se_sample[0])
         crit = None
         if boot:
             bs = multiplier_bootstrap(Psi, n_boot=n_boot, cluster=cl, rng=seed, level=level)
@@ -298,6 +317,8 @@ class AttGtResults(EstimationResults):
         se = np.where(se > np.sqrt(np.finfo(float).eps) * 10, se, np.nan)
         df = pd.DataFrame(rows)
         df["std_error"] = se
+        if se_sample is not None:
+            df["std_error_sample"] = np.where(np.isfinite(se), se_sample, np.nan)
         lo, hi = normal_ci(df["estimate"], se, level)
         df["ci_lower"], df["ci_upper"] = lo, hi
         if crit is not None:
@@ -310,7 +331,8 @@ class AttGtResults(EstimationResults):
         notes = list(self.notes)
         return AggregateResults(
             estimates=est_tab, method=f"{self.method}; aggregation: {kind}", level=level, notes=notes,
-            info={**self.info, "aggregation": kind, "bootstrap": bool(boot)}, kind=kind, overall=overall,
+            info={**self.info, "aggregation": kind, "bootstrap": bool(boot)}, kind=kind,
+            overall=overall if ov_sample is None else replace(overall, std_error_sample=ov_sample),
             crit_uniform=crit, psi=Psi, cluster=cl,
         )
 

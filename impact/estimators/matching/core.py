@@ -5,14 +5,21 @@ Estimand (ATT, the default): ``E[Y(1) - Y(0) | D = 1]``, estimated by
 the matched controls of treated unit ``i`` (its k nearest, all ties kept by default).
 ATC swaps the roles; ATE averages the imputed ``Y(1) - Y(0)`` over everyone.
 
-Standard errors (``vce="ai"``, default): Abadie and Imbens (2006) for the population
-estimand, with the conditional variances estimated by matching each unit to its ``J``
-nearest units of the same group (Stata ``vce(robust, nn(J))``) and ties entering through
-``K_j`` (weighted times used) and ``K'_j`` (sum of squared weights); when matching on an
-estimated logit score (with replacement, no exact cells), the Abadie and Imbens (2016)
-adjustment for the first-step estimation is added. ``vce="bootstrap"`` resamples clusters
-(persons: the same person may appear as a control in several risk sets), re-fits the
-score and re-matches in every draw.
+Standard errors (``vce="ai"``, default, as Stata ``teffects`` and R ``Matching``): Abadie
+and Imbens (2006) for the population estimand, ties entering through ``K_j`` (weighted times
+used) and ``K'_j`` (sum of squared weights), with the conditional variance of each unit the
+sample variance of its outcome and those of its ``J`` nearest units of the same group (ties
+kept; Stata ``vce(robust, nn(J))``, R ``Var.calc=J``); when matching on an estimated logit
+score (with replacement, no exact cells), the Abadie and Imbens (2016) adjustment for the
+first-step estimation is added. ``vce="ai2006"``: the same with the conditional variance of
+Abadie and Imbens (2006, eq. 14), ``J/(J+1) (Y_i - mean of the J neighbours)^2``.
+``vce="bootstrap"`` resamples clusters (persons: the same person may appear as a control in
+several risk sets), re-fits the score and re-matches in every draw.
+
+Bias correction (``bias_adjust``, Abadie and Imbens 2011, as Stata ``biasadj()`` and R
+``BiasAdjust=TRUE``): each imputed outcome is moved by ``beta_w' (X_i - X_j)`` with ``beta_w``
+the least-squares slope of Y on the adjustment covariates among the units of group ``w``
+that serve as matches, weighted by the number of times each is used.
 """
 
 from __future__ import annotations
@@ -223,17 +230,24 @@ def _unit_effects(fit: _Fit, d: np.ndarray, y: np.ndarray, estimand: str, x: np.
 
 
 def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | None = None,
-                         resid: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
+                         resid: np.ndarray | None = None, order: np.ndarray | None = None,
+                         formula: str = "sample") -> np.ndarray:
     """Conditional variance of Y at each row from its J nearest rows of the same group
-    (self excluded; ties kept): sigma2_i = J_i/(J_i+1) (Y_i - mean of the neighbours)^2.
-    Only rows in ``need`` (default all) are computed; the others are 0. When ``resid`` is
-    given (an (n, m) array of zeros) it receives ``Y_i - mean of the neighbours``."""
+    (self excluded when finding them; all rows tied with the J-th kept).
+
+    ``formula="sample"`` (``vce="ai"``; Stata ``teffects`` ``vce(robust, nn(J))`` and R ``Matching``
+    ``Var.calc=J``): the sample variance (divisor count - 1) of the row's outcome together
+    with its neighbours' outcomes. ``formula="mean_dev"`` (``vce="ai2006"``; Abadie and Imbens 2006, eq. 14):
+    ``J_i/(J_i+1) (Y_i - mean of the neighbours)^2``. Only rows in ``need`` (default all)
+    are computed; the others are 0. When ``resid`` is given (an (n, m) array of zeros) it
+    receives ``Y_i - mean of the neighbours`` (used by the cluster covariance)."""
     n = len(d)
     J = spec.var_neighbours
     s2 = np.full((n, y.shape[1]), np.nan)
     need = np.ones(n, bool) if need is None else need
     if order is None:
         order = np.argsort(metric, kind="stable") if metric.ndim == 1 else np.arange(n)
+    yc = y - y.mean(axis=0)  # (centred: the sums of squares below lose no digits)
     for g in (d, ~d):  # two groups
         idx = order[g[order]]
         if len(idx) < 2 or not need[idx].any():
@@ -243,30 +257,27 @@ def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | N
             if not len(todo):
                 break
             sub = _Spec(spec.method, J + 1, True, "all", None, spec.distance, J)
+            # the J + 1 nearest rows of the group with all ties: the row itself (distance 0) and
+            # its J nearest others
             m = _direction(todo, idx, metric, st, sub, None, None, None, k=J + 1, ties="all", replace=True)
-            if isinstance(m, _RunMatches):  # the run holds the unit itself: take it out
-                cnt_t = m.runs.counts - 1.0
-                ok = cnt_t > 0
-                sums = m.sums(y) - y[todo]
-                for j in range(y.shape[1]):
-                    mean_nb = sums[ok, j] / cnt_t[ok]
-                    dev = y[todo[ok], j] - mean_nb
-                    s2[todo[ok], j] = cnt_t[ok] / (cnt_t[ok] + 1) * dev**2
-                    if resid is not None:
-                        resid[todo[ok], j] = dev
-                continue
-            keep = m.focal != m.pool
-            f, p = m.focal[keep], m.pool[keep]
-            cnt = np.bincount(f, minlength=n).astype(float)
-            ok = cnt[todo] > 0
-            for j in range(y.shape[1]):
-                mean_nb = np.bincount(f, weights=y[p, j], minlength=n)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    mean_nb = mean_nb / cnt
-                val = cnt / (cnt + 1) * (y[:, j] - mean_nb) ** 2
-                s2[todo[ok], j] = val[todo[ok]]
-                if resid is not None:
-                    resid[todo[ok], j] = (y[:, j] - mean_nb)[todo[ok]]
+            if isinstance(m, _RunMatches):
+                cnt = m.runs.counts.astype(float)
+                s1, s2_ = m.sums(yc), m.sums(yc**2)
+            else:
+                cnt = np.bincount(m.focal, minlength=n).astype(float)[todo]
+                s1 = np.column_stack([np.bincount(m.focal, weights=yc[m.pool, j], minlength=n)[todo]
+                                      for j in range(y.shape[1])])
+                s2_ = np.column_stack([np.bincount(m.focal, weights=yc[m.pool, j] ** 2, minlength=n)[todo]
+                                       for j in range(y.shape[1])])
+            ok = cnt > 1  # the row and at least one neighbour
+            c = cnt[ok, None]
+            dev = yc[todo[ok]] - (s1[ok] - yc[todo[ok]]) / (c - 1)  # Y_i - mean of the neighbours
+            if formula == "sample":
+                s2[todo[ok]] = np.maximum(s2_[ok] - s1[ok] ** 2 / c, 0.0) / (c - 1)
+            else:
+                s2[todo[ok]] = (c - 1) / c * dev**2
+            if resid is not None:
+                resid[todo[ok]] = dev
     return np.nan_to_num(s2, nan=0.0)
 
 
@@ -440,7 +451,7 @@ def match(
     ps_model: str = "logit",
     propensity: str | np.ndarray | None = None,
     vce: str = "ai",
-    var_neighbours: int = 2,
+    var_neighbours: int | None = None,
     ps_adjust: bool = True,
     cluster: str | None = None,
     n_boot: int = 199,
@@ -448,7 +459,7 @@ def match(
     level: float = 0.95,
     horizons: dict[str, Any] | None = None,
     s_d_denom: str | None = None,
-    bias_adjust: bool = False,
+    bias_adjust: bool | Sequence[str] = False,
 ) -> MatchingResults:
     """Nearest-neighbour matching estimate of the ATT (default), ATC or ATE.
 
@@ -478,13 +489,23 @@ def match(
     propensity
         A column (or array) with a known or externally estimated score instead of the logit.
     vce
-        ``"ai"`` (Abadie-Imbens) or ``"bootstrap"`` (clusters from ``cluster``, re-matching).
+        ``"ai"`` (Abadie-Imbens with the conditional variance of Stata ``teffects`` and R
+        ``Matching``: the sample variance of a unit and its ``var_neighbours`` nearest units
+        of the same group), ``"ai2006"`` (Abadie-Imbens with the conditional variance of their
+        2006 paper, eq. 14) or ``"bootstrap"`` (clusters from ``cluster``, re-matching).
         With ``cluster`` (e.g. persons recurring across risk sets) the Abadie-Imbens variance
         adds the within-cluster covariances of the linearised estimator.
+    var_neighbours
+        ``J`` of the conditional variance (Stata ``vce(robust, nn(J))``). Default: Stata's
+        defaults, 2 for Mahalanobis matching (``teffects nnmatch``) and 1 for propensity-score
+        matching (``teffects psmatch``: the unit and one other), with which the estimated-score
+        adjustment uses the unit and its ``J`` nearest units of each group.
     bias_adjust
-        Abadie and Imbens (2011) bias correction: the matched outcomes are adjusted by a
-        linear regression on the covariates (for the covariate differences that remain
-        within matched sets). No Abadie-Imbens (2016) score adjustment then.
+        Abadie and Imbens (2011) bias correction of the imputed outcomes by a linear
+        regression on covariates among the units used as matches (weighted by the times
+        used): ``True`` adjusts on the matching covariates, a list of columns on those
+        (Stata ``biasadj(varlist)``, R ``Match(Z=...)``). No Abadie-Imbens (2016) score
+        adjustment then.
 
     Returns
     -------
@@ -504,7 +525,14 @@ def match(
     elif propensity is not None:
         prop_arr = np.asarray(propensity, dtype=float)
     prep = prepare(df, treatment, outcome, covariates, exact=exact, cluster=cluster, horizon=horizons)
-    spec = _Spec(method, k, replace, ties, caliper, distance, var_neighbours)
+    if var_neighbours is None:
+        var_neighbours = 1 if method == "propensity" else 2
+    if int(var_neighbours) < 1:
+        raise DesignError(f"var_neighbours must be >= 1, got {var_neighbours}")
+    if vce not in ("ai", "ai2006", "bootstrap"):
+        raise DesignError(f"vce must be 'ai', 'ai2006' or 'bootstrap', got {vce!r}")
+    spec = _Spec(method, k, replace, ties, caliper, distance, int(var_neighbours))
+    zb = _bias_covariates(df, prep, bias_adjust)
     notes: list[str] = []
     n_all = len(prep.d)
     keep = np.ones(n_all, bool)
@@ -543,15 +571,13 @@ def match(
             caliper_abs = float(caliper)
     if not replace and ties == "all":
         notes.append("matching without replacement is greedy (largest score first); ties are broken by sort order")
-    adjust = (ps_adjust and vce == "ai" and method == "propensity" and ps is not None and ps.kind == "logit"
-              and replace and strata is None and prop_arr is None and not bias_adjust)
+    adjust = (ps_adjust and vce != "bootstrap" and method == "propensity" and ps is not None and ps.kind == "logit"
+              and replace and strata is None and prop_arr is None and zb is None)
     xb = None
-    if bias_adjust:
-        if prep.x.shape[1] == 0:
-            raise DesignError("bias_adjust needs covariates")
-        xb = xk
-        notes.append("imputed outcomes bias-corrected by a linear regression on the covariates "
-                     "(Abadie and Imbens 2011)")
+    if zb is not None:
+        xb = zb[0] if full else zb[0][keep]
+        notes.append("imputed outcomes bias-corrected by a linear regression on " + ", ".join(zb[1])
+                     + " (Abadie and Imbens 2011)")
     # one sort of the (1-d) metric serves every matching step below; the logit is monotone in
     # the score, so it also sorts the score for the 2016 adjustment
     order = nn.argsort_stable(metric) if metric.ndim == 1 else None
@@ -561,7 +587,7 @@ def match(
     if rows.sum() < n_focal:
         notes.append(f"{n_focal - int(rows.sum())} of {n_focal} focal units had no match within the caliper/cell and "
                      "are left out: the estimate is the effect on the matched units")
-    if vce == "ai":
+    if vce in ("ai", "ai2006"):
         # sigma^2 enters only through rows used as matches (K > 0)
         n_ = len(d)
         used = np.zeros(n_, bool)
@@ -569,19 +595,21 @@ def match(
             if m_ is not None:
                 used |= _used(m_, n_)[0] > 0
         resid = np.zeros_like(y) if cl is not None else None
-        s2 = _same_group_variance(d, y, metric, strata, spec, need=used, resid=resid, order=order)
+        s2 = _same_group_variance(d, y, metric, strata, spec, need=used, resid=resid, order=order,
+                                  formula="sample" if vce == "ai" else "mean_dev")
         var = _ai_variance(fit, d, y, rows, y1, y0, tau, s2, estimand)
+        base = (f"Abadie-Imbens (2006), conditional variance from {spec.var_neighbours} same-group neighbour(s) "
+                + ("(sample variance, as Stata teffects and R Matching)" if vce == "ai" else "(2006 paper, eq. 14)"))
         if cl is not None:
             var = var + _cluster_covariance(fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
         if adjust:
             if rows.all() or estimand == "ATT" and rows[d].all() or estimand == "ATC" and rows[~d].all():
-                var = var + _ps_adjustment(ps, d, y, y1, y0, tau, estimand, spec, max(var_neighbours, 2), order)
-                vce_label = "Abadie-Imbens (2006) with the Abadie-Imbens (2016) adjustment for the estimated score"
+                var = var + _ps_adjustment(ps, d, y, y1, y0, tau, estimand, spec, spec.var_neighbours + 1, order)
+                vce_label = base + " with the Abadie-Imbens (2016) adjustment for the estimated score"
             else:
-                vce_label = "Abadie-Imbens (2006); no 2016 adjustment (some units unmatched)"
+                vce_label = base + "; no 2016 adjustment (some units unmatched)"
         else:
-            vce_label = "Abadie-Imbens (2006)" + (
-                "; score taken as known (no 2016 adjustment)" if method == "propensity" else "")
+            vce_label = base + ("; score taken as known (no 2016 adjustment)" if method == "propensity" else "")
         if cl is not None:
             vce_label += f"; clustered by {cluster!r} (within-cluster covariances of the linearised estimator)"
         if np.any(var < 0):
@@ -590,12 +618,10 @@ def match(
         boot_info = {}
     elif vce == "bootstrap":
         se, boot_info = _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed,
-                                   bias_adjust)
+                                   None if zb is None else zb[0])
         vce_label = f"bootstrap ({boot_info['n_ok']} draws of {'clusters ' + repr(cluster) if cluster else 'units'})"
         notes.append("the bootstrap of nearest-neighbour matching with replacement can be inconsistent for fixed k "
                      "(Abadie and Imbens 2008); prefer k >= 5 or vce='ai' for unit-level data")
-    else:
-        raise DesignError(f"vce must be 'ai' or 'bootstrap', got {vce!r}")
     # weights and balance
     n = len(d)
     w = np.zeros(n)
@@ -607,8 +633,8 @@ def match(
         w += _used(fit.atc, n)[0]
     else:
         w[rows] = 1.0 + _used(fit.att, n)[0][rows] + _used(fit.atc, n)[0][rows]
-    pool_used = _used(fit.att if estimand != "ATC" else fit.atc, n)[0] > 0
-    n_used = int((pool_used & (~d if estimand != "ATC" else d)).sum())
+    # units that carry weight: focal units matched, and units of the other group used as matches
+    carried = w > 0
     bal = balance_table(xk, d, prep.covariates, weights=w, estimand=estimand, s_d_denom=s_d_denom,
                         stats=prep.stats if full else None) if prep.x.shape[1] else None
     lo, hi = normal_ci(tau, se, level)
@@ -621,9 +647,12 @@ def match(
         "ci_lower": lo,
         "ci_upper": hi,
         "p_value": p_value(tau, se),
-        "n_treated": int((rows & d).sum()) if estimand != "ATE" else int(d[rows].sum()),
-        "n_controls": int((~d).sum()) if estimand != "ATC" else int((rows & ~d).sum()),
-        "n_controls_used": n_used,
+        # the focal group counts its matched units, the other group all its units (the pool);
+        # *_used count the distinct units of each group that carry weight
+        "n_treated": int((rows & d).sum()) if estimand != "ATC" else int(d.sum()),
+        "n_controls": int((~d).sum()) if estimand == "ATT" else int((rows & ~d).sum()),
+        "n_controls_used": int((carried & ~d).sum()),
+        "n_treated_used": int((carried & d).sum()),
     })
     full_score = None
     if score is not None:
@@ -653,6 +682,21 @@ def _subset_ps(ps: PropensityModel, keep: np.ndarray) -> PropensityModel:
                            information=None, iterations=ps.iterations, loglik=ps.loglik, info=ps.info)
 
 
+def _bias_covariates(df, prep: Prepared, bias_adjust: bool | Sequence[str]) -> tuple[np.ndarray, list[str]] | None:
+    """The (n, q) covariates of the bias correction and their names (None: no correction)."""
+    if bias_adjust is False or bias_adjust is None:
+        return None
+    if bias_adjust is True:
+        if prep.x.shape[1] == 0:
+            raise DesignError("bias_adjust=True needs covariates (or give the columns: bias_adjust=[...])")
+        return prep.x, list(prep.covariates)
+    names = [bias_adjust] if isinstance(bias_adjust, str) else list(bias_adjust)
+    if not names:
+        raise DesignError("bias_adjust is an empty list: give the columns to adjust on, or True for the covariates")
+    z = np.column_stack([numeric_column(df, c, "bias_adjust") for c in names])
+    return z, names
+
+
 def _check_cells(d: np.ndarray, strata: np.ndarray | None, labels: list[str] | None, estimand: str) -> None:
     """Every exact-matching cell with focal units must have units of the other group."""
     if strata is None:
@@ -671,7 +715,7 @@ def _check_cells(d: np.ndarray, strata: np.ndarray | None, labels: list[str] | N
                           "coarsen the exact-matching variables or drop these cells")
 
 
-def _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed, bias_adjust=False):
+def _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed, zb=None):
     """Cluster bootstrap: resample clusters, re-fit the score, re-match, re-estimate."""
     rng = np.random.default_rng(seed)
     idx_keep = np.flatnonzero(keep)
@@ -703,7 +747,7 @@ def _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, cal
                 else:
                     ca = float(caliper)
             fit = _match_sample(sub.d, metric, sub.strata, spec, estimand, lin, lw, ca)
-            draws.append(_unit_effects(fit, sub.d, sub.y, estimand, sub.x if bias_adjust else None)[3])
+            draws.append(_unit_effects(fit, sub.d, sub.y, estimand, None if zb is None else zb[rows])[3])
         except (DesignError, EstimationError):
             failed += 1
     if len(draws) < max(10, n_boot // 2):

@@ -1,26 +1,23 @@
 """Propensity scores: an unpenalised logit by maximum likelihood, or a flexible classifier.
 
-The logit is fitted by Newton-Raphson (iteratively reweighted least squares) on
+The logit is the shared one of :mod:`impact.estimators.logit` (Newton-Raphson on
 standardised covariates, so that earnings in euros and indicators live on one scale;
-the coefficients are reported on the original scale. It either converges or raises
-:class:`~impact.errors.EstimationError`; designs it cannot fit (perfect separation,
-collinear covariates) raise :class:`~impact.errors.DesignError` naming the covariate.
-
-Speed: every Newton iteration reads the rows once (a compiled loop gives the linear index,
-the probabilities, the log-likelihood and the score; the information is one BLAS product
-per block of rows still in cache), and the separation check comes from the one-pass column
-statistics of :mod:`~impact.estimators.matching._colstats` instead of its own passes.
+coefficients on the original scale). Designs it cannot fit (perfect separation, collinear
+covariates) raise :class:`~impact.errors.DesignError` naming the covariate; the separation
+check comes from the one-pass column statistics of
+:mod:`~impact.estimators.matching._colstats` instead of its own passes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from impact.errors import DesignError, EstimationError
-from impact.estimators.matching._colstats import _BLOCK, ColumnStats, column_stats
+from impact.estimators.logit import _pass as _logit_pass
+from impact.estimators.logit import fit_logit_core
+from impact.estimators.matching._colstats import ColumnStats, column_stats
 
 _EPS_P = 1e-12
 
@@ -118,78 +115,6 @@ def _separation_culprits(stats: ColumnStats, names: list[str]) -> list[str]:
     return out
 
 
-_WARM_ROWS = 50_000
-
-
-@numba.njit(cache=True)
-def _logit_rows(x, y, mu, sd, b, buf, eta, e, grad):
-    """One block of rows at coefficients ``b`` (standardised scale): fills ``eta`` and ``e``,
-    adds the score ``z'(y - e)`` to ``grad``, writes ``sqrt(e(1-e)) z`` into ``buf`` (for
-    the information ``z' W z``) and returns the log-likelihood, ``z = [1, (x - mu)/sd]``."""
-    n, p = x.shape
-    ll = 0.0
-    for i in range(n):
-        buf[i, 0] = 1.0
-        et = b[0]
-        for j in range(p):
-            zj = (x[i, j] - mu[j]) / sd[j]
-            buf[i, j + 1] = zj
-            et += b[j + 1] * zj
-        if et >= 0.0:
-            t = np.exp(-et)
-            ei = 1.0 / (1.0 + t)
-            ll += y[i] * et - (et + np.log1p(t))
-        else:
-            t = np.exp(et)
-            ei = t / (1.0 + t)
-            ll += y[i] * et - np.log1p(t)
-        eta[i] = et
-        e[i] = ei
-        r = y[i] - ei
-        sw = np.sqrt(ei * (1.0 - ei))
-        for j in range(p + 1):
-            grad[j] += r * buf[i, j]
-            buf[i, j] *= sw
-    return ll
-
-
-def _logit_pass(x, y, mu, sd, b, eta, e):
-    """Log-likelihood, score and information ``z' diag(e(1-e)) z`` at ``b`` in one pass over the
-    rows (in blocks that stay in cache; the Gram of each block is one BLAS call); ``eta`` and
-    ``e`` receive the linear index and the fitted probabilities."""
-    n, p = x.shape
-    buf = np.empty((min(_BLOCK, n), p + 1))
-    hess = np.zeros((p + 1, p + 1))
-    grad = np.zeros(p + 1)
-    ll = 0.0
-    for s in range(0, n, _BLOCK):  # about a hundred blocks
-        m = min(_BLOCK, n - s)
-        gb = np.zeros(p + 1)
-        ll += _logit_rows(x[s : s + m], y[s : s + m], mu, sd, b, buf, eta[s : s + m], e[s : s + m], gb)
-        grad += gb
-        bb = buf[:m]
-        hess += bb.T @ bb
-    return ll, grad, hess
-
-
-def _newton(x: np.ndarray, y: np.ndarray, mu: np.ndarray, sd: np.ndarray, b: np.ndarray, max_iter: int,
-            tol: float) -> tuple[np.ndarray, bool]:
-    """Plain Newton-Raphson for the logit (used for warm starts; no separation diagnostics)."""
-    eta, e = np.empty(len(x)), np.empty(len(x))
-    for _ in range(max_iter):
-        _, grad, hess = _logit_pass(x, y, mu, sd, b, eta, e)
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            return b, False
-        if not np.all(np.isfinite(step)) or np.max(np.abs(step)) > 50:
-            return b, False
-        b = b + step
-        if np.max(np.abs(step)) < tol:
-            return b, True
-    return b, False
-
-
 def fit_logit(
     x: np.ndarray,
     d: np.ndarray,
@@ -200,16 +125,18 @@ def fit_logit(
 ) -> PropensityModel:
     """Unpenalised logit of ``d`` on ``x`` (a constant is added) by Newton-Raphson.
 
-    Each Newton iteration is one pass over the rows (linear index, probabilities,
-    log-likelihood, score and information together). ``stats`` are the
-    :func:`~impact.estimators.matching._colstats.column_stats` of ``x`` by ``d`` if already
-    computed (they give the standardisation and the separation check).
+    The fit is :func:`impact.estimators.logit.fit_logit_core` (standardised columns, step
+    halving, a rank-revealing solve); here the covariates are checked first: ``stats`` are
+    the :func:`~impact.estimators.matching._colstats.column_stats` of ``x`` by ``d`` if
+    already computed (they give the standardisation and the separation check). Fitted
+    probabilities numerically 0 or 1 (quasi-separation) are kept, as R ``glm`` does, with a
+    warning in ``info["warning"]``.
 
     Raises
     ------
     DesignError
-        Perfect or quasi-perfect separation (naming the covariate where one covariate
-        does it alone), or collinear covariates.
+        Perfect separation (naming the covariate where one covariate does it alone), or
+        collinear covariates.
     EstimationError
         No convergence within ``max_iter`` iterations.
     """
@@ -225,68 +152,25 @@ def fit_logit(
     mu = stats.mean
     sd = np.sqrt(stats.ss / n)
     sd[sd <= 1e-12 * (1 + np.abs(mu))] = 1.0
+    # collinearity from the Gram matrix of the standardised design at the intercept-only start
+    # (one pass over the rows), then separation by single covariates
+    b0 = np.zeros(p + 1)
+    b0[0] = np.log(y.mean() / (1 - y.mean()))
+    _, _, hess0 = _logit_pass(x, y, np.empty(0), mu, sd, b0, np.empty(n), np.empty(n))
+    _check_collinear(hess0, covariates)
     culprits = _separation_culprits(stats, covariates)
-    b = np.zeros(p + 1)
-    b[0] = np.log(y.mean() / (1 - y.mean()))
-    if n > 2 * _WARM_ROWS:
-        # start Newton on the full data from the fit on a systematic subsample: the full-data
-        # iterations (the costly ones) then only polish (quadratic convergence)
-        sub = slice(0, n, n // _WARM_ROWS)
-        if not culprits:
-            bw, ok = _newton(np.ascontiguousarray(x[sub]), np.ascontiguousarray(y[sub]), mu, sd, b, 30, 1e-8)
-            if ok:
-                b = bw
-    eta, e = np.empty(n), np.empty(n)
-    ll, grad, hess = _logit_pass(x, y, mu, sd, b, eta, e)
-    _check_collinear(hess, covariates)
     if culprits:
         raise DesignError(
             "perfect separation in the propensity-score logit: " + "; ".join(culprits)
             + ". The score would be 0 or 1 for these units: drop or coarsen the covariate, or restrict the sample"
         )
-    converged = False
-    step = np.zeros(p + 1)
-    it = 0
-    for it in range(1, max_iter + 1):
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError as exc:
-            raise EstimationError(f"propensity logit: singular information matrix at iteration {it}") from exc
-        t = 1.0
-        for _ in range(30):  # step halving keeps the log-likelihood increasing
-            bn = b + t * step
-            lln, gn, hn = _logit_pass(x, y, mu, sd, bn, eta, e)  # (the last pass is the accepted one)
-            if lln >= ll - 1e-12 * abs(ll):
-                break
-            t /= 2
-        b, ll_prev, ll, grad, hess = bn, ll, lln, gn, hn
-        if abs(ll - ll_prev) <= tol * (abs(ll) + 1) and np.max(np.abs(t * step)) < 1e-6:
-            converged = True
-            break
-    if not converged:
-        # separation: the likelihood keeps creeping up while some fitted scores run to 0 or 1
-        sep = ((e < 1e-8) & (y == 0)) | ((e > 1 - 1e-8) & (y == 1))
-        if sep.any():
-            grow = [covariates[j] for j in np.argsort(-np.abs(step[1:]))[:3]]
-            raise DesignError(
-                f"perfect separation in the propensity-score logit: {int(sep.sum())} units are predicted with "
-                f"certainty and the coefficients diverge (fastest: {', '.join(grow)}); drop or coarsen these "
-                "covariates, or restrict the sample to common support"
-            )
-        raise EstimationError(f"propensity logit did not converge in {max_iter} Newton iterations")
-    coef = np.empty(p + 1)
-    coef[1:] = b[1:] / sd
-    coef[0] = b[0] - np.sum(b[1:] * mu / sd)
-    # information on the original scale from the standardised one (hess is at the last iterate):
-    # z = design @ M
-    M = np.diag(np.concatenate([[1.0], 1.0 / sd]))
-    M[0, 1:] = -mu / sd
-    Minv = np.linalg.inv(M)
-    info = Minv.T @ hess @ Minv / n
+    fit = fit_logit_core(x, y, names=list(covariates), max_iter=max_iter, tol=tol, mu=mu, sd=sd, warn=False)
+    e = fit.p
     np.clip(e, _EPS_P, 1 - _EPS_P, out=e)
     return PropensityModel(
-        kind="logit", score=e, linear=eta, covariates=list(covariates), coef=coef,
-        x=x, information=info, iterations=it, loglik=ll,
+        kind="logit", score=e, linear=fit.eta, covariates=list(covariates), coef=fit.coef,
+        x=x, information=fit.hess / n, iterations=fit.iterations, loglik=fit.loglik,
+        info={"warning": fit.warning} if fit.warning else {},
     )
 
 

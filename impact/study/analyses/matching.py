@@ -1,6 +1,7 @@
 """Dynamic (risk-set) matching: starting a service now vs not now, on the study's population.
 
-The design is :func:`impact.designs.dynamic.risk_set_design`; the study's population rules
+The design is :func:`impact.designs.dynamic.risk_set_design` (earnings outcomes: open-market pay,
+subsidised pay excluded, as the synthetic truth counts it); the study's population rules
 then keep the risk-set rows whose person meets them in the risk month (treated and comparison
 rows alike), treated rows left without a comparison row in their exact cell are counted and
 dropped, and :func:`impact.estimators.matching.design.match_design` estimates on what is left.
@@ -73,7 +74,8 @@ def build_design(ctx: StudyContext, services: pl.DataFrame) -> RiskSetDesign:
                            horizons=cfg.outcomes.sorted_horizons, origin="end",
                            comparison="never" if cfg.comparison.kind == "never_treated" else "not_yet",
                            grace=cfg.comparison.grace_months, max_elapsed=cfg.treatment.max_elapsed_months,
-                           history=(h, 2 * h), last_month=ctx.last_month, max_controls=m.max_controls_per_cell)
+                           history=(h, 2 * h), last_month=ctx.last_month, max_controls=m.max_controls_per_cell,
+                           subsidised_earnings="subsidised_eur")
 
 
 def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[str], flow: FlowBuilder,
@@ -162,7 +164,7 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
                                        covariates=", ".join(covariate_label(c, lang) for c in vbad)),
                                   level="borderline"))
     with ctx.step(f"{key}: robustness checks"):
-        chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
+        chk = robustness.matching_checks(ctx, design, data, covs, exact, analysis, persons, title)
     checks = ()
     if chk is not None:
         tables.update(chk[0])

@@ -1,8 +1,8 @@
 """'How robust is this?': refutation checks of each effect analysis, and their report subsection.
 
-Matching: dowhy refuters (placebo treatment, random common cause, data subset) and the
-hidden-confounder bounds on the weighting estimate of the same effect, on a reproducible
-sample of the design rows. DiD: the pre-trend test over the event window and the placebo in
+Matching: the headline matching estimate itself re-estimated on altered data (placebo treatment
+permuted within the exact cells, random common cause, data subset; seeded) and the
+hidden-confounder bounds (:func:`impact.estimators.refute.refute_design`). DiD: the pre-trend test over the event window and the placebo in
 time. Synthetic control: in-space and in-time placebos and leave-one-out. Every failed check
 goes to the first page's warnings box, a borderline one (p between 0.05 and 0.10) too.
 """
@@ -22,11 +22,14 @@ from impact.report.wording import covariate_label, text, translate
 from impact.study.analyses.effects import per_row_members, persons_frame
 from impact.study.context import Notice, StudyContext
 
-#: Rows of a design table the dowhy refuters run on (all treated rows up to half of it, the
-#: rest a reproducible random sample of the comparison rows): dowhy refits the estimate
-#: dozens of times, so the weighting estimate it refutes is re-estimated on this sample.
+#: Rows of a design table for the hidden-confounder bounds of the weighting estimate
+#: (:func:`refutation_sample`: all treated rows up to half of it, the rest a reproducible random
+#: sample of the comparison rows).
 MAX_ROWS = 30_000
-SIMULATIONS = 10
+#: Re-estimations per check of the headline matching estimate (each one a full matching run on
+#: the study's design rows) and the seed of their draws.
+MATCHING_SIMULATIONS = 3
+SEED = 0
 #: A check whose p-value lies in [0.05, 0.10) is borderline.
 BORDERLINE = (0.05, 0.10)
 
@@ -87,14 +90,17 @@ def _publication(name: str, tab: pd.DataFrame, persons: pl.DataFrame) -> Publica
                        keep=("check", "expectation", "passed"))
 
 
-def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, analysis: str, persons: pl.DataFrame,
-                    title: str) -> tuple[dict[str, Publication], Checks] | None:
-    """dowhy refuters on the weighting ATT of the risk-set design, at the longest horizon.
+def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, covariates: list[str], exact: list[str],
+                    analysis: str, persons: pl.DataFrame, title: str) -> tuple[dict[str, Publication], Checks] | None:
+    """Refutation of the headline matching estimate (employment at the longest horizon).
 
-    Returns the tables (checks, hidden-confounder bounds) and the facts, or None when the
-    design has fewer treated rows than the minimum cell (their refits would describe fewer
-    persons than disclosure control allows)."""
-    from impact.estimators.refute import refute_ipw
+    :func:`impact.estimators.refute.refute_design` re-runs the study's own matching estimator
+    (the same rows, covariates, exact cells and options as the headline) on altered copies of
+    the rows: placebo treatment permuted within the exact cells, a random common cause, 80 %
+    of the persons; plus the partial-R2 bounds for a hidden confounder. Seeded and in a
+    canonical row order, so the same data and config give the same table. Returns the tables
+    and the facts, or None when the design has fewer treated rows than the minimum cell."""
+    from impact.estimators.refute import refute_design
 
     key = f"{analysis}_robustness"
     if int((data["treated"] > 0).sum()) < ctx.rules.min_cell:
@@ -102,27 +108,23 @@ def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, analysis
     emp = [o for o in design.outcomes if o.startswith("employed_h")]
     outcome = max(emp, key=lambda o: design.horizons[o])
     h = int(design.horizons[outcome])
-    covs = ctx.cfg.design.matching_columns(design.covariates)
-    sample, covs = refutation_sample(data, outcome, covs)
-    sp = persons_frame({"treated": sample.filter(pl.col("treated") > 0),
-                        "controls": sample.filter(pl.col("treated") <= 0)})
+    kw = {k: v for k, v in ctx.cfg.estimator("matching").match_kwargs().items() if k != "vce"}
     title = text("robustness_matching_title", ctx.lang, title=title)
     try:
-        r = refute_ipw(sample, "treated", outcome, covs, n_simulations=SIMULATIONS, cluster="person_id")
+        r = refute_design(design, outcome, data=data, covariates=covariates, exact=exact,
+                          n_simulations=MATCHING_SIMULATIONS, seed=SEED, **kw)
     except Exception as exc:  # noqa: BLE001 - one failing refuter must not sink the report
         return {}, Checks("matching", key, title, error=f"{type(exc).__name__}: {exc}")
     tab = r.table.copy()
     tab["std_error"] = r.std_error
-    tab["sample_rows"] = sample.height
-    tab["sample_treated"] = int(sample["treated"].sum())
-    tables = {key: _publication(key, tab[["check", "estimate", "std_error", "refuted", "passed", "expectation",
-                                          "sample_rows", "sample_treated"]].round(
-                                              {"estimate": 8, "std_error": 8, "refuted": 8}), sp)}
+    tables = {key: _publication(key, tab[["check", "estimate", "std_error", "refuted", "passed", "expectation"]].round(
+        {"estimate": 8, "std_error": 8, "refuted": 8}), persons)}
     sens = r.sensitivity
     if sens is not None and len(sens):
-        tables[f"{analysis}_sensitivity"] = _publication(f"{analysis}_sensitivity", sens.copy(), sp)
-    info = {"horizon": h, "outcome": outcome, "ipw_estimate": r.estimate,
-            "ipw_se": r.std_error, "reproduced": r.reproduced, "notes": list(r.notes),
+        tables[f"{analysis}_sensitivity"] = _publication(f"{analysis}_sensitivity", sens.copy(), persons)
+    info = {"horizon": h, "outcome": outcome, "estimate": r.estimate, "se": r.std_error,
+            "rows": data.height, "treated": int((data["treated"] > 0).sum()), "draws": MATCHING_SIMULATIONS,
+            "seed": SEED, "notes": list(r.notes),
             "sensitivity": f"{analysis}_sensitivity" if sens is not None and len(sens) else None}
     return tables, Checks("matching", key, title, info=info)
 
@@ -256,13 +258,10 @@ def _write_one(res, c: Checks, page) -> None:
         e = res.estimates.frame  # the matching estimate as published (after disclosure control)
         row = e[(e["outcome"] == info["outcome"]) & (e["analysis"] == c.table.removesuffix("_robustness"))]
         m_est, lo, hi = (row[k].iloc[0] if len(row) else float("nan") for k in ("estimate", "ci_lower", "ci_upper"))
-        first = tab.iloc[0]
-        sub.paragraphs.append(text("rob_matching_text", lang, h=info["horizon"], rows=page.fmt("int", first["sample_rows"]),
-                                   treated=page.fmt("int", first["sample_treated"]),
-                                   reproduced=page.fmt("pp", info["reproduced"]),
-                                   matching=page.fmt("pp", m_est), lo=page.fmt("pp", lo),
-                                   hi=page.fmt("pp", hi), ipw=page.fmt("pp", first["estimate"]),
-                                   se=page.fmt("pp_abs", first["std_error"])))
+        sub.paragraphs.append(text("rob_matching_text", lang, h=info["horizon"], rows=page.fmt("int", info["rows"]),
+                                   treated=page.fmt("int", info["treated"]), matching=page.fmt("pp", m_est),
+                                   lo=page.fmt("pp", lo), hi=page.fmt("pp", hi), draws=info["draws"],
+                                   seed=info["seed"]))
     elif c.kind == "did" and not info.get("placebo_in_time"):
         sub.paragraphs.append(text("rob_did_no_placebo", lang, why=info.get("placebo_error") or ""))
     elif c.kind == "synth" and info.get("in_time_error"):
