@@ -732,219 +732,242 @@ WHERE
 
 -- segment_baseline
 CREATE OR REPLACE TABLE "impact_segment_baseline" AS
-SELECT
-  "t0"."age_band",
-  "t1"."k_sex" AS "sex",
-  "t1"."k_education" AS "education",
-  "t1"."k_employment_area" AS "employment_area",
-  "t0"."month",
-  "t0"."cum_base"
-FROM (
+WITH "t0" AS (
   SELECT
-    "t2"."cell",
-    "t2"."age_band",
-    "t2"."month",
-    SUM("t2"."base") OVER (
-      PARTITION BY "t2"."cell", "t2"."age_band"
-      ORDER BY "t2"."month" ASC
-      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-    ) AS "cum_base"
+    "t1"."year",
+    "t1"."cell",
+    CASE
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 60
+      THEN 60
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 50
+      THEN 50
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 40
+      THEN 40
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 30
+      THEN 30
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 25
+      THEN 25
+      ELSE 0
+    END AS "age_band",
+    COUNT(*) AS "n_persons"
   FROM (
     SELECT
-      "t3"."cell",
-      "t3"."age_band",
-      "t4"."month",
-      COALESCE("t5"."earn", 0.0) / CAST("t3"."n_persons" AS DOUBLE) AS "base"
-    FROM (
+      "t2"."person_id" AS "c_person",
+      CAST("t3"."cell" AS INT) AS "cell",
+      CAST("t2"."birth_year" AS INT) AS "c_birth",
+      "t4"."year"
+    FROM "persons" AS "t2"
+    INNER JOIN (
       SELECT
-        "t6"."year",
-        "t6"."cell",
-        CASE
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 60
-          THEN 60
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 50
-          THEN 50
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 40
-          THEN 40
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 30
-          THEN 30
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 25
-          THEN 25
-          ELSE 0
-        END AS "age_band",
-        COUNT(*) AS "n_persons"
+        "t5"."k_sex",
+        "t5"."k_education",
+        "t5"."k_employment_area",
+        ROW_NUMBER() OVER (ORDER BY "t5"."k_sex" ASC, "t5"."k_education" ASC, "t5"."k_employment_area" ASC) - 1 AS "cell"
       FROM (
-        SELECT
-          "t7"."person_id" AS "c_person",
-          CAST("t1"."cell" AS INT) AS "cell",
-          CAST("t7"."birth_year" AS INT) AS "c_birth",
-          "t8"."year"
-        FROM "persons" AS "t7"
-        INNER JOIN (
-          SELECT
-            "t9"."k_sex",
-            "t9"."k_education",
-            "t9"."k_employment_area",
-            ROW_NUMBER() OVER (ORDER BY "t9"."k_sex" ASC, "t9"."k_education" ASC, "t9"."k_employment_area" ASC) - 1 AS "cell"
-          FROM (
-            SELECT DISTINCT
-              "t10"."sex" AS "k_sex",
-              "t10"."education" AS "k_education",
-              "t10"."employment_area" AS "k_employment_area"
-            FROM "persons" AS "t10"
-          ) AS "t9"
-        ) AS "t1"
-          ON "t7"."sex" IS NOT DISTINCT FROM "t1"."k_sex"
-          AND "t7"."education" IS NOT DISTINCT FROM "t1"."k_education"
-          AND "t7"."employment_area" IS NOT DISTINCT FROM "t1"."k_employment_area"
-        CROSS JOIN "impact_const_e889c24e91" AS "t8"
-      ) AS "t6"
-      GROUP BY
-        1,
-        2,
-        3
+        SELECT DISTINCT
+          "t6"."sex" AS "k_sex",
+          "t6"."education" AS "k_education",
+          "t6"."employment_area" AS "k_employment_area"
+        FROM "persons" AS "t6"
+      ) AS "t5"
     ) AS "t3"
-    INNER JOIN "impact_const_7298c604f7" AS "t4"
-      ON "t3"."year" = CAST(CAST(FLOOR((
-        "t4"."month"
-      ) / (
-        12
-      )) AS BIGINT) AS INT)
+      ON "t2"."sex" IS NOT DISTINCT FROM "t3"."k_sex"
+      AND "t2"."education" IS NOT DISTINCT FROM "t3"."k_education"
+      AND "t2"."employment_area" IS NOT DISTINCT FROM "t3"."k_employment_area"
+    CROSS JOIN "impact_const_e889c24e91" AS "t4"
+  ) AS "t1"
+  GROUP BY
+    1,
+    2,
+    3
+)
+SELECT
+  "t7"."age_band",
+  "t3"."k_sex" AS "sex",
+  "t3"."k_education" AS "education",
+  "t3"."k_employment_area" AS "employment_area",
+  "t7"."month",
+  "t7"."cum_base",
+  "t7"."cum_n"
+FROM (
+  SELECT
+    "t8"."cell",
+    "t8"."age_band",
+    "t8"."month",
+    SUM(COALESCE("t8"."base", 0.0)) OVER (
+      PARTITION BY "t8"."cell", "t8"."age_band"
+      ORDER BY "t8"."month" ASC
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "cum_base",
+    SUM("t8"."defined") OVER (
+      PARTITION BY "t8"."cell", "t8"."age_band"
+      ORDER BY "t8"."month" ASC
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "cum_n"
+  FROM (
+    SELECT
+      "t9"."cell",
+      "t9"."age_band",
+      "t10"."month",
+      COALESCE("t11"."earn", 0.0) / CAST("t12"."n_persons" AS DOUBLE) AS "base",
+      CAST("t12"."n_persons" IS NOT NULL AS INT) AS "defined"
+    FROM (
+      SELECT DISTINCT
+        "t13"."cell",
+        "t13"."age_band"
+      FROM "t0" AS "t13"
+    ) AS "t9"
+    CROSS JOIN "impact_const_7298c604f7" AS "t10"
     LEFT OUTER JOIN (
       SELECT
-        "t11"."month" AS "s_month",
-        "t11"."cell" AS "s_cell",
-        "t11"."age_band" AS "s_age_band",
-        "t11"."earn"
+        "t13"."year" AS "n_year",
+        "t13"."cell" AS "n_cell",
+        "t13"."age_band" AS "n_age_band",
+        "t13"."n_persons"
+      FROM "t0" AS "t13"
+    ) AS "t12"
+      ON "t9"."cell" = "t12"."n_cell"
+      AND "t9"."age_band" = "t12"."n_age_band"
+      AND CAST(CAST(FLOOR((
+        "t10"."month"
+      ) / (
+        12
+      )) AS BIGINT) AS INT) = "t12"."n_year"
+    LEFT OUTER JOIN (
+      SELECT
+        "t14"."month" AS "s_month",
+        "t14"."cell" AS "s_cell",
+        "t14"."age_band" AS "s_age_band",
+        "t14"."earn"
       FROM (
         SELECT
-          "t12"."month",
-          "t12"."cell",
+          "t15"."month",
+          "t15"."cell",
           CASE
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 60
             THEN 60
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 50
             THEN 50
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 40
             THEN 40
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 30
             THEN 30
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 25
             THEN 25
             ELSE 0
           END AS "age_band",
-          SUM("t12"."earnings_eur") AS "earn"
+          SUM("t15"."earnings_eur") AS "earn"
         FROM (
           SELECT
-            "t13"."person_id",
-            "t13"."month",
-            "t13"."earnings_eur",
-            "t13"."subsidised_eur",
-            "t13"."employed",
-            "t13"."subsidised",
-            "t13"."first_work_day",
-            "t14"."c_person",
-            "t14"."cell",
-            "t14"."c_birth"
+            "t16"."person_id",
+            "t16"."month",
+            "t16"."earnings_eur",
+            "t16"."subsidised_eur",
+            "t16"."employed",
+            "t16"."subsidised",
+            "t16"."first_work_day",
+            "t17"."c_person",
+            "t17"."cell",
+            "t17"."c_birth"
           FROM (
             SELECT
               *
-            FROM "impact_person_month" AS "t15"
+            FROM "impact_person_month" AS "t18"
             WHERE
-              "t15"."month" >= 24215 AND "t15"."month" <= 24281
-          ) AS "t13"
+              "t18"."month" >= 24215 AND "t18"."month" <= 24281
+          ) AS "t16"
           INNER JOIN (
             SELECT
-              "t7"."person_id" AS "c_person",
-              CAST("t1"."cell" AS INT) AS "cell",
-              CAST("t7"."birth_year" AS INT) AS "c_birth"
-            FROM "persons" AS "t7"
+              "t2"."person_id" AS "c_person",
+              CAST("t3"."cell" AS INT) AS "cell",
+              CAST("t2"."birth_year" AS INT) AS "c_birth"
+            FROM "persons" AS "t2"
             INNER JOIN (
               SELECT
-                "t9"."k_sex",
-                "t9"."k_education",
-                "t9"."k_employment_area",
-                ROW_NUMBER() OVER (ORDER BY "t9"."k_sex" ASC, "t9"."k_education" ASC, "t9"."k_employment_area" ASC) - 1 AS "cell"
+                "t5"."k_sex",
+                "t5"."k_education",
+                "t5"."k_employment_area",
+                ROW_NUMBER() OVER (ORDER BY "t5"."k_sex" ASC, "t5"."k_education" ASC, "t5"."k_employment_area" ASC) - 1 AS "cell"
               FROM (
                 SELECT DISTINCT
-                  "t10"."sex" AS "k_sex",
-                  "t10"."education" AS "k_education",
-                  "t10"."employment_area" AS "k_employment_area"
-                FROM "persons" AS "t10"
-              ) AS "t9"
-            ) AS "t1"
-              ON "t7"."sex" IS NOT DISTINCT FROM "t1"."k_sex"
-              AND "t7"."education" IS NOT DISTINCT FROM "t1"."k_education"
-              AND "t7"."employment_area" IS NOT DISTINCT FROM "t1"."k_employment_area"
-          ) AS "t14"
-            ON "t13"."person_id" = "t14"."c_person"
-        ) AS "t12"
+                  "t6"."sex" AS "k_sex",
+                  "t6"."education" AS "k_education",
+                  "t6"."employment_area" AS "k_employment_area"
+                FROM "persons" AS "t6"
+              ) AS "t5"
+            ) AS "t3"
+              ON "t2"."sex" IS NOT DISTINCT FROM "t3"."k_sex"
+              AND "t2"."education" IS NOT DISTINCT FROM "t3"."k_education"
+              AND "t2"."employment_area" IS NOT DISTINCT FROM "t3"."k_employment_area"
+          ) AS "t17"
+            ON "t16"."person_id" = "t17"."c_person"
+        ) AS "t15"
         GROUP BY
           1,
           2,
           3
-      ) AS "t11"
-    ) AS "t5"
-      ON "t3"."cell" = "t5"."s_cell"
-      AND "t3"."age_band" = "t5"."s_age_band"
-      AND "t4"."month" = "t5"."s_month"
-  ) AS "t2"
-) AS "t0"
+      ) AS "t14"
+    ) AS "t11"
+      ON "t9"."cell" = "t11"."s_cell"
+      AND "t9"."age_band" = "t11"."s_age_band"
+      AND "t10"."month" = "t11"."s_month"
+  ) AS "t8"
+) AS "t7"
 INNER JOIN (
   SELECT
-    "t9"."k_sex",
-    "t9"."k_education",
-    "t9"."k_employment_area",
-    ROW_NUMBER() OVER (ORDER BY "t9"."k_sex" ASC, "t9"."k_education" ASC, "t9"."k_employment_area" ASC) - 1 AS "cell"
+    "t5"."k_sex",
+    "t5"."k_education",
+    "t5"."k_employment_area",
+    ROW_NUMBER() OVER (ORDER BY "t5"."k_sex" ASC, "t5"."k_education" ASC, "t5"."k_employment_area" ASC) - 1 AS "cell"
   FROM (
     SELECT DISTINCT
-      "t10"."sex" AS "k_sex",
-      "t10"."education" AS "k_education",
-      "t10"."employment_area" AS "k_employment_area"
-    FROM "persons" AS "t10"
-  ) AS "t9"
-) AS "t1"
-  ON "t0"."cell" = "t1"."cell";
+      "t6"."sex" AS "k_sex",
+      "t6"."education" AS "k_education",
+      "t6"."employment_area" AS "k_employment_area"
+    FROM "persons" AS "t6"
+  ) AS "t5"
+) AS "t3"
+  ON "t7"."cell" = "t3"."cell";
 
 -- service_window
 CREATE OR REPLACE TABLE "impact_service_window" AS
@@ -1648,26 +1671,8 @@ FROM (
       ELSE CAST(NULL AS BOOLEAN)
     END AS "returned_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum12" - "t5"."cum0"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_1_12m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -1679,6 +1684,38 @@ FROM (
           THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n12" - "t5"."n0"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum12" - "t5"."cum0"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_1_12m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -1696,18 +1733,25 @@ FROM (
         THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -1716,26 +1760,8 @@ FROM (
       ELSE CAST(NULL AS DOUBLE)
     END AS "rel_earnings_1_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 24
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum24" - "t5"."cum12"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_13_24m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -1747,6 +1773,38 @@ FROM (
           THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n24" - "t5"."n12"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum24" - "t5"."cum12"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_13_24m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -1764,18 +1822,25 @@ FROM (
         THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 24
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -1826,7 +1891,10 @@ FROM (
       "t9"."bw_month",
       "t9"."bw_cum" AS "cum0",
       "t10"."cum12",
-      "t11"."cum24"
+      "t11"."cum24",
+      "t9"."bw_n" AS "n0",
+      "t10"."n12",
+      "t11"."n24"
     FROM (
       SELECT
         "t12"."age_band" AS "bw_age_band",
@@ -1834,7 +1902,8 @@ FROM (
         "t12"."education" AS "bw_education",
         "t12"."employment_area" AS "bw_employment_area",
         "t12"."month" AS "bw_month",
-        "t12"."cum_base" AS "bw_cum"
+        "t12"."cum_base" AS "bw_cum",
+        "t12"."cum_n" AS "bw_n"
       FROM "impact_segment_baseline" AS "t12"
     ) AS "t9"
     LEFT OUTER JOIN (
@@ -1844,7 +1913,8 @@ FROM (
         "t13"."education" AS "o12_education",
         "t13"."employment_area" AS "o12_employment_area",
         "t13"."month" AS "o12_month",
-        "t13"."cum_base" AS "cum12"
+        "t13"."cum_base" AS "cum12",
+        "t13"."cum_n" AS "n12"
       FROM "impact_segment_baseline" AS "t13"
     ) AS "t10"
       ON "t9"."bw_age_band" = "t10"."o12_age_band"
@@ -1861,7 +1931,8 @@ FROM (
         "t14"."education" AS "o24_education",
         "t14"."employment_area" AS "o24_employment_area",
         "t14"."month" AS "o24_month",
-        "t14"."cum_base" AS "cum24"
+        "t14"."cum_base" AS "cum24",
+        "t14"."cum_n" AS "n24"
       FROM "impact_segment_baseline" AS "t14"
     ) AS "t11"
       ON "t9"."bw_age_band" = "t11"."o24_age_band"
@@ -2224,26 +2295,8 @@ FROM (
       ELSE CAST(NULL AS BOOLEAN)
     END AS "returned_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum12" - "t5"."cum0"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_1_12m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -2255,6 +2308,38 @@ FROM (
           THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n12" - "t5"."n0"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum12" - "t5"."cum0"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_1_12m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -2272,18 +2357,25 @@ FROM (
         THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -2292,26 +2384,8 @@ FROM (
       ELSE CAST(NULL AS DOUBLE)
     END AS "rel_earnings_1_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 24
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum24" - "t5"."cum12"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_13_24m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -2323,6 +2397,38 @@ FROM (
           THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n24" - "t5"."n12"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum24" - "t5"."cum12"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_13_24m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -2340,18 +2446,25 @@ FROM (
         THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 24
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -2401,7 +2514,10 @@ FROM (
       "t9"."bw_month",
       "t9"."bw_cum" AS "cum0",
       "t10"."cum12",
-      "t11"."cum24"
+      "t11"."cum24",
+      "t9"."bw_n" AS "n0",
+      "t10"."n12",
+      "t11"."n24"
     FROM (
       SELECT
         "t12"."age_band" AS "bw_age_band",
@@ -2409,7 +2525,8 @@ FROM (
         "t12"."education" AS "bw_education",
         "t12"."employment_area" AS "bw_employment_area",
         "t12"."month" AS "bw_month",
-        "t12"."cum_base" AS "bw_cum"
+        "t12"."cum_base" AS "bw_cum",
+        "t12"."cum_n" AS "bw_n"
       FROM "impact_segment_baseline" AS "t12"
     ) AS "t9"
     LEFT OUTER JOIN (
@@ -2419,7 +2536,8 @@ FROM (
         "t13"."education" AS "o12_education",
         "t13"."employment_area" AS "o12_employment_area",
         "t13"."month" AS "o12_month",
-        "t13"."cum_base" AS "cum12"
+        "t13"."cum_base" AS "cum12",
+        "t13"."cum_n" AS "n12"
       FROM "impact_segment_baseline" AS "t13"
     ) AS "t10"
       ON "t9"."bw_age_band" = "t10"."o12_age_band"
@@ -2436,7 +2554,8 @@ FROM (
         "t14"."education" AS "o24_education",
         "t14"."employment_area" AS "o24_employment_area",
         "t14"."month" AS "o24_month",
-        "t14"."cum_base" AS "cum24"
+        "t14"."cum_base" AS "cum24",
+        "t14"."cum_n" AS "n24"
       FROM "impact_segment_baseline" AS "t14"
     ) AS "t11"
       ON "t9"."bw_age_band" = "t11"."o24_age_band"
