@@ -41,6 +41,7 @@ from impact.outcomes.panel import (
     data_months,
     earnings_panel_with_counts,
     last_complete_month,
+    later_versions,
     rule_names,
     split_panel,
 )
@@ -71,6 +72,8 @@ class OutcomeTables:
     # and report exclusion counts), "outcomes" (panel to the unit tables; its steps under
     # "outcomes/units", "/baseline", "/windows", "/late", "/assemble"), "person_month" (its write)
     timings: dict = dataclasses.field(default_factory=dict)
+    # the person blocks the panel was computed in (1: one pass; see impact.backends.person_blocks)
+    panel_blocks: int = 1
 
 
 def _spell_persons(tables: dict[str, ir.Table]) -> ir.Table:
@@ -97,6 +100,15 @@ class OutcomePlan:
     first_month: int
     last_month: int
     panel_inputs: tuple  # the panel functions' arguments: (reports, cfg, months, spell persons, extraction date)
+
+    def panel_block(self, persons: tuple[Any, Any], later: ir.Table | None = None) -> ir.Table:
+        """The rows of :attr:`panel_with_counts` of the persons with ids in ``persons`` (first, last).
+
+        Blocks of disjoint ranges covering every id, stacked, give :attr:`panel_with_counts`
+        (see :func:`impact.outcomes.panel.earnings_panel_with_counts`); ``later``: the
+        materialised :func:`impact.outcomes.panel.later_versions` they share.
+        """
+        return earnings_panel_with_counts(*self.panel_inputs, persons=persons, later=later)
 
     def allocated_rows(self) -> ir.Table:
         """The report rows the panel sums, allocated to months (:func:`impact.outcomes.panel.allocated_rows`)."""
@@ -252,7 +264,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     outcome and the segment baseline). If ``person_month_path`` is given the backend writes
     it to Parquet directly (atomically); ``collect_person_month`` also returns it as polars.
     """
-    from impact.backends import materialise, write_parquet
+    from impact.backends import materialise, materialise_blocks, person_blocks, write_parquet
 
     cfg = cfg or OutcomeConfig()
     for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
@@ -265,7 +277,15 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     last_month = plan.last_month
     # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
-    combined = materialise(con, plan.panel_with_counts, f"impact_person_month_{uuid.uuid4().hex[:12]}")
+    name = f"impact_person_month_{uuid.uuid4().hex[:12]}"
+    blocks = person_blocks(con, tables["earnings_reports"])
+    if len(blocks) == 1:
+        combined = materialise(con, plan.panel_with_counts, name)
+    else:
+        # Block by block (persons in id order; see person_blocks), the versions of every report
+        # reference looked up once for all blocks.
+        later = materialise(con, later_versions(tables["earnings_reports"]), f"impact_later_{uuid.uuid4().hex[:12]}")
+        combined = materialise_blocks(con, (plan.panel_block(b, later) for b in blocks), name)
     panel, rep = split_panel(combined, plan.rule_names)
     rep_counts = rep.to_polars()
     timings["panel"] = clock.lap()
@@ -310,7 +330,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
         timings["person_month"] = clock.lap()
     res = OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
                         config=cfg, extraction_date=extraction, last_month=last_month, panel=panel,
-                        timings=timings)
+                        timings=timings, panel_blocks=len(blocks))
     if metrics is not None:  # issue #10 metrics: a separate step on the materialised panel
         _add_metrics(con, tables, res, metrics)
     return res

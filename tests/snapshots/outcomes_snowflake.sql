@@ -2693,10 +2693,21 @@ SELECT
     THEN 'person_without_spells'
     ELSE CAST(NULL AS VARCHAR)
   END AS "rule",
-  CAST(ROUND("t0"."earnings_eur", 0) AS BIGINT) AS "rows"
-FROM "impact_person_month_with_counts" AS "t0"
-WHERE
-  "t0"."month" < 0;
+  CAST(ROUND("t0"."n", 0) AS BIGINT) AS "rows"
+FROM (
+  SELECT
+    "t1"."month",
+    SUM("t1"."earnings_eur") AS "n"
+  FROM (
+    SELECT
+      *
+    FROM "impact_person_month_with_counts" AS "t2"
+    WHERE
+      "t2"."month" < 0
+  ) AS "t1"
+  GROUP BY
+    1
+) AS "t0";
 
 -- service_exclusions
 CREATE OR REPLACE TABLE "impact_service_exclusions" AS
