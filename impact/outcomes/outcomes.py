@@ -136,6 +136,31 @@ def segment_baseline(panel: ir.Table, persons: ir.Table, cfg: OutcomeConfig, fir
     return out.select(**cols, month=out.month, cum_base=out.cum_base, cum_n=out.cum_n)
 
 
+def _edge_offsets(cfg: OutcomeConfig) -> list[int]:
+    """Month offsets from the end at which a window's cumulative baseline is read (end + a - 1, end + b)."""
+    return sorted({a - 1 for a, _ in cfg.earnings_windows} | {b for _, b in cfg.earnings_windows})
+
+
+def baseline_edges(baseline: ir.Table, cfg: OutcomeConfig) -> ir.Table:
+    """The cumulative baseline at every window edge side by side, per segment and month.
+
+    From :func:`segment_baseline` (every segment has every month): ``bw_<segment columns>``,
+    ``bw_month`` and, for each edge offset ``o`` (end + a - 1 and end + b of each earnings
+    window), ``cum{o}`` and ``n{o}``: ``cum_base`` and ``cum_n`` of month ``bw_month + o`` of the
+    same segment (null past the last month). One window pass (lead by ``o`` rows), no self-join.
+    """
+    seg = list(cfg.segment_by)
+    b = baseline
+    w = ibis.window(group_by=[b[c] for c in seg], order_by=b.month)
+
+    def at(col: ir.Column, off: int) -> ir.Column:
+        return col if off == 0 else (col.lead(off) if off > 0 else col.lag(-off)).over(w)
+
+    offs = _edge_offsets(cfg)
+    return b.select(**{f"bw_{c}": b[c] for c in seg}, bw_month=b.month,
+                    **{f"cum{o}": at(b.cum_base, o) for o in offs}, **{f"n{o}": at(b.cum_n, o) for o in offs})
+
+
 def _with_months(units: ir.Table) -> ir.Table:
     return units.mutate(end_month=month_expr(units.end_date), start_month=month_expr(units.start_date))
 
@@ -216,7 +241,7 @@ def unit_late(units: ir.Table, panel: ir.Table, window: ir.Table, cfg: OutcomeCo
 def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: ir.Table | None,
                   persons: ir.Table | None, cfg: OutcomeConfig, last_month: int,
                   first_from: tuple[str, ...] = ("end",), window: ir.Table | None = None,
-                  late: ir.Table | None = None) -> ir.Table:
+                  late: ir.Table | None = None, edges: ir.Table | None = None) -> ir.Table:
     """Outcomes of evaluation units.
 
     Parameters
@@ -237,6 +262,8 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
         :func:`unit_window` of these units, materialised (``None``: computed inline).
     late
         :func:`unit_late` of these units and that window, materialised (``None``: inline).
+    edges
+        :func:`baseline_edges` of ``baseline``, materialised (``None``: inline).
 
     Returns
     -------
@@ -287,26 +314,13 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
 
     # 4. segment baseline over the same calendar months: the cumulative baseline at every
     #    window edge (end + a - 1 and end + b) side by side on one row per segment and month
-    #    (self-joins of the small baseline table), then one equi-join per unit on its
-    #    segment in the end year and its end month.
+    #    (baseline_edges), then one equi-join per unit on its segment in the end year and its
+    #    end month.
     seg = list(cfg.segment_by)
     with_baseline = baseline is not None and persons is not None
     out = u
     if with_baseline:
-        edges = sorted({a - 1 for a, _ in cfg.earnings_windows} | {b for _, b in cfg.earnings_windows})
-        bw = baseline.view()
-        bw = bw.select(**{f"bw_{c}": bw[c] for c in seg}, bw_month=bw.month, bw_cum=bw.cum_base, bw_n=bw.cum_n)
-        for off in edges:
-            if off == 0:
-                continue
-            bo = baseline.view()
-            bo = bo.select(**{f"o{off}_{c}": bo[c] for c in seg}, **{f"o{off}_month": bo.month,
-                                                                      f"cum{off}": bo.cum_base, f"n{off}": bo.cum_n})
-            bw = bw.left_join(bo, [bw[f"bw_{c}"] == bo[f"o{off}_{c}"] for c in seg]
-                              + [bw.bw_month + off == bo[f"o{off}_month"]])
-        bw = bw.select(*[f"bw_{c}" for c in seg], "bw_month",
-                       **{f"cum{off}": (bw.bw_cum if off == 0 else bw[f"cum{off}"]) for off in edges},
-                       **{f"n{off}": (bw.bw_n if off == 0 else bw[f"n{off}"]) for off in edges})
+        bw = edges if edges is not None else baseline_edges(baseline, cfg)
         pc = persons.select(c_person=persons.person_id, c_birth=persons.birth_year,
                             **{f"c_{c}": persons[c] for c in seg if c != "age_band"})
         out = out.left_join(pc, out.person_id == pc.c_person)

@@ -27,6 +27,7 @@ from impact.months import month_index
 from impact.outcomes.config import OutcomeConfig
 from impact.outcomes.outcomes import (
     UNIT_RULES,
+    baseline_edges,
     classify_services,
     classify_spells,
     segment_baseline,
@@ -147,13 +148,17 @@ class OutcomePlan:
         return {"service_late": unit_late(services, panel, windows["service_window"], self.cfg, self.last_month),
                 "spell_late": unit_late(spells, panel, windows["spell_window"], self.cfg, self.last_month)}
 
+    def edges(self, baseline: ir.Table) -> ir.Table:
+        """The baseline at every window edge per segment and month (:func:`baseline_edges`), to materialise once."""
+        return baseline_edges(baseline, self.cfg)
+
     def outputs(self, panel: ir.Table | None = None, baseline: ir.Table | None = None,
                 windows: dict[str, ir.Table] | None = None,
-                units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
-        """Unit outcome expressions on a panel table (and materialised baseline, windows and units, if given)."""
+                units: dict[str, ir.Table] | None = None, edges: ir.Table | None = None) -> dict[str, ir.Table]:
+        """Unit outcome expressions on a panel table (and materialised baseline, edges, windows and units, if given)."""
         panel = self.panel if panel is None else panel
         return unit_expressions(self.tables, panel, self.cfg, self.extraction_date, self.first_month,
-                                self.last_month, baseline=baseline, windows=windows, units=units)
+                                self.last_month, baseline=baseline, windows=windows, units=units, edges=edges)
 
 
 def data_range(tables: dict[str, ir.Table]) -> tuple[int, int, dt.date]:
@@ -216,10 +221,11 @@ def kept_units(tables: dict[str, ir.Table], extraction: dt.date) -> tuple[ir.Tab
 def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeConfig, extraction: dt.date,
                      first_month: int, last_month: int, baseline: ir.Table | None = None,
                      windows: dict[str, ir.Table] | None = None,
-                     units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
+                     units: dict[str, ir.Table] | None = None, edges: ir.Table | None = None) -> dict[str, ir.Table]:
     """Service and spell outcome expressions on a (materialised) panel table (rows unordered).
 
     ``units``: the kept units (:meth:`OutcomePlan.units`), materialised; ``None``: from the registers.
+    ``edges``: :func:`baseline_edges` of ``baseline``, materialised; ``None``: computed inline.
     """
     persons = tables["persons"]
     windows = windows or {}
@@ -230,9 +236,9 @@ def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeC
         services, spells = units["service_units"], units["spell_units"]
         kept_spells = spells
     sv = unit_outcomes(services, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SERVICE_ORIGINS,
-                       window=windows.get("service_window"), late=windows.get("service_late"))
+                       window=windows.get("service_window"), late=windows.get("service_late"), edges=edges)
     sp = unit_outcomes(spells, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SPELL_ORIGINS,
-                       window=windows.get("spell_window"), late=windows.get("spell_late"))
+                       window=windows.get("spell_window"), late=windows.get("spell_late"), edges=edges)
     # No ORDER BY: the client sorts the unit rows it brings back (cheaper than a backend sort).
     return {
         "service_outcomes": sv.drop("unit_id"),
@@ -296,6 +302,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     timings["outcomes/units"] = step.lap()
     # The segment baseline (cells x months, small) feeds both unit tables: compute it once.
     baseline = materialise(con, plan.baseline(panel), f"impact_segment_baseline_{uuid.uuid4().hex[:12]}")
+    edges = materialise(con, plan.edges(baseline), f"impact_baseline_edges_{uuid.uuid4().hex[:12]}")
     timings["outcomes/baseline"] = step.lap()
     # The window aggregates feed several pieces of each unit table: compute each once.
     windows = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
@@ -304,7 +311,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     windows.update({k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
                     for k, e in plan.late(windows, panel, units).items()})
     timings["outcomes/late"] = step.lap()
-    exprs = plan.outputs(panel, baseline, windows, units)
+    exprs = plan.outputs(panel, baseline, windows, units, edges)
     svc = exprs["service_outcomes"].to_polars().sort("service_id")
     spl = exprs["spell_outcomes"].to_polars().sort("spell_id")
     extra = []
@@ -456,15 +463,16 @@ def sql_script(source: str | Path | None, out: str | Path, cfg: OutcomeConfig, b
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     units = plan.units()
     baseline = plan.baseline(plan.panel)
+    edges = plan.edges(baseline)
     windows = plan.windows(plan.panel, units)
     windows.update(plan.late(windows, plan.panel, units))
-    outs = plan.outputs(plan.panel, baseline, windows, units)
+    outs = plan.outputs(plan.panel, baseline, windows, units, edges)
     script = compile_script(
         {"service_outcomes": outs["service_outcomes"], "spell_outcomes": outs["spell_outcomes"],
          "report_exclusions": plan.report_exclusions, "service_exclusions": outs["service_exclusions"],
          "spell_exclusions": outs["spell_exclusions"]},
         dialect=_DIALECTS[backend], materialise={"person_month_with_counts": plan.panel_with_counts, "person_month": plan.panel,
-                     **units, "segment_baseline": baseline, **windows},
+                     **units, "segment_baseline": baseline, "baseline_edges": edges, **windows},
         header=f"impact outcomes: extraction date {extraction.isoformat()}, config {cfg.to_dict()}")
     return write_text_atomic(script, Path(out) / f"outcomes_{backend}.sql")
 
