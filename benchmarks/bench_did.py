@@ -172,8 +172,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", nargs="+", default=["2M", "24M"], choices=list(SIZES))
     ap.add_argument("--contenders", nargs="*", default=list(CONTENDERS))
-    ap.add_argument("--cap", type=float, default=1800.0, help="time cap per run (seconds)")
+    ap.add_argument("--cap", type=float, default=7200.0, help="time cap per run (seconds)")
     ap.add_argument("--results", default=str(HERE / "results" / "bench_did.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sizes' cases of an existing results file (run sizes separately)")
     args = ap.parse_args()
     versions = {"ours": H.python_versions(sys.executable, ["impact", "numpy", "polars", "scipy"])}
     if any(CONTENDERS[c][0] == "did" for c in args.contenders):
@@ -183,6 +185,12 @@ def main() -> None:
     results = {"benchmark": "did", "machine": H.machine(), "versions": versions, "notes": NOTES,
                "what": "ATT(g,t), doubly robust, never-treated comparisons, analytic SEs; fit = estimation only "
                        "(imports and Parquet reading outside), process = whole process", "cases": []}
+    old = Path(args.results)
+    if args.merge and old.exists():
+        prev = json.loads(old.read_text())
+        if "cases" in prev:  # the earlier run's cases of other sizes, with their own machine record
+            results["cases"] = [c for c in prev["cases"] if c["size"] not in args.sizes]
+            results["earlier_runs"] = [*prev.get("earlier_runs", []), prev["machine"]]
     with tempfile.TemporaryDirectory(dir=HERE) as tmp:
         for size in args.sizes:
             n_units, n_periods = SIZES[size]

@@ -166,7 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--contenders", nargs="*", default=list(CONTENDERS))
-    ap.add_argument("--cap", type=float, default=1800.0)
+    ap.add_argument("--cap", type=float, default=7200.0)
     ap.add_argument("--results", default=str(HERE / "results" / "bench_matching.json"))
     args = ap.parse_args()
     ours_v = H.python_versions(sys.executable, ["impact", "numpy", "numba", "polars", "scipy"])

@@ -433,7 +433,7 @@ def main() -> None:
     ap.add_argument("--subsets", default="20000,100000", help="also run on the first N persons (comma-separated)")
     ap.add_argument("--sizes", default="subsets,full")
     ap.add_argument("--impls", default="ibis,polars,pandas")
-    ap.add_argument("--cap", type=float, default=1800.0, help="time cap of one run")
+    ap.add_argument("--cap", type=float, default=7200.0, help="time cap of one run")
     ap.add_argument("--pandas-blocks", type=int, default=10,
                     help="where a single pandas process passes the memory cap, run it on this many person blocks")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "bench_outcomes.json"))

@@ -109,8 +109,9 @@ with H.Timer() as t:
     s = Synth()
     s.fit(dataprep=prep(case["treated"], controls))
     if case["placebo"]:  # in-space placebo, serially, as pysyncon's PlaceboTest does
-        for u in controls:
+        for i, u in enumerate(controls):
             Synth().fit(dataprep=prep(u, [c for c in controls if c != u]))
+            H.progress(placebo_fits_done=i + 1, of=len(controls), seconds=t.elapsed())
 Z0, Z1 = prep(case["treated"], controls).make_outcome_mats(time_period=case["fit"])
 w = np.asarray(s.W)
 out = {"fit_mspe": float(np.mean((Z1.to_numpy() - Z0.to_numpy() @ w) ** 2)), "loss_V": float(s.loss_V),
@@ -180,8 +181,9 @@ def agreement(ours: dict, peer: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="*", default=["prop99", "prop99_placebo", "donors300"])
-    ap.add_argument("--cap", type=float, default=1800.0, help="time cap (s) of each run")
+    ap.add_argument("--cap", type=float, default=7200.0, help="time cap (s) of each run")
     ap.add_argument("--results", default=str(HERE / "results" / "bench_synth.json"))
+    ap.add_argument("--merge", action="store_true", help="keep the other cases of an existing results file")
     args = ap.parse_args()
     versions = {"ours": H.python_versions(sys.executable, ["impact", "numpy", "numba", "scipy", "polars"]),
                 "pysyncon": H.python_versions(H.ensure_venv("synth"), ["pysyncon", "numpy", "scipy", "pandas"])}
@@ -190,6 +192,12 @@ def main() -> None:
                "notes": NOTES,
                "what": "fit = the fit (and placebos) on data in memory (imports and CSV reading outside); "
                        "process = whole process", "cases": []}
+    old = Path(args.results)
+    if args.merge and old.exists():
+        prev = json.loads(old.read_text())
+        if "cases" in prev:  # the earlier run's other cases, with its machine record
+            results["cases"] = [c for c in prev["cases"] if c["case"] not in args.cases]
+            results["earlier_runs"] = [*prev.get("earlier_runs", []), prev["machine"]]
     smoking = pl.read_csv(ROOT / "tests/data/smoking.csv")
     with tempfile.TemporaryDirectory(dir=HERE) as tmp:
         cases = {

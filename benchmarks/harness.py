@@ -18,8 +18,9 @@ every contender (ours and each peer):
 * **Load.** The 1-, 5- and 15-minute load averages are recorded before and after each run.
 * **Repeated until stable.** :func:`repeat` runs the contenders in alternating order
   (A B C, C B A, A B C, ...) until each has three runs whose ``fit_s`` agree within 10 %
-  (largest / smallest <= 1.10), or ``BENCH_MAX_ROUNDS`` (default 8) rounds; the reported
-  value is the median of the closest such triple, and whether three agreed is recorded.
+  (largest / smallest <= 1.10), or ``BENCH_MAX_ROUNDS`` (default 8) rounds, or its runs have
+  taken ``BENCH_BUDGET_S`` (default 3600 s) in all; the reported value is the median of the
+  closest such triple, and whether three agreed is recorded.
 
 Only the standard library is used here: the peers' virtual environments import this module
 too (``PYTHONPATH`` is set to this folder for every child).
@@ -45,6 +46,9 @@ MEM_CAP_GIB = float(os.environ.get("BENCH_MEM_GIB", "16"))
 TOLERANCE = 0.10
 AGREEING = 3
 MAX_ROUNDS = int(os.environ.get("BENCH_MAX_ROUNDS", "8"))
+# A contender is not run again once its runs have taken this long in all (a slow peer on a busy
+# machine: one complete run rather than a stopped one).
+BUDGET_S = float(os.environ.get("BENCH_BUDGET_S", "3600"))
 POLL_S = 0.25
 
 
@@ -86,6 +90,10 @@ class Timer:
     def __exit__(self, *exc) -> None:
         self.wall, self.cpu = time.perf_counter() - self._w, cpu_seconds() - self._c
 
+    def elapsed(self) -> float:
+        """Wall seconds since the block started (inside it)."""
+        return time.perf_counter() - self._w
+
 
 def finish(out: dict) -> None:
     """Write a contender's result (``fit_s`` and whatever it measured) where the parent reads it.
@@ -98,6 +106,11 @@ def finish(out: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, default=float))
     os.replace(tmp, path)
+
+
+def progress(**info) -> None:
+    """Record how far a long run has got (kept in the result if a cap stops it)."""
+    output_path("progress.json").write_text(json.dumps(info, default=float))
 
 
 def output_path(name: str) -> Path:
@@ -141,6 +154,16 @@ def _tree_rss_gib(root: int) -> float:
     return total * _PAGE / 2**30
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel kills it when the benchmark process dies (Linux)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def run(cmd: list[str], *, cap_s: float, mem_gib: float = MEM_CAP_GIB, env: dict | None = None,
         cwd: Path = ROOT) -> dict:
     """Run one contender process under the caps; its result merged with what the parent measured.
@@ -157,7 +180,7 @@ def run(cmd: list[str], *, cap_s: float, mem_gib: float = MEM_CAP_GIB, env: dict
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=cwd, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True, start_new_session=True)
+                         text=True, start_new_session=True, preexec_fn=_die_with_parent)
     peak, status, ru = 0.0, None, None
     err_lines: list[str] = []
     # stderr is drained by a thread so that a chatty child cannot block on a full pipe
@@ -192,6 +215,9 @@ def run(cmd: list[str], *, cap_s: float, mem_gib: float = MEM_CAP_GIB, env: dict
                  "load_after": os.getloadavg(), "polled_peak_rss_gib": round(peak, 3), "outdir": str(outdir)}
     if status:
         out.update(status=status, cap=f"{cap_s:g} s" if status == "time cap" else f"{mem_gib:g} GiB")
+        prog = outdir / "progress.json"  # how far a stopped run got (see progress())
+        if prog.exists():
+            out["progress"] = json.loads(prog.read_text())
         return out
     if p.returncode != 0 or not result.exists():
         tail = "".join(err_lines).strip().splitlines()[-1:] or [f"exit status {p.returncode}"]
@@ -245,7 +271,7 @@ def summarise(runs: list[dict], key: str = "fit_s") -> dict:
 
 
 def repeat(contenders: dict[str, Callable[[], dict]], key: str = "fit_s", max_rounds: int = MAX_ROUNDS,
-           log: Callable[[str], None] = print) -> dict[str, dict]:
+           log: Callable[[str], None] = lambda m: print(m, flush=True)) -> dict[str, dict]:
     """Run the contenders in alternating order until each has three runs agreeing within 10 %.
 
     ``contenders`` maps a name to a function doing one run (:func:`run`). A contender whose run
@@ -273,6 +299,9 @@ def repeat(contenders: dict[str, Callable[[], dict]], key: str = "fit_s", max_ro
             best = closest_triple([x[key] for x in runs[n] if x.get("status") == "ok"])
             if best and best[1] - 1 <= TOLERANCE:
                 done.add(n)
+            elif sum(x["wall_s"] for x in runs[n]) > BUDGET_S:
+                done.add(n)
+                log(f"  {n}: not run again (its runs took more than {BUDGET_S:g} s)")
         if done >= set(names):
             break
     return {n: {"runs": runs[n], "summary": summarise(runs[n], key)} for n in names}
@@ -297,7 +326,7 @@ def machine() -> dict:
     mem = next((int(ln.split()[1]) / 2**20 for ln in Path("/proc/meminfo").read_text().splitlines()
                 if ln.startswith("MemTotal:")), None)
     git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return {"cpus": os.cpu_count(), "cpu_model": model, "commit": git.stdout.strip() or None, "mem_gib": round(mem, 1) if mem else None,
+    return {"cpus": os.cpu_count(), "cpu_model": model, "commit": git.stdout.strip() or None, "budget_s": BUDGET_S, "mem_gib": round(mem, 1) if mem else None,
             "load_at_start": os.getloadavg(), "mem_cap_gib": MEM_CAP_GIB, "tolerance": TOLERANCE,
             "max_rounds": MAX_ROUNDS, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 

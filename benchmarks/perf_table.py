@@ -81,7 +81,8 @@ def rows(bench_name: str, bench: dict) -> list[list[str]]:
             if s.get("spread") is None:
                 stable = f"{s['ok_runs']} (fewer than 3: NOT stable)"
             else:
-                stable = f"{s['ok_runs']} ({'' if s['stable'] else 'NOT stable: '}3 within {s['spread'] * 100:.0f} %)"
+                stable = (f"{s['ok_runs']} (3 within {s['spread'] * 100:.0f} %)" if s["stable"] else
+                          f"{s['ok_runs']} (NOT stable: the closest 3 within {s['spread'] * 100:.0f} %)")
             load = f"{min(s['load_before'] + s['load_after']):.1f}–{max(s['load_before'] + s['load_after']):.1f}"
             out.append([bench_name, case["case"], name, _version(bench, name), _num(s["fit_s"]), _num(s["process_s"]),
                         _num(s["cpu_s"], "{:.1f}"), _num(s["peak_rss_gib"]), ratio, stable, _agreement(bench_name, case, name),
@@ -89,7 +90,7 @@ def rows(bench_name: str, bench: dict) -> list[list[str]]:
     return out
 
 
-HEADER = ["benchmark", "case", "contender", "version", "fit s", "process s", "CPU s", "peak GiB",
+HEADER = ["benchmark", "case", "contender", "version", "fit s", "process s", "process CPU s", "peak GiB",
           "vs ours (fit / process / CPU)", "runs", "agreement with ours", "load", "what it computes"]
 
 
@@ -114,7 +115,9 @@ def main() -> None:
     for name in BENCHES:
         f = HERE / "results" / f"bench_{name}.json"
         if f.exists():
-            results[name] = json.loads(f.read_text())
+            r = json.loads(f.read_text())
+            if "cases" in r and "machine" in r:  # written by the harness (older files: rerun them)
+                results[name] = r
     text = DOC.read_text()
     if START not in text or END not in text:
         raise SystemExit(f"{DOC}: markers {START} / {END} missing")

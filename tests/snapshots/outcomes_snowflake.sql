@@ -969,6 +969,34 @@ INNER JOIN (
 ) AS "t3"
   ON "t7"."cell" = "t3"."cell";
 
+-- baseline_edges
+CREATE OR REPLACE TABLE "impact_baseline_edges" AS
+SELECT
+  "t0"."age_band" AS "bw_age_band",
+  "t0"."sex" AS "bw_sex",
+  "t0"."education" AS "bw_education",
+  "t0"."employment_area" AS "bw_employment_area",
+  "t0"."month" AS "bw_month",
+  "t0"."cum_base" AS "cum0",
+  LEAD("t0"."cum_base", 12) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "cum12",
+  LEAD("t0"."cum_base", 24) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "cum24",
+  "t0"."cum_n" AS "n0",
+  LEAD("t0"."cum_n", 12) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "n12",
+  LEAD("t0"."cum_n", 24) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "n24"
+FROM "impact_segment_baseline" AS "t0";
+
 -- service_window
 CREATE OR REPLACE TABLE "impact_service_window" AS
 SELECT
@@ -1882,67 +1910,7 @@ FROM (
     FROM "persons" AS "t7"
   ) AS "t8"
     ON "t1"."person_id" = "t8"."c_person"
-  LEFT OUTER JOIN (
-    SELECT
-      "t9"."bw_age_band",
-      "t9"."bw_sex",
-      "t9"."bw_education",
-      "t9"."bw_employment_area",
-      "t9"."bw_month",
-      "t9"."bw_cum" AS "cum0",
-      "t10"."cum12",
-      "t11"."cum24",
-      "t9"."bw_n" AS "n0",
-      "t10"."n12",
-      "t11"."n24"
-    FROM (
-      SELECT
-        "t12"."age_band" AS "bw_age_band",
-        "t12"."sex" AS "bw_sex",
-        "t12"."education" AS "bw_education",
-        "t12"."employment_area" AS "bw_employment_area",
-        "t12"."month" AS "bw_month",
-        "t12"."cum_base" AS "bw_cum",
-        "t12"."cum_n" AS "bw_n"
-      FROM "impact_segment_baseline" AS "t12"
-    ) AS "t9"
-    LEFT OUTER JOIN (
-      SELECT
-        "t13"."age_band" AS "o12_age_band",
-        "t13"."sex" AS "o12_sex",
-        "t13"."education" AS "o12_education",
-        "t13"."employment_area" AS "o12_employment_area",
-        "t13"."month" AS "o12_month",
-        "t13"."cum_base" AS "cum12",
-        "t13"."cum_n" AS "n12"
-      FROM "impact_segment_baseline" AS "t13"
-    ) AS "t10"
-      ON "t9"."bw_age_band" = "t10"."o12_age_band"
-      AND "t9"."bw_sex" = "t10"."o12_sex"
-      AND "t9"."bw_education" = "t10"."o12_education"
-      AND "t9"."bw_employment_area" = "t10"."o12_employment_area"
-      AND (
-        "t9"."bw_month" + 12
-      ) = "t10"."o12_month"
-    LEFT OUTER JOIN (
-      SELECT
-        "t14"."age_band" AS "o24_age_band",
-        "t14"."sex" AS "o24_sex",
-        "t14"."education" AS "o24_education",
-        "t14"."employment_area" AS "o24_employment_area",
-        "t14"."month" AS "o24_month",
-        "t14"."cum_base" AS "cum24",
-        "t14"."cum_n" AS "n24"
-      FROM "impact_segment_baseline" AS "t14"
-    ) AS "t11"
-      ON "t9"."bw_age_band" = "t11"."o24_age_band"
-      AND "t9"."bw_sex" = "t11"."o24_sex"
-      AND "t9"."bw_education" = "t11"."o24_education"
-      AND "t9"."bw_employment_area" = "t11"."o24_employment_area"
-      AND (
-        "t9"."bw_month" + 24
-      ) = "t11"."o24_month"
-  ) AS "t5"
+  LEFT OUTER JOIN "impact_baseline_edges" AS "t5"
     ON CASE
       WHEN (
         DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
@@ -1976,31 +1944,31 @@ FROM (
     ON "t1"."unit_id" = "t3"."l_unit"
   LEFT OUTER JOIN (
     SELECT
-      "t15"."fe_unit" AS "rt_unit",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 3
+      "t9"."fe_unit" AS "rt_unit",
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 3
       ) THEN 1 ELSE 0 END) AS "rt3",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 6
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 6
       ) THEN 1 ELSE 0 END) AS "rt6",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 12
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 12
       ) THEN 1 ELSE 0 END) AS "rt12"
     FROM (
       SELECT
-        "t16"."fe_unit",
-        "t16"."fe_person",
-        "t16"."fe_month",
-        "t17"."s_person",
-        "t17"."s_month"
+        "t10"."fe_unit",
+        "t10"."fe_person",
+        "t10"."fe_month",
+        "t11"."s_person",
+        "t11"."s_month"
       FROM (
         SELECT
           *
         FROM (
           SELECT
-            "t18"."f_unit" AS "fe_unit",
-            "t18"."f_person" AS "fe_person",
-            COALESCE("t19"."w_fe_month", "t20"."l_month") AS "fe_month"
+            "t12"."f_unit" AS "fe_unit",
+            "t12"."f_person" AS "fe_person",
+            COALESCE("t13"."w_fe_month", "t14"."l_month") AS "fe_month"
           FROM (
             SELECT
               *
@@ -2014,36 +1982,36 @@ FROM (
                   ) + DATE_PART(month, "t6"."end_date")
                 ) - 1 AS "f_e"
               FROM "impact_service_units" AS "t6"
-            ) AS "t21"
+            ) AS "t15"
             WHERE
-              "t21"."f_e" IS NOT NULL
-          ) AS "t18"
-          LEFT OUTER JOIN "impact_service_window" AS "t19"
-            ON "t18"."f_unit" = "t19"."w_unit"
-          LEFT OUTER JOIN "impact_service_late" AS "t20"
-            ON "t18"."f_unit" = "t20"."l_unit"
-        ) AS "t22"
+              "t15"."f_e" IS NOT NULL
+          ) AS "t12"
+          LEFT OUTER JOIN "impact_service_window" AS "t13"
+            ON "t12"."f_unit" = "t13"."w_unit"
+          LEFT OUTER JOIN "impact_service_late" AS "t14"
+            ON "t12"."f_unit" = "t14"."l_unit"
+        ) AS "t16"
         WHERE
-          "t22"."fe_month" IS NOT NULL
-      ) AS "t16"
+          "t16"."fe_month" IS NOT NULL
+      ) AS "t10"
       INNER JOIN (
         SELECT
-          "t23"."person_id" AS "s_person",
+          "t17"."person_id" AS "s_person",
           (
             (
-              DATE_PART(year, "t23"."start_date") * 12
-            ) + DATE_PART(month, "t23"."start_date")
+              DATE_PART(year, "t17"."start_date") * 12
+            ) + DATE_PART(month, "t17"."start_date")
           ) - 1 AS "s_month"
-        FROM "impact_spell_units" AS "t23"
-      ) AS "t17"
-        ON "t16"."fe_person" = "t17"."s_person"
-        AND "t17"."s_month" >= (
-          "t16"."fe_month" + 1
+        FROM "impact_spell_units" AS "t17"
+      ) AS "t11"
+        ON "t10"."fe_person" = "t11"."s_person"
+        AND "t11"."s_month" >= (
+          "t10"."fe_month" + 1
         )
-        AND "t17"."s_month" <= (
-          "t16"."fe_month" + 12
+        AND "t11"."s_month" <= (
+          "t10"."fe_month" + 12
         )
-    ) AS "t15"
+    ) AS "t9"
     GROUP BY
       1
   ) AS "t4"
@@ -2505,67 +2473,7 @@ FROM (
     FROM "persons" AS "t7"
   ) AS "t8"
     ON "t1"."person_id" = "t8"."c_person"
-  LEFT OUTER JOIN (
-    SELECT
-      "t9"."bw_age_band",
-      "t9"."bw_sex",
-      "t9"."bw_education",
-      "t9"."bw_employment_area",
-      "t9"."bw_month",
-      "t9"."bw_cum" AS "cum0",
-      "t10"."cum12",
-      "t11"."cum24",
-      "t9"."bw_n" AS "n0",
-      "t10"."n12",
-      "t11"."n24"
-    FROM (
-      SELECT
-        "t12"."age_band" AS "bw_age_band",
-        "t12"."sex" AS "bw_sex",
-        "t12"."education" AS "bw_education",
-        "t12"."employment_area" AS "bw_employment_area",
-        "t12"."month" AS "bw_month",
-        "t12"."cum_base" AS "bw_cum",
-        "t12"."cum_n" AS "bw_n"
-      FROM "impact_segment_baseline" AS "t12"
-    ) AS "t9"
-    LEFT OUTER JOIN (
-      SELECT
-        "t13"."age_band" AS "o12_age_band",
-        "t13"."sex" AS "o12_sex",
-        "t13"."education" AS "o12_education",
-        "t13"."employment_area" AS "o12_employment_area",
-        "t13"."month" AS "o12_month",
-        "t13"."cum_base" AS "cum12",
-        "t13"."cum_n" AS "n12"
-      FROM "impact_segment_baseline" AS "t13"
-    ) AS "t10"
-      ON "t9"."bw_age_band" = "t10"."o12_age_band"
-      AND "t9"."bw_sex" = "t10"."o12_sex"
-      AND "t9"."bw_education" = "t10"."o12_education"
-      AND "t9"."bw_employment_area" = "t10"."o12_employment_area"
-      AND (
-        "t9"."bw_month" + 12
-      ) = "t10"."o12_month"
-    LEFT OUTER JOIN (
-      SELECT
-        "t14"."age_band" AS "o24_age_band",
-        "t14"."sex" AS "o24_sex",
-        "t14"."education" AS "o24_education",
-        "t14"."employment_area" AS "o24_employment_area",
-        "t14"."month" AS "o24_month",
-        "t14"."cum_base" AS "cum24",
-        "t14"."cum_n" AS "n24"
-      FROM "impact_segment_baseline" AS "t14"
-    ) AS "t11"
-      ON "t9"."bw_age_band" = "t11"."o24_age_band"
-      AND "t9"."bw_sex" = "t11"."o24_sex"
-      AND "t9"."bw_education" = "t11"."o24_education"
-      AND "t9"."bw_employment_area" = "t11"."o24_employment_area"
-      AND (
-        "t9"."bw_month" + 24
-      ) = "t11"."o24_month"
-  ) AS "t5"
+  LEFT OUTER JOIN "impact_baseline_edges" AS "t5"
     ON CASE
       WHEN (
         DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
@@ -2599,31 +2507,31 @@ FROM (
     ON "t1"."unit_id" = "t3"."l_unit"
   LEFT OUTER JOIN (
     SELECT
-      "t15"."fe_unit" AS "rt_unit",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 3
+      "t9"."fe_unit" AS "rt_unit",
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 3
       ) THEN 1 ELSE 0 END) AS "rt3",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 6
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 6
       ) THEN 1 ELSE 0 END) AS "rt6",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 12
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 12
       ) THEN 1 ELSE 0 END) AS "rt12"
     FROM (
       SELECT
-        "t16"."fe_unit",
-        "t16"."fe_person",
-        "t16"."fe_month",
-        "t17"."s_person",
-        "t17"."s_month"
+        "t10"."fe_unit",
+        "t10"."fe_person",
+        "t10"."fe_month",
+        "t11"."s_person",
+        "t11"."s_month"
       FROM (
         SELECT
           *
         FROM (
           SELECT
-            "t18"."f_unit" AS "fe_unit",
-            "t18"."f_person" AS "fe_person",
-            COALESCE("t19"."w_fe_month", "t20"."l_month") AS "fe_month"
+            "t12"."f_unit" AS "fe_unit",
+            "t12"."f_person" AS "fe_person",
+            COALESCE("t13"."w_fe_month", "t14"."l_month") AS "fe_month"
           FROM (
             SELECT
               *
@@ -2637,18 +2545,18 @@ FROM (
                   ) + DATE_PART(month, "t6"."end_date")
                 ) - 1 AS "f_e"
               FROM "impact_spell_units" AS "t6"
-            ) AS "t21"
+            ) AS "t15"
             WHERE
-              "t21"."f_e" IS NOT NULL
-          ) AS "t18"
-          LEFT OUTER JOIN "impact_spell_window" AS "t19"
-            ON "t18"."f_unit" = "t19"."w_unit"
-          LEFT OUTER JOIN "impact_spell_late" AS "t20"
-            ON "t18"."f_unit" = "t20"."l_unit"
-        ) AS "t22"
+              "t15"."f_e" IS NOT NULL
+          ) AS "t12"
+          LEFT OUTER JOIN "impact_spell_window" AS "t13"
+            ON "t12"."f_unit" = "t13"."w_unit"
+          LEFT OUTER JOIN "impact_spell_late" AS "t14"
+            ON "t12"."f_unit" = "t14"."l_unit"
+        ) AS "t16"
         WHERE
-          "t22"."fe_month" IS NOT NULL
-      ) AS "t16"
+          "t16"."fe_month" IS NOT NULL
+      ) AS "t10"
       INNER JOIN (
         SELECT
           "t6"."person_id" AS "s_person",
@@ -2658,15 +2566,15 @@ FROM (
             ) + DATE_PART(month, "t6"."start_date")
           ) - 1 AS "s_month"
         FROM "impact_spell_units" AS "t6"
-      ) AS "t17"
-        ON "t16"."fe_person" = "t17"."s_person"
-        AND "t17"."s_month" >= (
-          "t16"."fe_month" + 1
+      ) AS "t11"
+        ON "t10"."fe_person" = "t11"."s_person"
+        AND "t11"."s_month" >= (
+          "t10"."fe_month" + 1
         )
-        AND "t17"."s_month" <= (
-          "t16"."fe_month" + 12
+        AND "t11"."s_month" <= (
+          "t10"."fe_month" + 12
         )
-    ) AS "t15"
+    ) AS "t9"
     GROUP BY
       1
   ) AS "t4"
