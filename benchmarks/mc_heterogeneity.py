@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from impact.designs.dynamic import risk_set_design  # noqa: E402
+
+from impact.estimators.matching.design import match_design  # noqa: E402
 from impact.estimators.heterogeneity import design_heterogeneity, dynamic_segments  # noqa: E402
 
 
@@ -63,7 +65,7 @@ def one_part(regs: dict[str, pl.DataFrame], eff: pl.DataFrame, h: int, max_contr
                 rows.append(dict(estimator=f"dr_segment_f{folds}r{repeats}", segment_var=var, segment=r.segment,
                                  estimate=r.estimate, std_error=r.std_error, truth=tr[r.segment],
                                  n_treated=r.n_treated))
-    m = design.estimate(k=5)
+    m = match_design(design, k=5)
     mt = m.estimates.iloc[0]
     rows.append(dict(estimator="matching", segment_var="all", segment="all", estimate=float(mt["estimate"]),
                      std_error=float(mt["std_error"]), truth=float(j["tau"].mean()), n_treated=int(j.height)))

@@ -61,6 +61,8 @@ def dynamic_coverage(reps: int, persons: int, seed: int, scenario: str = "defaul
     import polars as pl
 
     from impact.designs.dynamic import risk_set_design
+
+    from impact.estimators.matching.design import match_design
     from impact.simulate import simulate
 
     rows = []
@@ -73,7 +75,7 @@ def dynamic_coverage(reps: int, persons: int, seed: int, scenario: str = "defaul
             panel = read("truth/person_month").with_columns(pl.col("month").cast(pl.Int32))
             des = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
                                   horizons=(3, 6, 12), max_controls=50, employed="employed", earnings="earnings")
-            est = des.estimate(bias_adjust=bias_adjust).estimates.set_index("outcome")
+            est = match_design(des, bias_adjust=bias_adjust).estimates.set_index("outcome")
             eff = read("truth/service_effects").filter(pl.col("service_type") == "training")
             tr = des.data.filter(pl.col("treated") == 1).select("person_id", pl.col("ms").cast(pl.Int32))
             tt = tr.join(eff, left_on=["person_id", "ms"], right_on=["person_id", "start_month"]).group_by("h").agg(

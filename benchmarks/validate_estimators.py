@@ -70,12 +70,13 @@ HORIZONS = (6, 12)
 
 def _matching_rep(folder: Path) -> list[dict]:
     from impact.designs.dynamic import risk_set_design
+    from impact.estimators.matching.design import match_design
 
     read = lambda n: pl.read_parquet(folder / f"{n}.parquet")  # noqa: E731
     panel = pl.read_parquet(folder / "truth" / "person_month.parquet")
     des = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
                           horizons=HORIZONS, max_controls=50, employed="employed", earnings="earnings")
-    est = des.estimate().estimates.set_index("outcome")
+    est = match_design(des).estimates.set_index("outcome")
     eff = pl.read_parquet(folder / "truth" / "service_effects.parquet").filter(pl.col("service_type") == "training")
     tr = des.data.filter(pl.col("treated") == 1).select("person_id", pl.col("ms").cast(pl.Int32))
     j = tr.join(eff, left_on=["person_id", "ms"], right_on=["person_id", "start_month"], how="inner")

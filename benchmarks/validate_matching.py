@@ -129,6 +129,7 @@ def split(tables: dict, persons: int, rng: np.random.Generator) -> list[dict]:
 def one_draw(t: dict) -> tuple[list[dict], dict]:
     """Design, estimate and truth on one subsample: rows per horizon and draw diagnostics."""
     from impact.designs.dynamic import risk_set_design
+    from impact.estimators.matching.design import match_design
     from impact.errors import DesignError
 
     m0, m1 = t["months"]
@@ -137,7 +138,7 @@ def one_draw(t: dict) -> tuple[list[dict], dict]:
                           first_month=m0, last_month=m1)
     dropped: list[str] = []
     try:
-        res = des.estimate()
+        res = match_design(des)
     except DesignError as exc:
         if "perfect separation" not in str(exc):
             raise
@@ -149,10 +150,10 @@ def one_draw(t: dict) -> tuple[list[dict], dict]:
         if not dropped:
             raise
         des.covariates = [c for c in des.covariates if c not in dropped]
-        res = des.estimate()
+        res = match_design(des)
     est = res.estimates.set_index("outcome")
     # the same matching without person clustering (diagnostic: how much the clustering adds)
-    nocl = des.estimate(cluster=None).estimates.set_index("outcome")
+    nocl = match_design(des, cluster=None).estimates.set_index("outcome")
     tr = des.data.filter(pl.col("treated") == 1).select("person_id", pl.col("ms").cast(pl.Int32),
                                                         pl.col("me").cast(pl.Int32))
     j = tr.join(t["service_effects"].filter(pl.col("h").is_in(list(HORIZONS))),

@@ -34,9 +34,28 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_outcomes(args: argparse.Namespace) -> int:
+    """A register folder, or a study config: its registers, outcome definitions, folder and backend."""
     from impact.outcomes.cli import run_outcomes_command
+    from impact.outcomes.config import load_config
 
-    return run_outcomes_command(args)
+    p = Path(args.source)
+    out = Path(args.out) if args.out else None
+    backend, settings = "duckdb", {}
+    if p.is_file() and p.suffix == ".toml":
+        from impact.study.config import load_config as load_study
+        from impact.study.data import resolve_registers
+
+        study = load_study(p)
+        folder, _ = resolve_registers(study)
+        cfg = load_config(args.config) if args.config else study.outcomes.outcome_config(
+            study.data.extraction_date, study.disclosure.min_cell)
+        out = out or Path("reports") / study.study.name / "outcomes"
+        backend, settings = study.data.backend, study.data.settings()
+    else:
+        folder, cfg = p, load_config(args.config)
+    chosen = args.backend or backend
+    return run_outcomes_command(folder, cfg, out, chosen, settings if chosen == backend else None,
+                                getattr(args, "sql_only", False))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

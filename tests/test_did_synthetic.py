@@ -89,10 +89,12 @@ def test_not_yet_treated_and_covariates_also_cover_truth(staggered):
 def test_plots(staggered):
     df, _ = staggered
     res = did.att_gt(df.filter(pl.col("id") < 800), unit="id", time="t", group="g", outcome="y")
-    fig = res.aggregate("dynamic", bootstrap=True, n_boot=99, seed=2).plot()
+    from impact import plots
+
+    fig = plots.event_study(res.aggregate("dynamic", bootstrap=True, n_boot=99, seed=2).estimates)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "event_time" and len(ax.collections) >= 1
-    hm = res.heatmap()
+    hm = plots.group_time_heatmap(res.att_gt)
     assert hm.axes[0].get_ylabel() == "group"
     assert len(hm.axes[0].get_yticklabels()) == len(COHORTS)
 

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from impact.designs.dynamic import naive_design, risk_set_design
+from impact.estimators.matching.design import match_design
 from impact.errors import DesignError
 from impact.months import month_index
 
@@ -247,7 +248,7 @@ def small(tmp_path_factory):
 def test_dynamic_design_recovers_truth_and_shows_lock_in_small(small):
     spells, services, persons, panel, truth = small
     des = risk_set_design(spells, services, persons, panel, horizons=(3, 6, 12), **KW)
-    res = des.estimate()
+    res = match_design(des)
     tt = _truth_for(des, truth, (3, 6, 12))
     est = res.estimates.set_index("outcome")
     for h in (3, 6, 12):
@@ -256,7 +257,7 @@ def test_dynamic_design_recovers_truth_and_shows_lock_in_small(small):
         assert row["ci_lower"] <= tt[h]["att"] <= row["ci_upper"], (h, row.to_dict(), tt[h])
     assert "join now vs wait" in res.estimand_note
     # lock-in: one month after the start participants are in training, less often employed
-    lock = risk_set_design(spells, services, persons, panel, horizons=(1, 12), origin="start", **KW).estimate()
+    lock = match_design(risk_set_design(spells, services, persons, panel, horizons=(1, 12), origin="start", **KW))
     e1 = lock.estimates.set_index("outcome").loc["employed_h1"]
     assert e1["ci_upper"] < 0
 
@@ -295,8 +296,8 @@ def big_estimates(big):
     spells, services, persons, panel, truth = big
     # at most 50 controls per exact cell (k = 5): the design table stays below a million rows
     des = risk_set_design(spells, services, persons, panel, horizons=(3, 6, 12), max_controls=50, **KW)
-    est = des.estimate().estimates.set_index("outcome")
-    naive = naive_design(spells, services, persons, panel, horizons=(3, 6, 12), max_controls=50, **KW).estimate()
+    est = match_design(des).estimates.set_index("outcome")
+    naive = match_design(naive_design(spells, services, persons, panel, horizons=(3, 6, 12), max_controls=50, **KW))
     nest, tt = naive.estimates.set_index("outcome"), _truth_for(des, truth, (3, 6, 12))
     for h in (3, 6, 12):  # shown with pytest -s
         r, q = est.loc[f"employed_h{h}"], nest.loc[f"employed_h{h}"]
@@ -318,8 +319,8 @@ def test_dynamic_vs_naive_on_200k_persons(big, big_estimates):
         assert nrow["estimate"] < tt[h]["att"]  # never-participants found work faster: bias downwards
         assert abs(row["estimate"] - tt[h]["att"]) < 0.25 * abs(nrow["estimate"] - tt[h]["att"])
     spells, services, persons, panel, _ = big
-    lock = risk_set_design(spells, services, persons, panel, horizons=(1, 2, 3), origin="start", max_controls=50,
-                           **KW).estimate()
+    lock = match_design(risk_set_design(spells, services, persons, panel, horizons=(1, 2, 3), origin="start",
+                                        max_controls=50, **KW))
     emp = lock.estimates[lock.estimates["outcome"].str.startswith("employed")]
     assert (emp["ci_upper"] < 0).all()
 

@@ -148,9 +148,11 @@ def test_several_outcomes_in_one_pass(cps, psm5):
 def test_summary_and_plots(psm5):
     text = psm5.summary()
     assert "1,725.1" in text and "Balance" in text and "Overlap" in text
-    fig = psm5.love_plot()
+    from impact import plots
+
+    fig = plots.love_plot(psm5.love_plot_data())
     assert len(fig.axes[0].get_yticklabels()) == len(DW)
-    fig2 = psm5.overlap_plot()
+    fig2 = plots.overlap_plot(psm5.overlap_plot_data())
     assert len(fig2.axes[0].patches) == 80
 
 

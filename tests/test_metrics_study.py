@@ -63,6 +63,7 @@ by = ["service_type"]
 tax_effects = ["design", "truth"]
 [report]
 formats = ["html"]
+[disclosure]
 min_cell = 10
 """)
     return run_study(cfg, reports_dir=root / "reports", quiet=True, cache=False)

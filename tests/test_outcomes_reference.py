@@ -89,7 +89,7 @@ def test_metrics_equal_reference(frames):
     cfg = CONFIGS["default"]
     con = ibis.duckdb.connect()
     koto_months = (2019 * 12 + 11, 2020 * 12 + 5, 2021 * 12 + 11)
-    mcfg = MetricsConfig(metrics=("job_offers", "integration", "benefit_transitions", "industry", "koto"),
+    mcfg = MetricsConfig(include=("job_offers", "integration", "benefit_transitions", "industry", "koto"),
                          offer_horizons=(1, 3, 6, 12), benefit_horizons=(1, 6, 12), koto_months=koto_months)
     got = compute_outcomes(con, {k: ibis.memtable(v) for k, v in allf.items()}, cfg, metrics=mcfg)
     want = reference_outcomes(frames, cfg, EXTRACTION)

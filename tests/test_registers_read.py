@@ -114,8 +114,10 @@ def test_read_registers_with_validation(tmp_path):
     t["service_spells"] = t["service_spells"].with_columns(cost_eur=pl.Series([1.0, -2.0, 3.0]))
     folder = write_register_folder(tmp_path, "parquet", t)
     assert read_registers(folder)["service_spells"].height == 3  # reading alone does not check content
+    from impact.registers.validate import validate_tables
+
     with pytest.raises(RegisterValidationError) as info:
-        read_registers(folder, validate=True)
+        validate_tables(read_registers(folder), raise_on_error=True)
     assert [(p.kind, p.example_ids) for p in info.value.problems] == [("negative_cost", (22,))]
 
 

@@ -19,7 +19,8 @@ BASE = {
     "treatment": {"design": "dynamic", "service_type": "training"},
     "comparison": {"kind": "not_yet_treated"},
     "estimators": {"matching": {"k": 5}},
-    "report": {"language": "fi", "min_cell": 10},
+    "report": {"language": "fi"},
+    "disclosure": {"min_cell": 10},
 }
 
 
@@ -44,9 +45,10 @@ def test_valid_config_parses_with_defaults():
     c = parse_config(cfg())
     assert c.study.name == "t"
     assert c.data.synthetic.persons == 5000
-    assert c.report.min_cell == 10 and c.report.language == "fi"
+    assert c.disclosure.min_cell == 10 and c.report.language == "fi"
     assert c.outcomes.horizons == (3, 6, 12)
-    assert c.estimator("matching").options == {"k": 5}
+    assert c.estimator("matching").k == 5 and c.estimator("matching").method == "propensity"  # the class's default
+    assert c.analyses == ("followup", "matching")
     assert len(c.hash) == 64
     # the hash ignores key order
     raw = cfg()
@@ -59,14 +61,15 @@ def test_valid_config_parses_with_defaults():
     [
         # 1 unknown top-level section, with a suggestion
         ({"reprot": {}}, ["reprot", "did you mean 'report'"]),
-        # 2 unknown key inside a section, with a suggestion and the dotted path
-        ({"report__min_cel": 5}, ["report.min_cel", "did you mean 'min_cell'"]),
+        # 2 unknown key inside a section, with a suggestion and the dotted path (also to a key that moved)
+        ({"disclosure__min_cel": 5}, ["disclosure.min_cel", "did you mean 'min_cell'"]),
+        ({"report__min_cel": 5}, ["report.min_cel", "did you mean 'min_cell'", "[disclosure]"]),
         # 3 unknown estimator option
         ({"estimators__matching__kk": 5}, ["estimators.matching.kk", "did you mean 'k'"]),
         # 4 value not in the allowed set (with suggestion)
         ({"report__language": "sv"}, ["report.language", "'sv'", "en, fi"]),
         # 5 wrong type
-        ({"report__min_cell": "ten"}, ["report.min_cell", "'ten'", "an integer"]),
+        ({"disclosure__min_cell": "ten"}, ["disclosure.min_cell", "'ten'", "an integer"]),
         # 6 out of range
         ({"outcomes__horizons": [3, 36]}, ["outcomes.horizons[1]", "36", "between 1 and 24"]),
         # 7 missing required key

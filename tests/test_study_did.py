@@ -29,20 +29,21 @@ def _cfg(did: dict):
 
 
 def test_risk_set_is_the_default_design_and_spell_time_is_available():
-    assert _cfg({}).estimator("did").options.get("design", "risk_set") == "risk_set"
+    assert _cfg({}).estimator("did").design == "risk_set"
     c = _cfg({"design": "spell_time", "sample_units": 500})
-    assert c.estimator("did").options == {"design": "spell_time", "sample_units": 500}
-    c = _cfg({"design": "risk_set", "pre_months": 6, "cohorts": 12, "controls_per_treated": 5,
-              "control_group": "not_yet_treated"})
-    assert c.estimator("did").options["pre_months"] == 6
+    assert c.estimator("did").design == "spell_time" and c.estimator("did").sample_units == 500
+    c = _cfg({"design": "risk_set", "cohorts": 12, "controls_per_treated": 5})
+    assert c.estimator("did").cohorts == 12 and c.outcomes.window_months == (-12, 24)
 
 
 @pytest.mark.parametrize("did, must_contain", [
     ({"design": "calendar"}, ["estimators.did.design", "'calendar'", "risk_set, spell_time"]),
-    ({"control_group": "never_treated"}, ["estimators.did.control_group", "'never_treated'", "'risk_set'"]),
-    ({"design": "spell_time", "pre_months": 6}, ["estimators.did.pre_months", "'risk_set' only", "'spell_time'"]),
+    # keys that moved: the comparison is comparison.kind, the window outcomes.window_months
+    ({"control_group": "never_treated"}, ["estimators.did.control_group", "comparison.kind"]),
+    ({"pre_months": 6}, ["estimators.did.pre_months", "outcomes.window_months"]),
+    ({"max_event_time": 12}, ["estimators.did.max_event_time", "outcomes.window_months"]),
     ({"sample_units": 500}, ["estimators.did.sample_units", "'spell_time' only"]),
-    ({"pre_months": 30}, ["estimators.did.pre_months", "30"]),
+    ({"design": "spell_time", "cohorts": 6}, ["estimators.did.cohorts", "'risk_set' only", "'spell_time'"]),
     ({"controls_per_treated": 0}, ["estimators.did.controls_per_treated", "0"]),
 ])
 def test_did_design_errors_name_the_key(did, must_contain):

@@ -140,5 +140,7 @@ def test_att_window_checks(smoking):
 
 def test_plots(smoking):
     res = _fit(smoking, predictors=None, special_predictors=None)
-    figs = [res.plot_paths(), res.plot_gap()]
+    from impact import plots
+
+    figs = [plots.synth_paths(res.paths, res.treated, res.treatment_time), plots.synth_gap(res.paths, res.treatment_time)]
     assert all(f.axes for f in figs)

@@ -90,7 +90,9 @@ def test_factor_model_p_value(factor_fit):
     est = res.estimates
     assert est.loc[est["estimand"] == "ATT", "p_value"].iloc[0] == pytest.approx(pr.p_value)
     assert set(res.att_event["event_time"]) >= set(range(0, 12))
-    fig = res.plot_event()
+    from impact import plots
+
+    fig = plots.event_band(res.att_event, res.placebo_results.band if res.placebo_results is not None else None)
     assert fig.axes
 
 

@@ -34,7 +34,8 @@ and Li, Propert and Rosenbaum (2001) compares a person who starts the service in
 
 The ATT estimated on this table with exact cells is the average over the treated's
 distribution of u. A person recurs as a control in several risk sets (and may be treated
-later): :meth:`RiskSetDesign.estimate` clusters the Abadie-Imbens variance by person.
+later): :func:`impact.estimators.matching.design.match_design` clusters the Abadie-Imbens
+variance by person.
 Everything is polars joins and ``int_ranges``/``explode``: no Python loop over people or
 months.
 """
@@ -62,7 +63,8 @@ BASE_COVARIATES = ["age", "age_under_25", "age_over_50", "female", "educ_basic",
 
 @dataclass
 class RiskSetDesign:
-    """A dynamic-matching design table and how to estimate on it.
+    """A dynamic-matching design table (estimate on it with
+    :func:`impact.estimators.matching.design.match_design`).
 
     ``data`` has one row per (spell, risk month[, service length]) with ``treated``, the
     covariates, the exact-matching columns and the outcome columns (``employed_h{h}``,
@@ -79,24 +81,6 @@ class RiskSetDesign:
     origin: str
     cluster: str = "person_id"
     info: dict[str, Any] = field(default_factory=dict)
-
-    def estimate(self, **kwargs):
-        """Nearest-neighbour propensity-score matching on this design (ATT, exact cells).
-
-        Keyword arguments go to :func:`impact.estimators.matching.match` (default ``k=5``).
-        The estimand text is recorded on the result.
-        """
-        from impact.estimators import matching
-
-        kw = dict(k=5, exact=self.exact, cluster=self.cluster, horizons=self.horizons)
-        kw.update(kwargs)
-        res = matching.match(self.data, treatment="treated", outcome=self.outcomes, covariates=self.covariates, **kw)
-        res.estimand_note = self.estimand
-        res.info["design"] = f"risk-set matching ({self.comparison}, outcomes from the service {self.origin})"
-        res.notes.append("controls recur across risk sets (and can be treated later): the standard errors are "
-                         f"clustered by {self.cluster!r} (the Abadie-Imbens variance plus within-person covariances; "
-                         "vce='bootstrap' re-matches person-clustered resamples instead)")
-        return res
 
 
 def _month(col: str) -> pl.Expr:

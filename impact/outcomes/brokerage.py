@@ -22,7 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from impact.outcomes.metrics import employed_after, group_counts
+from impact.outcomes.events import employed_after, group_counts
 from impact.outcomes.panel import month_expr
 
 

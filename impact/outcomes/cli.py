@@ -1,45 +1,30 @@
-"""``impact outcomes SOURCE --out OUT [--config FILE] [--backend ...] [--sql-only]``."""
+"""``impact outcomes SOURCE --out OUT [--config FILE] [--backend ...] [--sql-only]`` on a register folder.
+
+A study config as SOURCE is resolved by :mod:`impact.cli` (the study layer sits above this one)
+into the same arguments: its register folder, outcome definitions, output folder and backend.
+"""
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
-from impact.errors import BackendError, ConfigError
-from impact.outcomes.config import OutcomeConfig, load_config
+from impact.errors import ConfigError
+from impact.outcomes.config import OutcomeConfig
 
 
-def _resolve_source(source: str, config: str | None) -> tuple[Path, OutcomeConfig, Path | None, str, dict]:
-    """Register folder, outcome config, (for a study config) its default output folder, and
-    the study's backend and its settings (``"duckdb"`` and none for a plain register folder)."""
-    p = Path(source)
-    if p.is_file() and p.suffix == ".toml":
-        from impact.study.config import load_config as load_study
-        from impact.study.data import resolve_registers
-        from impact.study.runner import outcome_config
-
-        study = load_study(p)
-        folder, _ = resolve_registers(study)
-        cfg = load_config(config) if config else outcome_config(study)
-        return folder, cfg, Path("reports") / study.study.name / "outcomes", study.data.backend, study.data.settings()
-    if not p.is_dir():
-        raise ConfigError(f"impact outcomes: {p} is neither a register folder nor a study config (.toml)")
-    return p, load_config(config), None, "duckdb", {}
-
-
-def run_outcomes_command(args: argparse.Namespace) -> int:
-    """Run the outcome stage from the command line; returns the exit status."""
+def run_outcomes_command(folder: Path, cfg: OutcomeConfig, out: Path | None, backend: str = "duckdb",
+                         settings: dict | None = None, sql_only: bool = False) -> int:
+    """Run the outcome stage from the command line (outcome tables and the follow-up's summary
+    tables, :func:`impact.outcomes.pipeline.run_outcomes`); returns the exit status."""
     from impact.outcomes.pipeline import run_outcomes, sql_script
 
-    folder, cfg, default_out, study_backend, study_settings = _resolve_source(args.source, args.config)
-    out = Path(args.out) if args.out else default_out
     if out is None:
         raise ConfigError("impact outcomes: --out OUT_DIR is required when SOURCE is a register folder")
-    backend = getattr(args, "backend", None) or study_backend
-    settings = study_settings if backend == study_backend else None
+    if not folder.is_dir():
+        raise ConfigError(f"impact outcomes: {folder} is neither a register folder nor a study config (.toml)")
     t0 = time.perf_counter()
-    if getattr(args, "sql_only", False):
+    if sql_only:
         path = sql_script(folder, out, cfg, backend)
         print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
         return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from impact.errors import ConfigError
+from impact.permit import MIN_CELL
 from impact.registers.schema import HOLIDAY_COMPENSATION, INCOME_TYPES, WAGE_INCOME_TYPES
 
 ALLOCATIONS = ("payment", "pay_period", "earning_period")
@@ -89,7 +90,7 @@ class OutcomeConfig:
     age_bands: tuple[int, ...] = (0, 25, 30, 40, 50, 60)
     extraction_date: dt.date | None = None
     data_start: dt.date | None = None
-    disclosure_min: int = 10
+    disclosure_min: int = MIN_CELL
     group_tables: tuple[str, ...] = ("service_type", "provider_id", "course_id", "employment_area", "municipality")
 
     def __post_init__(self) -> None:

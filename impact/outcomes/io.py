@@ -1,4 +1,4 @@
-"""Reading a register folder into Ibis tables, and atomic writing of the outputs."""
+"""Atomic writing of the outputs (reading a register folder into Ibis tables: :mod:`impact.backends`)."""
 
 from __future__ import annotations
 
@@ -8,80 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from impact.errors import RegisterValidationError
-from impact.registers.schema import CONTRACTS, TableContract
-
-_IBIS_TYPES = {
-    pl.Int8: "int8", pl.Int16: "int16", pl.Int32: "int32", pl.Int64: "int64", pl.Float64: "float64",
-    pl.String: "string", pl.Boolean: "boolean", pl.Date: "date",
-}
-
-
-def _ibis_type(dtype: pl.DataType) -> str:
-    for k, v in _IBIS_TYPES.items():
-        if dtype == k:
-            return v
-    raise TypeError(dtype)
-
-
-def _find(folder: Path, name: str) -> tuple[str, Path] | None:
-    for kind, cand in (("parquet", folder / f"{name}.parquet"), ("parquet_dir", folder / name),
-                       ("csv", folder / f"{name}.csv")):
-        if cand.exists():
-            return kind, cand
-    return None
-
-
-def open_table(con: Any, folder: Path, contract: TableContract) -> ir.Table | None:
-    """One register table as an Ibis table on ``con`` (``None`` if an optional table is absent).
-
-    Checks that the contract's non-optional columns are present and casts CSV columns to the
-    contract's types. Full validation is :mod:`impact.registers.validate`'s job.
-    """
-    found = _find(folder, contract.name)
-    if found is None:
-        if contract.required:
-            raise RegisterValidationError(
-                f"register folder {folder}: table {contract.name!r} missing "
-                f"(expected {contract.name}.parquet or {contract.name}.csv)")
-        return None
-    kind, path = found
-    if kind == "parquet":
-        t = con.read_parquet(str(path), table_name=f"reg_{contract.name}")
-    elif kind == "parquet_dir":
-        t = con.read_parquet(str(path / "*.parquet"), table_name=f"reg_{contract.name}")
-    else:
-        t = con.read_csv(str(path), table_name=f"reg_{contract.name}")
-    missing = [c.name for c in contract.columns if not c.optional and c.name not in t.columns]
-    if missing:
-        raise RegisterValidationError(f"{path}: column(s) {missing} missing; table {contract.name!r} needs "
-                                      f"{[c.name for c in contract.columns if not c.optional]}")
-    casts = {}
-    for c in contract.columns:
-        if c.name in t.columns:
-            want = _ibis_type(c.dtype)
-            if str(t[c.name].type()).rstrip("!") != want:
-                casts[c.name] = t[c.name].cast(want)
-    if casts:
-        t = t.mutate(**casts)
-    return t
-
-
-def open_registers(con: Any, folder: str | Path) -> dict[str, ir.Table]:
-    """All register tables of a folder as Ibis tables on ``con`` (optional absent ones left out)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise RegisterValidationError(f"register folder {folder}: not a directory")
-    out = {}
-    for name, contract in CONTRACTS.items():
-        t = open_table(con, folder, contract)
-        if t is not None:
-            out[name] = t
-    return out
+# opening a register folder as Ibis tables is the backend's job; kept importable from here
+from impact.backends import open_registers, open_table  # noqa: F401
 
 
 def _tmp_path(path: Path) -> Path:

@@ -27,14 +27,15 @@ their counts and a ``suppress`` flag (cells under ``disclosure_min`` persons).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import ibis
 import ibis.expr.types as ir
 import polars as pl
 
 from impact.errors import ConfigError
+from impact.options import option
+from impact.outcomes.events import employed_after, group_counts  # noqa: F401 (part of this module's API)
+from impact.permit import MIN_CELL
 
 
 METRICS = ("job_offers", "candidate_searches", "vacancies", "integration", "koto", "benefit_transitions",
@@ -45,35 +46,41 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "vacancies": ("vacancies",), "integration": ("integration_plans",), "koto": (),
     "benefit_transitions": ("benefit_reports",), "industry": ("payers",), "tax": (),
 }
+#: Sources of the earnings effects behind the tax estimate (besides a CSV file).
+TAX_EFFECT_SOURCES = ("design", "truth")
 
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    """Which metrics to compute and their parameters.
+    """Which metrics to compute and their parameters (a study's ``[metrics]`` section).
 
-    Attributes
-    ----------
-    metrics : names from :data:`METRICS`.
-    offer_horizons : months after the offer (search) month at which employment is measured.
-    benefit_horizons : months after a service's end month for the benefit transitions.
-    koto_months : month indexes (``year * 12 + month - 1``) of the koto cross-sections;
-        ``None``: December of every complete year of the data.
-    tax_rates : CSV of municipal income tax rates (municipality, year, rate_pct); ``None``:
-        the synthetic table shipped in ``impact/data``.
-    tax_years : follow-up years of the tax base (1-3).
-    disclosure_min : group cells with fewer persons are flagged ``suppress``.
+    ``koto_months`` (month indexes ``year * 12 + month - 1`` of the koto cross-sections;
+    ``None``: December of every complete year of the data) and ``disclosure_min`` (group cells
+    with fewer persons are flagged ``suppress``) are set by the caller, not by a study config.
     """
 
-    metrics: tuple[str, ...] = METRICS
-    offer_horizons: tuple[int, ...] = (1, 3, 6)
-    benefit_horizons: tuple[int, ...] = (6, 12)
+    include: tuple[str, ...] = option(METRICS, "The metrics to compute, each with a report section.", kind="str_list",
+                                      choices=METRICS, applies=("metrics",))
+    offer_horizons: tuple[int, ...] = option((1, 3, 6), "Months after a job offer (candidate search) at which "
+                                             "employment is measured.", kind="int_list", lo=1, hi=24,
+                                             item="a month between 1 and 24", applies=("metrics",))
+    benefit_horizons: tuple[int, ...] = option((6, 12), "Months after a service ended at which the benefit is "
+                                               "read.", kind="int_list", lo=1, hi=24, item="a month between 1 and 24",
+                                               applies=("metrics",))
+    tax_rates: str | None = option(None, "CSV of municipal income tax rates (municipality, year, rate_pct); default: "
+                                   "the synthetic table shipped in impact/data.", kind="str", applies=("metrics",))
+    tax_effects: tuple[str, ...] = option(("design",), "Where the earnings effects behind the tax estimate come "
+                                          "from, in order of preference per service type: 'design' (this study's "
+                                          "estimates), 'truth' (synthetic registers) or a CSV (service_type, "
+                                          "horizon, estimate, std_error).", kind="str_or_list", applies=("metrics",))
+    tax_years: int = option(3, "Follow-up years of the tax estimate.", kind="int", lo=1, hi=3, applies=("metrics",))
+    taxable_share: float = option(1.0, "Share of the extra earnings that is taxable.", kind="float", lo=0.0, hi=1.0,
+                                  applies=("metrics",))
     koto_months: tuple[int, ...] | None = None
-    tax_rates: str | None = None
-    tax_years: int = 3
-    disclosure_min: int = 10
+    disclosure_min: int = MIN_CELL
 
     def __post_init__(self) -> None:
-        bad = [m for m in self.metrics if m not in METRICS]
+        bad = [m for m in self.include if m not in METRICS]
         if bad:
             raise ConfigError(f"metrics: {bad} unknown; expected some of {list(METRICS)}")
         for key, hs in (("offer_horizons", self.offer_horizons), ("benefit_horizons", self.benefit_horizons)):
@@ -81,6 +88,15 @@ class MetricsConfig:
                 raise ConfigError(f"metrics: {key} must be whole months 1..24, got {list(hs)}")
         if not 1 <= self.tax_years <= 3:
             raise ConfigError(f"metrics: tax_years must be 1, 2 or 3, got {self.tax_years}")
+        object.__setattr__(self, "offer_horizons", tuple(sorted(self.offer_horizons)))
+        object.__setattr__(self, "benefit_horizons", tuple(sorted(self.benefit_horizons)))
+
+    def check(self, path: str) -> None:
+        for i, e in enumerate(self.tax_effects):
+            if e not in TAX_EFFECT_SOURCES and not e.endswith(".csv"):
+                raise ConfigError(f"{path}.tax_effects[{i}] = {e!r} is not allowed: expected 'design', 'truth' or a "
+                                  "CSV file (service_type, horizon, estimate, std_error); a list gives sources in "
+                                  "order of preference per service type")
 
 
 @dataclass
@@ -97,48 +113,13 @@ class MetricOutcomes:
         return self.tables[name]
 
 
-def employed_after(units: ir.Table, panel: ir.Table, origin: str, horizons: tuple[int, ...], last_month: int,
-                   key: str) -> ir.Table:
-    """``employed_{h}m`` of each unit: open-market employed in month ``origin + h``.
-
-    One range join of the units against the employed months of the panel; null where
-    ``origin + h`` passes ``last_month`` (not observed), never false.
-    """
-    H = max(horizons)
-    u = units.select(_k=units[key], _p=units.person_id, _o=units[origin])
-    e = panel.filter(panel.employed & (panel.month <= last_month)).select(_ep=panel.person_id, _em=panel.month)
-    j = u.join(e, [u._p == e._ep, e._em >= u._o + 1, e._em <= u._o + H])
-    rel = j._em - j._o
-    agg = j.group_by(_a=j._k).aggregate(**{f"_e{h}": ibis.cases((rel == h, 1), else_=0).max() for h in horizons})
-    out = units.left_join(agg, units[key] == agg._a)
-    cols = {f"employed_{h}m": ibis.cases((out[origin] + h <= last_month, out[f"_e{h}"].fill_null(0) == 1),
-                                         else_=ibis.null("boolean")) for h in horizons}
-    return out.select(*units.columns, **cols)
-
-
-def group_counts(units: pl.DataFrame, by: list[str], horizons: tuple[int, ...], min_count: int,
-                 person: str = "person_id", prefix: str = "employed") -> pl.DataFrame:
-    """Employment shares after an event by group: ``n`` (events), ``n_persons``, and per horizon
-    ``n_obs_{h}m``, ``n_{prefix}_{h}m`` and ``{prefix}_{h}m`` (share of the observed);
-    ``suppress`` where ``n_persons`` < ``min_count``. A ``Total`` row (by = "Total") is added."""
-    aggs: list[pl.Expr] = [pl.len().alias("n"), pl.col(person).n_unique().alias("n_persons")]
-    for h in horizons:
-        c = f"{prefix}_{h}m"
-        aggs += [pl.col(c).is_not_null().sum().alias(f"n_obs_{h}m"), pl.col(c).cast(pl.Int64).sum().alias(f"n_{c}"),
-                 pl.col(c).cast(pl.Float64).mean().alias(c)]
-    u = units.with_columns([pl.col(b).cast(pl.String).fill_null("(unknown)") for b in by])
-    g = u.group_by(by).agg(aggs).sort(by)
-    tot = u.select(aggs).with_columns([pl.lit("Total").alias(b) for b in by])
-    g = pl.concat([g, tot.select(g.columns)], how="vertical_relaxed")
-    return g.with_columns(suppress=pl.col("n_persons") < min_count)
-
-
 def _missing(tables: dict, names: tuple[str, ...]) -> list[str]:
     return [n for n in names if n not in tables]
 
 
 def compute_metric_outcomes(con: Any, tables: dict[str, ir.Table], panel: ir.Table, service_outcomes: pl.DataFrame,
-                            last_month: int, extraction_date: Any, cfg: MetricsConfig | None = None) -> MetricOutcomes:
+                            last_month: int, extraction_date: Any, cfg: MetricsConfig | None = None,
+                            units_filter: Callable[[str, pl.DataFrame], pl.DataFrame] | None = None) -> MetricOutcomes:
     """Run every configured metric whose register tables are present.
 
     Parameters
@@ -148,6 +129,9 @@ def compute_metric_outcomes(con: Any, tables: dict[str, ir.Table], panel: ir.Tab
         ``earnings_eur``), materialised in the backend.
     service_outcomes : the outcome stage's service unit table (polars).
     last_month : last complete month of data; outcomes past it are null.
+    units_filter : keeps the rows of a unit table (``"offer"``: job offers by ``offer_month``,
+        ``"integration"``: first plans by ``plan_month``) that a study's population allows,
+        before the group tables are computed from them.
 
     Returns
     -------
@@ -159,28 +143,29 @@ def compute_metric_outcomes(con: Any, tables: dict[str, ir.Table], panel: ir.Tab
     from impact.outcomes import benefits, brokerage, industry, integration, tax
 
     cfg = cfg or MetricsConfig()
+    keep = units_filter or (lambda kind, units: units)
     res = MetricOutcomes()
     m = cfg.disclosure_min
-    for name in cfg.metrics:  # a handful of metrics
+    for name in cfg.include:  # a handful of metrics
         missing = _missing(tables, NEEDS[name])
         if missing:
             res.notes.append(f"{name}: not computed, the register folder has no {', '.join(missing)} table "
                              "(an older extract); the outcome is absent.")
             continue
         if name == "job_offers":
-            u = brokerage.offer_units(tables, panel, last_month, cfg.offer_horizons)
+            u = keep("offer", brokerage.offer_units(tables, panel, last_month, cfg.offer_horizons))
             res.tables["offer_units"] = u
             res.tables.update(brokerage.offer_tables(u, cfg.offer_horizons, m))
         elif name == "candidate_searches":
             u = res.tables.get("offer_units")
             if u is None:
-                u = brokerage.offer_units(tables, panel, last_month, cfg.offer_horizons)
+                u = keep("offer", brokerage.offer_units(tables, panel, last_month, cfg.offer_horizons))
             res.tables.update(brokerage.search_tables(u, tables["candidate_searches"].to_polars(),
                                                       cfg.offer_horizons, m))
         elif name == "vacancies":
             res.tables.update(brokerage.vacancy_tables(tables["vacancies"], extraction_date, m))
         elif name == "integration":
-            u = integration.integration_units(tables, panel, last_month)
+            u = keep("integration", integration.integration_units(tables, panel, last_month))
             res.tables["integration_units"] = u
             res.tables.update(integration.integration_tables(u, m))
         elif name == "koto":
@@ -208,8 +193,3 @@ def compute_metric_outcomes(con: Any, tables: dict[str, ir.Table], panel: ir.Tab
 
 __all__ = ["METRICS", "MetricsConfig", "MetricOutcomes", "compute_metric_outcomes", "employed_after",
            "group_counts"]
-
-
-def default_tax_rates_path() -> Path:
-    """The synthetic municipal tax-rate table shipped with the package."""
-    return Path(__file__).resolve().parents[1] / "data" / "municipal_tax_rates_synthetic.csv"

@@ -42,8 +42,6 @@ def load_tax_rates(path: str | Path | None = None) -> pl.DataFrame:
         The file is missing, lacks a column, or has a rate outside 0-60 % or a duplicate
         (municipality, year).
     """
-    from impact.outcomes.metrics import default_tax_rates_path
-
     p = Path(path) if path is not None else default_tax_rates_path()
     if not p.is_file():
         raise ConfigError(f"municipal tax rates: file {p} not found (expected a CSV with municipality, year, rate_pct)")
@@ -88,13 +86,12 @@ def tax_base(service_outcomes: pl.DataFrame, persons: pl.DataFrame, rates: pl.Da
         y = (pl.col("end_year") + k).clip(first_year, last_year).alias("year")
         r = rates.rename({"rate_pct": f"rate_y{k}"})
         u = u.with_columns(y).join(r, on=["municipality", "year"], how="left").drop("year")
-        n_clamped = u.filter((pl.col("end_year") + k > last_year) | (pl.col("end_year") + k < first_year)).height
-        if n_clamped:
-            notes.append(f"year {k}: {n_clamped:,} units use the rate of {last_year if n_clamped else ''} "
-                         "(follow-up year outside the rate table)")
-    n_missing = u.filter(pl.col("rate_y1").is_null()).height
-    if n_missing:
-        notes.append(f"{n_missing:,} units have no tax rate for their municipality (left out of the mean rate)")
+        # (counts of units are left out of the notes: a note is published text, not a checked cell)
+        if u.filter((pl.col("end_year") + k > last_year) | (pl.col("end_year") + k < first_year)).height:
+            notes.append(f"year {k}: units whose follow-up year lies outside the rate table ({first_year}-{last_year}) "
+                         "use the rate of the nearest year")
+    if u.filter(pl.col("rate_y1").is_null()).height:
+        notes.append("units whose municipality has no tax rate are left out of the mean rate")
     u = pl.concat([u, u.with_columns(pl.lit("Total").alias("employment_area"))])
     u = pl.concat([u, u.with_columns(pl.lit("Total").alias("service_type"))])
     rate_cols = [f"rate_y{k}" for k in range(1, years + 1)]
@@ -194,3 +191,8 @@ def truth_earnings_effects(truth_dir: str | Path, horizons: tuple[int, ...] = tu
               pl.len().alias("n"))
          .sort("service_type", "horizon").collect())
     return d.with_columns(pl.col("std_error").fill_null(0.0))
+
+
+def default_tax_rates_path() -> Path:
+    """The synthetic municipal tax-rate table shipped with the package."""
+    return Path(__file__).resolve().parents[1] / "data" / "municipal_tax_rates_synthetic.csv"

@@ -1,9 +1,14 @@
 """Figures: one style and the plotting primitives of the reports and notebooks.
 
 A leaf of the package: it imports nothing of the pipeline; estimators expose their data and the report
-(or a notebook) draws it.
+(or a notebook) draws it (:mod:`impact.plots.results` for the named figures of each result).
 """
 
-from impact.plots.core import dot_plot, overlap_histogram, band_lines, estimate_bars, binned_histogram, event_study_plot, group_time_heatmap, highlight_lines, multi_lines
+from impact.plots.core import (band_lines, binned_histogram, dot_plot, estimate_bars, event_study_plot,
+                               group_time_heatmap, highlight_lines, multi_lines, overlap_histogram)
+from impact.plots.results import (event_band, event_study, leave_one_out, love_plot, overlap_plot, placebo_gaps,
+                                  rmspe_ratios, synth_gap, synth_paths)
 
-__all__ = ["dot_plot", "overlap_histogram", "band_lines", "estimate_bars", "binned_histogram", "event_study_plot", "group_time_heatmap", "highlight_lines", "multi_lines"]
+__all__ = ["dot_plot", "overlap_histogram", "band_lines", "estimate_bars", "binned_histogram", "event_study_plot",
+           "group_time_heatmap", "highlight_lines", "multi_lines", "love_plot", "overlap_plot", "event_study",
+           "synth_paths", "synth_gap", "placebo_gaps", "rmspe_ratios", "leave_one_out", "event_band"]

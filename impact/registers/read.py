@@ -399,14 +399,12 @@ def read_table(folder: str | Path, name: str) -> pl.DataFrame:
     return df.drop([f for _, f in flags])
 
 
-def read_registers(folder: str | Path, validate: bool = False) -> dict[str, pl.DataFrame]:
+def read_registers(folder: str | Path) -> dict[str, pl.DataFrame]:
     """Read every register table of a folder (``benefit_reports`` only when present).
 
-    Parameters
-    ----------
-    folder : the register folder.
-    validate : also run the full contract checks (:func:`impact.registers.validate.validate_tables`)
-        and raise on any error.
+    Reading checks the files' columns and types only; the contract checks of their content are
+    :func:`impact.registers.validate.validate_tables` (this module does not import it: validation
+    builds on reading).
 
     Raises
     ------
@@ -426,8 +424,4 @@ def read_registers(folder: str | Path, validate: bool = False) -> dict[str, pl.D
             problems.extend(e.problems)
     if problems:
         raise _error(problems, f"cannot read register folder {folder}")
-    if validate:
-        from impact.registers.validate import validate_tables
-
-        validate_tables(tables, raise_on_error=True)
     return tables

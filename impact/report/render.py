@@ -17,10 +17,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from impact.report.i18n import label, t
+from impact.report.disclosure import EMPTY, MARKS, SUPPRESSED, UNDEFINED
+from impact.report.wording import label, text
 
 TEMPLATES = Path(__file__).parent / "templates"
-SUPPRESSED = ".."
 
 
 @dataclass
@@ -70,9 +70,12 @@ class ReportDoc:
     title: str
     question: str
     subtitle: str = ""
+    author: str = ""
+    description: str = ""
     summary: list[str] = field(default_factory=list)
     headline: ReportTable | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # failed checks, misses of the truth
+    borderline: list[str] = field(default_factory=list)  # checks close to failing
     sections: list[ReportSection] = field(default_factory=list)
     appendix: list[ReportSection] = field(default_factory=list)
     footer: str = ""
@@ -90,14 +93,14 @@ def _isnan(x: Any) -> bool:
 
 def fmt_int(x: Any, lang: str = "en") -> str:
     if _isnan(x):
-        return SUPPRESSED
+        return UNDEFINED
     s = f"{int(round(float(x))):,}"
     return s.replace(",", "\u00a0") if lang == "fi" else s
 
 
 def fmt_num(x: Any, digits: int = 2, lang: str = "en") -> str:
     if _isnan(x):
-        return SUPPRESSED
+        return UNDEFINED
     s = f"{float(x):,.{digits}f}"
     if lang == "fi":
         s = s.replace(",", "\u00a0").replace(".", ",")
@@ -106,7 +109,7 @@ def fmt_num(x: Any, digits: int = 2, lang: str = "en") -> str:
 
 def fmt_pct(x: Any, digits: int = 1, lang: str = "en") -> str:
     if _isnan(x):
-        return SUPPRESSED
+        return UNDEFINED
     s = f"{100 * float(x):.{digits}f}"
     return (s.replace(".", ",") + "\u00a0%") if lang == "fi" else s + "%"
 
@@ -114,14 +117,22 @@ def fmt_pct(x: Any, digits: int = 1, lang: str = "en") -> str:
 def fmt_pp(x: Any, digits: int = 1, lang: str = "en") -> str:
     """Percentage points (for effects on shares)."""
     if _isnan(x):
-        return SUPPRESSED
+        return UNDEFINED
     s = f"{100 * float(x):+.{digits}f}"
+    return (s.replace(".", ",") + "\u00a0%-yks.") if lang == "fi" else s + " pp"
+
+
+def fmt_pp_abs(x: Any, digits: int = 2, lang: str = "en") -> str:
+    """A size in percentage points without a sign (an RMSPE, a standard error)."""
+    if _isnan(x):
+        return UNDEFINED
+    s = f"{100 * float(x):.{digits}f}"
     return (s.replace(".", ",") + "\u00a0%-yks.") if lang == "fi" else s + " pp"
 
 
 def fmt_interval(lo: Any, hi: Any, f: Callable[[Any], str]) -> str:
     if _isnan(lo) or _isnan(hi):
-        return SUPPRESSED
+        return UNDEFINED
     return f"[{f(lo)}, {f(hi)}]"
 
 
@@ -132,10 +143,20 @@ FORMATTERS: dict[str, Callable[[Any, str], str]] = {
     "num2": lambda x, lang: fmt_num(x, 2, lang),
     "num3": lambda x, lang: fmt_num(x, 3, lang),
     "pct": lambda x, lang: fmt_pct(x, 1, lang),
+    "num4": lambda x, lang: fmt_num(x, 4, lang),
     "pp": lambda x, lang: fmt_pp(x, 1, lang),
-    "text": lambda x, lang: SUPPRESSED if _isnan(x) else label(str(x), lang),
-    "p": lambda x, lang: SUPPRESSED if _isnan(x) else ("<0.001" if float(x) < 0.001 else fmt_num(x, 3, lang)),
+    "pp_abs": lambda x, lang: fmt_pp_abs(x, 2, lang),
+    "text": lambda x, lang: UNDEFINED if _isnan(x) else label(str(x), lang),
+    "p": lambda x, lang: UNDEFINED if _isnan(x) else ("<0.001" if float(x) < 0.001 else fmt_num(x, 3, lang)),
 }
+
+
+def legend(marks: set[str], lang: str) -> list[str]:
+    """The legend line under a table: what each mark in it means."""
+    shown = [m for m in (SUPPRESSED, UNDEFINED, EMPTY) if m in marks]
+    if not shown:
+        return []
+    return [text("legend", lang, marks="; ".join(f"{m} {text('mark_' + MARKS[m], lang)}" for m in shown))]
 
 
 def frame_to_table(
@@ -145,31 +166,40 @@ def frame_to_table(
     lang: str = "en",
     notes: list[str] | None = None,
     name: str = "",
+    marks: pd.DataFrame | None = None,
 ) -> ReportTable:
     """Format a (disclosure-controlled) DataFrame as a :class:`ReportTable`.
 
     ``columns`` holds ``(column, header, kind)`` or ``(column, header, kind, (lo, hi))``
     where the optional pair names interval columns appended as "[lo, hi]" in the same cell.
+    ``marks`` (aligned with ``df`` by index) gives a value's mark (``..`` suppressed by
+    disclosure control, ``–`` not defined, ``.`` no observations); a missing value without a
+    mark is shown as not defined. The legend of the marks shown goes under the table.
     """
     header = [c[1] for c in columns]
     rows = []
-    recs = df.to_dict("records")
-    for r in recs:
+    seen: set[str] = set()
+    for i, r in zip(df.index, df.to_dict("records")):
         row = []
         for spec in columns:
             col, _, kind = spec[:3]
-            f = FORMATTERS[kind]
-            cell = f(r.get(col), lang)
-            if len(spec) > 3 and spec[3] and not _isnan(r.get(col)):
-                lo, hi = spec[3]
-                cell = (cell, fmt_interval(r.get(lo), r.get(hi), lambda x: f(x, lang)))
+            mark = marks.at[i, col] if marks is not None and col in marks.columns and i in marks.index else ""
+            if mark:
+                cell = mark
+            else:
+                f = FORMATTERS[kind]
+                cell = f(r.get(col), lang)
+                if len(spec) > 3 and spec[3] and not _isnan(r.get(col)):
+                    lo, hi = spec[3]
+                    cell = (cell, fmt_interval(r.get(lo), r.get(hi), lambda x: f(x, lang)))
+            first = cell if isinstance(cell, str) else cell[0]
+            if first in MARKS:
+                seen.add(first)
             row.append(cell)
         rows.append(row)
     align = ["l" if c[2] == "text" else "r" for c in columns]
-    n = list(notes or [])
-    if any(SUPPRESSED == (cell if isinstance(cell, str) else cell[0]) for row in rows for cell in row):
-        n.append(t("suppressed_note", lang))
-    return ReportTable(caption=caption, header=header, rows=rows, notes=n, align=align, name=name)
+    return ReportTable(caption=caption, header=header, rows=rows, notes=list(notes or []) + legend(seen, lang),
+                       align=align, name=name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,7 +233,7 @@ def render_html(doc: ReportDoc) -> str:
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     tmpl = env.get_template("report.html.j2")
-    return tmpl.render(doc=doc, css=css, t=lambda k, **kw: t(k, doc.lang, **kw))
+    return tmpl.render(doc=doc, css=css, t=lambda k, **kw: text(k, doc.lang, **kw))
 
 
 def write_pdf(html: str, path: Path) -> None:

@@ -1,12 +1,12 @@
-"""``impact run CONFIG``: run a study end to end and write ``reports/NAME/``.
+"""``impact run CONFIG``: a study as a plain pipeline, written to ``reports/NAME/``.
 
-Stages: config -> registers (generated if synthetic) -> validation -> outcomes ->
-population -> follow-up tables -> designs and estimators -> disclosure control -> figures ->
-report (HTML, PDF) -> results.json and manifest.json.
+    config -> data (registers, validated) -> outcomes -> population
+      -> [analysis(ctx) for analysis in cfg.analyses]   (each an AnalysisResult)
+      -> truth (synthetic registers) -> disclosure -> document -> write -> publish
 
-Writing is atomic: everything is built in ``reports/.NAME.tmp-XXXX`` and swapped into
-place with ``os.replace`` only when the whole run succeeded; a failed run leaves the
-previous report untouched (and removes its temporary folder).
+:func:`run_pipeline` computes everything in memory (:class:`StudyOutput`); :func:`run_study`
+writes it into a staging folder beside the report and publishes it in one step, so a failed
+run leaves the previous report untouched.
 """
 
 from __future__ import annotations
@@ -20,21 +20,18 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
-from impact.errors import ImpactError
+from impact.report.disclosure import Disclosed, disclose, disclose_flow
 from impact.study.config import StudyConfig, load_config
-
-
-# ---------------------------------------------------------------------------------------
-# Progress display
-# ---------------------------------------------------------------------------------------
+from impact.study.context import AnalysisResult, DisclosedResult, StudyContext
+from impact.study.stages import RunInfo
 
 
 class Progress:
@@ -62,275 +59,132 @@ class Progress:
         self.log(f"{name} done in {dt_:.1f}s{rows}")
 
 
-# ---------------------------------------------------------------------------------------
-# The run context shared by the stages
-# ---------------------------------------------------------------------------------------
-
-
 @dataclass
-class StudyRun:
-    """Everything a run has computed so far (the analyses add to it)."""
+class StudyOutput:
+    """What a run publishes, in memory.
+
+    ``published_cells`` (``table``, ``cell``, ``person_id``) lists the persons behind every
+    published cell (tables, figure data, flows, estimates): for the differencing ledger; it is
+    never written to the report.
+    """
 
     cfg: StudyConfig
-    out: Path  # the temporary report folder
-    progress: Progress
-    registers_dir: Path | None = None
-    generated: bool = False
-    con: Any = None
-    tables: dict[str, Any] = field(default_factory=dict)  # Ibis tables of the registers
-    frames: dict[str, pl.DataFrame] = field(default_factory=dict)  # small register tables in memory
-    register_rows: dict[str, int] = field(default_factory=dict)
-    input_hashes: dict[str, str] = field(default_factory=dict)
-    cache_dir: Path | None = None
-    backend: str | None = None  # overrides the config's data.backend (impact run --backend)
-    validation_warnings: list[str] = field(default_factory=list)
-    outcomes: Any = None  # impact.outcomes.OutcomeTables
-    panel: Any = None  # Ibis table of the person x month panel
-    population: Any = None  # impact.study.population.Population
-    estimates: list[pd.DataFrame] = field(default_factory=list)  # tidy estimates for results.json
-    published: dict[str, pd.DataFrame] = field(default_factory=dict)  # disclosure-controlled tables
-    figures: list[Any] = field(default_factory=list)
-    sections: list[Any] = field(default_factory=list)
-    appendix: list[Any] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    summary: list[str] = field(default_factory=list)
-    headline: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    truth: dict[str, Any] = field(default_factory=dict)
+    info: RunInfo
+    population: Disclosed
+    results: list[DisclosedResult]
+    document: Any  # impact.report.render.ReportDoc (None when not built)
+    published_cells: pl.DataFrame
 
-    @property
-    def figures_dir(self) -> Path:
-        return self.out / "figures"
-
-    @property
-    def tables_dir(self) -> Path:
-        return self.out / "tables"
-
-    @property
-    def lang(self) -> str:
-        return self.cfg.report.language
-
-    def add_estimates(self, df: pd.DataFrame, analysis: str, estimator: str) -> None:
-        d = df.copy()
-        d.insert(0, "estimator", estimator)
-        d.insert(0, "analysis", analysis)
-        self.estimates.append(d)
-
-    def publish(self, name: str, df: pd.DataFrame) -> None:
-        """Record a table that passed disclosure control; written to tables/NAME.csv."""
-        from impact.report.disclosure import check_no_identifiers
-
-        check_no_identifiers(df, name)
-        self.published[name] = df
+    def estimates(self) -> pd.DataFrame:
+        frames = [r.estimates.frame for r in self.results if r.estimates is not None and len(r.estimates.frame)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-# ---------------------------------------------------------------------------------------
-# Stages
-# ---------------------------------------------------------------------------------------
+def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path, progress: Progress,
+            cache_dir: Path | None, backend: str | None) -> tuple[StudyContext, RunInfo]:
+    """Registers, validation, outcome stage and population: the context every analysis reads."""
+    from impact.backends import open_register_tables
+    from impact.study import stages
+
+    with progress.stage("registers") as info:
+        folder, generated = stages.registers(cfg, data_dir, synthetic_root, progress.log)
+        info["rows"] = f"{folder}{' (generated)' if generated else ''}"
+    with progress.stage("validate") as info:
+        rows, warnings, hashes = stages.validate(folder)
+        info["rows"] = ", ".join(f"{k} {v:,}" for k, v in rows.items())
+    data = cfg.data
+    be = backend or data.backend
+    with progress.stage("outcomes") as info:
+        settings = data.settings() if be == data.backend else None
+        con = stages.connect_backend(be, settings)
+        tables = open_register_tables(con, folder, settings)
+        ocfg = cfg.outcomes.outcome_config(data.extraction_date, cfg.disclosure.min_cell)
+        cache = (cache_dir / f"outcomes-{stages.outcome_cache_key(hashes, ocfg)}" if cache_dir is not None and
+                 be == "duckdb" else None)
+        out, panel, hit = stages.outcomes(con, tables, ocfg, cache)
+        info["rows"] = (("from cache; " if hit else "") + f"{out.service_outcomes.height:,} service spells, "
+                        f"{out.spell_outcomes.height:,} job-seeking spells")
+    with progress.stage("population") as info:
+        pop, persons, spells, services = stages.population(cfg, tables, out)
+        info["rows"] = f"{pop.units.height:,} units, {pop.units['person_id'].n_unique():,} persons"
+    ctx = StudyContext(cfg=cfg, registers_dir=folder, con=con, tables=tables, persons=persons, spells=spells,
+                       services=services, outcomes=out, panel=panel, population=pop, log=progress.log)
+    run_info = RunInfo(registers_dir=folder, generated=generated,
+                       synthetic=cfg.data.synthetic is not None and data_dir is None, register_rows=rows, input_hashes=hashes,
+                       validation_warnings=warnings, extraction_date=out.extraction_date, last_month=out.last_month,
+                       outcome_config=out.config, exclusions=out.exclusions, backend=be)
+    return ctx, run_info
 
 
-def stage_data(run: StudyRun, data_dir: str | Path | None, synthetic_root: Path) -> None:
-    from impact.study.data import resolve_registers
-
-    with run.progress.stage("registers") as info:
-        run.registers_dir, run.generated = resolve_registers(run.cfg, data_dir, synthetic_root, log=run.progress.log)
-        info["rows"] = f"{run.registers_dir}{' (generated)' if run.generated else ' (cached)' if run.cfg.data.synthetic else ''}"
-
-
-def stage_validate(run: StudyRun) -> None:
-    from impact.registers.validate import validate_folder
-
-    with run.progress.stage("validate") as info:
-        rep = validate_folder(run.registers_dir, raise_on_error=True)
-        run.register_rows = {k: int(v.n_rows) for k, v in rep.tables.items() if v.n_rows is not None}
-        run.validation_warnings = [str(p) for p in rep.warnings]
-        from impact.study.data import file_hashes
-
-        run.input_hashes = file_hashes(run.registers_dir)
-        info["rows"] = ", ".join(f"{k} {v:,}" for k, v in run.register_rows.items())
-
-
-def outcome_config(cfg: StudyConfig):
-    """The outcome stage's config from the study's [outcomes] section."""
-    from impact.outcomes.config import config_from_dict
-
-    d: dict[str, Any] = dict(cfg.outcomes.employment)
-    horizons = sorted(set(cfg.outcomes.horizons) | {1, 3, 6, 12})
-    d["horizons"] = horizons
-    if cfg.data.extraction_date is not None:
-        d["extraction_date"] = cfg.data.extraction_date
-    d["disclosure_min"] = cfg.report.min_cell
-    return config_from_dict(d, source="[outcomes]")
-
-
-def outcome_cache_key(run: StudyRun, ocfg: Any) -> str:
-    """Key of the outcome cache: the input files' hashes, the outcome config and the package version."""
-    from importlib.metadata import version
-
-    text = json.dumps({"inputs": run.input_hashes, "config": ocfg.to_dict(), "impact": version("impact")},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def stage_outcomes(run: StudyRun) -> None:
-    """Earnings panel and unit outcomes (reused from the cache when inputs and definitions are unchanged).
-
-    The cache (``reports/.cache/outcomes-KEY/``) holds exactly what the outcome stage returned,
-    keyed by the SHA-256 of every input file and of the outcome definitions, so a cache hit
-    gives the same tables as recomputing them.
-    """
-    from impact.backends import connect, open_register_tables
-    from impact.outcomes import compute_outcomes
-    from impact.outcomes.io import write_expr_parquet_atomic
-    from impact.outcomes.pipeline import OutcomeTables
-
-    data = run.cfg.data
-    backend = run.backend or data.backend
-    with run.progress.stage("outcomes") as info:
-        settings = data.settings() if backend == data.backend else None
-        run.con = _connect(lambda: connect(backend, settings))
-        run.tables = open_register_tables(run.con, run.registers_dir, settings)
-        ocfg = outcome_config(run.cfg)
-        # The local cache keeps the person x month panel as Parquet: only for the embedded engine
-        # (a remote panel stays where it was computed).
-        local = backend == "duckdb"
-        cache = run.cache_dir / f"outcomes-{outcome_cache_key(run, ocfg)}" if run.cache_dir and local else None
-        if cache is not None and (cache / "meta.json").exists():
-            meta = json.loads((cache / "meta.json").read_text())
-            run.outcomes = OutcomeTables(
-                person_month=None, service_outcomes=pl.read_parquet(cache / "service_outcomes.parquet"),
-                spell_outcomes=pl.read_parquet(cache / "spell_outcomes.parquet"),
-                exclusions=pl.read_parquet(cache / "exclusions.parquet"), config=ocfg,
-                extraction_date=dt.date.fromisoformat(meta["extraction_date"]), last_month=int(meta["last_month"]))
-            run.panel = run.con.read_parquet(str(cache / "person_month.parquet"), table_name="study_person_month")
-            info["rows"] = "from cache; "
-        else:
-            run.outcomes = compute_outcomes(run.con, run.tables, ocfg, collect_person_month=False)
-            run.panel = _panel_table(run.con, run.outcomes)
-            info["rows"] = ""
-            if cache is not None:
-                _write_outcome_cache(run, cache, write_expr_parquet_atomic)
-        info["rows"] += (f"{run.outcomes.service_outcomes.height:,} service spells, "
-                         f"{run.outcomes.spell_outcomes.height:,} job-seeking spells")
-
-
-def _connect(connect: Callable[[], Any]) -> Any:
-    """The outcome stage's DuckDB connection; inside Jupyter DuckDB refuses to switch its progress bar off
-    without ipywidgets, so fall back to a plain connection there."""
-    import duckdb
-
-    try:
-        return connect()
-    except duckdb.InvalidInputException:
-        import ibis
-
-        return ibis.duckdb.connect()
-
-
-def _write_outcome_cache(run: StudyRun, cache: Path, write_expr) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.tmp-", dir=cache.parent))
-    try:
-        p = run.panel
-        write_expr(run.con, p.select("person_id", "month", "earnings_eur", "subsidised_eur", "employed", "subsidised"),
-                   tmp / "person_month.parquet")
-        run.outcomes.service_outcomes.write_parquet(tmp / "service_outcomes.parquet")
-        run.outcomes.spell_outcomes.write_parquet(tmp / "spell_outcomes.parquet")
-        run.outcomes.exclusions.write_parquet(tmp / "exclusions.parquet")
-        (tmp / "meta.json").write_text(json.dumps({"extraction_date": run.outcomes.extraction_date.isoformat(),
-                                                   "last_month": run.outcomes.last_month,
-                                                   "registers": str(run.registers_dir)}))
-        try:
-            os.replace(tmp, cache)
-        except OSError:  # another run filled the cache first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _panel_table(con: Any, res: Any) -> Any:
-    """The materialised person x month panel of the outcome stage, as an Ibis table."""
-    panel = getattr(res, "panel", None)
-    if panel is not None and not isinstance(panel, (str, pl.DataFrame)):
-        return panel
-    name = panel if isinstance(panel, str) else None
-    if name is None:  # the outcome stage keeps it as a temporary table named impact_person_month*
-        rows = con.con.execute("select table_name from duckdb_tables() where table_name like 'impact_person_month%' "
-                               "order by table_name").fetchall()
-        if not rows:
-            raise ImpactError("the outcome stage did not leave its person x month panel in the backend")
-        name = rows[-1][0]
-    return con.table(name)
-
-
-def stage_population(run: StudyRun) -> None:
-    from impact.study.population import build_population
-
-    with run.progress.stage("population") as info:
-        t = run.tables
-        # Only the persons who have an evaluation unit come back from the backend.
-        with_units = t["service_spells"].select("person_id").union(t["jobseeking_spells"].select("person_id"))
-        persons = t["persons"].semi_join(with_units.distinct(), "person_id").to_polars()
-        spells = t["jobseeking_spells"].to_polars()
-        services = t["service_spells"].to_polars()
-        run.frames.update(persons=persons, jobseeking_spells=spells, service_spells=services)
-        if run.cfg.unit.kind == "service_spell":
-            units, reg = run.outcomes.service_outcomes, services
-        else:
-            units, reg = run.outcomes.spell_outcomes, spells
-        run.population = build_population(units, run.cfg, persons, spells, services, run.outcomes.exclusions,
-                                          n_registered=(reg.height, reg["person_id"].n_unique()))
-        info["rows"] = f"{run.population.units.height:,} units, {run.population.units['person_id'].n_unique():,} persons"
-
-
-def stage_followup(run: StudyRun) -> None:
-    from impact.study.analyses import followup_analysis
-
-    with run.progress.stage("follow-up tables") as info:
-        n = followup_analysis(run)
-        info["rows"] = f"{n} tables"
-
-
-def stage_designs(run: StudyRun) -> None:
+def analyse(ctx: StudyContext, progress: Progress) -> list[AnalysisResult]:
+    """``[analysis(ctx) for analysis in cfg.analyses]``, each seeing the results before it, with the truth attached."""
     from impact.study.analyses import ANALYSES
+    from impact.study.truth import attach_truth
 
-    design = run.cfg.treatment.design
-    if design == "none":
-        return
-    with run.progress.stage(f"design and estimators ({design})") as info:
-        info["rows"] = ANALYSES[design](run)
-
-
-def stage_truth(run: StudyRun) -> None:
-    from impact.study.analyses import attach_truth
-
-    if run.cfg.data.synthetic is None and not (run.registers_dir / "truth").exists():
-        return
-    with run.progress.stage("truth (synthetic)") as info:
-        info["rows"] = attach_truth(run)
+    done: list[AnalysisResult] = []
+    for name in ctx.cfg.analyses:  # a handful of analyses
+        a = ANALYSES[name]
+        with progress.stage(f"{name} ({a.run.__module__.rsplit('.', 1)[-1]})") as info:
+            r = attach_truth(a.run(ctx, tuple(done)), ctx.truth_dir)
+            info["rows"] = f"{0 if r.estimates is None else len(r.estimates.frame)} estimates, {len(r.tables)} tables"
+        done.append(r)
+    return done
 
 
-def stage_report(run: StudyRun) -> None:
-    from impact.report.render import render
-    from impact.study.sections import build_document
+def disclose_result(r: AnalysisResult, rules: Any) -> DisclosedResult:
+    """Disclosure control of every number an analysis publishes (estimates, tables, figure data, flows)."""
+    return DisclosedResult(
+        name=r.name, estimates=None if r.estimates is None else disclose(r.estimates, rules),
+        tables={k: disclose(p, rules) for k, p in r.tables.items()}, figures=r.figures,
+        flows={f.name: disclose_flow(f"flow_{f.name}", f.steps, f.members, rules) for f in r.flows},
+        notices=r.notices, facts=r.facts, checks=r.checks)
 
-    with run.progress.stage("report") as info:
-        doc = build_document(run)
-        paths = render(doc, run.out, run.cfg.report.formats)
-        info["rows"] = ", ".join(p.name for p in paths.values())
+
+def run_pipeline(cfg: StudyConfig, data_dir: str | Path | None = None, synthetic_root: Path = Path("synthetic_data"),
+                 progress: Progress | None = None, cache_dir: Path | None = None, backend: str | None = None,
+                 figures_dir: Path | None = None) -> StudyOutput:
+    """The run in memory: every published number disclosed, and (with ``figures_dir``) the document."""
+    from impact.study.document import build_document
+
+    progress = progress or Progress(quiet=True)
+    ctx, info = prepare(cfg, data_dir, synthetic_root, progress, cache_dir, backend)
+    try:
+        results = analyse(ctx, progress)
+        with progress.stage("disclosure control") as st:
+            disclosed = [disclose_result(r, cfg.disclosure) for r in results]
+            population = disclose_flow("flow_population", ctx.population.flow.steps, ctx.population.flow.members,
+                                       cfg.disclosure)
+            cells = pl.concat([population.cells, *[r.cells for r in disclosed]])
+            st["rows"] = f"{sum(len(r.tables) + (r.estimates is not None) for r in disclosed)} publications, " \
+                         f"{cells.height:,} person-cells"
+        doc = None
+        if figures_dir is not None:
+            with progress.stage("document") as st:
+                doc = build_document(cfg, info, population, disclosed, [], figures_dir)
+                st["rows"] = f"{len(doc.warnings)} warnings, {len(doc.borderline)} borderline"
+    finally:
+        try:
+            ctx.con.disconnect()
+        except Exception:  # noqa: BLE001 - closing a finished connection must not hide the run's own error
+            pass
+    return StudyOutput(cfg=cfg, info=info, population=population, results=disclosed, document=doc,
+                       published_cells=cells)
+
+
+# ---------------------------------------------------------------------------------------
+# Writing and publishing
+# ---------------------------------------------------------------------------------------
 
 
 def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
+    if isinstance(o, np.integer):
         return int(o)
-    if isinstance(o, (np.floating,)):
+    if isinstance(o, np.floating):
         return None if np.isnan(o) else float(o)
-    if isinstance(o, (np.bool_,)):
+    if isinstance(o, np.bool_):
         return bool(o)
     if isinstance(o, (dt.date, dt.datetime)):
         return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
     return str(o)
 
 
@@ -350,53 +204,70 @@ def write_json(obj: Any, path: Path) -> None:
                                ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def all_estimates(run: StudyRun) -> pd.DataFrame:
-    if not run.estimates:
-        return pd.DataFrame()
-    return pd.concat(run.estimates, ignore_index=True)
+def _csv(d: Disclosed, path: Path) -> None:
+    """A disclosed table as CSV; ``suppressed`` names the values withheld in each row."""
+    f = d.frame.copy()
+    if "params" in f:
+        f["params"] = f["params"].map(lambda p: json.dumps(p, default=str))
+    sup = d.marks.apply(lambda r: ";".join(c for c, v in r.items() if v == ".."), axis=1) if len(d.marks.columns) \
+        else pd.Series("", index=f.index)
+    f["suppressed"] = sup.reindex(f.index).fillna("")
+    f.to_csv(path, index=False)
 
 
-def stage_outputs(run: StudyRun, started: dt.datetime, seconds_before: float) -> None:
-    with run.progress.stage("results and manifest") as info:
-        run.tables_dir.mkdir(parents=True, exist_ok=True)
-        for name, df in run.published.items():
-            df.to_csv(run.tables_dir / f"{name}.csv", index=False)
-        est = all_estimates(run)
+def flow_records(d: Disclosed) -> list[dict]:
+    from impact.report.wording import text
+
+    def count(v: Any) -> int | None:
+        return None if v is None or v != v else int(v)
+
+    return [{"step": text(r["key"], "en", **(r["params"] or {})), "key": r["key"]}
+            | {c: count(r[c]) for c in ("units", "persons", "removed_units", "removed_persons")}
+            for r in d.frame.to_dict("records")]
+
+
+def write_outputs(out: StudyOutput, folder: Path, started: dt.datetime, t0: float, progress: Progress) -> None:
+    """report.html/pdf, tables/*.csv, results.json and manifest.json into ``folder``."""
+    from impact.report.render import render
+
+    cfg = out.cfg
+    with progress.stage("report") as st:
+        paths = render(out.document, folder, cfg.report.formats)
+        st["rows"] = ", ".join(p.name for p in paths.values())
+    with progress.stage("results and manifest") as st:
+        tables_dir = folder / "tables"
+        tables_dir.mkdir(parents=True, exist_ok=True)
+        names = []
+        for r in out.results:
+            for name, d in {**r.tables, **r.flows}.items():
+                _csv(d, tables_dir / f"{d.name}.csv")
+                names.append(d.name)
+        _csv(out.population, tables_dir / "flow_population.csv")
+        est = out.estimates()
         records = est.astype(object).where(est.notna(), None).to_dict("records") if len(est) else []
-        results = {
-            "study": run.cfg.study.name,
-            "title": run.cfg.study.title,
-            "question": run.cfg.study.question,
-            "config_hash": run.cfg.hash,
-            "config": run.cfg.to_dict(),
-            "population": run.population.flow if run.population else [],
-            "estimates": records,
-            "tables": sorted(run.published),
-            "warnings": run.warnings,
-        }
-        write_json(results, run.out / "results.json")
-        info["rows"] = f"{len(records)} estimates, {len(run.published)} tables"
-        # manifest last: it records the stage timings of everything above
-        run.progress.timings.setdefault("results and manifest", 0.0)
+        doc = out.document
+        results = {"study": cfg.study.name, "title": cfg.study.title, "question": cfg.study.question,
+                   "config_hash": cfg.hash, "config": cfg.to_dict(), "population": flow_records(out.population),
+                   "estimates": records, "tables": sorted(names + ["flow_population"]),
+                   "warnings": list(doc.warnings), "borderline": list(doc.borderline)}
+        write_json(results, folder / "results.json")
+        st["rows"] = f"{len(records)} estimates, {len(names) + 1} tables"
+        progress.timings.setdefault("results and manifest", 0.0)
+        info = out.info
         manifest = {
-            "study": run.cfg.study.name,
-            "config_path": run.cfg.path,
-            "config_hash": run.cfg.hash,
-            "config_sha256_file": hashlib.sha256(Path(run.cfg.path).read_bytes()).hexdigest() if run.cfg.path else None,
-            "registers": str(run.registers_dir),
-            "synthetic": (dict(scenario=run.cfg.data.synthetic.scenario, persons=run.cfg.data.synthetic.persons,
-                               seed=run.cfg.data.synthetic.seed) if run.cfg.data.synthetic else None),
-            "seed": run.cfg.data.synthetic.seed if run.cfg.data.synthetic else None,
-            "input_hashes": run.input_hashes,
-            "register_rows": run.register_rows,
-            "packages": package_versions(),
-            "python": sys.version.split()[0],
-            "started_utc": started.isoformat(timespec="seconds"),
-            "stage_seconds": {k: round(v, 2) for k, v in run.progress.timings.items()},
-            "files": sorted(str(p.relative_to(run.out)) for p in run.out.rglob("*") if p.is_file()),
+            "study": cfg.study.name, "config_path": cfg.path, "config_hash": cfg.hash,
+            "config_sha256_file": hashlib.sha256(Path(cfg.path).read_bytes()).hexdigest() if cfg.path else None,
+            "registers": str(info.registers_dir),
+            "synthetic": (dict(scenario=cfg.data.synthetic.scenario, persons=cfg.data.synthetic.persons,
+                               seed=cfg.data.synthetic.seed) if cfg.data.synthetic else None),
+            "seed": cfg.data.synthetic.seed if cfg.data.synthetic else None,
+            "input_hashes": info.input_hashes, "register_rows": info.register_rows, "packages": package_versions(),
+            "python": sys.version.split()[0], "started_utc": started.isoformat(timespec="seconds"),
+            "stage_seconds": {k: round(v, 2) for k, v in progress.timings.items()},
+            "files": sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()),
         }
-        manifest["run_seconds"] = round(time.perf_counter() - seconds_before, 2)
-        write_json(manifest, run.out / "manifest.json")
+        manifest["run_seconds"] = round(time.perf_counter() - t0, 2)
+        write_json(manifest, folder / "manifest.json")
 
 
 def package_versions() -> dict[str, str]:
@@ -412,26 +283,31 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-# ---------------------------------------------------------------------------------------
-# The run
-# ---------------------------------------------------------------------------------------
-
-#: Stages after data and validation, in order (tests may replace one to make it fail).
-STAGES: list[tuple[str, Callable[[StudyRun], None]]] = [
-    ("outcomes", stage_outcomes),
-    ("population", stage_population),
-    ("followup", stage_followup),
-    ("designs", stage_designs),
-    ("truth", stage_truth),
-    ("metrics", lambda run: _stage_metrics(run)),  # issue #10: [metrics] sections (impact.study.metric_sections)
-    ("report", stage_report),
-]
+def _staging_dir(final: Path) -> Path:
+    """A new staging folder beside ``final`` (same file system, so publishing is a rename)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the report is meant to be read
+    return tmp
 
 
-def _stage_metrics(run: StudyRun) -> None:
-    from impact.study.metric_sections import stage_metrics
+def _publish(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging`` (rename the old one aside first; both renames are atomic)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(final, old)
+    try:
+        os.replace(staging, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
-    stage_metrics(run)
+
+def _discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data_dir: str | Path | None = None,
@@ -449,52 +325,28 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
     progress = Progress(quiet=quiet)
     with progress.stage("config") as info:
         cfg = load_config(config_path)
-        info["rows"] = f"study {cfg.study.name}, design {cfg.treatment.design}"
-    reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    final = reports_dir / cfg.study.name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.study.name}.tmp-", dir=reports_dir))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the report is meant to be read
-    run = StudyRun(cfg=cfg, out=tmp, progress=progress)
+        info["rows"] = f"study {cfg.study.name}: {', '.join(cfg.analyses)}"
     if backend is not None:
         from impact.backends import check_backend
 
-        run.backend = check_backend(backend)
-    if cache:
-        run.cache_dir = reports_dir / ".cache"
-        run.cache_dir.mkdir(exist_ok=True)
+        backend = check_backend(backend)
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    final = reports_dir / cfg.study.name
+    cache_dir = reports_dir / ".cache" if cache else None
+    if cache_dir is not None:
+        cache_dir.mkdir(exist_ok=True)
+    staging = _staging_dir(final)
     try:
-        stage_data(run, data_dir, Path(synthetic_root))
-        stage_validate(run)
-        for _, fn in STAGES:
-            fn(run)
-        stage_outputs(run, started, t0)
-        _swap(tmp, final)
+        out = run_pipeline(cfg, data_dir, Path(synthetic_root), progress, cache_dir, backend,
+                           figures_dir=staging / "figures")
+        write_outputs(out, staging, started, t0, progress)
+        # publish: the staging folder holds the whole report; out.published_cells lists the persons
+        # behind every published cell (memory only); one call makes the report visible
+        _publish(staging, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(staging)
         raise
-    finally:
-        if run.con is not None:
-            try:
-                run.con.disconnect()
-            except Exception:
-                pass
     progress.log(f"wrote {final}/ (report.html{', report.pdf' if 'pdf' in cfg.report.formats else ''}, "
                  f"results.json, manifest.json, figures/, tables/) in {time.perf_counter() - t0:.1f}s")
     return final
-
-
-def _swap(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp`` (rename the old one aside first; both renames are atomic)."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(final, old)
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        if old is not None:
-            os.replace(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -88,12 +88,6 @@ class AggregateResults(EstimationResults):
         band = f"\nSimultaneous band critical value: {self.crit_uniform:.3f}" if self.crit_uniform else ""
         return head + band + "\n\n" + super().summary()
 
-    def plot(self, **kwargs):
-        """Event-study plot (dynamic) or estimates by group/period, via impact.plots."""
-        from impact.plots import event_study_plot
-
-        return event_study_plot(self.estimates, x={"dynamic": "event_time", "group": "group", "calendar": "time"}.get(self.kind, "horizon"), **kwargs)
-
 
 @dataclass
 class AttGtResults(EstimationResults):
@@ -343,12 +337,6 @@ class AttGtResults(EstimationResults):
         head = [f"{self.method}"] + [f"  {k}: {v}" for k, v in self.info.items()]
         notes = [f"Note: {n}" for n in self.notes]
         return "\n".join(head + ["", self.att_gt[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")] + [pt] + notes)
-
-    def heatmap(self, **kwargs):
-        """Group-time heatmap of ATT(g, t) (impact.plots.group_time_heatmap)."""
-        from impact.plots import group_time_heatmap
-
-        return group_time_heatmap(self.att_gt, **kwargs)
 
     def compare_twfe(self, data, *, unit: str, time: str, group: str, outcome: str, cluster: str | None = None):
         """Static two-way fixed-effects estimate beside the simple CS aggregate.

@@ -60,18 +60,3 @@ class MatchingResults(EstimationResults):
             raise ValueError("no propensity score (Mahalanobis matching without a score)")
         ok = np.isfinite(self.score)
         return pd.DataFrame({"score": self.score[ok], "group": np.where(self.treated[ok], "treated", "control")})
-
-    def love_plot(self, **kwargs):
-        """Love plot (matplotlib Figure): |SMD| before and after, threshold line."""
-        from impact.plots import dot_plot
-
-        data = self.love_plot_data()
-        return dot_plot(data, y="covariate", x="abs_smd", hue="stage", reference=self.extra.get("smd_threshold", 0.1),
-                        xlabel="absolute standardised mean difference", **kwargs)
-
-    def overlap_plot(self, **kwargs):
-        """Overlapping histograms of the propensity score by group (matplotlib Figure)."""
-        from impact.plots import overlap_histogram
-
-        return overlap_histogram(self.overlap_plot_data(), value="score", group="group", xlabel="propensity score",
-                                 **kwargs)

@@ -54,27 +54,6 @@ class PlaceboResults:
         q.columns = ["lower", "upper"]
         return q.reset_index()
 
-    def plot_gaps(self, max_pre_mspe_ratio: float | None = None, **kw):
-        """Placebo gaps of the donors (grey) and the treated unit's gap (highlighted)."""
-        from impact import plots
-
-        g = self.gaps
-        if max_pre_mspe_ratio is not None:
-            tr = float(self.ratios.loc[self.ratios["treated"], "pre_mspe"].iloc[0])
-            keep = self.ratios.loc[self.ratios["treated"] | (self.ratios["pre_mspe"] <= max_pre_mspe_ratio * tr), "unit"]
-            g = g[g["unit"].isin(keep)]
-        treated = self.ratios.loc[self.ratios["treated"], "unit"].iloc[0]
-        return plots.highlight_lines(g, "time", "gap", "unit", highlight=treated, vline=self.treatment_time,
-                                     hline=0.0, others_label="placebo (donor)", **kw)
-
-    def plot_ratios(self, **kw):
-        """Post/pre RMSPE ratios of all units, largest at the top."""
-        from impact import plots
-
-        d = self.ratios.sort_values("ratio").assign(
-            unit=lambda x: x["unit"].astype(str), role=lambda x: np.where(x["treated"], "treated", "placebo"))
-        return plots.dot_plot(d, y="unit", x="ratio", hue="role", order="data", xlabel="post/pre RMSPE ratio", **kw)
-
 
 @dataclass
 class LeaveOneOutResults:
@@ -85,17 +64,6 @@ class LeaveOneOutResults:
     summary: pd.DataFrame  # dropped, pre_rmspe, att
     main: pd.DataFrame | None = None  # the full fit's paths (time, treated, synthetic, gap)
     treatment_time: Any = None
-
-    def plot(self, **kw):
-        """Treated path (highlighted) with the leave-one-out synthetic paths (grey)."""
-        from impact import plots
-
-        d = self.paths.rename(columns={"dropped": "series", "synthetic": "value"})[["series", "time", "value"]]
-        d["series"] = "without " + d["series"].astype(str)
-        tr = self.main[["time", "treated"]].rename(columns={"treated": "value"}).assign(series="treated")
-        return plots.highlight_lines(pd.concat([d, tr], ignore_index=True), "time", "value", "series",
-                                     highlight="treated", vline=self.treatment_time,
-                                     others_label="synthetic, one donor left out", **kw)
 
 
 @dataclass
@@ -338,22 +306,6 @@ class SynthResults(EstimationResults):
             v=c.get("v"), n_random=self._opts.n_random, seed=self._opts.seed,
             missing_predictors=c.get("missing_predictors", "error"),
         )
-
-    # ---- plots (shared helpers of impact.plots)
-    def plot_paths(self, ylabel: str | None = None, **kw):
-        """Treated and synthetic outcome paths, with the treatment time marked."""
-        from impact import plots
-
-        return plots.multi_lines(self.paths, "time", ["treated", "synthetic"],
-                                 labels=[str(self.treated), f"synthetic {self.treated}"],
-                                 vline=self.treatment_time, ylabel=ylabel or self._panel.outcome, **kw)
-
-    def plot_gap(self, **kw):
-        """Gap (treated minus synthetic) by period."""
-        from impact import plots
-
-        return plots.multi_lines(self.paths, "time", ["gap"], labels=["gap"], vline=self.treatment_time, hline=0.0,
-                                 ylabel=f"gap in {self._panel.outcome}", **kw)
 
 
 # --------------------------------------------------------------------------- fitting

@@ -180,18 +180,6 @@ class MultiSynthResults(EstimationResults):
                           f"{len(self.fits)} units, event window {e_lo}..{e_hi}, level {level:g}")
         return res
 
-    def plot_event(self, **kw):
-        """Average gap by event time, with the pooled placebo band when placebo() has run."""
-        from impact import plots
-
-        d = self.att_event.copy()
-        if self.placebo_results is not None:
-            d = d.merge(self.placebo_results.band[["event_time", "lower", "upper"]], on="event_time", how="left")
-        else:
-            d["lower"] = d["upper"] = d["estimate"]
-        return plots.band_lines(d, "event_time", "estimate", "lower", "upper", vline=-0.5, hline=0.0,
-                                xlabel="periods since adoption", ylabel="average gap", **kw)
-
 
 def combine(fits: dict, outcome: str, level: float = 0.95) -> MultiSynthResults:
     """Pool separate fits (unit -> SynthResults) in event time."""

@@ -1,0 +1,311 @@
+"""Dynamic (risk-set) matching: starting a service now vs not now, on the study's population.
+
+The design is :func:`impact.designs.dynamic.risk_set_design`; the study's population rules
+then keep the risk-set rows whose person meets them in the risk month (treated and comparison
+rows alike), treated rows left without a comparison row in their exact cell are counted and
+dropped, and :func:`impact.estimators.matching.design.match_design` estimates on what is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from impact import plots
+from impact.designs.dynamic import RiskSetDesign, risk_set_design
+from impact.designs.population import FlowBuilder
+from impact.estimators.matching.design import match_design
+from impact.months import pl_month_index
+from impact.report.disclosure import CELL, Group, Publication
+from impact.report.render import ReportSection
+from impact.report.wording import label, text
+from impact.study.analyses import robustness
+from impact.study.analyses.effects import (cost_publication, earnings_payers, estimates_publication, label_outcome,
+                                           per_row_members, persons_frame)
+from impact.study.context import AnalysisResult, FigureSpec, Notice, StudyContext, TruthRequest
+
+
+@dataclass(frozen=True)
+class MatchingFacts:
+    """Person-free facts of one matching analysis for its report section."""
+
+    key: str  # table prefix
+    analysis: str  # the estimates' analysis name
+    title: str
+    service_type: str
+    estimand: str
+    exact: tuple[str, ...]
+    covariates: tuple[str, ...]
+    k: int
+    method: str
+    sectors: tuple[int, ...] | None = None
+
+
+def treated_services(ctx: StudyContext, sectors: tuple[int, ...] | None = None) -> pl.DataFrame:
+    """The services that count as the treatment: type, subtype and employer sectors of ``[treatment]``."""
+    t = ctx.cfg.treatment
+    sv = ctx.services.filter(pl.col("service_type") == t.service_type)
+    if t.subtype is not None:
+        sv = sv.filter(pl.col("subtype") == t.subtype)
+    sectors = sectors if sectors is not None else t.employer_sectors
+    if sectors:
+        sv = sv.filter(pl.col("employer_sector").is_in(list(sectors)))
+    return sv
+
+
+def population_services(ctx: StudyContext, services: pl.DataFrame) -> pl.DataFrame:
+    """The treatment's services that the population rules allow (by the month they start)."""
+    return ctx.population.restrict(services.with_columns(pl_month_index("start_date").alias("_start_month")),
+                                   "_start_month").drop("_start_month")
+
+
+def build_design(ctx: StudyContext, services: pl.DataFrame) -> RiskSetDesign:
+    """The risk-set design of the study for ``services`` (the treatment's service spells)."""
+    cfg = ctx.cfg
+    m = cfg.estimator("matching")
+    h = cfg.design.history_months
+    return risk_set_design(ctx.spells, services, ctx.persons, ctx.person_month, service_type=cfg.treatment.service_type,
+                           horizons=cfg.outcomes.sorted_horizons, origin="end",
+                           comparison="never" if cfg.comparison.kind == "never_treated" else "not_yet",
+                           grace=cfg.comparison.grace_months, max_elapsed=cfg.treatment.max_elapsed_months,
+                           history=(h, 2 * h), last_month=ctx.last_month, max_controls=m.max_controls_per_cell)
+
+
+def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[str], flow: FlowBuilder,
+                    estimand: str = "ATT") -> tuple[pl.DataFrame, list[str]]:
+    """The design rows the population allows, without treated rows that lost their comparison rows."""
+    seg = ctx.spells.select("spell_id", pl.col("segment").alias("_segment"))
+    d = design.data.with_row_index("_rid").join(seg, on="spell_id", how="left")
+    tr = pl.col("treated") > 0
+    flow.add("flow_design_rows", d.filter(tr))
+    d = ctx.population.restrict(d, "m", segment="_segment").drop("_segment")
+    flow.add("flow_population_rows", d.filter(tr))
+    exact = [*design.exact, *[c for c in extra_exact if c not in design.exact]]
+    cells = d.group_by(exact).agg(_nc=(pl.col("treated") <= 0).sum(), _nt=tr.sum())
+    # treated rows need comparison rows in their cell; for an effect on the comparison persons (ATC, ATE)
+    # comparison rows need treated rows in theirs too (the design keeps no cell without both for the ATT)
+    keep_ctl = pl.lit(True) if estimand == "ATT" else pl.col("_nt") > 0
+    d = d.join(cells, on=exact, how="left").filter(pl.when(tr).then(pl.col("_nc") > 0).otherwise(keep_ctl))
+    d = d.drop("_nc", "_nt")
+    flow.add("flow_with_comparison", d.filter(tr))
+    return d, exact
+
+
+def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str, title: str,
+              sectors: tuple[int, ...] | None = None) -> AnalysisResult:
+    """Risk-set matching for one group of treatment services (``services``: the treatment's service
+    spells); its estimates, tables and checks.
+
+    Without a subtype or sector restriction the design sees every service spell (other services
+    chain job-seeking spells into episodes); with one it sees the treatment's services only."""
+    cfg, lang = ctx.cfg, ctx.lang
+    opts = cfg.estimator("matching")
+    pop_services = population_services(ctx, services)
+    flow = FlowBuilder(key, unit="_rid")
+    flow.add("flow_treated_services", pop_services.rename({"service_id": "_rid"}))
+    restricted = sectors is not None or cfg.treatment.subtype is not None or bool(cfg.treatment.employer_sectors)
+    design = build_design(ctx, services if restricted else ctx.services)
+    covs = cfg.design.matching_columns(design.covariates)
+    extra = cfg.design.exact_columns(design.data.columns)
+    data, exact = restrict_design(ctx, design, extra, flow, opts.estimand)
+    covs = [c for c in covs if data[c].n_unique() > 1]  # the population can make a covariate constant
+    ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
+            "comparison rows")
+    res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs())
+    w = np.asarray(res.weights)
+    is_t = np.asarray(res.treated, bool)
+    used = data.with_columns(_w=pl.Series(w), _t=pl.Series(is_t)).filter(pl.col("_w") > 0)
+    flow.add("flow_matched", used.filter(pl.col("_t")))
+    est = res.estimates.copy()
+    est.insert(0, "estimator", "risk-set matching")
+    est.insert(0, "analysis", analysis)
+    est["estimand_text"] = design.estimand
+    treated_p, control_p = used.filter(pl.col("_t")), used.filter(~pl.col("_t"))
+    persons = persons_frame({"treated": treated_p, "controls": control_p})
+    keys = ["analysis", "outcome", "horizon"]
+    est["horizon"] = est["horizon"].astype(float)
+    members = per_row_members(est, keys, persons)
+    rows = []
+    for o, h in zip(est["outcome"], est["horizon"]):  # a handful of outcomes
+        if str(o).startswith("earnings"):
+            mo = (pl.col("m") + pl.col("length") + int(h)).alias("month")
+            rows.append(used.select("person_id", mo).unique().with_columns(
+                analysis=pl.lit(analysis), outcome=pl.lit(str(o)), horizon=pl.lit(str(h))))
+    payers = earnings_payers(ctx, pl.concat(rows)) if rows else None
+    tables = {f"{key}_balance": balance_publication(f"{key}_balance", res, data, used)}
+    figures = [FigureSpec(f"{key}_love_plot", text("love_caption", lang, title=title), f"{key}_balance",
+                          partial(_draw_love, lang=lang))]
+    if res.score is not None:
+        tables[f"{key}_overlap"] = overlap_publication(f"{key}_overlap", res, data)
+        figures.append(FigureSpec(f"{key}_overlap", text("overlap_caption", lang, title=title,
+                                                          min_cell=ctx.rules.min_cell), f"{key}_overlap",
+                                  partial(_draw_overlap, lang=lang)))
+    tables[f"{key}_cost"] = cost_publication(f"{key}_cost", analysis, est, pop_services)
+    notices = []
+    bal = res.balance
+    if bal is not None:
+        bad = bal.loc[bal.get("smd_flag", pd.Series(False, index=bal.index)).astype(bool), "covariate"].tolist()
+        if bad:
+            notices.append(Notice(text("imbalance", lang, title=title, covariates=", ".join(bad))))
+        vbad = bal.loc[bal.get("vr_flag", pd.Series(False, index=bal.index)).astype(bool), "covariate"].tolist()
+        if vbad:
+            notices.append(Notice(text("variance_ratio", lang, title=title, covariates=", ".join(vbad)),
+                                  level="borderline"))
+    chk = robustness.matching_checks(ctx, design, data, analysis, persons, title)
+    checks = ()
+    if chk is not None:
+        tables.update(chk[0])
+        checks = (chk[1],)
+    truth_keys = treated_p.select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month")).unique()
+    facts = MatchingFacts(key=key, analysis=analysis, title=title, service_type=cfg.treatment.service_type,
+                          estimand=design.estimand, exact=tuple(exact), covariates=tuple(covs), k=opts.k,
+                          method=opts.method, sectors=sectors)
+    truth = TruthRequest("matching", truth_keys, (analysis,), {"service_type": cfg.treatment.service_type,
+                                                               "estimand": opts.estimand})
+    return AnalysisResult(name=key, estimates=estimates_publication(f"estimates_{key}", est, members, payers),
+                          tables=tables, figures=tuple(figures), flows=(flow.build(),), notices=tuple(notices),
+                          truth=(truth,), facts=facts, checks=checks)
+
+
+def balance_publication(name: str, res: Any, data: pl.DataFrame, used: pl.DataFrame) -> Publication:
+    """The balance table; a binary covariate's row also needs min_cell persons with and without it in
+    each group (its mean would otherwise count them)."""
+    bal = res.balance.copy()
+    counts = []
+    for grp, sel in (("treated", pl.col("_t")), ("controls", ~pl.col("_t"))):
+        g = used.filter(sel)
+        counts.append(pl.DataFrame({"covariate": bal["covariate"].astype(str).tolist(), "part": grp,
+                                    "n": g["person_id"].n_unique()}))
+        for c in bal["covariate"]:  # a few dozen covariates
+            if c in g.columns and set(g[c].drop_nulls().unique().to_list()) <= {0, 1, 0.0, 1.0}:
+                yes = g.filter(pl.col(c) == 1)["person_id"].n_unique()
+                no = g.filter(pl.col(c) == 0)["person_id"].n_unique()
+                counts.append(pl.DataFrame({"covariate": [c, c], "part": [f"{grp}_1", f"{grp}_0"], "n": [yes, no]}))
+            else:
+                counts.append(pl.DataFrame({"covariate": [c, c], "part": [f"{grp}_1", f"{grp}_0"],
+                                            "n": [g["person_id"].n_unique()] * 2}))
+    pc = pl.concat(counts, how="vertical_relaxed")
+    pc = pl.concat([pc, pc.filter(pl.col("part") == "treated").with_columns(pl.lit(CELL).alias("part"))])
+    cols = tuple(c for c in bal.columns if c != "covariate")
+    return Publication(name=name, frame=bal, slices=("covariate",), part_counts=pc,
+                       groups=(Group(cols, parts=("treated", "controls", "treated_1", "treated_0", "controls_1",
+                                                  "controls_0")),))
+
+
+def overlap_publication(name: str, res: Any, data: pl.DataFrame, bins: int = 30) -> Publication:
+    """Propensity-score histogram by group: bins in distinct persons, each bin a cell of a one-way
+    table whose total is the group (so a suppressed bin cannot be recovered)."""
+    score = np.asarray(res.score, float)
+    ok = np.isfinite(score)
+    grp = np.where(np.asarray(res.treated) > 0, "treated", "control")
+    edges = np.linspace(score[ok].min(), score[ok].max(), bins + 1) if ok.any() else np.array([0.0, 1.0])
+    b = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, bins - 1)
+    d = pl.DataFrame({"group": grp[ok], "bin": b[ok].astype(str), "person_id": data["person_id"].to_numpy()[ok]})
+    rows = d.group_by("group", "bin").agg(n=pl.len()).with_columns(pl.col("bin").cast(pl.Int64)).sort("group", "bin")
+    tot = d.group_by("group").agg(n=pl.len()).with_columns(bin=pl.lit(None, pl.Int64))
+    f = pl.concat([rows, tot.select(rows.columns)]).to_pandas()
+    f["left"] = [edges[int(x)] if x == x else np.nan for x in f["bin"]]
+    f["right"] = [edges[int(x) + 1] if x == x else np.nan for x in f["bin"]]
+    size = f.groupby("group")["n"].transform(lambda s: s.iloc[-1])
+    f["density"] = f["n"] / size / (f["right"] - f["left"])
+    f["bin"] = f["bin"].map(lambda x: "Total" if x != x else str(int(x)))
+    members = pl.concat([d.select("group", "bin", pl.lit(CELL).alias("part"), "person_id"),
+                         d.select("group", pl.lit("Total").alias("bin"), pl.lit(CELL).alias("part"), "person_id")])
+    return Publication(name=name, frame=f, dims=("bin",), slices=("group",), count="n", members=members.unique(),
+                       keep=("left", "right"))
+
+
+def _draw_love(df: pd.DataFrame, lang: str):
+    from impact.estimators.matching.balance import love_plot_data
+
+    d = love_plot_data(df.dropna(subset=["smd_after"]))
+    return plots.dot_plot(d, y="covariate", x="abs_smd", hue="stage", reference=0.1,
+                          xlabel=text("abs_smd", lang))
+
+
+def _draw_overlap(df: pd.DataFrame, lang: str):
+    d = df[df["bin"] != "Total"].dropna(subset=["density"])
+    return plots.binned_histogram(d, xlabel=text("propensity_score", lang))
+
+
+def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
+    """Dynamic matching of the treatment's service (join now vs wait)."""
+    st = ctx.cfg.treatment.service_type
+    return run_group(ctx, treated_services(ctx), "matching", "dynamic_matching", label(st, ctx.lang))
+
+
+# ---------------------------------------------------------------------------------------
+# Report section
+# ---------------------------------------------------------------------------------------
+
+
+def effect_tables(d, page, analysis: str | None = None) -> list:
+    """Effects on employment (pp) and on earnings (EUR) of one analysis, with the truth where known."""
+    lang = page.lang
+    f = d.frame
+    rows = f.index if analysis is None else f.index[f["analysis"] == analysis]
+    f = f.loc[rows].assign(label=f.loc[rows, "outcome"].map(lambda o: label_outcome(o, lang)))
+    out = []
+    for prefix, kind, cap in (("employed", "pp", "effect_employment_caption"), ("earnings", "num0",
+                                                                                "effect_earnings_caption")):
+        ix = list(f.index[f["outcome"].astype(str).str.startswith(prefix)])
+        if not ix:
+            continue
+        cols: list[tuple] = [("label", text("outcome", lang), "text"), ("horizon", text("horizon", lang), "int"),
+                             ("estimate", text("estimate", lang), kind, ("ci_lower", "ci_upper")),
+                             ("std_error", text("std_error", lang), kind), ("p_value", text("p_value", lang), "p"),
+                             ("n_treated", text("n_treated", lang), "int"), ("n_controls", text("n_controls", lang), "int")]
+        if "truth" in f and f.loc[ix, "truth"].notna().any():
+            cols.insert(3, ("truth", text("truth", lang), kind))
+        out.append(page.table(d, cols, text(cap, lang), rows=ix, frame=f, name=f"effects_{prefix}"))
+    return out
+
+
+def effects_figure(d, page, name: str, caption_key: str = "effects_caption", analysis: str | None = None):
+    """Bars of the employment effects by horizon (with the truth where known)."""
+    f = d.frame if analysis is None else d.frame[d.frame["analysis"] == analysis]
+    emp = f[f["outcome"].astype(str).str.startswith("employed_h")].dropna(subset=["estimate"])
+    if emp.empty:
+        return None
+    has_truth = "truth" in emp and emp["truth"].notna().any()
+    dd = emp.assign(h=emp["horizon"].map(lambda h: f"{int(h)} m"))
+    fig = plots.estimate_bars(dd, "h", truth="truth" if has_truth else None, percent=True,
+                              xlabel=text("month_since_end_service_spell", page.lang),
+                              ylabel=text("effect_on_employment", page.lang))
+    return page.save_figure(fig, name, text(caption_key, page.lang) + (text("truth_marker", page.lang)
+                                                                       if has_truth else ""))
+
+
+def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
+    """The subsection of one matching analysis (also used by the sector contrast for each group)."""
+    lang = page.lang
+    sub = ReportSection(key=f.key, title=f.title if f.sectors else text("matching_title", lang))
+    e = res.estimates
+    mine = e.frame[e.frame["analysis"] == f.analysis]
+    first = mine.iloc[0] if len(mine) else None
+    sub.paragraphs.append(text("estimand_sentence", lang, estimand=f.estimand))
+    sub.paragraphs.append(text("matching_design", lang, treated=page.fmt("int", first["n_treated"] if first is not None
+                                                                          else None),
+                               controls=page.fmt("int", first["n_controls"] if first is not None else None),
+                               exact=", ".join(f.exact), k=f.k, method=text(f"method_{f.method}", lang)))
+    sub.tables += effect_tables(e, page, analysis=f.analysis)
+    fig = effects_figure(e, page, f"{f.key}_effects", analysis=f.analysis)
+    if fig is not None:
+        sub.figures.append(fig)
+    sub.tables.append(page.flow_table(res.flows[f.key], text("flow_caption_matching", lang, title=f.title)))
+    sub.figures += page.figures_of(res, prefix=f.key)
+    sub.warnings += [n.text for n in res.notices if n.text.startswith(f.title)]
+    sec.subsections.append(sub)
+
+
+def write(res, page) -> None:
+    sec = ReportSection(key="effects", title=text("effects", page.lang))
+    write_group(res, page, res.facts, sec)
+    page.add_section(sec)
+    robustness.write(res, page)
+    page.cost(res, f"{res.facts.key}_cost")

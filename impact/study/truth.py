@@ -1,0 +1,129 @@
+"""The synthetic truth beside each estimate, and a warning where an interval misses it.
+
+:func:`attach_truth` is a pure function of an :class:`~impact.study.context.AnalysisResult`
+and the registers' ``truth/`` folder: it returns a new result whose estimates (and event-study
+table) carry a ``truth`` column, computed over exactly the treated units of the estimate.
+:func:`truth_notices` reads the disclosed estimates and returns a warning for every interval
+that excludes the truth (the report's first page shows them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from impact.report.wording import text
+from impact.study.context import AnalysisResult, Notice, TruthRequest
+
+
+def _matching(req: TruthRequest, truth_dir: Path) -> dict[tuple[str, float], float]:
+    """Mean of ``employed_1 - employed_0`` ('not now') and of the earnings difference over the treated
+    rows of the design (same person and service start month), h months after the service's end."""
+    from impact.simulate.truth import load_effects
+
+    if not (truth_dir / "service_effects.parquet").exists() or req.params.get("estimand", "ATT") != "ATT":
+        return {}
+    eff = load_effects(truth_dir).filter(pl.col("service_type") == req.params["service_type"]).select(
+        "person_id", pl.col("start_month").cast(pl.Int32), "h", "employed_1", "employed_0", "earnings_1",
+        "earnings_0").collect()
+    tr = eff.join(req.keys, on=["person_id", "start_month"], how="semi").group_by("h").agg(
+        (pl.col("employed_1").cast(pl.Float64) - pl.col("employed_0").cast(pl.Float64)).mean().alias("emp"),
+        (pl.col("earnings_1") - pl.col("earnings_0")).mean().alias("earn"))
+    out = {(f"employed_h{r['h']}", float(r["h"])): r["emp"] for r in tr.iter_rows(named=True)}
+    out.update({(f"earnings_h{r['h']}", float(r["h"])): r["earn"] for r in tr.iter_rows(named=True)})
+    return out
+
+
+def _did(req: TruthRequest, truth_dir: Path) -> dict[tuple[str, float], float]:
+    """True ATT(e) ('not now') of the design's entrants, e = 0..post, and their mean (horizon NaN)."""
+    from impact.simulate.truth import true_event_att
+
+    if not (truth_dir / "service_participation.parquet").exists():
+        return {}
+    post = int(req.params["post"])
+    tr = true_event_att(truth_dir, req.keys, event_times=list(range(0, post + 1)))
+    att = dict(zip(tr["event_time"].to_list(), tr["att_employed"].to_list()))
+    out = {("employed", float(e)): v for e, v in att.items()}
+    vals = [att[e] for e in range(post + 1) if e in att]
+    out[("employed", np.nan)] = float(np.mean(vals)) if vals else np.nan
+    return out
+
+
+def _synth(req: TruthRequest, truth_dir: Path) -> dict[tuple[str, float], float]:
+    """True effect of the reform on the treated area's employment rate by month since the reform, and its mean."""
+    p = truth_dir / "area_month.parquet"
+    if not p.exists():
+        return {}
+    t0, last = req.params["t0"], req.params["last"]
+    tr = pl.read_parquet(p).filter((pl.col("employment_area") == req.keys) & (pl.col("month") >= t0) &
+                                   (pl.col("month") <= last))
+    out = {("employment_rate", float(int(m) - t0)): float(e) for m, e in zip(tr["month"], tr["effect_rate"])}
+    out[("employment_rate", np.nan)] = float(tr["effect_rate"].mean()) if tr.height else np.nan
+    return out
+
+
+_KINDS = {"matching": _matching, "did": _did, "synth": _synth}
+
+
+def _difference(req: TruthRequest, frame: pd.DataFrame) -> dict[tuple[str, float], float]:
+    """The truth of a difference of two analyses' effects: the difference of their truths."""
+    if "truth" not in frame:
+        return {}
+    a, b = req.params["of"]
+    t = frame.set_index(["analysis", "outcome", "horizon"])["truth"]
+    out = {}
+    for (an, o, h), v in t.items():
+        if an == a and (b, o, h) in t.index:
+            out[(o, float(h))] = v - t[(b, o, h)]
+    return out
+
+
+def _with_truth(frame: pd.DataFrame, analyses: tuple[str, ...], tmap: dict) -> pd.DataFrame:
+    f = frame.copy()
+    old = f["truth"] if "truth" in f else pd.Series(np.nan, index=f.index)
+    mine = f["analysis"].isin(analyses) if "analysis" in f else pd.Series(True, index=f.index)
+    keys = zip(f["outcome"].astype(str), f["horizon"].astype(float))
+    new = [tmap.get((o, h) if h == h else (o, np.nan), tmap.get((o, np.nan)) if h != h else np.nan) for o, h in keys]
+    f["truth"] = np.where(mine, new, old)
+    return f
+
+
+def attach_truth(result: AnalysisResult, truth_dir: Path | None) -> AnalysisResult:
+    """A copy of ``result`` with the truth beside every estimate it has one for (no truth folder: unchanged)."""
+    if truth_dir is None or not result.truth or result.estimates is None:
+        return result
+    est = result.estimates
+    tables = dict(result.tables)
+    for req in result.truth:  # a difference comes after the truths it subtracts
+        tmap = _difference(req, est.frame) if req.kind == "difference" else _KINDS[req.kind](req, truth_dir)
+        if not tmap:
+            continue
+        est = dataclasses.replace(est, frame=_with_truth(est.frame, req.analyses, tmap))
+        for name, pub in tables.items():  # event-study tables repeat their estimates
+            f = pub.frame
+            if {"analysis", "outcome", "horizon"} <= set(f.columns) and f["analysis"].isin(req.analyses).any():
+                tables[name] = dataclasses.replace(pub, frame=_with_truth(pub.frame, req.analyses, tmap))
+    return dataclasses.replace(result, estimates=est, tables=tables)
+
+
+def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
+    """A warning for each analysis and outcome whose intervals exclude the synthetic truth (at which horizons)."""
+    if estimates is None or "truth" not in estimates or not estimates["truth"].notna().any():
+        return []
+    e = estimates.dropna(subset=["truth", "ci_lower", "ci_upper"])
+    e = e.assign(_family=e["outcome"].astype(str).str.replace(r"_h\d+$", "", regex=True))
+    miss = e[(e["truth"] < e["ci_lower"]) | (e["truth"] > e["ci_upper"])]
+    out = []
+    for (an, outcome), g in miss.groupby(["analysis", "_family"], sort=False):
+        n_all = int(((e["analysis"] == an) & (e["_family"] == outcome)).sum())
+        hs = [("" if h != h else f"{int(h)}") for h in g["horizon"]]
+        r = g.iloc[0]
+        out.append(Notice(text("truth_miss", lang, analysis=an, outcome=outcome, k=len(g), n=n_all,
+                               horizons=", ".join(h for h in hs if h) or text("overall", lang),
+                               estimate=f"{r['estimate']:.4g}", lo=f"{r['ci_lower']:.4g}", hi=f"{r['ci_upper']:.4g}",
+                               truth=f"{r['truth']:.4g}")))
+    return out

@@ -1,0 +1,50 @@
+"""The wording catalogue: every text of a report in both languages, and every key the code asks for exists."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pandas as pd
+
+from impact.report.wording import LABELS, WORDS, placeholders, text
+from impact.study.truth import truth_notices
+
+PACKAGE = Path(__file__).resolve().parents[1] / "impact"
+
+
+def test_every_key_has_both_languages_with_the_same_placeholders():
+    for key, (en, fi) in WORDS.items():
+        assert en.strip() and fi.strip(), key
+        assert placeholders(en) == placeholders(fi), (key, placeholders(en), placeholders(fi))
+    for key, (en, fi) in LABELS.items():
+        assert en.strip() and fi.strip(), key
+
+
+def test_every_literal_key_the_code_uses_is_in_the_catalogue():
+    """``text("key", ...)`` with a constant key anywhere in the package (f-string keys are checked by the runs)."""
+    missing = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "text"
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                if node.args[0].value not in WORDS:
+                    missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.args[0].value}")
+    assert missing == []
+
+
+def test_finnish_text_is_not_the_english_one():
+    """Texts that read the same in both languages are names or symbols, not untranslated sentences."""
+    same = [k for k, (en, fi) in WORDS.items() if en == fi and len(en.split()) > 2]
+    assert same == []
+
+
+def test_an_interval_that_misses_the_truth_is_a_warning():
+    est = pd.DataFrame({"analysis": ["dynamic_matching"] * 3, "outcome": ["employed_h3", "employed_h6", "employed_h12"],
+                        "horizon": [3.0, 6.0, 12.0], "estimate": [0.01, 0.03, 0.05], "ci_lower": [0.0, 0.02, 0.04],
+                        "ci_upper": [0.02, 0.04, 0.06], "truth": [0.01, 0.05, float("nan")]})
+    notes = truth_notices(est, "en")
+    assert len(notes) == 1 and notes[0].level == "warning"
+    assert "1 of 2 horizons (6)" in notes[0].text and "0.03 [0.02, 0.04] against a truth of 0.05" in notes[0].text
+    assert text("truth_miss", "fi", analysis="a", outcome="o", k=1, n=2, horizons="6", estimate=1, lo=0, hi=2,
+                truth=3).startswith("Totuusvertailu")
