@@ -26,6 +26,7 @@ Results go to benchmarks/results/bench_outcomes.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -437,6 +438,8 @@ def main() -> None:
     ap.add_argument("--pandas-blocks", type=int, default=10,
                     help="where a single pandas process passes the memory cap, run it on this many person blocks")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "bench_outcomes.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sizes' cases of an existing results file (run sizes separately)")
     ap.add_argument("--worker", default=None)
     args = ap.parse_args()
     if args.worker:
@@ -458,6 +461,13 @@ def main() -> None:
     versions = H.python_versions(sys.executable, ["impact", "duckdb", "ibis-framework", "polars", "pandas", "numpy"])
     results = {"benchmark": "outcomes", "machine": H.machine(), "versions": {k: versions for k in [*impls, "pandas_blocks"]},
                "notes": NOTES, "what": WHAT, "cases": []}
+    old = Path(args.results)
+    if args.merge and old.exists():
+        prev = json.loads(old.read_text())
+        if "cases" in prev:  # the earlier run's cases of other sizes, with its machine record
+            labels = {label for label, _ in sizes}
+            results["cases"] = [c for c in prev["cases"] if c["size"] not in labels]
+            results["earlier_runs"] = [*prev.get("earlier_runs", []), prev["machine"]]
     disagree = []
     for label, f in sizes:
         rows = pl.scan_parquet(f / "earnings_reports.parquet").select(pl.len()).collect().item()

@@ -40,6 +40,8 @@ for b in $ONLY; do
             locked SMALL $PY benchmarks/bench_did.py --sizes 2M || status=1
             locked BIG $PY benchmarks/bench_did.py --sizes 24M --merge || status=1 ;;
         matching|synth) locked SMALL $PY "benchmarks/bench_$b.py" || status=1 ;;
+        study)  # BENCH_ONLY=study: training_effect on the 1 M-person registers, per-step time and memory
+            locked BIG $PY benchmarks/bench_study.py --data "$DATA" || status=1 ;;
         *) echo "unknown benchmark $b"; status=1 ;;
     esac
 done
