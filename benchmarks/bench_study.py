@@ -7,10 +7,8 @@ stopped and recorded as such), with a fresh report folder (no outcome cache). In
 the study's stages (registers, outcomes, population, each analysis, disclosure, report) are
 timed by the runner itself (``manifest.json``: ``stage_seconds``, ``stage_peak_rss_gib``); the
 steps inside the analyses (design, population restriction, matching, refutation, the DiD panel,
-ATT(g,t), its aggregation and checks) are timed by wrapping those functions here, each with
-its own peak-RSS window (Linux ``clear_refs``). A wrapped step that calls another wrapped
-step reports the inner one's window as its own peak from that point: the stage peaks are the
-reliable ones.
+ATT(g,t) and the checks) are timed by wrapping those functions here, their peak resident
+memory sampled ten times a second.
 
     flock /work/locks/bigmem flock /work/locks/bench .venv/bin/python benchmarks/bench_study.py \\
         --data /work/bench_data/1m --mem-gib 16
@@ -46,18 +44,28 @@ STEPS = [
 ]
 
 
-def _peak_gib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    return float("nan")
+class _Sampler:
+    """Resident memory of this process sampled ten times a second; the peak of each open step.
 
+    The runner's stages reset the kernel's peak (``VmHWM``) at their start, so the steps inside
+    them are measured by sampling instead (a step shorter than 0.1 s may miss its peak)."""
 
-def _reset() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    def __init__(self) -> None:
+        import threading
+
+        self.open: list[list[float]] = []
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def rss_gib(self) -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * self._page / 2**30
+
+    def _run(self) -> None:
+        while True:
+            r = self.rss_gib()
+            for slot in list(self.open):
+                slot[0] = max(slot[0], r)
+            time.sleep(0.1)
 
 
 def child(config: str, data: str, reports: str) -> None:
@@ -67,19 +75,22 @@ def child(config: str, data: str, reports: str) -> None:
     import harness as H
 
     steps: list[dict] = []
+    sampler = _Sampler()
 
     def wrap(mod, name):
         f = getattr(mod, name)
 
         @functools.wraps(f)
         def timed(*a, **kw):
-            _reset()
+            slot = [sampler.rss_gib()]
+            sampler.open.append(slot)
             t, c = time.perf_counter(), H.cpu_seconds()
             try:
                 return f(*a, **kw)
             finally:
+                sampler.open.remove(slot)
                 steps.append({"step": f"{mod.__name__.rsplit('.', 1)[-1]}.{name}", "wall_s": time.perf_counter() - t,
-                              "cpu_s": H.cpu_seconds() - c, "peak_rss_gib": _peak_gib()})
+                              "cpu_s": H.cpu_seconds() - c, "peak_rss_gib": max(slot[0], sampler.rss_gib())})
                 H.progress(steps=steps)
         setattr(mod, name, timed)
 

@@ -445,7 +445,8 @@ def _design_block(lo: int, hi: int, *, sp: pl.DataFrame, panel: pl.DataFrame, ro
             return ctl_keys.filter(pl.col("_h").rank("ordinal").over(exact) <= sample_only), 0, segs
         ctl_keys = ctl_keys.join(limit, on=exact, how="inner").filter(pl.col("_h") <= pl.col("_hmax")) \
             .drop("_h", "_hmax")
-    pb = panel.filter(in_block)
+    # the panel rows of the persons with risk rows (each person's history and outcomes are their own)
+    pb = panel.filter(in_block).join(rows.select("person_id").unique(), on="person_id", how="semi")
     rows = _history(rows.with_row_index("_rid"), pb, history, employed, earnings).drop("_rid")
     if origin == "end":
         tr = rows.filter(pl.col("treated") & pl.col("me").is_not_null()).with_columns(length=pl.col("me") - pl.col("ms"))
