@@ -356,7 +356,7 @@ def risk_set_design(
 
 
 #: Persons with job-seeking spells per block of :func:`risk_set_design` (person_blocks=None).
-PERSONS_PER_BLOCK = 100_000
+PERSONS_PER_BLOCK = 50_000
 
 
 def _blocks(sp: pl.DataFrame, n: int | None) -> list[tuple[int, int]]:
