@@ -33,6 +33,7 @@ import ibis.expr.types as ir
 import polars as pl
 
 from impact.errors import BackendError, ConfigError, RegisterValidationError
+from impact.registers.delivery import Delivery, read_delivery
 from impact.registers.schema import CONTRACTS, TableContract
 
 __all__ = [
@@ -745,12 +746,23 @@ def open_table(con: Any, folder: Path, contract: TableContract) -> ir.Table | No
     return t
 
 
-def open_registers(con: Any, folder: str | Path) -> dict[str, ir.Table]:
-    """All register tables of a folder as Ibis tables on ``con`` (optional absent ones left out)."""
+class RegisterTables(dict):
+    """Register name -> Ibis table, with the folder's delivery manifest (``delivery``; None: none)."""
+
+    delivery: Delivery | None = None
+
+
+def open_registers(con: Any, folder: str | Path) -> RegisterTables:
+    """All register tables of a folder as Ibis tables on ``con`` (optional absent ones left out).
+
+    The result also carries the folder's delivery manifest (``.delivery``), which gives the
+    outcome stage its extraction date when the outcome config sets none.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise RegisterValidationError(f"register folder {folder}: not a directory")
-    out = {}
+    out = RegisterTables()
+    out.delivery = read_delivery(folder)
     for name, contract in CONTRACTS.items():
         t = open_table(con, folder, contract)
         if t is not None:

@@ -8,6 +8,8 @@ printed as one clear message and exit with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,21 +28,27 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from impact.outcomes.cli import _date
     from impact.registers.validate import validate_folder
 
-    report = validate_folder(Path(args.dir), raise_on_error=False)
+    date = _date(args.extraction_date) if args.extraction_date else None
+    report = validate_folder(Path(args.dir), raise_on_error=False, extraction_date=date,
+                             after_extraction="drop" if args.drop_after_extraction else "error")
     print(report.summary())
     return 0 if report.ok else 1
 
 
 def _cmd_outcomes(args: argparse.Namespace) -> int:
-    """A register folder, or a study config: its registers, outcome definitions, folder and backend."""
-    from impact.outcomes.cli import run_outcomes_command
+    """A register folder, or a study config: its registers, outcome definitions, folder, backend and extraction."""
+    import dataclasses
+
+    from impact.outcomes.cli import _date, run_outcomes_command
     from impact.outcomes.config import load_config
 
     p = Path(args.source)
     out = Path(args.out) if args.out else None
-    backend, settings = "duckdb", {}
+    backend, settings, after = "duckdb", {}, "error"
+    key = "extraction_date (outcome config)" if args.config else "--extraction-date"
     if p.is_file() and p.suffix == ".toml":
         from impact.study.config import load_config as load_study
         from impact.study.data import resolve_registers
@@ -49,13 +57,22 @@ def _cmd_outcomes(args: argparse.Namespace) -> int:
         folder, _ = resolve_registers(study)
         cfg = load_config(args.config) if args.config else study.outcomes.outcome_config(
             study.data.extraction_date, study.disclosure.min_cell)
-        out = out or Path("reports") / study.study.name / "outcomes"
+        if args.config and study.data.extraction_date is not None and cfg.extraction_date is None:
+            cfg = dataclasses.replace(cfg, extraction_date=study.data.extraction_date)
+        # outside reports/NAME/: the report folder is replaced as a whole by `impact run`, and the
+        # outcome tables hold person-level rows that have no place in a report
+        out = out or Path("outcomes") / study.study.name
         backend, settings = study.data.backend, study.data.settings()
+        after, key = study.data.after_extraction, "data.extraction_date"
     else:
         folder, cfg = p, load_config(args.config)
+    if getattr(args, "extraction_date", None):
+        cfg, key = dataclasses.replace(cfg, extraction_date=_date(args.extraction_date)), "--extraction-date"
+    if getattr(args, "drop_after_extraction", False):
+        after = "drop"
     chosen = args.backend or backend
     return run_outcomes_command(folder, cfg, out, chosen, settings if chosen == backend else None,
-                                getattr(args, "sql_only", False))
+                                getattr(args, "sql_only", False), after, key)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -78,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a register folder against the data contracts")
     v.add_argument("dir", help="register folder (Parquet or CSV files)")
+    v.add_argument("--extraction-date", default=None,
+                   help="extraction date of the delivery, yyyy-mm-dd (default: delivery.toml of the folder)")
+    v.add_argument("--drop-after-extraction", action="store_true",
+                   help="rows dated after the extraction date are warnings (a run drops and counts them)")
     v.set_defaults(func=_cmd_validate)
 
     o = sub.add_parser("outcomes", help="earnings panel and outcome tables from a register folder")
@@ -87,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--backend", default=None, choices=["duckdb", "pyspark", "snowflake"],
                    help="where the register stages run (default: the study config's data.backend, else duckdb)")
     o.add_argument("--sql-only", action="store_true", help="write the compiled SQL instead of running it")
+    o.add_argument("--extraction-date", default=None,
+                   help="extraction date, yyyy-mm-dd (default: the config's, else delivery.toml of the register folder)")
+    o.add_argument("--drop-after-extraction", action="store_true",
+                   help="drop (and count) rows dated after the extraction date instead of stopping")
     o.set_defaults(func=_cmd_outcomes)
 
     r = sub.add_parser("run", help="run a study config end to end and write its report")
@@ -96,7 +121,50 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default=None, choices=["duckdb", "pyspark", "snowflake"],
                    help="override the study config's data.backend")
     r.set_defaults(func=_cmd_run)
+
+    g = sub.add_parser("ledger", help="the differencing ledger of published reports (list, remove)")
+    g.add_argument("action", choices=["list", "remove"], help="list the recorded reports, or remove one")
+    g.add_argument("study", nargs="?", help="study name (remove)")
+    g.add_argument("--reports-dir", default="reports", help="the reports folder whose ledger (.ledger/) is meant")
+    g.set_defaults(func=_cmd_ledger)
     return p
+
+
+def _cmd_ledger(args: argparse.Namespace) -> int:
+    from impact.ledger import format_entries, ledger_dir, list_entries, remove
+
+    folder = ledger_dir(Path(args.reports_dir))
+    if args.action == "list":
+        print(format_entries(list_entries(folder)))
+        return 0
+    if not args.study:
+        raise ImpactError("impact ledger remove: name the study whose report leaves the ledger")
+    n = remove(folder, args.study)
+    print(f"removed {n} record(s) of study {args.study!r} from {folder}")
+    return 0
+
+
+#: Messages of I/O failures that libraries (DuckDB, polars, Arrow) wrap in their own exceptions.
+_IO_FAILURES = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded",
+                "Input/output error")
+_STAGING = re.compile(r"/\.([^/]+)\.staging-[0-9]+-[0-9a-f]+")
+
+
+def _io_message(e: BaseException, output: str | None = None) -> str | None:
+    """One line for a failed read or write (``None``: not an I/O failure); ``output``: the command's output."""
+    if isinstance(e, OSError):
+        what = os.strerror(e.errno) if e.errno else (str(e).splitlines() or [type(e).__name__])[0]
+        where = e.filename or ""
+    else:
+        text = str(e)
+        found = next((m for m in _IO_FAILURES if m in text), None)
+        if found is None:
+            return None
+        what, where = found, ""
+        m = re.search(r"""["']?(/[^"':]+)["']?""", text)
+        where = m.group(1) if m else ""
+    where = _STAGING.sub(r"/\1", str(where)) or output or ""  # name the output, not its staging folder
+    return f"{what}{': ' + where if where else ''} (nothing was published; the previous output is unchanged)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,6 +173,15 @@ def main(argv: list[str] | None = None) -> None:
         code = args.func(args)
     except ImpactError as e:
         print(f"impact {args.command}: error: {e}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        print(f"impact {args.command}: interrupted (nothing was published)", file=sys.stderr)
+        code = 130
+    except Exception as e:  # I/O failures (full disk, read-only folder) of any library: one line, no traceback
+        msg = _io_message(e, getattr(args, "out", None) or getattr(args, "reports_dir", None))
+        if msg is None:
+            raise
+        print(f"impact {args.command}: error: {msg}", file=sys.stderr)
         code = 2
     raise SystemExit(code)
 

@@ -66,8 +66,13 @@ def tables(persons: list[dict], spells: list[dict], services: list[dict], report
 
 
 def write_folder(folder: Path, persons: list[dict], spells: list[dict], services: list[dict],
-                 reports: list[dict]) -> Path:
+                 reports: list[dict], extraction_date: dt.date | None = None) -> Path:
+    """Write the four tables as Parquet, and the delivery manifest: ``extraction_date``, by
+    default the last payment date of ``reports`` (the test data's delivery is that day)."""
+    from impact.registers.delivery import write_delivery
+
     folder.mkdir(parents=True, exist_ok=True)
+    write_delivery(folder, extraction_date or max(r["payment_date"] for r in reports), "test data")
     for name, rows in (("persons", persons), ("jobseeking_spells", spells), ("service_spells", services),
                        ("earnings_reports", reports)):
         frame(name, rows).write_parquet(folder / f"{name}.parquet")

@@ -6,7 +6,9 @@ at a time. The folder passes validation with no errors and no warnings.
 
 Content: four persons; five closed job-seeking spells (person 1 has two, in sequence);
 three closed services; earnings reports with a replacement (R-1), a cancellation (R-3) and
-a recovery row (R-4); three benefit payments.
+a recovery row (R-4); three benefit payments; the area classification (three
+municipalities in two employment areas). ``write_register_folder`` also writes the delivery
+manifest (extraction date :data:`EXTRACTION`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import polars as pl
 from impact.registers.schema import CONTRACTS
 
 D = date
+EXTRACTION = date(2022, 12, 31)
 
 
 def _frame(name: str, data: dict) -> pl.DataFrame:
@@ -88,15 +91,22 @@ def valid_tables() -> dict[str, pl.DataFrame]:
         "period_end": [D(2020, 2, 29), D(2020, 3, 31), D(2021, 9, 30)],
         "amount_eur": [730.5, 612.0, 1450.25],
     })
+    areas = _frame("areas", {"municipality": ["049", "091", "853"], "employment_area": ["EA01", "EA01", "EA07"]})
     return {"persons": persons, "jobseeking_spells": spells, "service_spells": services,
-            "earnings_reports": earnings, "benefit_reports": benefits}
+            "earnings_reports": earnings, "benefit_reports": benefits, "areas": areas}
 
 
 def write_register_folder(folder: str | Path, fmt: str = "parquet",
-                          tables: dict[str, pl.DataFrame] | None = None) -> Path:
-    """Write ``tables`` (default: :func:`valid_tables`) to ``folder`` as Parquet or CSV."""
+                          tables: dict[str, pl.DataFrame] | None = None,
+                          extraction_date: date | None = EXTRACTION) -> Path:
+    """Write ``tables`` (default: :func:`valid_tables`) to ``folder`` as Parquet or CSV, and the
+    delivery manifest (``extraction_date`` None: none)."""
+    from impact.registers.delivery import write_delivery
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if extraction_date is not None:
+        write_delivery(folder, extraction_date, "test fixture")
     for name, df in (valid_tables() if tables is None else tables).items():
         if fmt == "csv":
             df.write_csv(folder / f"{name}.csv")

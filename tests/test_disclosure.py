@@ -176,6 +176,13 @@ def test_kaplan_meier_points_need_min_cell_events_since_the_last_one():
     assert all(cum[b] - cum[a] >= 10 for a, b in zip(kept, kept[1:])), kept
     # no at-risk difference between published points under the minimum
     assert (np.diff(d.frame.dropna(subset=["n_at_risk"])["n_at_risk"]) <= -10).all()
+    # the persons at risk are listed (for the differencing ledger) for the published points only
+    mem = pl.concat([pl.DataFrame({"group": "a", "month": str(m), "part": CELL, "person_id": np.arange(r)})
+                     for m, r in zip(months, at_risk)])
+    d = disclose(Publication("km", f, slices=("group", "month"), members=mem, part_counts=pc,
+                             groups=(Group(("n_at_risk", "survival"), parts=("event",)),), kind="step_curve"), RULES)
+    listed = sorted(int(c.split("month=")[1]) for c in d.cells["cell"].unique().to_list())
+    assert listed == kept
 
 
 def test_flow_small_step_is_a_suppressed_pair():

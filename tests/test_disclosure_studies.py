@@ -164,6 +164,17 @@ def _check_cells(cfg, out) -> int:
         shown = e.frame.index[(e.marks["estimate"] == "") & e.frame["estimate"].notna()]
         parts = set(cells.filter(pl.col("table") == e.name)["cell"].str.extract(r"part=(\w+)$").drop_nulls().to_list())
         assert len(shown) == 0 or {"treated", "controls"} <= parts, (r.name, parts)
+    # the data of every figure drawn from persons (not from areas or covariate balance) lists the persons
+    # behind each point it shows, so that the differencing ledger sees the figures too
+    tables = set(cells["table"].unique().to_list())
+    for r in out.results:
+        for f in r.figures:
+            d = r.tables.get(f.table) or (r.estimates if r.estimates is not None and r.estimates.name == f.table
+                                          else None)
+            if d is None or r.name == "synth" or f.table.endswith("_balance"):
+                continue
+            shown = (d.marks == "").all(axis=1) & d.frame.notna().any(axis=1)
+            assert not shown.any() or f.table in tables, (r.name, f.name)
     return n.height
 
 

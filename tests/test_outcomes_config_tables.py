@@ -112,7 +112,8 @@ def test_cli_writes_the_outcome_tables(tmp_path, capsys):
     assert pl.read_parquet(out / "spell_outcomes.parquet")["placed_1m"].to_list() == [True]
     ex = json.loads((out / "exclusions.json").read_text())
     assert ex["extraction_date"] == "2020-07-31" and ex["exclusions"] == []
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    # no temporary files left (.impact-output.json lists what the command published)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".impact-output.json"]
     t = pl.read_parquet(out / "tables" / "services_by_service_type.parquet")
     assert t.select("service_type", "n_units", "n_placed_3m", "suppress").to_dicts() == [
         {"service_type": "training", "n_units": 1, "n_placed_3m": 1, "suppress": True}]

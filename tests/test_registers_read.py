@@ -36,7 +36,7 @@ def test_optional_table_absent(tmp_path):
     t = valid_tables()
     del t["benefit_reports"]
     tables = read_registers(write_register_folder(tmp_path, "parquet", t))
-    assert set(tables) == {"persons", "jobseeking_spells", "service_spells", "earnings_reports"}
+    assert set(tables) == {"persons", "jobseeking_spells", "service_spells", "earnings_reports", "areas"}
 
 
 def test_missing_required_table(tmp_path):

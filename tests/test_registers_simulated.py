@@ -21,6 +21,7 @@ def test_simulated_registers_validate_and_round_trip_through_csv(tmp_path):
 
     csv = tmp_path / "csv"
     csv.mkdir()
+    (csv / "delivery.toml").write_bytes((out / "delivery.toml").read_bytes())
     for name, df in tables.items():
         df.write_csv(csv / f"{name}.csv")
     csv_report = validate_folder(csv)

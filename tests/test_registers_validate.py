@@ -56,7 +56,8 @@ def test_valid_folder_has_no_problems(tmp_path, fmt):
     report = validate_folder(_folder(tmp_path, fmt=fmt))
     assert report.ok and report.problems == []
     assert {n: i.n_rows for n, i in report.tables.items() if i.file is not None} == {
-        "persons": 4, "jobseeking_spells": 5, "service_spells": 3, "earnings_reports": 7, "benefit_reports": 3}
+        "persons": 4, "jobseeking_spells": 5, "service_spells": 3, "earnings_reports": 7, "benefit_reports": 3,
+        "areas": 3}
     text = report.summary()
     assert f"earnings_reports.{fmt}" in text and "7 rows" in text and "OK: 0 error(s), 0 warning(s)" in text
 

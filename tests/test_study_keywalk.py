@@ -117,7 +117,8 @@ VARIANTS = [
     ("followup", "metrics.include", ["job_offers", "koto"]), ("followup", "metrics.offer_horizons", [1, 3]),
     ("followup", "metrics.benefit_horizons", [6]), ("followup", "metrics.tax_rates", "RATES"),
     ("followup", "metrics.tax_effects", ["design"]), ("followup", "metrics.tax_years", 2),
-    ("followup", "metrics.taxable_share", 0.5), ("light", "data.extraction_date", dt.date(2024, 6, 30)),
+    ("followup", "metrics.taxable_share", 0.5), ("light", "data.extraction_date", dt.date(2024, 6, 30),
+                                                                 {"data": {"registers": "REG", "after_extraction": "drop"}}),
     *[("light", f"outcomes.employment.{k}", v) for k, v in {
         "allocation": "payment", "income_types": [201], "holiday_compensation": "exclude",
         "employment_floor_eur": 1500.0, "employment_rule": "last_week", "segment_by": ["sex"],
@@ -160,8 +161,12 @@ def all_keys() -> set[str]:
     return keys - {"outcomes.employment"}  # a table: walked key by key
 
 
+#: Keys whose other value refuses the run (so no two runs to compare): the test that shows what each does.
+REFUSING_KEYS = {"data.after_extraction": "test_rows_after_the_extraction_date_stop_the_run_or_are_dropped"}
+
+
 def test_every_key_is_walked():
-    walked = {v[1] for v in VARIANTS} | {k for k, _, _ in REPORT_KEYS}
+    walked = {v[1] for v in VARIANTS} | {k for k, _, _ in REPORT_KEYS} | set(REFUSING_KEYS)
     assert all_keys() - walked == set(), "keys without a walk entry"
     assert walked - all_keys() == set(), "walk entries for keys that do not exist"
 
@@ -329,3 +334,19 @@ def test_population_restricts_every_analysis(walk):
     assert (yng.flows["synth"].frame.set_index("key").loc[key, "persons"]
             < base.flows["synth"].frame.set_index("key").loc[key, "persons"])
     assert (yng.estimates.frame["n_treated"].iloc[0] < base.estimates.frame["n_treated"].iloc[0])
+
+
+@pytest.mark.slow
+def test_rows_after_the_extraction_date_stop_the_run_or_are_dropped(walk):
+    """``data.after_extraction``: with an extraction date before the data's last rows, "error" refuses
+    the run naming the rows; "drop" runs on the rows up to the date (the outcome stage counts them)."""
+    from impact.errors import ImpactError
+    from impact.study.runner import Progress, prepare
+
+    early = {"registers": "REG", "extraction_date": dt.date(2024, 6, 30)}
+    with pytest.raises(ImpactError, match="after the extraction date"):
+        prepare(walk.cfg(_set(BASES["light"], "data", early)), None, walk.root, Progress(quiet=True), None, None)
+    ctx, info = prepare(walk.cfg(_set(BASES["light"], "data", {**early, "after_extraction": "drop"})), None,
+                        walk.root, Progress(quiet=True), None, None)
+    assert info.extraction_date == dt.date(2024, 6, 30)
+    assert any("after the extraction date" in w for w in info.validation_warnings)

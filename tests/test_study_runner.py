@@ -124,8 +124,9 @@ def test_same_inputs_same_numbers_and_failed_run_keeps_previous(tmp_path, regist
         runner.run_study(cfg, reports_dir=reports, quiet=True)
     assert (out / "manifest.json").read_bytes() == second_manifest  # the previous report is intact
     assert (out / "results.json").read_bytes() == first
-    # no half report, no temp folder left (.cache holds the outcome tables keyed by the input hashes)
-    assert sorted(p.name for p in reports.iterdir()) == [".cache", "t_atomic"]
+    # no half report, no temp folder left (.cache holds the outcome tables keyed by the input hashes,
+    # .ledger what was published)
+    assert sorted(p.name for p in reports.iterdir()) == [".cache", ".ledger", "t_atomic"]
 
 
 def test_bad_config_gives_config_error(tmp_path, registers):

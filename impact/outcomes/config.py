@@ -65,8 +65,10 @@ class OutcomeConfig:
     age_bands
         Lower bounds of the age bands (age = calendar year - birth year).
     extraction_date
-        Date of the register extraction. Default: the latest payment date in the earnings
-        reports. The last complete month of data is the last month that ends on or before it.
+        Date of the register extraction. Default: the ``extraction_date`` of the register
+        folder's delivery manifest (``delivery.toml``; never the largest date in the data, see
+        :mod:`impact.registers.delivery`); a date set here must not be after the manifest's.
+        The last complete month of data is the last month that ends on or before it.
     data_start
         First date the registers cover (sets the month table's start). Default: the earliest
         date in the data; needed only to compile SQL without reading the data (``--sql-only``).
@@ -218,9 +220,13 @@ def load_config(path: str | Path | None) -> OutcomeConfig:
         return OutcomeConfig()
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"outcome config {p}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"outcome config {p}: is a folder; expected a TOML file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"outcome config {p}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"outcome config {p}: not valid TOML ({e})") from None
     if "outcomes" in data:

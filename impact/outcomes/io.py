@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 import polars as pl
 
 # opening a register folder as Ibis tables is the backend's job; kept importable from here
-from impact.backends import open_registers, open_table  # noqa: F401
+from impact.backends import RegisterTables, open_registers, open_table  # noqa: F401
 
 
 def _tmp_path(path: Path) -> Path:

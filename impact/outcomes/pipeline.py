@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -260,6 +259,21 @@ def _exclusions_frame(parts: list[pl.DataFrame], extra: list[dict]) -> pl.DataFr
     return pl.DataFrame(rows, schema=schema).sort("table", "rule")
 
 
+def extraction_date(cfg: OutcomeConfig, tables: Any = None, key: str = "extraction_date (outcome config)") -> dt.date:
+    """The run's extraction date: the config's, checked against the delivery manifest of the
+    register folder the tables were opened from (:class:`impact.outcomes.io.RegisterTables`),
+    else the manifest's. Never the largest date in the data (:mod:`impact.registers.delivery`).
+
+    Raises
+    ------
+    ConfigError
+        Neither gives a date, or the config's is after the delivery's.
+    """
+    from impact.registers.delivery import choose_extraction_date
+
+    return choose_extraction_date(cfg.extraction_date, getattr(tables, "delivery", None), key).extraction_date
+
+
 def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig | None = None,
                      person_month_path: str | Path | None = None,
                      collect_person_month: bool = True, metrics: Any = None) -> OutcomeTables:
@@ -278,8 +292,9 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
             raise RegisterValidationError(f"outcomes need the {name!r} table")
     timings: dict[str, tuple[float, float]] = {}
     clock = _Clock()
-    first, last, latest_payment = data_range(tables)
-    extraction = cfg.extraction_date or latest_payment
+    extraction = extraction_date(cfg, tables)
+    cfg = dataclasses.replace(cfg, extraction_date=extraction)  # rows paid after it are dropped and counted
+    first, last, _ = data_range(tables)
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     last_month = plan.last_month
     # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
@@ -382,52 +397,112 @@ def connect(backend: str = "duckdb", settings: dict | None = None) -> Any:
     return backend_connect(backend, settings)
 
 
+def is_outcome_file(rel: str) -> bool:
+    """True for a file ``impact outcomes`` writes into its output folder (path relative to it)."""
+    top = rel.split("/", 1)[0]
+    return (rel in ("person_month.parquet", "service_outcomes.parquet", "spell_outcomes.parquet",
+                    "exclusions.json", "outcome_config.json")
+            or (top == "tables" and rel.endswith(".parquet") and rel.count("/") == 1)
+            or (top == "metrics" and rel.endswith((".parquet", ".json")))
+            or (rel.startswith("outcomes_") and rel.endswith(".sql")))
+
+
+#: Tables whose rows dated after the extraction date the outcome stage drops without a rule of
+#: its own (by their month filters): with ``after_extraction = "drop"`` their counts come from
+#: the validation report. Earnings and spells are counted by their own exclusion rules.
+_DROPPED_BY_MONTH = ("benefit_reports", "vacancies", "job_offers", "candidate_searches", "integration_plans")
+
+
+def validate_for_outcomes(source: str | Path, cfg: OutcomeConfig, after_extraction: str = "error",
+                          key: str = "extraction_date (outcome config)") -> tuple[OutcomeConfig, Any]:
+    """Validate a register folder exactly as ``impact run`` does, before any engine reads it.
+
+    Returns the outcome config with the extraction date resolved from the config and the
+    folder's delivery manifest (:mod:`impact.registers.delivery`), and the validation report.
+
+    Raises
+    ------
+    ConfigError
+        No extraction date, or one after the delivery's.
+    RegisterValidationError
+        The registers break the data contracts (every problem listed).
+    """
+    from impact.registers.delivery import resolve_extraction_date
+    from impact.registers.validate import validate_folder
+
+    delivery = resolve_extraction_date(source, cfg.extraction_date, key)
+    cfg = dataclasses.replace(cfg, extraction_date=delivery.extraction_date)
+    report = validate_folder(source, raise_on_error=True, extraction_date=delivery.extraction_date,
+                             after_extraction=after_extraction)
+    return cfg, report
+
+
+def after_extraction_exclusions(report: Any) -> list[dict]:
+    """Exclusion-log rows for the rows after the extraction date that validation counted
+    (``after_extraction = "drop"``) in tables without an exclusion rule of their own."""
+    rows: dict[str, int] = {}
+    for p in report.warnings:
+        if p.kind == "after_extraction" and p.table in _DROPPED_BY_MONTH:
+            rows[p.table] = max(rows.get(p.table, 0), p.n_rows)
+    return [{"table": t, "rule": "after_extraction", "rows": n, "action": "excluded",
+             "description": "dated after the extraction date (after_extraction = 'drop')"} for t, n in rows.items()]
+
+
 def run_outcomes(source: str | Path, out: str | Path, cfg: OutcomeConfig | None = None,
                  backend: str = "duckdb", con: Any = None, settings: dict | None = None,
-                 metrics: Any = None) -> OutcomeTables:
+                 metrics: Any = None, after_extraction: str = "error",
+                 extraction_key: str = "extraction_date (outcome config)") -> OutcomeTables:
     """Outcome stage from a register folder, writing the outputs to ``out``.
 
     Writes ``person_month.parquet``, ``service_outcomes.parquet``, ``spell_outcomes.parquet``,
-    ``tables/``, ``exclusions.json`` and ``outcome_config.json`` (and ``metrics/``). Everything
-    is written to a staging folder beside ``out`` first and moved in only when the whole stage
-    has succeeded, so a failed run leaves ``out`` as it was.
-    """
-    import shutil
+    ``tables/``, ``exclusions.json`` and ``outcome_config.json`` (and ``metrics/``).
 
+    A register folder is validated first, exactly as ``impact run`` validates it
+    (:func:`validate_for_outcomes`), so no engine ever sees data that break the contracts. The
+    whole output is built in a staging folder beside ``out`` and published in one atomic step
+    (:mod:`impact.publish`): ``out`` is at every instant the old result or the new one, and an
+    ``out`` holding files ``impact outcomes`` did not write is refused before any work.
+
+    Parameters
+    ----------
+    after_extraction : ``"error"`` or ``"drop"`` (rows dated after the extraction date).
+    extraction_key : how the extraction-date setting is named in messages.
+    """
     from impact.backends import backend_name, open_register_tables
     from impact.outcomes.io import write_json_atomic, write_parquet_atomic
+    from impact.publish import check_replaceable, discard, publish, staging_dir
 
     cfg = cfg or OutcomeConfig()
+    final = check_replaceable(out, "outcomes", is_outcome_file)
+    extra_exclusions: list[dict] = []
+    if source is not None and backend != "snowflake":
+        cfg, report = validate_for_outcomes(source, cfg, after_extraction, extraction_key)
+        extra_exclusions = after_extraction_exclusions(report)
     con = con or connect(backend, settings)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:8]}"
-    stage.mkdir()
+    stage = staging_dir(final)
     try:
         tables = open_register_tables(con, source, settings)
         # Person-level rows never leave a warehouse: the panel stays there (Snowflake).
         pm_path = None if backend_name(con) == "snowflake" else stage / "person_month.parquet"
         res = compute_outcomes(con, tables, cfg, person_month_path=pm_path, collect_person_month=False,
                                metrics=metrics)
+        if extra_exclusions:
+            res.exclusions = pl.concat([res.exclusions, pl.DataFrame(extra_exclusions, schema=res.exclusions.schema)])
         write_parquet_atomic(res.service_outcomes, stage / "service_outcomes.parquet")
         write_parquet_atomic(res.spell_outcomes, stage / "spell_outcomes.parquet")
         write_summary_tables(res, unit_geography(tables), stage / "tables")
         write_json_atomic({"extraction_date": res.extraction_date.isoformat(), "last_complete_month": res.last_month,
                            "exclusions": res.exclusions.to_dicts()}, stage / "exclusions.json")
-        write_json_atomic(cfg.to_dict(), stage / "outcome_config.json")
+        write_json_atomic(res.config.to_dict(), stage / "outcome_config.json")
         if metrics is not None:  # issue #10 metrics: aggregates in metrics/, unit tables in metrics/units/
             for name, df in res.extra.items():
                 sub = "units/" if name.endswith("_units") else ""
                 write_parquet_atomic(df, stage / "metrics" / f"{sub}{name}.parquet")
             write_json_atomic({"notes": res.extra_notes}, stage / "metrics" / "notes.json")
-        out.mkdir(exist_ok=True)
-        for item in stage.iterdir():
-            target = out / item.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(item, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        publish(stage, final, "outcomes", is_outcome_file)
+    except BaseException:
+        discard(stage)
+        raise
     return res
 
 
@@ -453,9 +528,9 @@ def sql_script(source: str | Path | None, out: str | Path, cfg: OutcomeConfig, b
         first, last, extraction = month_index(cfg.data_start), month_index(cfg.extraction_date), cfg.extraction_date
     elif source is not None:
         local = open_registers(ibis.duckdb.connect(), source)
-        first, last, latest = data_range(local)
+        extraction = extraction_date(cfg, local)
+        first, last, _ = data_range(local)
         first = month_index(cfg.data_start) if cfg.data_start is not None else first
-        extraction = cfg.extraction_date or latest
     else:
         raise ConfigError("--sql-only without a register folder needs data_start and extraction_date in the "
                           "outcome config")

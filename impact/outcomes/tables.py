@@ -234,22 +234,26 @@ def km_medians(units: pl.DataFrame, by: str) -> pl.DataFrame:
                       pl.col("median_upper").cast(pl.Float64).alias("median_months_hi"))
 
 
-def km_person_counts(units: pl.DataFrame, by: str, duration: str = "months_to_employment",
-                     censored: str = "censored") -> pl.DataFrame:
+def km_persons(units: pl.DataFrame, by: str, max_month: int | None = None, duration: str = "months_to_employment",
+               censored: str = "censored") -> tuple[pl.DataFrame, pl.DataFrame]:
     """Distinct persons at risk and with their event at each month of the Kaplan-Meier curves by group.
 
-    ``by, month, at_risk, events`` with ``at_risk`` the persons with a unit still at risk at the
-    month and ``events`` the persons whose employment begins then (for disclosure control).
+    Returns ``counts`` (``by, month, at_risk, events``: ``at_risk`` the persons with a unit still at
+    risk at the month, ``events`` the persons whose employment begins then) and ``members``
+    (``by, month, person_id``, months up to ``max_month``): the persons at risk behind each point
+    (for disclosure control; never published).
     """
     u = units.filter(pl.col(duration).is_not_null()).select(pl.col(by).cast(pl.String).fill_null(UNKNOWN), "person_id",
                                                            pl.col(duration).alias("t"), pl.col(censored).alias("c"))
     months = u.select(by, "t").unique().rename({"t": "month"})
     last = u.group_by(by, "person_id").agg(pl.col("t").max().alias("tmax"))
-    risk = (months.join(last, on=by).filter(pl.col("tmax") >= pl.col("month"))
-            .group_by(by, "month").agg(at_risk=pl.len()))
+    at_risk = months.join(last, on=by).filter(pl.col("tmax") >= pl.col("month")).select(by, "month", "person_id")
+    risk = at_risk.group_by(by, "month").agg(at_risk=pl.len())
     ev = u.filter(~pl.col("c")).group_by(by, "t").agg(events=pl.col("person_id").n_unique()).rename({"t": "month"})
-    return months.join(risk, on=[by, "month"], how="left").join(ev, on=[by, "month"], how="left").with_columns(
+    counts = months.join(risk, on=[by, "month"], how="left").join(ev, on=[by, "month"], how="left").with_columns(
         pl.col("at_risk").fill_null(0), pl.col("events").fill_null(0)).sort(by, "month")
+    members = at_risk.filter(pl.col("month") <= max_month) if max_month is not None else at_risk
+    return counts, members
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,14 +262,16 @@ def km_person_counts(units: pl.DataFrame, by: str, duration: str = "months_to_em
 
 
 def placement_curves(panel, units: pl.DataFrame, by: str, window: tuple[int, int], last_month: int,
-                     first_month: int | None = None) -> pl.DataFrame:
+                     first_month: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Share in open-market employment by month since the end of the unit, by group.
 
     A range join of the units against the employed months of the panel in the backend; the
     denominator at month r is the units whose month end + r is inside the data. Returns
     ``group, month`` (since the end), ``n`` (units observed), ``share`` and its Wilson
     interval, and in distinct persons ``n_persons`` (observed), ``employed_persons``,
-    ``not_employed_persons`` (for disclosure control).
+    ``not_employed_persons``; and the members: ``group, month, part, person_id`` with part
+    ``"observed"`` or ``"employed"``, the persons behind each point (for disclosure control;
+    never published).
     """
     lo, hi = window
     uid = "service_id" if "service_id" in units.columns else "spell_id"
@@ -286,7 +292,11 @@ def placement_curves(panel, units: pl.DataFrame, by: str, window: tuple[int, int
         employed_persons=pl.col("person_id").filter(pl.col("_emp")).n_unique(),
         not_employed_persons=pl.col("person_id").filter(~pl.col("_emp")).n_unique()).sort("group", "month")
     lo_, hi_ = wilson(out["k"].to_numpy(), out["n"].to_numpy())
-    return out.with_columns(share=pl.col("k") / pl.col("n"), ci_lower=pl.Series(lo_), ci_upper=pl.Series(hi_)).drop("k")
+    members = pl.concat([rows.select("group", "month", pl.lit("observed").alias("part"), "person_id"),
+                         rows.filter("_emp").select("group", "month", pl.lit("employed").alias("part"), "person_id")]
+                        ).unique()
+    return (out.with_columns(share=pl.col("k") / pl.col("n"), ci_lower=pl.Series(lo_), ci_upper=pl.Series(hi_)).drop("k"),
+            members)
 
 
 def payer_amounts(reports, units: pl.DataFrame, window: tuple[int, int] = (1, 12)) -> pl.DataFrame:

@@ -42,6 +42,7 @@ ID_COLUMNS: dict[str, str] = {
     "job_offers": "offer_id",
     "candidate_searches": "search_id",
     "integration_plans": "plan_id",
+    "areas": "municipality",
 }
 
 DATE_FORMAT = "%Y-%m-%d"

@@ -14,6 +14,7 @@ exactly these dtypes.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -200,6 +201,24 @@ INDUSTRIES: dict[str, str] = {
 }
 
 EDUCATION_LEVELS = ("basic", "upper_secondary", "tertiary")
+
+# ---------------------------------------------------------------------------------------
+# Plausibility bounds (validation errors outside them; see docs/validation.md)
+# ---------------------------------------------------------------------------------------
+
+#: Every date of every register lies in this range (a date outside is a typo or a placeholder
+#: such as 11.11.2222 that the importer should have mapped to null).
+DATE_MIN = _dt.date(1950, 1, 1)
+DATE_MAX = _dt.date(2100, 12, 31)
+#: Birth years (a person born after the extraction date is an error too).
+BIRTH_YEAR_MIN = 1900
+BIRTH_YEAR_MAX = 2100
+#: One income type on one earnings report, in EUR (absolute value).
+AMOUNT_MAX_EUR = 10_000_000.0
+#: One benefit payment, in EUR (absolute value).
+BENEFIT_MAX_EUR = 1_000_000.0
+#: The cost of one service spell, in EUR.
+COST_MAX_EUR = 1_000_000.0
 LANGUAGES = ("fi", "sv", "other")
 SEXES = ("F", "M")
 
@@ -219,6 +238,8 @@ class Column:
     optional: bool = False  # the whole column may be absent from the file
     codes: tuple | None = None  # allowed values (nulls aside)
     description: str = ""
+    bounds: tuple | None = None  # (lowest, highest) plausible value, either may be None (numbers and dates)
+    may_follow_extraction: bool = False  # a date that may lie after the extraction date (a period's end)
 
 
 @dataclass(frozen=True)
@@ -253,7 +274,7 @@ PERSONS = TableContract(
     key=("person_id",),
     columns=(
         Column("person_id", pl.Int64()),
-        Column("birth_year", pl.Int16()),
+        Column("birth_year", pl.Int16(), bounds=(BIRTH_YEAR_MIN, BIRTH_YEAR_MAX)),
         Column("sex", pl.String(), codes=SEXES),
         Column("education", pl.String(), codes=EDUCATION_LEVELS),
         Column("language", pl.String(), codes=LANGUAGES),
@@ -296,7 +317,7 @@ SERVICE_SPELLS = TableContract(
         Column("end_reason", pl.Int8(), nullable=True, codes=tuple(SERVICE_END_REASONS)),
         Column("provider_id", pl.String(), nullable=True),
         Column("course_id", pl.String(), nullable=True),
-        Column("cost_eur", pl.Float64()),
+        Column("cost_eur", pl.Float64(), bounds=(None, COST_MAX_EUR)),
         Column("employer_sector", pl.Int8(), nullable=True, codes=tuple(EMPLOYER_SECTORS)),
     ),
 )
@@ -314,12 +335,13 @@ EARNINGS_REPORTS = TableContract(
         Column("person_id", pl.Int64()),
         Column("payer_id", pl.Int64()),
         Column("payment_date", pl.Date()),
-        Column("pay_period_start", pl.Date()),
-        Column("pay_period_end", pl.Date()),
-        Column("earning_period_start", pl.Date(), nullable=True, optional=True),
-        Column("earning_period_end", pl.Date(), nullable=True, optional=True),
+        Column("pay_period_start", pl.Date(), may_follow_extraction=True),
+        Column("pay_period_end", pl.Date(), may_follow_extraction=True),
+        Column("earning_period_start", pl.Date(), nullable=True, optional=True, may_follow_extraction=True),
+        Column("earning_period_end", pl.Date(), nullable=True, optional=True, may_follow_extraction=True),
         Column("income_type", pl.Int16(), codes=tuple(INCOME_TYPES)),
-        Column("amount_eur", pl.Float64(), description="negative only on recovery rows"),
+        Column("amount_eur", pl.Float64(), description="negative only on recovery rows",
+               bounds=(-AMOUNT_MAX_EUR, AMOUNT_MAX_EUR)),
         Column("subsidised", pl.Boolean(), description="employed with state employment appropriations"),
         Column("recovery", pl.Boolean(), optional=True,
                description="a recovery (takaisinperintä) of pay for the pay period on the row"),
@@ -338,9 +360,9 @@ BENEFIT_REPORTS = TableContract(
         Column("person_id", pl.Int64()),
         Column("benefit_type", pl.String(), codes=tuple(BENEFIT_TYPES)),
         Column("payment_date", pl.Date()),
-        Column("period_start", pl.Date()),
-        Column("period_end", pl.Date()),
-        Column("amount_eur", pl.Float64()),
+        Column("period_start", pl.Date(), may_follow_extraction=True),
+        Column("period_end", pl.Date(), may_follow_extraction=True),
+        Column("amount_eur", pl.Float64(), bounds=(-BENEFIT_MAX_EUR, BENEFIT_MAX_EUR)),
     ),
 )
 
@@ -402,7 +424,7 @@ CANDIDATE_SEARCHES = TableContract(
         Column("vacancy_id", pl.Int64()),
         Column("employer_id", pl.Int64()),
         Column("search_date", pl.Date()),
-        Column("persons_proposed", pl.Int32()),
+        Column("persons_proposed", pl.Int32(), bounds=(None, 100_000)),
         Column("result_code", pl.String(), nullable=True, codes=tuple(SEARCH_RESULTS)),
     ),
 )
@@ -420,10 +442,33 @@ INTEGRATION_PLANS = TableContract(
     ),
 )
 
+#: The area classification of the delivery: which employment area each municipality belongs
+#: to. Area and municipality codes of the other tables are checked against it
+#: (:mod:`impact.registers.validate`); without it they are checked only for consistency.
+AREAS = TableContract(
+    name="areas",
+    row="a municipality and the employment area it belongs to (the delivery's area classification)",
+    key=("municipality",),
+    required=False,
+    columns=(
+        Column("municipality", pl.String(), description="3-digit municipality code"),
+        Column("employment_area", pl.String(), description="employment area code"),
+    ),
+)
+
 CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (PERSONS, JOBSEEKING_SPELLS, SERVICE_SPELLS, EARNINGS_REPORTS, BENEFIT_REPORTS,
-                        PAYERS, VACANCIES, JOB_OFFERS, CANDIDATE_SEARCHES, INTEGRATION_PLANS)
+                        PAYERS, VACANCIES, JOB_OFFERS, CANDIDATE_SEARCHES, INTEGRATION_PLANS, AREAS)
 }
+
+#: Columns holding area codes, checked against ``areas`` when the delivery has it:
+#: (table, column, column of ``areas``).
+AREA_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("persons", "municipality", "municipality"),
+    ("persons", "employment_area", "employment_area"),
+    ("jobseeking_spells", "municipality", "municipality"),
+    ("vacancies", "employment_area", "employment_area"),
+)
 
 #: Links between tables checked by validation: (table, column, referenced table, its column,
 #: severity). A link is checked only when both tables are present (nulls are not checked).

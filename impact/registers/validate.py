@@ -16,6 +16,15 @@ original; for the optional brokerage tables, links to tables that must hold the 
 vacancy; a vacancy's employer in ``payers`` is a warning; a link whose table is absent is
 reported as not checked) and a negative ``persons_proposed``.
 
+Checks that keep bad inputs from silently skewing results (issue 17; ``docs/disclosure.md``
+§3): values outside the plausibility bounds of :mod:`impact.registers.schema` (amounts,
+costs, birth years, every date within 1950..2100), rows dated after the extraction date of
+the delivery (``delivery.toml``, :mod:`impact.registers.delivery`; errors, or warnings with
+``after_extraction = "drop"``), persons born after it, the same Incomes Register report
+(payer, report reference, version) under several report ids, one version submitted with two
+actions, and area codes unknown to the delivery's ``areas`` classification (or, without it,
+a municipality assigned to several employment areas).
+
 Speed (1M persons, 73M earnings rows: about 15 s of CPU, under 1 GiB): each table is
 scanned lazily with the streaming engine and all its row checks are counted in one pass;
 only failing checks are scanned again for example ids. Null checks are skipped for Parquet
@@ -30,6 +39,7 @@ never raises a polars error: read failures become ``unreadable_file`` problems.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,7 +61,17 @@ from impact.registers.read import (
     scan_raw,
     typed_exprs,
 )
-from impact.registers.schema import CONTRACTS, FOREIGN_KEYS, TableContract
+from impact.errors import ConfigError
+from impact.registers.delivery import AFTER_EXTRACTION, DELIVERY_FILE, read_delivery
+from impact.registers.schema import (
+    AREA_COLUMNS,
+    BIRTH_YEAR_MAX,
+    CONTRACTS,
+    DATE_MAX,
+    DATE_MIN,
+    FOREIGN_KEYS,
+    TableContract,
+)
 
 __all__ = ["Problem", "ValidationReport", "validate_folder", "validate_tables"]
 
@@ -136,6 +156,15 @@ class ValidationReport:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Checks that depend on the delivery: the extraction date and what to do with rows after it."""
+
+    extraction_date: dt.date | None = None
+    origin: str = ""  # where the date came from, for messages
+    after_extraction: str = "error"
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,8 +292,52 @@ def _duplicate_keys(t: _Table) -> list[Problem]:
                     tuple(ids), int(dups.get_column("__n").sum()), "error", id_col)]
 
 
+def _fmt(v: object) -> str:
+    return f"{v:,.0f}" if isinstance(v, float) else str(v)
+
+
+def _bound_checks(t: _Table, opts: _Options) -> list[_Check]:
+    """Plausibility bounds of numbers and dates, and dates after the extraction date."""
+    checks: list[_Check] = []
+    x = opts.extraction_date
+    for col in t.contract.columns:
+        if col.name not in t.usable:
+            continue
+        c = pl.col(col.name)
+        if isinstance(col.dtype, pl.Date):
+            checks.append(_Check("date_out_of_range", col.name, (c < DATE_MIN) | (c > DATE_MAX),
+                                 f"dates outside {DATE_MIN} .. {DATE_MAX}; expected a real date (an unknown date "
+                                 "is empty, not a placeholder)", values=c))
+            if x is not None and not col.may_follow_extraction:
+                drop = opts.after_extraction == "drop"
+                checks.append(_Check(
+                    "after_extraction", col.name, (c > x) & (c <= DATE_MAX),
+                    f"dated after the extraction date {x} ({opts.origin}); "
+                    + ("left out of the outcomes and counted (after_extraction = 'drop')" if drop else
+                       "expected dates up to the extraction date (or set after_extraction = 'drop' to leave "
+                       "these rows out and count them)"),
+                    severity="warning" if drop else "error", values=c))
+        elif col.bounds is not None:
+            lo, hi = col.bounds
+            cond = pl.lit(False)
+            if lo is not None:
+                cond = cond | (c < lo)
+            if hi is not None:
+                cond = cond | (c > hi)
+            rng = f"{_fmt(lo) if lo is not None else ''} .. {_fmt(hi) if hi is not None else ''}".strip()
+            checks.append(_Check("implausible", col.name, cond & c.is_finite() if col.dtype.is_float() else cond,
+                                 f"values outside the plausible range {rng}; expected {expected_text(col)} "
+                                 "within it (a data error or a unit mix-up, e.g. cents)", values=c))
+    if t.name == "persons" and "birth_year" in t.usable and x is not None:
+        c = pl.col("birth_year")
+        checks.append(_Check("born_after_extraction", "birth_year", (c > x.year) & (c <= BIRTH_YEAR_MAX),
+                             f"birth year after the extraction date {x}; expected a year up to {x.year}",
+                             values=c))
+    return checks
+
+
 def _row_checks(t: _Table, person_ids: pl.Series | None, seeker_ids: pl.Series | None,
-                refs: dict | None = None) -> list[_Check]:
+                refs: dict | None = None, opts: _Options = _Options(), areas: dict | None = None) -> list[_Check]:
     checks: list[_Check] = []
     u = t.usable
     flagged = {p.column.name: p for p in t.plans if p.failed is not None and p.expr is not None}
@@ -289,6 +362,7 @@ def _row_checks(t: _Table, person_ids: pl.Series | None, seeker_ids: pl.Series |
             checks.append(_Check("non_finite", col.name, c.is_not_null() & ~c.is_finite(),
                                  "values that are not finite (NaN or infinite); expected a finite number",
                                  values=c))
+    checks += _bound_checks(t, opts)
     for start, end in t.contract.date_ranges:
         if start in u and end in u:
             checks.append(_Check("end_before_start", end, pl.col(end) < pl.col(start),
@@ -336,6 +410,12 @@ def _row_checks(t: _Table, person_ids: pl.Series | None, seeker_ids: pl.Series |
                                  c.is_not_null() & ~c.is_in(ids.implode()),
                                  f"{column} not in {ref_table}.{ref_column}; every {column} must be there",
                                  severity=severity, values=c))
+    for (table, column), (codes, source) in (areas or {}).items():
+        if table == t.name and column in u:
+            c = pl.col(column)
+            checks.append(_Check("unknown_area", column, c.is_not_null() & ~c.is_in(codes.implode()),
+                                 f"{column} codes not in {source}; expected a code of the delivery's area "
+                                 "classification", values=c))
     if t.name != "persons" and "person_id" in u:
         pid = pl.col("person_id")
         if person_ids is not None:
@@ -500,19 +580,132 @@ def _foreign_keys(prepared: dict[str, _Table]) -> tuple[dict, list[Problem]]:
     return refs, notes
 
 
+def _area_codes(prepared: dict[str, _Table]) -> tuple[dict, list[Problem]]:
+    """Known area codes per checked column (:data:`AREA_COLUMNS`), and the area problems.
+
+    With the delivery's ``areas`` table, codes are known from it, and a person's employment
+    area must be the area of their municipality. Without it, a municipality must map to one
+    employment area among the persons, and a vacancy's area must be one of the persons' areas.
+    """
+    areas, persons = prepared.get("areas"), prepared.get("persons")
+    out: dict = {}
+    problems: list[Problem] = []
+    if areas is not None and {"municipality", "employment_area"} <= areas.usable:
+        try:
+            amap = areas.lf.select("municipality", "employment_area").collect()
+        except READ_ERRORS:
+            return {}, []  # reported by the table's own checks
+        for table, column, acol in AREA_COLUMNS:
+            out[(table, column)] = (amap.get_column(acol).drop_nulls().unique(), f"areas.{acol}")
+        if persons is not None and {"municipality", "employment_area"} <= persons.usable:
+            p = persons.lf.select("person_id" if "person_id" in persons.usable else pl.lit(None).alias("person_id"),
+                                  "municipality", "employment_area")
+            bad = (p.join(amap.lazy().rename({"employment_area": "__area"}), on="municipality", how="inner")
+                   .filter(pl.col("employment_area") != pl.col("__area")).collect())
+            problems += _problem_from_rows(
+                persons, bad, "area_mismatch", "employment_area",
+                "employment_area is not the area of the person's municipality in the delivery's areas table")
+        return out, problems
+    if persons is None or not {"municipality", "employment_area"} <= persons.usable:
+        return {}, []
+    try:
+        pairs = (persons.lf.group_by("municipality", "employment_area").agg(pl.len().alias("n"))
+                 .collect(engine="streaming").drop_nulls())
+    except READ_ERRORS:
+        return {}, []
+    split = pairs.filter(pl.len().over("municipality") > 1).sort("municipality", "n", descending=[False, True])
+    if split.height:
+        shown = "; ".join(
+            f"{r['municipality']}: " + ", ".join(f"{a} ({n:,} person{'s' if n != 1 else ''})"
+                                                 for a, n in zip(r["employment_area"], r["n"]))
+            for r in split.group_by("municipality", maintain_order=True).agg("employment_area", "n")
+            .head(N_EXAMPLES).iter_rows(named=True))
+        problems.append(Problem("persons", persons.file, "employment_area", "area_mismatch",
+                                f"municipalities assigned to several employment areas ({shown}); a municipality "
+                                "belongs to one area (add the delivery's areas table to name the right one)",
+                                n_rows=int(split.get_column("n").sum())))
+    problems.append(Problem("areas", "areas.parquet", None, "not_checked",
+                            "no areas table (the delivery's municipality -> employment area classification): area "
+                            "codes are checked only for consistency between persons and the other tables",
+                            severity="warning"))
+    out[("vacancies", "employment_area")] = (pairs.get_column("employment_area").unique(), "persons.employment_area")
+    out[("jobseeking_spells", "municipality")] = (pairs.get_column("municipality").unique(), "persons.municipality")
+    return out, problems
+
+
+def _submissions(t: _Table) -> list[Problem]:
+    """Earnings reports submitted twice, or one version submitted with two actions.
+
+    A report is identified by (payer_id, report_ref, version): two report_ids for it count its
+    earnings twice (a duplicate submission), and a replacement and a cancellation with the
+    same version leave the later state undecidable.
+    """
+    key = ["payer_id", "report_ref", "version"]
+    if not set(key) | {"report_id", "action"} <= t.usable:
+        return []
+    # One streaming pass over a single 64-bit hash of (payer, reference, version) with the smallest
+    # and largest report id: a hash holding two report ids is a candidate (two submissions of one
+    # version, whatever their actions). The few candidates are then checked exactly; a hash
+    # collision can only add a candidate, never hide one.
+    rid, act = pl.col("report_id"), pl.col("action")
+    h = (pl.col("report_ref").hash(seed=1) ^ pl.col("payer_id").hash(seed=2) ^ pl.col("version").hash(seed=3))
+    cand = (t.lf.select(rid, h.alias("__h")).group_by("__h").agg(rid.min().alias("__lo"), rid.max().alias("__hi"))
+            .filter(pl.col("__lo") != pl.col("__hi")).select("__h").collect(engine="streaming"))
+    if cand.height == 0:
+        return []
+    g = (t.lf.filter(h.is_in(cand.get_column("__h").implode()))
+         .select(*key, "report_id", "action").unique()
+         .group_by(key).agg(rid.unique().sort().alias("ids"), act.unique().sort())
+         .filter((pl.col("ids").list.len() > 1) | (pl.col("action").list.len() > 1))
+         .collect().sort(key))
+    if g.height == 0:
+        return []
+    problems = []
+    conflict = g.filter(pl.col("action").list.len() > 1)
+    dup = g.filter(pl.col("action").list.len() == 1)
+
+    def shown(df: pl.DataFrame) -> str:
+        return "; ".join(f"payer {r['payer_id']} report_ref {r['report_ref']!r} version {r['version']}: report_id "
+                         + ", ".join(map(str, r["ids"]))
+                         + (f" ({' and '.join(repr(a) for a in r['action'])})" if len(r["action"]) > 1 else "")
+                         for r in df.head(3).iter_rows(named=True))
+
+    if conflict.height:
+        ids = tuple(conflict.get_column("ids").explode().unique(maintain_order=True).head(N_EXAMPLES).to_list())
+        problems.append(Problem(t.name, t.file, "action", "conflicting_versions",
+                                f"one report version submitted with different actions ({shown(conflict)}); "
+                                "expected one action per (payer_id, report_ref, version)",
+                                ids, int(conflict.get_column("ids").list.len().sum()), "error", "report_id"))
+    if dup.height:
+        ids = tuple(dup.get_column("ids").explode().unique(maintain_order=True).head(N_EXAMPLES).to_list())
+        problems.append(Problem(t.name, t.file, "report_id", "duplicate_submission",
+                                f"the same report (payer_id, report_ref, version) submitted under several "
+                                f"report_ids ({shown(dup)}); its earnings would be counted twice. Expected one "
+                                "report_id per submission", ids, int(dup.get_column("ids").list.len().sum()),
+                                "error", "report_id"))
+    return problems
+
+
 # ---------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------
 
 
-def _validate(report: ValidationReport, prepared: dict[str, _Table]) -> None:
+def _validate(report: ValidationReport, prepared: dict[str, _Table], opts: _Options = _Options()) -> None:
     persons = prepared.get("persons")
     person_ids = _person_ids(persons)
     seeker_ids = _person_ids(prepared.get("jobseeking_spells"))
     refs, notes = _foreign_keys(prepared)
     report.problems += notes
+    areas, area_problems = _area_codes(prepared)
+    report.problems += area_problems
+    if opts.extraction_date is None and report.source != "tables in memory":
+        report.problems.append(Problem("", DELIVERY_FILE, None, "no_extraction_date",
+                                       f"no extraction date ({DELIVERY_FILE} absent, none given): dates after the "
+                                       "extraction are not checked; a run will ask for the date",
+                                       severity="warning"))
     for name, t in prepared.items():
-        n_rows, problems = _run_row_checks(t, _row_checks(t, person_ids, seeker_ids, refs))
+        n_rows, problems = _run_row_checks(t, _row_checks(t, person_ids, seeker_ids, refs, opts, areas))
         report.tables[name].n_rows = n_rows
         if n_rows is not None:
             try:
@@ -523,6 +716,7 @@ def _validate(report: ValidationReport, prepared: dict[str, _Table]) -> None:
                     later = _later_versions(t)
                     if later is not None and later.height:
                         problems += _orphan_versions(t, later)
+                    problems += _submissions(t)
             except READ_ERRORS as e:
                 problems.append(_unreadable(t.name, t.file, e))
             if n_rows == 0:
@@ -531,13 +725,24 @@ def _validate(report: ValidationReport, prepared: dict[str, _Table]) -> None:
         report.problems += problems
 
 
-def validate_folder(path: str | Path, raise_on_error: bool = True) -> ValidationReport:
+def _options(extraction_date: dt.date | None, after_extraction: str, origin: str) -> _Options:
+    if after_extraction not in AFTER_EXTRACTION:
+        raise ConfigError(f"after_extraction = {after_extraction!r}; expected one of {list(AFTER_EXTRACTION)}")
+    return _Options(extraction_date, origin, after_extraction)
+
+
+def validate_folder(path: str | Path, raise_on_error: bool = True, extraction_date: dt.date | None = None,
+                    after_extraction: str = "error") -> ValidationReport:
     """Check a register folder against the data contracts and report every problem.
 
     Parameters
     ----------
     path : folder with ``NAME.parquet`` or ``NAME.csv`` per table (``benefit_reports`` optional).
     raise_on_error : raise one :class:`RegisterValidationError` carrying every error found.
+    extraction_date : the extraction date of the delivery (default: from the folder's
+        ``delivery.toml``, see :mod:`impact.registers.delivery`); rows dated after it are errors.
+    after_extraction : ``"error"`` (default) or ``"drop"``: rows after the extraction date are
+        then warnings (the outcome stage leaves them out and counts them).
 
     Returns
     -------
@@ -547,6 +752,15 @@ def validate_folder(path: str | Path, raise_on_error: bool = True) -> Validation
     t0 = time.perf_counter()
     folder = Path(path)
     report = ValidationReport(str(folder))
+    opts = _options(extraction_date, after_extraction, "given")
+    if extraction_date is None and folder.is_dir():
+        try:
+            d = read_delivery(folder)
+        except ConfigError as e:
+            report.problems.append(Problem("", DELIVERY_FILE, None, "bad_manifest", str(e)))
+            d = None
+        if d is not None:
+            opts = _options(d.extraction_date, after_extraction, f"{DELIVERY_FILE}")
     if not folder.is_dir():
         report.problems.append(Problem("", str(folder), None, "missing_folder",
                                        f"register folder {folder} does not exist or is not a folder"))
@@ -577,7 +791,7 @@ def validate_folder(path: str | Path, raise_on_error: bool = True) -> Validation
             report.problems += problems
             if t is not None:
                 prepared[name] = t
-        _validate(report, prepared)
+        _validate(report, prepared, opts)
     report.seconds = time.perf_counter() - t0
     if raise_on_error:
         report.raise_if_errors()
@@ -585,7 +799,8 @@ def validate_folder(path: str | Path, raise_on_error: bool = True) -> Validation
 
 
 def validate_tables(
-    tables: Mapping[str, pl.DataFrame | pl.LazyFrame], raise_on_error: bool = True
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame], raise_on_error: bool = True,
+    extraction_date: dt.date | None = None, after_extraction: str = "error",
 ) -> ValidationReport:
     """Check in-memory register tables (name -> frame) against the data contracts.
 
@@ -594,6 +809,7 @@ def validate_tables(
     """
     t0 = time.perf_counter()
     report = ValidationReport("tables in memory")
+    opts = _options(extraction_date, after_extraction, "given")
     prepared: dict[str, _Table] = {}
     for name in tables:
         if name not in CONTRACTS:
@@ -615,7 +831,7 @@ def validate_tables(
         report.problems += problems
         if t is not None:
             prepared[name] = t
-    _validate(report, prepared)
+    _validate(report, prepared, opts)
     report.seconds = time.perf_counter() - t0
     if raise_on_error:
         report.raise_if_errors()

@@ -424,7 +424,10 @@ def _published_cells(pub: Publication, kstr: list[str], cell_sup: np.ndarray,
     empty = pl.DataFrame(schema={"table": pl.String, "cell": pl.String, "person_id": pl.Int64})
     if pub.members is None or not pub.members.height:
         return empty
-    shown_parts = {(k, CELL) for k, s in zip(kstr, cell_sup) if not s}
+    hidden = cell_sup.copy()
+    if pub.kind == "step_curve" and group_sup:  # a Kaplan-Meier point shows nothing unless it is kept
+        hidden |= np.logical_or.reduce(list(group_sup.values()))
+    shown_parts = {(k, CELL) for k, s in zip(kstr, hidden) if not s}
     for gi, g in enumerate(pub.groups):
         shown_parts |= {(k, p) for k, s in zip(kstr, group_sup[gi]) if not s for p in g.parts}
     mem = pub.members.with_columns(_k=_key_expr(pub.keys))

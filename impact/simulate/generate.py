@@ -9,6 +9,7 @@ folder inside the output folder (memory-mapped by the main process, deleted once
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -25,11 +26,12 @@ import pyarrow.parquet as pq
 
 from impact.errors import ConfigError
 from impact.months import month_label
+from impact.registers.delivery import write_delivery
 from impact.registers.schema import CONTRACTS
 from impact.simulate import brokerage
 from impact.simulate.engine import PAY, E, H, BlockSimulator, make_geography
 from impact.simulate.scenario import VARIANTS, load_scenario, parse_month
-from impact.simulate.tables import SEG, BlockTables, area_codes, labels
+from impact.simulate.tables import SEG, BlockTables, area_codes, labels, muni_codes
 
 REGISTER_TABLES = ("persons", "jobseeking_spells", "service_spells", "earnings_reports", "benefit_reports",
                    *brokerage.TABLES)
@@ -244,9 +246,25 @@ def _parallel_blocks(blocks: list, workers: int, spill: str):
                     os.remove(paths[name])
 
 
+def is_register_file(rel: str) -> bool:
+    """True for a file the generator writes into a register folder (path relative to it).
+
+    Recognises folders written before the ``.impact-output.json`` marker existed
+    (:func:`impact.publish.check_replaceable`).
+    """
+    top = rel.split("/", 1)[0]
+    return (rel in ("delivery.toml", ".scenario_hash", "payers.parquet", "areas.parquet")
+            or rel in {f"{t}.parquet" for t in REGISTER_TABLES} or top == "truth")
+
+
 def simulate(scenario: str | Path = "default", persons: int | None = None, seed: int | None = None,
-             out: str | Path = "synthetic_data/default", workers: int | None = None) -> str:
-    """Write synthetic registers with a known truth.
+             out: str | Path = "synthetic_data/default", workers: int | None = None,
+             extra_files: dict[str, str] | None = None) -> str:
+    """Write synthetic registers with a known truth, atomically.
+
+    The whole folder is written into a hidden staging folder beside ``out`` and published in
+    one step (:mod:`impact.publish`): ``out`` is at every instant the old registers or the new
+    ones, never a mix. An existing ``out`` is replaced only if the generator wrote it.
 
     Parameters
     ----------
@@ -261,14 +279,41 @@ def simulate(scenario: str | Path = "default", persons: int | None = None, seed:
     workers
         Processes simulating blocks in parallel (default: up to 2 when there are several
         blocks). The output does not depend on it.
+    extra_files
+        Text files (relative name -> content) written into the folder before it is published.
 
     Returns
     -------
     str
         A printable summary (row counts, services, true effects at 12 months).
+
+    Raises
+    ------
+    ConfigError
+        A bad scenario, size or seed.
+    impact.publish.OutputError
+        ``out`` cannot be written, or holds files the generator did not write.
     """
+    from impact.publish import check_replaceable, discard, publish, staging_dir
+
+    final = check_replaceable(out, "simulate", is_register_file)
+    cfg = load_scenario(scenario)  # a bad scenario fails before anything is written
+    staging = staging_dir(final)
+    try:
+        summary = _generate(cfg, persons, seed, staging, workers, shown=Path(out))
+        for name, text in (extra_files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
+        publish(staging, final, "simulate", is_register_file)
+    except BaseException:
+        discard(staging)
+        raise
+    return summary
+
+
+def _generate(cfg: dict, persons: int | None, seed: int | None, out: Path, workers: int | None,
+              shown: Path) -> str:
+    """Write the registers of a loaded scenario into ``out`` (a staging folder); returns the summary."""
     t_start = time.perf_counter()
-    cfg = load_scenario(scenario)
     sim_cfg = cfg["simulation"]
     n_total = int(persons if persons is not None else sim_cfg["persons"])
     seed = int(seed if seed is not None else sim_cfg["seed"])
@@ -321,6 +366,7 @@ def simulate(scenario: str | Path = "default", persons: int | None = None, seed:
         w.close()
     payers = brokerage.payers_frame(cfg, geo)
     _atomic_parquet(payers, out / "payers.parquet")
+    _atomic_parquet(areas_frame(geo), out / "areas.parquet")
     _write_area_truth(out / "truth", cfg, geo, m0, T, am_persons, am_with, am_without)
     (out / "truth" / "scenario.toml").write_text(cfg["_source_text"], encoding="utf-8")
     resolved = {k: v for k, v in cfg.items() if not k.startswith("_")}
@@ -330,9 +376,19 @@ def simulate(scenario: str | Path = "default", persons: int | None = None, seed:
             f'start_month = "{month_label(m0)}"\nend_month = "{month_label(m1)}"\n'
             f'extraction_date = "{sim_cfg["extraction_date"]}"\n')
     (out / "truth" / "run.toml").write_text(meta, encoding="utf-8")
+    write_delivery(out, dt.date.fromisoformat(str(sim_cfg["extraction_date"])),
+                   f"impact simulate: scenario {cfg['name']}, {n_total} persons, seed {seed}")
     counts = {k: w.rows for k, w in writers.items()}
     counts["payers"] = payers.height
-    return _summary(out, cfg, n_total, seed, counts, time.perf_counter() - t_start)
+    return _summary(out, cfg, n_total, seed, counts, time.perf_counter() - t_start, shown)
+
+
+def areas_frame(geo) -> pl.DataFrame:
+    """The delivery's area classification (``areas``): each municipality and its employment area."""
+    return pl.DataFrame({
+        "municipality": labels(muni_codes(geo.muni_code), np.arange(len(geo.muni_code))),
+        "employment_area": labels(area_codes(geo.n_areas), geo.muni_area),
+    }).sort("municipality")
 
 
 def _write_area_truth(folder: Path, cfg: dict, geo, m0: int, T: int, persons, emp_with, emp_without) -> None:
@@ -377,10 +433,10 @@ def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _summary(out: Path, cfg: dict, n: int, seed: int, counts: dict, secs: float) -> str:
+def _summary(out: Path, cfg: dict, n: int, seed: int, counts: dict, secs: float, shown: Path) -> str:
     from impact.simulate.truth import true_att
 
-    lines = [f"scenario {cfg['name']}: {n:,} persons, seed {seed} -> {out}"]
+    lines = [f"scenario {cfg['name']}: {n:,} persons, seed {seed} -> {shown}"]
     for k, v in counts.items():
         lines.append(f"  {k:<28} {v:>12,} rows")
     try:

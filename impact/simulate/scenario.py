@@ -215,15 +215,37 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"scenario file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"scenario {path} is a folder; expected a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"scenario file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"scenario file {path} is not valid TOML: {exc}") from None
 
 
+def check_name(name: str, what: str = "scenario name") -> str:
+    """A name that becomes part of a path (scenario, folder): letters, digits, '_', '-', '.'; no '..'.
+
+    Raises
+    ------
+    ConfigError
+        The name could leave its folder (``../x``, ``a/b``, an absolute path) or is empty.
+    """
+    if not name or name in (".", "..") or ".." in name or not all(c.isalnum() or c in "_-." for c in name):
+        raise ConfigError(f"{what} {name!r} is not allowed: expected letters, digits, '_', '-' or '.' (no '/', no "
+                          "'..'), or a path to a .toml file")
+    return name
+
+
 def resolve_path(scenario: str | Path) -> Path:
-    """Path of a scenario given by name (in ``synthetic_data/scenarios/``) or by path."""
+    """Path of a scenario given by name (in ``synthetic_data/scenarios/``) or by a path ending in ``.toml``.
+
+    A name must stay inside the scenario folder (:func:`check_name`).
+    """
     p = Path(scenario)
-    if p.suffix == ".toml" or p.exists():
+    if p.suffix == ".toml":
         return p
+    check_name(str(scenario))
     cand = _SCENARIO_DIR / f"{scenario}.toml"
     if not cand.exists():
         names = sorted(x.stem for x in _SCENARIO_DIR.glob("*.toml"))

@@ -3,8 +3,8 @@
 Synthetic registers are generated once per (scenario, persons, seed) into
 ``synthetic_data/<scenario>_<persons>_<seed>/`` and reused while the scenario is unchanged
 (the folder records the hash of the resolved scenario; a changed scenario regenerates).
-Generation writes into a temporary sibling folder that is renamed into place, so an
-interrupted run never leaves a half-written cache.
+Generation publishes the folder atomically (:mod:`impact.publish`), so an interrupted run
+never leaves a half-written cache.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -42,8 +39,11 @@ class DataOptions:
                                    kind="str")
     synthetic: SyntheticSource | None = option(None, "Synthetic registers: { scenario, persons, seed }.",
                                                kind="table", default_factory=lambda: None, default_text="not set")
-    extraction_date: dt.date | None = option(None, "Date of the register extraction (default: the latest payment "
-                                             "date in the earnings reports).", kind="date")
+    extraction_date: dt.date | None = option(None, "Date of the register extraction (default: delivery.toml of the "
+                                             "register folder; never the largest date in the data; not later than "
+                                             "the delivery's).", kind="date")
+    after_extraction: str = option("error", "Rows dated after the extraction date: 'error' stops the run naming "
+                                   "them; 'drop' drops and counts them.", kind="str", choices=("error", "drop"))
     backend: str = option("duckdb", "Where the register stages run; its settings go in [data.<backend>].", kind="str",
                           choices=BACKENDS)
     backend_settings: tuple[tuple[str, Any], ...] = ()
@@ -65,7 +65,8 @@ def parse_data(d: Any) -> DataOptions:
 
     if d is None:
         raise ConfigError("missing required section [data] (registers = FOLDER, or synthetic = {...})")
-    check_keys(d, "data", ["registers", "synthetic", "extraction_date", "backend", *BACKENDS], MOVED)
+    check_keys(d, "data", ["registers", "synthetic", "extraction_date", "after_extraction", "backend", *BACKENDS],
+               MOVED)
     raw_backend = d.get("backend", "duckdb")
     if not isinstance(raw_backend, str):
         raise ConfigError(f"data.backend = {raw_backend!r} is not allowed: expected a string")
@@ -90,7 +91,7 @@ def parse_data(d: Any) -> DataOptions:
         raise ConfigError("[data] needs exactly one of 'data.registers' (a register folder) or 'data.synthetic' "
                           f"(scenario, persons, seed); got {'both' if opts.registers else 'neither'}")
     return DataOptions(registers=opts.registers, synthetic=synthetic, extraction_date=opts.extraction_date,
-                       backend=backend, backend_settings=tuple(sorted(dict(d.get(backend, {})).items())))
+                       after_extraction=opts.after_extraction, backend=backend, backend_settings=tuple(sorted(dict(d.get(backend, {})).items())))
 
 REGISTER_FILES = ("persons", "jobseeking_spells", "service_spells", "earnings_reports", "benefit_reports")
 HASH_FILE = ".scenario_hash"
@@ -126,8 +127,12 @@ def scenario_hash(scenario: str) -> str:
 
 
 def synthetic_folder(cfg: Any, root: Path = Path("synthetic_data")) -> Path:
+    """``root/<scenario>_<persons>_<seed>``; the scenario name must stay inside ``root``."""
+    from impact.simulate.scenario import check_name
+
     s = cfg.data.synthetic
     name = Path(s.scenario).stem if s.scenario.endswith(".toml") else s.scenario
+    check_name(name, "data.synthetic.scenario")
     return root / f"{name}_{s.persons}_{s.seed}"
 
 
@@ -145,25 +150,12 @@ def ensure_synthetic(cfg: Any, root: Path = Path("synthetic_data"),
     folder = synthetic_folder(cfg, root)
     h = scenario_hash(s.scenario)
     marker = folder / HASH_FILE
-    if marker.exists() and marker.read_text().strip() == h and (folder / "persons.parquet").exists():
+    if (marker.exists() and marker.read_text().strip() == h and (folder / "persons.parquet").exists()
+            and (folder / "delivery.toml").exists()):  # a folder from before delivery manifests is regenerated
         return folder, False
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=root))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the registers are meant to be shared
-    try:
-        log(f"generating synthetic registers: scenario {s.scenario}, {s.persons:,} persons, seed {s.seed}")
-        simulate(scenario=s.scenario, persons=s.persons, seed=s.seed, out=tmp)
-        (tmp / HASH_FILE).write_text(h)
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    log(f"generating synthetic registers: scenario {s.scenario}, {s.persons:,} persons, seed {s.seed}")
+    # published atomically with its scenario hash (impact.publish): never half-written
+    simulate(scenario=s.scenario, persons=s.persons, seed=s.seed, out=folder, extra_files={HASH_FILE: h})
     return folder, True
 
 

@@ -5,8 +5,11 @@
       -> truth (synthetic registers) -> disclosure -> document -> write -> publish
 
 :func:`run_pipeline` computes everything in memory (:class:`StudyOutput`); :func:`run_study`
-writes it into a staging folder beside the report and publishes it in one step, so a failed
-run leaves the previous report untouched.
+checks its published cells against the differencing ledger (:mod:`impact.ledger`), writes it
+into a hidden staging folder ``reports/.NAME.staging-*`` and publishes it in one step
+(:mod:`impact.publish`): at every instant ``reports/NAME`` is the whole old report or the
+whole new one, and a failed or killed run leaves the previous report untouched (its leftovers
+are removed by the next run).
 """
 
 from __future__ import annotations
@@ -14,10 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from impact.publish import check_replaceable, discard, publish, staging_dir
 from impact.report.disclosure import Disclosed, disclose, disclose_flow
 from impact.study.config import StudyConfig, load_config
-from impact.study.context import AnalysisResult, DisclosedResult, StudyContext
+from impact.study.context import AnalysisResult, DisclosedResult, Notice, StudyContext
 from impact.study.stages import RunInfo
 
 
@@ -98,6 +99,7 @@ class StudyOutput:
     results: list[DisclosedResult]
     document: Any  # impact.report.render.ReportDoc (None when not built)
     published_cells: pl.DataFrame
+    population_persons: pl.DataFrame | None = None  # person_id of the study population (memory only)
 
     def estimates(self) -> pd.DataFrame:
         frames = [r.estimates.frame for r in self.results if r.estimates is not None and len(r.estimates.frame)]
@@ -114,7 +116,7 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
         folder, generated = stages.registers(cfg, data_dir, synthetic_root, progress.log)
         info["rows"] = f"{folder}{' (generated)' if generated else ''}"
     with progress.stage("validate") as info:
-        rows, warnings, hashes = stages.validate(folder)
+        rows, warnings, hashes = stages.validate(folder, cfg.data)
         info["rows"] = ", ".join(f"{k} {v:,}" for k, v in rows.items())
     data = cfg.data
     be = backend or data.backend
@@ -125,7 +127,7 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
         ocfg = cfg.outcomes.outcome_config(data.extraction_date, cfg.disclosure.min_cell)
         cache = (cache_dir / f"outcomes-{stages.outcome_cache_key(hashes, ocfg)}" if cache_dir is not None and
                  be == "duckdb" else None)
-        out, panel, hit = stages.outcomes(con, tables, ocfg, cache)
+        out, panel, hit, cache_warning = stages.outcomes(con, tables, ocfg, cache, folder)
         info["rows"] = (("from cache; " if hit else "") + f"{out.service_outcomes.height:,} service spells, "
                         f"{out.spell_outcomes.height:,} job-seeking spells")
     with progress.stage("population") as info:
@@ -136,7 +138,8 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
     run_info = RunInfo(registers_dir=folder, generated=generated,
                        synthetic=cfg.data.synthetic is not None and data_dir is None, register_rows=rows, input_hashes=hashes,
                        validation_warnings=warnings, extraction_date=out.extraction_date, last_month=out.last_month,
-                       outcome_config=out.config, exclusions=out.exclusions, backend=be)
+                       outcome_config=out.config, exclusions=out.exclusions, backend=be,
+                       warnings=(cache_warning,) if cache_warning else ())
     return ctx, run_info
 
 
@@ -184,7 +187,7 @@ def run_pipeline(cfg: StudyConfig, data_dir: str | Path | None = None, synthetic
         doc = None
         if figures_dir is not None:
             with progress.stage("document") as st:
-                doc = build_document(cfg, info, population, disclosed, [], figures_dir)
+                doc = build_document(cfg, info, population, disclosed, [Notice(w) for w in info.warnings], figures_dir)
                 st["rows"] = f"{len(doc.warnings)} warnings, {len(doc.borderline)} borderline"
     finally:
         try:
@@ -192,7 +195,7 @@ def run_pipeline(cfg: StudyConfig, data_dir: str | Path | None = None, synthetic
         except Exception:  # noqa: BLE001 - closing a finished connection must not hide the run's own error
             pass
     return StudyOutput(cfg=cfg, info=info, population=population, results=disclosed, document=doc,
-                       published_cells=cells)
+                       published_cells=cells, population_persons=ctx.population.units.select("person_id").unique())
 
 
 # ---------------------------------------------------------------------------------------
@@ -308,33 +311,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _staging_dir(final: Path) -> Path:
-    """A new staging folder beside ``final`` (same file system, so publishing is a rename)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the report is meant to be read
-    return tmp
-
-
-def _publish(staging: Path, final: Path) -> None:
-    """Replace ``final`` by ``staging`` (rename the old one aside first; both renames are atomic)."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(final, old)
-    try:
-        os.replace(staging, final)
-    except BaseException:
-        if old is not None:
-            os.replace(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _discard(staging: Path) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
-
-
 def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data_dir: str | Path | None = None,
               synthetic_root: Path = Path("synthetic_data"), quiet: bool = False, cache: bool = True,
               backend: str | None = None) -> Path:
@@ -356,22 +332,46 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
 
         backend = check_backend(backend)
     reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    final = reports_dir / cfg.study.name
-    cache_dir = reports_dir / ".cache" if cache else None
-    if cache_dir is not None:
-        cache_dir.mkdir(exist_ok=True)
-    staging = _staging_dir(final)
+    # refuses an output folder holding files `impact run` did not write, before any work
+    final = check_replaceable(reports_dir / cfg.study.name, "run", is_report_file)
+    cache_dir = reports_dir / ".cache" if cache else None  # optional: trouble with it is a warning
+    staging = staging_dir(final)  # hidden, beside the report; leftovers of killed runs are removed
     try:
         out = run_pipeline(cfg, data_dir, Path(synthetic_root), progress, cache_dir, backend,
                            figures_dir=staging / "figures")
         write_outputs(out, staging, started, t0, progress)
-        # publish: the staging folder holds the whole report; out.published_cells lists the persons
-        # behind every published cell (memory only); one call makes the report visible
-        _publish(staging, final)
+        entry = _ledger(out, reports_dir, final)  # refuses a report that differences an earlier one
+        try:
+            publish(staging, final, "run", is_report_file)  # atomic: the whole old report or the whole new one
+        except BaseException:
+            entry.unlink(missing_ok=True)
+            raise
     except BaseException:
-        _discard(staging)
+        discard(staging)
         raise
     progress.log(f"wrote {final}/ (report.html{', report.pdf' if 'pdf' in cfg.report.formats else ''}, "
                  f"results.json, manifest.json, figures/, tables/) in {time.perf_counter() - t0:.1f}s")
     return final
+
+
+def _ledger(out: StudyOutput, reports_dir: Path, final: Path) -> Path:
+    """Check the run's published cells (``out.published_cells``: every table, figure's data, flow
+    and estimate) against the differencing ledger, then record them (before publishing: a run
+    killed in between leaves a record, never an unrecorded report)."""
+    from impact import ledger
+
+    cells = out.published_cells
+    pop = out.population_persons
+    if pop is not None:  # the population's total, under the name earlier reports are compared by first
+        cells = pl.concat([pop.select(pl.lit("population").alias("table"), pl.lit("all").alias("cell"),
+                                      pl.col("person_id").cast(pl.Int64)), cells])
+    data, min_cell, name = ledger.data_hash(out.info.input_hashes), out.cfg.disclosure.min_cell, out.cfg.study.name
+    with ledger.locked(ledger.ledger_dir(reports_dir)) as folder:
+        ledger.check(folder, data, name, cells, min_cell)
+        return ledger.record(folder, data, name, cells, min_cell, final)
+
+
+def is_report_file(rel: str) -> bool:
+    """True for a file ``impact run`` writes into a report folder (path relative to it)."""
+    top = rel.split("/", 1)[0]
+    return rel in ("report.html", "report.pdf", "results.json", "manifest.json") or top in ("figures", "tables")

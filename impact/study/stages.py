@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +29,7 @@ class RunInfo:
     outcome_config: Any = None
     exclusions: Any = None  # polars frame of the outcome stage's rules (table, description, rows, action)
     backend: str = "duckdb"
+    warnings: tuple[str, ...] = ()  # for the report's first page (e.g. an outcome cache that could not be used)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -41,12 +39,20 @@ def registers(cfg: Any, data_dir: str | Path | None, synthetic_root: Path, log: 
     return resolve_registers(cfg, data_dir, synthetic_root, log=log)
 
 
-def validate(folder: Path) -> tuple[dict[str, int], tuple[str, ...], dict[str, str]]:
-    """Validate the register folder (raises on an error); its table sizes, warnings and file hashes."""
+def validate(folder: Path, data: Any) -> tuple[dict[str, int], tuple[str, ...], dict[str, str]]:
+    """Validate the register folder (raises on an error); its table sizes, warnings and file hashes.
+
+    The extraction date comes from the delivery (``delivery.toml``) or ``data.extraction_date``
+    (not later than the delivery's), never from the data; rows after it are an error or, with
+    ``data.after_extraction = "drop"``, dropped and counted.
+    """
+    from impact.registers.delivery import resolve_extraction_date
     from impact.registers.validate import validate_folder
     from impact.study.data import file_hashes
 
-    rep = validate_folder(folder, raise_on_error=True)
+    extraction = resolve_extraction_date(folder, data.extraction_date).extraction_date
+    rep = validate_folder(folder, raise_on_error=True, extraction_date=extraction,
+                          after_extraction=data.after_extraction)
     rows = {k: int(v.n_rows) for k, v in rep.tables.items() if v.n_rows is not None}
     return rows, tuple(str(p) for p in rep.warnings), file_hashes(folder)
 
@@ -75,51 +81,29 @@ def connect_backend(backend: str, settings: dict | None) -> Any:
         return ibis.duckdb.connect()
 
 
-def outcomes(con: Any, tables: dict, ocfg: Any, cache: Path | None) -> tuple[Any, Any, bool]:
+def outcomes(con: Any, tables: dict, ocfg: Any, cache: Path | None,
+             registers: Path | None = None) -> tuple[Any, Any, bool, str | None]:
     """Earnings panel and unit outcomes, reused from the cache when inputs and definitions are unchanged.
 
-    The cache (``reports/.cache/outcomes-KEY/``) holds exactly what the outcome stage returned,
-    keyed by the SHA-256 of every input file and of the outcome definitions, so a cache hit gives
-    the same tables as recomputing them. Returns (outcome tables, the panel as an Ibis table, hit).
+    The cache (``reports/.cache/outcomes-KEY/``, :mod:`impact.outcomes.cache`) holds exactly what
+    the outcome stage returned, keyed by the SHA-256 of every input file and of the outcome
+    definitions, so a cache hit gives the same tables as recomputing them. The cache is optional:
+    one that cannot be read or written gives a warning, never a failed run. Returns (outcome
+    tables, the panel as an Ibis table, hit, warning or None).
     """
     from impact.outcomes import compute_outcomes
-    from impact.outcomes.pipeline import OutcomeTables
+    from impact.outcomes.cache import read_outcome_cache, write_outcome_cache
 
-    if cache is not None and (cache / "meta.json").exists():
-        meta = json.loads((cache / "meta.json").read_text())
-        res = OutcomeTables(
-            person_month=None, service_outcomes=pl.read_parquet(cache / "service_outcomes.parquet"),
-            spell_outcomes=pl.read_parquet(cache / "spell_outcomes.parquet"),
-            exclusions=pl.read_parquet(cache / "exclusions.parquet"), config=ocfg,
-            extraction_date=dt.date.fromisoformat(meta["extraction_date"]), last_month=int(meta["last_month"]))
-        return res, con.read_parquet(str(cache / "person_month.parquet"), table_name="study_person_month"), True
+    warning = None
+    if cache is not None:
+        res, panel, warning = read_outcome_cache(cache, con, ocfg)
+        if res is not None:
+            return res, panel, True, warning
     res = compute_outcomes(con, tables, ocfg, collect_person_month=False)
     panel = _panel_table(con, res)
     if cache is not None:
-        _write_cache(con, res, panel, cache)
-    return res, panel, False
-
-
-def _write_cache(con: Any, res: Any, panel: Any, cache: Path) -> None:
-    from impact.outcomes.io import write_expr_parquet_atomic
-
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.tmp-", dir=cache.parent))
-    try:
-        write_expr_parquet_atomic(con, panel.select("person_id", "month", "earnings_eur", "subsidised_eur", "employed",
-                                                    "subsidised"), tmp / "person_month.parquet")
-        res.service_outcomes.write_parquet(tmp / "service_outcomes.parquet")
-        res.spell_outcomes.write_parquet(tmp / "spell_outcomes.parquet")
-        res.exclusions.write_parquet(tmp / "exclusions.parquet")
-        (tmp / "meta.json").write_text(json.dumps({"extraction_date": res.extraction_date.isoformat(),
-                                                   "last_month": res.last_month}))
-        try:
-            os.replace(tmp, cache)
-        except OSError:  # another run filled the cache first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        warning = write_outcome_cache(cache, con, panel, res, registers) or warning
+    return res, panel, False, warning
 
 
 def _panel_table(con: Any, res: Any) -> Any:

@@ -17,7 +17,7 @@ import polars as pl
 
 from impact import plots
 from impact.designs.population import age_band
-from impact.outcomes.tables import (TOTAL, follow_up_parts, group_table, km_person_counts, kaplan_meier,
+from impact.outcomes.tables import (TOTAL, follow_up_parts, group_table, km_persons, kaplan_meier,
                                     outcome_columns, payer_amounts, placement_curves)
 from impact.report.disclosure import CELL, Group, Publication, cell_members
 from impact.report.render import ReportSection
@@ -152,23 +152,31 @@ def estimates_publication(table: Publication, by: str, horizons: tuple[int, ...]
 
 def curves_publication(ctx: StudyContext, units: pl.DataFrame, by: str, window: tuple[int, int]) -> Publication:
     """Share in work by month since the end, by group (points: observed, employed and not employed persons)."""
-    cur = placement_curves(ctx.panel, units, by, window, ctx.last_month)
+    cur, mem = placement_curves(ctx.panel, units, by, window, ctx.last_month)
+    members = mem.select("group", pl.col("month").cast(pl.String), pl.col("part").replace({"observed": CELL}),
+                         "person_id")
     counts = pl.concat([cur.select("group", pl.col("month").cast(pl.String), pl.lit(p).alias("part"),
                                    pl.col(c).alias("n"))
                         for p, c in ((CELL, "n_persons"), ("employed", "employed_persons"),
                                      ("not_employed", "not_employed_persons"))])
     frame = cur.select("group", "month", "n", "share", "ci_lower", "ci_upper").to_pandas()
-    return Publication(name="placement_curves", frame=frame, slices=("group", "month"), part_counts=counts,
+    return Publication(name="placement_curves", frame=frame, slices=("group", "month"), members=members,
+                       part_counts=counts,
                        groups=(Group(("share", "ci_lower", "ci_upper"), parts=("employed", "not_employed")),),
                        kind="curve")
 
 
-def km_publication(units: pl.DataFrame, by: str, max_month: int = 24) -> Publication:
+def km_publication(units: pl.DataFrame, by: str, max_month: int = 24,
+                   name: str = "km_time_to_employment") -> Publication:
     """Kaplan-Meier curves of the time to employment by group; a point is published only when at
-    least min_cell persons found work since the last published point (no single events shown)."""
+    least min_cell persons found work since the last published point (no single events shown).
+
+    ``units``: ``person_id``, ``by``, ``months_to_employment`` and ``censored``; the persons at
+    risk at each point are its members.
+    """
     u = units.with_columns(pl.col(by).cast(pl.String).fill_null("(unknown)"))
     curves, _ = kaplan_meier(u.filter(pl.col("months_to_employment").is_not_null()), by=by)
-    pc = km_person_counts(u, by)
+    pc, mem = km_persons(u, by, max_month)
     frame = (curves.filter(pl.col("month") <= max_month).select(pl.col(by).alias("group"), "month",
                                                                pl.col("n_risk").alias("n_at_risk"), "survival",
                                                                pl.col("lower").alias("ci_lower"),
@@ -177,7 +185,10 @@ def km_publication(units: pl.DataFrame, by: str, max_month: int = 24) -> Publica
                                   pl.col("at_risk").alias("n")),
                         pc.select(pl.col(by).alias("group"), pl.col("month").cast(pl.String), pl.lit("event").alias("part"),
                                   pl.col("events").alias("n"))])
-    return Publication(name="km_time_to_employment", frame=frame, slices=("group", "month"), part_counts=counts,
+    members = mem.select(pl.col(by).alias("group"), pl.col("month").cast(pl.String), pl.lit(CELL).alias("part"),
+                         "person_id")
+    return Publication(name=name, frame=frame, slices=("group", "month"), members=members,
+                       part_counts=counts,
                        groups=(Group(("n_at_risk", "survival", "ci_lower", "ci_upper"), parts=("event",)),),
                        kind="step_curve")
 
@@ -270,7 +281,7 @@ def write(res, page) -> None:
         pub = d.frame
         body = pub[pub[by] != TOTAL].sort_values("n_units", ascending=False, na_position="last")
         order = list(body.index[:MAX_ROWS_SHOWN]) + list(pub.index[pub[by] == TOTAL])
-        notes = list(d.notes)
+        notes = []  # page.table adds the disclosure notes of d
         if len(body) > MAX_ROWS_SHOWN:
             notes.append(text("rows_shown", lang, n=MAX_ROWS_SHOWN, total=len(body), name=f"followup_by_{by}"))
         cap = text("followup_by", lang, by=label(by, lang).lower())

@@ -17,9 +17,10 @@ import ibis
 import pandas as pd
 import polars as pl
 
-from impact.outcomes.tables import kaplan_meier, wilson
+from impact.outcomes.tables import wilson
 from impact.report.disclosure import CELL, TOTAL, Group, Publication, cell_members
 from impact.report.wording import text
+from impact.study.analyses.followup import km_publication
 from impact.study.context import AnalysisResult, FigureSpec, StudyContext
 
 OFFER_BY = ("result_code", "employment_area", "employer_industry")
@@ -207,16 +208,8 @@ def _with_rates(mc, cfg_path: str | None):
 
 
 def _integration_km(u: pl.DataFrame) -> Publication:
-    curves, _ = kaplan_meier(u)
-    curves = curves.filter(pl.col("month") <= 36)
-    f = curves.select("month", "n_risk", "events", "survival", "lower", "upper").to_pandas()
-    f.insert(0, "group", "all")
-    counts = pl.concat([pl.DataFrame({"group": "all", "month": f["month"].astype(str).tolist(), "part": CELL,
-                                      "n": f["n_risk"].tolist()}),
-                        pl.DataFrame({"group": "all", "month": f["month"].astype(str).tolist(), "part": "event",
-                                      "n": f["events"].tolist()})])
-    return Publication("integration_km", f.drop(columns=["events"]), slices=("group", "month"), part_counts=counts,
-                       groups=(Group(("n_risk", "survival", "lower", "upper"), parts=("event",)),), kind="step_curve")
+    """Kaplan-Meier curve of the months from the first integration plan to work (one unit per person)."""
+    return km_publication(u.with_columns(group=pl.lit("all")), "group", max_month=36, name="integration_km")
 
 
 def _koto(k: pl.DataFrame) -> tuple[Publication, int]:

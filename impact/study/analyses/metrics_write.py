@@ -89,7 +89,7 @@ def _integration(res, page) -> ReportSection | None:
                                text("integration_caption", lang), rows=_top(d, "employment_area", "n"), name=d.name))
     km = t["integration_km"].frame.dropna(subset=["survival"])
     if not km.empty:
-        fig = plots.band_lines(km, "month", "survival", "lower", "upper", group="group", step=True, percent=True,
+        fig = plots.band_lines(km, "month", "survival", "ci_lower", "ci_upper", group="group", step=True, percent=True,
                                xlabel=text("months_since_plan", lang), ylabel=text("share_not_employed", lang))
         s.figures.append(page.save_figure(fig, "integration_km", text("integration_km_caption", lang)))
     return s

@@ -1,0 +1,310 @@
+"""The differencing ledger: what earlier reports published on the same data, so that a new
+report cannot be subtracted from them.
+
+Two reports on the same registers whose populations differ by two persons (ages 18-64 and
+18-100) let a reader subtract their totals and learn those two persons' service, area and
+outcomes, although every cell of each report has at least ``min_cell`` persons. The ledger
+records, for every published report, the persons behind each published cell and refuses a
+new report whose cells differ from an earlier report's cells, on the same data, by fewer
+than ``min_cell`` persons (but more than none).
+
+Storage (private, never inside a report): ``REPORTS/.ledger/`` holds
+
+* ``salt``: 32 random bytes made once (mode 0600). Person ids are stored only as keyed
+  64-bit hashes (a keyed pseudo-random permutation of the id, vectorised; the keys come from
+  the salt), so the ledger holds no person identifier and cannot be joined to the registers
+  without the salt;
+* one ``<study>-<digest>.npz`` per recorded publication: for each published cell its table,
+  cell key and the sorted hashes of its persons, plus a JSON header (study, report folder,
+  data hash, ``min_cell``, time). Publishing the same cells again rewrites the same file.
+
+Which margins are compared (``docs/disclosure.md``): a new report's cells are compared with
+the cells of every earlier report on the same data (same input hash) — every cell with every
+cell, across tables: the same (table, cell) key, the population totals with each other, and
+a cell of one table with a cell of another (a study restricted to one area against another
+study's row for that area). A pair is a leak when the symmetric difference of the two person
+sets has 1 to ``min_cell - 1`` persons. Pairs whose sizes differ by ``min_cell`` or more cannot
+leak by this rule and are skipped without comparing persons; so is a new cell whose persons are
+exactly those of a cell the earlier report published (it adds nothing to that report: the same
+study run again, or a margin repeated in another table).
+
+``impact run`` records every cell its report publishes (``StudyOutput.published_cells``: the
+tables, the data behind each figure, the flows of exclusions and the estimates' treated and
+comparison persons) and the study population's total as ``population``/``all``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import io
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import polars as pl
+
+from impact.errors import ImpactError
+
+__all__ = ["LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "ledger_dir",
+           "list_entries", "locked", "record", "remove"]
+
+LEDGER = ".ledger"
+_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+class LedgerError(ImpactError):
+    """A new report would differ from an earlier one on the same data by a few persons."""
+
+
+def ledger_dir(reports_dir: str | Path) -> Path:
+    """The ledger folder of a reports folder (``REPORTS/.ledger``)."""
+    return Path(reports_dir) / LEDGER
+
+
+def data_hash(input_hashes: dict[str, str]) -> str:
+    """One hash of a register data set from its files' SHA-256 (``manifest.json``'s ``input_hashes``)."""
+    return hashlib.sha256(json.dumps(sorted(input_hashes.items())).encode()).hexdigest()
+
+
+def _salt(folder: Path) -> bytes:
+    path = folder / "salt"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        tmp = folder / f".salt.{os.getpid()}"
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)  # first writer wins; a concurrent run keeps the same salt
+        except FileExistsError:
+            pass
+        tmp.unlink()
+    return path.read_bytes()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser (a bijection of 64-bit integers with full avalanche)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _hash_ids(ids: np.ndarray, salt: bytes) -> np.ndarray:
+    """Keyed 64-bit hashes of person ids (four rounds, one secret key each; vectorised)."""
+    keys = [np.uint64(int.from_bytes(salt[i:i + 8], "little")) for i in range(0, 32, 8)]
+    x = ids.astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        for k in keys:
+            x = _mix(x ^ k) + k
+    return x
+
+
+@dataclass
+class _Cells:
+    """Cells of one publication: keys, sizes and the sorted person hashes of each (concatenated)."""
+
+    tables: list[str]
+    cells: list[str]
+    sizes: np.ndarray
+    offsets: np.ndarray
+    hashes: np.ndarray
+
+    def persons(self, i: int) -> np.ndarray:
+        return self.hashes[self.offsets[i]:self.offsets[i + 1]]
+
+    def digests(self) -> list[bytes]:
+        """One digest per cell of its person set (equal sets, equal digests)."""
+        return [hashlib.sha256(self.persons(i).tobytes()).digest() for i in range(len(self.sizes))]
+
+
+def _cells(published: pl.DataFrame, salt: bytes) -> _Cells:
+    need = {"table", "cell", "person_id"}
+    if not need <= set(published.columns):
+        raise ImpactError(f"ledger: published cells need columns {sorted(need)}, got {published.columns}")
+    df = (published.select(pl.col("table").cast(pl.String), pl.col("cell").cast(pl.String),
+                           pl.col("person_id").cast(pl.Int64)).drop_nulls().unique())
+    # cells numbered in (table, cell) order, then persons sorted by (number, hash): integer sorts only
+    # (sorting a million rows by their string keys is what would take the time)
+    keys = df.group_by("table", "cell").agg(pl.len().alias("n")).sort("table", "cell").with_row_index("_k")
+    df = df.with_columns(pl.Series("h", _hash_ids(df["person_id"].to_numpy(), salt)))
+    df = df.join(keys.select("table", "cell", "_k"), on=["table", "cell"]).select("_k", "h")
+    sizes = keys["n"].to_numpy().astype(np.int64)
+    return _Cells(keys["table"].to_list(), keys["cell"].to_list(), sizes,
+                  np.concatenate([[0], np.cumsum(sizes)]), df.sort("_k", "h")["h"].to_numpy())
+
+
+def _save(path: Path, header: dict, c: _Cells) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                        keys=np.frombuffer(json.dumps([c.tables, c.cells]).encode(), dtype=np.uint8),
+                        sizes=c.sizes, hashes=c.hashes)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)  # atomic
+
+
+def _load(path: Path) -> tuple[dict, _Cells]:
+    try:
+        z = np.load(path)
+        header = json.loads(z["header"].tobytes())
+        tables, cells = json.loads(z["keys"].tobytes())
+        sizes = z["sizes"]
+        hashes = z["hashes"]
+    except Exception as e:
+        raise ImpactError(f"ledger entry {path} cannot be read ({type(e).__name__}); it may be corrupt: remove it "
+                          f"with `impact ledger remove STUDY` or delete the file") from None
+    return header, _Cells(tables, cells, sizes, np.concatenate([[0], np.cumsum(sizes)]), hashes)
+
+
+def cells_from_units(units: pl.DataFrame, by: tuple[str, ...] | list[str], min_cell: int,
+                     table_prefix: str = "followup_by_") -> pl.DataFrame:
+    """Published cells of a unit table: the population (``population``/``all``) and, for each
+    dimension in ``by``, its cells of at least ``min_cell`` persons (smaller ones are suppressed).
+
+    Columns ``table``, ``cell``, ``person_id`` (the input of :func:`check` and :func:`record`).
+    """
+    parts = [units.select(pl.lit("population").alias("table"), pl.lit("all").alias("cell"),
+                          pl.col("person_id").cast(pl.Int64))]
+    for dim in by:
+        if dim in units.columns:
+            parts.append(units.select(pl.lit(f"{table_prefix}{dim}").alias("table"),
+                                      pl.col(dim).cast(pl.String).fill_null("(missing)").alias("cell"),
+                                      pl.col("person_id").cast(pl.Int64)))
+    cells = pl.concat(parts).unique()
+    big = cells.group_by("table", "cell").agg(pl.len().alias("__n")).filter(pl.col("__n") >= min_cell)
+    return cells.join(big.drop("__n"), on=["table", "cell"], how="semi")
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.npz")) if folder.is_dir() else []
+
+
+@contextlib.contextmanager
+def locked(ledger_dir: str | Path) -> Iterator[Path]:
+    """Hold the ledger's lock (``flock`` on ``.ledger/lock``): :func:`check` then :func:`record` under
+    it, so that two runs at the same time cannot both pass without seeing each other."""
+    folder = Path(ledger_dir)
+    _salt(folder)  # creates the folder (private) on first use
+    with open(folder / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield folder
+
+
+def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame, min_cell: int) -> None:
+    """Refuse a publication that differs from an earlier one on the same data by 1..min_cell-1 persons.
+
+    Parameters
+    ----------
+    ledger_dir : the ledger folder (:func:`ledger_dir`).
+    data_hash : hash of the register data (:func:`data_hash`); only earlier reports on the same
+        data are compared.
+    study : the new report's study name (for messages).
+    published_cells : columns ``table`` (str), ``cell`` (str), ``person_id`` (int): the persons
+        behind every cell the new report publishes.
+    min_cell : the minimum number of persons per cell.
+
+    Raises
+    ------
+    LedgerError
+        Names the earlier report, the two cells and how many persons separate them.
+    """
+    folder = Path(ledger_dir)
+    paths = _entries(folder)
+    if not paths or published_cells.height == 0:
+        return
+    new = _cells(published_cells, _salt(folder))
+    new_digests = new.digests()
+    for path in paths:
+        header, old = _load(path)
+        if header.get("data_hash") != data_hash:
+            continue
+        # a new cell whose persons are exactly those of a cell the earlier report published adds nothing
+        # to what that report already discloses (the same report again, a table repeated): not compared
+        seen = set(old.digests())
+        fresh = np.flatnonzero([d not in seen for d in new_digests])
+        order = fresh[np.argsort(new.sizes[fresh], kind="stable")]
+        sorted_sizes = new.sizes[order]
+        # the earlier report's cells, population totals first (the clearest message)
+        for j in sorted(range(len(old.sizes)), key=lambda k: old.tables[k] != "population"):
+            lo = np.searchsorted(sorted_sizes, old.sizes[j] - min_cell + 1, "left")
+            hi = np.searchsorted(sorted_sizes, old.sizes[j] + min_cell - 1, "right")
+            # only cells of similar size can differ by fewer than min_cell persons (population totals first)
+            for i in sorted(order[lo:hi], key=lambda k: new.tables[k] != "population"):
+                a, b = old.persons(j), new.persons(int(i))
+                d = len(a) + len(b) - 2 * len(np.intersect1d(a, b, assume_unique=True))
+                if 0 < d < min_cell:
+                    raise LedgerError(
+                        f"report refused: cell {new.tables[i]}/{new.cells[i]} ({len(b):,} persons) of study "
+                        f"{study!r} differs by {d} person{'s' if d != 1 else ''} from cell "
+                        f"{old.tables[j]}/{old.cells[j]} ({len(a):,} persons) of the earlier report "
+                        f"{header.get('study')!r} ({header.get('report')}, {header.get('recorded_utc')}) on the "
+                        f"same data; subtracting the two would disclose them (margin {d} < min_cell {min_cell}). "
+                        f"If that report was never released, remove it from the ledger: "
+                        f"impact ledger remove {header.get('study')}")
+
+
+def record(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame, min_cell: int,
+           report: str | Path = "") -> Path:
+    """Record a publication's cells (persons as keyed hashes); returns the entry's file."""
+    folder = Path(ledger_dir)
+    c = _cells(published_cells, _salt(folder))
+    digest = hashlib.sha256(c.hashes.tobytes() + json.dumps([c.tables, c.cells]).encode()
+                            + data_hash.encode()).hexdigest()[:16]
+    header = {"study": study, "report": str(report), "data_hash": data_hash, "min_cell": int(min_cell),
+              "recorded_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "cells": len(c.sizes), "persons": int(c.sizes.max()) if len(c.sizes) else 0}
+    path = folder / f"{study}-{digest}.npz"
+    _save(path, header, c)
+    return path
+
+
+def list_entries(ledger_dir: str | Path) -> list[dict]:
+    """The recorded publications (headers), oldest first."""
+    out = []
+    for p in _entries(Path(ledger_dir)):
+        header, _ = _load(p)
+        out.append({**header, "file": p.name})
+    return sorted(out, key=lambda h: h.get("recorded_utc", ""))
+
+
+def format_entries(entries: list[dict]) -> str:
+    if not entries:
+        return "the ledger is empty"
+    lines = [f"{'study':<28} {'recorded (UTC)':<26} {'cells':>6} {'data':<12} report"]
+    for e in entries:
+        lines.append(f"{e['study']:<28} {e.get('recorded_utc', ''):<26} {e.get('cells', 0):>6} "
+                     f"{e.get('data_hash', '')[:12]:<12} {e.get('report', '')}")
+    return "\n".join(lines)
+
+
+def remove(ledger_dir: str | Path, study: str) -> int:
+    """Remove every recorded publication of ``study`` (its report was never released); returns how many.
+
+    Raises
+    ------
+    LedgerError
+        No publication of that study is recorded.
+    """
+    folder = Path(ledger_dir)
+    gone = 0
+    for p in _entries(folder):
+        try:
+            name = _load(p)[0].get("study")
+        except ImpactError:  # a corrupt entry: known by its file name
+            name = study if p.name.startswith(f"{study}-") else None
+        if name == study:
+            p.unlink()
+            gone += 1
+    if not gone:
+        known = sorted({e["study"] for e in list_entries(folder)})
+        raise LedgerError(f"no report of study {study!r} in the ledger {folder}; recorded: {known or 'none'}")
+    return gone
