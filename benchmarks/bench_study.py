@@ -127,13 +127,29 @@ def main() -> None:
     data = Path(args.data)
     import polars as pl
 
+    config = args.config
+    run_toml = data / "truth" / "run.toml"
+    if not (data / "delivery.toml").exists() and run_toml.exists():
+        # registers generated before delivery manifests existed: the generator's own record of
+        # the extraction date, given to the study as data.extraction_date
+        import tomllib
+
+        date = tomllib.loads(run_toml.read_text())["extraction_date"]
+        text = Path(config).read_text()
+        if "\n[data]\n" not in text:
+            raise SystemExit(f"{config}: no [data] section to put extraction_date into")
+        config = str(HERE / f".bench_study_{Path(config).name}")
+        Path(config).write_text(text.replace("\n[data]\n", f"\n[data]\nextraction_date = {date}\n", 1))
+
     persons = pl.scan_parquet(data / "persons.parquet").select(pl.len()).collect().item()
     reports = Path(tempfile.mkdtemp(prefix="bench_study_", dir=HERE))
     try:
-        r = H.run([sys.executable, __file__, "--child", args.config, str(data), str(reports)], cap_s=args.cap,
+        r = H.run([sys.executable, __file__, "--child", config, str(data), str(reports)], cap_s=args.cap,
                   mem_gib=args.mem_gib)
     finally:
         shutil.rmtree(reports, ignore_errors=True)
+        if config != args.config:
+            Path(config).unlink(missing_ok=True)
     shutil.rmtree(r.pop("outdir"), ignore_errors=True)
     name = Path(args.config).stem
     out = Path(args.results or HERE / "results" / f"bench_study_{name}_{persons // 1000}k.json")
