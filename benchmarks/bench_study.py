@@ -91,12 +91,23 @@ def child(config: str, data: str, reports: str) -> None:
                 sampler.open.remove(slot)
                 steps.append({"step": f"{mod.__name__.rsplit('.', 1)[-1]}.{name}", "wall_s": time.perf_counter() - t,
                               "cpu_s": H.cpu_seconds() - c, "peak_rss_gib": max(slot[0], sampler.rss_gib())})
-                H.progress(steps=steps)
+                H.progress(steps=steps, log=lines[-40:])
         setattr(mod, name, timed)
 
     for m, name in STEPS:
         wrap(importlib.import_module(m), name)
+    from impact.study import runner
     from impact.study.runner import run_study
+
+    lines: list[str] = []
+    log = runner.Progress.log
+
+    def log_and_keep(self, msg: str) -> None:  # the stage lines kept where a stopped run leaves them
+        log(self, msg)
+        lines.append(f"[{time.perf_counter() - self.t0:7.1f}s rss {sampler.rss_gib():5.2f} GiB] {msg}")
+        H.progress(steps=steps, log=lines[-40:])
+
+    runner.Progress.log = log_and_keep
 
     with H.Timer() as t:
         folder = run_study(config, reports_dir=Path(reports), data_dir=data, quiet=False, cache=False)
@@ -161,6 +172,8 @@ def main() -> None:
         print(f"  {k:40s} {v:8.1f} s  {(r.get('stage_peak_rss_gib') or {}).get(k, float('nan')):6.2f} GiB")
     for s in r.get("steps") or r.get("progress", {}).get("steps", []):
         print(f"    {s['step']:38s} {s['wall_s']:8.1f} s  {s['peak_rss_gib']:6.2f} GiB")
+    for line in r.get("progress", {}).get("log", []):  # a stopped run: how far it got
+        print("    " + line)
 
 
 if __name__ == "__main__":
