@@ -26,6 +26,7 @@ Results go to benchmarks/results/bench_outcomes.json.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import resource
@@ -292,6 +293,8 @@ def worker(impl: str, folder: str) -> None:
     import pandas  # noqa: F401
     import tests.reference_outcomes  # noqa: F401
 
+    if os.environ.get("BENCH_EXTRACTION_DATE"):  # the same extraction date for all three (see main)
+        CFG_KW["extraction_date"] = dt.date.fromisoformat(os.environ["BENCH_EXTRACTION_DATE"])
     times: dict = {}
     with H.Timer() as t:
         out = IMPLS[impl](Path(folder), times)
@@ -458,6 +461,15 @@ def main() -> None:
     if "full" in args.sizes:
         sizes.append(("full", folder))
     impls = args.impls.split(",")
+    # the extraction date comes from the delivery (never from the data): delivery.toml, or for
+    # registers generated before manifests existed the generator's record (truth/run.toml);
+    # the subsets are cut from this folder and share it
+    import tomllib
+
+    for f in (folder / "delivery.toml", folder / "truth" / "run.toml"):
+        if f.exists():
+            os.environ["BENCH_EXTRACTION_DATE"] = str(tomllib.loads(f.read_text())["extraction_date"])
+            break
     versions = H.python_versions(sys.executable, ["impact", "duckdb", "ibis-framework", "polars", "pandas", "numpy"])
     results = {"benchmark": "outcomes", "machine": H.machine(), "versions": {k: versions for k in [*impls, "pandas_blocks"]},
                "notes": NOTES, "what": WHAT, "cases": []}
