@@ -21,10 +21,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from impact.simulate import simulate
 
     t0 = time.perf_counter()
-    summary = simulate(scenario=args.scenario, persons=args.persons, seed=args.seed, out=Path(args.out))
+    summary = simulate(scenario=args.scenario, persons=args.persons, seed=args.seed, out=Path(args.out),
+                       layout=args.layout, layout_format=args.layout_format)
     print(summary)
+    if args.layout:
+        print(f"with the {args.layout} layout ({args.layout_format}) in {Path(args.out) / args.layout}")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from impact.backends import connect
+    from impact.cli_import import run_import_command
+
+    return run_import_command(args, connect)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -91,7 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--persons", type=int, default=None, help="population size (default: the scenario's)")
     s.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     s.add_argument("--out", required=True, help="output register folder")
+    s.add_argument("--layout", default=None, choices=["ir-xml", "fiona"],
+                   help="also write the registers as real data arrive (into OUT/<layout>/)")
+    s.add_argument("--layout-format", default="parquet", choices=["parquet", "csv", "stata", "sas"],
+                   help="file format of the layout's tables (default parquet)")
     s.set_defaults(func=_cmd_simulate)
+
+    from impact.cli_import import add_import_parser
+
+    add_import_parser(sub, _cmd_import)
 
     v = sub.add_parser("validate", help="check a register folder against the data contracts")
     v.add_argument("dir", help="register folder (Parquet or CSV files)")

@@ -413,7 +413,7 @@ def random_registers(n_persons: int = 300, seed: int = 1, start: dt.date = D(201
                 rows.append(dict(base, report_id=next(rid), version=1, action="new", income_type=itype,
                                  amount_eur=amt))
                 rows.append(dict(base, report_id=rows[-1]["report_id"], version=1, action="new",
-                                 income_type=312, amount_eur=40.0))  # km allowance: not earnings
+                                 income_type=311, amount_eur=40.0))  # tax-exempt km allowance: not earnings
                 if u < 0.05:  # replacement with a corrected amount
                     rows.append(dict(base, report_id=next(rid), version=2, action="replace", income_type=itype,
                                      amount_eur=round(amt * 1.1, 2)))

@@ -25,7 +25,10 @@ EXTRACTION = date(2022, 12, 31)
 
 
 def _frame(name: str, data: dict) -> pl.DataFrame:
-    return pl.DataFrame(data, schema=CONTRACTS[name].polars_schema)
+    """A frame in the contract's dtypes; optional columns not given are null."""
+    n = len(next(iter(data.values())))
+    optional = {c.name: [None] * n for c in CONTRACTS[name].columns if c.optional and c.name not in data}
+    return pl.DataFrame({**data, **optional}, schema=CONTRACTS[name].polars_schema)
 
 
 def valid_tables() -> dict[str, pl.DataFrame]:

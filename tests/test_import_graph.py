@@ -29,7 +29,7 @@ LAYERS = {
     "impact": 0, "impact.errors": 0, "impact.months": 0, "impact.permit": 0, "impact.options": 0, "impact.publish": 0,
     "impact.data": 0, "impact.registers": 1, "impact.backends": 2, "impact.simulate": 2, "impact.outcomes": 3,
     "impact.designs": 4, "impact.estimators": 5, "impact.plots": 6, "impact.report": 7, "impact.ledger": 7,
-    "impact.study": 8, "impact.cli": 9,
+    "impact.study": 8, "impact.cli": 9, "impact.cli_import": 9,
 }
 
 

@@ -154,7 +154,7 @@ def test_report_quirks_present(default_run):
     assert 0.025 < n_replace / refs < 0.05
     assert 0.02 < n_cancel / refs < 0.045
     assert er.filter(pl.col("recovery"))["amount_eur"].max() < 0
-    assert set(er["income_type"].unique()) >= {201, 101, 213, 234, 312}
+    assert set(er["income_type"].unique()) >= {201, 101, 213, 234, 311}
     hb = er.filter((pl.col("income_type") == 213) & (pl.col("action") != "cancel"))
     assert hb["payment_date"].dt.month().is_in([6, 7]).mean() > 0.9
     assert er.filter(pl.col("subsidised")).height > 0
@@ -167,9 +167,9 @@ def test_report_quirks_present(default_run):
     # arrears pay: paid in the month after the pay period
     late = er.filter(pl.col("payment_date").dt.month() != pl.col("pay_period_end").dt.month())
     assert late.height > 0.1 * er.height
-    # reimbursement-only reports: a report with only income type 312
+    # reimbursement-only reports: a report with only income type 311 (tax-exempt kilometre allowance)
     only = er.group_by("report_id").agg(pl.col("income_type").max().alias("mx"), pl.col("income_type").min())
-    assert only.filter((pl.col("mx") == 312)).height > 0
+    assert only.filter((pl.col("mx") == 311)).height > 0
 
 
 # -- truth ------------------------------------------------------------------------------

@@ -37,8 +37,10 @@ class OutcomeConfig:
         ``"pay_period"`` (pro rata by days over the pay period) or ``"earning_period"`` (pro rata
         over the earnings period where the row has one, else over the pay period; default).
     income_types
-        Income types counted as earnings (default: 101 and the 2xx series; fringe benefits,
-        reimbursements and deductions out).
+        Income types counted as earnings (default: the pay and holiday-pay types of the
+        classification table :mod:`impact.registers.income_types`, i.e. 101 and the itemised
+        2xx pay types; termination compensations, fees, benefits in kind, reimbursements and
+        deductions out).
     holiday_compensation
         ``"spread"``: holiday compensation (234) is allocated like other pay (over its earnings
         period when reported, i.e. the holiday-credit months, else its pay period);

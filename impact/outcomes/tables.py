@@ -58,7 +58,9 @@ def follow_up_parts(units: pl.DataFrame, cfg: OutcomeConfig) -> dict[str, pl.Exp
 
     For a share column ``x`` (placed at h, employed k of h, returned within w): ``obs:x`` (units
     observed), ``yes:x`` and ``no:x`` (its complement); for earnings over a window: ``earn:a_bm``;
-    for the time to employment: ``employed`` (an employed month seen) and ``not_employed``.
+    for the time to employment: ``employed`` (an employed month seen) and ``not_employed``; for
+    the cost: ``cost`` (units with a cost above zero: a mean cost needs enough persons who had a
+    cost; a mean of zeros would show every member's cost).
     """
     oc = outcome_columns(units, cfg)
     parts: dict[str, pl.Expr] = {}
@@ -71,6 +73,8 @@ def follow_up_parts(units: pl.DataFrame, cfg: OutcomeConfig) -> dict[str, pl.Exp
     if "censored" in units.columns:
         parts["employed"] = ~pl.col("censored")
         parts["not_employed"] = pl.col("censored")
+    if "cost_eur" in units.columns:
+        parts["cost"] = pl.col("cost_eur") > 0
     return parts
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from impact.registers.income_types import employment_income_types, income_type_table
+
 # ---------------------------------------------------------------------------------------
 # Code lists
 # ---------------------------------------------------------------------------------------
@@ -105,39 +107,14 @@ EMPLOYER_SECTORS: dict[int, str] = {
 #: Sectors counted as the private (firm) pay subsidy; the rest are public / third sector.
 PRIVATE_SECTORS = (4, 5)
 
-#: Income types of the Incomes Register used by the toolkit (wages: 1xx/2xx; 3xx separately
-#: reported types such as fringe benefits and reimbursements; 4xx deductions).
-INCOME_TYPES: dict[int, str] = {
-    101: "total wages",
-    102: "total wages subject to earnings-related pension contribution",
-    201: "time-rate pay",
-    202: "initiative fee",
-    203: "bonus pay",
-    205: "emergency-work compensation",
-    212: "extra-work premium",
-    213: "holiday bonus",
-    216: "other compensation paid",
-    218: "conditions supplement",
-    220: "commission pay",
-    221: "Sunday-work compensation",
-    225: "working-time balancing compensation",
-    227: "contract (piece) pay",
-    230: "stand-by compensation",
-    232: "weekly-rest compensation",
-    234: "holiday compensation",
-    235: "overtime compensation",
-    238: "other regular supplement",
-    301: "fringe benefit (housing)",
-    302: "fringe benefit (car)",
-    304: "fringe benefit (meal)",
-    311: "reimbursement of travel expenses (daily allowance)",
-    312: "reimbursement of travel expenses (kilometre allowance)",
-    319: "other reimbursement of expenses",
-    321: "substitute payer: wages",
-    401: "deduction before withholding",
-    419: "deduction before withholding (other)",
-}
-WAGE_INCOME_TYPES = tuple(t for t in INCOME_TYPES if t == 101 or 200 <= t < 300)
+#: Wage income types of the Incomes Register (TransactionCode 101-420) with English glosses of the
+#: official labels; the official labels, flags and the toolkit's classification are in
+#: :mod:`impact.registers.income_types` (table ``mappings/income_types_2022.toml``).
+INCOME_TYPES: dict[int, str] = {c: t.label_en for c, t in income_type_table().items()}
+#: Income types counted as earnings by the default employment rule: money wages for work
+#: (101 and the itemised 2xx pay types) and holiday pay (213, 234); not termination
+#: compensations, fees, reimbursements, benefits in kind, equity or deductions.
+WAGE_INCOME_TYPES = employment_income_types()
 HOLIDAY_BONUS = 213
 HOLIDAY_COMPENSATION = 234
 
@@ -347,6 +324,18 @@ EARNINGS_REPORTS = TableContract(
                description="a recovery (takaisinperintä) of pay for the pay period on the row"),
         Column("orig_payment_date", pl.Date(), nullable=True, optional=True,
                description="payment date of the recovered pay (recovery rows)"),
+        # Flags of the Incomes Register transaction (TransactionBasic), written by the importers;
+        # null where the source does not carry them.
+        Column("unjust_enrichment", pl.Boolean(), nullable=True, optional=True,
+               description="UnjustEnrichment: pay without legal grounds (perusteeton etu)"),
+        Column("no_money", pl.Boolean(), nullable=True, optional=True,
+               description="NoMoney: paid other than as money"),
+        Column("one_off", pl.Boolean(), nullable=True, optional=True,
+               description="OneOff: a one-off payment (kertakorvaus)"),
+        Column("subsidy_reported", pl.Boolean(), nullable=True, optional=True,
+               description="IncomeEarnerType 1 on the report: employed with state employment appropriations "
+                           "(complementary data, rarely given); 'subsidised' is this or derived from pay-subsidy "
+                           "spells"),
     ),
 )
 

@@ -70,8 +70,12 @@ def _schema_of(name: str) -> dict[str, pl.DataType]:
 
 
 def _to_arrow(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pa.Table:
-    """The frame cast to its output schema, as one contiguous Arrow record batch."""
-    return df.select([pl.col(c).cast(t) for c, t in schema.items()]).rechunk().to_arrow()
+    """The frame cast to its output schema, as one contiguous Arrow record batch.
+
+    Contract columns the generator does not model (the importers' transaction flags) are null.
+    """
+    return df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, t).alias(c)
+                      for c, t in schema.items()]).rechunk().to_arrow()
 
 
 # (nearly) unique strings: no dictionary encoding
@@ -254,12 +258,13 @@ def is_register_file(rel: str) -> bool:
     """
     top = rel.split("/", 1)[0]
     return (rel in ("delivery.toml", ".scenario_hash", "payers.parquet", "areas.parquet")
-            or rel in {f"{t}.parquet" for t in REGISTER_TABLES} or top == "truth")
+            or rel in {f"{t}.parquet" for t in REGISTER_TABLES} or top in ("truth", "ir-xml", "fiona"))
 
 
 def simulate(scenario: str | Path = "default", persons: int | None = None, seed: int | None = None,
              out: str | Path = "synthetic_data/default", workers: int | None = None,
-             extra_files: dict[str, str] | None = None) -> str:
+             extra_files: dict[str, str] | None = None, layout: str | None = None,
+             layout_format: str = "parquet") -> str:
     """Write synthetic registers with a known truth, atomically.
 
     The whole folder is written into a hidden staging folder beside ``out`` and published in
@@ -281,6 +286,9 @@ def simulate(scenario: str | Path = "default", persons: int | None = None, seed:
         blocks). The output does not depend on it.
     extra_files
         Text files (relative name -> content) written into the folder before it is published.
+    layout, layout_format
+        Also write the registers as real data arrive (``"ir-xml"`` or ``"fiona"``, into
+        ``out/<layout>/``, :func:`impact.simulate.layouts.write_layout`), published with them.
 
     Returns
     -------
@@ -303,6 +311,10 @@ def simulate(scenario: str | Path = "default", persons: int | None = None, seed:
         summary = _generate(cfg, persons, seed, staging, workers, shown=Path(out))
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text, encoding="utf-8")
+        if layout:
+            from impact.simulate.layouts import write_layout
+
+            write_layout(staging, layout, staging / layout, layout_format)
         publish(staging, final, "simulate", is_register_file)
     except BaseException:
         discard(staging)

@@ -358,7 +358,7 @@ class BlockTables:
                       nat[ot], nat[ot], sub[k][ot]))
         ro = np.nonzero(rng.random(nrep) < rep["reimbursement_only_rate"])[0]  # km allowance only
         # reimbursement-only reports get report indexes nrep..; they copy the pay report's dates
-        parts.append((nrep + np.arange(len(ro)), np.full(len(ro), 312), np.round(20 + 280 * rng.random(len(ro)), 2),
+        parts.append((nrep + np.arange(len(ro)), np.full(len(ro), 311), np.round(20 + 280 * rng.random(len(ro)), 2),
                       nat[ro], nat[ro], np.zeros(len(ro), bool)))
         src = np.concatenate([np.arange(nrep), ro])  # pay report whose person/payer/dates a report uses
         rix = np.concatenate([p[0] for p in parts])

@@ -1,4 +1,4 @@
--- impact outcomes: extraction date 2023-06-30, config {'allocation': 'earning_period', 'income_types': (101, 201, 202, 203, 205, 212, 213, 216, 218, 220, 221, 225, 227, 230, 232, 234, 235, 238), 'holiday_compensation': 'spread', 'employment_floor_eur': 500.0, 'employment_rule': 'floor', 'horizons': (1, 3, 6, 12), 'k_of_h': ((3, 6), (6, 12)), 'earnings_windows': ((1, 12), (13, 24)), 'return_windows': (3, 6, 12), 'segment_by': ('age_band', 'sex', 'education', 'employment_area'), 'age_bands': (0, 25, 30, 40, 50, 60), 'extraction_date': '2023-06-30', 'data_start': '2018-01-01', 'disclosure_min': 10, 'group_tables': ('service_type', 'provider_id', 'course_id', 'employment_area', 'municipality')}
+-- impact outcomes: extraction date 2023-06-30, config {'allocation': 'earning_period', 'income_types': (101, 201, 202, 203, 204, 205, 206, 207, 211, 212, 213, 216, 218, 219, 220, 221, 223, 224, 225, 227, 230, 232, 234, 235, 236, 237, 238, 239), 'holiday_compensation': 'spread', 'employment_floor_eur': 500.0, 'employment_rule': 'floor', 'horizons': (1, 3, 6, 12), 'k_of_h': ((3, 6), (6, 12)), 'earnings_windows': ((1, 12), (13, 24)), 'return_windows': (3, 6, 12), 'segment_by': ('age_band', 'sex', 'education', 'employment_area'), 'age_bands': (0, 25, 30, 40, 50, 60), 'extraction_date': '2023-06-30', 'data_start': '2018-01-01', 'disclosure_min': 10, 'group_tables': ('service_type', 'provider_id', 'course_id', 'employment_area', 'municipality')}
 -- constant table (76 rows)
 CREATE OR REPLACE TEMPORARY TABLE "impact_const_a7a2648d43" AS
 SELECT
@@ -423,20 +423,30 @@ FROM (
                     201,
                     202,
                     203,
+                    204,
                     205,
+                    206,
+                    207,
+                    211,
                     212,
                     213,
                     216,
                     218,
+                    219,
                     220,
                     221,
+                    223,
+                    224,
                     225,
                     227,
                     230,
                     232,
                     234,
                     235,
-                    238
+                    236,
+                    237,
+                    238,
+                    239
                   )
                 )
                 THEN 2

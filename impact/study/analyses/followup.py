@@ -70,6 +70,9 @@ def _columns(measures: tuple[str, ...], horizons: tuple[int, ...], oc: dict, ser
         if cols:
             groups.append(Group(cols + (f"n_obs_earnings_{w}",), parts=(f"earn:{w}",), count=f"n_obs_earnings_{w}",
                                 earnings=True, obs=f"earn:{w}"))
+    if service and "cost" in measures:
+        groups.append(Group(("cost_per_participant", *(f"cost_per_placement_{h}m" for h in horizons)),
+                            parts=("cost",)))
     if "time_to_employment" in measures:
         groups.append(Group(("median_months", "median_months_lo", "median_months_hi", "n_employed_after"),
                             parts=("employed", "not_employed")))
@@ -108,7 +111,7 @@ def group_publication(ctx: StudyContext, units: pl.DataFrame, by: str, facts: Fo
     oc = outcome_columns(units, ocfg)
     groups = _columns(facts.measures, facts.horizons, oc, service)
     cell_cols = ["n_units", "n_persons"] + (["cost_per_participant"] if service and "cost" in facts.measures else [])
-    keep = [by, *cell_cols, *[c for g in groups for c in g.columns]]
+    keep = list(dict.fromkeys([by, *cell_cols, *[c for g in groups for c in g.columns]]))
     frame = t.select([c for c in keep if c in t.columns]).to_pandas()
     members = cell_members(units, [by], follow_up_parts(units, ocfg))
     earn = [w for w in oc["earnings"] if any(g.earnings and f"earn:{w}" in g.parts for g in groups)]
