@@ -480,6 +480,7 @@ def main() -> None:
             labels = {label for label, _ in sizes}
             results["cases"] = [c for c in prev["cases"] if c["size"] not in labels]
             results["earlier_runs"] = [*prev.get("earlier_runs", []), prev["machine"]]
+            results["versions"] = {**prev.get("versions", {}), **results["versions"]}
     disagree = []
     for label, f in sizes:
         rows = pl.scan_parquet(f / "earnings_reports.parquet").select(pl.len()).collect().item()
