@@ -1,38 +1,42 @@
-"""Benchmark: staggered DiD (Callaway-Sant'Anna ATT(g,t), doubly robust) against Python peers.
+"""Benchmark: staggered DiD (Callaway-Sant'Anna ATT(g,t), doubly robust, analytic standard errors)
+against the Python peers csdid, differences and diff-diff.
 
 Data: ``units x periods`` balanced panel, 12 cohorts plus never-treated units, heterogeneous
-dynamic effects, one time-invariant covariate that shifts trends and selection. Ours runs
-in this process (time from a polars table to the ATT(g,t) table with analytic SEs and the
-dynamic aggregation); peers (csdid, differences, diff-diff) run in subprocesses of the peer
-venv ``benchmarks/.peers-did`` (``benchmarks/requirements-peers-did.txt``), each with a time
-cap; where a peer stops (time cap, memory, error) is recorded. Point estimates are compared
-cell by cell.
+dynamic effects, one time-invariant covariate that shifts trends and selection; written once
+to Parquet. Every contender (ours too) runs in its own process through ``benchmarks/harness.py``:
+imports and reading the Parquet file are outside ``fit_s`` for all (ours reads it into polars,
+the peers into pandas, each its own input format); ``process_s`` is the whole process. The
+work is the same for all: ATT(g,t) of every cohort and period with never-treated comparisons
+(varying base period) and analytic standard errors, no bootstrap, no aggregation. Peers come
+from ``benchmarks/.peers-did`` (``requirements-peers-did.txt``, created by the harness). Runs
+alternate and repeat until three agree within 10 % (see the harness); the ATT(g,t) and their
+standard errors are compared cell by cell with ours.
 
-    .venv/bin/python benchmarks/bench_did.py               # 2M rows and 24M rows
-    .venv/bin/python benchmarks/bench_did.py --sizes small # quick check
+    .venv/bin/python benchmarks/bench_did.py                    # 2M and 24M rows
+    .venv/bin/python benchmarks/bench_did.py --sizes small      # quick check
 
-Writes benchmarks/results/bench_did.json (atomically) and prints a table.
+Writes benchmarks/results/bench_did.json (atomically).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
+import shutil
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-ROOT = Path(__file__).resolve().parents[1]
-PEER_PY = ROOT / "benchmarks/.peers-did/bin/python"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import harness as H  # noqa: E402
+
 SIZES = {"small": (20_000, 10), "2M": (100_000, 20), "24M": (1_000_000, 24)}
+PEER_PACKAGES = {"csdid": "csdid", "differences": "differences", "diff-diff": "diff-diff"}
 
 
 def make_panel(n_units: int, n_periods: int, n_cohorts: int = 12, seed: int = 1) -> pl.DataFrame:
@@ -64,36 +68,36 @@ def make_panel(n_units: int, n_periods: int, n_cohorts: int = 12, seed: int = 1)
     })
 
 
-def run_ours(df: pl.DataFrame, covariate: bool) -> dict:
-    from impact.estimators import did
-
-    t0 = time.perf_counter()
-    res = did.att_gt(df, unit="id", time="period", group="g", outcome="y",
-                     covariates=["x"] if covariate else None, method="dr")
-    t1 = time.perf_counter()
-    dyn = res.aggregate("dynamic")
-    t2 = time.perf_counter()
-    tab = res.att_gt
-    return {
-        "seconds": t2 - t0, "att_gt_seconds": t1 - t0, "aggregate_seconds": t2 - t1,
-        "cells": len(tab), "group": tab["group"].tolist(), "time": tab["time"].tolist(),
-        "att": tab["att"].tolist(), "se": tab["std_error"].tolist(),
-        "dynamic_overall": dyn.overall.estimate,
-    }
-
-
-PEER_CODE = {
-    "csdid": """
+# Each contender: (venv, imports and data loading, the fit; it leaves ``out`` with the cells).
+CONTENDERS = {
+    "ours": ("main", """
+        import polars as pl
+        from impact.estimators import did
+        df = pl.read_parquet(PATH)
+    """, """
+        res = did.att_gt(df, unit="id", time="period", group="g", outcome="y",
+                         covariates=["x"] if COV else None, method="dr")
+        tab = res.att_gt
+        out = dict(group=tab["group"].tolist(), time=tab["time"].tolist(), att=tab["att"].tolist(),
+                   se=tab["std_error"].tolist())
+    """),
+    "csdid": ("did", """
+        import pandas as pd
         from csdid.att_gt import ATTgt
+        df = pd.read_parquet(PATH)
+    """, """
         kw = dict(xformla="y~x") if COV else {}
         a = ATTgt(yname="y", gname="g", idname="id", tname="period", data=df, control_group=["nevertreated"], **kw)
         a = a.fit(est_method="dr", bstrap=False)
         r = a.results
-        out = dict(group=[int(v) for v in r["group"]], time=[int(v) for v in r["year"]], att=[float(v) for v in r["att"]],
-                   se=[float(v) for v in r["se"]])
-    """,
-    "differences": """
+        out = dict(group=[int(v) for v in r["group"]], time=[int(v) for v in r["year"]],
+                   att=[float(v) for v in r["att"]], se=[float(v) for v in r["se"]])
+    """),
+    "differences": ("did", """
+        import pandas as pd
         from differences import ATTgt
+        df = pd.read_parquet(PATH)
+    """, """
         d = df.copy(); d["g"] = d["g"].where(d["g"] > 0)  # differences: NaN = never treated
         d = d.set_index(["id", "period"])
         a = ATTgt(data=d, cohort_column="g")
@@ -101,10 +105,14 @@ PEER_CODE = {
         r = a.results().reset_index()
         r.columns = ["_".join(str(x) for x in c if x) if isinstance(c, tuple) else c for c in r.columns]
         out = dict(group=[int(v) for v in r["cohort"]], time=[int(v) for v in r["time"]],
-                   att=[float(v) for v in r["ATTgtElements_ATT"]], se=[float(v) for v in r["ATTgtElements_analytic_std_error"]])
-    """,
-    "diff-diff": """
+                   att=[float(v) for v in r["ATTgtElements_ATT"]],
+                   se=[float(v) for v in r["ATTgtElements_analytic_std_error"]])
+    """),
+    "diff-diff": ("did", """
+        import pandas as pd
         from diff_diff import CallawaySantAnna
+        df = pd.read_parquet(PATH)
+    """, """
         cs = CallawaySantAnna(control_group="never_treated", estimation_method="dr", n_bootstrap=0)
         kw = dict(covariates=["x"]) if COV else {}
         r = cs.fit(df, outcome="y", unit="id", time="period", first_treat="g", **kw)
@@ -112,63 +120,42 @@ PEER_CODE = {
         keys = sorted(gt)
         out = dict(group=[int(k[0]) for k in keys], time=[int(k[1]) for k in keys],
                    att=[float(gt[k]["effect"]) for k in keys], se=[float(gt[k]["se"]) for k in keys])
-    """,
+    """),
 }
 
-PEER_TEMPLATE = """
-import json, sys, time, warnings, resource
+SCRIPT = """
+import json, sys, warnings
 warnings.filterwarnings("ignore")
-import pandas as pd
-COV = {cov}
-df = pd.read_parquet({path!r})
-t0 = time.perf_counter()
-{body}
-out["seconds"] = time.perf_counter() - t0
-out["max_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-json.dump(out, open({outpath!r}, "w"))
+import harness as H
+PATH, COV = sys.argv[1], sys.argv[2] == "1"
+{load}
+with H.Timer() as t:
+{fit}
+H.finish({{"fit_s": t.wall, "fit_cpu_s": t.cpu, "cells": len(out["att"])}})
+H.output_path("cells.json").write_text(json.dumps(out))
 """
 
-
-MEM_CAP_GIB = 12
-
-
-def _limit_memory() -> None:
-    """Address-space cap for a peer subprocess (the benchmark's 12 GiB budget)."""
-    lim = MEM_CAP_GIB * 2**30
-    resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+NOTES = {
+    "ours": "ATT(g,t) with analytic (influence-function) standard errors; polars input",
+    "csdid": "bstrap=False: analytic standard errors; pandas input",
+    "differences": "analytic standard errors; pandas input indexed by (id, period)",
+    "diff-diff": "n_bootstrap=0: analytic standard errors; pandas input",
+}
 
 
-def run_peer(name: str, path: Path, covariate: bool, cap: float) -> dict:
-    if not PEER_PY.exists():
-        return {"status": "not installed (benchmarks/.peers-did missing)"}
-    with tempfile.TemporaryDirectory() as tmp:
-        outpath = Path(tmp) / "out.json"
-        code = PEER_TEMPLATE.format(cov=covariate, path=str(path), outpath=str(outpath),
-                                    body=textwrap.dedent(PEER_CODE[name]))
-        script = Path(tmp) / "peer.py"
-        script.write_text(code)
-        t0 = time.perf_counter()
-        try:
-            p = subprocess.run([str(PEER_PY), str(script)], capture_output=True, text=True, timeout=cap,
-                               env={**os.environ, "OMP_NUM_THREADS": "2"}, preexec_fn=_limit_memory)
-        except subprocess.TimeoutExpired:
-            return {"status": f"stopped at the {cap:.0f} s time cap", "seconds": None}
-        wall = time.perf_counter() - t0
-        if p.returncode == -9:
-            return {"status": f"killed by the system after {wall:.0f} s (SIGKILL: out of memory)", "seconds": None}
-        if p.returncode != 0 or not outpath.exists():
-            err = (p.stderr or "").strip().splitlines()
-            if any("MemoryError" in e or "Unable to allocate" in e or "memory" in e.lower() for e in err[-3:]):
-                return {"status": f"stopped at the {MEM_CAP_GIB} GiB memory cap after {wall:.0f} s: {err[-1][:200]}", "seconds": None}
-            return {"status": f"failed (exit {p.returncode}): {err[-1] if err else ''}"[:300], "seconds": None, "wall": wall}
-        out = json.loads(outpath.read_text())
-        out["status"] = "ok"
-        return out
+def contender_run(name: str, path: Path, cov: bool, cap: float, cells: dict) -> dict:
+    venv, load, fit = CONTENDERS[name]
+    code = SCRIPT.format(load=textwrap.dedent(load), fit=textwrap.indent(textwrap.dedent(fit), "    "))
+    r = H.run([str(H.python_of(venv)), "-c", code, str(path), "1" if cov else "0"], cap_s=cap)
+    f = Path(r["outdir"]) / "cells.json"
+    if r["status"] == "ok" and f.exists():
+        cells[name] = json.loads(f.read_text())
+    shutil.rmtree(r.pop("outdir"), ignore_errors=True)
+    return r
 
 
 def compare(ours: dict, peer: dict) -> dict:
-    if peer.get("status") != "ok":
-        return {}
+    """ATT(g,t) and standard errors of a peer against ours, cell by cell (matched on group and time)."""
     key = {(g, t): (a, s) for g, t, a, s in zip(ours["group"], ours["time"], ours["att"], ours["se"])}
     da, ds, n = 0.0, 0.0, 0
     for g, t, a, s in zip(peer["group"], peer["time"], peer["att"], peer["se"]):
@@ -177,47 +164,54 @@ def compare(ours: dict, peer: dict) -> dict:
             da = max(da, abs(key[(g, t)][0] - a))
             if np.isfinite(s) and np.isfinite(key[(g, t)][1]):
                 ds = max(ds, abs(key[(g, t)][1] - s))
-    return {"cells_compared": n, "max_abs_att_diff": da, "max_abs_se_diff": ds}
+    return {"cells_ours": len(ours["att"]), "cells_peer": len(peer["att"]), "cells_compared": n,
+            "max_abs_att_diff": da, "max_abs_se_diff": ds}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", nargs="+", default=["2M", "24M"], choices=list(SIZES))
-    ap.add_argument("--peers", nargs="*", default=["csdid", "differences", "diff-diff"])
-    ap.add_argument("--cap", type=float, default=240.0, help="time cap per peer run (seconds)")
-    ap.add_argument("--cap-24m", type=float, default=None, help="time cap per peer run at 24M rows (default: --cap)")
+    ap.add_argument("--contenders", nargs="*", default=list(CONTENDERS))
+    ap.add_argument("--cap", type=float, default=7200.0, help="time cap per run (seconds)")
+    ap.add_argument("--results", default=str(HERE / "results" / "bench_did.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sizes' cases of an existing results file (run sizes separately)")
     args = ap.parse_args()
-    results = {"machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}, "runs": []}
-    workdir = ROOT / "benchmarks/results"
-    workdir.mkdir(parents=True, exist_ok=True)
-    for size in args.sizes:
-        n_units, n_periods = SIZES[size]
-        df = make_panel(n_units, n_periods)
-        path = workdir / f"did_panel_{size}.parquet"
-        df.write_parquet(path)
-        for cov in (False, True):
-            ours = run_ours(df, cov)
-            row = {"size": size, "rows": df.height, "units": n_units, "periods": n_periods, "covariate": cov,
-                   "ours_seconds": ours["seconds"], "ours_att_gt_seconds": ours["att_gt_seconds"], "cells": ours["cells"],
-                   "ours_max_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "peers": {}}
-            print(f"{size:>4} cov={cov!s:5} ours {ours['seconds']:7.2f} s ({ours['cells']} cells)", flush=True)
-            for peer in args.peers:
-                cap = args.cap_24m if (size == "24M" and args.cap_24m) else args.cap
-                pr = run_peer(peer, path, cov, cap)
-                cmp = compare(ours, pr)
-                row["peers"][peer] = {"status": pr.get("status"), "seconds": pr.get("seconds"),
-                                      "max_rss_gib": pr.get("max_rss_gib"), **cmp}
-                s = pr.get("seconds")
-                print(f"      {peer:12s} {('%.2f s' % s) if s else pr.get('status')}  {cmp}", flush=True)
-            row["load_average_after"] = os.getloadavg()
-            results["runs"].append(row)
-        path.unlink()
-    out = workdir / "bench_did.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, out)
-    print(json.dumps(results["runs"], indent=1))
+    versions = {"ours": H.python_versions(sys.executable, ["impact", "numpy", "polars", "scipy"])}
+    if any(CONTENDERS[c][0] == "did" for c in args.contenders):
+        py = H.ensure_venv("did")
+        pv = H.python_versions(py, [*PEER_PACKAGES.values(), "numpy", "pandas", "scipy", "statsmodels"])
+        versions.update({c: pv for c in args.contenders if c != "ours"})
+    results = {"benchmark": "did", "machine": H.machine(), "versions": versions, "notes": NOTES,
+               "what": "ATT(g,t), doubly robust, never-treated comparisons, analytic SEs; fit = estimation only "
+                       "(imports and Parquet reading outside), process = whole process", "cases": []}
+    old = Path(args.results)
+    if args.merge and old.exists():
+        prev = json.loads(old.read_text())
+        if "cases" in prev:  # the earlier run's cases of other sizes, with their own machine record
+            results["cases"] = [c for c in prev["cases"] if c["size"] not in args.sizes]
+            results["earlier_runs"] = [*prev.get("earlier_runs", []), prev["machine"]]
+    with tempfile.TemporaryDirectory(dir=HERE) as tmp:
+        for size in args.sizes:
+            n_units, n_periods = SIZES[size]
+            path = Path(tmp) / f"did_panel_{size}.parquet"
+            make_panel(n_units, n_periods).write_parquet(path)
+            for cov in (False, True):
+                print(f"{size} rows, covariate={cov}", flush=True)
+                cells: dict = {}
+                runs = H.repeat({c: (lambda c=c: contender_run(c, path, cov, args.cap, cells))
+                                 for c in args.contenders})
+                case = {"case": f"{size}{' + covariate' if cov else ''}", "size": size, "rows": n_units * n_periods,
+                        "units": n_units, "periods": n_periods, "covariate": cov, "contenders": runs,
+                        "agreement": {c: compare(cells["ours"], cells[c]) for c in cells if c != "ours" and "ours" in cells}}
+                results["cases"].append(case)
+                H.write_json(Path(args.results), results)
+    results["machine"]["load_at_end"] = list(__import__("os").getloadavg())
+    H.write_json(Path(args.results), results)
+    for case in results["cases"]:
+        print(case["case"], {c: (v["summary"].get("fit_s"), v["summary"].get("status")) for c, v in case["contenders"].items()},
+              case["agreement"])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

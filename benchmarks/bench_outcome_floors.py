@@ -16,7 +16,7 @@ work that no formulation of the same definitions can skip, each on its own:
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_outcome_floors.py [--data /work/bench_data/1m_v11]
+    .venv/bin/python benchmarks/bench_outcome_floors.py [--data /work/bench_data/1m]
 
 Results go to benchmarks/results/bench_outcome_floors.json.
 """
@@ -50,7 +50,7 @@ def _decode(col: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/bench_data/1m_v11")
+    ap.add_argument("--data", default="/work/bench_data/1m")
     ap.add_argument("--memory-limit", default="5GB")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "bench_outcome_floors.json"))
     args = ap.parse_args()

@@ -1,23 +1,25 @@
 """Benchmark: raw earnings reports -> person x month panel -> all unit outcomes.
 
-Three implementations of the same definitions (docs/outcomes.md), each in its own
-subprocess (wall time and peak RSS measured per process), in one run:
+Three implementations of the same definitions (docs/outcomes.md), each run in its own process
+through ``benchmarks/harness.py`` (same memory cap, CPU and peak memory per process, load
+recorded, runs alternating and repeated until three agree within 10 %):
 
-* ``ibis``   - the package: Ibis expressions on embedded DuckDB (impact.outcomes);
+* ``ibis``   - the package: Ibis expressions on embedded DuckDB (impact.outcomes), 5 GB limit;
 * ``polars`` - a hand-written polars version (lazy, streaming engine; explode + equi-join for
   the bounded windows, ``join_asof`` for first employment and the return to job-seeking);
-* ``pandas`` - the deliberately simple reference of the tests (tests/reference_outcomes.py),
-  run under a time cap and a memory cap; where the full size passes the memory cap, it also
-  runs on ``--pandas-blocks`` blocks of persons, one process each, and the block times are
-  summed (``pandas_blocks``: the reference's work, each block with its own segment baseline).
+* ``pandas`` - the deliberately simple reference of the tests (tests/reference_outcomes.py);
+  where one process passes the memory cap it runs on ``--pandas-blocks`` blocks of persons,
+  one process each, with the block times summed (``pandas_blocks``).
+
+Every run writes its unit tables, and each implementation's are compared cell by cell with the
+package's (integers, booleans and nulls exactly, floats to 1e-9): the check is part of every
+run, recorded beside the times, and the script fails if any unit differs.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_outcomes.py [--data /work/bench_data/1m_v11] [--subset 100000]
-        [--pandas-cap 900] [--pandas-mem-gib 16] [--pandas-blocks 10] [--check]
+    .venv/bin/python benchmarks/bench_outcomes.py [--data /work/bench_data/1m]
+        [--subsets 20000,100000] [--sizes subsets,full] [--impls ibis,polars,pandas]
 
-``--subset N`` also runs all three on the first N persons (written once beside the data).
-``--check`` compares the polars version's outcomes with the package's on the smallest data.
 Results go to benchmarks/results/bench_outcomes.json.
 """
 
@@ -28,13 +30,14 @@ import datetime as dt
 import json
 import os
 import resource
-import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CFG_KW: dict = {}  # the default outcome config
 
@@ -226,7 +229,7 @@ def polars_outcomes(folder: Path, stage_times: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# Workers (each runs in its own process)
+# Workers (each runs in its own process, started by benchmarks/harness.py)
 # ---------------------------------------------------------------------------------------
 
 
@@ -260,9 +263,8 @@ def run_ibis(folder: Path, times: dict) -> dict:
     times["panel_cpu_s"] = time.process_time() - c0 - res.timings["outcomes"][1]
     times["outcomes_s"], times["outcomes_cpu_s"] = res.timings["outcomes"]
     times["outcome_steps_s"] = {k.split("/")[1]: v[0] for k, v in res.timings.items() if k.startswith("outcomes/")}
-    times["panel_rows"] = int(res.panel.count().to_pyarrow().as_py())
-    return {"service_outcomes": res.service_outcomes, "spell_outcomes": res.spell_outcomes,
-            "panel": res.panel.to_polars() if times.get("_keep") else None}
+    times["panel_blocks"] = res.panel_blocks
+    return {"service_outcomes": res.service_outcomes, "spell_outcomes": res.spell_outcomes}
 
 
 def run_pandas(folder: Path, times: dict) -> dict:
@@ -272,69 +274,36 @@ def run_pandas(folder: Path, times: dict) -> dict:
     from tests.reference_outcomes import reference_outcomes
 
     cfg = OutcomeConfig(**CFG_KW)
-    t0 = time.perf_counter()
     frames = {n: pl.read_parquet(folder / f"{n}.parquet") for n in
               ("persons", "jobseeking_spells", "service_spells", "earnings_reports")}
     extraction = cfg.extraction_date or frames["earnings_reports"]["payment_date"].max()
-    out = reference_outcomes(frames, cfg, extraction)
-    times["total_only_s"] = time.perf_counter() - t0
-    return out
+    return reference_outcomes(frames, cfg, extraction)
 
 
-def worker(impl: str, folder: str, result_file: str) -> None:
+IMPLS = {"ibis": run_ibis, "polars": polars_outcomes, "pandas": run_pandas}
+
+
+def worker(impl: str, folder: str) -> None:
+    """One timed run in this process: imports first, then the stage from the register files
+    (reading them included, for every implementation) to the unit tables in memory."""
+    import harness as H
+    import polars as pl
+
+    import impact.outcomes.pipeline  # noqa: F401  (imports outside the timed stage, for all three)
+    import pandas  # noqa: F401
+    import tests.reference_outcomes  # noqa: F401
+
+    if os.environ.get("BENCH_EXTRACTION_DATE"):  # the same extraction date for all three (see main)
+        CFG_KW["extraction_date"] = dt.date.fromisoformat(os.environ["BENCH_EXTRACTION_DATE"])
     times: dict = {}
-    t0 = time.perf_counter()
-    fn = {"ibis": run_ibis, "polars": polars_outcomes, "pandas": run_pandas}[impl]
-    out = fn(Path(folder), times)
-    times["total_s"] = time.perf_counter() - t0
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    times["cpu_s"] = ru.ru_utime + ru.ru_stime  # all threads; wall time is noisy under shared load
-    times["load_average"] = os.getloadavg()
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
-    hwm_kb = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-                  if line.startswith("VmHWM:"))
-    times["peak_rss_gib"] = hwm_kb / 2**20
-    so = out["service_outcomes"]
-    times["service_units"] = int(len(so))
-    times["spell_units"] = int(len(out["spell_outcomes"]))
-    Path(result_file).write_text(json.dumps(times))
-
-
-def run_in_subprocess(impl: str, folder: Path, cap_s: float, mem_gib: float | None) -> dict:
-    """Run one implementation in a child process; kill it past ``cap_s`` or past ``mem_gib`` of RSS
-    (polled from /proc: an address-space rlimit would count the allocators' virtual reservations)."""
-    res_file = Path(f"/tmp/bench_outcomes_{impl}_{os.getpid()}.json")
-    res_file.unlink(missing_ok=True)
-    cmd = [sys.executable, __file__, "--worker", impl, "--data", str(folder), "--result", str(res_file)]
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    killed = capped = None
-    while p.poll() is None:
-        time.sleep(0.5)
-        try:
-            rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{p.pid}/status").read_text().splitlines()
-                          if line.startswith("VmRSS:"))
-            peak = max(peak, rss_kb / 2**20)
-        except (OSError, StopIteration):
-            pass
-        if time.perf_counter() - t0 > cap_s:
-            killed, capped = f"capped at {cap_s:g} s", "time"
-        elif mem_gib and peak > mem_gib:
-            killed, capped = f"capped at {mem_gib:g} GiB RSS", "memory"
-        if killed:
-            p.kill()
-            p.wait()
-            return {"status": killed, "capped": capped, "wall_s": time.perf_counter() - t0,
-                    "peak_rss_seen_gib": round(peak, 2)}
-    wall = time.perf_counter() - t0
-    err = p.stderr.read() if p.stderr else ""
-    if p.returncode != 0 or not res_file.exists():
-        tail = err.strip().splitlines()[-1:] or [f"exit status {p.returncode}"]
-        return {"status": "failed", "wall_s": wall, "error": tail[0][:300], "peak_rss_seen_gib": round(peak, 2)}
-    r = json.loads(res_file.read_text())
-    r.update(status="ok", process_wall_s=wall)
-    return r
+    with H.Timer() as t:
+        out = IMPLS[impl](Path(folder), times)
+    H.finish({"fit_s": t.wall, "fit_cpu_s": t.cpu, **times, "service_units": len(out["service_outcomes"]),
+              "spell_units": len(out["spell_outcomes"])})
+    for name in ("service_outcomes", "spell_outcomes"):
+        df = out[name]
+        df = df if isinstance(df, pl.DataFrame) else pl.from_pandas(df)
+        df.write_parquet(H.output_path(f"{name}.parquet"))
 
 
 def _extract(folder: Path, target: Path, lo: int, hi: int) -> Path:
@@ -363,127 +332,196 @@ def make_blocks(folder: Path, k: int) -> list[Path]:
             for b in range(k)]
 
 
-def run_pandas_blocks(folder: Path, k: int, cap_s: float, mem_gib: float | None) -> dict:
-    """The pandas reference on ``k`` person blocks, one process each, one after another.
-
-    For a data size whose single run exceeds the memory cap. Each block computes its own
-    segment baseline (the same operations on a k-th of the persons, so its values differ from
-    the whole population's): this times the reference's work, not its exact result, and
-    favours it (each block's frames are smaller and more cache-friendly than the whole).
-    """
-    blocks = [run_in_subprocess("pandas", f, cap_s, mem_gib) for f in make_blocks(folder, k)]
-    ok = all(b.get("status") == "ok" for b in blocks)
-    r = {"status": "ok" if ok else "failed", "blocks": k, "block_runs": blocks}
-    if ok:
-        r.update(total_s=sum(b["total_s"] for b in blocks), cpu_s=sum(b["cpu_s"] for b in blocks),
-                 process_wall_s=sum(b["process_wall_s"] for b in blocks),
-                 peak_rss_gib=max(b["peak_rss_gib"] for b in blocks),
-                 service_units=sum(b["service_units"] for b in blocks),
-                 spell_units=sum(b["spell_units"] for b in blocks))
-    return r
-
-
 def make_subset(folder: Path, n: int) -> Path:
     """``folder``'s persons with ids up to ``n``."""
     return _extract(folder, folder.parent / f"{folder.name}_sub{n // 1000}k", -(2**62), n)
 
 
-def check(folder: Path) -> None:
-    """The polars version gives the package's outcomes (same definitions) on ``folder``."""
+def _compare(x, y) -> dict:
+    """Cells of two unit tables (same key order) that differ: integers, booleans and nulls exactly,
+    floats to 1e-9 (relative or absolute). Returns ``{column: differing cells}`` (empty: equal)."""
     import numpy as np
     import polars as pl
 
-    a = run_ibis(folder, {})
-    b = polars_outcomes(folder, {})
-    for name, key in (("service_outcomes", "service_id"), ("spell_outcomes", "spell_id")):
-        x, y = a[name].sort(key), b[name].sort(key)
-        assert x.height == y.height, (name, x.height, y.height)
-        for c in x.columns:
-            if c not in y.columns or x[c].dtype.is_temporal():
-                continue
-            xv, yv = x[c], y[c]
-            if xv.dtype.is_float():
-                xa, ya = xv.cast(pl.Float64).to_numpy(), yv.cast(pl.Float64).to_numpy()
-                assert np.array_equal(np.isnan(xa), np.isnan(ya)), (name, c)
-                ok = ~np.isnan(xa)
-                assert np.allclose(xa[ok], ya[ok], rtol=1e-9, atol=1e-9), (name, c)
-            else:
-                conv = (lambda v: v.cast(pl.Int64).to_list()) if xv.dtype == pl.Boolean or yv.dtype == pl.Boolean \
-                    else (lambda v: v.to_list())
-                bad = sum(1 for p, q in zip(conv(xv), conv(yv)) if p != q)
-                assert bad == 0, (name, c, bad)
-    print(f"check: polars version equals the package on {folder}")
+    if x.height != y.height:
+        return {"rows": abs(x.height - y.height)}
+    bad = {}
+    for c in x.columns:
+        if c not in y.columns or x[c].dtype.is_temporal():
+            continue
+        xv, yv = x[c], y[c]
+        if xv.dtype.is_float() or yv.dtype.is_float():
+            xa, ya = xv.cast(pl.Float64).to_numpy(), yv.cast(pl.Float64).to_numpy()
+            n = int(np.sum(np.isnan(xa) != np.isnan(ya)))
+            ok = ~np.isnan(xa) & ~np.isnan(ya)
+            n += int(np.sum(~np.isclose(xa[ok], ya[ok], rtol=1e-9, atol=1e-9)))
+        else:
+            if xv.dtype == pl.Boolean or yv.dtype == pl.Boolean:
+                xv, yv = xv.cast(pl.Int64), yv.cast(pl.Int64)
+            n = int(xv.ne_missing(yv.cast(xv.dtype)).sum())
+        if n:
+            bad[c] = n
+    return bad
+
+
+UNIT_KEYS = {"service_outcomes": "service_id", "spell_outcomes": "spell_id"}
+# a block computes its own segment baseline (the reference's work on a tenth of the persons)
+_BLOCK_OWN = ("baseline_", "rel_earnings_")
+
+
+def agreement(ours: dict, other: dict, skip: tuple[str, ...] = ()) -> dict:
+    """Unit tables of another implementation against the package's, cell by cell (see :func:`_compare`)."""
+    out = {}
+    for name, key in UNIT_KEYS.items():
+        x = ours[name].sort(key)
+        y = other[name].sort(key)
+        y = y.drop([c for c in y.columns if c.startswith(skip)]) if skip else y
+        out[name] = {"rows": x.height, "columns_compared": len([c for c in x.columns if c in y.columns]),
+                     "differing_cells": _compare(x, y)}
+    return out
+
+
+def _read_outputs(outdir: str | Path) -> dict | None:
+    import polars as pl
+
+    files = {n: Path(outdir) / f"{n}.parquet" for n in UNIT_KEYS}
+    return {n: pl.read_parquet(f) for n, f in files.items()} if all(f.exists() for f in files.values()) else None
+
+
+def impl_run(impl: str, folder: Path, cap: float, outputs: dict) -> dict:
+    """One run of ``impl`` on ``folder`` in its own process; its unit tables kept in ``outputs[impl]``."""
+    import harness as H
+
+    r = H.run([sys.executable, __file__, "--worker", impl, "--data", str(folder)], cap_s=cap)
+    if r["status"] == "ok":
+        outputs[impl] = _read_outputs(r["outdir"])
+    shutil.rmtree(r.pop("outdir"), ignore_errors=True)
+    return r
+
+
+def blocks_run(blocks: list[Path], cap: float, outputs: dict) -> dict:
+    """The pandas reference on person blocks, one process each, one after another: one run.
+
+    For a size whose single pandas process passes the memory cap. Each block computes its own
+    segment baseline (the same operations on a k-th of the persons, so its values differ from
+    the whole population's): this times the reference's work, not its exact result, and
+    favours it (each block's frames are smaller than the whole). Times and CPU are summed,
+    memory is the largest block's.
+    """
+    import polars as pl
+
+    parts: list[dict] = []
+    tables: dict = {n: [] for n in UNIT_KEYS}
+    for f in blocks:
+        part: dict = {}
+        r = impl_run("pandas", f, cap, part)
+        parts.append(r)
+        if r["status"] != "ok":
+            return {**r, "blocks": len(blocks), "failed_block": str(f)}
+        for n in UNIT_KEYS:
+            tables[n].append(part["pandas"][n])
+    outputs["pandas_blocks"] = {n: pl.concat(v, how="diagonal_relaxed") for n, v in tables.items()}
+    r = {"status": "ok", "blocks": len(blocks), "load_before": parts[0]["load_before"],
+         "load_after": parts[-1]["load_after"], "peak_rss_gib": max(p["peak_rss_gib"] for p in parts),
+         "block_fit_s": [p["fit_s"] for p in parts]}
+    for k in ("fit_s", "fit_cpu_s", "process_s", "wall_s", "cpu_s"):
+        r[k] = sum(p[k] for p in parts)
+    r["service_units"] = sum(p["service_units"] for p in parts)
+    r["spell_units"] = sum(p["spell_units"] for p in parts)
+    return r
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="/work/bench_data/1m_v11")
-    ap.add_argument("--subset", type=int, default=100_000)
-    ap.add_argument("--pandas-cap", type=float, default=900.0)
-    ap.add_argument("--pandas-mem-gib", type=float, default=16.0)
-    ap.add_argument("--cap", type=float, default=1200.0, help="time cap for the ibis and polars runs")
-    ap.add_argument("--check", action="store_true")
-    ap.add_argument("--skip-full-pandas", action="store_true")
-    ap.add_argument("--pandas-blocks", type=int, default=10,
-                    help="if the full-size pandas run hits the memory cap, run it on this many person blocks")
+    ap.add_argument("--data", default="/work/bench_data/1m")
+    ap.add_argument("--subsets", default="20000,100000", help="also run on the first N persons (comma-separated)")
+    ap.add_argument("--sizes", default="subsets,full")
     ap.add_argument("--impls", default="ibis,polars,pandas")
-    ap.add_argument("--sizes", default="subset,full")
+    ap.add_argument("--cap", type=float, default=7200.0, help="time cap of one run")
+    ap.add_argument("--pandas-blocks", type=int, default=10,
+                    help="where a single pandas process passes the memory cap, run it on this many person blocks")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "bench_outcomes.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other sizes' cases of an existing results file (run sizes separately)")
     ap.add_argument("--worker", default=None)
-    ap.add_argument("--result", default=None)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.data, args.result)
+        worker(args.worker, args.data)
         return
-    folder = Path(args.data)
-    if not (folder / "earnings_reports.parquet").exists():
-        raise SystemExit(f"{folder}: no registers; generate with `impact simulate --persons 1000000 --out {folder}`")
+    import harness as H
     import polars as pl
 
+    folder = Path(args.data)
+    if not (folder / "earnings_reports.parquet").exists():
+        raise SystemExit(f"{folder}: no registers; generate with `impact simulate --persons 1000000 --seed 1 "
+                         f"--out {folder}`")
     sizes = []
-    if args.subset and "subset" in args.sizes:
-        sizes.append(("subset", make_subset(folder, args.subset)))
+    if "subsets" in args.sizes:
+        sizes += [(f"{int(n) // 1000}k", make_subset(folder, int(n))) for n in args.subsets.split(",") if n]
     if "full" in args.sizes:
         sizes.append(("full", folder))
-    if args.check:
-        check(sizes[0][1])
-    results = {"benchmark": "outcomes", "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "cpu_count": os.cpu_count(), "runs": {}}
+    impls = args.impls.split(",")
+    # the extraction date comes from the delivery (never from the data): delivery.toml, or for
+    # registers generated before manifests existed the generator's record (truth/run.toml);
+    # the subsets are cut from this folder and share it
+    import tomllib
+
+    for f in (folder / "delivery.toml", folder / "truth" / "run.toml"):
+        if f.exists():
+            os.environ["BENCH_EXTRACTION_DATE"] = str(tomllib.loads(f.read_text())["extraction_date"])
+            break
+    versions = H.python_versions(sys.executable, ["impact", "duckdb", "ibis-framework", "polars", "pandas", "numpy"])
+    results = {"benchmark": "outcomes", "machine": H.machine(), "versions": {k: versions for k in [*impls, "pandas_blocks"]},
+               "notes": NOTES, "what": WHAT, "cases": []}
+    old = Path(args.results)
+    if args.merge and old.exists():
+        prev = json.loads(old.read_text())
+        if "cases" in prev:  # the earlier run's cases of other sizes, with its machine record
+            labels = {label for label, _ in sizes}
+            results["cases"] = [c for c in prev["cases"] if c["size"] not in labels]
+            results["earlier_runs"] = [*prev.get("earlier_runs", []), prev["machine"]]
+            results["versions"] = {**prev.get("versions", {}), **results["versions"]}
+    disagree = []
     for label, f in sizes:
         rows = pl.scan_parquet(f / "earnings_reports.parquet").select(pl.len()).collect().item()
         persons = pl.scan_parquet(f / "persons.parquet").select(pl.len()).collect().item()
-        entry = {"folder": str(f), "persons": persons, "earnings_rows": rows}
-        for impl in args.impls.split(","):
-            if impl == "pandas" and label == "full" and args.skip_full_pandas:
-                entry[impl] = {"status": "skipped"}
-                continue
-            cap = args.pandas_cap if impl == "pandas" else args.cap
-            entry[impl] = run_in_subprocess(impl, f, cap, args.pandas_mem_gib if impl == "pandas" else None)
-            print(label, impl, json.dumps(entry[impl]), flush=True)
-            if impl == "pandas" and entry[impl].get("capped") == "memory" and args.pandas_blocks > 1:
-                entry["pandas_blocks"] = run_pandas_blocks(f, args.pandas_blocks, cap, args.pandas_mem_gib)
-                print(label, "pandas_blocks", json.dumps({k: v for k, v in entry["pandas_blocks"].items()
-                                                          if k != "block_runs"}), flush=True)
-        ib = entry.get("ibis", {})
-        for impl in ("polars", "pandas", "pandas_blocks"):
-            if impl not in entry:
-                continue
-            o = entry[impl]
-            if ib.get("status") == "ok" and o.get("status") == "ok":
-                entry[f"{impl}_over_ibis_total"] = round(o["total_s"] / ib["total_s"], 2)
-            elif ib.get("status") == "ok" and o.get("capped") == "time":
-                # stopped by the time cap: its run time so far is a lower bound
-                entry[f"{impl}_over_ibis_total"] = f"> {o['wall_s'] / ib['total_s']:.1f}"
-            elif ib.get("status") == "ok":  # stopped by the memory cap, failed or skipped: no ratio
-                entry[f"{impl}_over_ibis_total"] = f"none ({o.get('status')})"
-        entry["load_average_at_end"] = os.getloadavg()
-        results["runs"][label] = entry
-    out = Path(args.results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1, default=str))
-    os.replace(tmp, out)
-    print(json.dumps(results, indent=1, default=str))
+        print(f"{label}: {persons:,} persons, {rows:,} report rows", flush=True)
+        outputs: dict = {}
+        runs = H.repeat({i: (lambda i=i: impl_run(i, f, args.cap, outputs)) for i in impls})
+        if "pandas" in runs and runs["pandas"]["summary"]["status"] == "memory cap" and args.pandas_blocks > 1:
+            blocks = make_blocks(f, args.pandas_blocks)
+            runs.update(H.repeat({"pandas_blocks": lambda: blocks_run(blocks, args.cap, outputs)}))
+        agree = {}
+        if "ibis" in outputs:
+            for i in outputs:
+                if i != "ibis":
+                    agree[i] = agreement(outputs["ibis"], outputs[i], _BLOCK_OWN if i == "pandas_blocks" else ())
+                    bad = {n: v["differing_cells"] for n, v in agree[i].items() if v["differing_cells"]}
+                    if bad:
+                        disagree.append(f"{label} {i}: {bad}")
+        results["cases"].append({"case": f"{label} ({persons:,} persons, {rows / 1e6:.1f} M report rows)",
+                                 "size": label, "folder": str(f), "persons": persons, "earnings_rows": rows,
+                                 "contenders": runs, "agreement": agree})
+        H.write_json(Path(args.results), results)
+    results["machine"]["load_at_end"] = list(os.getloadavg())
+    results["disagreements"] = disagree
+    H.write_json(Path(args.results), results)
+    for c in results["cases"]:
+        print(c["case"], {k: (v["summary"].get("fit_s"), v["summary"].get("status")) for k, v in c["contenders"].items()})
+    if disagree:
+        raise SystemExit("the implementations differ from the package: " + "; ".join(disagree))
+    print("every implementation equals the package on every unit it computed", flush=True)
+
+
+NOTES = {
+    "ibis": "the package: Ibis on embedded DuckDB (memory_limit 5GB), panel in person blocks where the reports allow",
+    "polars": "hand-written polars (lazy, streaming engine), no memory setting",
+    "pandas": "the tests' pandas reference (tests/reference_outcomes.py), one process",
+    "pandas_blocks": "the pandas reference on 10 person blocks, one process each; times summed, memory of the "
+                     "largest block; each block its own segment baseline (baseline_* and rel_earnings_* not compared)",
+}
+WHAT = ("fit = raw register files -> person x month panel -> all unit outcomes in memory (reading the files "
+        "included, imports outside); process = whole process")
 
 
 if __name__ == "__main__":

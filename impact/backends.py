@@ -361,6 +361,73 @@ def materialise(con: Any, expr: ir.Table, name: str | None = None) -> ir.Table:
     return con.create_table(name, expr, temp=True)
 
 
+def materialise_blocks(con: Any, exprs: Iterable[ir.Table], name: str) -> ir.Table:
+    """Compute the expressions (same schema) one after another into one temporary table ``name``."""
+    it = iter(exprs)
+    con.create_table(name, next(it), temp=True)
+    for e in it:
+        con.insert(name, e)
+    return con.table(name)
+
+
+#: Earnings-report rows per block when the panel is computed block by block (:func:`person_blocks`):
+#: at 1 M persons (104 M rows) four blocks, each aggregated in memory under a 5 GB DuckDB limit.
+PANEL_BLOCK_ROWS = 30_000_000
+#: Blocks are used when reading them block by block reads at most this many times the file's rows.
+_BLOCK_READ_FACTOR = 1.25
+_PARQUET_PATH = re.compile(r"'([^']+)'")
+
+
+def person_blocks(con: Any, table: ir.Table, rows_per_block: int | None = None) -> list[tuple[Any, Any]]:
+    """Ranges ``(first, last)`` of person ids splitting ``table`` into blocks of about ``rows_per_block`` rows.
+
+    For computing the person x month panel block by block
+    (:func:`impact.outcomes.panel.earnings_panel_with_counts` with ``persons=``); ``None`` is an
+    open end, and ``[(None, None)]`` means one pass. Blocks pay off on embedded DuckDB when
+    ``table`` is read from Parquet files whose row groups are ordered by ``person_id`` (as the
+    generator writes them; ``rows_per_block`` defaults to :data:`PANEL_BLOCK_ROWS`): each block then reads only its own row groups (the row-group
+    statistics prune the rest), aggregates in memory (nothing spilled under a memory limit),
+    and the panel comes out block by block in person order, which the outcome stage's range
+    joins on person read twice as fast (``docs/outcomes.md`` §8). Anything else (another
+    backend or source, row groups not ordered by person, fewer rows than one block): one pass.
+    """
+    one = [(None, None)]
+    rows_per_block = rows_per_block or PANEL_BLOCK_ROWS
+    if backend_name(con) != "duckdb":
+        return one
+    views = [n.name for n in table.op().find(ops.DatabaseTable)]
+    if len(views) != 1:
+        return one
+    row = con.raw_sql("SELECT sql FROM duckdb_views() WHERE view_name = ?", parameters=[views[0]]).fetchone()
+    if not row or "read_parquet(" not in row[0]:
+        return one
+    files = [f for f in _PARQUET_PATH.findall(row[0]) if f.endswith(".parquet")]
+    if not files:
+        return one
+    try:
+        stats = con.raw_sql(
+            "SELECT row_group_num_rows, TRY_CAST(stats_min_value AS BIGINT), TRY_CAST(stats_max_value AS BIGINT) "
+            "FROM parquet_metadata(?) WHERE path_in_schema = 'person_id'", parameters=[files]).fetchall()
+    except Exception:  # metadata unreadable: no blocks, the query itself will say what is wrong
+        return one
+    total = sum(r[0] for r in stats)
+    if total <= rows_per_block or any(r[1] is None or r[2] is None for r in stats):
+        return one
+    groups = sorted(stats, key=lambda r: (r[1], r[2]))
+    k = -(-total // rows_per_block)
+    cuts, acc = [], 0
+    for i, (n, lo, _) in enumerate(groups):
+        if i and len(cuts) < k - 1 and acc >= (len(cuts) + 1) * total / k:
+            cuts.append(lo)
+        acc += n
+    bounds = [None, *cuts, None]
+    blocks = [(bounds[i], None if bounds[i + 1] is None else bounds[i + 1] - 1) for i in range(len(bounds) - 1)]
+    blocks = [b for b in blocks if b[0] is None or b[1] is None or b[0] <= b[1]]
+    read = sum(n for b in blocks for n, lo, hi in stats
+               if (b[0] is None or hi >= b[0]) and (b[1] is None or lo <= b[1]))
+    return blocks if len(blocks) > 1 and read <= _BLOCK_READ_FACTOR * total else one
+
+
 def write_parquet(con: Any, expr: ir.Table, path: str | Path) -> Path:
     """Let the backend write ``expr`` to Parquet at ``path`` without collecting it, atomically.
 

@@ -351,3 +351,22 @@ def test_open_market_earnings_outcome(hand):
     assert opn["employed_h2"].to_list() == tot["employed_h2"].to_list()
     with pytest.raises(DesignError, match="lacks column 'nope'"):
         risk_set_design(spells, services, persons, p, subsidised_earnings="nope", **kw)
+
+
+@pytest.mark.parametrize("origin,max_controls", [("end", None), ("end", 7), ("start", None)])
+def test_person_blocks_give_the_same_design_and_estimates(small, origin, max_controls):
+    """The design built in person blocks (the path of national-scale registers, forced here at
+    5,000 persons) equals the one-block table row for row, and so do the matching estimates."""
+    spells, services, persons, panel, _ = small
+    kw = dict(horizons=(3, 12), origin=origin, max_controls=max_controls, **KW)
+    one = risk_set_design(spells, services, persons, panel, person_blocks=1, **kw)
+    four = risk_set_design(spells, services, persons, panel, person_blocks=4, **kw)
+    assert one.info["person_blocks"] == 1 and four.info["person_blocks"] == 4
+    assert four.data.equals(one.data) and four.covariates == one.covariates and four.exact == one.exact
+    assert {k: v for k, v in four.info.items() if k != "person_blocks"} == \
+        {k: v for k, v in one.info.items() if k != "person_blocks"}
+    if max_controls is not None:  # the sample is capped per cell over all blocks, not per block
+        ctl = one.data.filter(pl.col("treated") == 0).group_by(one.exact).len()
+        assert ctl["len"].max() == max_controls
+    a, b = match_design(one).estimates, match_design(four).estimates
+    assert a.equals(b)

@@ -111,3 +111,25 @@ def test_first_employment_beyond_the_bounded_window():
     assert sp["months_to_employment_from_start"] == (2019 * 12 + 10) - (2017 * 12 + 0) == 34
     assert sp["days_to_employment_from_start"] == (D(2019, 11, 10) - D(2017, 1, 16)).days
     assert sp["months_to_employment"] == (2019 * 12 + 10) - (2017 * 12 + 5) == 29
+
+
+def test_baseline_of_a_segment_empty_in_some_years():
+    """A segment with nobody in it in a year (an age band its persons pass through) has no
+    baseline in that year's months: a window that lies in such a year, or contains one of its
+    months, has none; a window right after it has one (the reference's definition, issue #24:
+    the cumulative form used to lose it because the month before the window had no row)."""
+    # F/basic/EA01, band 40-49: person 1 (born 1968) in 2017 only, person 2 (born 1979) from 2019;
+    # nobody in 2018.
+    persons = [person(1, birth_year=1968), person(2, birth_year=1979)]
+    spells = [spell(1, D(2017, 1, 2), D(2017, 2, 28), spell_id=101), spell(2, D(2017, 1, 2), D(2017, 2, 28), spell_id=201)]
+    services = [service(1, D(2017, 11, 1), D(2017, 12, 7), service_id=11),  # end Dec 2017
+                service(1, D(2016, 12, 1), D(2017, 1, 20), service_id=12)]  # end Jan 2017
+    reports = monthly(2, [(2019, m) for m in range(1, 13)], 1200.0)
+    res = compute_outcomes(ibis.duckdb.connect(), tables(persons, spells, services, reports),
+                           OutcomeConfig(extraction_date=EXTRACTION))
+    s = row(res.service_outcomes, "service_id", 11)
+    assert s["baseline_1_12m"] is None  # the months of 2018
+    assert s["baseline_13_24m"] == pytest.approx(1200.0)  # 2019: person 2 alone, 1,200 a month
+    assert s["earnings_13_24m"] == 0.0 and s["rel_earnings_13_24m"] == 0.0
+    s = row(res.service_outcomes, "service_id", 12)  # Feb 2017 - Jan 2018 and Feb 2018 - Jan 2019
+    assert s["baseline_1_12m"] is None and s["baseline_13_24m"] is None

@@ -279,7 +279,6 @@ def risk_set_panel(
         first_m=pl.col("sm").first(), service_id=pl.col("service_id").first()
     )
     starts = sp.select("person_id", stack=pl.col("sm")).unique().with_columns(starts_any=pl.lit(True))
-    gs = pl.DataFrame({"stack": pl.int_range(g0, g1 + 1, eager=True).cast(pl.Int32)})
     # job seeking on the last day of month m: start <= that day and (open or end >= that day)
     if comparison_at not in ("entry_month_end", "entry_month_start"):
         raise DesignError(f"comparison_at must be 'entry_month_end' or 'entry_month_start', got {comparison_at!r}")
@@ -299,9 +298,14 @@ def risk_set_panel(
         .when(pl.col("end_date") == pl.col("end_date").dt.month_end()).then(pl_month_index("end_date"))
         .otherwise(pl_month_index("end_date") - 1),  # last month whose last day is covered
     )
+    # the stacks g in g0..g1 at which a spell is open on the last day of g - 1 (s <= g - 1 <= e),
+    # each spell's in ascending order (as a cross join with the stacks, filtered, would give them
+    # without its spells x stacks rows)
     at_risk = (
-        js.join(gs, how="cross")
-        .filter((pl.col("s") <= pl.col("stack") - 1) & (pl.col("e") >= pl.col("stack") - 1))
+        js.with_columns(stack=pl.int_ranges(pl.max_horizontal(pl.col("s") + 1, pl.lit(g0)),
+                                            pl.min_horizontal(pl.col("e") + 1, pl.lit(g1)) + 1, dtype=pl.Int32))
+        .explode("stack", empty_as_null=False)
+        .filter(pl.col("stack").is_not_null())
         .join(first, on="person_id", how="left")
         .filter(pl.col("first_m").is_null() | (pl.col("first_m") >= pl.col("stack")))
         .join(starts, on=["person_id", "stack"], how="left")
@@ -334,7 +338,9 @@ def risk_set_panel(
         elapsed_months=(pl.col("stack") - pl.col("ep0")).cast(pl.Int32), segment=pl.col("segment"),
         spell_start=pl.col("ep0").cast(pl.Int64),
     )
-    pan = panel.select("person_id", pl.col("month").cast(pl.Int64), "employed", pl.col(earnings_col).alias("earnings"))
+    # the panel rows of the units' persons in the months read (the whole panel is national-size)
+    pan = panel.select("person_id", pl.col("month").cast(pl.Int64), "employed", pl.col(earnings_col).alias("earnings")) \
+        .join(units.select("person_id").unique(), on="person_id", how="semi")
     prior = (
         units.select("unit", "person_id", "spell_start")
         .join(pan.filter(pl.col("employed")).select("person_id", "month"), on="person_id", how="inner")

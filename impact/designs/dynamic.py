@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Sequence
 
 import polars as pl
@@ -225,6 +226,7 @@ def risk_set_design(
     seed: int = 0,
     calendar: str = "quarter",
     elapsed: str = "episode",
+    person_blocks: int | None = None,
     subsidised_earnings: str | None = None,
 ) -> RiskSetDesign:
     """Build the risk-set design table for one service (type or list of types).
@@ -273,6 +275,13 @@ def risk_set_design(
         pay). Without it the earnings outcomes include subsidised pay, and their effect
         includes the service's effect on later subsidised work (for training and pay subsidy
         negative at short horizons: the comparison persons enter subsidised jobs more).
+    person_blocks
+        Build the table in this many blocks of persons (contiguous ``person_id`` ranges), one
+        after another, so that the memory of the risk rows and their history stays that of one
+        block. None: one block per :data:`PERSONS_PER_BLOCK` persons with spells. Every person's
+        rows are built within one block; what spans blocks (the exact cells with a treated
+        row, the comparison rows of each cell, the sampling of comparison rows) is computed
+        over all of them, so the table does not depend on the number of blocks.
     """
     if origin not in ("end", "start"):
         raise DesignError(f"origin must be 'end' or 'start', got {origin!r}")
@@ -280,6 +289,8 @@ def risk_set_design(
         raise DesignError(f"comparison must be 'not_yet' or 'never', got {comparison!r}")
     if calendar not in ("quarter", "month"):
         raise DesignError(f"calendar must be 'quarter' or 'month', got {calendar!r}")
+    if elapsed not in ("episode", "spell"):
+        raise DesignError(f"elapsed must be 'episode' or 'spell', got {elapsed!r}")
     for col in ("person_id", "month", employed, earnings, *([subsidised_earnings] if subsidised_earnings else [])):
         if col not in panel.columns:
             raise DesignError(f"panel lacks column {col!r} (columns: {', '.join(panel.columns)})")
@@ -293,10 +304,104 @@ def risk_set_design(
     sp = _spells_with_first_start(spells, services, service_type, link_days, lm + 1)
     if elapsed == "spell":
         sp = sp.with_columns(ep0=pl.col("s0"))
-    elif elapsed != "episode":
-        raise DesignError(f"elapsed must be 'episode' or 'spell', got {elapsed!r}")
-    # --- risk rows: one per spell and month m at which the spell is at risk (u >= 1) ---
+    per = _person_columns(persons)
     m_lo = fm + history[-1]
+    rows_of = partial(_risk_rows, per=per, m_lo=m_lo, max_elapsed=max_elapsed, comparison=comparison, grace=grace,
+                      window=window)
+    exact3 = ["u", "quarter" if calendar == "quarter" else "m", "employment_area"]
+    # the treated rows (a spell's rows are built from the spell alone: those of the spells in
+    # which the service starts are the treated rows of the whole table); only risk sets with a
+    # treated row matter, and with outcomes from the service end each is repeated per length
+    treated = rows_of(sp.filter(pl.col("ms").is_not_null()))[0].filter(pl.col("treated"))
+    cells3 = treated.select(exact3).unique()
+    exact = exact3 + (["length"] if origin == "end" else [])
+    lengths = (treated.filter(pl.col("me").is_not_null()).select(*exact3, length=pl.col("me") - pl.col("ms")).unique()
+               if origin == "end" else None)
+    bounds = _blocks(sp, person_blocks)
+    block = partial(_design_block, sp=sp, panel=panel, rows_of=rows_of, cells3=cells3, lengths=lengths, exact=exact,
+                    origin=origin, history=history, horizons=horizons, lm=lm, employed=employed, earnings=earnings,
+                    subsidised=subsidised_earnings, seed=seed)
+    limit = None
+    if max_controls is not None:  # the k-th smallest hash of each cell's comparison rows, over all blocks
+        firsts = [block(lo, hi, sample_only=max_controls)[0] for lo, hi in bounds]
+        limit = (pl.concat(firsts).filter(pl.col("_h").rank("ordinal").over(exact) <= max_controls)
+                 .group_by(exact).agg(_hmax=pl.col("_h").max()))
+    parts, counts, n_before, segs = [], [], 0, set()
+    for lo, hi in bounds:  # a handful of person blocks
+        part, n_at_risk, seg = block(lo, hi, limit=limit)
+        parts.append(part)
+        counts.append(part.group_by(exact).agg(_nc=(~pl.col("treated")).sum()))
+        n_before += n_at_risk
+        segs |= seg
+    rows = pl.concat(parts, how="vertical")
+    del parts
+    # treated rows whose exact cell has no comparison row (over all blocks) cannot be matched
+    nctl = pl.concat(counts).group_by(exact).agg(pl.col("_nc").sum())
+    rows = rows.join(nctl, on=exact, how="left")
+    no_ctl = rows.filter(pl.col("treated") & (pl.col("_nc") == 0)).height
+    rows = rows.filter(~pl.col("treated") | (pl.col("_nc") > 0)).drop("_nc")
+    if rows.height == 0 or not rows["treated"].any():
+        raise DesignError("the risk-set design has no treated rows with observed outcomes (check horizons, "
+                          "service type and the panel's months)")
+    seg_cols: list[str] = []
+    if "segment" in rows.columns:
+        seg_cols = [f"segment_{s}" for s in sorted(segs)[1:]]
+        rows = rows.with_columns([(pl.col("segment") == s).cast(pl.Float64).alias(f"segment_{s}")
+                                  for s in sorted(segs)[1:]])
+    hist_cols = [f"{k}_{lo}_{h}" for lo, h in zip([1, *(h + 1 for h in history[:-1])], history)
+                 for k in ("emp", "earn")]
+    outcome_cols = [f"{k}_h{h}" for h in horizons for k in ("employed", "earnings")]
+    hz = {c: h for h in horizons for c in (f"employed_h{h}", f"earnings_h{h}")}
+    # employed_lag1 is kept in the table but not in the score: being employed in m-1 while still
+    # registered is rare and (in small samples) seen only among controls, which separates the logit
+    covs = BASE_COVARIATES + seg_cols + hist_cols + ["emp_pre_spell_12"]
+    # drop covariates that are constant in this design (e.g. no Swedish speakers in a small sample)
+    covs = [c for c in covs if rows[c].n_unique() > 1]
+    keep = ["person_id", "spell_id", "ep0", "m", "u", "quarter", "employment_area", "treated", "ms", "me",
+            "employed_lag1"] + (["length"] if origin == "end" else []) + covs + outcome_cols
+    # one order whatever the blocks: (spell, risk month, service length) is unique
+    data = rows.select(keep).sort("spell_id", "m", *(["length"] if origin == "end" else [])) \
+        .with_columns(pl.col("treated").cast(pl.Float64))
+    info = {"rows_at_risk": n_before, "rows": data.height, "treated": int(data["treated"].sum()),
+            "treated_dropped_no_controls_in_cell": no_ctl, "person_blocks": len(bounds),
+            "first_risk_month": m_lo, "last_month": lm, "service_type": service_type}
+    return RiskSetDesign(data=data, covariates=covs, outcomes=outcome_cols, horizons=hz, exact=exact,
+                         estimand=ESTIMANDS[comparison] + f"; outcomes {', '.join(map(str, horizons))} months after "
+                         f"the {'service end' if origin == 'end' else 'risk month'}; earnings "
+                         + ("open-market pay (subsidised pay excluded)" if subsidised_earnings else
+                            "all pay including subsidised work"),
+                         comparison=comparison, origin=origin, info=info)
+
+
+#: Persons with job-seeking spells per block of :func:`risk_set_design` (person_blocks=None).
+PERSONS_PER_BLOCK = 50_000
+
+
+def _blocks(sp: pl.DataFrame, n: int | None) -> list[tuple[int, int]]:
+    """Contiguous, disjoint ``person_id`` ranges [lo, hi] with about equal numbers of persons."""
+    ids = sp["person_id"].unique().sort()
+    if n is None:
+        n = -(-ids.len() // PERSONS_PER_BLOCK)
+    n = max(1, min(int(n), ids.len()))
+    cut = [round(i * ids.len() / n) for i in range(n + 1)]
+    return [(ids[cut[i]], ids[cut[i + 1] - 1]) for i in range(n)]
+
+
+def _person_columns(persons: pl.DataFrame) -> pl.DataFrame:
+    return persons.select(
+        "person_id", "birth_year", "employment_area",
+        female=(pl.col("sex") == "F").cast(pl.Float64),
+        educ_basic=(pl.col("education") == "basic").cast(pl.Float64),
+        educ_tertiary=(pl.col("education") == "tertiary").cast(pl.Float64),
+        lang_sv=(pl.col("language") == "sv").cast(pl.Float64),
+        lang_other=(pl.col("language") == "other").cast(pl.Float64),
+    )
+
+
+def _risk_rows(sp: pl.DataFrame, per: pl.DataFrame, m_lo: int, max_elapsed: int, comparison: str, grace: int,
+               window: int | None) -> tuple[pl.DataFrame, int]:
+    """One row per spell and month m at which the spell is at risk (u >= 1), with the person's
+    columns; and the number of rows at risk before the comparison rules."""
     # a spell that continues an episode (it starts right after a service) is at risk from its
     # first month; a spell that opens an episode from its second month
     rows = (
@@ -321,15 +426,6 @@ def risk_set_design(
         rows = rows.filter(pl.col("treated") | ~drop)
     if grace > 0:
         rows = rows.filter(pl.col("treated") | ~(later <= grace).fill_null(False))
-    # persons
-    per = persons.select(
-        "person_id", "birth_year", "employment_area",
-        female=(pl.col("sex") == "F").cast(pl.Float64),
-        educ_basic=(pl.col("education") == "basic").cast(pl.Float64),
-        educ_tertiary=(pl.col("education") == "tertiary").cast(pl.Float64),
-        lang_sv=(pl.col("language") == "sv").cast(pl.Float64),
-        lang_other=(pl.col("language") == "other").cast(pl.Float64),
-    )
     rows = rows.join(per, on="person_id", how="inner").with_columns(
         age=(pl.col("m") // 12 - pl.col("birth_year")).cast(pl.Float64),
         # age at the start of the episode (birth_year gives whole years: +0.5 on average)
@@ -339,24 +435,59 @@ def risk_set_design(
     ).with_columns(
         age_under_25=(pl.col("_age_ep") < 25).cast(pl.Float64), age_over_50=(pl.col("_age_ep") > 50).cast(pl.Float64),
     ).drop("_age_ep")
-    seg_cols: list[str] = []
-    if "segment" in rows.columns:
-        segs = sorted(rows["segment"].drop_nulls().unique().to_list())[1:]
-        rows = rows.with_columns([(pl.col("segment") == s).cast(pl.Float64).alias(f"segment_{s}") for s in segs])
-        seg_cols = [f"segment_{s}" for s in segs]
-    # --- service length for outcomes measured from the end; exact cells ---
-    exact = ["u", "quarter" if calendar == "quarter" else "m", "employment_area"]
-    # only risk sets (u, quarter, area) with a treated row matter
-    cells3 = rows.filter(pl.col("treated")).select(exact).unique()
-    rows = rows.join(cells3, on=exact, how="semi").with_row_index("_rid")
-    # --- history from the panel (cumulative sums, as-of joins), before any expansion ---
+    return rows, n_before
+
+
+def _design_block(lo: int, hi: int, *, sp: pl.DataFrame, panel: pl.DataFrame, rows_of, cells3: pl.DataFrame,
+                  lengths: pl.DataFrame | None, exact: list[str], origin: str, history: list[int],
+                  horizons: list[int], lm: int, employed: str, earnings: str, subsidised: str | None = None,
+                  sample_only: int | None = None, limit: pl.DataFrame | None = None, seed: int = 0):
+    """The design rows of the persons ``lo..hi``: risk rows of the cells with a treated row, their
+    history, comparison rows per service length (sampled below ``limit``) and outcomes.
+
+    With ``sample_only=k``: only the hashes of the block's k first comparison rows per cell
+    (for the sampling threshold over all blocks)."""
+    in_block = pl.col("person_id").is_between(lo, hi)
+    rows, n_before = rows_of(sp.filter(in_block))
+    segs = set(rows["segment"].drop_nulls().unique().to_list()) if "segment" in rows.columns else set()
+    rows = rows.join(cells3, on=cells3.columns, how="semi")
+    key = ["spell_id", "m"]  # one row per spell and risk month
+    ctl_keys = rows.filter(~pl.col("treated")).select(*dict.fromkeys([*key, *cells3.columns]))
+    if origin == "end":
+        ctl_keys = ctl_keys.join(lengths, on=cells3.columns, how="inner")
+    if sample_only is not None or limit is not None:
+        # a reproducible random sample of comparison rows per exact cell: the rows with the
+        # smallest hashes of (spell, risk month, cell), whatever the blocks
+        ctl_keys = ctl_keys.with_columns(_h=pl.struct(*dict.fromkeys([*key, *exact])).hash(seed))
+        if sample_only is not None:
+            return ctl_keys.filter(pl.col("_h").rank("ordinal").over(exact) <= sample_only), 0, segs
+        ctl_keys = ctl_keys.join(limit, on=exact, how="inner").filter(pl.col("_h") <= pl.col("_hmax")) \
+            .drop("_h", "_hmax")
+    # the panel rows of the persons with risk rows (each person's history and outcomes are their own)
+    pb = panel.filter(in_block).join(rows.select("person_id").unique(), on="person_id", how="semi")
+    rows = _history(rows.with_row_index("_rid"), pb, history, employed, earnings).drop("_rid")
+    if origin == "end":
+        tr = rows.filter(pl.col("treated") & pl.col("me").is_not_null()).with_columns(length=pl.col("me") - pl.col("ms"))
+    else:
+        tr = rows.filter(pl.col("treated"))
+    ctl = ctl_keys.select(*key, *(["length"] if origin == "end" else [])).join(
+        rows.filter(~pl.col("treated")), on=key, how="inner")
+    rows = pl.concat([tr, ctl.select(tr.columns)], how="vertical")
+    out_month = pl.col("m") + pl.col("length") if origin == "end" else pl.col("m")
+    rows = rows.filter(out_month + horizons[-1] <= lm)
+    rows, _, _ = _outcomes(rows, pb, out_month, horizons, employed, earnings, subsidised)
+    return rows, n_before, segs
+
+
+def _history(rows: pl.DataFrame, panel: pl.DataFrame, history: list[int], employed: str,
+             earnings: str) -> pl.DataFrame:
+    """Employment and earnings in the windows before m, before the episode, and in m - 1 (from the panel)."""
     cum = _cum_panel(panel, employed, earnings)
     marks = sorted({1, 2, *(h + 1 for h in history)})
     for a in marks:
         rows = _cum_at(rows, cum, pl.col("m") - a, f"_c{a}")
     rows = _cum_at(rows, cum, pl.col("ep0") - 1, "_s1")
     rows = _cum_at(rows, cum, pl.col("ep0") - 13, "_s13")
-    hist_cols = []
     prev = 1
     for h in history:
         lo, hi = f"_c{prev}", f"_c{h + 1}"
@@ -364,54 +495,11 @@ def risk_set_design(
             (pl.col(f"{lo}_e") - pl.col(f"{hi}_e")).cast(pl.Float64).alias(f"emp_{prev}_{h}"),
             (pl.col(f"{lo}_w") - pl.col(f"{hi}_w")).alias(f"earn_{prev}_{h}"),
         )
-        hist_cols += [f"emp_{prev}_{h}", f"earn_{prev}_{h}"]
         prev = h + 1
-    rows = rows.with_columns(
+    return rows.with_columns(
         emp_pre_spell_12=(pl.col("_s1_e") - pl.col("_s13_e")).cast(pl.Float64),
         employed_lag1=(pl.col("_c1_e") - pl.col("_c2_e")).cast(pl.Float64),
     ).drop([c for c in rows.columns if c.startswith(("_c", "_s1"))])
-    # --- service length for outcomes measured from the end; exact cells; control sampling ---
-    if origin == "end":
-        tr = rows.filter(pl.col("treated") & pl.col("me").is_not_null()).with_columns(length=pl.col("me") - pl.col("ms"))
-        cells = tr.select(*exact, "length").unique()
-        keys = rows.filter(~pl.col("treated")).select("_rid", *exact).join(cells, on=exact, how="inner")
-        exact = exact + ["length"]
-    else:
-        tr = rows.filter(pl.col("treated"))
-        keys = rows.filter(~pl.col("treated")).select("_rid", *exact)
-    if max_controls is not None:
-        # a reproducible random sample of at most max_controls controls per exact cell
-        keys = keys.with_columns(_h=pl.struct("_rid", *exact).hash(seed)).filter(
-            pl.col("_h").rank("ordinal").over(exact) <= max_controls).drop("_h")
-    ctl = keys.select("_rid", *(["length"] if origin == "end" else [])).join(
-        rows.filter(~pl.col("treated")), on="_rid", how="inner")
-    rows = pl.concat([tr, ctl.select(tr.columns)], how="vertical")
-    out_month = pl.col("m") + pl.col("length") if origin == "end" else pl.col("m")
-    rows = rows.filter(out_month + horizons[-1] <= lm)
-    rows, no_ctl = _drop_unmatchable(rows, exact)
-    if rows.height == 0 or not rows["treated"].any():
-        raise DesignError("the risk-set design has no treated rows with observed outcomes (check horizons, "
-                          "service type and the panel's months)")
-    rows = rows.drop("_rid").with_row_index("_rid")
-    rows, outcome_cols, hz = _outcomes(rows, panel, out_month, horizons, employed, earnings, subsidised_earnings)
-    # employed_lag1 is kept in the table but not in the score: being employed in m-1 while still
-    # registered is rare and (in small samples) seen only among controls, which separates the logit
-    covs = BASE_COVARIATES + seg_cols + hist_cols + ["emp_pre_spell_12"]
-    # drop covariates that are constant in this design (e.g. no Swedish speakers in a small sample)
-    covs = [c for c in covs if rows[c].n_unique() > 1]
-    keep = ["_rid", "person_id", "spell_id", "ep0", "m", "u", "quarter", "employment_area", "treated", "ms", "me",
-            "employed_lag1"] + \
-        (["length"] if origin == "end" else []) + covs + outcome_cols
-    data = rows.select(keep).with_columns(pl.col("treated").cast(pl.Float64)).sort("_rid").drop("_rid")
-    info = {"rows_at_risk": n_before, "rows": data.height, "treated": int(data["treated"].sum()),
-            "treated_dropped_no_controls_in_cell": no_ctl,
-            "first_risk_month": m_lo, "last_month": lm, "service_type": service_type}
-    return RiskSetDesign(data=data, covariates=covs, outcomes=outcome_cols, horizons=hz, exact=exact,
-                         estimand=ESTIMANDS[comparison] + f"; outcomes {', '.join(map(str, horizons))} months after "
-                         f"the {'service end' if origin == 'end' else 'risk month'}; earnings "
-                         + ("open-market pay (subsidised pay excluded)" if subsidised_earnings else
-                            "all pay including subsidised work"),
-                         comparison=comparison, origin=origin, info=info)
 
 
 def naive_design(

@@ -76,8 +76,9 @@ def segment_baseline(panel: ir.Table, persons: ir.Table, cfg: OutcomeConfig, fir
     ``B[g, m]`` = total ``earnings_eur`` in month ``m`` of the persons whose segment in the
     calendar year of ``m`` is ``g``, divided by the number of persons in ``persons`` in that
     segment that year (people without reports count as zero). Returns the segment columns,
-    ``month`` and ``cum_base`` = sum of ``B[g, m']`` for ``m' <= m`` (months ``first_month`` ..
-    ``last_month``).
+    ``month``, ``cum_base`` = sum of ``B[g, m']`` for ``m' <= m`` and ``cum_n`` = the number of
+    those months in which ``B`` is defined (the segment has persons that year), for every
+    segment and every month ``first_month`` .. ``last_month``.
     """
     seg = list(cfg.segment_by)
     other = [c for c in seg if c != "age_band"]
@@ -114,16 +115,50 @@ def segment_baseline(panel: ir.Table, persons: ir.Table, cfg: OutcomeConfig, fir
     pj = pm.join(pc, pm.person_id == pc.c_person)
     sums = pj.group_by(month=pj.month, **cell_keys(pj, (pj.month // 12).cast("int32"))).aggregate(
         earn=pj.earnings_eur.sum())
-    grid = counts.join(ms, counts.year == (ms.month // 12).cast("int32")).select(*keys, "month", "n_persons")
+    # Every segment gets every month, also the months of years in which nobody is in it (an
+    # age band a cell's persons pass through): there B is undefined (null), and the cumulative
+    # count of defined months lets a window containing such a month come out null while a
+    # window next to it is still found at its edges.
+    grid = counts.select(*keys).distinct().cross_join(ms)
+    cn = counts.rename({f"n_{k}": k for k in [*keys, "year"]})
+    grid = grid.left_join(cn, [grid[k] == cn[f"n_{k}"] for k in keys] + [(grid.month // 12).cast("int32") == cn.n_year])
+    grid = grid.select(*keys, "month", "n_persons")
     s = sums.rename({f"s_{c}": c for c in [*keys, "month"]})
     gj = grid.left_join(s, [grid[c] == s[f"s_{c}"] for c in [*keys, "month"]])
-    gj = gj.select(*keys, month=gj.month, base=gj.earn.fill_null(0.0) / gj.n_persons.cast("float64"))
+    gj = gj.select(*keys, month=gj.month, base=gj.earn.fill_null(0.0) / gj.n_persons.cast("float64"),
+                   defined=gj.n_persons.notnull().cast("int32"))
     w = ibis.window(group_by=[gj[c] for c in keys], order_by=gj.month, preceding=None, following=0)
-    out = gj.select(*keys, month=gj.month, cum_base=gj.base.sum().over(w))
+    out = gj.select(*keys, month=gj.month, cum_base=gj.base.fill_null(0.0).sum().over(w),
+                    cum_n=gj.defined.sum().over(w))
     if cells is not None:
         out = out.join(cells, out.cell == cells.cell)
     cols = {c: (out[f"k_{c}"] if c in other else out[c]) for c in seg}
-    return out.select(**cols, month=out.month, cum_base=out.cum_base)
+    return out.select(**cols, month=out.month, cum_base=out.cum_base, cum_n=out.cum_n)
+
+
+def _edge_offsets(cfg: OutcomeConfig) -> list[int]:
+    """Month offsets from the end at which a window's cumulative baseline is read (end + a - 1, end + b)."""
+    return sorted({a - 1 for a, _ in cfg.earnings_windows} | {b for _, b in cfg.earnings_windows})
+
+
+def baseline_edges(baseline: ir.Table, cfg: OutcomeConfig) -> ir.Table:
+    """The cumulative baseline at every window edge side by side, per segment and month.
+
+    From :func:`segment_baseline` (every segment has every month): ``bw_<segment columns>``,
+    ``bw_month`` and, for each edge offset ``o`` (end + a - 1 and end + b of each earnings
+    window), ``cum{o}`` and ``n{o}``: ``cum_base`` and ``cum_n`` of month ``bw_month + o`` of the
+    same segment (null past the last month). One window pass (lead by ``o`` rows), no self-join.
+    """
+    seg = list(cfg.segment_by)
+    b = baseline
+    w = ibis.window(group_by=[b[c] for c in seg], order_by=b.month)
+
+    def at(col: ir.Column, off: int) -> ir.Column:
+        return col if off == 0 else (col.lead(off) if off > 0 else col.lag(-off)).over(w)
+
+    offs = _edge_offsets(cfg)
+    return b.select(**{f"bw_{c}": b[c] for c in seg}, bw_month=b.month,
+                    **{f"cum{o}": at(b.cum_base, o) for o in offs}, **{f"n{o}": at(b.cum_n, o) for o in offs})
 
 
 def _with_months(units: ir.Table) -> ir.Table:
@@ -206,7 +241,7 @@ def unit_late(units: ir.Table, panel: ir.Table, window: ir.Table, cfg: OutcomeCo
 def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: ir.Table | None,
                   persons: ir.Table | None, cfg: OutcomeConfig, last_month: int,
                   first_from: tuple[str, ...] = ("end",), window: ir.Table | None = None,
-                  late: ir.Table | None = None) -> ir.Table:
+                  late: ir.Table | None = None, edges: ir.Table | None = None) -> ir.Table:
     """Outcomes of evaluation units.
 
     Parameters
@@ -227,6 +262,8 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
         :func:`unit_window` of these units, materialised (``None``: computed inline).
     late
         :func:`unit_late` of these units and that window, materialised (``None``: inline).
+    edges
+        :func:`baseline_edges` of ``baseline``, materialised (``None``: inline).
 
     Returns
     -------
@@ -277,25 +314,13 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
 
     # 4. segment baseline over the same calendar months: the cumulative baseline at every
     #    window edge (end + a - 1 and end + b) side by side on one row per segment and month
-    #    (self-joins of the small baseline table), then one equi-join per unit on its
-    #    segment in the end year and its end month.
+    #    (baseline_edges), then one equi-join per unit on its segment in the end year and its
+    #    end month.
     seg = list(cfg.segment_by)
     with_baseline = baseline is not None and persons is not None
     out = u
     if with_baseline:
-        edges = sorted({a - 1 for a, _ in cfg.earnings_windows} | {b for _, b in cfg.earnings_windows})
-        bw = baseline.view()
-        bw = bw.select(**{f"bw_{c}": bw[c] for c in seg}, bw_month=bw.month, bw_cum=bw.cum_base)
-        for off in edges:
-            if off == 0:
-                continue
-            bo = baseline.view()
-            bo = bo.select(**{f"o{off}_{c}": bo[c] for c in seg}, **{f"o{off}_month": bo.month,
-                                                                      f"cum{off}": bo.cum_base})
-            bw = bw.left_join(bo, [bw[f"bw_{c}"] == bo[f"o{off}_{c}"] for c in seg]
-                              + [bw.bw_month + off == bo[f"o{off}_month"]])
-        bw = bw.select(*[f"bw_{c}" for c in seg], "bw_month",
-                       **{f"cum{off}": (bw.bw_cum if off == 0 else bw[f"cum{off}"]) for off in edges})
+        bw = edges if edges is not None else baseline_edges(baseline, cfg)
         pc = persons.select(c_person=persons.person_id, c_birth=persons.birth_year,
                             **{f"c_{c}": persons[c] for c in seg if c != "age_band"})
         out = out.left_join(pc, out.person_id == pc.c_person)
@@ -348,7 +373,9 @@ def unit_outcomes(units: ir.Table, panel: ir.Table, spells: ir.Table, baseline: 
     if with_baseline:
         for a, b in cfg.earnings_windows:
             mean = (out[f"cum{b}"] - out[f"cum{a - 1}"]) / (b - a + 1)
-            base = ibis.cases((earn[(a, b)].notnull(), mean), else_=ibis.null("float64"))
+            # defined in every month of the window (the segment has persons in each of its years)
+            full = (out[f"n{b}"] - out[f"n{a - 1}"]) == (b - a + 1)
+            base = ibis.cases((earn[(a, b)].notnull() & full, mean), else_=ibis.null("float64"))
             cols[f"baseline_{a}_{b}m"] = base
             # The baseline is a difference of cumulative sums: below a millionth of a euro it is zero.
             cols[f"rel_earnings_{a}_{b}m"] = ibis.cases((base > 1e-6, earn[(a, b)] / base),

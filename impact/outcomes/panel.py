@@ -73,28 +73,53 @@ def span_offsets(max_span: int) -> ir.Table:
     return pairs.filter(pairs.k <= pairs.span)
 
 
+def in_block(person_id: ir.IntegerValue, persons: tuple[int | None, int | None]) -> ir.BooleanValue:
+    """``person_id`` in the block ``(first, last)`` of ids (``None``: open end; the block open
+    at the start also holds null ids, so that blocks covering every id leave no row out)."""
+    lo, hi = persons
+    conds = ([person_id >= lo] if lo is not None else []) + ([person_id <= hi] if hi is not None else [])
+    if not conds:
+        return ibis.literal(True)
+    cond = conds[0] if len(conds) == 1 else conds[0] & conds[1]
+    return cond | person_id.isnull() if lo is None else cond
+
+
+def later_versions(reports: ir.Table) -> ir.Table:
+    """Latest version (``_lv``) of every report reference (``_lp`` payer, ``_lr`` reference) with more than one.
+
+    Most references have only version 1, so the maximum is taken over the few rows with
+    version > 1 (a small group-by, joined back on the reference) instead of a window or
+    group-by over every row: same result, a fraction of the hashing.
+    """
+    later = reports.filter(reports.version > 1)
+    return later.group_by(_lp=later.payer_id, _lr=later.report_ref).aggregate(_lv=later.version.max())
+
+
 def _report_rules(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,
                   extraction_date: dt.date | None,
-                  months: tuple[int, int] | None = None) -> tuple[ir.Table, list[tuple[str, ir.BooleanValue]]]:
+                  months: tuple[int, int] | None = None, persons: tuple[int, int] | None = None,
+                  later: ir.Table | None = None) -> tuple[ir.Table, list[tuple[str, ir.BooleanValue]]]:
     """Reports joined with what the drop rules need, and the rules as (name, predicate) in order.
 
     ``spell_persons``: one column ``person_id``, persons with at least one spell (``None``: keep
     all persons). ``extraction_date``: rows paid after it are dropped (``None``: no such rule).
     ``months``: the (first, last) month range of the run; rows whose period (or payment, under
     payment allocation) falls outside it are dropped and counted.
-    A row is dropped by the first rule it meets.
+    A row is dropped by the first rule it meets. ``persons``: only the rows of persons with ids
+    in this (first, last) range (a block of the panel); ``later``: :func:`later_versions` of all
+    the reports, materialised once for all blocks (``None``: computed here from ``reports``).
 
     The returned table has the columns the allocation reads: ``person_id``, ``amount_eur``,
     ``subsidised``, ``_wage`` and the period as ``_d0``/``_d1`` (first and last day, days
     since 1970-01-01) and ``_m0``/``_m1`` (their month indexes).
     """
+    # The versions of a reference are looked up among all the reports, also for a block of persons.
+    later = later_versions(reports) if later is None else later
+    if persons is not None:
+        reports = reports.filter(in_block(reports.person_id, persons))
+        if spell_persons is not None:
+            spell_persons = spell_persons.filter(in_block(spell_persons.person_id, persons))
     r = _with_period(reports, cfg)
-    # Latest version per (payer_id, report_ref). Most references have only version 1, so the
-    # maximum is taken over the few rows with version > 1 (a small group-by, joined back on
-    # the reference) instead of a window or group-by over every row: same result, a fraction
-    # of the hashing.
-    later = reports.filter(reports.version > 1)
-    later = later.group_by(_lp=later.payer_id, _lr=later.report_ref).aggregate(_lv=later.version.max())
     r = r.left_join(later, [r.payer_id == later._lp, r.report_ref == later._lr])
     if spell_persons is not None:
         sp = spell_persons.select(_sp_person=spell_persons.person_id).distinct()
@@ -229,14 +254,16 @@ def _month_table_with_pseudo(first: int, last: int, n_rules: int) -> ir.Table:
 
 def allocated_rows(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int],
                    spell_persons: ir.Table | None = None,
-                   extraction_date: dt.date | None = None) -> ir.Table:
+                   extraction_date: dt.date | None = None, *, persons: tuple[int, int] | None = None,
+                   later: ir.Table | None = None) -> ir.Table:
     """Report rows with the drop rules applied and allocated to months (:func:`allocate`).
 
     What :func:`earnings_panel_with_counts` sums per person and month: one row per kept report
     row and month it is allocated to, and one counting pseudo row per dropped report row.
+    ``persons`` and ``later``: a block of persons (see :func:`earnings_panel_with_counts`).
     """
     months = _month_range(months)
-    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months)
+    r, rules = _report_rules(reports, cfg, spell_persons, extraction_date, months, persons, later)
     # A rule whose predicate is null (a missing value) does not fire: CASE WHEN treats null as false.
     code = ibis.cases(*[(pred, i) for i, (_, pred) in enumerate(rules)], else_=ibis.null("int32"))
     return allocate(r.mutate(rule_code=code), cfg, months)
@@ -244,7 +271,8 @@ def allocated_rows(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int
 
 def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int],
                                spell_persons: ir.Table | None = None,
-                               extraction_date: dt.date | None = None) -> ir.Table:
+                               extraction_date: dt.date | None = None, *, persons: tuple[int, int] | None = None,
+                               later: ir.Table | None = None) -> ir.Table:
     """The panel and the exclusion counts in one pass over the reports.
 
     ``months``: (first, last) month index; every pay and earnings period must lie in it
@@ -253,8 +281,13 @@ def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tu
     number`` and an amount of 1, so the same aggregation counts the dropped rows per rule
     (one read of the reports instead of two). :func:`split_panel` separates the two;
     materialise this table first.
+
+    ``persons``: only the persons with ids in this (first, last) range, a block of the panel
+    (:func:`in_block`): the blocks of disjoint ranges covering every id, stacked, are the panel
+    (their pseudo rows add up to the counts). ``later``: :func:`later_versions` of all the reports, materialised
+    once and shared by the blocks (``None``: computed from ``reports``).
     """
-    a = allocated_rows(reports, cfg, months, spell_persons, extraction_date)
+    a = allocated_rows(reports, cfg, months, spell_persons, extraction_date, persons=persons, later=later)
     open_wage = a.wage & ~a.subsidised
     aggs = dict(earnings_eur=a.amount.sum(), subsidised_eur=ibis.cases((a.subsidised, a.amount), else_=0.0).sum(),
                 first_work_day=ibis.cases((open_wage, a.work_day), else_=ibis.null("int32")).min())
@@ -279,11 +312,12 @@ def earnings_panel_with_counts(reports: ir.Table, cfg: OutcomeConfig, months: tu
 
 
 def split_panel(combined: ir.Table, rule_names: list[str]) -> tuple[ir.Table, ir.Table]:
-    """(panel, exclusions) from :func:`earnings_panel_with_counts`'s table."""
+    """(panel, exclusions) from :func:`earnings_panel_with_counts`'s table (or its blocks, stacked)."""
     panel = combined.filter(combined.month >= 0)
     c = combined.filter(combined.month < 0)
+    c = c.group_by("month").aggregate(n=c.earnings_eur.sum())
     name = ibis.cases(*[(c.month == -1 - i, n) for i, n in enumerate(rule_names)], else_=ibis.null("string"))
-    return panel, c.select(rule=name, rows=c.earnings_eur.round().cast("int64"))
+    return panel, c.select(rule=name, rows=c.n.round().cast("int64"))
 
 
 def rule_names(reports: ir.Table, cfg: OutcomeConfig, spell_persons: ir.Table | None,

@@ -26,6 +26,7 @@ from impact.months import month_index
 from impact.outcomes.config import OutcomeConfig
 from impact.outcomes.outcomes import (
     UNIT_RULES,
+    baseline_edges,
     classify_services,
     classify_spells,
     segment_baseline,
@@ -40,6 +41,7 @@ from impact.outcomes.panel import (
     data_months,
     earnings_panel_with_counts,
     last_complete_month,
+    later_versions,
     rule_names,
     split_panel,
 )
@@ -70,6 +72,8 @@ class OutcomeTables:
     # and report exclusion counts), "outcomes" (panel to the unit tables; its steps under
     # "outcomes/units", "/baseline", "/windows", "/late", "/assemble"), "person_month" (its write)
     timings: dict = dataclasses.field(default_factory=dict)
+    # the person blocks the panel was computed in (1: one pass; see impact.backends.person_blocks)
+    panel_blocks: int = 1
 
 
 def _spell_persons(tables: dict[str, ir.Table]) -> ir.Table:
@@ -96,6 +100,15 @@ class OutcomePlan:
     first_month: int
     last_month: int
     panel_inputs: tuple  # the panel functions' arguments: (reports, cfg, months, spell persons, extraction date)
+
+    def panel_block(self, persons: tuple[Any, Any], later: ir.Table | None = None) -> ir.Table:
+        """The rows of :attr:`panel_with_counts` of the persons with ids in ``persons`` (first, last).
+
+        Blocks of disjoint ranges covering every id, stacked, give :attr:`panel_with_counts`
+        (see :func:`impact.outcomes.panel.earnings_panel_with_counts`); ``later``: the
+        materialised :func:`impact.outcomes.panel.later_versions` they share.
+        """
+        return earnings_panel_with_counts(*self.panel_inputs, persons=persons, later=later)
 
     def allocated_rows(self) -> ir.Table:
         """The report rows the panel sums, allocated to months (:func:`impact.outcomes.panel.allocated_rows`)."""
@@ -134,13 +147,17 @@ class OutcomePlan:
         return {"service_late": unit_late(services, panel, windows["service_window"], self.cfg, self.last_month),
                 "spell_late": unit_late(spells, panel, windows["spell_window"], self.cfg, self.last_month)}
 
+    def edges(self, baseline: ir.Table) -> ir.Table:
+        """The baseline at every window edge per segment and month (:func:`baseline_edges`), to materialise once."""
+        return baseline_edges(baseline, self.cfg)
+
     def outputs(self, panel: ir.Table | None = None, baseline: ir.Table | None = None,
                 windows: dict[str, ir.Table] | None = None,
-                units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
-        """Unit outcome expressions on a panel table (and materialised baseline, windows and units, if given)."""
+                units: dict[str, ir.Table] | None = None, edges: ir.Table | None = None) -> dict[str, ir.Table]:
+        """Unit outcome expressions on a panel table (and materialised baseline, edges, windows and units, if given)."""
         panel = self.panel if panel is None else panel
         return unit_expressions(self.tables, panel, self.cfg, self.extraction_date, self.first_month,
-                                self.last_month, baseline=baseline, windows=windows, units=units)
+                                self.last_month, baseline=baseline, windows=windows, units=units, edges=edges)
 
 
 def data_range(tables: dict[str, ir.Table]) -> tuple[int, int, dt.date]:
@@ -203,10 +220,11 @@ def kept_units(tables: dict[str, ir.Table], extraction: dt.date) -> tuple[ir.Tab
 def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeConfig, extraction: dt.date,
                      first_month: int, last_month: int, baseline: ir.Table | None = None,
                      windows: dict[str, ir.Table] | None = None,
-                     units: dict[str, ir.Table] | None = None) -> dict[str, ir.Table]:
+                     units: dict[str, ir.Table] | None = None, edges: ir.Table | None = None) -> dict[str, ir.Table]:
     """Service and spell outcome expressions on a (materialised) panel table (rows unordered).
 
     ``units``: the kept units (:meth:`OutcomePlan.units`), materialised; ``None``: from the registers.
+    ``edges``: :func:`baseline_edges` of ``baseline``, materialised; ``None``: computed inline.
     """
     persons = tables["persons"]
     windows = windows or {}
@@ -217,9 +235,9 @@ def unit_expressions(tables: dict[str, ir.Table], panel: ir.Table, cfg: OutcomeC
         services, spells = units["service_units"], units["spell_units"]
         kept_spells = spells
     sv = unit_outcomes(services, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SERVICE_ORIGINS,
-                       window=windows.get("service_window"), late=windows.get("service_late"))
+                       window=windows.get("service_window"), late=windows.get("service_late"), edges=edges)
     sp = unit_outcomes(spells, panel, kept_spells, baseline, persons, cfg, last_month, first_from=SPELL_ORIGINS,
-                       window=windows.get("spell_window"), late=windows.get("spell_late"))
+                       window=windows.get("spell_window"), late=windows.get("spell_late"), edges=edges)
     # No ORDER BY: the client sorts the unit rows it brings back (cheaper than a backend sort).
     return {
         "service_outcomes": sv.drop("unit_id"),
@@ -266,7 +284,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     outcome and the segment baseline). If ``person_month_path`` is given the backend writes
     it to Parquet directly (atomically); ``collect_person_month`` also returns it as polars.
     """
-    from impact.backends import materialise, write_parquet
+    from impact.backends import materialise, materialise_blocks, person_blocks, write_parquet
 
     cfg = cfg or OutcomeConfig()
     for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
@@ -280,7 +298,15 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     last_month = plan.last_month
     # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
-    combined = materialise(con, plan.panel_with_counts, f"impact_person_month_{uuid.uuid4().hex[:12]}")
+    name = f"impact_person_month_{uuid.uuid4().hex[:12]}"
+    blocks = person_blocks(con, tables["earnings_reports"])
+    if len(blocks) == 1:
+        combined = materialise(con, plan.panel_with_counts, name)
+    else:
+        # Block by block (persons in id order; see person_blocks), the versions of every report
+        # reference looked up once for all blocks.
+        later = materialise(con, later_versions(tables["earnings_reports"]), f"impact_later_{uuid.uuid4().hex[:12]}")
+        combined = materialise_blocks(con, (plan.panel_block(b, later) for b in blocks), name)
     panel, rep = split_panel(combined, plan.rule_names)
     rep_counts = rep.to_polars()
     timings["panel"] = clock.lap()
@@ -291,6 +317,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     timings["outcomes/units"] = step.lap()
     # The segment baseline (cells x months, small) feeds both unit tables: compute it once.
     baseline = materialise(con, plan.baseline(panel), f"impact_segment_baseline_{uuid.uuid4().hex[:12]}")
+    edges = materialise(con, plan.edges(baseline), f"impact_baseline_edges_{uuid.uuid4().hex[:12]}")
     timings["outcomes/baseline"] = step.lap()
     # The window aggregates feed several pieces of each unit table: compute each once.
     windows = {k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
@@ -299,7 +326,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     windows.update({k: materialise(con, e, f"impact_{k}_{uuid.uuid4().hex[:12]}")
                     for k, e in plan.late(windows, panel, units).items()})
     timings["outcomes/late"] = step.lap()
-    exprs = plan.outputs(panel, baseline, windows, units)
+    exprs = plan.outputs(panel, baseline, windows, units, edges)
     svc = exprs["service_outcomes"].to_polars().sort("service_id")
     spl = exprs["spell_outcomes"].to_polars().sort("spell_id")
     extra = []
@@ -325,7 +352,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
         timings["person_month"] = clock.lap()
     res = OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
                         config=cfg, extraction_date=extraction, last_month=last_month, panel=panel,
-                        timings=timings)
+                        timings=timings, panel_blocks=len(blocks))
     if metrics is not None:  # issue #10 metrics: a separate step on the materialised panel
         _add_metrics(con, tables, res, metrics)
     return res
@@ -511,15 +538,16 @@ def sql_script(source: str | Path | None, out: str | Path, cfg: OutcomeConfig, b
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     units = plan.units()
     baseline = plan.baseline(plan.panel)
+    edges = plan.edges(baseline)
     windows = plan.windows(plan.panel, units)
     windows.update(plan.late(windows, plan.panel, units))
-    outs = plan.outputs(plan.panel, baseline, windows, units)
+    outs = plan.outputs(plan.panel, baseline, windows, units, edges)
     script = compile_script(
         {"service_outcomes": outs["service_outcomes"], "spell_outcomes": outs["spell_outcomes"],
          "report_exclusions": plan.report_exclusions, "service_exclusions": outs["service_exclusions"],
          "spell_exclusions": outs["spell_exclusions"]},
         dialect=_DIALECTS[backend], materialise={"person_month_with_counts": plan.panel_with_counts, "person_month": plan.panel,
-                     **units, "segment_baseline": baseline, **windows},
+                     **units, "segment_baseline": baseline, "baseline_edges": edges, **windows},
         header=f"impact outcomes: extraction date {extraction.isoformat()}, config {cfg.to_dict()}")
     return write_text_atomic(script, Path(out) / f"outcomes_{backend}.sql")
 

@@ -43,6 +43,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.timings: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}  # peak RSS (GiB) of each stage
 
     def log(self, msg: str) -> None:
         if not self.quiet:
@@ -51,13 +52,36 @@ class Progress:
     @contextmanager
     def stage(self, name: str) -> Iterator[dict]:
         info: dict[str, Any] = {}
+        _reset_peak_rss()
         t = time.perf_counter()
         self.log(f"{name} ...")
         yield info
         dt_ = time.perf_counter() - t
         self.timings[name] = self.timings.get(name, 0.0) + dt_
+        peak = _peak_rss_gib()
+        if peak is not None:
+            self.peaks[name] = max(self.peaks.get(name, 0.0), peak)
         rows = f" ({info['rows']})" if "rows" in info else ""
-        self.log(f"{name} done in {dt_:.1f}s{rows}")
+        self.log(f"{name} done in {dt_:.1f}s{rows}" + (f", peak RSS {peak:.2f} GiB" if peak is not None else ""))
+
+
+def _reset_peak_rss() -> None:
+    """Start a new peak-RSS window for this process (Linux: ``clear_refs`` 5 resets ``VmHWM``)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_gib() -> float | None:
+    """Peak resident memory of this process since the last reset (GiB), where the system tells."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -276,6 +300,7 @@ def write_outputs(out: StudyOutput, folder: Path, started: dt.datetime, t0: floa
             "input_hashes": info.input_hashes, "register_rows": info.register_rows, "packages": package_versions(),
             "python": sys.version.split()[0], "started_utc": started.isoformat(timespec="seconds"),
             "stage_seconds": {k: round(v, 2) for k, v in progress.timings.items()},
+            "stage_peak_rss_gib": {k: round(v, 2) for k, v in progress.peaks.items()},
             "files": sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()),
         }
         manifest["run_seconds"] = round(time.perf_counter() - t0, 2)

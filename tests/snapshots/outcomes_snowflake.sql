@@ -742,219 +742,270 @@ WHERE
 
 -- segment_baseline
 CREATE OR REPLACE TABLE "impact_segment_baseline" AS
-SELECT
-  "t0"."age_band",
-  "t1"."k_sex" AS "sex",
-  "t1"."k_education" AS "education",
-  "t1"."k_employment_area" AS "employment_area",
-  "t0"."month",
-  "t0"."cum_base"
-FROM (
+WITH "t0" AS (
   SELECT
-    "t2"."cell",
-    "t2"."age_band",
-    "t2"."month",
-    SUM("t2"."base") OVER (
-      PARTITION BY "t2"."cell", "t2"."age_band"
-      ORDER BY "t2"."month" ASC
-      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-    ) AS "cum_base"
+    "t1"."year",
+    "t1"."cell",
+    CASE
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 60
+      THEN 60
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 50
+      THEN 50
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 40
+      THEN 40
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 30
+      THEN 30
+      WHEN (
+        "t1"."year" - "t1"."c_birth"
+      ) >= 25
+      THEN 25
+      ELSE 0
+    END AS "age_band",
+    COUNT(*) AS "n_persons"
   FROM (
     SELECT
-      "t3"."cell",
-      "t3"."age_band",
-      "t4"."month",
-      COALESCE("t5"."earn", 0.0) / CAST("t3"."n_persons" AS DOUBLE) AS "base"
-    FROM (
+      "t2"."person_id" AS "c_person",
+      CAST("t3"."cell" AS INT) AS "cell",
+      CAST("t2"."birth_year" AS INT) AS "c_birth",
+      "t4"."year"
+    FROM "persons" AS "t2"
+    INNER JOIN (
       SELECT
-        "t6"."year",
-        "t6"."cell",
-        CASE
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 60
-          THEN 60
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 50
-          THEN 50
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 40
-          THEN 40
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 30
-          THEN 30
-          WHEN (
-            "t6"."year" - "t6"."c_birth"
-          ) >= 25
-          THEN 25
-          ELSE 0
-        END AS "age_band",
-        COUNT(*) AS "n_persons"
+        "t5"."k_sex",
+        "t5"."k_education",
+        "t5"."k_employment_area",
+        ROW_NUMBER() OVER (ORDER BY "t5"."k_sex" ASC, "t5"."k_education" ASC, "t5"."k_employment_area" ASC) - 1 AS "cell"
       FROM (
-        SELECT
-          "t7"."person_id" AS "c_person",
-          CAST("t1"."cell" AS INT) AS "cell",
-          CAST("t7"."birth_year" AS INT) AS "c_birth",
-          "t8"."year"
-        FROM "persons" AS "t7"
-        INNER JOIN (
-          SELECT
-            "t9"."k_sex",
-            "t9"."k_education",
-            "t9"."k_employment_area",
-            ROW_NUMBER() OVER (ORDER BY "t9"."k_sex" ASC, "t9"."k_education" ASC, "t9"."k_employment_area" ASC) - 1 AS "cell"
-          FROM (
-            SELECT DISTINCT
-              "t10"."sex" AS "k_sex",
-              "t10"."education" AS "k_education",
-              "t10"."employment_area" AS "k_employment_area"
-            FROM "persons" AS "t10"
-          ) AS "t9"
-        ) AS "t1"
-          ON "t7"."sex" IS NOT DISTINCT FROM "t1"."k_sex"
-          AND "t7"."education" IS NOT DISTINCT FROM "t1"."k_education"
-          AND "t7"."employment_area" IS NOT DISTINCT FROM "t1"."k_employment_area"
-        CROSS JOIN "impact_const_e889c24e91" AS "t8"
-      ) AS "t6"
-      GROUP BY
-        1,
-        2,
-        3
+        SELECT DISTINCT
+          "t6"."sex" AS "k_sex",
+          "t6"."education" AS "k_education",
+          "t6"."employment_area" AS "k_employment_area"
+        FROM "persons" AS "t6"
+      ) AS "t5"
     ) AS "t3"
-    INNER JOIN "impact_const_7298c604f7" AS "t4"
-      ON "t3"."year" = CAST(CAST(FLOOR((
-        "t4"."month"
-      ) / (
-        12
-      )) AS BIGINT) AS INT)
+      ON "t2"."sex" IS NOT DISTINCT FROM "t3"."k_sex"
+      AND "t2"."education" IS NOT DISTINCT FROM "t3"."k_education"
+      AND "t2"."employment_area" IS NOT DISTINCT FROM "t3"."k_employment_area"
+    CROSS JOIN "impact_const_e889c24e91" AS "t4"
+  ) AS "t1"
+  GROUP BY
+    1,
+    2,
+    3
+)
+SELECT
+  "t7"."age_band",
+  "t3"."k_sex" AS "sex",
+  "t3"."k_education" AS "education",
+  "t3"."k_employment_area" AS "employment_area",
+  "t7"."month",
+  "t7"."cum_base",
+  "t7"."cum_n"
+FROM (
+  SELECT
+    "t8"."cell",
+    "t8"."age_band",
+    "t8"."month",
+    SUM(COALESCE("t8"."base", 0.0)) OVER (
+      PARTITION BY "t8"."cell", "t8"."age_band"
+      ORDER BY "t8"."month" ASC
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "cum_base",
+    SUM("t8"."defined") OVER (
+      PARTITION BY "t8"."cell", "t8"."age_band"
+      ORDER BY "t8"."month" ASC
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "cum_n"
+  FROM (
+    SELECT
+      "t9"."cell",
+      "t9"."age_band",
+      "t10"."month",
+      COALESCE("t11"."earn", 0.0) / CAST("t12"."n_persons" AS DOUBLE) AS "base",
+      CAST("t12"."n_persons" IS NOT NULL AS INT) AS "defined"
+    FROM (
+      SELECT DISTINCT
+        "t13"."cell",
+        "t13"."age_band"
+      FROM "t0" AS "t13"
+    ) AS "t9"
+    CROSS JOIN "impact_const_7298c604f7" AS "t10"
     LEFT OUTER JOIN (
       SELECT
-        "t11"."month" AS "s_month",
-        "t11"."cell" AS "s_cell",
-        "t11"."age_band" AS "s_age_band",
-        "t11"."earn"
+        "t13"."year" AS "n_year",
+        "t13"."cell" AS "n_cell",
+        "t13"."age_band" AS "n_age_band",
+        "t13"."n_persons"
+      FROM "t0" AS "t13"
+    ) AS "t12"
+      ON "t9"."cell" = "t12"."n_cell"
+      AND "t9"."age_band" = "t12"."n_age_band"
+      AND CAST(CAST(FLOOR((
+        "t10"."month"
+      ) / (
+        12
+      )) AS BIGINT) AS INT) = "t12"."n_year"
+    LEFT OUTER JOIN (
+      SELECT
+        "t14"."month" AS "s_month",
+        "t14"."cell" AS "s_cell",
+        "t14"."age_band" AS "s_age_band",
+        "t14"."earn"
       FROM (
         SELECT
-          "t12"."month",
-          "t12"."cell",
+          "t15"."month",
+          "t15"."cell",
           CASE
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 60
             THEN 60
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 50
             THEN 50
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 40
             THEN 40
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 30
             THEN 30
             WHEN (
               CAST(CAST(FLOOR((
-                "t12"."month"
+                "t15"."month"
               ) / (
                 12
-              )) AS BIGINT) AS INT) - "t12"."c_birth"
+              )) AS BIGINT) AS INT) - "t15"."c_birth"
             ) >= 25
             THEN 25
             ELSE 0
           END AS "age_band",
-          SUM("t12"."earnings_eur") AS "earn"
+          SUM("t15"."earnings_eur") AS "earn"
         FROM (
           SELECT
-            "t13"."person_id",
-            "t13"."month",
-            "t13"."earnings_eur",
-            "t13"."subsidised_eur",
-            "t13"."employed",
-            "t13"."subsidised",
-            "t13"."first_work_day",
-            "t14"."c_person",
-            "t14"."cell",
-            "t14"."c_birth"
+            "t16"."person_id",
+            "t16"."month",
+            "t16"."earnings_eur",
+            "t16"."subsidised_eur",
+            "t16"."employed",
+            "t16"."subsidised",
+            "t16"."first_work_day",
+            "t17"."c_person",
+            "t17"."cell",
+            "t17"."c_birth"
           FROM (
             SELECT
               *
-            FROM "impact_person_month" AS "t15"
+            FROM "impact_person_month" AS "t18"
             WHERE
-              "t15"."month" >= 24215 AND "t15"."month" <= 24281
-          ) AS "t13"
+              "t18"."month" >= 24215 AND "t18"."month" <= 24281
+          ) AS "t16"
           INNER JOIN (
             SELECT
-              "t7"."person_id" AS "c_person",
-              CAST("t1"."cell" AS INT) AS "cell",
-              CAST("t7"."birth_year" AS INT) AS "c_birth"
-            FROM "persons" AS "t7"
+              "t2"."person_id" AS "c_person",
+              CAST("t3"."cell" AS INT) AS "cell",
+              CAST("t2"."birth_year" AS INT) AS "c_birth"
+            FROM "persons" AS "t2"
             INNER JOIN (
               SELECT
-                "t9"."k_sex",
-                "t9"."k_education",
-                "t9"."k_employment_area",
-                ROW_NUMBER() OVER (ORDER BY "t9"."k_sex" ASC, "t9"."k_education" ASC, "t9"."k_employment_area" ASC) - 1 AS "cell"
+                "t5"."k_sex",
+                "t5"."k_education",
+                "t5"."k_employment_area",
+                ROW_NUMBER() OVER (ORDER BY "t5"."k_sex" ASC, "t5"."k_education" ASC, "t5"."k_employment_area" ASC) - 1 AS "cell"
               FROM (
                 SELECT DISTINCT
-                  "t10"."sex" AS "k_sex",
-                  "t10"."education" AS "k_education",
-                  "t10"."employment_area" AS "k_employment_area"
-                FROM "persons" AS "t10"
-              ) AS "t9"
-            ) AS "t1"
-              ON "t7"."sex" IS NOT DISTINCT FROM "t1"."k_sex"
-              AND "t7"."education" IS NOT DISTINCT FROM "t1"."k_education"
-              AND "t7"."employment_area" IS NOT DISTINCT FROM "t1"."k_employment_area"
-          ) AS "t14"
-            ON "t13"."person_id" = "t14"."c_person"
-        ) AS "t12"
+                  "t6"."sex" AS "k_sex",
+                  "t6"."education" AS "k_education",
+                  "t6"."employment_area" AS "k_employment_area"
+                FROM "persons" AS "t6"
+              ) AS "t5"
+            ) AS "t3"
+              ON "t2"."sex" IS NOT DISTINCT FROM "t3"."k_sex"
+              AND "t2"."education" IS NOT DISTINCT FROM "t3"."k_education"
+              AND "t2"."employment_area" IS NOT DISTINCT FROM "t3"."k_employment_area"
+          ) AS "t17"
+            ON "t16"."person_id" = "t17"."c_person"
+        ) AS "t15"
         GROUP BY
           1,
           2,
           3
-      ) AS "t11"
-    ) AS "t5"
-      ON "t3"."cell" = "t5"."s_cell"
-      AND "t3"."age_band" = "t5"."s_age_band"
-      AND "t4"."month" = "t5"."s_month"
-  ) AS "t2"
-) AS "t0"
+      ) AS "t14"
+    ) AS "t11"
+      ON "t9"."cell" = "t11"."s_cell"
+      AND "t9"."age_band" = "t11"."s_age_band"
+      AND "t10"."month" = "t11"."s_month"
+  ) AS "t8"
+) AS "t7"
 INNER JOIN (
   SELECT
-    "t9"."k_sex",
-    "t9"."k_education",
-    "t9"."k_employment_area",
-    ROW_NUMBER() OVER (ORDER BY "t9"."k_sex" ASC, "t9"."k_education" ASC, "t9"."k_employment_area" ASC) - 1 AS "cell"
+    "t5"."k_sex",
+    "t5"."k_education",
+    "t5"."k_employment_area",
+    ROW_NUMBER() OVER (ORDER BY "t5"."k_sex" ASC, "t5"."k_education" ASC, "t5"."k_employment_area" ASC) - 1 AS "cell"
   FROM (
     SELECT DISTINCT
-      "t10"."sex" AS "k_sex",
-      "t10"."education" AS "k_education",
-      "t10"."employment_area" AS "k_employment_area"
-    FROM "persons" AS "t10"
-  ) AS "t9"
-) AS "t1"
-  ON "t0"."cell" = "t1"."cell";
+      "t6"."sex" AS "k_sex",
+      "t6"."education" AS "k_education",
+      "t6"."employment_area" AS "k_employment_area"
+    FROM "persons" AS "t6"
+  ) AS "t5"
+) AS "t3"
+  ON "t7"."cell" = "t3"."cell";
+
+-- baseline_edges
+CREATE OR REPLACE TABLE "impact_baseline_edges" AS
+SELECT
+  "t0"."age_band" AS "bw_age_band",
+  "t0"."sex" AS "bw_sex",
+  "t0"."education" AS "bw_education",
+  "t0"."employment_area" AS "bw_employment_area",
+  "t0"."month" AS "bw_month",
+  "t0"."cum_base" AS "cum0",
+  LEAD("t0"."cum_base", 12) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "cum12",
+  LEAD("t0"."cum_base", 24) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "cum24",
+  "t0"."cum_n" AS "n0",
+  LEAD("t0"."cum_n", 12) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "n12",
+  LEAD("t0"."cum_n", 24) OVER (
+    PARTITION BY "t0"."age_band", "t0"."sex", "t0"."education", "t0"."employment_area"
+    ORDER BY "t0"."month" ASC
+  ) AS "n24"
+FROM "impact_segment_baseline" AS "t0";
 
 -- service_window
 CREATE OR REPLACE TABLE "impact_service_window" AS
@@ -1658,26 +1709,8 @@ FROM (
       ELSE CAST(NULL AS BOOLEAN)
     END AS "returned_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum12" - "t5"."cum0"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_1_12m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -1689,6 +1722,38 @@ FROM (
           THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n12" - "t5"."n0"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum12" - "t5"."cum0"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_1_12m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -1706,18 +1771,25 @@ FROM (
         THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -1726,26 +1798,8 @@ FROM (
       ELSE CAST(NULL AS DOUBLE)
     END AS "rel_earnings_1_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 24
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum24" - "t5"."cum12"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_13_24m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -1757,6 +1811,38 @@ FROM (
           THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n24" - "t5"."n12"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum24" - "t5"."cum12"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_13_24m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -1774,18 +1860,25 @@ FROM (
         THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 24
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -1827,61 +1920,7 @@ FROM (
     FROM "persons" AS "t7"
   ) AS "t8"
     ON "t1"."person_id" = "t8"."c_person"
-  LEFT OUTER JOIN (
-    SELECT
-      "t9"."bw_age_band",
-      "t9"."bw_sex",
-      "t9"."bw_education",
-      "t9"."bw_employment_area",
-      "t9"."bw_month",
-      "t9"."bw_cum" AS "cum0",
-      "t10"."cum12",
-      "t11"."cum24"
-    FROM (
-      SELECT
-        "t12"."age_band" AS "bw_age_band",
-        "t12"."sex" AS "bw_sex",
-        "t12"."education" AS "bw_education",
-        "t12"."employment_area" AS "bw_employment_area",
-        "t12"."month" AS "bw_month",
-        "t12"."cum_base" AS "bw_cum"
-      FROM "impact_segment_baseline" AS "t12"
-    ) AS "t9"
-    LEFT OUTER JOIN (
-      SELECT
-        "t13"."age_band" AS "o12_age_band",
-        "t13"."sex" AS "o12_sex",
-        "t13"."education" AS "o12_education",
-        "t13"."employment_area" AS "o12_employment_area",
-        "t13"."month" AS "o12_month",
-        "t13"."cum_base" AS "cum12"
-      FROM "impact_segment_baseline" AS "t13"
-    ) AS "t10"
-      ON "t9"."bw_age_band" = "t10"."o12_age_band"
-      AND "t9"."bw_sex" = "t10"."o12_sex"
-      AND "t9"."bw_education" = "t10"."o12_education"
-      AND "t9"."bw_employment_area" = "t10"."o12_employment_area"
-      AND (
-        "t9"."bw_month" + 12
-      ) = "t10"."o12_month"
-    LEFT OUTER JOIN (
-      SELECT
-        "t14"."age_band" AS "o24_age_band",
-        "t14"."sex" AS "o24_sex",
-        "t14"."education" AS "o24_education",
-        "t14"."employment_area" AS "o24_employment_area",
-        "t14"."month" AS "o24_month",
-        "t14"."cum_base" AS "cum24"
-      FROM "impact_segment_baseline" AS "t14"
-    ) AS "t11"
-      ON "t9"."bw_age_band" = "t11"."o24_age_band"
-      AND "t9"."bw_sex" = "t11"."o24_sex"
-      AND "t9"."bw_education" = "t11"."o24_education"
-      AND "t9"."bw_employment_area" = "t11"."o24_employment_area"
-      AND (
-        "t9"."bw_month" + 24
-      ) = "t11"."o24_month"
-  ) AS "t5"
+  LEFT OUTER JOIN "impact_baseline_edges" AS "t5"
     ON CASE
       WHEN (
         DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
@@ -1915,31 +1954,31 @@ FROM (
     ON "t1"."unit_id" = "t3"."l_unit"
   LEFT OUTER JOIN (
     SELECT
-      "t15"."fe_unit" AS "rt_unit",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 3
+      "t9"."fe_unit" AS "rt_unit",
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 3
       ) THEN 1 ELSE 0 END) AS "rt3",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 6
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 6
       ) THEN 1 ELSE 0 END) AS "rt6",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 12
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 12
       ) THEN 1 ELSE 0 END) AS "rt12"
     FROM (
       SELECT
-        "t16"."fe_unit",
-        "t16"."fe_person",
-        "t16"."fe_month",
-        "t17"."s_person",
-        "t17"."s_month"
+        "t10"."fe_unit",
+        "t10"."fe_person",
+        "t10"."fe_month",
+        "t11"."s_person",
+        "t11"."s_month"
       FROM (
         SELECT
           *
         FROM (
           SELECT
-            "t18"."f_unit" AS "fe_unit",
-            "t18"."f_person" AS "fe_person",
-            COALESCE("t19"."w_fe_month", "t20"."l_month") AS "fe_month"
+            "t12"."f_unit" AS "fe_unit",
+            "t12"."f_person" AS "fe_person",
+            COALESCE("t13"."w_fe_month", "t14"."l_month") AS "fe_month"
           FROM (
             SELECT
               *
@@ -1953,36 +1992,36 @@ FROM (
                   ) + DATE_PART(month, "t6"."end_date")
                 ) - 1 AS "f_e"
               FROM "impact_service_units" AS "t6"
-            ) AS "t21"
+            ) AS "t15"
             WHERE
-              "t21"."f_e" IS NOT NULL
-          ) AS "t18"
-          LEFT OUTER JOIN "impact_service_window" AS "t19"
-            ON "t18"."f_unit" = "t19"."w_unit"
-          LEFT OUTER JOIN "impact_service_late" AS "t20"
-            ON "t18"."f_unit" = "t20"."l_unit"
-        ) AS "t22"
+              "t15"."f_e" IS NOT NULL
+          ) AS "t12"
+          LEFT OUTER JOIN "impact_service_window" AS "t13"
+            ON "t12"."f_unit" = "t13"."w_unit"
+          LEFT OUTER JOIN "impact_service_late" AS "t14"
+            ON "t12"."f_unit" = "t14"."l_unit"
+        ) AS "t16"
         WHERE
-          "t22"."fe_month" IS NOT NULL
-      ) AS "t16"
+          "t16"."fe_month" IS NOT NULL
+      ) AS "t10"
       INNER JOIN (
         SELECT
-          "t23"."person_id" AS "s_person",
+          "t17"."person_id" AS "s_person",
           (
             (
-              DATE_PART(year, "t23"."start_date") * 12
-            ) + DATE_PART(month, "t23"."start_date")
+              DATE_PART(year, "t17"."start_date") * 12
+            ) + DATE_PART(month, "t17"."start_date")
           ) - 1 AS "s_month"
-        FROM "impact_spell_units" AS "t23"
-      ) AS "t17"
-        ON "t16"."fe_person" = "t17"."s_person"
-        AND "t17"."s_month" >= (
-          "t16"."fe_month" + 1
+        FROM "impact_spell_units" AS "t17"
+      ) AS "t11"
+        ON "t10"."fe_person" = "t11"."s_person"
+        AND "t11"."s_month" >= (
+          "t10"."fe_month" + 1
         )
-        AND "t17"."s_month" <= (
-          "t16"."fe_month" + 12
+        AND "t11"."s_month" <= (
+          "t10"."fe_month" + 12
         )
-    ) AS "t15"
+    ) AS "t9"
     GROUP BY
       1
   ) AS "t4"
@@ -2234,26 +2273,8 @@ FROM (
       ELSE CAST(NULL AS BOOLEAN)
     END AS "returned_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 12
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum12" - "t5"."cum0"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_1_12m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -2265,6 +2286,38 @@ FROM (
           THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n12" - "t5"."n0"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum12" - "t5"."cum0"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_1_12m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -2282,18 +2335,25 @@ FROM (
         THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 12
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 12
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn1_12", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n12" - "t5"."n0"
+          ) = 12
+        )
         THEN (
           "t5"."cum12" - "t5"."cum0"
         ) / 12
@@ -2302,26 +2362,8 @@ FROM (
       ELSE CAST(NULL AS DOUBLE)
     END AS "rel_earnings_1_12m",
     CASE
-      WHEN CASE
-        WHEN (
-          "t1"."end_month" IS NOT NULL
-        )
-        AND (
-          (
-            "t1"."end_month" + 24
-          ) <= 24281
-        )
-        THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-        ELSE CAST(NULL AS DOUBLE)
-      END IS NOT NULL
-      THEN (
-        "t5"."cum24" - "t5"."cum12"
-      ) / 12
-      ELSE CAST(NULL AS DOUBLE)
-    END AS "baseline_13_24m",
-    CASE
-      WHEN CASE
-        WHEN CASE
+      WHEN (
+        CASE
           WHEN (
             "t1"."end_month" IS NOT NULL
           )
@@ -2333,6 +2375,38 @@ FROM (
           THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
           ELSE CAST(NULL AS DOUBLE)
         END IS NOT NULL
+      )
+      AND (
+        (
+          "t5"."n24" - "t5"."n12"
+        ) = 12
+      )
+      THEN (
+        "t5"."cum24" - "t5"."cum12"
+      ) / 12
+      ELSE CAST(NULL AS DOUBLE)
+    END AS "baseline_13_24m",
+    CASE
+      WHEN CASE
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -2350,18 +2424,25 @@ FROM (
         THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
         ELSE CAST(NULL AS DOUBLE)
       END / CASE
-        WHEN CASE
-          WHEN (
-            "t1"."end_month" IS NOT NULL
-          )
-          AND (
-            (
-              "t1"."end_month" + 24
-            ) <= 24281
-          )
-          THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
-          ELSE CAST(NULL AS DOUBLE)
-        END IS NOT NULL
+        WHEN (
+          CASE
+            WHEN (
+              "t1"."end_month" IS NOT NULL
+            )
+            AND (
+              (
+                "t1"."end_month" + 24
+              ) <= 24281
+            )
+            THEN COALESCE("t2"."w_earn13_24", 0.0) / 12
+            ELSE CAST(NULL AS DOUBLE)
+          END IS NOT NULL
+        )
+        AND (
+          (
+            "t5"."n24" - "t5"."n12"
+          ) = 12
+        )
         THEN (
           "t5"."cum24" - "t5"."cum12"
         ) / 12
@@ -2402,61 +2483,7 @@ FROM (
     FROM "persons" AS "t7"
   ) AS "t8"
     ON "t1"."person_id" = "t8"."c_person"
-  LEFT OUTER JOIN (
-    SELECT
-      "t9"."bw_age_band",
-      "t9"."bw_sex",
-      "t9"."bw_education",
-      "t9"."bw_employment_area",
-      "t9"."bw_month",
-      "t9"."bw_cum" AS "cum0",
-      "t10"."cum12",
-      "t11"."cum24"
-    FROM (
-      SELECT
-        "t12"."age_band" AS "bw_age_band",
-        "t12"."sex" AS "bw_sex",
-        "t12"."education" AS "bw_education",
-        "t12"."employment_area" AS "bw_employment_area",
-        "t12"."month" AS "bw_month",
-        "t12"."cum_base" AS "bw_cum"
-      FROM "impact_segment_baseline" AS "t12"
-    ) AS "t9"
-    LEFT OUTER JOIN (
-      SELECT
-        "t13"."age_band" AS "o12_age_band",
-        "t13"."sex" AS "o12_sex",
-        "t13"."education" AS "o12_education",
-        "t13"."employment_area" AS "o12_employment_area",
-        "t13"."month" AS "o12_month",
-        "t13"."cum_base" AS "cum12"
-      FROM "impact_segment_baseline" AS "t13"
-    ) AS "t10"
-      ON "t9"."bw_age_band" = "t10"."o12_age_band"
-      AND "t9"."bw_sex" = "t10"."o12_sex"
-      AND "t9"."bw_education" = "t10"."o12_education"
-      AND "t9"."bw_employment_area" = "t10"."o12_employment_area"
-      AND (
-        "t9"."bw_month" + 12
-      ) = "t10"."o12_month"
-    LEFT OUTER JOIN (
-      SELECT
-        "t14"."age_band" AS "o24_age_band",
-        "t14"."sex" AS "o24_sex",
-        "t14"."education" AS "o24_education",
-        "t14"."employment_area" AS "o24_employment_area",
-        "t14"."month" AS "o24_month",
-        "t14"."cum_base" AS "cum24"
-      FROM "impact_segment_baseline" AS "t14"
-    ) AS "t11"
-      ON "t9"."bw_age_band" = "t11"."o24_age_band"
-      AND "t9"."bw_sex" = "t11"."o24_sex"
-      AND "t9"."bw_education" = "t11"."o24_education"
-      AND "t9"."bw_employment_area" = "t11"."o24_employment_area"
-      AND (
-        "t9"."bw_month" + 24
-      ) = "t11"."o24_month"
-  ) AS "t5"
+  LEFT OUTER JOIN "impact_baseline_edges" AS "t5"
     ON CASE
       WHEN (
         DATE_PART(year, "t1"."end_date") - CAST("t8"."c_birth" AS INT)
@@ -2490,31 +2517,31 @@ FROM (
     ON "t1"."unit_id" = "t3"."l_unit"
   LEFT OUTER JOIN (
     SELECT
-      "t15"."fe_unit" AS "rt_unit",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 3
+      "t9"."fe_unit" AS "rt_unit",
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 3
       ) THEN 1 ELSE 0 END) AS "rt3",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 6
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 6
       ) THEN 1 ELSE 0 END) AS "rt6",
-      MAX(CASE WHEN "t15"."s_month" <= (
-        "t15"."fe_month" + 12
+      MAX(CASE WHEN "t9"."s_month" <= (
+        "t9"."fe_month" + 12
       ) THEN 1 ELSE 0 END) AS "rt12"
     FROM (
       SELECT
-        "t16"."fe_unit",
-        "t16"."fe_person",
-        "t16"."fe_month",
-        "t17"."s_person",
-        "t17"."s_month"
+        "t10"."fe_unit",
+        "t10"."fe_person",
+        "t10"."fe_month",
+        "t11"."s_person",
+        "t11"."s_month"
       FROM (
         SELECT
           *
         FROM (
           SELECT
-            "t18"."f_unit" AS "fe_unit",
-            "t18"."f_person" AS "fe_person",
-            COALESCE("t19"."w_fe_month", "t20"."l_month") AS "fe_month"
+            "t12"."f_unit" AS "fe_unit",
+            "t12"."f_person" AS "fe_person",
+            COALESCE("t13"."w_fe_month", "t14"."l_month") AS "fe_month"
           FROM (
             SELECT
               *
@@ -2528,18 +2555,18 @@ FROM (
                   ) + DATE_PART(month, "t6"."end_date")
                 ) - 1 AS "f_e"
               FROM "impact_spell_units" AS "t6"
-            ) AS "t21"
+            ) AS "t15"
             WHERE
-              "t21"."f_e" IS NOT NULL
-          ) AS "t18"
-          LEFT OUTER JOIN "impact_spell_window" AS "t19"
-            ON "t18"."f_unit" = "t19"."w_unit"
-          LEFT OUTER JOIN "impact_spell_late" AS "t20"
-            ON "t18"."f_unit" = "t20"."l_unit"
-        ) AS "t22"
+              "t15"."f_e" IS NOT NULL
+          ) AS "t12"
+          LEFT OUTER JOIN "impact_spell_window" AS "t13"
+            ON "t12"."f_unit" = "t13"."w_unit"
+          LEFT OUTER JOIN "impact_spell_late" AS "t14"
+            ON "t12"."f_unit" = "t14"."l_unit"
+        ) AS "t16"
         WHERE
-          "t22"."fe_month" IS NOT NULL
-      ) AS "t16"
+          "t16"."fe_month" IS NOT NULL
+      ) AS "t10"
       INNER JOIN (
         SELECT
           "t6"."person_id" AS "s_person",
@@ -2549,15 +2576,15 @@ FROM (
             ) + DATE_PART(month, "t6"."start_date")
           ) - 1 AS "s_month"
         FROM "impact_spell_units" AS "t6"
-      ) AS "t17"
-        ON "t16"."fe_person" = "t17"."s_person"
-        AND "t17"."s_month" >= (
-          "t16"."fe_month" + 1
+      ) AS "t11"
+        ON "t10"."fe_person" = "t11"."s_person"
+        AND "t11"."s_month" >= (
+          "t10"."fe_month" + 1
         )
-        AND "t17"."s_month" <= (
-          "t16"."fe_month" + 12
+        AND "t11"."s_month" <= (
+          "t10"."fe_month" + 12
         )
-    ) AS "t15"
+    ) AS "t9"
     GROUP BY
       1
   ) AS "t4"
@@ -2584,10 +2611,21 @@ SELECT
     THEN 'person_without_spells'
     ELSE CAST(NULL AS VARCHAR)
   END AS "rule",
-  CAST(ROUND("t0"."earnings_eur", 0) AS BIGINT) AS "rows"
-FROM "impact_person_month_with_counts" AS "t0"
-WHERE
-  "t0"."month" < 0;
+  CAST(ROUND("t0"."n", 0) AS BIGINT) AS "rows"
+FROM (
+  SELECT
+    "t1"."month",
+    SUM("t1"."earnings_eur") AS "n"
+  FROM (
+    SELECT
+      *
+    FROM "impact_person_month_with_counts" AS "t2"
+    WHERE
+      "t2"."month" < 0
+  ) AS "t1"
+  GROUP BY
+    1
+) AS "t0";
 
 -- service_exclusions
 CREATE OR REPLACE TABLE "impact_service_exclusions" AS
