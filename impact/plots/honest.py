@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from impact.plots.core import _finish, plt
+from impact.plots.style import figure, finish
 
 
 def sensitivity_plot(
@@ -38,7 +38,7 @@ def sensitivity_plot(
     ms = rob["m"].to_numpy(dtype=float)
     gap = float(np.min(np.diff(ms))) if len(ms) > 1 else max(float(ms[0]) if len(ms) else 1.0, 1.0) * 0.25
     x_orig = (ms.min() if len(ms) else 0.0) - gap
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = figure(3.8, 6.5)
     if len(orig):
         o = orig.iloc[0]
         ax.errorbar([x_orig], [(o["lower"] + o["upper"]) / 2], yerr=[[(o["upper"] - o["lower"]) / 2]] * 2, fmt="none",
@@ -62,4 +62,4 @@ def sensitivity_plot(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title)

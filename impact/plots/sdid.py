@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from impact.plots.core import _finish, plt
+from impact.plots.style import figure, finish
 
 
 def sdid_trends_plot(
@@ -33,7 +33,7 @@ def sdid_trends_plot(
     ``control_shifted``, ``time_weight``, ``post``)."""
     d = trends.sort_values("time")
     x = d["time"].to_numpy()
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = figure(3.8, 6.5)
     ax.plot(x, d["treated"], color="C3", linewidth=2, label=treated_label)
     ax.plot(x, d["control"], color="C0", linewidth=1.2, label=control_label)
     ax.plot(x, d["control_shifted"], color="C0", linestyle="--", linewidth=1.2, label=shifted_label)
@@ -52,7 +52,7 @@ def sdid_trends_plot(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title)
 
 
 def unit_weights_plot(
@@ -69,7 +69,7 @@ def unit_weights_plot(
     """Dot plot: one dot per control unit at its own DiD estimate, size by unit weight
     (weight 0: a cross); the horizontal line is the weighted average (the estimate)."""
     d = contributions.sort_values("unit")
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.18 * len(d)), 3.8))
+    fig, ax = figure(3.8, max(6.5, 0.18 * len(d)))
     x = np.arange(len(d))
     w = d["weight"].to_numpy(dtype=float)
     pos = w > 0
@@ -85,7 +85,7 @@ def unit_weights_plot(
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title)
 
 
 def estimator_comparison_plot(
@@ -106,7 +106,7 @@ def estimator_comparison_plot(
     import matplotlib.ticker as mticker
 
     d = table.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = figure(3.6, 6.5)
     x = np.arange(len(d))
     est = d[estimate].to_numpy(dtype=float)
     lo, hi = d[lower].to_numpy(dtype=float), d[upper].to_numpy(dtype=float)
@@ -127,4 +127,4 @@ def estimator_comparison_plot(
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, ax, title)
+    return finish(fig, ax, title)
