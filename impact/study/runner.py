@@ -64,6 +64,14 @@ class Progress:
         rows = f" ({info['rows']})" if "rows" in info else ""
         self.log(f"{name} done in {dt_:.1f}s{rows}" + (f", peak RSS {peak:.2f} GiB" if peak is not None else ""))
 
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """A sub-step of a stage (an estimator's fit, its bootstrap, its checks): start and time."""
+        t = time.perf_counter()
+        self.log(f"  {name} ...")
+        yield
+        self.log(f"  {name} done in {time.perf_counter() - t:.1f}s")
+
 
 def _reset_peak_rss() -> None:
     """Start a new peak-RSS window for this process (Linux: ``clear_refs`` 5 resets ``VmHWM``)."""
@@ -82,14 +90,6 @@ def _peak_rss_gib() -> float | None:
     except OSError:
         pass
     return None
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        """A sub-step of a stage (an estimator's fit, its bootstrap, its checks): start and time."""
-        t = time.perf_counter()
-        self.log(f"  {name} ...")
-        yield
-        self.log(f"  {name} done in {time.perf_counter() - t:.1f}s")
 
 
 @dataclass
