@@ -59,6 +59,8 @@ NOT_CHECKED = {
 NOT_CHECKED_KINDS = {
     "flow_": "flow of exclusions (units and persons left and removed per step): the disclosure module's flow rule, "
              "rebuilt step by step in tests/test_disclosure_studies.py",
+    "targeting_": "learned allocation rule (tree, leaves, allocation, fairness, costs, clipping): model output over the "
+                  "design rows; every published cell's distinct persons are checked in tests/test_disclosure_studies.py",
     "_robustness": _EFFECT, "_sensitivity": _EFFECT, "_cost": "cost per effect: an effect estimate times costs",
 }
 
