@@ -158,7 +158,7 @@ def check_figure(fig: Figure, max_series: int = MAX_SERIES) -> list[str]:
     fig.canvas.draw()
     problems = []
     for i, ax in enumerate(fig.axes):
-        if ax.get_label() == "<colorbar>":
+        if ax.get_label() == "<colorbar>" or not ax.axison:  # a colour bar, or a diagram without axes (a tree)
             continue
         for name, ticks, lim in (("x", ax.get_xticklabels(), ax.get_xlim()), ("y", ax.get_yticklabels(), ax.get_ylim())):
             lo, hi = min(lim), max(lim)

@@ -1240,8 +1240,10 @@ _NUM = r"-?[\d.]+"
 #: its text in the report; the named groups are the placeholders (numbers in the report's format).
 _TRANSLATED = (
     (r"placebo treatment \(permuted\)", "chk_placebo_treatment"),
+    (r"placebo treatment \(permuted within cells\)", "chk_placebo_treatment_cells"),
     (r"random common cause", "chk_random_common_cause"),
     (r"data subset \((?P<p>\d+)%\)", "chk_data_subset"),
+    (r"data subset \((?P<p>\d+)% of the persons\)", "chk_data_subset_persons"),
     (r"unobserved common cause", "chk_unobserved_common_cause"),
     (r"DiD pre-trends \(Wald, (?:all )?pre-treatment ATT\(g,t\) = 0(?: for e = (?P<a>-?\d+)\.\.-1)?\)",
      "chk_did_pretrends"),
@@ -1272,6 +1274,12 @@ _TRANSLATED = (
      r"comparison may start it later\)", "estimand_dynamic_att"),
     (r"ATT of starting the service in month u of job-seeking vs not starting it then \(join now vs wait: the "
      r"comparison may start it later\); outcomes (?P<h>[\d, ]+) months after the service end", "estimand_dynamic_att_h"),
+    (r"ATT of starting the service in month u of job-seeking vs not starting it then \(join now vs wait: the "
+     r"comparison may start it later\); outcomes (?P<h>[\d, ]+) months after the service end; earnings open-market pay "
+     r"\(subsidised pay excluded\)", "estimand_dynamic_att_h_open"),
+    (r"ATT of starting the service in month u of job-seeking vs not starting it then \(join now vs wait: the "
+     r"comparison may start it later\); outcomes (?P<h>[\d, ]+) months after the service end; earnings all pay "
+     r"including subsidised work", "estimand_dynamic_att_h_all"),
     (r"(?P<n>\d+) cell\(s\) under (?P<m>\d+) persons suppressed, (?P<k>\d+) more to protect them from subtraction",
      "note_cells_suppressed"),
     (r"(?P<n>\d+) further value group\(s\) withheld: a share, mean or sub-count resting on fewer than (?P<m>\d+) "
@@ -1288,6 +1296,9 @@ _TRANSLATIONS = {
     "chk_placebo_treatment": ("placebo treatment (permuted)", "plasebokäsittely (satunnaistettu)"),
     "chk_random_common_cause": ("random common cause", "satunnainen yhteinen tekijä"),
     "chk_data_subset": ("data subset ({p}%)", "osa-aineisto ({p} %)"),
+    "chk_data_subset_persons": ("data subset ({p}% of the persons)", "osa-aineisto ({p} % henkilöistä)"),
+    "chk_placebo_treatment_cells": ("placebo treatment (permuted within cells)",
+                                    "plasebokäsittely (satunnaistettu solujen sisällä)"),
     "chk_unobserved_common_cause": ("unobserved common cause", "havaitsematon yhteinen tekijä"),
     "chk_did_pretrends": ("DiD pre-trends (Wald)", "DiD: esitrenditesti (Wald)"),
     "chk_did_placebo_in_time": ("DiD placebo in time (cohorts moved {n} periods earlier)",
@@ -1338,6 +1349,20 @@ _TRANSLATIONS = {
                                "palvelun aloittamisen vaikutus osallistujiin (ATT) työnhaun kuukautena u verrattuna "
                                "siihen, ettei palvelua aloiteta silloin (aloittaa nyt vai odottaa: vertailuhenkilö voi "
                                "aloittaa myöhemmin); tulokset {h} kuukautta palvelun päättymisen jälkeen"),
+    "estimand_dynamic_att_h_open": (
+        "ATT of starting the service in month u of job-seeking vs not starting it then (join now vs wait: the "
+        "comparison may start it later); outcomes {h} months after the service end; earnings open-market pay "
+        "(subsidised pay excluded)",
+        "palvelun aloittamisen vaikutus osallistujiin (ATT) työnhaun kuukautena u verrattuna siihen, ettei palvelua "
+        "aloiteta silloin (aloittaa nyt vai odottaa: vertailuhenkilö voi aloittaa myöhemmin); tulokset {h} kuukautta "
+        "palvelun päättymisen jälkeen; ansiot avoimilta työmarkkinoilta (palkkatuettu palkka pois lukien)"),
+    "estimand_dynamic_att_h_all": (
+        "ATT of starting the service in month u of job-seeking vs not starting it then (join now vs wait: the "
+        "comparison may start it later); outcomes {h} months after the service end; earnings all pay including "
+        "subsidised work",
+        "palvelun aloittamisen vaikutus osallistujiin (ATT) työnhaun kuukautena u verrattuna siihen, ettei palvelua "
+        "aloiteta silloin (aloittaa nyt vai odottaa: vertailuhenkilö voi aloittaa myöhemmin); tulokset {h} kuukautta "
+        "palvelun päättymisen jälkeen; ansiot kaikesta työstä palkkatuettu työ mukaan lukien"),
     "note_cells_suppressed": ("{n} cell(s) under {m} persons suppressed, {k} more to protect them from subtraction",
                               "{n} alle {m} henkilön solua salattu ja {k} muuta, jottei niitä voi päätellä "
                               "vähentämällä"),
