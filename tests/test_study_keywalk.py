@@ -275,8 +275,17 @@ def _reads(key: str, cfg) -> set[str] | None:
     return None if a is None else (set(a) & set(cfg.analyses)) or None
 
 
+#: Walk entries that fail today, with the reason (strict: an entry that starts passing fails until removed).
+KNOWN_FAILURES = {
+    "estimators.did.method": "issue 19: on the walk's 3,000-person extract the DR propensity logit of every cohort is "
+                             "singular (collinear covariates in small cohorts), so no group-time cell is estimated",
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("entry", VARIANTS, ids=[v[1] for v in VARIANTS])
+@pytest.mark.parametrize("entry", [pytest.param(v, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[v[1]], strict=True))
+                                   if v[1] in KNOWN_FAILURES else v for v in VARIANTS],
+                         ids=[v[1] for v in VARIANTS])
 def test_key_changes_the_run(walk, entry):
     base, key, value, *patch = entry
     raw = BASES[base]

@@ -125,7 +125,8 @@ def write(res, page) -> None:
                                      notes=[text("tgt_fairness_note", lang, min_cell=page.rules.min_cell)]))
         flagged = ff[ff["flag"].astype(bool)]
         if len(flagged):
-            groups = "; ".join(f"{v}: {', '.join(map(str, g['group']))}" for v, g in flagged.groupby("var", sort=False))
+            groups = "; ".join(f"{v}: {', '.join(label(str(x), lang) for x in g['group'])}"
+                               for v, g in flagged.groupby("var", sort=False))
             page.notice(text("tgt_fairness_warning", lang, groups=groups))
     ct = res.tables["targeting_clipping"]
     cf = ct.frame.assign(label=[action_label(x, lang) for x in ct.frame["arm"]])
