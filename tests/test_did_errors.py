@@ -156,3 +156,16 @@ def test_sample_se_covers_the_sample_effect():
     assert np.std(z_pop) > 1.5, np.std(z_pop)
     agg = r.aggregate("dynamic")
     assert "std_error_sample" in agg.estimates and np.isfinite(agg.overall.std_error_sample)
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+def test_covariate_without_variation_among_the_comparison_units_is_aliased(mpdta, method):
+    """As R lm/glm alias a covariate that does not vary in the regression sample: z is 0 for every
+    never-treated county, so each cohort is estimated without it, with a note (before: the
+    regression was singular in every cohort and no cell was estimated)."""
+    d = mpdta.with_columns(z=pl.when(pl.col("first.treat") == 0).then(0.0).otherwise(pl.col("lpop")))
+    r = did.att_gt(d, **KW, covariates=["lpop", "z"], method=method)
+    ref = did.att_gt(d, **KW, covariates=["lpop"], method=method)
+    np.testing.assert_allclose(r.att_gt["att"], ref.att_gt["att"], rtol=1e-10)
+    np.testing.assert_allclose(r.att_gt["std_error"], ref.att_gt["std_error"], rtol=1e-10)
+    assert sum("covariate(s) z left out" in n for n in r.notes) == 3  # one per cohort

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from impact.options import option_fields
@@ -276,10 +277,7 @@ def _reads(key: str, cfg) -> set[str] | None:
 
 
 #: Walk entries that fail today, with the reason (strict: an entry that starts passing fails until removed).
-KNOWN_FAILURES = {
-    "estimators.did.method": "issue 19: on the walk's 3,000-person extract the DR propensity logit of every cohort is "
-                             "singular (collinear covariates in small cohorts), so no group-time cell is estimated",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 @pytest.mark.slow
@@ -293,6 +291,19 @@ def test_key_changes_the_run(walk, entry):
     cfg_v = walk.cfg(variant)
     only = None if key.endswith(".enabled") or key == "treatment.design" else _reads(key, cfg_v)
     assert walk.fingerprint(raw, only) != walk.fingerprint(variant, only), f"{key} = {value!r} changed nothing"
+
+
+@pytest.mark.slow
+def test_did_cohorts_without_a_propensity_fit_are_left_out_with_a_notice(walk):
+    """method = "dr" on the walk's small cohorts: cohorts whose propensity logit separates or is
+    singular are left out with a first-page notice; the others are estimated (issue 19)."""
+    variant = _set(BASES["did"], "estimators.did.method", "dr")
+    _, _, _, out = walk.results(variant, {"did"})
+    r = next(x for x in out if x.name == "did")
+    left = [n.text for n in r.notices if "could not be estimated" in n.text]
+    assert len(left) == 1 and "(dr)" in left[0], [n.text for n in r.notices]
+    est = r.estimates.frame
+    assert np.isfinite(est.loc[est["analysis"] == "did_overall", "estimate"]).all()
 
 
 @pytest.mark.slow

@@ -317,6 +317,16 @@ _DID = {
     "pretrend_borderline": ("Pre-trends: the test of no difference before the start is close to rejecting (p = {p}).",
                             "Esitrendit: testi aloitusta edeltävien erojen puuttumisesta on lähellä hylkäämistä "
                             "(p = {p})."),
+    "did_cohorts_not_estimated": ("Difference-in-differences ({method}): {k} of {m} entry-month cohorts could not be "
+                                  "estimated (their propensity or outcome model has no overlap or is singular: too few "
+                                  "entrants for the covariates) and are left out of the event study; the method notes "
+                                  "name them and the reason. The outcome-regression method ('reg') needs no propensity "
+                                  "model.",
+                                  "Erotusten erotus ({method}): {k}/{m} aloituskuukauden kohorttia ei voitu estimoida "
+                                  "(niiden todennäköisyys- tai tulosmalli on singulaarinen tai ryhmät eivät ole "
+                                  "päällekkäisiä: liian vähän aloittajia kovariaatteihin nähden), ja ne on jätetty "
+                                  "tapahtumatutkimuksen ulkopuolelle; menetelmähuomautukset nimeävät ne ja syyn. "
+                                  "Tulosmallimenetelmä ('reg') ei tarvitse todennäköisyysmallia."),
     "event_study_caption": ("Event study: effect of joining now rather than not yet on open-market employment, by months "
                             "since the entry month (0 = entry month), with 95% pointwise intervals and the simultaneous "
                             "band; months before entry test parallel trends; red: the true effect where known.",

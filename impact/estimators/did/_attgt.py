@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from impact.errors import DesignError, EstimationError
 from impact.estimators.did._prep import DidData, prepare
-from impact.estimators.did._twoperiod import panel_2x2, rcs_2x2
+from impact.estimators.did._twoperiod import TRIM, independent_columns, panel_2x2, rcs_2x2
 from impact.estimators.did.results import AttGtResults
 from impact.estimators.inference import influence_se, multiplier_bootstrap, normal_ci, z_critical
 from impact.estimators.logit import LogitWarning
@@ -77,6 +77,22 @@ def _noting_logit(notes: list[str], what: str, fn, *args):
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out
+
+
+def _estimable(dd: DidData, X: np.ndarray | None, wc: np.ndarray, what: str) -> np.ndarray | None:
+    """``X`` without the covariates that do not vary, or are collinear, among the comparison
+    units (weights ``wc``) of one comparison: as R ``lm``/``glm`` alias them, with a note."""
+    if X is None:
+        return None
+    keep = independent_columns(X, wc)
+    if len(keep) == X.shape[1]:
+        return X
+    gone = [dd.names[j - 1] if j - 1 < len(dd.names) else f"x{j}" for j in range(1, X.shape[1]) if j not in set(keep)]
+    note = (f"{what}: covariate(s) {', '.join(gone)} left out (no variation or collinear among the comparison units; "
+            "R lm/glm alias them)")
+    if note not in dd.notes:
+        dd.notes.append(note)
+    return X[:, keep]
 
 
 def _periods(cells: pd.DataFrame, k) -> str:
@@ -148,8 +164,9 @@ def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarr
             kb = k if b is None else k[base == b]
             dY = Ysub[:, cells["j"].to_numpy()[kb]] - Ysub[:, cells["base"].to_numpy()[kb]]
             X = dd.Xt[idx, b] if b is not None else (dd.X[idx] if dd.X is not None else None)
+            X = _estimable(dd, X, dd.w[idx] * (1 - D), what)
             try:
-                a, inf = _noting_logit(dd.notes, what, panel_2x2, dY, D, dd.w[idx], X, method, what)
+                a, inf = _noting_logit(dd.notes, what, panel_2x2, dY, D, dd.w[idx], X, method, what, None, TRIM, False)
             except (DesignError, EstimationError) as exc:  # as R did: the cells are not estimable
                 dropped[kb] = True
                 notes.append(f"cohort {g:g}, periods {_periods(cells, kb)}: not estimated ({exc})")
@@ -190,8 +207,9 @@ def _estimate_rows(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarra
                             ("comparison, post", (1 - D) @ post), ("comparison, base", (1 - D) @ (1 - post))]:
                 if cnt == 0:
                     raise DesignError(f"no observations of the {nm} group")
-            X = dd.row_X[rows] if dd.row_X is not None else None
-            a, inf = _noting_logit(dd.notes, what, rcs_2x2, dd.row_y[rows], post, D, dd.row_w[rows], X, method, what)
+            X = _estimable(dd, dd.row_X[rows] if dd.row_X is not None else None, dd.row_w[rows] * (1 - D), what)
+            a, inf = _noting_logit(dd.notes, what, rcs_2x2, dd.row_y[rows], post, D, dd.row_w[rows], X, method, what,
+                                   False)
         except (DesignError, EstimationError) as exc:  # as R did: the cell is not estimable
             dropped[k] = True
             notes.append(f"{what}: not estimated ({exc})")

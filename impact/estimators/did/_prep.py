@@ -100,6 +100,7 @@ class DidData:
     stack: np.ndarray | None = None
     row_stack: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # covariate names (columns 1.. of X)
 
 
 def prepare(
@@ -316,7 +317,8 @@ def prepare(
         if w.sum() <= 0:
             raise DesignError("weights sum to zero")
         w = w / w.mean()
-        out = DidData(True, n_units, periods, cohort, w, u_codes, cl, X if k else None, notes=notes, Xt=Xt)
+        out = DidData(True, n_units, periods, cohort, w, u_codes, cl, X if k else None, notes=notes, Xt=Xt,
+                      names=list(covariates))
         if comparison_set is not None:
             out.stack = d["_s"].to_numpy()[first_row]
         if (counts == T).all():
@@ -348,7 +350,7 @@ def prepare(
     return DidData(
         False, n, periods, cohort, w, d["_u"].to_numpy(), cl, X, notes=notes,
         row_y=d["_y"].to_numpy().astype(float), row_t=t_pos, row_unit=np.arange(n),
-        row_X=X, row_w=w, row_cohort=cohort, stack=stack, row_stack=stack,
+        row_X=X, row_w=w, row_cohort=cohort, stack=stack, row_stack=stack, names=list(covariates),
     )
 
 

@@ -17,11 +17,13 @@ observation used, ``att_hat - att ~= inf.mean(axis=0)``).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.special import expit
 
 from impact.errors import DesignError, EstimationError
-from impact.estimators.logit import fit_logit_core
+from impact.estimators.logit import LogitWarning, fit_logit_core
 
 TRIM = 0.995  # controls with a propensity score at or above this level get no weight
 PS_MAX = 1 - 1e-6
@@ -39,7 +41,8 @@ def logit_fit(X: np.ndarray, D: np.ndarray, w: np.ndarray, tol: float = 1e-10, m
     try:
         c = np.linalg.cholesky(fit.hess)
     except np.linalg.LinAlgError as exc:
-        raise EstimationError("propensity-score logit: singular information matrix (collinear covariates?)") from exc
+        raise EstimationError("propensity-score logit: singular information matrix (collinear covariates, or "
+                              f"(quasi-)separation: {fit.extreme} unit(s) with probabilities numerically 0 or 1)") from exc
     ci = np.linalg.inv(c)
     return fit.p, ci.T @ ci
 
@@ -91,9 +94,40 @@ def _wls(X: np.ndarray, wts: np.ndarray, Y: np.ndarray, what: str) -> tuple[np.n
     return Ainv @ (XtW @ Y), Ainv
 
 
-def _check_overlap(ps: np.ndarray, D: np.ndarray, what: str) -> None:
-    if ps.max() >= 0.999:
-        raise DesignError(f"overlap fails for {what}: estimated propensity scores reach {ps.max():.4f}")
+def _check_overlap(ps: np.ndarray, D: np.ndarray, what: str, strict: bool = True) -> None:
+    """Scores reaching 0.999: an error (``strict``, or when every treated unit is there: no
+    overlap at all), else (as R ``DRDID``, which estimates on) a
+    :class:`~impact.estimators.logit.LogitWarning` saying how many units and that comparison
+    units at or above the trimming level get no weight."""
+    if ps.max() < 0.999:
+        return
+    msg = f"overlap fails for {what}: estimated propensity scores reach {ps.max():.4f}"
+    k1, k0 = int(((ps >= 0.999) & (D == 1)).sum()), int(((ps >= TRIM) & (D == 0)).sum())
+    if strict or k1 == int((D == 1).sum()):
+        raise DesignError(msg + (" for every treated unit" if k1 == int((D == 1).sum()) else ""))
+    warnings.warn(f"{msg} ({k1} treated unit(s) at 0.999 or above; {k0} comparison unit(s) at {TRIM} or above get no "
+                  "weight, as R DRDID trims them)", LogitWarning, stacklevel=3)
+
+
+def independent_columns(X: np.ndarray, w: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Positions of the columns of ``X`` (constant first) that R ``lm``/``glm`` would estimate.
+
+    In column order, a column is kept unless, on the rows with positive weight ``w``, it is
+    (to the relative tolerance ``tol``, R's default) a linear combination of the columns kept
+    before it; the others are aliased (no variation, or collinear). One pass over the columns.
+    """
+    A = X[w > 0] * np.sqrt(w[w > 0])[:, None]
+    keep = [0]
+    Q = A[:, :1] / max(np.linalg.norm(A[:, 0]), np.finfo(float).tiny)
+    for j in range(1, X.shape[1]):  # a handful of covariates
+        a = A[:, j]
+        v = a - Q @ (Q.T @ a)
+        v -= Q @ (Q.T @ v)  # a second Gram-Schmidt pass: orthogonal to working precision
+        nv = np.linalg.norm(v)
+        if nv > tol * np.linalg.norm(a):
+            keep.append(j)
+            Q = np.column_stack([Q, v / nv])
+    return np.asarray(keep)
 
 
 def panel_nocov(dY: np.ndarray, D: np.ndarray, w: np.ndarray):
@@ -114,14 +148,15 @@ def panel_nocov(dY: np.ndarray, D: np.ndarray, w: np.ndarray):
 
 
 def panel_2x2(dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None, method: str, what: str = "",
-              ps: np.ndarray | None = None, trim: float = TRIM):
+              ps: np.ndarray | None = None, trim: float = TRIM, strict_overlap: bool = True):
     """Panel ATT estimates for the ``m`` columns of ``dY`` (outcome changes) sharing ``D, w, X``.
 
     Returns ``att`` (m,) and the influence functions ``inf`` (n1, m) on the sample used.
     ``dY`` may be overwritten (it is a scratch array of the caller). ``ps``: a known or
     externally estimated propensity score (``ipw``/``dr``; its estimation then does not
     enter the influence function); ``trim``: comparison units with a score at or above it
-    get no weight (1: none trimmed). With ``dY`` an outcome level (no base period) these are
+    get no weight (1: none trimmed); ``strict_overlap=False``: scores reaching 0.999 are a
+    :class:`~impact.estimators.logit.LogitWarning`, not an error (as R ``DRDID``). With ``dY`` an outcome level (no base period) these are
     the cross-sectional ATT estimators (:func:`impact.estimators.matching.ipw`, ``aipw``).
     """
     if X is None:
@@ -149,7 +184,7 @@ def panel_2x2(dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None
         ps = ipt_fit(X, D, w)
     else:
         ps, Hinv = logit_fit(X, D, w)
-        _check_overlap(ps, D, what)
+        _check_overlap(ps, D, what, strict_overlap)
     ps = np.minimum(ps, PS_MAX)
     keep = np.where(D == 1, 1.0, (ps < trim).astype(float))
     wt = keep * w * D
@@ -207,7 +242,8 @@ def _ols_rep(X, sel_w, resid, n):
     return (sel_w * resid)[:, None] * X @ np.linalg.inv(XpX)
 
 
-def rcs_2x2(y: np.ndarray, post: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None, method: str, what: str = ""):
+def rcs_2x2(y: np.ndarray, post: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None, method: str, what: str = "",
+            strict_overlap: bool = True):
     """ATT from repeated cross-sections (pre and post rows) with its influence function (n1,)."""
     n = len(y)
     if X is None:
@@ -235,7 +271,7 @@ def rcs_2x2(y: np.ndarray, post: np.ndarray, D: np.ndarray, w: np.ndarray, X: np
     if method not in ("ipw", "dr"):
         raise DesignError(f"method {method!r} is not available for repeated cross-sections (use 'dr', 'ipw' or 'reg')")
     ps, Hinv = logit_fit(X, D, w)
-    _check_overlap(ps, D, what)
+    _check_overlap(ps, D, what, strict_overlap)
     ps = np.minimum(ps, PS_MAX)
     trim = np.where(D == 1, 1.0, (ps < TRIM).astype(float))
     odds = ps / (1 - ps)

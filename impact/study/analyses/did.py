@@ -205,6 +205,10 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     est["horizon"] = est["horizon"].astype(float)
     members = per_row_members(est, ["analysis", "outcome", "horizon"], persons)
     pretest, notices = _pretest(res, -pre, lang)
+    n_cohorts = keep.filter(pl.col("cohort") > 0)["stack"].n_unique()
+    if len(est_groups) < n_cohorts:  # cohorts the estimator could not fit (notes in res.notes)
+        notices.append(Notice(text("did_cohorts_not_estimated", lang, method=o.method, k=n_cohorts - len(est_groups),
+                                   m=n_cohorts)))
     ev = tidy.sort_values("horizon")[[c for c in ("analysis", "outcome", "horizon", "estimate", "std_error", "ci_lower",
                                                   "ci_upper", "band_lower", "band_upper", "n_treated", "n_controls")
                                       if c in tidy]]
