@@ -1,0 +1,47 @@
+"""The segment effects of ``benchmarks/mc_populations.py`` read as the seed-11 test reads one population.
+
+For each stored population (``results/mc_populations/default_training_20000_outcomes/seed_*.json``):
+the z of the four 12-month segment effects (estimate minus truth over the standard error), whether
+the Bonferroni test of ``tests/test_heterogeneity.py::_covers`` (four 95 % intervals, critical value
+2.50) fails, and the relation of the z to the population's latent-ability gap (treated minus matched
+comparison rows). Prints the table of docs/validation.md ("The seed-11 segment test").
+
+Usage: ``.venv/bin/python benchmarks/mc_populations_segments.py``
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import norm
+
+DIR = Path(__file__).parent / "results" / "mc_populations" / "default_training_20000_outcomes"
+SEGMENTS = {"sex=M": "men", "sex=F": "women", "long_term=no": "not long-term", "long_term=yes": "long-term"}
+
+
+def main() -> None:
+    runs = [json.loads(p.read_text()) for p in sorted(DIR.glob("seed_*.json"))]
+    crit = norm.ppf(1 - 0.05 / (2 * len(SEGMENTS)))
+    z = np.array([[(r[f"segments/employed_h12/{s}"]["estimate"] - r[f"segments/employed_h12/{s}"]["truth"])
+                   / r[f"segments/employed_h12/{s}"]["se"] for s in SEGMENTS] for r in runs])
+    gap = np.array([r["diag/ability_gap"] for r in runs])
+    seeds = [r["seed"] for r in runs]
+    fail = np.abs(z).max(axis=1) > crit
+    R = len(runs)
+    print(f"{R} populations; Bonferroni critical value {crit:.2f}; the test fails in {int(fail.sum())} "
+          f"({fail.mean():.0%}): seeds {[s for s, f in zip(seeds, fail) if f]}; most negative z "
+          f"{z.min():.2f} (seed {seeds[int(np.argmin(z.min(axis=1)))]})")
+    print(f"ability gap: mean {gap.mean():+.4f} sd (MC s.e. {gap.std(ddof=1) / np.sqrt(R):.4f})")
+    print("| segment | mean z (MC s.e.) | sd(z) | corr(z, ability gap) | slope (z per sd of gap) | sd(z) net of the gap |")
+    print("|---|---|---|---|---|---|")
+    for j, name in enumerate(SEGMENTS.values()):
+        b = np.polyfit(gap, z[:, j], 1)
+        res = z[:, j] - np.polyval(b, gap)
+        print(f"| {name} | {z[:, j].mean():+.2f} ({z[:, j].std(ddof=1) / np.sqrt(R):.2f}) | {z[:, j].std(ddof=1):.2f} | "
+              f"{np.corrcoef(gap, z[:, j])[0, 1]:.2f} | {b[0]:.1f} | {res.std(ddof=2):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
