@@ -1,12 +1,16 @@
-"""The segment effects of ``benchmarks/mc_populations.py`` read as the seed-11 test reads one population.
+"""Two readings of the stored populations of ``benchmarks/mc_populations.py`` (docs/validation.md).
 
-For each stored population (``results/mc_populations/default_training_20000_outcomes/seed_*.json``):
+1. The segment effects as the seed-11 test reads one population. For each stored population (``results/mc_populations/default_training_20000_outcomes/seed_*.json``):
 the z of the four 12-month segment effects (estimate minus truth over the standard error), whether
 the Bonferroni test of ``tests/test_heterogeneity.py::_covers`` (four 95 % intervals, critical value
 2.50) fails, and the relation of the z to the population's latent-ability gap (treated minus matched
 comparison rows). Prints the table of docs/validation.md ("The seed-11 segment test").
 
-Usage: ``.venv/bin/python benchmarks/mc_populations_segments.py``
+2. The study's risk-set DiD (episode design) against its truth with the population-ATT and the
+   sample-ATT standard error, by month since entry: coverage, sd(z) and the ratio of the two
+   standard errors ("Which standard error the truth check uses").
+
+Usage: ``.venv/bin/python benchmarks/mc_populations_read.py``
 """
 
 from __future__ import annotations
@@ -21,8 +25,7 @@ DIR = Path(__file__).parent / "results" / "mc_populations" / "default_training_2
 SEGMENTS = {"sex=M": "men", "sex=F": "women", "long_term=no": "not long-term", "long_term=yes": "long-term"}
 
 
-def main() -> None:
-    runs = [json.loads(p.read_text()) for p in sorted(DIR.glob("seed_*.json"))]
+def segments(runs: list[dict]) -> None:
     crit = norm.ppf(1 - 0.05 / (2 * len(SEGMENTS)))
     z = np.array([[(r[f"segments/employed_h12/{s}"]["estimate"] - r[f"segments/employed_h12/{s}"]["truth"])
                    / r[f"segments/employed_h12/{s}"]["se"] for s in SEGMENTS] for r in runs])
@@ -41,6 +44,27 @@ def main() -> None:
         res = z[:, j] - np.polyval(b, gap)
         print(f"| {name} | {z[:, j].mean():+.2f} ({z[:, j].std(ddof=1) / np.sqrt(R):.2f}) | {z[:, j].std(ddof=1):.2f} | "
               f"{np.corrcoef(gap, z[:, j])[0, 1]:.2f} | {b[0]:.1f} | {res.std(ddof=2):.2f} |")
+
+
+def did_standard_errors(runs: list[dict], months=(1, 2, 3, 4, 6, 8, 12, 16, 18, 24)) -> None:
+    print(f"\n{len(runs)} populations, risk-set DiD (episode design), 95 % intervals against the truth")
+    print("| e | coverage, population s.e. | coverage, sample-ATT s.e. | sd(z) population | sd(z) sample | "
+          "sample / population s.e. |")
+    print("|---|---|---|---|---|---|")
+    for e in months:
+        a = [r[f"did_episode/e{e:02d}"] for r in runs]
+        b = [r[f"did_episode_sample_se/e{e:02d}"] for r in runs]
+        err = np.array([x["estimate"] - x["truth"] for x in a])
+        sp, ss = np.array([x["se"] for x in a]), np.array([x["se"] for x in b])
+        zp, zs = err / sp, err / ss
+        print(f"| {e} | {np.mean(np.abs(zp) < 1.96):.2f} | {np.mean(np.abs(zs) < 1.96):.2f} | {zp.std(ddof=1):.2f} | "
+              f"{zs.std(ddof=1):.2f} | {np.mean(ss / sp):.2f} |")
+
+
+def main() -> None:
+    runs = [json.loads(p.read_text()) for p in sorted(DIR.glob("seed_*.json"))]
+    segments(runs)
+    did_standard_errors(runs)
 
 
 if __name__ == "__main__":
