@@ -273,7 +273,12 @@ def att_gt(
         several sets.
     covariates : list of str, optional
         Covariates for the propensity score and outcome regressions, time-invariant unless
-        ``covariates_at`` says otherwise.
+        ``covariates_at`` says otherwise. In each comparison, a covariate that does not vary
+        (or is collinear) among the comparison units is left out, as R ``lm``/``glm`` alias it,
+        with a note. Propensity scores reaching 0.999 for some treated units are a note (as R
+        ``DRDID``, comparison units at 0.995 or above get no weight); a cohort whose logit does
+        not converge, is singular, or puts every treated unit at 0.999 or above is not
+        estimated (a note gives the reason) and the other cohorts are.
     covariates_at : {None, "base_period"}
         ``None``: covariates must not vary within a unit (an error names them). ``"base_period"``
         (balanced panels): each ATT(g, t) uses the covariates' values in its base period, as R
