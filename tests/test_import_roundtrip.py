@@ -198,7 +198,17 @@ def test_imported_outcomes_recover_the_truth(roundtrip):
         assert jj.filter(pl.col("truth") != pl.col(f"placed_{h}m")).is_empty(), h
 
 
-def _study(name: str, registers: Path, tmp: Path) -> dict:
+def html_text(key: str) -> str:
+    """A catalogue text as the HTML report prints it (escaped by the template engine)."""
+    from markupsafe import escape
+
+    from impact.report.wording import text
+
+    return str(escape(text(key, "en")))
+
+
+def _study(name: str, registers: Path, tmp: Path) -> tuple[dict, str]:
+    """results.json and report.html of a committed study run on ``registers``."""
     from impact.study import runner
 
     text = (STUDIES / f"{name}.toml").read_text()
@@ -207,7 +217,7 @@ def _study(name: str, registers: Path, tmp: Path) -> dict:
     cfg = tmp / f"{name}_{registers.name}.toml"
     cfg.write_text(text)
     out = runner.run_study(cfg, reports_dir=tmp / f"reports_{registers.name}", quiet=True)
-    return json.loads((out / "results.json").read_text())
+    return json.loads((out / "results.json").read_text()), (out / "report.html").read_text(encoding="utf-8")
 
 
 def _with_truth(native: Path, imported: Path, m: pl.DataFrame, tmp: Path) -> Path:
@@ -240,7 +250,11 @@ def test_study_on_imported_registers_publishes_the_native_numbers(roundtrip, tmp
     names = ["placement_followup"] + (["training_effect"] if PERSONS >= 20_000 else [])
     with_truth = _with_truth(native, imported, m, tmp_path)
     for name in names:
-        ra, rb = _study(name, native, tmp_path), _study(name, with_truth, tmp_path)
+        (ra, _), (rb, html) = _study(name, native, tmp_path), _study(name, with_truth, tmp_path)
+        # the data section says where the imported registers came from (delivery.toml, import log)
+        for key in ("earnings_source_fiona_incomes", "subsidised_derived"):
+            assert html_text(key) in html, key
+        assert "Delivery (delivery.toml): impact import fiona-incomes" in html
         ea, eb = pl.DataFrame(ra["estimates"]), pl.DataFrame(rb["estimates"])
         keep = [c for c in ea.columns if c not in ("truth",)]
         assert_frame_equal(ea.select(keep), eb.select(keep), check_exact=False, rel_tol=1e-9, abs_tol=1e-9)

@@ -30,6 +30,38 @@ _GENERAL = {
                          "henkilöä, siemen {seed}). Luvut kuvaavat simuloitua väestöä, jonka todellinen vaikutus "
                          "tunnetaan; ne eivät koske todellisia henkilöitä."),
     "register_source": ("Register extract in {path}.", "Rekisteripoiminta hakemistossa {path}."),
+    "delivery_source": ("Delivery (delivery.toml): {source}.", "Toimitus (delivery.toml): {source}."),
+    "earnings_source_ir_xml": (
+        "Earnings come from Incomes Register earnings payment reports as delivered (XML), with every version: "
+        "replacement and cancellation reports are resolved by the outcome stage.",
+        "Ansiotiedot ovat tulorekisterin palkkatietoilmoituksia sellaisinaan (XML) kaikkine versioineen: "
+        "korvaavat ja mitätöidyt ilmoitukset käsitellään tulosvaiheessa."),
+    "earnings_source_fiona_incomes": (
+        "Earnings come from Statistics Finland's research extract of the Incomes Register (TAX_INCOMES), which holds "
+        "valid, latest-version reports only: the outcome stage's replacement and cancellation rules have nothing to do.",
+        "Ansiotiedot ovat Tilastokeskuksen tulorekisterin tutkimusaineistosta (TAX_INCOMES), jossa on vain voimassa "
+        "olevat, viimeisimmät ilmoitusversiot: tulosvaiheen korvaus- ja mitätöintisäännöillä ei ole tehtävää."),
+    "earnings_source_fiona_sumincomes": (
+        "Earnings come from Statistics Finland's monthly aggregate of the Incomes Register (TAX_SUMINCOMES): valid, "
+        "latest-version reports summed by person, payer and month; pay periods are the calendar months.",
+        "Ansiotiedot ovat Tilastokeskuksen tulorekisterin kuukausisummista (TAX_SUMINCOMES): voimassa olevat, "
+        "viimeisimmät ilmoitukset summattuina henkilöittäin, maksajittain ja kuukausittain; palkkakausi on "
+        "kalenterikuukausi."),
+    "earnings_source_other": ("Earnings come from the import {kind}.", "Ansiotiedot ovat tuonnista {kind}."),
+    "subsidised_derived": (
+        "The Incomes Register has no flag for subsidised pay: pay is counted as subsidised when the report's income "
+        "earner type is 1 (employed with state employment appropriations) or a pay-subsidy spell of the same "
+        "person (and employer, where the placement names one) covers its pay period.",
+        "Tulorekisterissä ei ole tietoa palkkatuetusta palkasta: palkka katsotaan palkkatuetuksi, kun ilmoituksen "
+        "tulonsaajan lisätiedon tyyppi on 1 (valtion työllisyysmäärärahoilla työllistetty) tai saman henkilön "
+        "(ja saman työnantajan, jos sijoitus sen nimeää) palkkatukijakso kattaa palkkakauden."),
+    "subsidised_reported": (
+        "Subsidised pay is known only from the report's income earner type 1 (employed "
+        "with state employment appropriations): no pay-subsidy spells were imported "
+        "into the same folder, so open-market employment may include subsidised jobs.",
+        "Palkkatuettu palkka tunnetaan vain ilmoituksen tulonsaajan lisätiedon "
+        "tyypistä 1 (valtion työllisyysmäärärahoilla työllistetty): samaan hakemistoon ei tuotu "
+        "palkkatukijaksoja, joten avoimien markkinoiden työllisyys voi sisältää palkkatuettuja töitä."),
     "extraction": ("Extraction date {date}; the last complete month of data is {month}.",
                    "Poimintapäivä {date}; viimeinen täysi aineistokuukausi on {month}."),
     "backend_text": ("The register stages ran on {backend}{settings}.", "Rekisterivaiheet ajettiin: {backend}{settings}."),

@@ -148,6 +148,7 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
                        synthetic=cfg.data.synthetic is not None and data_dir is None, register_rows=rows, input_hashes=hashes,
                        validation_warnings=warnings, extraction_date=out.extraction_date, last_month=out.last_month,
                        outcome_config=out.config, exclusions=out.exclusions, backend=be,
+                       delivery=stages.delivery_facts(folder),
                        warnings=(cache_warning,) if cache_warning else ())
     return ctx, run_info
 

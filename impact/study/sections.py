@@ -26,6 +26,7 @@ def data_section(cfg: Any, info: Any, population: Disclosed, page: Any) -> Repor
                                  seed=sy.seed))
     else:
         s.paragraphs.append(text("register_source", lang, path=info.registers_dir))
+        s.paragraphs.extend(delivery_paragraphs(info.delivery, lang))
     s.paragraphs.append(text("extraction", lang, date=info.extraction_date.isoformat(),
                              month=month_label(info.last_month)))
     settings = cfg.data.settings() if info.backend == cfg.data.backend else {}
@@ -48,6 +49,20 @@ def data_section(cfg: Any, info: Any, population: Disclosed, page: Any) -> Repor
                                     notes=[text("exclusions_note", lang, min_cell=m)]))
     s.tables.append(page.flow_table(population, text("exclusions_flow", lang)))
     return s
+
+
+def delivery_paragraphs(facts: dict[str, Any], lang: str) -> list[str]:
+    """What the delivery manifest and the import log say of the registers' origin (imported data)."""
+    out = []
+    if facts.get("source"):
+        out.append(text("delivery_source", lang, source=facts["source"]))
+    kind = facts.get("source_kind")
+    if kind:
+        key = f"earnings_source_{kind.replace('-', '_')}"
+        out.append(text(key, lang) if key in WORDS else text("earnings_source_other", lang, kind=kind))
+    if "subsidised_derived" in facts:
+        out.append(text("subsidised_derived" if facts["subsidised_derived"] else "subsidised_reported", lang))
+    return out
 
 
 def design_keys(cfg: Any) -> list[str]:

@@ -31,6 +31,27 @@ class RunInfo:
     backend: str = "duckdb"
     warnings: tuple[str, ...] = ()  # for the report's first page (e.g. an outcome cache that could not be used)
     extra: dict[str, Any] = field(default_factory=dict)
+    delivery: dict[str, Any] = field(default_factory=dict)  # see delivery_facts
+
+
+def delivery_facts(folder: Path) -> dict[str, Any]:
+    """Where the registers came from, for the report's data section.
+
+    ``source`` is ``delivery.toml``'s free text; ``source_kind`` and ``reports`` say which import
+    wrote the earnings reports and whether they hold every report version or only the valid,
+    latest ones (FIONA); ``subsidised_derived`` whether the subsidised flag was derived from
+    pay-subsidy spells (the Incomes Register has none). Keys are absent where unknown.
+    """
+    from impact.registers.delivery import read_delivery
+    from impact.registers.importers.output import read_import_log
+
+    d = read_delivery(folder)
+    facts: dict[str, Any] = {"source": d.source} if d is not None and d.source else {}
+    summary = read_import_log(folder)["folder"]
+    for k in ("source_kind", "reports", "subsidised_derived"):
+        if summary.get(k) is not None:
+            facts[k] = summary[k]
+    return facts
 
 
 def registers(cfg: Any, data_dir: str | Path | None, synthetic_root: Path, log: Callable[[str], None]) -> tuple[Path, bool]:
