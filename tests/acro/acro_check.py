@@ -11,9 +11,10 @@ where ``kind`` is
 * ``count`` (frequency of units per cell of ``dim``), ``binary`` (frequency of a 0/1 outcome
   per cell: both the 1s and the 0s are counts), or ``mean`` (mean of ``value`` per cell:
   threshold, nk dominance and p-ratio on the contributions), on the unit-level ``microdata``;
-* ``cells``: a frequency table ``key x part`` of the records in ``file`` (CSV ``key, part,
-  rec``; one record per person of each cell and part): the threshold and zero rules on every
-  cell and every part of it (placed / not placed, treated / comparison, ...);
+* ``cells``: a frequency table of the records in ``file`` (CSV ``table, key, part, rec``; one
+  record per person of each cell and part) by cell and part (placed / not placed, treated /
+  comparison, ...): the threshold and zero rules on each. One row per cell and part (not a
+  ``key x part`` grid, whose structural zeros acro would redact one query at a time);
 * ``means``: the mean of ``value`` per ``key`` of the records in ``file`` (CSV ``key, value``):
   threshold, nk dominance and p-ratio;
 * ``km``: ``acro.surv_func`` on the durations of ``file`` (CSV ``group, time, status``), one
@@ -61,10 +62,9 @@ def main(spec_path: str, out_path: str) -> None:
         if c["kind"] == "cells":
             d = read(spec[c["file"]], dtype=str)
             d = d[d["table"] == c["table"]]
-            got = session.crosstab(d["key"].rename("key"), d["part"].rename("part"))
-            kept = got.stack(future_stack=True)
-            kept = kept[kept.notna() & (kept > 0)]
-            results.append({**c, "kept": [f"{k}\t{p}" for k, p in kept.index], "cells": int(got.size)})
+            got = session.crosstab((d["key"] + "\t" + d["part"]).rename("cell"), pd.Series("all", index=d.index))
+            kept = got.iloc[:, 0]
+            results.append({**c, "kept": kept.index[kept.notna() & (kept > 0)].tolist(), "cells": len(got)})
             continue
         if c["kind"] == "means":
             d = read(spec[c["file"]], dtype={"table": str, "key": str, "value": float})
