@@ -185,6 +185,26 @@ def test_kaplan_meier_points_need_min_cell_events_since_the_last_one():
     assert listed == kept
 
 
+def test_a_kaplan_meier_curve_needs_min_cell_residual_degrees_of_freedom():
+    """acro's survival rule: a curve whose persons barely outnumber its distinct times (20 persons, 15
+    times: 5 residual degrees of freedom) is withheld whole; the one with 300 persons is published."""
+    from impact.study.analyses.followup import km_publication
+
+    rng = np.random.default_rng(0)
+    u = pl.DataFrame({"person_id": range(320), "g": ["a"] * 300 + ["b"] * 20,
+                      "months_to_employment": np.r_[rng.integers(0, 12, 300), np.arange(20) % 15].astype(float),
+                      "censored": np.r_[rng.random(300) < 0.3, np.zeros(20, bool)]})
+    pub = km_publication(u, "g")
+    d = disclose(pub, RULES).frame
+    shown = d.dropna(subset=["survival"]).groupby("group").size()
+    assert shown.get("a", 0) > 3 and shown.get("b", 0) == 0, shown
+    # without the rule, the curve of b would show points (it has 20 events, 20 at risk at its start)
+    plain = disclose(Publication(pub.name, pub.frame, slices=pub.slices, members=pub.members,
+                                 part_counts=pub.part_counts.filter(pl.col("part") != "dof"),
+                                 groups=(Group(pub.groups[0].columns, parts=("event",)),), kind="step_curve"), RULES)
+    assert plain.frame.dropna(subset=["survival"]).groupby("group").size().get("b", 0) > 0
+
+
 def test_flow_small_step_is_a_suppressed_pair():
     steps = pd.DataFrame({"step": range(5), "key": list("abcde"), "params": [{}] * 5,
                           "units": [20039, 19269, 14988, 13697, 13613], "persons": [10505, 10198, 8839, 8296, 8290],

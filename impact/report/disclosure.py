@@ -125,7 +125,9 @@ class Publication:
     keep : columns never suppressed (labels, months; they describe no person).
     kind : ``"table"``; ``"curve"`` (points, no margins); ``"step_curve"`` (Kaplan-Meier: a point
         is kept only when at least ``min_cell`` persons had their event since the last kept one;
-        the last slice is the time axis, the others name the curve).
+        the last slice is the time axis, the others name the curve; the first part of a group
+        counts the events, any further part must hold ``min_cell`` at every point, e.g. the
+        curve's residual degrees of freedom).
     """
 
     name: str
@@ -370,6 +372,8 @@ def disclose(pub: Publication, rules: DisclosureRules) -> Disclosed:
                 ix = ix[np.argsort(df[pub.slices[-1]].to_numpy()[ix], kind="stable")]
                 keep[ix] = _steps_kept(ev[ix], risk[ix], m)
             prim = cell_sup | ~keep
+            for p in g.parts[1:]:  # further parts of the whole curve (its residual degrees of freedom)
+                prim |= np.array([counts.get((k, p), 0) < m for k in kstr], bool)
         gcount = df[g.count].to_numpy(float) if g.count else base_count
         sup = np.zeros(n, bool)
         for ix in _sliced(df, pub.slices):

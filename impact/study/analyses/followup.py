@@ -172,7 +172,10 @@ def curves_publication(ctx: StudyContext, units: pl.DataFrame, by: str, window: 
 def km_publication(units: pl.DataFrame, by: str, max_month: int = 24,
                    name: str = "km_time_to_employment") -> Publication:
     """Kaplan-Meier curves of the time to employment by group; a point is published only when at
-    least min_cell persons found work since the last published point (no single events shown).
+    least min_cell persons found work since the last published point (no single events shown),
+    and a curve only when its persons outnumber its distinct times by min_cell (its residual
+    degrees of freedom, part ``dof``: the rule of SACRO's ``acro.surv_func``, counted in persons;
+    a curve with nearly one time per person comes close to listing the persons' times).
 
     ``units``: ``person_id``, ``by``, ``months_to_employment`` and ``censored``; the persons at
     risk at each point are its members.
@@ -185,15 +188,24 @@ def km_publication(units: pl.DataFrame, by: str, max_month: int = 24,
                                                                pl.col("lower").alias("ci_lower"),
                                                                pl.col("upper").alias("ci_upper")).to_pandas())
     counts = pl.concat([pc.select(pl.col(by).alias("group"), pl.col("month").cast(pl.String), pl.lit(CELL).alias("part"),
-                                  pl.col("at_risk").alias("n")),
+                                  pl.col("at_risk").cast(pl.Int64).alias("n")),
                         pc.select(pl.col(by).alias("group"), pl.col("month").cast(pl.String), pl.lit("event").alias("part"),
-                                  pl.col("events").alias("n"))])
+                                  pl.col("events").cast(pl.Int64).alias("n")),
+                        pc.join(_km_dof(u, by), on=by).select(pl.col(by).alias("group"), pl.col("month").cast(pl.String),
+                                                              pl.lit("dof").alias("part"), pl.col("dof").alias("n"))])
     members = mem.select(pl.col(by).alias("group"), pl.col("month").cast(pl.String), pl.lit(CELL).alias("part"),
                          "person_id")
     return Publication(name=name, frame=frame, slices=("group", "month"), members=members,
                        part_counts=counts,
-                       groups=(Group(("n_at_risk", "survival", "ci_lower", "ci_upper"), parts=("event",)),),
+                       groups=(Group(("n_at_risk", "survival", "ci_lower", "ci_upper"), parts=("event", "dof")),),
                        kind="step_curve")
+
+
+def _km_dof(units: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Per curve, its residual degrees of freedom: distinct persons minus distinct times (``by, dof``)."""
+    u = units.filter(pl.col("months_to_employment").is_not_null())
+    return u.group_by(by).agg(dof=pl.col("person_id").n_unique().cast(pl.Int64)
+                              - pl.col("months_to_employment").n_unique().cast(pl.Int64))
 
 
 def _labelled(df: pd.DataFrame, lang: str) -> pd.DataFrame:
