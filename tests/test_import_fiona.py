@@ -298,3 +298,24 @@ def test_warehouse_path_on_spark(tmp_path):
             assert a.equals(b), name
     finally:
         con._session.stop()
+
+
+def test_materialised_steps_are_dropped_once_nothing_refers_to_them():
+    """A chain of import steps keeps one temporary table per live expression, not one per step
+    (at 1 M persons every copy of the earnings rows kept to the end filled the disk)."""
+    import ibis
+
+    from impact.registers.importers.tables import materialise
+
+    con = ibis.duckdb.connect()
+    t = con.create_table("base", ibis.memtable({"x": list(range(10))}))
+    for _ in range(5):
+        t = materialise(t.mutate(x=t.x + 1))
+    kept = materialise(t.mutate(y=t.x * 2))
+
+    def temp_tables() -> int:
+        return con.raw_sql("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name LIKE "
+                           "'impact_import_%'").fetchall()[0][0]
+
+    assert temp_tables() == 2  # t and kept; the four steps before t are gone
+    assert t.x.sum().to_pyarrow().as_py() == 95 and kept.y.sum().to_pyarrow().as_py() == 190
