@@ -8,6 +8,7 @@ study config. A test checks that every key has both languages and the same place
 from __future__ import annotations
 
 import string
+from typing import Callable
 
 from impact.errors import ConfigError
 
@@ -410,12 +411,24 @@ _ROBUSTNESS = {
     "rob_reading": ("Reading", "Tulkinta"),
     "rob_pass": ("\u2713 passed", "\u2713 läpäisi"),
     "rob_fail": ("\u2717 failed", "\u2717 ei läpäissyt"),
+    "rob_borderline": ("~ borderline", "~ rajatapaus"),
+    "rob_na": ("\u2013 not applicable", "\u2013 ei sovellu"),
+    "rob_some_borderline": ("{k} of {n} checks are borderline (p between \u03b1 = {alpha} and 0.10): {checks}.",
+                            "{k}/{n} tarkistusta on rajatapauksia (p välillä \u03b1 = {alpha} ja 0,10): {checks}."),
+    "rob_some_na": ("Not applicable ({k}): {checks}; the estimate is not significant, so there is no effect for a "
+                    "hidden confounder to explain away.",
+                    "Ei sovellu ({k}): {checks}; estimaatti ei ole tilastollisesti merkitsevä, joten piilevällä "
+                    "sekoittajalla ei ole selitettävää vaikutusta."),
+    "rob_reading_borderline": ("Neither clearly passed nor clearly failed: read the estimate with care.",
+                               "Ei selvästi läpäissyt eikä selvästi hylätty: tulkitse estimaattia varoen."),
+    "rob_reading_na": ("Not applicable: the estimate is not significant.",
+                       "Ei sovellu: estimaatti ei ole tilastollisesti merkitsevä."),
     "rob_all_passed": ("All {n} checks passed.", "Kaikki {n} tarkistusta läpäistiin."),
     "rob_some_failed": ("{k} of {n} checks failed: {checks}.", "{k}/{n} tarkistusta ei läpäisty: {checks}."),
     "rob_not_run": ("checks not run", "tarkistuksia ei ajettu"),
     "check_failed": ("{title}: the check '{check}' failed.", "{title}: tarkistus '{check}' ei läpäissyt."),
-    "check_borderline": ("{title}: the check '{check}' passed only narrowly (p = {p}).",
-                         "{title}: tarkistus '{check}' läpäistiin niukasti (p = {p})."),
+    "check_borderline": ("{title}: the check '{check}' is borderline (p = {p}, between \u03b1 = {alpha} and 0.10).",
+                         "{title}: tarkistus '{check}' on rajatapaus (p = {p}, välillä \u03b1 = {alpha} ja 0,10)."),
     "rob_matching_text": ("The checks test the headline matching estimate itself: open-market work {h} months after the "
                           "service ended, {matching} [{lo}, {hi}]. Each check re-runs the same matching (same design "
                           "rows: {rows} rows, {treated} of them treated; same covariates, exact cells and options) on "
@@ -1165,12 +1178,38 @@ _PLOTS = {
     "plot_placebo": ("placebo", "plasebo"),
     "plot_without": ("without", "ilman"),
     "plot_poor_prefit": ("poor pre-fit", "huono sopivuus ennen"),
-    "synth_ratio_caption": ("Post/pre RMSPE ratios: {area} (line) against the placebo areas; placebos fitting more "
-                            "than 5 times worse before the reform (pale) are shown apart, as SCtools excludes them. The "
-                            "p-value is the treated area's rank among all ratios.",
-                            "RMSPE-suhteet (jälkeen/ennen): {area} (viiva) ja plasebo-alueet; plasebot, joiden "
-                            "sopivuus ennen uudistusta on yli 5 kertaa huonompi (vaalea), näytetään erikseen, kuten "
-                            "SCtools ne rajaa pois. p-arvo on uudistusalueen sija kaikkien suhteiden joukossa."),
+    "synth_ratio_caption": ("Post/pre RMSPE ratios: {area} (line) against the placebo areas; placebos whose MSPE "
+                            "before the reform exceeds {k} times {area}'s (pale) are shown apart and left out of the "
+                            "good-fit p-value, as SCtools does (estimators.synth.poor_fit_ratio). The p-value is the "
+                            "treated area's rank among the ratios.",
+                            "RMSPE-suhteet (jälkeen/ennen): {area} (viiva) ja plasebo-alueet; plasebot, joiden MSPE "
+                            "ennen uudistusta on yli {k}-kertainen alueeseen {area} nähden (vaalea), näytetään "
+                            "erikseen ja jätetään hyvin sopivien p-arvon ulkopuolelle, kuten SCtools tekee "
+                            "(estimators.synth.poor_fit_ratio). p-arvo on uudistusalueen sija suhteiden joukossa."),
+    "synth_balance_caption": ("Predictor balance: {area}, its synthetic control and the mean of the donor areas "
+                              "before the reform",
+                              "Selittäjien tasapaino: {area}, sen synteettinen kontrolli ja vertailualueiden keskiarvo "
+                              "ennen uudistusta"),
+    "synth_balance_note": ("The synthetic control applies the donor weights; the donor mean weights every donor "
+                           "equally. Shares and rates in percent. The synthetic area is fitted to the monthly "
+                           "employment rates before the reform (with estimators.synth.predictors = \"structural\" "
+                           "also to the structure); rows it was not fitted to show how alike the areas are otherwise.",
+                           "Synteettinen kontrolli käyttää vertailualueiden painoja; keskiarvossa jokaisella "
+                           "vertailualueella on sama paino. Osuudet ja asteet prosentteina. Synteettinen alue "
+                           "sovitetaan kuukausittaisiin työllisyysasteisiin ennen uudistusta (asetuksella "
+                           "estimators.synth.predictors = \"structural\" myös rakenteeseen); muut rivit näyttävät, "
+                           "kuinka samankaltaisia alueet ovat muuten."),
+    "pred_head": ("Predictor", "Selittäjä"),
+    "pred_gap": ("Difference (area - synthetic)", "Erotus (alue - synteettinen)"),
+    "donor_mean": ("Donor mean", "Vertailualueiden keskiarvo"),
+    "pred_outcome_pre": ("Employment rate, all months before the reform (%)",
+                         "Työllisyysaste, kaikki kuukaudet ennen uudistusta (%)"),
+    "pred_outcome_year": ("Employment rate {year} (%)", "Työllisyysaste {year} (%)"),
+    "pred_log_persons": ("Job seekers (log)", "Työnhakijoita (log)"),
+    "pred_foreign_language_share": ("Foreign-language share (%)", "Vieraskielisten osuus (%)"),
+    "pred_tertiary_share": ("Tertiary education (%)", "Korkea-asteen koulutus (%)"),
+    "pred_basic_share": ("Basic education only (%)", "Vain perusaste (%)"),
+    "pred_long_term_share": ("Long-term job seekers (%)", "Pitkäaikaistyönhakijat (%)"),
     "rmspe_ratio": ("post/pre RMSPE ratio", "RMSPE-suhde (jälkeen/ennen)"),
     "plot_one_left_out": ("synthetic, one donor left out", "synteettinen, yksi lahjoittaja-alue pois"),
     "offer_result_01": ("01 hired", "01 palkattiin"),
@@ -1262,8 +1301,10 @@ _TRANSLATED = (
      rf"(?P<chi>{_NUM}), p = (?P<p>{_NUM})", "exp_pretrends"),
     (rf"the treated area's post/pre RMSPE ratio is among the largest \(p = (?P<p>{_NUM}); the smallest possible p "
      rf"with (?P<n>\d+) units is (?P<pmin>{_NUM})\)", "exp_in_space"),
-    (r"same, keeping placebos whose pre-period MSPE is at most (?P<k>\d+)x the treated area's", "exp_good_fit"),
-    (rf"\|ATT\| larger than the (?P<q>\d+)% quantile of \|placebo ATTs\| \((?P<v>{_NUM})\)", "exp_permutation"),
+    (r"same, keeping placebos whose pre-period MSPE is at most (?P<k>[\d.]+)x the treated area's", "exp_good_fit"),
+    (r"\|ATT\| larger than the (?P<q>\d+)% quantile of \|placebo ATTs\| \(the check value\)", "exp_permutation"),
+    (r"not applicable: the estimate is not significant \(its interval contains zero\), so there is no effect for a "
+     r"hidden confounder to explain away", "exp_not_significant"),
     (rf"every refit keeps the sign of the ATT \(range (?P<lo>{_NUM}) to (?P<hi>{_NUM})\)", "exp_leave_one_out"),
     (rf"a hidden confounder (?P<k>\S+) x as strong as the strongest observed covariate \((?P<cov>[^:]+): partial "
      rf"R2 (?P<r2d>{_NUM}) with the treatment, (?P<r2y>{_NUM}) with the outcome\) leaves the interval of the linear "
@@ -1326,8 +1367,12 @@ _TRANSLATIONS = {
     "exp_good_fit": ("same, keeping placebos whose pre-period MSPE is at most {k}x the treated area's",
                      "sama, mukana vain plasebot, joiden MSPE ennen uudistusta on enintään {k}-kertainen "
                      "uudistusalueeseen nähden"),
-    "exp_permutation": ("|ATT| larger than the {q}% quantile of |placebo ATTs| ({v})",
-                        "|ATT| on suurempi kuin plasebovaikutusten itseisarvojen {q} %:n kvantiili ({v})"),
+    "exp_permutation": ("|ATT| larger than the {q}% quantile of |placebo ATTs| (the check value)",
+                        "|ATT| on suurempi kuin plasebovaikutusten itseisarvojen {q} %:n kvantiili (tarkistuksen arvo)"),
+    "exp_not_significant": ("not applicable: the estimate is not significant (its interval contains zero), so there is "
+                            "no effect for a hidden confounder to explain away",
+                            "ei sovellu: estimaatti ei ole tilastollisesti merkitsevä (luottamusväli sisältää nollan), "
+                            "joten piilevällä sekoittajalla ei ole selitettävää vaikutusta"),
     "exp_leave_one_out": ("every refit keeps the sign of the ATT (range {lo} to {hi})",
                           "jokainen uudelleensovitus säilyttää vaikutuksen etumerkin (vaihteluväli {lo}…{hi})"),
     "exp_ovb": ("a hidden confounder {k} x as strong as the strongest observed covariate ({cov}: partial R2 {r2d} with "
@@ -1507,11 +1552,19 @@ def _fi_number(s: str) -> str:
     return s.replace(".", ",").replace("-", "\u2212") if __import__("re").fullmatch(r"-?\d+\.\d+|-\d+", s) else s
 
 
-def translate(s: str, lang: str) -> str:
+#: Placeholders of the texts above that hold a value in the outcome's units (an effect, its
+#: interval ends); :func:`translate` formats them with ``value`` when one is given.
+_VALUE_GROUPS = frozenset({"e", "lo", "hi", "est", "adj"})
+
+
+def translate(s: str, lang: str, value: Callable[[float], str] | None = None) -> str:
     """A text made in English below the report layer (a check's name or expectation, a design's estimand,
-    a disclosure note), in ``lang``; numbers in the language's format. Unknown texts come back as they are."""
+    a disclosure note), in ``lang``; numbers in the language's format. Unknown texts come back as they are.
+
+    ``value`` formats the numbers that are in the outcome's units (e.g. an effect as percentage
+    points), so that a text shows them in the unit of the table it stands in (also in English)."""
     s = str(s)
-    if lang == "en":
+    if lang == "en" and value is None:
         return s
     if s.startswith("municipal tax base: "):  # outcomes.tax joins its notes
         return text("tax_note", lang, notes="; ".join(translate(x, lang) for x in
@@ -1520,6 +1573,9 @@ def translate(s: str, lang: str) -> str:
         m = rx.match(s)
         if m:
             kw = {k: (_fi_number(v) if lang == "fi" else v) for k, v in m.groupdict(default="").items()}
+            if value is not None:
+                kw.update({k: value(float(v)) for k, v in m.groupdict(default="").items()
+                           if k in _VALUE_GROUPS and v not in ("", "-", ".")})
             if "cov" in kw:
                 kw["cov"] = covariate_label(kw["cov"], lang)
             if key == "chk_did_pretrends" and kw.get("a"):
