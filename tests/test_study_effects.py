@@ -88,6 +88,32 @@ def test_training_effect_matches_truth(registers, tmp_path):
     assert (out / "figures" / "did_event_study.png").exists()
     _check_did_risk_set(out, est)
     _check_robustness_section(out)
+    _check_balance_diagnostics(out, est)
+
+
+def _check_balance_diagnostics(out: Path, est: pd.DataFrame) -> None:
+    """Balance as cobalt shows it (KS before/after, ESS), sample sizes and common support that add
+    up, and the overlap of the matched sample beside that of all rows."""
+    bal = pd.read_csv(out / "tables" / "matching_balance.csv")
+    ks = bal[["ks_before", "ks_after"]].dropna()
+    assert len(ks) > 5 and ks.stack().between(0, 1).all()
+    worst = bal.loc[bal["ks_before"].idxmax()]
+    assert worst["ks_after"] < worst["ks_before"]  # matching brings the distributions together
+    sup = pd.read_csv(out / "tables" / "matching_support.csv")
+    head = est[(est["analysis"] == "dynamic_matching")].iloc[0]
+    for g, part in sup.groupby("group"):
+        total = part.loc[part["status"] == "Total", "rows"].iloc[0]
+        steps = part.loc[part["status"] != "Total", "rows"]
+        if steps.notna().all():
+            assert steps.sum() == total, part
+    t = sup.set_index(["group", "status"])
+    assert t.loc[("treated", "matched"), "rows"] == head["n_treated"]
+    ess_c, used_c = t.loc[("control", "matched"), "ess"], t.loc[("control", "matched"), "rows"]
+    assert 0 < ess_c <= used_c  # weights of matched comparison rows vary: ESS below their number
+    ov = pd.read_csv(out / "tables" / "matching_overlap.csv")
+    assert set(ov["sample"]) == {"all", "matched"}
+    html = (out / "report.html").read_text()
+    assert "KS after" in html and "sample sizes and common support" in html
 
 
 def _check_did_risk_set(out: Path, est: pd.DataFrame) -> None:
@@ -118,6 +144,15 @@ def _check_did_risk_set(out: Path, est: pd.DataFrame) -> None:
     assert "e = -12..-1" in pre.index[0] and abs(plac["refuted"].iloc[0]) < 0.02
     html = (out / "report.html").read_text()
     assert "joining now vs not yet" in html and "lock-in" in html and "not of never joining" in html
+    # group (entry month) and calendar aggregations of the same ATT(g, t), each row on its own cohorts' persons
+    for kind in ("group", "calendar"):
+        agg = pd.read_csv(out / "tables" / f"did_{kind}.csv").dropna(subset=["estimate"])
+        assert len(agg) >= 5 and (agg["ci_lower"] <= agg["estimate"]).all() and (agg["estimate"] <= agg["ci_upper"]).all()
+        assert (agg["n_treated"] >= 10).all() and agg["overall"].nunique() == 1
+        assert (out / "figures" / f"did_{kind}.png").exists()
+    grp = pd.read_csv(out / "tables" / "did_group.csv")
+    assert grp["n_treated"].sum() <= ov["n_treated"]  # cohorts partition the entrants
+    assert "Effect by entry month" in html and "By entry month, the" in html
 
 
 def _check_robustness_section(out: Path) -> None:

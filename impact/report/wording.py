@@ -220,9 +220,12 @@ _EFFECTS = {
     "method_mahalanobis": ("by Mahalanobis distance", "Mahalanobis-etäisyyden mukaan"),
     "love_caption": ("{title}: absolute standardised mean differences before and after matching (dashed line: 0.1).",
                      "{title}: vakioidut keskiarvoerot ennen ja jälkeen kaltaistuksen (katkoviiva 0,1)."),
-    "overlap_caption": ("{title}: propensity score overlap, treated and comparison rows (bins with fewer than {min_cell} "
-                        "persons are not shown).",
-                        "{title}: kaltaistuspisteiden päällekkäisyys (alle {min_cell} henkilön luokkia ei näytetä)."),
+    "overlap_caption": ("{title}: propensity score overlap of the treated and comparison rows, of all rows (left) "
+                        "and of the matched sample weighted by the matching weights (right; bins with fewer than "
+                        "{min_cell} persons are not shown).",
+                        "{title}: kaltaistuspisteiden päällekkäisyys osallistuja- ja vertailuriveillä, kaikki rivit "
+                        "(vasemmalla) ja kaltaistettu otos kaltaistuspainoin (oikealla; alle {min_cell} henkilön "
+                        "luokkia ei näytetä)."),
     "abs_smd": ("absolute standardised mean difference", "vakioidun keskiarvoeron itseisarvo"),
     "propensity_score": ("propensity score", "kaltaistuspiste"),
     "imbalance": ("{title}: covariates still imbalanced after matching (|SMD| > 0.1): {covariates}. Estimates may be "
@@ -1150,6 +1153,9 @@ _LABELS = {
     "sector_difference": ("Difference of the sectors' effects", "Sektorien vaikutusten erotus"),
     "did_event_study": ("DiD event study", "DiD-tapahtumatutkimus"), "did_overall": ("Difference-in-differences (DiD)", "Erotusten erotus (DiD)"),
     "synthetic_control": ("Synthetic control", "Synteettinen kontrolli"),
+    "synthetic_did": ("Synthetic DiD", "Synteettinen erotusten erotus"),
+    "augmented_synthetic_control": ("Augmented synthetic control", "Täydennetty synteettinen kontrolli"),
+    "area_did": ("DiD on the area panel", "Erotusten erotus aluepaneelissa"),
     "employed": ("employed", "työllinen"), "earnings": ("earnings", "ansiot"),
     "employment_rate": ("employment rate", "työllisyysaste"), "age": ("age", "ikä"), "prior_employment": ("prior employment", "aiempi työllisyys"),
     "prior_earnings": ("prior earnings", "aiemmat ansiot"),
@@ -1178,6 +1184,33 @@ _PLOTS = {
     "plot_placebo": ("placebo", "plasebo"),
     "plot_without": ("without", "ilman"),
     "plot_poor_prefit": ("poor pre-fit", "huono sopivuus ennen"),
+    "did_group_caption": ("Effect by entry month (ATT(g): each cohort's average effect over its months after entry, "
+                          "95% pointwise intervals; dashed: the cohort-size-weighted average), as R did's "
+                          "aggte(type = \"group\").",
+                          "Vaikutus aloituskuukauden mukaan (ATT(g): kunkin kohortin keskimääräinen vaikutus "
+                          "aloituksen jälkeisinä kuukausina, 95 %:n pistekohtaiset luottamusvälit; katkoviiva: "
+                          "kohorttien koolla painotettu keskiarvo), kuten R-paketin did aggte(type = \"group\")."),
+    "did_calendar_caption": ("Effect by calendar month (ATT(t): the cohort-size-weighted average effect of the cohorts "
+                             "that have entered by then, 95% pointwise intervals; dashed: the mean over the months), as "
+                             "R did's aggte(type = \"calendar\").",
+                             "Vaikutus kalenterikuukauden mukaan (ATT(t): siihen mennessä aloittaneiden kohorttien "
+                             "koolla painotettu keskimääräinen vaikutus, 95 %:n pistekohtaiset luottamusvälit; "
+                             "katkoviiva: kuukausien keskiarvo), kuten R-paketin did aggte(type = \"calendar\")."),
+    "did_group_table": ("Effect on open-market employment by entry month (ATT(g))",
+                        "Vaikutus avoimille työmarkkinoille sijoittumiseen aloituskuukauden mukaan (ATT(g))"),
+    "did_aggregate_text": ("By entry month, the {n} cohorts' average effects range from {lo} to {hi}; weighted by "
+                           "cohort size they average {overall}. By calendar month, the effect of the cohorts that "
+                           "had entered averages {cal}. The event study above averages by months since entry instead; "
+                           "the three summaries weigh the same group-time effects differently.",
+                           "Aloituskuukauden mukaan {n} kohortin keskimääräiset vaikutukset vaihtelevat välillä {lo} "
+                           "... {hi}; kohorttien koolla painotettuna keskiarvo on {overall}. Kalenterikuukausittain "
+                           "aloittaneiden kohorttien vaikutus on keskimäärin {cal}. Yllä oleva tapahtumatutkimus "
+                           "laskee keskiarvon aloituksesta kuluneiden kuukausien mukaan; kolme tiivistelmää painottavat "
+                           "samoja ryhmä-aikavaikutuksia eri tavoin."),
+    "entry_month": ("Entry month", "Aloituskuukausi"),
+    "calendar_month": ("Calendar month", "Kalenterikuukausi"),
+    "plot_estimate_ci": ("estimate (95% CI)", "estimaatti (95 %:n lv.)"),
+    "plot_average": ("average", "keskiarvo"),
     "synth_ratio_caption": ("Post/pre RMSPE ratios: {area} (line) against the placebo areas; placebos whose MSPE "
                             "before the reform exceeds {k} times {area}'s (pale) are shown apart and left out of the "
                             "good-fit p-value, as SCtools does (estimators.synth.poor_fit_ratio). The p-value is the "
@@ -1464,15 +1497,42 @@ _TRANSLATIONS = {
     "bal_mean_treated_after": ("Treated mean, matched", "Osallistujat, kaltaistettu ka."),
     "bal_mean_control_after": ("Matched comparison mean", "Kaltaistettu vertailu, ka."),
     "bal_smd_after": ("SMD after", "SMD jälkeen"), "bal_vr_after": ("Variance ratio after", "Varianssisuhde jälkeen"),
+    "bal_ks_before": ("KS before", "KS ennen"), "bal_ks_after": ("KS after", "KS jälkeen"),
+    "support_caption": ("{title}: sample sizes and common support", "{title}: otoskoot ja yhteinen tuki"),
+    "support_note": ("Rows are risk-set rows (a person can be a comparison row in several months). Without a comparison "
+                     "cell: treated rows whose exact-matching cell has no comparison row; off support: rows trimmed "
+                     "for a propensity score outside estimators.matching.trim; unmatched: rows without weight (a "
+                     "treated row beyond the caliper, a comparison row never chosen). ESS: Kish's effective sample "
+                     "size of the matching weights, (\u03a3w)\u00b2 / \u03a3w\u00b2.",
+                     "Rivit ovat riskijoukkorivejä (sama henkilö voi olla vertailurivinä useana kuukautena). Ei "
+                     "vertailusolua: osallistujarivit, joiden tarkan kaltaistuksen solussa ei ole vertailurivejä; "
+                     "tuen ulkopuolella: rivit, joiden kaltaistuspiste on asetuksen estimators.matching.trim "
+                     "ulkopuolella; kaltaistamatta: rivit ilman painoa (osallistujarivi kaliiperin ulkopuolella, "
+                     "vertailurivi, jota ei valittu). ESS: painojen efektiivinen otoskoko (Kish), "
+                     "(\u03a3w)\u00b2 / \u03a3w\u00b2."),
+    "support_all": ("All rows of the population", "Kaikki populaation rivit"),
+    "support_no_comparison_cell": ("Without a comparison cell", "Ei vertailusolua"),
+    "support_off_support": ("Off support (trimmed)", "Tuen ulkopuolella (rajattu)"),
+    "support_unmatched": ("Unmatched or unused", "Kaltaistamatta tai käyttämättä"),
+    "support_matched": ("Matched (weight > 0)", "Kaltaistettu (paino > 0)"),
+    "support_rows": ("Rows", "Rivejä"), "support_ess": ("ESS", "ESS"),
+    "grp_treated": ("Treated", "Osallistujat"), "grp_comparison": ("Comparison", "Vertailu"),
+    "overlap_all": ("All rows", "Kaikki rivit"),
+    "overlap_matched": ("Matched, weighted", "Kaltaistetut, painotettu"),
     "balance_caption": ("{title}: covariate balance before and after matching",
                         "{title}: taustamuuttujien tasapaino ennen kaltaistusta ja sen jälkeen"),
-    "balance_note": ("SMD: standardised mean difference (treated minus comparison, in pooled standard deviations "
-                     "before matching); |SMD| above 0.1 or a variance ratio outside [0.5, 2] is flagged on the first "
-                     "page. Shares are proportions (0.25 = 25%), earnings in EUR, history in months.",
-                     "SMD: standardoitu keskiarvojen erotus (osallistujat miinus vertailu, yhdistetyn keskihajonnan "
-                     "yksiköissä ennen kaltaistusta); |SMD| yli 0,1 tai varianssisuhde välin [0,5, 2] ulkopuolella "
-                     "nostetaan ensimmäiselle sivulle. Osuudet ovat suhdelukuja (0,25 = 25 %), ansiot euroina, "
-                     "työhistoria kuukausina."),
+    "balance_note": ("SMD: standardised mean difference (treated minus comparison, in standard deviations before "
+                     "matching: of the treated for the ATT, of the comparison group for the ATC, pooled for the ATE); "
+                     "KS: Kolmogorov-Smirnov statistic, the largest gap between the two groups' distribution "
+                     "functions (after matching under the matching weights; 0 = the same distribution). |SMD| above "
+                     "0.1 or a variance ratio outside [0.5, 2] is flagged on the first page. Shares are proportions "
+                     "(0.25 = 25%), earnings in EUR, history in months.",
+                     "SMD: standardoitu keskiarvojen erotus (osallistujat miinus vertailu, keskihajonnan yksiköissä "
+                     "ennen kaltaistusta: osallistujien ATT:lle, vertailuryhmän ATC:lle, yhdistetty ATE:lle); KS: "
+                     "Kolmogorovin-Smirnovin tunnusluku, ryhmien kertymäfunktioiden suurin ero (kaltaistuksen "
+                     "jälkeen kaltaistuspainoin; 0 = sama jakauma). |SMD| yli 0,1 tai varianssisuhde välin [0,5, 2] "
+                     "ulkopuolella nostetaan ensimmäiselle sivulle. Osuudet ovat suhdelukuja (0,25 = 25 %), ansiot "
+                     "euroina, työhistoria kuukausina."),
     "n_controls_used_head": ("Comparison used", "Vertailuhenkilöitä käytetty"), "when_head": ("Measured", "Mitattu"),
     "headline_caption": ("Headline effects on open-market employment", "Keskeiset vaikutukset avoimille "
                          "työmarkkinoille sijoittumiseen"),
