@@ -89,6 +89,23 @@ def test_training_effect_matches_truth(registers, tmp_path):
     _check_did_risk_set(out, est)
     _check_robustness_section(out)
     _check_balance_diagnostics(out, est)
+    _check_subgroups_and_closing(out)
+
+
+def _check_subgroups_and_closing(out: Path) -> None:
+    """Subgroup effects by sex, age band, language, duration and segment (each published cell on at
+    least min_cell persons), limitations and the methods' papers of the analyses that ran."""
+    sub = pd.read_csv(out / "tables" / "matching_subgroups.csv")
+    assert {"sex", "age_band", "language", "duration_band", "segment"} <= set(sub["segment_var"])
+    shown = sub.dropna(subset=["estimate"])
+    assert len(shown) >= 8 and (shown["n_treated"] >= 10).all() and (shown["n_controls"] >= 10).all()
+    assert ((shown["ci_lower"] <= shown["estimate"]) & (shown["estimate"] <= shown["ci_upper"])).all()
+    html = (out / "report.html").read_text()
+    assert "For whom does it work?" in html and "Equal-effect tests: Sex chi2(1)" in html
+    assert "<h2>Limitations</h2>" in html and "<h2>References</h2>" in html
+    for paper in ("Abadie, A. and Imbens, G. W. (2006)", "Callaway, B. and Sant'Anna", "Rambachan, A. and Roth, J."):
+        assert paper in html
+    assert "Abadie, A., Diamond, A. and Hainmueller" not in html  # no synthetic control in this study
 
 
 def _check_balance_diagnostics(out: Path, est: pd.DataFrame) -> None:

@@ -1207,6 +1207,90 @@ _PLOTS = {
                            "aloittaneiden kohorttien vaikutus on keskimäärin {cal}. Yllä oleva tapahtumatutkimus "
                            "laskee keskiarvon aloituksesta kuluneiden kuukausien mukaan; kolme tiivistelmää painottavat "
                            "samoja ryhmä-aikavaikutuksia eri tavoin."),
+    "limitations": ("Limitations", "Rajoitukset"),
+    "references": ("References", "Lähteet"),
+    "limitations_intro": ("What these estimates cannot show, and where they could be wrong:",
+                          "Mitä estimaatit eivät voi näyttää ja missä ne voivat olla väärässä:"),
+    "limit_observables": ("Matching compares persons who look alike in the registers. A difference that the registers "
+                          "do not record (motivation, health, a job already promised) and that affects both who starts "
+                          "the service and later work would bias the estimate; the hidden-confounder bounds under 'How "
+                          "robust is this?' say how strong such a difference would have to be.",
+                          "Kaltaistus vertaa henkilöitä, jotka näyttävät rekistereissä samanlaisilta. Ero, jota "
+                          "rekisterit eivät tallenna (motivaatio, terveys, jo luvattu työpaikka) ja joka vaikuttaa sekä "
+                          "palvelun aloittamiseen että myöhempään työllistymiseen, vääristäisi estimaattia; kohdan "
+                          "'Kuinka luotettava tulos on?' rajat kertovat, kuinka voimakas tällaisen eron pitäisi olla."),
+    "limit_not_now": ("The comparison persons did not start the service in the same month but may start it later: the "
+                      "estimate is the effect of starting now rather than waiting, not of never taking part.",
+                      "Vertailuhenkilöt eivät aloittaneet palvelua samana kuukautena, mutta voivat aloittaa sen "
+                      "myöhemmin: estimaatti on nyt aloittamisen vaikutus verrattuna odottamiseen, ei vaikutus "
+                      "verrattuna siihen, ettei palveluun osallistuta koskaan."),
+    "limit_subgroups": ("Subgroup effects are estimated on smaller samples and compared many at once; read them as "
+                        "leads for further study, not as separate findings.",
+                        "Ryhmäkohtaiset vaikutukset estimoidaan pienemmistä otoksista ja niitä verrataan monta "
+                        "kerralla; ne ovat suuntaviivoja jatkotutkimukselle, eivät erillisiä tuloksia."),
+    "limit_parallel_trends": ("Difference-in-differences assumes that the entrants' employment would have developed "
+                              "like the comparison persons' without the service. The pre-entry months and the honest "
+                              "bounds test and relax this, but cannot prove it.",
+                              "Erotusten erotus olettaa, että osallistujien työllisyys olisi kehittynyt ilman palvelua "
+                              "kuten vertailuhenkilöiden. Aloitusta edeltävät kuukaudet ja rehelliset rajat testaavat "
+                              "ja lieventävät oletusta, mutta eivät voi todistaa sitä."),
+    "limit_two_estimands": ("Matching and difference-in-differences count from different starting points (the "
+                            "service's end and the entry month) over different years; their numbers answer different "
+                            "questions and are not expected to be equal.",
+                            "Kaltaistus ja erotusten erotus laskevat eri lähtöhetkistä (palvelun päättyminen ja "
+                            "aloituskuukausi) eri vuosina; niiden luvut vastaavat eri kysymyksiin, eikä niiden "
+                            "odoteta olevan yhtä suuria."),
+    "limit_one_area": ("One reformed area is compared with donor areas: the p-value comes from ranking the area among "
+                       "placebo areas, so with N areas it cannot be below 1/N, and another event in the area at the "
+                       "same time would be read as the reform's effect.",
+                       "Yhtä uudistusaluetta verrataan vertailualueisiin: p-arvo saadaan alueen sijasta plasebo-"
+                       "alueiden joukossa, joten N alueella se ei voi olla alle 1/N, ja muu samanaikainen tapahtuma "
+                       "alueella tulkittaisiin uudistuksen vaikutukseksi."),
+    "limit_spillover": ("If the reform moved job seekers or jobs between the reformed area and its donors, the "
+                        "comparison is contaminated.",
+                        "Jos uudistus siirsi työnhakijoita tai työpaikkoja uudistusalueen ja vertailualueiden välillä, "
+                        "vertailu on vääristynyt."),
+    "limit_targeting": ("The targeting rule is learned and evaluated on the same registers (on separate halves of the "
+                        "persons); its gain holds for persons like these, under the same selection-on-observables "
+                        "assumption as matching.",
+                        "Kohdennussääntö opitaan ja arvioidaan samoista rekistereistä (henkilöiden eri puolikkailla); "
+                        "sen hyöty pätee samankaltaisiin henkilöihin ja samalla havaittaviin tekijöihin perustuvan "
+                        "valikoitumisen oletuksella kuin kaltaistus."),
+    "limit_disclosure": ("Numbers resting on fewer than {min_cell} persons are suppressed; small subgroups, cohorts "
+                         "and areas are therefore missing from some tables.",
+                         "Alle {min_cell} henkilöön perustuvat luvut on jätetty pois; siksi pienet ryhmät, kohortit ja "
+                         "alueet puuttuvat joistakin taulukoista."),
+    "limit_synthetic": ("These are synthetic registers with a known true effect: the numbers test the method, they "
+                        "describe no real job seekers.",
+                        "Nämä ovat synteettisiä rekistereitä, joissa todellinen vaikutus tunnetaan: luvut testaavat "
+                        "menetelmää eivätkä kuvaa todellisia työnhakijoita."),
+    "sub_title": ("For whom does it work? Effects by subgroup", "Kenelle palvelu toimii? Vaikutukset ryhmittäin"),
+    "sub_text": ("The effect on open-market work {h} months after the service ended, estimated separately for the "
+                 "treated of each subgroup (doubly robust scores with cross-fitted boosting models of who starts the "
+                 "service and of the outcome without it, the same design rows as the matching; standard errors "
+                 "clustered on the person). A subgroup with fewer than {min_cell} treated or comparison persons is "
+                 "suppressed. Equal-effect tests: {tests}. Many subgroups are compared at once: a single interval "
+                 "that excludes zero is weak evidence on its own.",
+                 "Vaikutus avoimille työmarkkinoille sijoittumiseen {h} kuukautta palvelun päättymisen jälkeen, "
+                 "estimoituna erikseen kunkin ryhmän osallistujille (kaksoisrobustit pisteet, osallistumisen ja "
+                 "tuloksen ristiinsovitetut boosting-mallit, samat asetelman rivit kuin kaltaistuksessa; keskivirheet "
+                 "ryvästetty henkilöittäin). Ryhmä, jossa on alle {min_cell} osallistujaa tai vertailuhenkilöä, "
+                 "jätetään pois. Yhtä suurten vaikutusten testit: {tests}. Ryhmiä verrataan monta kerralla: "
+                 "yksittäinen nollan poissulkeva luottamusväli on sellaisenaan heikko näyttö."),
+    "sub_test": ("{var} chi2({df}) = {chi2}, p = {p}", "{var} khii2({df}) = {chi2}, p = {p}"),
+    "sub_caption": ("Effect on open-market employment by subgroup (percentage points, 95% interval)",
+                    "Vaikutus avoimille työmarkkinoille sijoittumiseen ryhmittäin (prosenttiyksikköä, 95 %:n "
+                    "luottamusväli)"),
+    "sub_suppressed": ("Suppressed subgroups rest on fewer than {min_cell} persons.",
+                       "Puuttuvat ryhmät perustuvat alle {min_cell} henkilöön."),
+    "sub_variable": ("Characteristic", "Ominaisuus"), "sub_group": ("Subgroup", "Ryhmä"),
+    "sub_var_sex": ("Sex", "Sukupuoli"), "sub_var_age_band": ("Age", "Ikä"), "sub_var_language": ("Language", "Kieli"),
+    "sub_var_duration_band": ("Months unemployed at the start", "Työttömyyskuukausia aloittaessa"),
+    "sub_var_segment": ("Service line (segment)", "Palvelulinja (segmentti)"),
+    "sub_sex_F": ("Women", "Naiset"), "sub_sex_M": ("Men", "Miehet"),
+    "sub_language_fi": ("Finnish", "suomi"), "sub_language_sv": ("Swedish", "ruotsi"),
+    "sub_language_other": ("Other language", "muu kieli"),
+    "sub_months": ("{band} months", "{band} kuukautta"), "sub_segment_value": ("Segment {code}", "Segmentti {code}"),
     "entry_month": ("Entry month", "Aloituskuukausi"),
     "calendar_month": ("Calendar month", "Kalenterikuukausi"),
     "plot_estimate_ci": ("estimate (95% CI)", "estimaatti (95 %:n lv.)"),

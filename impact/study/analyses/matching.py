@@ -23,7 +23,7 @@ from impact.estimators.matching.design import match_design
 from impact.months import pl_month_index
 from impact.report.render import ReportSection
 from impact.report.wording import covariate_label, label, text, translate
-from impact.study.analyses import balance, robustness
+from impact.study.analyses import balance, robustness, subgroups
 from impact.study.analyses.effects import (cost_publication, earnings_payers, estimates_publication, label_outcome,
                                            per_row_members, persons_frame)
 from impact.study.context import AnalysisResult, FigureSpec, Notice, StudyContext, TruthRequest
@@ -43,6 +43,7 @@ class MatchingFacts:
     k: int
     method: str
     sectors: tuple[int, ...] | None = None
+    subgroups: dict | None = None  # outcome, horizon and equal-effect tests of the subgroup table
 
 
 def treated_services(ctx: StudyContext, sectors: tuple[int, ...] | None = None) -> pl.DataFrame:
@@ -173,10 +174,17 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     if chk is not None:
         tables.update(chk[0])
         checks = (chk[1],)
+    sub_info = None
+    if sectors is None:  # the sector contrast's groups are subgroups already
+        emp = [o for o in design.outcomes if o.startswith("employed_h")]
+        outcome = max(emp, key=lambda o: design.horizons[o])
+        with ctx.step(f"{key}: effects by subgroup (doubly robust, {subgroups.FOLDS} folds)"):
+            st, sub_info = subgroups.run(ctx, data, outcome, float(design.horizons[outcome]), covs, exact, key)
+        tables.update(st)
     truth_keys = treated_p.select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month")).unique()
     facts = MatchingFacts(key=key, analysis=analysis, title=title, service_type=cfg.treatment.service_type,
                           estimand=design.estimand, exact=tuple(exact), covariates=tuple(covs), k=opts.k,
-                          method=opts.method, sectors=sectors)
+                          method=opts.method, sectors=sectors, subgroups=sub_info)
     truth = TruthRequest("matching", truth_keys, (analysis,), {"service_type": cfg.treatment.service_type,
                                                                "estimand": opts.estimand})
     return AnalysisResult(name=key, estimates=estimates_publication(f"estimates_{key}", est, members, payers),
@@ -257,6 +265,10 @@ def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
     sub.figures += page.figures_of(res, prefix=f.key)
     sub.warnings += [n.text for n in res.notices if n.text.startswith(f.title)]
     sec.subsections.append(sub)
+    if f.subgroups is not None:
+        who = ReportSection(key=f"{f.key}-subgroups", title=text("sub_title", lang))
+        subgroups.write(res, page, who, f.key, f.subgroups)
+        sec.subsections.append(who)
 
 
 def write(res, page) -> None:
