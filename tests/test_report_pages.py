@@ -38,3 +38,25 @@ def test_long_table_fills_the_page_and_short_table_stays_whole(tmp_path):
     # the short table is never split: all its rows on one page, with its caption
     where = [i for i, p in enumerate(pages) if "key0" in p or "key7" in p or "Short table" in p]
     assert len(set(where)) == 1
+
+
+def test_tall_figures_share_a_page_with_their_captions(tmp_path):
+    """A figure as tall as a love plot of many covariates is scaled down: two of them and their
+    captions fit on one page (unscaled, each filled a page of its own and left the one before half
+    empty)."""
+    import matplotlib.pyplot as plt
+
+    from impact.report.render import save_figure
+
+    figs = []
+    for i in range(3):
+        fig, ax = plt.subplots(figsize=(6.5, 9.0))
+        ax.plot([0, 1], [0, 1])
+        figs.append(save_figure(fig, tmp_path / "figures", f"tall{i}", f"Caption of tall figure {i}"))
+        plt.close(fig)
+    sec = ReportSection(key="s", title="Figures", figures=figs)
+    pdf = render(ReportDoc(lang="en", title="Layout", question="q", sections=[sec]), tmp_path / "out",
+                 ("html", "pdf"))["pdf"]
+    pages = _pages(pdf)
+    where = [i for i, p in enumerate(pages) for k in range(3) if f"Caption of tall figure {k}" in p]
+    assert len(where) == 3 and len(set(where)) == 2, where  # two of the three share a page

@@ -175,7 +175,7 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
         tables.update(chk[0])
         checks = (chk[1],)
     sub_info = None
-    if sectors is None:  # the sector contrast's groups are subgroups already
+    if sectors is None and opts.subgroups:  # the sector contrast's groups are subgroups already
         emp = [o for o in design.outcomes if o.startswith("employed_h")]
         outcome = max(emp, key=lambda o: design.horizons[o])
         with ctx.step(f"{key}: effects by subgroup (doubly robust, {subgroups.FOLDS} folds)"):

@@ -25,6 +25,8 @@ from impact.study.analyses.effects import estimates_publication
 SEGMENTS = ("sex", "age_band", "language", "duration_band", "segment")
 #: Cross-fitting folds (5: the split's own noise is about 0.15 standard errors, see the estimator).
 FOLDS = 5
+#: Rows each nuisance model is fitted on at most (a random subsample, named in the estimator's notes).
+NUISANCE_ROWS = 30_000
 
 
 def run(ctx: Any, data: pl.DataFrame, outcome: str, horizon: float, covariates: list[str], exact: list[str],
@@ -36,6 +38,7 @@ def run(ctx: Any, data: pl.DataFrame, outcome: str, horizon: float, covariates: 
     segs = [s for s in SEGMENTS if s in d.columns]
     res = heterogeneous_effects(d, "treated", outcome, covariates, segs, categorical=[c for c in exact if c in d],
                                 cluster="person_id", horizon=horizon, n_folds=FOLDS, forest=False, seed=0,
+                                nuisance_max_rows=NUISANCE_ROWS,
                                 level=1 - ctx.cfg.report.alpha)
     e = res.estimates
     e = e[e["segment_var"] != "all"].reset_index(drop=True)
