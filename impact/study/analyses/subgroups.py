@@ -26,7 +26,7 @@ SEGMENTS = ("sex", "age_band", "language", "duration_band", "segment")
 #: Cross-fitting folds (5: the split's own noise is about 0.15 standard errors, see the estimator).
 FOLDS = 5
 #: Rows each nuisance model is fitted on at most (a random subsample, named in the estimator's notes).
-NUISANCE_ROWS = 30_000
+NUISANCE_ROWS = 20_000
 
 
 def run(ctx: Any, data: pl.DataFrame, outcome: str, horizon: float, covariates: list[str], exact: list[str],
@@ -48,7 +48,8 @@ def run(ctx: Any, data: pl.DataFrame, outcome: str, horizon: float, covariates: 
     # the persons behind each subgroup: its treated rows' and its comparison rows' persons
     m = d.select(pl.col("person_id").cast(pl.Int64), pl.when(pl.col("treated") > 0).then(pl.lit("treated"))
                  .otherwise(pl.lit("controls")).alias("part"), *[pl.col(s).cast(pl.String) for s in segs])
-    m = m.unpivot(index=["person_id", "part"], on=segs, variable_name="segment_var", value_name="segment").unique()
+    m = m.unpivot(index=["person_id", "part"], on=segs, variable_name="segment_var", value_name="_value").unique()
+    m = m.rename({"_value": "segment"})
     m = pl.concat([m, m.with_columns(part=pl.lit(CELL))]).unique()
     m = m.select("segment_var", "segment", "part", "person_id")
     tests = {r["segment_var"]: (float(r["wald"]), int(r["df"]), float(r["p_value"])) for r in res.tests.to_dict("records")}
