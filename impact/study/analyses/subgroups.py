@@ -83,7 +83,10 @@ def write(res: Any, page: Any, sub: Any, key: str, info: dict | None) -> None:
     tests = "; ".join(text("sub_test", lang, var=text(f"sub_var_{v}", lang), chi2=page.fmt("num1", t[0]), df=t[1],
                            p=page.fmt("p", t[2])) for v, t in info["tests"].items())
     sub.paragraphs.append(text("sub_text", lang, h=int(info["horizon"]), min_cell=page.rules.min_cell, tests=tests))
-    sub.tables.append(page.table(d, cols, text("sub_caption", lang), frame=f, name=name))
+    first = {"reference": "", "<25": "0", "0-5": "0", "6-11": "1"}  # natural order of the bands, the reference first
+    rows = sorted(f.index, key=lambda i: (SEGMENTS.index(f.at[i, "segment_var"]) if f.at[i, "segment_var"] in SEGMENTS
+                                          else 99, first.get(str(f.at[i, "segment"]), str(f.at[i, "segment"]))))
+    sub.tables.append(page.table(d, cols, text("sub_caption", lang), frame=f, rows=rows, name=name))
     if not np.isfinite(pd.to_numeric(d.frame["estimate"], errors="coerce")).all():
         sub.paragraphs.append(text("sub_suppressed", lang, min_cell=page.rules.min_cell))
 
