@@ -163,7 +163,8 @@ def _check_did_risk_set(out: Path, est: pd.DataFrame) -> None:
     assert "joining now vs not yet" in html and "lock-in" in html and "not of never joining" in html
     # group (entry month) and calendar aggregations of the same ATT(g, t), each row on its own cohorts' persons
     for kind in ("group", "calendar"):
-        agg = pd.read_csv(out / "tables" / f"did_{kind}.csv").dropna(subset=["estimate"])
+        # (the entry month itself: both groups job seeking by design, an effect of exactly 0 without an interval)
+        agg = pd.read_csv(out / "tables" / f"did_{kind}.csv").dropna(subset=["estimate", "ci_lower", "ci_upper"])
         assert len(agg) >= 5 and (agg["ci_lower"] <= agg["estimate"]).all() and (agg["estimate"] <= agg["ci_upper"]).all()
         assert (agg["n_treated"] >= 10).all() and agg["overall"].nunique() == 1
         assert (out / "figures" / f"did_{kind}.png").exists()
