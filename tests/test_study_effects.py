@@ -8,6 +8,7 @@ effect estimate is compared with the truth the runner attached from ``truth/``.
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 import re
 from pathlib import Path
@@ -100,7 +101,7 @@ def _check_subgroups_and_closing(out: Path) -> None:
     shown = sub.dropna(subset=["estimate"])
     assert len(shown) >= 8 and (shown["n_treated"] >= 10).all() and (shown["n_controls"] >= 10).all()
     assert ((shown["ci_lower"] <= shown["estimate"]) & (shown["estimate"] <= shown["ci_upper"])).all()
-    html = (out / "report.html").read_text()
+    html = htmllib.unescape((out / "report.html").read_text())
     assert "For whom does it work?" in html and "Equal-effect tests: Sex chi2(1)" in html
     assert "<h2>Limitations</h2>" in html and "<h2>References</h2>" in html
     for paper in ("Abadie, A. and Imbens, G. W. (2006)", "Callaway, B. and Sant'Anna", "Rambachan, A. and Roth, J."):
