@@ -149,12 +149,12 @@ def test_did_pretrend_row():
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _synth_panel(effect: float, seed: int = 5):
+def _synth_panel(effect: float, seed: int = 5, n: int = 20):
     """20 units x 40 periods from a two-factor model; unit 'T' gets ``effect`` from period 30 on."""
     import polars as pl
 
     rng = np.random.default_rng(seed)
-    n, T, t0 = 20, 40, 30
+    T, t0 = 40, 30
     f = rng.normal(size=(T, 2)).cumsum(0) * 0.3
     lam = rng.uniform(0.5, 1.5, size=(n, 2))
     y = 10 + f @ lam.T + rng.normal(scale=0.15, size=(T, n))
@@ -195,7 +195,7 @@ def test_robustness_section_shows_the_refuters_numbers(observables):
     from impact.study.document import Page
 
     _, r = observables
-    page = Page(cfg=SimpleNamespace(report=SimpleNamespace(language="en")), figures_dir=Path("."))
+    page = Page(cfg=SimpleNamespace(report=SimpleNamespace(language="en", alpha=0.05)), figures_dir=Path("."))
     d = SimpleNamespace(name="dynamic_matching_robustness", frame=r.table, notes=(), marks=pd.DataFrame())
     tab = check_table(d, page, "Training: checks")
     assert [row[0] for row in tab.rows] == r.table["check"].tolist()

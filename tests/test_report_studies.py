@@ -80,11 +80,31 @@ def test_check_figure_finds_repeated_ticks_and_crowded_legends():
     plt.close(fig)
 
 
+def flagged_checks(html: str) -> tuple[str, list[tuple[str, str]]]:
+    """The first page's warnings box (text) and every table row anywhere else whose result cell says
+    failed or borderline: (check name, result)."""
+    box = re.search(r'<section class="warnings.*?</section>', html, flags=re.S)
+    rest = html[box.end():] if box else html
+    rows = []
+    for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", rest, flags=re.S):
+        cells = [htmllib.unescape(re.sub(r"<[^>]+>", " ", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr,
+                                                                                           flags=re.S)]
+        for c in cells:
+            if c in ("\u2717 failed", "~ borderline", "\u2717 ei läpäissyt", "~ rajatapaus"):
+                rows.append((re.sub(r"\s+", " ", cells[0]), c))
+    return (htmllib.unescape(re.sub(r"<[^>]+>", " ", box.group(0))) if box else ""), rows
+
+
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
 def test_every_figure_of_every_study_follows_the_style(path, registers, tmp_path, monkeypatch):
-    _, problems, drawn = render_study(path, registers, "en", tmp_path, monkeypatch)
+    html, problems, drawn = render_study(path, registers, "en", tmp_path, monkeypatch)
     assert drawn > 0
     assert problems == []
+    # every failed or borderline check anywhere in the report is in the first page's warnings box
+    box, flagged = flagged_checks(html)
+    box = re.sub(r"\s+", " ", box)
+    missing = [(name, res) for name, res in flagged if f"'{name}'" not in box]
+    assert not missing, f"flagged checks not on the first page: {missing}\nbox: {box}"
 
 
 def _words(s: str) -> set[str]:
@@ -102,6 +122,8 @@ def english_words() -> set[str]:
 
 def visible_text(html: str) -> str:
     html = re.sub(r"<style.*?</style>", " ", html, flags=re.S)
+    # the methods' papers keep their (English) titles in a Finnish report
+    html = re.sub(r'<section class="section" id="references">.*?</section>', " ", html, flags=re.S)
     html = re.sub(r"<img[^>]*>", " ", html)
     return htmllib.unescape(re.sub(r"<[^>]+>", "\n", html))
 

@@ -8,6 +8,7 @@ effect estimate is compared with the truth the runner attached from ``truth/``.
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 import re
 from pathlib import Path
@@ -88,6 +89,49 @@ def test_training_effect_matches_truth(registers, tmp_path):
     assert (out / "figures" / "did_event_study.png").exists()
     _check_did_risk_set(out, est)
     _check_robustness_section(out)
+    _check_balance_diagnostics(out, est)
+    _check_subgroups_and_closing(out)
+
+
+def _check_subgroups_and_closing(out: Path) -> None:
+    """Subgroup effects by sex, age band, language, duration and segment (each published cell on at
+    least min_cell persons), limitations and the methods' papers of the analyses that ran."""
+    sub = pd.read_csv(out / "tables" / "matching_subgroups.csv")
+    assert {"sex", "age_band", "language", "duration_band", "segment"} <= set(sub["segment_var"])
+    shown = sub.dropna(subset=["estimate"])
+    assert len(shown) >= 8 and (shown["n_treated"] >= 10).all() and (shown["n_controls"] >= 10).all()
+    assert ((shown["ci_lower"] <= shown["estimate"]) & (shown["estimate"] <= shown["ci_upper"])).all()
+    html = htmllib.unescape((out / "report.html").read_text())
+    assert "For whom does it work?" in html and "Equal-effect tests: Sex chi2(1)" in html
+    assert "<h2>Limitations</h2>" in html and "<h2>References</h2>" in html
+    for paper in ("Abadie, A. and Imbens, G. W. (2006)", "Callaway, B. and Sant'Anna", "Rambachan, A. and Roth, J."):
+        assert paper in html
+    assert "Abadie, A., Diamond, A. and Hainmueller" not in html  # no synthetic control in this study
+
+
+def _check_balance_diagnostics(out: Path, est: pd.DataFrame) -> None:
+    """Balance as cobalt shows it (KS before/after, ESS), sample sizes and common support that add
+    up, and the overlap of the matched sample beside that of all rows."""
+    bal = pd.read_csv(out / "tables" / "matching_balance.csv")
+    ks = bal[["ks_before", "ks_after"]].dropna()
+    assert len(ks) > 5 and ks.stack().between(0, 1).all()
+    worst = bal.loc[bal["ks_before"].idxmax()]
+    assert worst["ks_after"] < worst["ks_before"]  # matching brings the distributions together
+    sup = pd.read_csv(out / "tables" / "matching_support.csv")
+    head = est[(est["analysis"] == "dynamic_matching")].iloc[0]
+    for g, part in sup.groupby("group"):
+        total = part.loc[part["status"] == "Total", "rows"].iloc[0]
+        steps = part.loc[part["status"] != "Total", "rows"]
+        if steps.notna().all():
+            assert steps.sum() == total, part
+    t = sup.set_index(["group", "status"])
+    assert t.loc[("treated", "matched"), "rows"] == head["n_treated"]
+    ess_c, used_c = t.loc[("control", "matched"), "ess"], t.loc[("control", "matched"), "rows"]
+    assert 0 < ess_c <= used_c  # weights of matched comparison rows vary: ESS below their number
+    ov = pd.read_csv(out / "tables" / "matching_overlap.csv")
+    assert set(ov["sample"]) == {"all", "matched"}
+    html = (out / "report.html").read_text()
+    assert "KS after" in html and "sample sizes and common support" in html
 
 
 def _check_did_risk_set(out: Path, est: pd.DataFrame) -> None:
@@ -118,6 +162,16 @@ def _check_did_risk_set(out: Path, est: pd.DataFrame) -> None:
     assert "e = -12..-1" in pre.index[0] and abs(plac["refuted"].iloc[0]) < 0.02
     html = (out / "report.html").read_text()
     assert "joining now vs not yet" in html and "lock-in" in html and "not of never joining" in html
+    # group (entry month) and calendar aggregations of the same ATT(g, t), each row on its own cohorts' persons
+    for kind in ("group", "calendar"):
+        # (the entry month itself: both groups job seeking by design, an effect of exactly 0 without an interval)
+        agg = pd.read_csv(out / "tables" / f"did_{kind}.csv").dropna(subset=["estimate", "ci_lower", "ci_upper"])
+        assert len(agg) >= 5 and (agg["ci_lower"] <= agg["estimate"]).all() and (agg["estimate"] <= agg["ci_upper"]).all()
+        assert (agg["n_treated"] >= 10).all() and agg["overall"].nunique() == 1
+        assert (out / "figures" / f"did_{kind}.png").exists()
+    grp = pd.read_csv(out / "tables" / "did_group.csv")
+    assert grp["n_treated"].sum() <= ov["n_treated"]  # cohorts partition the entrants
+    assert "Effect by entry month" in html and "By entry month, the" in html
 
 
 def _check_robustness_section(out: Path) -> None:

@@ -45,6 +45,8 @@ def test_an_interval_that_misses_the_truth_is_a_warning():
                         "ci_upper": [0.02, 0.04, 0.06], "truth": [0.01, 0.05, float("nan")]})
     notes = truth_notices(est, "en")
     assert len(notes) == 1 and notes[0].level == "warning"
-    assert "1 of 2 horizons (6)" in notes[0].text and "0.03 [0.02, 0.04] against a truth of 0.05" in notes[0].text
+    # in the unit of the effect tables (percentage points), not as raw proportions
+    assert "1 of 2 horizons (6)" in notes[0].text and "+3.0 pp [+2.0 pp, +4.0 pp] against a truth of +5.0 pp" in \
+        notes[0].text
     assert text("truth_miss", "fi", analysis="a", outcome="o", k=1, n=2, horizons="6", estimate=1, lo=0, hi=2,
                 truth=3).startswith("Totuusvertailu")

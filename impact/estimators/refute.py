@@ -269,11 +269,20 @@ def ovb_sensitivity(
                           bounds=bounds, strongest=strongest, fragile=fragile, k_ref=k_ref, notes=notes)
 
 
-def _ovb_row(ovb: OVBSensitivity) -> dict:
-    """The "unobserved common cause" row of the table from the partial-R2 bounds."""
+def _ovb_row(ovb: OVBSensitivity, significant: bool = True) -> dict:
+    """The "unobserved common cause" row of the table from the partial-R2 bounds.
+
+    A hidden confounder can only explain away an effect that is there: when the checked estimate
+    (``significant=False``) or the regression estimate (robustness value of its interval 0) is not
+    significant, the row is not applicable (``passed`` None) instead of failed."""
     b1 = ovb.bounds[(ovb.bounds["benchmark"] == ovb.strongest) & (ovb.bounds["k"] == ovb.k_ref)].iloc[0]
+    if not significant or not ovb.rv_alpha > 0:
+        return dict(check="unobserved common cause", estimate=ovb.estimate, refuted=float(b1["adjusted_estimate"]),
+                    passed=None, p_value=np.nan,
+                    expectation=("not applicable: the estimate is not significant (its interval contains zero), so "
+                                 "there is no effect for a hidden confounder to explain away"))
     return dict(check="unobserved common cause", estimate=ovb.estimate, refuted=float(b1["adjusted_estimate"]),
-                passed=not ovb.fragile,
+                passed=not ovb.fragile, p_value=np.nan,
                 expectation=(f"a hidden confounder {b1['k']:g} x as strong as the strongest observed covariate "
                              f"({ovb.strongest}: partial R2 {b1['r2_d_benchmark']:.4f} with the treatment, "
                              f"{b1['r2_y_benchmark']:.4f} with the outcome) leaves the interval of the linear "
@@ -400,7 +409,7 @@ def _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_frac
     # unobserved confounder: partial-R2 bounds benchmarked on the observed covariates (Cinelli-Hazlett)
     ovb = ovb_sensitivity(df.assign(**{cluster: cl}) if cluster else df, treatment, outcome, covariates,
                           benchmarks=benchmarks, multipliers=multipliers, level=level, cluster=cluster)
-    rows.append(_ovb_row(ovb))
+    rows.append(_ovb_row(ovb, significant=abs(est) > z * se))
     sens = _top_bounds(ovb, n_benchmarks_shown)
     notes = [f"dowhy reproduced the toolkit's estimate ({dw.value:.6f}) with the toolkit's logit, no score clipping "
              f"and normalised ATT weights", f"{n_simulations} simulations per refuter, seed {seed}",
@@ -533,7 +542,7 @@ def refute_matching(
     ]
     ovb = ovb_sensitivity(df, treatment, outcome, covariates, benchmarks=benchmarks, multipliers=multipliers,
                           level=level, cluster=cluster)
-    rows.append(_ovb_row(ovb))
+    rows.append(_ovb_row(ovb, significant=abs(est) > z * se))
     notes = [f"every check re-runs the matching estimator itself (options: "
              f"{', '.join(f'{k}={v!r}' for k, v in kw.items() if v is not None and k != 'horizons')}); "
              f"{n_simulations} draws per check, seed {seed}",
@@ -579,28 +588,33 @@ def did_checks(res: Any, level: float = 0.95, min_e: float | None = None) -> pd.
     pt = res.pretest() if min_e is None else res.pretest(min_e=min_e)
     cells = "all pre-treatment ATT(g,t) = 0" if min_e is None else f"pre-treatment ATT(g,t) = 0 for e = {min_e:g}..-1"
     return pd.DataFrame([dict(check=f"DiD pre-trends (Wald, {cells})", estimate=np.nan,
-                              refuted=float(pt.statistic), passed=bool(pt.p_value > 1 - level),
+                              refuted=float(pt.statistic), p_value=float(pt.p_value), passed=bool(pt.p_value > 1 - level),
                               expectation=f"all pre-treatment effects zero (Wald test not rejected at "
                                           f"{1 - level:.0%}); here chi2({pt.df}) = {pt.statistic:.2f}, "
                                           f"p = {pt.p_value:.3f}")])
 
 
-def _row(check: str, estimate: float, refuted: float, passed: bool, expectation: str) -> dict:
+def _row(check: str, estimate: float, refuted: float, passed: bool, expectation: str,
+         p_value: float = np.nan) -> dict:
     return dict(check=check, estimate=float(estimate), refuted=float(refuted), passed=bool(passed),
-                expectation=expectation)
+                expectation=expectation, p_value=float(p_value))
 
 
 def synth_checks(res: Any, placebo: Any = None, in_time: Any = None, leave_one_out: Any = None,
-                 level: float = 0.95, time_label: Any = str) -> pd.DataFrame:
+                 level: float = 0.95, time_label: Any = str, max_pre_mspe_ratio: float = 5.0) -> pd.DataFrame:
     """The synthetic-control placebo tests as rows of the "How robust is this?" table.
 
     Estimand checked: the ATT of one treated unit, the mean gap over the post-treatment periods.
 
     * in-space placebo (``res.placebo()``): the treated unit's post/pre RMSPE ratio ranked
-      among the donors refitted as if treated; passed when ``p <= 1 - level`` would reject
-      (i.e. the effect stands out), the row shows the permutation p-value;
-    * the same p-value keeping only placebos with a pre-period fit at most 5 times worse;
-    * permutation interval: the ATT minus the spread of the placebo ATTs excludes zero;
+      among the donors refitted as if treated; passed when ``p <= 1 - level`` (the effect stands
+      out; with fewer than ``1 / (1 - level)`` units no rank can pass, and the expectation says
+      so), the row shows the permutation p-value (also in ``p_value``);
+    * the same p-value keeping only placebos whose pre-period MSPE is at most
+      ``max_pre_mspe_ratio`` times the treated unit's (Abadie et al. 2010; SCtools' ``mspe.limit``);
+    * permutation interval: the ATT minus the spread of the placebo ATTs excludes zero (the
+      threshold, the ``level`` quantile of the absolute placebo ATTs, is the check value in the
+      outcome's units);
     * in-time placebo (``res.in_time_placebo(t)`` fitted on pre-treatment periods only): its
       mean gap over ``[t, T0)`` is within the spread of the placebo ATTs (no 'effect' before
       the treatment);
@@ -620,17 +634,17 @@ def synth_checks(res: Any, placebo: Any = None, in_time: Any = None, leave_one_o
         p_att = g[(~g["treated"]) & (g["time"] >= res.treatment_time)].groupby("unit")["gap"].mean().to_numpy()
         q = float(np.quantile(np.abs(p_att), level)) if p_att.size else float("nan")
         rows.append(_row(f"in-space placebo (rank {placebo.rank} of {placebo.n_units})", att, placebo.p_value,
-                         placebo.p_value <= max(alpha, 1 / placebo.n_units),
+                         placebo.p_value <= alpha,
                          f"the treated area's post/pre RMSPE ratio is among the largest (p = {placebo.p_value:.3f}; "
-                         f"the smallest possible p with {placebo.n_units} units is {1 / placebo.n_units:.3f})"))
-        f5 = placebo.filtered[placebo.filtered["max_pre_mspe_ratio"] == 5.0]
-        if len(f5):
-            r = f5.iloc[0]
-            rows.append(_row(f"in-space placebo, donors with good pre-fit ({int(r['n_units'])} units)", att,
-                             r["p_value"], r["p_value"] <= max(alpha, 1 / r["n_units"]),
-                             "same, keeping placebos whose pre-period MSPE is at most 5x the treated area's"))
+                         f"the smallest possible p with {placebo.n_units} units is {1 / placebo.n_units:.3f})",
+                         p_value=placebo.p_value))
+        n_u, p_u = placebo.pre_fit_filter(max_pre_mspe_ratio)
+        if n_u < placebo.n_units:  # the same row as above when no placebo fits poorly
+            rows.append(_row(f"in-space placebo, donors with good pre-fit ({n_u} units)", att, p_u, p_u <= alpha,
+                             f"same, keeping placebos whose pre-period MSPE is at most {max_pre_mspe_ratio:g}x the "
+                             "treated area's", p_value=p_u))
         rows.append(_row("permutation interval excludes zero", att, q, abs(att) > q,
-                         f"|ATT| larger than the {level:.0%} quantile of |placebo ATTs| ({q:.4f})"))
+                         f"|ATT| larger than the {level:.0%} quantile of |placebo ATTs| (the check value)"))
     if in_time is not None:
         gi = float(in_time.att())
         ok = abs(gi) <= q if q == q else abs(gi) < abs(att)
@@ -642,7 +656,7 @@ def synth_checks(res: Any, placebo: Any = None, in_time: Any = None, leave_one_o
         worst = float(s.iloc[int(np.argmin(np.abs(s)))])
         rows.append(_row(f"leave one donor out ({len(s)} refits)", att, worst, ok,
                          f"every refit keeps the sign of the ATT (range {s.min():.4f} to {s.max():.4f})"))
-    return pd.DataFrame(rows, columns=["check", "estimate", "refuted", "passed", "expectation"])
+    return pd.DataFrame(rows, columns=["check", "estimate", "refuted", "passed", "expectation", "p_value"])
 
 
 def did_placebo_in_time(data: Any, unit: str, time: str, group: str, outcome: str, shift: int = 3,
@@ -665,4 +679,4 @@ def did_placebo_in_time(data: Any, unit: str, time: str, group: str, outcome: st
     return pd.DataFrame([_row(f"DiD placebo in time (cohorts moved {shift} periods earlier)", np.nan, o.estimate,
                               pr.covers_zero,
                               f"near zero: placebo ATT {o.estimate:.4f} [{o.ci_lower:.4f}, {o.ci_upper:.4f}], "
-                              f"p = {o.p_value:.3f}")])
+                              f"p = {o.p_value:.3f}", p_value=o.p_value)])

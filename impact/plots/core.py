@@ -7,7 +7,10 @@ formats and the figures' own words come from :mod:`impact.plots.style`.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 
@@ -180,16 +183,30 @@ def binned_histogram(
     ylabel: str | None = None,
     title: str | None = None,
     labels: dict | None = None,
+    panel: str | None = None,
+    panel_titles: dict | None = None,
 ) -> Figure:
     """Histograms drawn from pre-binned (e.g. disclosure-controlled) counts, one colour per group
-    (``labels`` maps group values to legend entries)."""
-    fig, ax = style.figure(3.5)
-    for i, (name, g) in enumerate(data.groupby(group, sort=True)):
-        ax.bar(g[left], g[value], width=(g[right] - g[left]), align="edge", alpha=0.45, color=color(i),
-               label=(labels or {}).get(name, str(name)), linewidth=0)
-    ax.set_xlabel(xlabel or "")
-    ax.set_ylabel(ylabel or word("density"))
-    return finish(fig, ax, title, legend=True)
+    (``labels`` maps group values to legend entries); with ``panel``, one panel per value of that
+    column side by side on a shared y axis (``panel_titles`` names them)."""
+    keys = [None] if panel is None else list(dict.fromkeys(data[panel]))
+    if panel is None:
+        fig, ax = style.figure(3.5)
+        axes = [ax]
+    else:
+        fig, axes = style.panels(len(keys))
+    for k, ax in zip(keys, axes):
+        part = data if k is None else data[data[panel] == k]
+        for i, (name, g) in enumerate(part.groupby(group, sort=True)):
+            ax.bar(g[left], g[value], width=(g[right] - g[left]), align="edge", alpha=0.45, color=color(i),
+                   label=(labels or {}).get(name, str(name)), linewidth=0)
+        ax.set_xlabel(xlabel or "")
+        if k is not None:
+            ax.set_title((panel_titles or {}).get(k, str(k)))
+    axes[0].set_ylabel(ylabel or word("density"))
+    for ax in axes[1:]:
+        finish(fig, ax)
+    return finish(fig, axes[0], title, legend=True)
 
 
 def event_study_plot(
@@ -231,6 +248,42 @@ def event_study_plot(
     ax.axvline(-0.5, color="grey", linestyle="--", linewidth=1)
     if percent:
         style.percent_axis(ax, "y", signed=True, points=True)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or estimate)
+    ax.grid(alpha=0.3)
+    return finish(fig, ax, title, legend=True)
+
+
+def interval_dots(
+    data: pd.DataFrame,
+    x: str,
+    estimate: str = "estimate",
+    lower: str = "ci_lower",
+    upper: str = "ci_upper",
+    overall: float | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    percent: bool = False,
+    xformat: Callable[[float], str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Estimates with their pointwise intervals along ``x`` (R did's ``ggdid`` of
+    ``aggte(type = "group")`` by cohort or ``"calendar"`` by period); ``overall`` draws the
+    aggregate as a dashed line; ``xformat`` labels integer x ticks (e.g. a month index as 2022-01)."""
+    d = data.sort_values(x)
+    fig, ax = style.figure(3.3)
+    xs = d[x].to_numpy(dtype=float)
+    err = np.vstack([d[estimate] - d[lower], d[upper] - d[estimate]])
+    ax.errorbar(xs, d[estimate], yerr=err, fmt="o", color=color(0), markersize=3.5, capsize=2,
+                label=word("estimate_ci"))
+    if overall is not None and overall == overall:
+        ax.axhline(overall, color=color(1), linestyle="--", linewidth=1.2, label=word("average"))
+    ax.axhline(0, color="grey", linewidth=0.8)
+    if percent:
+        style.percent_axis(ax, "y", signed=True, points=True)
+    if xformat is not None:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=7, integer=True))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: xformat(v)))
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or estimate)
     ax.grid(alpha=0.3)

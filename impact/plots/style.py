@@ -40,7 +40,8 @@ RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsiz
 WORDS = {"truth": "truth", "simultaneous_band": "simultaneous band", "pre_treatment": "before entry",
          "post_treatment": "after entry", "density": "density", "count": "count", "placebo_donor": "placebo (donor)",
          "synthetic": "synthetic", "gap": "gap", "treated": "treated", "control": "comparison",
-         "placebo": "placebo", "poor_prefit": "poor pre-fit", "without": "without", "one_left_out": "synthetic, one donor left out"}
+         "placebo": "placebo", "poor_prefit": "poor pre-fit", "without": "without", "one_left_out": "synthetic, one donor left out",
+         "estimate_ci": "estimate (95% CI)", "average": "average"}
 
 _state: dict = {"lang": "en", "words": dict(WORDS)}
 
@@ -73,6 +74,15 @@ def figure(height: float = 3.6, width: float = WIDTH) -> tuple[Figure, plt.Axes]
         fig, ax = plt.subplots(figsize=(width, height))
     ax.spines[["top", "right"]].set_visible(False)
     return fig, ax
+
+
+def panels(n: int, height: float = 3.4, width: float = WIDTH) -> tuple[Figure, list]:
+    """A new figure of ``n`` axes side by side sharing the y axis, in the house style."""
+    with matplotlib.rc_context(RC):
+        fig, axes = plt.subplots(1, n, figsize=(width, height), sharey=True, squeeze=False)
+    for ax in axes[0]:
+        ax.spines[["top", "right"]].set_visible(False)
+    return fig, list(axes[0])
 
 
 def color(i: int) -> str:

@@ -20,6 +20,10 @@ class ReportOptions:
     formats: tuple[str, ...] = option(("html", "pdf"), "Files written: report.html and report.pdf (rendered from "
                                       "the HTML).", kind="str_list", choices=FORMATS)
     author: str = option("", "Author(s), printed under the title.", kind="str", informational=True)
+    alpha: float = option(0.05, "Significance level of the robustness checks: a placebo or pre-trend test is "
+                          "judged at p <= alpha (its intervals at 1 - alpha); a p-value between alpha and 0.10 is "
+                          "reported as borderline in the first page's warnings.", kind="float", lo=0.001, hi=0.2,
+                          applies=("matching", "sector", "did", "synth"))
 
     def check(self, path: str) -> None:
         if "html" not in self.formats:

@@ -8,6 +8,7 @@ study config. A test checks that every key has both languages and the same place
 from __future__ import annotations
 
 import string
+from typing import Callable
 
 from impact.errors import ConfigError
 
@@ -251,9 +252,12 @@ _EFFECTS = {
     "method_mahalanobis": ("by Mahalanobis distance", "Mahalanobis-etäisyyden mukaan"),
     "love_caption": ("{title}: absolute standardised mean differences before and after matching (dashed line: 0.1).",
                      "{title}: vakioidut keskiarvoerot ennen ja jälkeen kaltaistuksen (katkoviiva 0,1)."),
-    "overlap_caption": ("{title}: propensity score overlap, treated and comparison rows (bins with fewer than {min_cell} "
-                        "persons are not shown).",
-                        "{title}: kaltaistuspisteiden päällekkäisyys (alle {min_cell} henkilön luokkia ei näytetä)."),
+    "overlap_caption": ("{title}: propensity score overlap of the treated and comparison rows, of all rows (left) "
+                        "and of the matched sample weighted by the matching weights (right; bins with fewer than "
+                        "{min_cell} persons are not shown).",
+                        "{title}: kaltaistuspisteiden päällekkäisyys osallistuja- ja vertailuriveillä, kaikki rivit "
+                        "(vasemmalla) ja kaltaistettu otos kaltaistuspainoin (oikealla; alle {min_cell} henkilön "
+                        "luokkia ei näytetä)."),
     "abs_smd": ("absolute standardised mean difference", "vakioidun keskiarvoeron itseisarvo"),
     "propensity_score": ("propensity score", "kaltaistuspiste"),
     "imbalance": ("{title}: covariates still imbalanced after matching (|SMD| > 0.1): {covariates}. Estimates may be "
@@ -452,12 +456,24 @@ _ROBUSTNESS = {
     "rob_reading": ("Reading", "Tulkinta"),
     "rob_pass": ("\u2713 passed", "\u2713 läpäisi"),
     "rob_fail": ("\u2717 failed", "\u2717 ei läpäissyt"),
+    "rob_borderline": ("~ borderline", "~ rajatapaus"),
+    "rob_na": ("\u2013 not applicable", "\u2013 ei sovellu"),
+    "rob_some_borderline": ("{k} of {n} checks are borderline (p between \u03b1 = {alpha} and 0.10): {checks}.",
+                            "{k}/{n} tarkistusta on rajatapauksia (p välillä \u03b1 = {alpha} ja 0,10): {checks}."),
+    "rob_some_na": ("Not applicable ({k}): {checks}; the estimate is not significant, so there is no effect for a "
+                    "hidden confounder to explain away.",
+                    "Ei sovellu ({k}): {checks}; estimaatti ei ole tilastollisesti merkitsevä, joten piilevällä "
+                    "sekoittajalla ei ole selitettävää vaikutusta."),
+    "rob_reading_borderline": ("Neither clearly passed nor clearly failed: read the estimate with care.",
+                               "Ei selvästi läpäissyt eikä selvästi hylätty: tulkitse estimaattia varoen."),
+    "rob_reading_na": ("Not applicable: the estimate is not significant.",
+                       "Ei sovellu: estimaatti ei ole tilastollisesti merkitsevä."),
     "rob_all_passed": ("All {n} checks passed.", "Kaikki {n} tarkistusta läpäistiin."),
     "rob_some_failed": ("{k} of {n} checks failed: {checks}.", "{k}/{n} tarkistusta ei läpäisty: {checks}."),
     "rob_not_run": ("checks not run", "tarkistuksia ei ajettu"),
     "check_failed": ("{title}: the check '{check}' failed.", "{title}: tarkistus '{check}' ei läpäissyt."),
-    "check_borderline": ("{title}: the check '{check}' passed only narrowly (p = {p}).",
-                         "{title}: tarkistus '{check}' läpäistiin niukasti (p = {p})."),
+    "check_borderline": ("{title}: the check '{check}' is borderline (p = {p}, between \u03b1 = {alpha} and 0.10).",
+                         "{title}: tarkistus '{check}' on rajatapaus (p = {p}, välillä \u03b1 = {alpha} ja 0,10)."),
     "rob_matching_text": ("The checks test the headline matching estimate itself: open-market work {h} months after the "
                           "service ended, {matching} [{lo}, {hi}]. Each check re-runs the same matching (same design "
                           "rows: {rows} rows, {treated} of them treated; same covariates, exact cells and options) on "
@@ -1179,6 +1195,9 @@ _LABELS = {
     "sector_difference": ("Difference of the sectors' effects", "Sektorien vaikutusten erotus"),
     "did_event_study": ("DiD event study", "DiD-tapahtumatutkimus"), "did_overall": ("Difference-in-differences (DiD)", "Erotusten erotus (DiD)"),
     "synthetic_control": ("Synthetic control", "Synteettinen kontrolli"),
+    "synthetic_did": ("Synthetic DiD", "Synteettinen erotusten erotus"),
+    "augmented_synthetic_control": ("Augmented synthetic control", "Täydennetty synteettinen kontrolli"),
+    "area_did": ("DiD on the area panel", "Erotusten erotus aluepaneelissa"),
     "employed": ("employed", "työllinen"), "earnings": ("earnings", "ansiot"),
     "employment_rate": ("employment rate", "työllisyysaste"), "age": ("age", "ikä"), "prior_employment": ("prior employment", "aiempi työllisyys"),
     "prior_earnings": ("prior earnings", "aiemmat ansiot"),
@@ -1207,12 +1226,149 @@ _PLOTS = {
     "plot_placebo": ("placebo", "plasebo"),
     "plot_without": ("without", "ilman"),
     "plot_poor_prefit": ("poor pre-fit", "huono sopivuus ennen"),
-    "synth_ratio_caption": ("Post/pre RMSPE ratios: {area} (line) against the placebo areas; placebos fitting more "
-                            "than 5 times worse before the reform (pale) are shown apart, as SCtools excludes them. The "
-                            "p-value is the treated area's rank among all ratios.",
-                            "RMSPE-suhteet (jälkeen/ennen): {area} (viiva) ja plasebo-alueet; plasebot, joiden "
-                            "sopivuus ennen uudistusta on yli 5 kertaa huonompi (vaalea), näytetään erikseen, kuten "
-                            "SCtools ne rajaa pois. p-arvo on uudistusalueen sija kaikkien suhteiden joukossa."),
+    "did_group_caption": ("Effect by entry month (ATT(g): each cohort's average effect over its months after entry, "
+                          "95% pointwise intervals; dashed: the cohort-size-weighted average), as R did's "
+                          "aggte(type = \"group\").",
+                          "Vaikutus aloituskuukauden mukaan (ATT(g): kunkin kohortin keskimääräinen vaikutus "
+                          "aloituksen jälkeisinä kuukausina, 95 %:n pistekohtaiset luottamusvälit; katkoviiva: "
+                          "kohorttien koolla painotettu keskiarvo), kuten R-paketin did aggte(type = \"group\")."),
+    "did_calendar_caption": ("Effect by calendar month (ATT(t): the cohort-size-weighted average effect of the cohorts "
+                             "that have entered by then, 95% pointwise intervals; dashed: the mean over the months), as "
+                             "R did's aggte(type = \"calendar\").",
+                             "Vaikutus kalenterikuukauden mukaan (ATT(t): siihen mennessä aloittaneiden kohorttien "
+                             "koolla painotettu keskimääräinen vaikutus, 95 %:n pistekohtaiset luottamusvälit; "
+                             "katkoviiva: kuukausien keskiarvo), kuten R-paketin did aggte(type = \"calendar\")."),
+    "did_group_table": ("Effect on open-market employment by entry month (ATT(g))",
+                        "Vaikutus avoimille työmarkkinoille sijoittumiseen aloituskuukauden mukaan (ATT(g))"),
+    "did_aggregate_text": ("By entry month, the {n} cohorts' average effects range from {lo} to {hi}; weighted by "
+                           "cohort size they average {overall}. By calendar month, the effect of the cohorts that "
+                           "had entered averages {cal}. The event study above averages by months since entry instead; "
+                           "the three summaries weigh the same group-time effects differently.",
+                           "Aloituskuukauden mukaan {n} kohortin keskimääräiset vaikutukset vaihtelevat välillä {lo} "
+                           "... {hi}; kohorttien koolla painotettuna keskiarvo on {overall}. Kalenterikuukausittain "
+                           "aloittaneiden kohorttien vaikutus on keskimäärin {cal}. Yllä oleva tapahtumatutkimus "
+                           "laskee keskiarvon aloituksesta kuluneiden kuukausien mukaan; kolme tiivistelmää painottavat "
+                           "samoja ryhmä-aikavaikutuksia eri tavoin."),
+    "limitations": ("Limitations", "Rajoitukset"),
+    "references": ("References", "Lähteet"),
+    "limitations_intro": ("What these estimates cannot show, and where they could be wrong:",
+                          "Mitä estimaatit eivät voi näyttää ja missä ne voivat olla väärässä:"),
+    "limit_observables": ("Matching compares persons who look alike in the registers. A difference that the registers "
+                          "do not record (motivation, health, a job already promised) and that affects both who starts "
+                          "the service and later work would bias the estimate; the hidden-confounder bounds under 'How "
+                          "robust is this?' say how strong such a difference would have to be.",
+                          "Kaltaistus vertaa henkilöitä, jotka näyttävät rekistereissä samanlaisilta. Ero, jota "
+                          "rekisterit eivät tallenna (motivaatio, terveys, jo luvattu työpaikka) ja joka vaikuttaa sekä "
+                          "palvelun aloittamiseen että myöhempään työllistymiseen, vääristäisi estimaattia; kohdan "
+                          "'Kuinka luotettava tulos on?' rajat kertovat, kuinka voimakas tällaisen eron pitäisi olla."),
+    "limit_not_now": ("The comparison persons did not start the service in the same month but may start it later: the "
+                      "estimate is the effect of starting now rather than waiting, not of never taking part.",
+                      "Vertailuhenkilöt eivät aloittaneet palvelua samana kuukautena, mutta voivat aloittaa sen "
+                      "myöhemmin: estimaatti on nyt aloittamisen vaikutus verrattuna odottamiseen, ei vaikutus "
+                      "verrattuna siihen, ettei palveluun osallistuta koskaan."),
+    "limit_subgroups": ("Subgroup effects are estimated on smaller samples and compared many at once; read them as "
+                        "leads for further study, not as separate findings.",
+                        "Ryhmäkohtaiset vaikutukset estimoidaan pienemmistä otoksista ja niitä verrataan monta "
+                        "kerralla; ne ovat suuntaviivoja jatkotutkimukselle, eivät erillisiä tuloksia."),
+    "limit_parallel_trends": ("Difference-in-differences assumes that the entrants' employment would have developed "
+                              "like the comparison persons' without the service. The pre-entry months and the honest "
+                              "bounds test and relax this, but cannot prove it.",
+                              "Erotusten erotus olettaa, että osallistujien työllisyys olisi kehittynyt ilman palvelua "
+                              "kuten vertailuhenkilöiden. Aloitusta edeltävät kuukaudet ja rehelliset rajat testaavat "
+                              "ja lieventävät oletusta, mutta eivät voi todistaa sitä."),
+    "limit_two_estimands": ("Matching and difference-in-differences count from different starting points (the "
+                            "service's end and the entry month) over different years; their numbers answer different "
+                            "questions and are not expected to be equal.",
+                            "Kaltaistus ja erotusten erotus laskevat eri lähtöhetkistä (palvelun päättyminen ja "
+                            "aloituskuukausi) eri vuosina; niiden luvut vastaavat eri kysymyksiin, eikä niiden "
+                            "odoteta olevan yhtä suuria."),
+    "limit_one_area": ("One reformed area is compared with donor areas: the p-value comes from ranking the area among "
+                       "placebo areas, so with N areas it cannot be below 1/N, and another event in the area at the "
+                       "same time would be read as the reform's effect.",
+                       "Yhtä uudistusaluetta verrataan vertailualueisiin: p-arvo saadaan alueen sijasta plasebo-"
+                       "alueiden joukossa, joten N alueella se ei voi olla alle 1/N, ja muu samanaikainen tapahtuma "
+                       "alueella tulkittaisiin uudistuksen vaikutukseksi."),
+    "limit_spillover": ("If the reform moved job seekers or jobs between the reformed area and its donors, the "
+                        "comparison is contaminated.",
+                        "Jos uudistus siirsi työnhakijoita tai työpaikkoja uudistusalueen ja vertailualueiden välillä, "
+                        "vertailu on vääristynyt."),
+    "limit_targeting": ("The targeting rule is learned and evaluated on the same registers (on separate halves of the "
+                        "persons); its gain holds for persons like these, under the same selection-on-observables "
+                        "assumption as matching.",
+                        "Kohdennussääntö opitaan ja arvioidaan samoista rekistereistä (henkilöiden eri puolikkailla); "
+                        "sen hyöty pätee samankaltaisiin henkilöihin ja samalla havaittaviin tekijöihin perustuvan "
+                        "valikoitumisen oletuksella kuin kaltaistus."),
+    "limit_disclosure": ("Numbers resting on fewer than {min_cell} persons are suppressed; small subgroups, cohorts "
+                         "and areas are therefore missing from some tables.",
+                         "Alle {min_cell} henkilöön perustuvat luvut on jätetty pois; siksi pienet ryhmät, kohortit ja "
+                         "alueet puuttuvat joistakin taulukoista."),
+    "limit_synthetic": ("These are synthetic registers with a known true effect: the numbers test the method, they "
+                        "describe no real job seekers.",
+                        "Nämä ovat synteettisiä rekistereitä, joissa todellinen vaikutus tunnetaan: luvut testaavat "
+                        "menetelmää eivätkä kuvaa todellisia työnhakijoita."),
+    "sub_title": ("For whom does it work? Effects by subgroup", "Kenelle palvelu toimii? Vaikutukset ryhmittäin"),
+    "sub_text": ("The effect on open-market work {h} months after the service ended, estimated separately for the "
+                 "treated of each subgroup (doubly robust scores with cross-fitted boosting models of who starts the "
+                 "service and of the outcome without it, the same design rows as the matching; standard errors "
+                 "clustered on the person). A subgroup with fewer than {min_cell} treated or comparison persons is "
+                 "suppressed. Equal-effect tests: {tests}. Many subgroups are compared at once: a single interval "
+                 "that excludes zero is weak evidence on its own.",
+                 "Vaikutus avoimille työmarkkinoille sijoittumiseen {h} kuukautta palvelun päättymisen jälkeen, "
+                 "estimoituna erikseen kunkin ryhmän osallistujille (kaksoisrobustit pisteet, osallistumisen ja "
+                 "tuloksen ristiinsovitetut boosting-mallit, samat asetelman rivit kuin kaltaistuksessa; keskivirheet "
+                 "ryvästetty henkilöittäin). Ryhmä, jossa on alle {min_cell} osallistujaa tai vertailuhenkilöä, "
+                 "jätetään pois. Yhtä suurten vaikutusten testit: {tests}. Ryhmiä verrataan monta kerralla: "
+                 "yksittäinen nollan poissulkeva luottamusväli on sellaisenaan heikko näyttö."),
+    "sub_test": ("{var} chi2({df}) = {chi2}, p = {p}", "{var} khii2({df}) = {chi2}, p = {p}"),
+    "sub_caption": ("Effect on open-market employment by subgroup (percentage points, 95% interval)",
+                    "Vaikutus avoimille työmarkkinoille sijoittumiseen ryhmittäin (prosenttiyksikköä, 95 %:n "
+                    "luottamusväli)"),
+    "sub_suppressed": ("Suppressed subgroups rest on fewer than {min_cell} persons.",
+                       "Puuttuvat ryhmät perustuvat alle {min_cell} henkilöön."),
+    "sub_variable": ("Characteristic", "Ominaisuus"), "sub_group": ("Subgroup", "Ryhmä"),
+    "sub_var_sex": ("Sex", "Sukupuoli"), "sub_var_age_band": ("Age", "Ikä"), "sub_var_language": ("Language", "Kieli"),
+    "sub_var_duration_band": ("Months unemployed at the start", "Työttömyyskuukausia aloittaessa"),
+    "sub_var_segment": ("Service line (segment)", "Palvelulinja (segmentti)"),
+    "sub_sex_F": ("Women", "Naiset"), "sub_sex_M": ("Men", "Miehet"),
+    "sub_language_fi": ("Finnish", "suomi"), "sub_language_sv": ("Swedish", "ruotsi"),
+    "sub_language_other": ("Other language", "muu kieli"),
+    "sub_months": ("{band} months", "{band} kuukautta"), "sub_segment_value": ("Segment {code}", "Segmentti {code}"),
+    "entry_month": ("Entry month", "Aloituskuukausi"),
+    "calendar_month": ("Calendar month", "Kalenterikuukausi"),
+    "plot_estimate_ci": ("estimate (95% CI)", "estimaatti (95 %:n lv.)"),
+    "plot_average": ("average", "keskiarvo"),
+    "synth_ratio_caption": ("Post/pre RMSPE ratios: {area} (line) against the placebo areas; placebos whose MSPE "
+                            "before the reform exceeds {k} times {area}'s (pale) are shown apart and left out of the "
+                            "good-fit p-value, as SCtools does (estimators.synth.poor_fit_ratio). The p-value is the "
+                            "treated area's rank among the ratios.",
+                            "RMSPE-suhteet (jälkeen/ennen): {area} (viiva) ja plasebo-alueet; plasebot, joiden MSPE "
+                            "ennen uudistusta on yli {k}-kertainen alueeseen {area} nähden (vaalea), näytetään "
+                            "erikseen ja jätetään hyvin sopivien p-arvon ulkopuolelle, kuten SCtools tekee "
+                            "(estimators.synth.poor_fit_ratio). p-arvo on uudistusalueen sija suhteiden joukossa."),
+    "synth_balance_caption": ("Predictor balance: {area}, its synthetic control and the mean of the donor areas "
+                              "before the reform",
+                              "Selittäjien tasapaino: {area}, sen synteettinen kontrolli ja vertailualueiden keskiarvo "
+                              "ennen uudistusta"),
+    "synth_balance_note": ("The synthetic control applies the donor weights; the donor mean weights every donor "
+                           "equally. Shares and rates in percent. The synthetic area is fitted to the monthly "
+                           "employment rates before the reform (with estimators.synth.predictors = \"structural\" "
+                           "also to the structure); rows it was not fitted to show how alike the areas are otherwise.",
+                           "Synteettinen kontrolli käyttää vertailualueiden painoja; keskiarvossa jokaisella "
+                           "vertailualueella on sama paino. Osuudet ja asteet prosentteina. Synteettinen alue "
+                           "sovitetaan kuukausittaisiin työllisyysasteisiin ennen uudistusta (asetuksella "
+                           "estimators.synth.predictors = \"structural\" myös rakenteeseen); muut rivit näyttävät, "
+                           "kuinka samankaltaisia alueet ovat muuten."),
+    "pred_head": ("Predictor", "Selittäjä"),
+    "pred_gap": ("Difference (area - synthetic)", "Erotus (alue - synteettinen)"),
+    "donor_mean": ("Donor mean", "Vertailualueiden keskiarvo"),
+    "pred_outcome_pre": ("Employment rate, all months before the reform (%)",
+                         "Työllisyysaste, kaikki kuukaudet ennen uudistusta (%)"),
+    "pred_outcome_year": ("Employment rate {year} (%)", "Työllisyysaste {year} (%)"),
+    "pred_log_persons": ("Job seekers (log)", "Työnhakijoita (log)"),
+    "pred_foreign_language_share": ("Foreign-language share (%)", "Vieraskielisten osuus (%)"),
+    "pred_tertiary_share": ("Tertiary education (%)", "Korkea-asteen koulutus (%)"),
+    "pred_basic_share": ("Basic education only (%)", "Vain perusaste (%)"),
+    "pred_long_term_share": ("Long-term job seekers (%)", "Pitkäaikaistyönhakijat (%)"),
     "rmspe_ratio": ("post/pre RMSPE ratio", "RMSPE-suhde (jälkeen/ennen)"),
     "plot_one_left_out": ("synthetic, one donor left out", "synteettinen, yksi lahjoittaja-alue pois"),
     "offer_result_01": ("01 hired", "01 palkattiin"),
@@ -1304,8 +1460,10 @@ _TRANSLATED = (
      rf"(?P<chi>{_NUM}), p = (?P<p>{_NUM})", "exp_pretrends"),
     (rf"the treated area's post/pre RMSPE ratio is among the largest \(p = (?P<p>{_NUM}); the smallest possible p "
      rf"with (?P<n>\d+) units is (?P<pmin>{_NUM})\)", "exp_in_space"),
-    (r"same, keeping placebos whose pre-period MSPE is at most (?P<k>\d+)x the treated area's", "exp_good_fit"),
-    (rf"\|ATT\| larger than the (?P<q>\d+)% quantile of \|placebo ATTs\| \((?P<v>{_NUM})\)", "exp_permutation"),
+    (r"same, keeping placebos whose pre-period MSPE is at most (?P<k>[\d.]+)x the treated area's", "exp_good_fit"),
+    (r"\|ATT\| larger than the (?P<q>\d+)% quantile of \|placebo ATTs\| \(the check value\)", "exp_permutation"),
+    (r"not applicable: the estimate is not significant \(its interval contains zero\), so there is no effect for a "
+     r"hidden confounder to explain away", "exp_not_significant"),
     (rf"every refit keeps the sign of the ATT \(range (?P<lo>{_NUM}) to (?P<hi>{_NUM})\)", "exp_leave_one_out"),
     (rf"a hidden confounder (?P<k>\S+) x as strong as the strongest observed covariate \((?P<cov>[^:]+): partial "
      rf"R2 (?P<r2d>{_NUM}) with the treatment, (?P<r2y>{_NUM}) with the outcome\) leaves the interval of the linear "
@@ -1368,8 +1526,12 @@ _TRANSLATIONS = {
     "exp_good_fit": ("same, keeping placebos whose pre-period MSPE is at most {k}x the treated area's",
                      "sama, mukana vain plasebot, joiden MSPE ennen uudistusta on enintään {k}-kertainen "
                      "uudistusalueeseen nähden"),
-    "exp_permutation": ("|ATT| larger than the {q}% quantile of |placebo ATTs| ({v})",
-                        "|ATT| on suurempi kuin plasebovaikutusten itseisarvojen {q} %:n kvantiili ({v})"),
+    "exp_permutation": ("|ATT| larger than the {q}% quantile of |placebo ATTs| (the check value)",
+                        "|ATT| on suurempi kuin plasebovaikutusten itseisarvojen {q} %:n kvantiili (tarkistuksen arvo)"),
+    "exp_not_significant": ("not applicable: the estimate is not significant (its interval contains zero), so there is "
+                            "no effect for a hidden confounder to explain away",
+                            "ei sovellu: estimaatti ei ole tilastollisesti merkitsevä (luottamusväli sisältää nollan), "
+                            "joten piilevällä sekoittajalla ei ole selitettävää vaikutusta"),
     "exp_leave_one_out": ("every refit keeps the sign of the ATT (range {lo} to {hi})",
                           "jokainen uudelleensovitus säilyttää vaikutuksen etumerkin (vaihteluväli {lo}…{hi})"),
     "exp_ovb": ("a hidden confounder {k} x as strong as the strongest observed covariate ({cov}: partial R2 {r2d} with "
@@ -1461,15 +1623,42 @@ _TRANSLATIONS = {
     "bal_mean_treated_after": ("Treated mean, matched", "Osallistujat, kaltaistettu ka."),
     "bal_mean_control_after": ("Matched comparison mean", "Kaltaistettu vertailu, ka."),
     "bal_smd_after": ("SMD after", "SMD jälkeen"), "bal_vr_after": ("Variance ratio after", "Varianssisuhde jälkeen"),
+    "bal_ks_before": ("KS before", "KS ennen"), "bal_ks_after": ("KS after", "KS jälkeen"),
+    "support_caption": ("{title}: sample sizes and common support", "{title}: otoskoot ja yhteinen tuki"),
+    "support_note": ("Rows are risk-set rows (a person can be a comparison row in several months). Without a comparison "
+                     "cell: treated rows whose exact-matching cell has no comparison row; off support: rows trimmed "
+                     "for a propensity score outside estimators.matching.trim; unmatched: rows without weight (a "
+                     "treated row beyond the caliper, a comparison row never chosen). ESS: Kish's effective sample "
+                     "size of the matching weights, (\u03a3w)\u00b2 / \u03a3w\u00b2.",
+                     "Rivit ovat riskijoukkorivejä (sama henkilö voi olla vertailurivinä useana kuukautena). Ei "
+                     "vertailusolua: osallistujarivit, joiden tarkan kaltaistuksen solussa ei ole vertailurivejä; "
+                     "tuen ulkopuolella: rivit, joiden kaltaistuspiste on asetuksen estimators.matching.trim "
+                     "ulkopuolella; kaltaistamatta: rivit ilman painoa (osallistujarivi kaliiperin ulkopuolella, "
+                     "vertailurivi, jota ei valittu). ESS: painojen efektiivinen otoskoko (Kish), "
+                     "(\u03a3w)\u00b2 / \u03a3w\u00b2."),
+    "support_all": ("All rows of the population", "Kaikki populaation rivit"),
+    "support_no_comparison_cell": ("Without a comparison cell", "Ei vertailusolua"),
+    "support_off_support": ("Off support (trimmed)", "Tuen ulkopuolella (rajattu)"),
+    "support_unmatched": ("Unmatched or unused", "Kaltaistamatta tai käyttämättä"),
+    "support_matched": ("Matched (weight > 0)", "Kaltaistettu (paino > 0)"),
+    "support_rows": ("Rows", "Rivejä"), "support_ess": ("ESS", "ESS"),
+    "grp_treated": ("Treated", "Osallistujat"), "grp_comparison": ("Comparison", "Vertailu"),
+    "overlap_all": ("All rows", "Kaikki rivit"),
+    "overlap_matched": ("Matched, weighted", "Kaltaistetut, painotettu"),
     "balance_caption": ("{title}: covariate balance before and after matching",
                         "{title}: taustamuuttujien tasapaino ennen kaltaistusta ja sen jälkeen"),
-    "balance_note": ("SMD: standardised mean difference (treated minus comparison, in pooled standard deviations "
-                     "before matching); |SMD| above 0.1 or a variance ratio outside [0.5, 2] is flagged on the first "
-                     "page. Shares are proportions (0.25 = 25%), earnings in EUR, history in months.",
-                     "SMD: standardoitu keskiarvojen erotus (osallistujat miinus vertailu, yhdistetyn keskihajonnan "
-                     "yksiköissä ennen kaltaistusta); |SMD| yli 0,1 tai varianssisuhde välin [0,5, 2] ulkopuolella "
-                     "nostetaan ensimmäiselle sivulle. Osuudet ovat suhdelukuja (0,25 = 25 %), ansiot euroina, "
-                     "työhistoria kuukausina."),
+    "balance_note": ("SMD: standardised mean difference (treated minus comparison, in standard deviations before "
+                     "matching: of the treated for the ATT, of the comparison group for the ATC, pooled for the ATE); "
+                     "KS: Kolmogorov-Smirnov statistic, the largest gap between the two groups' distribution "
+                     "functions (after matching under the matching weights; 0 = the same distribution). |SMD| above "
+                     "0.1 or a variance ratio outside [0.5, 2] is flagged on the first page. Shares are proportions "
+                     "(0.25 = 25%), earnings in EUR, history in months.",
+                     "SMD: standardoitu keskiarvojen erotus (osallistujat miinus vertailu, keskihajonnan yksiköissä "
+                     "ennen kaltaistusta: osallistujien ATT:lle, vertailuryhmän ATC:lle, yhdistetty ATE:lle); KS: "
+                     "Kolmogorovin-Smirnovin tunnusluku, ryhmien kertymäfunktioiden suurin ero (kaltaistuksen "
+                     "jälkeen kaltaistuspainoin; 0 = sama jakauma). |SMD| yli 0,1 tai varianssisuhde välin [0,5, 2] "
+                     "ulkopuolella nostetaan ensimmäiselle sivulle. Osuudet ovat suhdelukuja (0,25 = 25 %), ansiot "
+                     "euroina, työhistoria kuukausina."),
     "n_controls_used_head": ("Comparison used", "Vertailuhenkilöitä käytetty"), "when_head": ("Measured", "Mitattu"),
     "headline_caption": ("Headline effects on open-market employment", "Keskeiset vaikutukset avoimille "
                          "työmarkkinoille sijoittumiseen"),
@@ -1549,11 +1738,19 @@ def _fi_number(s: str) -> str:
     return s.replace(".", ",").replace("-", "\u2212") if __import__("re").fullmatch(r"-?\d+\.\d+|-\d+", s) else s
 
 
-def translate(s: str, lang: str) -> str:
+#: Placeholders of the texts above that hold a value in the outcome's units (an effect, its
+#: interval ends); :func:`translate` formats them with ``value`` when one is given.
+_VALUE_GROUPS = frozenset({"e", "lo", "hi", "est", "adj"})
+
+
+def translate(s: str, lang: str, value: Callable[[float], str] | None = None) -> str:
     """A text made in English below the report layer (a check's name or expectation, a design's estimand,
-    a disclosure note), in ``lang``; numbers in the language's format. Unknown texts come back as they are."""
+    a disclosure note), in ``lang``; numbers in the language's format. Unknown texts come back as they are.
+
+    ``value`` formats the numbers that are in the outcome's units (e.g. an effect as percentage
+    points), so that a text shows them in the unit of the table it stands in (also in English)."""
     s = str(s)
-    if lang == "en":
+    if lang == "en" and value is None:
         return s
     if s.startswith("municipal tax base: "):  # outcomes.tax joins its notes
         return text("tax_note", lang, notes="; ".join(translate(x, lang) for x in
@@ -1562,6 +1759,9 @@ def translate(s: str, lang: str) -> str:
         m = rx.match(s)
         if m:
             kw = {k: (_fi_number(v) if lang == "fi" else v) for k, v in m.groupdict(default="").items()}
+            if value is not None:
+                kw.update({k: value(float(v)) for k, v in m.groupdict(default="").items()
+                           if k in _VALUE_GROUPS and v not in ("", "-", ".")})
             if "cov" in kw:
                 kw["cov"] = covariate_label(kw["cov"], lang)
             if key == "chk_did_pretrends" and kw.get("a"):

@@ -150,7 +150,7 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
     ``info`` (:class:`impact.study.runner.RunInfo`) holds the run's register facts (folder, rows,
     extraction date, outcome definitions and exclusions).
     """
-    from impact.study import sections
+    from impact.study import closing, sections
     from impact.study.analyses import ANALYSES
     from impact.study.headline import headline
     from impact.study.truth import truth_notices
@@ -172,9 +172,11 @@ def build_document(cfg: Any, info: Any, population: Disclosed, results: list[Dis
     if page.cost_tables:
         body.append(ReportSection(key="cost", title=text("cost", lang), paragraphs=[text("cost_text", lang)],
                                   tables=page.cost_tables))
+    synthetic = info.synthetic or (Path(info.registers_dir) / "truth").is_dir()
+    body += [s for s in (closing.limitations_section(cfg, results, lang, synthetic),
+                         closing.references_section(cfg, results, lang)) if s is not None]
     appendix = [sections.outcome_appendix(info, lang), sections.disclosure_appendix(cfg, lang),
                 sections.repro_appendix(cfg, lang)]
-    synthetic = info.synthetic or (Path(info.registers_dir) / "truth").is_dir()
     sub = cfg.study.name + (" · " + text("synthetic_data", lang) if synthetic else "") + \
         " · " + text("phase", lang, phase=cfg.study.phase)
     footer = f"impact · {cfg.study.name} · {text('footer_config', lang)} {cfg.hash[:12]} · " \

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from impact.report.render import FORMATTERS
 from impact.report.wording import label, text
 from impact.study.context import AnalysisResult, Notice, TruthRequest
 
@@ -122,7 +123,9 @@ def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
         n_all = int(((e["analysis"] == an) & (e["_family"] == outcome)).sum())
         hs = [("" if h != h else f"{int(h)}") for h in g["horizon"]]
         r = g.iloc[0]
-        num = lambda x: f"{x:.4g}".replace(".", "," if lang == "fi" else ".")  # noqa: E731
+        # in the unit of the effect tables: shares as percentage points, money in euros
+        kind = "pp" if str(outcome).startswith("employ") else "num0" if str(outcome).startswith("earnings") else "num3"
+        num = lambda x: FORMATTERS[kind](x, lang)  # noqa: E731
         out.append(Notice(text("truth_miss", lang, analysis=label(an, lang), outcome=label(outcome, lang), k=len(g),
                                n=n_all, horizons=", ".join(h for h in hs if h) or text("overall", lang),
                                estimate=num(r["estimate"]), lo=num(r["ci_lower"]), hi=num(r["ci_upper"]),

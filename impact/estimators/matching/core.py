@@ -34,7 +34,7 @@ from impact.errors import DesignError, EstimationError
 from impact.estimators.inference import normal_ci, p_value, z_critical
 from impact.estimators.matching import nn
 from impact.estimators.matching._input import Prepared, numeric_column, prepare, to_polars
-from impact.estimators.matching.balance import balance_table
+from impact.estimators.matching.balance import balance_table, effective_sample_size
 from impact.estimators.matching.propensity import PropensityModel, fit_propensity
 from impact.estimators.matching.results import MatchingResults
 from impact.estimators.matching.support import check_overlap, overlap_summary, trim_mask
@@ -665,13 +665,20 @@ def match(
     }
     full_w = np.zeros(n_all)
     full_w[keep] = w
+    ess = effective_sample_size(w, d)
+    # cobalt's "sample sizes": rows before trimming, trimmed off the score's support, left without
+    # weight (unmatched focal units, unused comparison units), carrying weight, and the weights' ESS
+    sizes = pd.DataFrame({"group": ["treated", "control"], "all": [int(prep.d.sum()), int((~prep.d).sum())],
+                          "off_support": [int((prep.d & ~keep).sum()), int((~prep.d & ~keep).sum())],
+                          "unmatched": [int((d & ~carried).sum()), int((~d & ~carried).sum())],
+                          "matched": [int((d & carried).sum()), int((~d & carried).sum())], "ess": list(ess)})
     res = MatchingResults(
         estimates=tidy_estimates(est, level),
         method=f"nearest-neighbour matching ({info['distance']}, k={k}, {'with' if replace else 'without'} replacement)",
         level=level, notes=notes, info=info, balance=bal,
         overlap=overlap_summary(score, d, order if method == "propensity" else None) if score is not None else None,
         score=full_score, treated=prep.d, weights=full_w, propensity=ps, matches=fit,
-        estimand_note=ESTIMAND_NOTES[estimand], extra={"trim": trim_info, **boot_info},
+        estimand_note=ESTIMAND_NOTES[estimand], extra={"trim": trim_info, **boot_info}, sample_sizes=sizes,
     )
     return res
 

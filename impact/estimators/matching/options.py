@@ -42,6 +42,10 @@ class MatchingOptions:
                                                "cell (a reproducible random sample; for very large registers).",
                                                kind="int", lo=1, hi=100_000, applies=MATCHING)
 
+    subgroups: bool = option(True, "Effects by sex, age band, language, months unemployed and service line "
+                             "(doubly robust scores, cross-fitted boosting nuisances; adds about a minute on large "
+                             "registers).", kind="bool", applies=("matching",))
+
     def check(self, path: str) -> None:
         if self.trim is not None and not (0 <= self.trim[0] < self.trim[1] <= 1):
             raise ConfigError(f"{path}.trim = {list(self.trim)} is not allowed: expected two numbers "

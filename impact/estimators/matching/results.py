@@ -22,6 +22,9 @@ class MatchingResults(EstimationResults):
     ``overlap`` the score distribution by group, ``score`` the propensity score of every
     row of the estimation sample (NaN for trimmed rows; None for Mahalanobis matching
     without a score), ``weights`` the implied weight of every row (0 = unused).
+    ``sample_sizes`` (cobalt's sample sizes, one row per group): rows ``all``, ``off_support``
+    (trimmed), ``unmatched`` (no weight), ``matched`` (weight > 0) and ``ess``, Kish's effective
+    sample size of the weights.
     """
 
     balance: pd.DataFrame | None = None
@@ -33,6 +36,7 @@ class MatchingResults(EstimationResults):
     matches: Any = None
     estimand_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    sample_sizes: pd.DataFrame | None = None
 
     def summary(self) -> str:
         parts = [super().summary()]

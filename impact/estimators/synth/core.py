@@ -44,6 +44,19 @@ class PlaceboResults:
         g = self.gaps[~self.gaps["treated"]]
         return g[g["time"] >= self.treatment_time].groupby("unit", sort=False)["gap"].mean()
 
+    def poor_fit(self, max_pre_mspe_ratio: float = 5.0) -> pd.Series:
+        """Per row of ``ratios``: a placebo whose pre-period MSPE exceeds ``max_pre_mspe_ratio``
+        times the treated unit's (never the treated unit itself)."""
+        tr = float(self.ratios.loc[self.ratios["treated"], "pre_mspe"].iloc[0])
+        return (~self.ratios["treated"]) & (self.ratios["pre_mspe"] > max_pre_mspe_ratio * tr)
+
+    def pre_fit_filter(self, max_pre_mspe_ratio: float = 5.0) -> tuple[int, float]:
+        """(units kept, p-value) of the in-space test without the placebos of :meth:`poor_fit`
+        (Abadie, Diamond and Hainmueller 2010; SCtools' ``mspe.limit``): ``p = rank / kept``."""
+        r = self.ratios[~self.poor_fit(max_pre_mspe_ratio)]
+        ratio_t = float(r.loc[r["treated"], "ratio"].iloc[0])
+        return len(r), float((r["ratio"] >= ratio_t).sum() / len(r))
+
     def band(self, level: float = 0.90, max_pre_mspe_ratio: float | None = None) -> pd.DataFrame:
         """Pointwise placebo band: quantiles of the donors' placebo gaps by period."""
         g = self.gaps[~self.gaps["treated"]]
@@ -102,6 +115,32 @@ class SynthResults(EstimationResults):
         if p.empty:
             raise DesignError(f"no post-treatment periods in the window {start!r}-{end!r}")
         return float(p["gap"].mean())
+
+    def balance_table(self, covariates: pd.DataFrame | None = None, period: Any = None) -> pd.DataFrame:
+        """Predictor balance as ``Synth::synth.tab`` shows it: the treated unit, its synthetic
+        control (donor weights applied) and the unweighted donor mean.
+
+        Rows: the pre-treatment outcome averaged over all pre periods (``predictor`` "outcome_pre")
+        and over each group of ``period(time)`` (e.g. the calendar year; ``"outcome_pre_<group>"``),
+        then each column of ``covariates`` (one row per unit, indexed by unit; "covariate_<name>").
+        The estimand of each row is the difference treated - synthetic that the weights were
+        chosen to make small (``gap``)."""
+        panel, dcols = self._panel, self._donor_cols
+        pre = panel.times < self.treatment_time
+        Y = panel.Y[pre]
+        w = self.weights.reindex(panel.units[dcols]).to_numpy()
+        tr, syn, don = Y[:, 0], Y[:, dcols] @ w, Y[:, dcols].mean(axis=1)
+        groups = [("outcome_pre", np.ones(len(tr), bool))]
+        if period is not None:
+            lab = np.array([str(period(t)) for t in panel.times[pre]], dtype=object)
+            groups += [(f"outcome_pre_{g}", lab == g) for g in dict.fromkeys(lab)]
+        rows = [(k, tr[m].mean(), syn[m].mean(), don[m].mean()) for k, m in groups]  # a handful of periods
+        if covariates is not None and len(covariates.columns):
+            c = covariates.reindex([panel.units[0], *panel.units[dcols]]).to_numpy(float)
+            rows += list(zip([f"covariate_{n}" for n in covariates.columns], c[0], w @ c[1:], c[1:].mean(axis=0)))
+        out = pd.DataFrame(rows, columns=["predictor", "treated", "synthetic", "donor_mean"])
+        out["gap"] = out["treated"] - out["synthetic"]
+        return out
 
     @property
     def post_rmspe(self) -> float:

@@ -25,6 +25,10 @@ class SynthOptions:
                            "p-value and the interval).", kind="bool", applies=SYNTH)
     in_time_placebo: bool = option(True, "In-time placebo: pretend the reform came 12 months earlier (needs 24 "
                                    "months before the reform).", kind="bool", applies=SYNTH)
+    poor_fit_ratio: float = option(5.0, "Placebo areas whose pre-reform MSPE exceeds this many times the reformed "
+                                   "area's are shown apart in the RMSPE-ratio histogram and left out of the "
+                                   "good-fit placebo p-value (Abadie et al. 2010; SCtools' mspe.limit).",
+                                   kind="float", lo=1.0, hi=1000.0, applies=SYNTH)
     leave_one_out: bool = option(False, "Refit leaving out each donor with positive weight in turn.", kind="bool",
                                  applies=SYNTH)
     compare: tuple[str, ...] = option(COMPARE, "Estimators reported beside the synthetic control on the same area "

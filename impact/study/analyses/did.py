@@ -31,7 +31,7 @@ from impact.errors import DesignError
 from impact.months import month_label
 from impact.report.render import ReportSection
 from impact.report.wording import label, text
-from impact.study.analyses import honest, robustness
+from impact.study.analyses import did_aggregate, honest, robustness
 from impact.study.analyses.effects import estimates_publication, per_row_members, persons_frame
 from impact.study.analyses.matching import population_services, treated_services
 from impact.study.context import AnalysisResult, FigureSpec, Notice, StudyContext, TruthRequest
@@ -214,12 +214,16 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
                                       if c in tidy]]
     tables = {"did_event_study": estimates_publication("did_event_study", ev, per_row_members(
         ev.assign(horizon=ev["horizon"].astype(float)), ["analysis", "outcome", "horizon"], persons))}
+    with ctx.step("did: group and calendar aggregations"):
+        at, afig = did_aggregate.run(res, used, post, lang)
+    tables.update(at)
     with ctx.step("did: robustness checks"):
         rt, checks = robustness.did_checks(ctx, "did", res, ov, d, keys, opts, persons, min_e=-pre)
     tables.update(rt)
     hfig, hfacts = _honest(o, agg, lambda: did.att_gt(d, **keys, anticipation=o.anticipation, base_period="universal",
                                                          **opts).aggregate("dynamic", min_e=-pre, max_e=post),
                                post, persons, tables, notices, lang)
+    hfig = [*afig, *hfig]
     facts = DidFacts(design="risk_set", service_type=st, pre=pre, post=post, cohorts=(g0, g1), left_out=tuple(small),
                      covariates=tuple(covs), not_adjusted=tuple(not_adjusted), controls_per_treated=k, pretest=pretest,
                      twfe_note=twfe_note, adjust=tuple(cfg.design.covariates), honest=hfacts)
@@ -365,6 +369,7 @@ def write(res, page) -> None:
         sub.paragraphs.append(f.twfe_note)
     honest.write(res, page, sub)
     sub.tables += effect_tables(res.estimates, page, analysis="did_overall")
+    did_aggregate.write(res, page, sub)
     sub.tables.append(page.flow_table(res.flows["did"], text("flow_caption_did", lang)))
     sub.figures += page.figures_of(res)
     sub.warnings += [n.text for n in res.notices]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,10 +21,9 @@ from impact.designs.dynamic import RiskSetDesign, risk_set_design
 from impact.designs.population import FlowBuilder
 from impact.estimators.matching.design import match_design
 from impact.months import pl_month_index
-from impact.report.disclosure import CELL, Group, Publication
 from impact.report.render import ReportSection
 from impact.report.wording import covariate_label, label, text, translate
-from impact.study.analyses import robustness
+from impact.study.analyses import balance, robustness, subgroups
 from impact.study.analyses.effects import (cost_publication, earnings_payers, estimates_publication, label_outcome,
                                            per_row_members, persons_frame)
 from impact.study.context import AnalysisResult, FigureSpec, Notice, StudyContext, TruthRequest
@@ -45,6 +43,7 @@ class MatchingFacts:
     k: int
     method: str
     sectors: tuple[int, ...] | None = None
+    subgroups: dict | None = None  # outcome, horizon and equal-effect tests of the subgroup table
 
 
 def treated_services(ctx: StudyContext, sectors: tuple[int, ...] | None = None) -> pl.DataFrame:
@@ -79,8 +78,9 @@ def build_design(ctx: StudyContext, services: pl.DataFrame) -> RiskSetDesign:
 
 
 def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[str], flow: FlowBuilder,
-                    estimand: str = "ATT") -> tuple[pl.DataFrame, list[str]]:
-    """The design rows the population allows, without treated rows that lost their comparison rows."""
+                    estimand: str = "ATT", lost: list | None = None) -> tuple[pl.DataFrame, list[str]]:
+    """The design rows the population allows, without treated rows that lost their comparison rows
+    (appended to ``lost`` when given: the common-support loss of the exact cells)."""
     seg = ctx.spells.select("spell_id", pl.col("segment").alias("_segment"))
     d = design.data.with_row_index("_rid").join(seg, on="spell_id", how="left")
     tr = pl.col("treated") > 0
@@ -92,7 +92,10 @@ def restrict_design(ctx: StudyContext, design: RiskSetDesign, extra_exact: list[
     # treated rows need comparison rows in their cell; for an effect on the comparison persons (ATC, ATE)
     # comparison rows need treated rows in theirs too (the design keeps no cell without both for the ATT)
     keep_ctl = pl.lit(True) if estimand == "ATT" else pl.col("_nt") > 0
-    d = d.join(cells, on=exact, how="left").filter(pl.when(tr).then(pl.col("_nc") > 0).otherwise(keep_ctl))
+    d = d.join(cells, on=exact, how="left")
+    if lost is not None:
+        lost.append(d.filter(tr & (pl.col("_nc") == 0)).select("person_id"))
+    d = d.filter(pl.when(tr).then(pl.col("_nc") > 0).otherwise(keep_ctl))
     d = d.drop("_nc", "_nt")
     flow.add("flow_with_comparison", d.filter(tr))
     return d, exact
@@ -115,7 +118,8 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
         design = build_design(ctx, services if restricted else ctx.services)
         covs = cfg.design.matching_columns(design.covariates)
         extra = cfg.design.exact_columns(design.data.columns)
-        data, exact = restrict_design(ctx, design, extra, flow, opts.estimand)
+        lost: list = []
+        data, exact = restrict_design(ctx, design, extra, flow, opts.estimand, lost)
     covs = [c for c in covs if data[c].n_unique() > 1]  # the population can make a covariate constant
     ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
             "comparison rows")
@@ -142,14 +146,15 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
                 analysis=pl.lit(analysis), outcome=pl.lit(str(o)), horizon=pl.lit(str(h))))
     with ctx.step(f"{key}: payers behind the earnings estimates"):
         payers = earnings_payers(ctx, pl.concat(rows)) if rows else None
-    tables = {f"{key}_balance": balance_publication(f"{key}_balance", res, data, used)}
+    tables = {f"{key}_balance": balance.balance_publication(f"{key}_balance", res, used),
+              f"{key}_support": balance.support_publication(f"{key}_support", res, data, lost[0] if lost else None)}
     figures = [FigureSpec(f"{key}_love_plot", text("love_caption", lang, title=title), f"{key}_balance",
-                          partial(_draw_love, lang=lang))]
+                          partial(balance.draw_love, lang=lang))]
     if res.score is not None:
-        tables[f"{key}_overlap"] = overlap_publication(f"{key}_overlap", res, data)
+        tables[f"{key}_overlap"] = balance.overlap_publication(f"{key}_overlap", res, data)
         figures.append(FigureSpec(f"{key}_overlap", text("overlap_caption", lang, title=title,
                                                           min_cell=ctx.rules.min_cell), f"{key}_overlap",
-                                  partial(_draw_overlap, lang=lang)))
+                                  partial(balance.draw_overlap, lang=lang)))
     tables[f"{key}_cost"] = cost_publication(f"{key}_cost", analysis, est, pop_services)
     notices = []
     bal = res.balance
@@ -169,77 +174,22 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     if chk is not None:
         tables.update(chk[0])
         checks = (chk[1],)
+    sub_info = None
+    if sectors is None and opts.subgroups:  # the sector contrast's groups are subgroups already
+        emp = [o for o in design.outcomes if o.startswith("employed_h")]
+        outcome = max(emp, key=lambda o: design.horizons[o])
+        with ctx.step(f"{key}: effects by subgroup (doubly robust, {subgroups.FOLDS} folds)"):
+            st, sub_info = subgroups.run(ctx, data, outcome, float(design.horizons[outcome]), covs, exact, key)
+        tables.update(st)
     truth_keys = treated_p.select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month")).unique()
     facts = MatchingFacts(key=key, analysis=analysis, title=title, service_type=cfg.treatment.service_type,
                           estimand=design.estimand, exact=tuple(exact), covariates=tuple(covs), k=opts.k,
-                          method=opts.method, sectors=sectors)
+                          method=opts.method, sectors=sectors, subgroups=sub_info)
     truth = TruthRequest("matching", truth_keys, (analysis,), {"service_type": cfg.treatment.service_type,
                                                                "estimand": opts.estimand})
     return AnalysisResult(name=key, estimates=estimates_publication(f"estimates_{key}", est, members, payers),
                           tables=tables, figures=tuple(figures), flows=(flow.build(),), notices=tuple(notices),
                           truth=(truth,), facts=facts, checks=checks)
-
-
-def balance_publication(name: str, res: Any, data: pl.DataFrame, used: pl.DataFrame) -> Publication:
-    """The balance table; a binary covariate's row also needs min_cell persons with and without it in
-    each group (its mean would otherwise count them)."""
-    bal = res.balance.copy()
-    counts = []
-    for grp, sel in (("treated", pl.col("_t")), ("controls", ~pl.col("_t"))):
-        g = used.filter(sel)
-        counts.append(pl.DataFrame({"covariate": bal["covariate"].astype(str).tolist(), "part": grp,
-                                    "n": g["person_id"].n_unique()}))
-        for c in bal["covariate"]:  # a few dozen covariates
-            if c in g.columns and set(g[c].drop_nulls().unique().to_list()) <= {0, 1, 0.0, 1.0}:
-                yes = g.filter(pl.col(c) == 1)["person_id"].n_unique()
-                no = g.filter(pl.col(c) == 0)["person_id"].n_unique()
-                counts.append(pl.DataFrame({"covariate": [c, c], "part": [f"{grp}_1", f"{grp}_0"], "n": [yes, no]}))
-            else:
-                counts.append(pl.DataFrame({"covariate": [c, c], "part": [f"{grp}_1", f"{grp}_0"],
-                                            "n": [g["person_id"].n_unique()] * 2}))
-    pc = pl.concat(counts, how="vertical_relaxed")
-    pc = pl.concat([pc, pc.filter(pl.col("part") == "treated").with_columns(pl.lit(CELL).alias("part"))])
-    cols = tuple(c for c in bal.columns if c != "covariate")
-    return Publication(name=name, frame=bal, slices=("covariate",), part_counts=pc,
-                       groups=(Group(cols, parts=("treated", "controls", "treated_1", "treated_0", "controls_1",
-                                                  "controls_0")),))
-
-
-def overlap_publication(name: str, res: Any, data: pl.DataFrame, bins: int = 30) -> Publication:
-    """Propensity-score histogram by group: bins in distinct persons, each bin a cell of a one-way
-    table whose total is the group (so a suppressed bin cannot be recovered)."""
-    score = np.asarray(res.score, float)
-    ok = np.isfinite(score)
-    grp = np.where(np.asarray(res.treated) > 0, "treated", "control")
-    edges = np.linspace(score[ok].min(), score[ok].max(), bins + 1) if ok.any() else np.array([0.0, 1.0])
-    b = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, bins - 1)
-    d = pl.DataFrame({"group": grp[ok], "bin": b[ok].astype(str), "person_id": data["person_id"].to_numpy()[ok]})
-    rows = d.group_by("group", "bin").agg(n=pl.len()).with_columns(pl.col("bin").cast(pl.Int64)).sort("group", "bin")
-    tot = d.group_by("group").agg(n=pl.len()).with_columns(bin=pl.lit(None, pl.Int64))
-    f = pl.concat([rows, tot.select(rows.columns)]).to_pandas()
-    f["left"] = [edges[int(x)] if x == x else np.nan for x in f["bin"]]
-    f["right"] = [edges[int(x) + 1] if x == x else np.nan for x in f["bin"]]
-    size = f.groupby("group")["n"].transform(lambda s: s.iloc[-1])
-    f["density"] = f["n"] / size / (f["right"] - f["left"])
-    f["bin"] = f["bin"].map(lambda x: "Total" if x != x else str(int(x)))
-    members = pl.concat([d.select("group", "bin", pl.lit(CELL).alias("part"), "person_id"),
-                         d.select("group", pl.lit("Total").alias("bin"), pl.lit(CELL).alias("part"), "person_id")])
-    return Publication(name=name, frame=f, dims=("bin",), slices=("group",), count="n", members=members.unique(),
-                       keep=("left", "right"))
-
-
-def _draw_love(df: pd.DataFrame, lang: str):
-    from impact.estimators.matching.balance import love_plot_data
-
-    d = love_plot_data(df.dropna(subset=["smd_after"]))
-    d["covariate"] = d["covariate"].map(lambda c: covariate_label(c, lang))
-    return plots.dot_plot(d, y="covariate", x="abs_smd", hue="stage", reference=0.1,
-                          xlabel=text("abs_smd", lang))
-
-
-def _draw_overlap(df: pd.DataFrame, lang: str):
-    d = df[df["bin"] != "Total"].dropna(subset=["density"])
-    return plots.binned_histogram(d, xlabel=text("propensity_score", lang))
 
 
 def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
@@ -290,23 +240,6 @@ def effects_figure(d, page, name: str, caption_key: str = "effects_caption", ana
                                                                        if has_truth else ""))
 
 
-def balance_table(d, page, title: str):
-    """Covariate balance as cobalt/tebalance show it: group means and SMD before and after matching,
-    variance ratio after (continuous covariates), readable labels; flags beyond |SMD| 0.1 or VR
-    outside [0.5, 2]."""
-    lang = page.lang
-    f = d.frame.assign(label=d.frame["covariate"].map(lambda c: covariate_label(c, lang)))
-    cols = [("label", text("covariate_head", lang), "text"),
-            ("mean_treated_before", text("bal_mean_treated_before", lang), "num2"),
-            ("mean_control_before", text("bal_mean_control_before", lang), "num2"),
-            ("smd_before", text("bal_smd_before", lang), "num3"),
-            ("mean_treated_after", text("bal_mean_treated_after", lang), "num2"),
-            ("mean_control_after", text("bal_mean_control_after", lang), "num2"),
-            ("smd_after", text("bal_smd_after", lang), "num3"), ("vr_after", text("bal_vr_after", lang), "num2")]
-    return page.table(d, cols, text("balance_caption", lang, title=title), frame=f,
-                      notes=[text("balance_note", lang)], name=d.name)
-
-
 def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
     """The subsection of one matching analysis (also used by the sector contrast for each group)."""
     lang = page.lang
@@ -326,10 +259,16 @@ def write_group(res, page, f: MatchingFacts, sec: ReportSection) -> None:
         sub.figures.append(fig)
     sub.tables.append(page.flow_table(res.flows[f.key], text("flow_caption_matching", lang, title=f.title)))
     if f"{f.key}_balance" in res.tables:
-        sub.tables.append(balance_table(res.tables[f"{f.key}_balance"], page, f.title))
+        sub.tables.append(balance.balance_table(res.tables[f"{f.key}_balance"], page, f.title))
+    if f"{f.key}_support" in res.tables:
+        sub.tables.append(balance.support_table(res.tables[f"{f.key}_support"], page, f.title))
     sub.figures += page.figures_of(res, prefix=f.key)
     sub.warnings += [n.text for n in res.notices if n.text.startswith(f.title)]
     sec.subsections.append(sub)
+    if f.subgroups is not None:
+        who = ReportSection(key=f"{f.key}-subgroups", title=text("sub_title", lang))
+        subgroups.write(res, page, who, f.key, f.subgroups)
+        sec.subsections.append(who)
 
 
 def write(res, page) -> None:

@@ -3,13 +3,18 @@
 Matching: the headline matching estimate itself re-estimated on altered data (placebo treatment
 permuted within the exact cells, random common cause, data subset; seeded) and the
 hidden-confounder bounds (:func:`impact.estimators.refute.refute_design`). DiD: the pre-trend test over the event window and the placebo in
-time. Synthetic control: in-space and in-time placebos and leave-one-out. Every failed check
-goes to the first page's warnings box, a borderline one (p between 0.05 and 0.10) too.
+time. Synthetic control: in-space and in-time placebos and leave-one-out.
+
+Each row gets one verdict (:func:`verdict`): passed, failed, borderline (a test's p-value between
+the configured ``report.alpha`` and 0.10) or not applicable (the hidden-confounder bound of an
+estimate that is not significant). Every failed and every borderline check goes to the first
+page's warnings box.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,8 +35,9 @@ MAX_ROWS = 30_000
 #: the study's design rows) and the seed of their draws.
 MATCHING_SIMULATIONS = 3
 SEED = 0
-#: A check whose p-value lies in [0.05, 0.10) is borderline.
-BORDERLINE = (0.05, 0.10)
+#: A check whose p-value lies between ``report.alpha`` and this is borderline.
+BORDERLINE_UPPER = 0.10
+VERDICTS = ("pass", "borderline", "fail", "na")
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ def refutation_sample(data: pl.DataFrame, outcome: str, covariates: list[str], m
 
 def _publication(name: str, tab: pd.DataFrame, persons: pl.DataFrame) -> Publication:
     tab = tab.reset_index(drop=True)
+    if "p_value" not in tab:
+        tab["p_value"] = np.nan
     tab.insert(0, "row", np.arange(len(tab)))
     return Publication(name=name, frame=tab, slices=("row",), members=per_row_members(tab, ["row"], persons),
                        groups=(Group(tuple(c for c in tab.columns if c not in ("row", "check", "expectation",
@@ -112,13 +120,14 @@ def matching_checks(ctx: StudyContext, design: Any, data: pl.DataFrame, covariat
     title = text("robustness_matching_title", ctx.lang, title=title)
     try:
         r = refute_design(design, outcome, data=data, covariates=covariates, exact=exact,
-                          n_simulations=MATCHING_SIMULATIONS, seed=SEED, **kw)
+                          n_simulations=MATCHING_SIMULATIONS, seed=SEED, level=1 - ctx.cfg.report.alpha, **kw)
     except Exception as exc:  # noqa: BLE001 - one failing refuter must not sink the report
         return {}, Checks("matching", key, title, error=f"{type(exc).__name__}: {exc}")
     tab = r.table.copy()
     tab["std_error"] = r.std_error
-    tables = {key: _publication(key, tab[["check", "estimate", "std_error", "refuted", "passed", "expectation"]].round(
-        {"estimate": 8, "std_error": 8, "refuted": 8}), persons)}
+    cols = ["check", "estimate", "std_error", "refuted", "p_value", "passed", "expectation"]
+    tables = {key: _publication(key, tab.reindex(columns=cols).round(
+        {"estimate": 8, "std_error": 8, "refuted": 8, "p_value": 8}), persons)}
     sens = r.sensitivity
     if sens is not None and len(sens):
         tables[f"{analysis}_sensitivity"] = _publication(f"{analysis}_sensitivity", sens.copy(), persons)
@@ -135,10 +144,11 @@ def did_checks(ctx: StudyContext, analysis: str, res: Any, overall: Any, panel: 
     from impact.estimators.refute import did_checks as pretrend, did_placebo_in_time
 
     key = f"{analysis}_robustness"
-    rows = [pretrend(res, min_e=min_e)]
+    level = 1 - ctx.cfg.report.alpha
+    rows = [pretrend(res, level=level, min_e=min_e)]
     err = None
     try:
-        pit = did_placebo_in_time(panel, **keys, shift=3, **opts)
+        pit = did_placebo_in_time(panel, **keys, shift=3, **{"level": level, **opts})
     except Exception as exc:  # noqa: BLE001 - a refuter that cannot run is reported, not fatal
         pit, err = None, f"{type(exc).__name__}: {exc}"
     if pit is not None:
@@ -146,7 +156,7 @@ def did_checks(ctx: StudyContext, analysis: str, res: Any, overall: Any, panel: 
     tab = pd.concat(rows, ignore_index=True)
     tab["estimate"] = float(overall.estimate)
     tab["std_error"] = np.nan
-    tab = tab[["check", "estimate", "std_error", "refuted", "passed", "expectation"]]
+    tab = tab.reindex(columns=["check", "estimate", "std_error", "refuted", "p_value", "passed", "expectation"])
     return ({key: _publication(key, tab, persons)},
             Checks("did", key, text("robustness_did_title", ctx.lang),
                    info={"placebo_in_time": pit is not None, "placebo_error": err, "estimate": float(overall.estimate)}))
@@ -168,9 +178,10 @@ def synth_checks(ctx: StudyContext, res: Any, placebo: Any, loo: Any, in_time: b
                 it = res.in_time_placebo(tp)
             except Exception as exc:  # noqa: BLE001 - reported in the section
                 err = f"{type(exc).__name__}: {exc}"
-    tab = checks(res, placebo, it, loo, time_label=lambda m: month_label(int(m)))
+    tab = checks(res, placebo, it, loo, level=1 - ctx.cfg.report.alpha, time_label=lambda m: month_label(int(m)),
+                 max_pre_mspe_ratio=ctx.cfg.estimator("synth").poor_fit_ratio)
     tab["std_error"] = np.nan
-    tab = tab[["check", "estimate", "std_error", "refuted", "passed", "expectation"]]
+    tab = tab.reindex(columns=["check", "estimate", "std_error", "refuted", "p_value", "passed", "expectation"])
     return ({key: _publication(key, tab, persons)},
             Checks("synth", key, text("robustness_synth_title", ctx.lang, area=area),
                    info={"estimate": float(res.att()), "in_time_error": err}))
@@ -181,31 +192,36 @@ def synth_checks(ctx: StudyContext, res: Any, placebo: Any, loo: Any, in_time: b
 # ---------------------------------------------------------------------------------------
 
 
-def _p_value(check: str, refuted: float) -> float | None:
-    """The p-value a check row carries (placebo ranks, pre-trend tests), else None."""
-    if check.startswith("in-space placebo"):
-        return float(refuted)
-    return None
+def verdict(row: dict, alpha: float) -> str:
+    """One check's verdict: "na" when it does not apply (``passed`` missing), "borderline" when its
+    test's p-value lies strictly between ``alpha`` and :data:`BORDERLINE_UPPER` (a placebo that
+    barely fails to stand out, a pre-trend test that barely passes), else "pass" or "fail"."""
+    ok = row.get("passed")
+    if ok is None or ok != ok:
+        return "na"
+    p = row.get("p_value")
+    if p is not None and p == p and alpha < float(p) < BORDERLINE_UPPER:
+        return "borderline"
+    return "pass" if bool(ok) else "fail"
 
 
-def notices(tab: pd.DataFrame, title: str, lang: str) -> list[Notice]:
-    """A warning for every failed check and a borderline notice for a p-value in [0.05, 0.10)."""
+def notices(tab: pd.DataFrame, title: str, lang: str, alpha: float) -> list[Notice]:
+    """A warning for every failed check and a borderline notice for every borderline one."""
     out = []
     for r in tab.to_dict("records"):
-        if r.get("passed") is None or r["passed"] != r["passed"]:
-            continue
-        if not bool(r["passed"]):
+        v = verdict(r, alpha)
+        if v == "fail":
             out.append(Notice(text("check_failed", lang, title=title, check=translate(r["check"], lang))))
-        else:
-            p = _p_value(str(r["check"]), r.get("refuted"))
-            if p is not None and BORDERLINE[0] <= p < BORDERLINE[1]:
-                out.append(Notice(text("check_borderline", lang, title=title, check=translate(r["check"], lang),
-                                       p=FORMATTERS["p"](p, lang)),
-                                  level="borderline"))
+        elif v == "borderline":
+            out.append(Notice(text("check_borderline", lang, title=title, check=translate(r["check"], lang),
+                                   p=FORMATTERS["p"](float(r["p_value"]), lang),
+                                   alpha=FORMATTERS["p"](alpha, lang)), level="borderline"))
     return out
 
 
-def _reading(check: str, passed: bool, lang: str) -> str:
+def _reading(check: str, passed: bool, lang: str, v: str = "") -> str:
+    if v in ("borderline", "na"):
+        return text(f"rob_reading_{v}", lang)
     for key in ("placebo treatment", "random common cause", "data subset", "unobserved common cause",
                 "DiD pre-trends", "DiD placebo in time", "in-space placebo", "permutation interval", "in-time placebo",
                 "leave one donor out"):
@@ -223,14 +239,16 @@ def _check_value(check: str, value: Any, page) -> str:
 
 
 def check_table(d, page, caption: str) -> ReportTable:
-    """The pass/fail table of one analysis."""
+    """The verdict table of one analysis; effects, thresholds and intervals in one unit (pp)."""
     lang = page.lang
+    alpha = page.cfg.report.alpha
+    pp = partial(page.fmt, "pp")
     rows = []
     for r in d.frame.to_dict("records"):
-        ok = r["passed"] == r["passed"] and bool(r["passed"])
-        rows.append([translate(r["check"], lang), translate(r["expectation"], lang), page.fmt("pp", r["estimate"]), _check_value(r["check"], r["refuted"],
-                                                                                               page),
-                     text("rob_pass" if ok else "rob_fail", lang), _reading(r["check"], ok, lang)])
+        v = verdict(r, alpha)
+        rows.append([translate(r["check"], lang), translate(r["expectation"], lang, value=pp), pp(r["estimate"]),
+                     _check_value(r["check"], r["refuted"], page), text(f"rob_{v}", lang),
+                     _reading(r["check"], v == "pass", lang, v)])
     header = [text(k, lang) for k in ("rob_check", "rob_expected", "rob_original", "rob_refuted", "rob_result",
                                       "rob_reading")]
     return ReportTable(caption=caption, header=header, rows=rows, align=["l", "l", "r", "r", "l", "l"],
@@ -266,12 +284,19 @@ def _write_one(res, c: Checks, page) -> None:
         sub.paragraphs.append(text("rob_did_no_placebo", lang, why=info.get("placebo_error") or ""))
     elif c.kind == "synth" and info.get("in_time_error"):
         sub.paragraphs.append(text("rob_synth_no_in_time", lang, why=info["in_time_error"]))
-    bad = tab.loc[~tab["passed"].fillna(False).astype(bool), "check"].tolist()
-    sub.paragraphs.append(text("rob_all_passed", lang, n=len(tab)) if not bad else
-                          text("rob_some_failed", lang, k=len(bad), n=len(tab),
-                               checks="; ".join(translate(b, lang) for b in bad)))
+    alpha = page.cfg.report.alpha
+    v = [verdict(r, alpha) for r in tab.to_dict("records")]
+    bad = [translate(ch, lang) for ch, x in zip(tab["check"], v) if x == "fail"]
+    border = [translate(ch, lang) for ch, x in zip(tab["check"], v) if x == "borderline"]
+    said = ([text("rob_some_failed", lang, k=len(bad), n=len(tab), checks="; ".join(bad))] if bad else []) + \
+        ([text("rob_some_borderline", lang, k=len(border), n=len(tab), checks="; ".join(border),
+               alpha=page.fmt("p", alpha))] if border else [])
+    sub.paragraphs.append(" ".join(said) or text("rob_all_passed", lang, n=v.count("pass")))
+    if "na" in v:
+        sub.paragraphs.append(text("rob_some_na", lang, k=v.count("na"), checks="; ".join(
+            translate(ch, lang) for ch, x in zip(tab["check"], v) if x == "na")))
     sub.tables.append(check_table(d, page, text("rob_caption", lang, title=c.title)))
-    for n in notices(tab, c.title, lang):
+    for n in notices(tab, c.title, lang, alpha):
         page.notice(n.text, level=n.level)
     sens = info.get("sensitivity")
     if sens and sens in res.tables:
@@ -290,4 +315,5 @@ def _sensitivity_table(d, page) -> ReportTable:
                        align=["l", "r", "r", "r", "r", "r", "l"], name="robustness_sensitivity", notes=page.legend(d))
 
 
-__all__ = ["Checks", "matching_checks", "did_checks", "synth_checks", "refutation_sample", "write", "notices"]
+__all__ = ["Checks", "matching_checks", "did_checks", "synth_checks", "refutation_sample", "write", "notices",
+           "verdict"]

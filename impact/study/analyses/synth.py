@@ -175,6 +175,12 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     tables["synth_weights"] = Publication("synth_weights", wt, slices=("area",), part_counts=area_sizes.select(
         "area", pl.lit(CELL).alias("part"), "n"))
     p = paths.rename(columns={"time": "month"})[["month", "month_since", "treated", "synthetic", "gap"]]
+    if cov is None:
+        cov = area_covariates(panel, persons, ctx.spells, t0)
+    covs = cov.to_pandas().set_index("area")[[c for c in AREA_COVARIATES if c != "employment_rate_pre"]]
+    bal = res.balance_table(covs, period=lambda m: month_label(int(m))[:4])
+    tables["synth_balance"] = Publication("synth_balance", bal, slices=("predictor",), part_counts=pl.DataFrame(
+        {"predictor": bal["predictor"].tolist(), "part": CELL, "n": size}))
     tables["synth_paths"] = _series_publication("synth_paths", p, panel, area, pos, size, "t", "s", ("treated",),
                                                 ("synthetic",), ("gap",))
     figures = [FigureSpec("synth_paths", text("synth_paths_caption", lang, area=area), "synth_paths",
@@ -184,10 +190,7 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
     if pre_sd == pre_sd and res.pre_rmspe > 0.5 * pre_sd:
         notices.append(Notice(text("synth_poor_fit", lang, rmspe=f"{100 * res.pre_rmspe:.2f}", area=area)))
     if placebo is not None:
-        if placebo.p_value > 0.1:
-            notices.append(Notice(text("synth_no_effect", lang, p=f"{placebo.p_value:.3f}")))
-        elif placebo.p_value >= 0.05:
-            notices.append(Notice(text("synth_borderline", lang, p=f"{placebo.p_value:.3f}"), level="borderline"))
+        # its verdict (failed, borderline at report.alpha) is the in-space placebo row of the robustness checks
         g = placebo.gaps.copy().rename(columns={"time": "month"})
         g["month_since"] = g["month"] - t0
         g["unit"] = g["unit"].astype(str)
@@ -205,11 +208,13 @@ def run(ctx: StudyContext, done: tuple = ()) -> AnalysisResult:
                                   "synth_placebo_gaps", partial(_draw_placebos, lang=lang, area=area)))
         ratios = placebo.ratios.rename(columns={"unit": "area"})
         ratios["area"] = ratios["area"].astype(str)
+        ratios["poor_fit"] = placebo.poor_fit(o.poor_fit_ratio).to_numpy()
         tables["synth_placebo_ratios"] = Publication("synth_placebo_ratios", ratios, slices=("area",),
                                                      part_counts=area_sizes.select("area", pl.lit(CELL).alias("part"),
-                                                                                   "n"), keep=("treated",))
-        figures.append(FigureSpec("synth_rmspe_ratios", text("synth_ratio_caption", lang, area=area),
-                                  "synth_placebo_ratios", partial(_draw_ratios, lang=lang)))
+                                                                                   "n"), keep=("treated", "poor_fit"))
+        figures.append(FigureSpec("synth_rmspe_ratios", text("synth_ratio_caption", lang, area=area,
+                                                             k=f"{o.poor_fit_ratio:g}"),
+                                  "synth_placebo_ratios", partial(_draw_ratios, lang=lang, k=o.poor_fit_ratio)))
     loo = None
     if o.leave_one_out and (res.weights > 0).sum() >= 1 and len(donors) >= 3:
         loo = res.leave_one_out()
@@ -287,8 +292,8 @@ def _draw_placebos(df: pd.DataFrame, lang: str, area: str):
                                  highlight_label=area, others_label=text("placebo_areas", lang))
 
 
-def _draw_ratios(df: pd.DataFrame, lang: str):
-    return plots.rmspe_histogram(df, unit="area", xlabel=text("rmspe_ratio", lang))
+def _draw_ratios(df: pd.DataFrame, lang: str, k: float = 5.0):
+    return plots.rmspe_histogram(df, unit="area", xlabel=text("rmspe_ratio", lang), max_pre_mspe_ratio=k)
 
 
 def _draw_peers(df: pd.DataFrame, lang: str, area: str):
@@ -301,6 +306,23 @@ def _draw_peers(df: pd.DataFrame, lang: str, area: str):
 # ---------------------------------------------------------------------------------------
 # Report section
 # ---------------------------------------------------------------------------------------
+
+
+def _balance_table(d, page, area: str):
+    """Predictor balance (Synth's synth.tab): the area, its synthetic control and the donor mean;
+    shares in percent."""
+    lang = page.lang
+    f = d.frame
+    share = ~f["predictor"].isin(["covariate_log_persons"])
+    scaled = f.assign(**{c: f[c].where(~share, f[c] * 100) for c in ("treated", "synthetic", "donor_mean", "gap")})
+    scaled["label"] = [text("pred_outcome_pre", lang) if p == "outcome_pre" else
+                       text("pred_outcome_year", lang, year=p.rsplit("_", 1)[1]) if p.startswith("outcome_pre_") else
+                       text(f"pred_{p.removeprefix('covariate_')}", lang) for p in f["predictor"]]
+    cols = [("label", text("pred_head", lang), "text"), ("treated", area, "num2"),
+            ("synthetic", text("synthetic_of", lang, area=area), "num2"),
+            ("donor_mean", text("donor_mean", lang), "num2"), ("gap", text("pred_gap", lang), "num2")]
+    return page.table(d, cols, text("synth_balance_caption", lang, area=area), frame=scaled,
+                      notes=[text("synth_balance_note", lang)], name=d.name)
 
 
 def write(res, page) -> None:
@@ -324,6 +346,8 @@ def write(res, page) -> None:
         sub.paragraphs.append(text("synth_loo", lang, lo=page.fmt("pp", f.loo_range[0]), hi=page.fmt("pp", f.loo_range[1])))
     if "truth" in a and a["truth"].notna().any():
         sub.paragraphs.append(text("synth_truth", lang, truth=page.fmt("pp", a["truth"].iloc[0])))
+    if "synth_balance" in res.tables:
+        sub.tables.append(_balance_table(res.tables["synth_balance"], page, f.area))
     w = res.tables["synth_weights"]
     sub.tables.append(page.table(w, [("area", text("donor_area", lang), "text"), ("weight", text("weight", lang), "num3")],
                                  text("donor_weights", lang), rows=list(w.frame.index[:10]), name="synth_weights"))
