@@ -50,3 +50,12 @@ def test_an_interval_that_misses_the_truth_is_a_warning():
         notes[0].text
     assert text("truth_miss", "fi", analysis="a", outcome="o", k=1, n=2, horizons="6", estimate=1, lo=0, hi=2,
                 truth=3).startswith("Totuusvertailu")
+
+
+def test_did_history_terms_have_readable_labels():
+    """The risk-set DiD's prior-employment x elapsed-month terms are named in words in both languages."""
+    from impact.report.wording import covariate_label
+
+    assert covariate_label("hist_el4_6") == "Employment history x months of job seeking: 4\u20136"
+    assert covariate_label("hist_el1", "fi") == "Työhistoria x työnhakukuukaudet: 1"
+    assert covariate_label("seg_03") == "Segment: 03"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from impact.plots.style import figure, finish
+from impact.plots.style import figure, finish, percent_axis
 
 
 def sdid_trends_plot(
@@ -102,9 +102,8 @@ def estimator_comparison_plot(
     truth_label: str = "truth",
 ) -> Figure:
     """Estimates and intervals of several estimators side by side; the truth (when the
-    table has it) as a dashed line per estimator."""
-    import matplotlib.ticker as mticker
-
+    table has it) as a dashed line per estimator; ``percent``: the effects are differences of
+    shares, shown in percentage points."""
     d = table.reset_index(drop=True)
     fig, ax = figure(3.6, 6.5)
     x = np.arange(len(d))
@@ -122,8 +121,8 @@ def estimator_comparison_plot(
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels(d[label].astype(str))
-    if percent:
-        ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=1))
+    if percent:  # effects on a share: differences in percentage points
+        percent_axis(ax, "y", signed=True, points=True)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False, fontsize=8)

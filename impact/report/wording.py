@@ -1817,6 +1817,10 @@ def covariate_label(name: str, lang: str = "en") -> str:
                                                                                 "työssäolokuukaudet")
         return (f"{what[0]}, months {m.group(2)}\u2013{m.group(3)} before" if lang == "en" else
                 f"{what[1]}, {m.group(2)}\u2013{m.group(3)} kk ennen")
+    m = re.fullmatch(r"hist_el(\d+)(?:_(\d+))?", n)  # prior employment in months 1, 2, 3, 4-6, 7-12 of the spell
+    if m:
+        months = m.group(1) + (f"\u2013{m.group(2)}" if m.group(2) else "")
+        return f"{_COVARIATE_PARTS['hist_el'][i]}: {months}"
     m = re.fullmatch(r"([a-z]+)_(.+)", n)
     if m and m.group(1) in _COVARIATE_PARTS:
         return f"{_COVARIATE_PARTS[m.group(1)][i]}: {label(m.group(2), lang)}"

@@ -30,7 +30,7 @@ from impact.designs.spell_time import risk_set_cohorts, spell_time_panel
 from impact.errors import DesignError
 from impact.months import month_label
 from impact.report.render import ReportSection
-from impact.report.wording import label, text
+from impact.report.wording import covariate_label, label, text
 from impact.study.analyses import did_aggregate, honest, robustness
 from impact.study.analyses.effects import estimates_publication, per_row_members, persons_frame
 from impact.study.analyses.matching import population_services, treated_services
@@ -345,13 +345,14 @@ def write(res, page) -> None:
     if f.design == "risk_set":
         left = text("did_left_out", lang, min_cell=page.rules.min_cell,
                     months=", ".join(month_label(int(m)) for m in f.left_out)) if f.left_out else ""
-        adj = text("did_not_adjusted", lang, cols=", ".join(f.not_adjusted)) if f.not_adjusted else ""
+        adj = (text("did_not_adjusted", lang, cols=", ".join(covariate_label(c, lang) for c in f.not_adjusted))
+               if f.not_adjusted else "")
         sub.paragraphs.append(text("did_risk_set_text", lang, g0=month_label(f.cohorts[0]), g1=month_label(f.cohorts[1]),
                                    service=label(f.service_type, lang).lower(),
                                    treated=page.fmt("int", o["n_treated"] if o is not None else None),
                                    controls=page.fmt("int", o["n_controls"] if o is not None else None),
                                    k=f.controls_per_treated, pre=f.pre, post=f.post, not_adjusted=adj,
-                                   covariates=", ".join(label(c, lang) for c in f.adjust if c != "prior_earnings"),
+                                   covariates=", ".join(covariate_label(c, lang) for c in f.adjust if c != "prior_earnings"),
                                    estimate=val("estimate"), lo=val("ci_lower"), hi=val("ci_upper")) + left)
     else:
         sub.paragraphs.append(text("did_spell_time_text", lang, treated=page.fmt("int", o["n_treated"] if o is not None
