@@ -114,7 +114,8 @@ class Run:
 
 def _run(study: Path, registers: Path, tmp: Path, monkeypatch) -> Run:
     """Run a committed study (HTML only), keeping the publications and the unit-level data they come from."""
-    from impact.study.analyses import followup, matching, metrics
+    from impact.study.analyses import balance as balance_tables
+    from impact.study.analyses import followup, metrics
 
     text = re.sub(r"formats\s*=\s*\[[^\]]*\]", 'formats = ["html"]', study.read_text())
     cfg = tmp / study.name
@@ -141,10 +142,12 @@ def _run(study: Path, registers: Path, tmp: Path, monkeypatch) -> Run:
     wrap(followup, "curves_publication", lambda res, ctx, units, by, window: setattr(run, "curves", (
         units, by, window, ctx.person_month.filter(pl.col("employed")).select("person_id", "month"))))
 
-    def balance(res, name, fit, data, used):
-        run.balance[name] = (list(res.frame["covariate"]), data.with_columns(
-            _t=pl.Series(np.asarray(fit.treated, bool)), _w=pl.Series(np.asarray(fit.weights, float))))
-    wrap(matching, "balance_publication", balance)
+    def balance(res, name, fit, data, lost):
+        # the support table's call carries every design row (before matching) beside the fit
+        run.balance[name.removesuffix("_support") + "_balance"] = (
+            [str(c) for c in fit.balance["covariate"]], data.with_columns(
+                _t=pl.Series(np.asarray(fit.treated, bool)), _w=pl.Series(np.asarray(fit.weights, float))))
+    wrap(balance_tables, "support_publication", balance)
     out = runner.run_study(cfg, reports_dir=tmp / "reports", data_dir=registers, quiet=True)
     assert out == run.folder and run.out is not None
     return run

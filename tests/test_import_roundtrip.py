@@ -254,7 +254,7 @@ def test_study_on_imported_registers_publishes_the_native_numbers(roundtrip, tmp
         # the data section says where the imported registers came from (delivery.toml, import log)
         for key in ("earnings_source_fiona_incomes", "subsidised_derived"):
             assert html_text(key) in html, key
-        assert "Delivery (delivery.toml): impact import fiona-incomes" in html
+        assert "Delivery (delivery.toml)" not in html  # the importer's own text is said by the lines above
         ea, eb = pl.DataFrame(ra["estimates"]), pl.DataFrame(rb["estimates"])
         keep = [c for c in ea.columns if c not in ("truth",)]
         assert_frame_equal(ea.select(keep), eb.select(keep), check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
@@ -263,3 +263,19 @@ def test_study_on_imported_registers_publishes_the_native_numbers(roundtrip, tmp
             est = eb.filter(pl.col("truth").is_not_null())
             covered = ((est["ci_lower"] <= est["truth"]) & (est["truth"] <= est["ci_upper"])).mean()
             assert covered >= 0.8, (name, covered)
+
+
+def test_the_report_quotes_the_deliverers_source_in_either_language(tmp_path):
+    """A source written by whoever delivered the data is quoted; the toolkit's own texts are not
+    (the catalogue says them in the report's language)."""
+    import datetime as dt
+
+    from impact.registers.delivery import write_delivery
+    from impact.study.sections import delivery_paragraphs
+    from impact.study.stages import delivery_facts
+
+    write_delivery(tmp_path, dt.date(2025, 12, 31), "Tilastokeskus, FIONA-toimitus 2026/17")
+    assert delivery_paragraphs(delivery_facts(tmp_path), "fi") == [
+        "Toimitus (delivery.toml): Tilastokeskus, FIONA-toimitus 2026/17."]
+    write_delivery(tmp_path, dt.date(2025, 12, 31), "impact simulate: scenario default, 2000 persons, seed 1")
+    assert delivery_paragraphs(delivery_facts(tmp_path), "fi") == []

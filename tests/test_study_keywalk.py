@@ -95,7 +95,9 @@ VARIANTS = [
     ("matching", "design.history_months", 6), ("matching", "design.exact", ["sex"]),
     ("matching", "estimators.followup.enabled", False, {"outcomes": {"horizons": [3, 6]}}),
     ("light", "estimators.followup.km", False),
-    ("both", "estimators.matching.enabled", False, {"outcomes": {"window_months": [-6, 6]}}),
+    # matching off: its keys go too (a key no analysis reads is refused)
+    ("both", "estimators.matching.enabled", False, {"outcomes": {"window_months": [-6, 6]},
+                                                    "estimators": {"matching": {}, "did": {}}}),
     ("matching", "estimators.matching.method", "mahalanobis"),
     ("matching", "estimators.matching.k", 2), ("matching", "estimators.matching.replace", False),
     ("matching", "estimators.matching.caliper", 0.05), ("matching", "estimators.matching.estimand", "ATE"),

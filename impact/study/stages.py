@@ -37,7 +37,8 @@ class RunInfo:
 def delivery_facts(folder: Path) -> dict[str, Any]:
     """Where the registers came from, for the report's data section.
 
-    ``source`` is ``delivery.toml``'s free text; ``source_kind`` and ``reports`` say which import
+    ``source`` is ``delivery.toml``'s free text when the deliverer wrote it (not the generator's or
+    an importer's, which the catalogue's sentences say in the report's language); ``source_kind`` and ``reports`` say which import
     wrote the earnings reports and whether they hold every report version or only the valid,
     latest ones (FIONA); ``subsidised_derived`` whether the subsidised flag was derived from
     pay-subsidy spells (the Incomes Register has none). Keys are absent where unknown.
@@ -46,7 +47,9 @@ def delivery_facts(folder: Path) -> dict[str, Any]:
     from impact.registers.importers.output import read_import_log
 
     d = read_delivery(folder)
-    facts: dict[str, Any] = {"source": d.source} if d is not None and d.source else {}
+    # the deliverer's own words; the generator's and the importers' texts are said in the report's language below
+    own = d is not None and d.source and not d.source.startswith(("impact simulate", "impact import"))
+    facts: dict[str, Any] = {"source": d.source} if own else {}
     summary = read_import_log(folder)["folder"]
     for k in ("source_kind", "reports", "subsidised_derived"):
         if summary.get(k) is not None:
