@@ -41,6 +41,7 @@ STEPS = [
     ("impact.study.analyses.did", "history_by_start"),
     ("impact.estimators.did", "att_gt"),
     ("impact.study.analyses.robustness", "did_checks"),
+    ("impact.study.analyses.did", "_honest"),
 ]
 
 
