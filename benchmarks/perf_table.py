@@ -126,11 +126,23 @@ def _study_cell(wall, cpu, gib) -> str:
 def study_table(files: list[Path]) -> str:
     """Whole-study runs (``bench_study_*.json``), one column per run: the whole process, the
     runner's stages (wall, peak RSS) and the analyses' inner steps (wall, CPU, peak RSS)."""
+    import re
+
     runs = []
     for f in files:
         b = json.loads(f.read_text())
         if b.get("benchmark") != "study":
             continue
+        r = b["run"]
+        prog = r.get("progress") or {}
+        if not r.get("stage_seconds") and prog.get("log"):  # a stopped run: its stages from the kept log lines
+            done = [re.search(r"\] (.+?) done in ([\d.]+)s.*peak RSS ([\d.]+) GiB", line) for line in prog["log"]]
+            r["stage_seconds"] = {m[1]: float(m[2]) for m in done if m}
+            r["stage_peak_rss_gib"] = {m[1]: float(m[3]) for m in done if m}
+            last = prog["log"][-1]
+            r["stopped_in"] = last.split("] ", 1)[-1].removesuffix(" ...").strip()
+        if not r.get("steps") and prog.get("steps"):
+            r["steps"] = prog["steps"]
         runs.append(b)
     runs.sort(key=lambda b: (b["persons"], b["machine"].get("date_utc", "")))
     if not runs:
@@ -153,6 +165,7 @@ def study_table(files: list[Path]) -> str:
         r = b["run"]
         peak = r.get("peak_rss_gib") or r.get("polled_peak_rss_gib")
         cap = f" (cap {b.get('mem_cap_gib')} GiB)" if r.get("status") != "ok" else ""
+        cap += f", stopped in '{r['stopped_in']}'" if r.get("stopped_in") else ""
         return f"**{r.get('status')}**{cap}: " + _study_cell(r.get("wall_s"), r.get("cpu_s"), peak)
     lines.append("| whole process (wall / CPU / peak) | " + " | ".join(whole(b) for b in runs) + " |")
     for k in keys:
