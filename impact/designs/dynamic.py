@@ -323,9 +323,12 @@ def risk_set_design(
                     subsidised=subsidised_earnings, seed=seed)
     limit = None
     if max_controls is not None:  # the k-th smallest hash of each cell's comparison rows, over all blocks
-        firsts = [block(lo, hi, sample_only=max_controls)[0] for lo, hi in bounds]
-        limit = (pl.concat(firsts).filter(pl.col("_h").rank("ordinal").over(exact) <= max_controls)
-                 .group_by(exact).agg(_hmax=pl.col("_h").max()))
+        kept = None  # the k smallest hashes per cell so far (not every block's k: 5 GB at 1 M persons)
+        for lo, hi in bounds:
+            first = block(lo, hi, sample_only=max_controls)[0].select(*exact, "_h")
+            kept = first if kept is None else pl.concat([kept, first]).filter(
+                pl.col("_h").rank("ordinal").over(exact) <= max_controls)
+        limit = kept.group_by(exact).agg(_hmax=pl.col("_h").max())
     hist_cols = [f"{k}_{lo}_{h}" for lo, h in zip([1, *(h + 1 for h in history[:-1])], history)
                  for k in ("emp", "earn")]
     outcome_cols = [f"{k}_h{h}" for h in horizons for k in ("employed", "earnings")]
