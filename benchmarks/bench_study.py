@@ -41,6 +41,7 @@ STEPS = [
     ("impact.study.analyses.did", "history_by_start"),
     ("impact.estimators.did", "att_gt"),
     ("impact.study.analyses.robustness", "did_checks"),
+    ("impact.study.analyses.did", "_honest"),
 ]
 
 
@@ -126,6 +127,9 @@ def main() -> None:
     ap.add_argument("--data", default="/work/bench_data/1m")
     ap.add_argument("--mem-gib", type=float, default=16.0, help="memory cap of the run (the target is 12 GiB)")
     ap.add_argument("--cap", type=float, default=3600.0, help="time cap of the run (s)")
+    ap.add_argument("--max-controls", type=int, default=None,
+                    help="run the config with estimators.matching.max_controls_per_cell = N (comparison rows kept "
+                         "per exact cell: the uncapped risk-set table grows faster than the persons)")
     ap.add_argument("--results", default=None)
     ap.add_argument("--child", nargs=3, metavar=("CONFIG", "DATA", "REPORTS"))
     args = ap.parse_args()
@@ -139,6 +143,7 @@ def main() -> None:
     import polars as pl
 
     config = args.config
+    text = Path(config).read_text()
     run_toml = data / "truth" / "run.toml"
     if not (data / "delivery.toml").exists() and run_toml.exists():
         # registers generated before delivery manifests existed: the generator's own record of
@@ -146,11 +151,17 @@ def main() -> None:
         import tomllib
 
         date = tomllib.loads(run_toml.read_text())["extraction_date"]
-        text = Path(config).read_text()
         if "\n[data]\n" not in text:
             raise SystemExit(f"{config}: no [data] section to put extraction_date into")
+        text = text.replace("\n[data]\n", f"\n[data]\nextraction_date = {date}\n", 1)
+    if args.max_controls is not None:
+        if "\n[estimators.matching]\n" not in text:
+            raise SystemExit(f"{config}: no [estimators.matching] section to put max_controls_per_cell into")
+        text = text.replace("\n[estimators.matching]\n",
+                            f"\n[estimators.matching]\nmax_controls_per_cell = {args.max_controls}\n", 1)
+    if text != Path(config).read_text():
         config = str(HERE / f".bench_study_{Path(config).name}")
-        Path(config).write_text(text.replace("\n[data]\n", f"\n[data]\nextraction_date = {date}\n", 1))
+        Path(config).write_text(text)
 
     persons = pl.scan_parquet(data / "persons.parquet").select(pl.len()).collect().item()
     reports = Path(tempfile.mkdtemp(prefix="bench_study_", dir=HERE))
@@ -162,10 +173,11 @@ def main() -> None:
         if config != args.config:
             Path(config).unlink(missing_ok=True)
     shutil.rmtree(r.pop("outdir"), ignore_errors=True)
-    name = Path(args.config).stem
+    name = Path(args.config).stem + (f"_cap{args.max_controls}" if args.max_controls is not None else "")
     out = Path(args.results or HERE / "results" / f"bench_study_{name}_{persons // 1000}k.json")
     versions = H.python_versions(sys.executable, ["impact", "polars", "duckdb", "numpy", "scipy"])
-    H.write_json(out, {"benchmark": "study", "config": name, "data": str(data), "persons": persons,
+    H.write_json(out, {"benchmark": "study", "config": name, "max_controls_per_cell": args.max_controls,
+                       "data": str(data), "persons": persons,
                        "machine": H.machine(), "versions": versions, "mem_cap_gib": args.mem_gib, "run": r})
     print(json.dumps({k: r.get(k) for k in ("status", "wall_s", "cpu_s", "peak_rss_gib", "error", "cap")}))
     for k, v in (r.get("stage_seconds") or {}).items():

@@ -1,7 +1,9 @@
 """Rewrite the results table of ``docs/performance.md`` from ``benchmarks/results/bench_*.json``.
 
-The table sits between the markers ``<!-- perf-table:start -->`` and ``<!-- perf-table:end -->``;
-everything else in the file is left as written. Run by ``benchmarks/run_all.sh`` after the
+The table sits between the markers ``<!-- perf-table:start -->`` and ``<!-- perf-table:end -->``,
+the whole-study runs (``bench_study_*.json``, one column per run) between
+``<!-- study-table:start -->`` and ``<!-- study-table:end -->``; everything else in the file is
+left as written. Run by ``benchmarks/run_all.sh`` after the
 benchmarks; by hand: ``.venv/bin/python benchmarks/perf_table.py``.
 """
 
@@ -110,6 +112,90 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n\nRuns: " + "; ".join(meta) + ".\n"
 
 
+STUDY_START, STUDY_END = "<!-- study-table:start -->", "<!-- study-table:end -->"
+
+
+def _study_cell(wall, cpu, gib) -> str:
+    parts = [f"{wall:.1f} s" if wall is not None else "–"]
+    if cpu is not None:
+        parts.append(f"{cpu:.1f} CPU-s")
+    parts.append(f"{gib:.2f} GiB" if gib is not None else "–")
+    return " / ".join(parts)
+
+
+def study_table(files: list[Path]) -> str:
+    """Whole-study runs (``bench_study_*.json``), one column per run: the whole process, the
+    runner's stages (wall, peak RSS) and the analyses' inner steps (wall, CPU, peak RSS)."""
+    import re
+
+    runs = []
+    for f in files:
+        b = json.loads(f.read_text())
+        if b.get("benchmark") != "study":
+            continue
+        r = b["run"]
+        prog = r.get("progress") or {}
+        if not r.get("stage_seconds") and prog.get("log"):  # a stopped run: its stages from the kept log lines
+            done = [re.search(r"\] (.+?) done in ([\d.]+)s.*peak RSS ([\d.]+) GiB", line) for line in prog["log"]]
+            r["stage_seconds"] = {m[1]: float(m[2]) for m in done if m}
+            r["stage_peak_rss_gib"] = {m[1]: float(m[3]) for m in done if m}
+            last = prog["log"][-1]
+            r["stopped_in"] = last.split("] ", 1)[-1].removesuffix(" ...").strip()
+        if not r.get("steps") and prog.get("steps"):
+            r["steps"] = prog["steps"]
+        runs.append(b)
+    runs.sort(key=lambda b: (b["persons"], b["machine"].get("date_utc", "")))
+    if not runs:
+        return "(no study runs recorded)\n"
+    head = ["stage / step"] + [f"{b['persons']:,} persons, {b['config']} @ {b['machine'].get('commit', '?')}"
+                               for b in runs]
+    keys: list[str] = []
+    for b in runs:  # the stages in the runner's order, then the inner steps
+        for k in (b["run"].get("stage_seconds") or {}):
+            if k not in keys:
+                keys.append(k)
+    steps: list[str] = []
+    for b in runs:
+        for st in b["run"].get("steps") or []:
+            if st["step"] not in steps:
+                steps.append(st["step"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def whole(b: dict) -> str:
+        r = b["run"]
+        peak = r.get("peak_rss_gib") or r.get("polled_peak_rss_gib")
+        cap = f" (cap {b.get('mem_cap_gib')} GiB)" if r.get("status") != "ok" else ""
+        cap += f", stopped in '{r['stopped_in']}'" if r.get("stopped_in") else ""
+        return f"**{r.get('status')}**{cap}: " + _study_cell(r.get("wall_s"), r.get("cpu_s"), peak)
+    lines.append("| whole process (wall / CPU / peak) | " + " | ".join(whole(b) for b in runs) + " |")
+    for k in keys:
+        cells = []
+        for b in runs:
+            r = b["run"]
+            w = (r.get("stage_seconds") or {}).get(k)
+            cells.append("–" if w is None else _study_cell(w, None, (r.get("stage_peak_rss_gib") or {}).get(k)))
+        lines.append(f"| stage: {k} | " + " | ".join(cells) + " |")
+    for name in steps:
+        cells = []
+        for b in runs:
+            got = [st for st in b["run"].get("steps") or [] if st["step"] == name]
+            cells.append("–" if not got else "; ".join(_study_cell(st["wall_s"], st["cpu_s"], st["peak_rss_gib"])
+                                                        for st in got))
+        lines.append(f"| step: {name} | " + " | ".join(cells) + " |")
+    meta = [f"{b['persons']:,} @ {b['machine'].get('commit', '?')}: {b['machine'].get('date_utc')}, load at start "
+            f"{b['machine']['load_at_start'][0]:.1f}, matching max_controls_per_cell "
+            f"{b.get('max_controls_per_cell') or 'not set'}, data {b.get('data')}" for b in runs]
+    return "\n".join(lines) + "\n\nRuns: " + "; ".join(meta) + ".\n"
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        raise SystemExit(f"{DOC}: markers {start} / {end} missing")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}{end}{tail}"
+
+
 def main() -> None:
     results = {}
     for name in BENCHES:
@@ -118,12 +204,8 @@ def main() -> None:
             r = json.loads(f.read_text())
             if "cases" in r and "machine" in r:  # written by the harness (older files: rerun them)
                 results[name] = r
-    text = DOC.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{DOC}: markers {START} / {END} missing")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{table(results)}{END}{tail}"
+    text = _replace(DOC.read_text(), START, END, table(results))
+    new = _replace(text, STUDY_START, STUDY_END, study_table(sorted((HERE / "results").glob("bench_study_*.json"))))
     tmp = DOC.with_name(f".{DOC.name}.tmp")
     tmp.write_text(new)
     os.replace(tmp, DOC)

@@ -304,3 +304,19 @@ def test_placebo_permutation_keeps_each_cells_treated_count():
     d = (rng.random(500) < np.array([0.1, 0.3, 0.5, 0.7])[cells]).astype(int)
     p = _permute_within(d, cells, np.random.default_rng(1))
     assert (np.bincount(cells, weights=p) == np.bincount(cells, weights=d)).all() and (p != d).any()
+
+
+def test_placebo_permutation_does_not_depend_on_how_the_cells_are_numbered():
+    # refute_matching numbers the exact cells by groupby (no string keys per row); any numbering
+    # of the same cells must give the same placebo treatment as the sorted string keys did
+    from impact.estimators.refute import _permute_within
+
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"u": rng.integers(1, 25, 3000), "q": rng.integers(0, 12, 3000),
+                       "area": rng.choice(["1", "10", "2", "20"], 3000)})
+    d = (rng.random(3000) < 0.2).astype(int)
+    _, by_string = np.unique(df.astype(str).agg("|".join, axis=1).to_numpy(), return_inverse=True)
+    by_group = df.groupby(["u", "q", "area"], sort=False, dropna=False).ngroup().to_numpy()
+    assert len(np.unique(by_string)) == len(np.unique(by_group))
+    np.testing.assert_array_equal(_permute_within(d, by_string, np.random.default_rng(5)),
+                                  _permute_within(d, by_group, np.random.default_rng(5)))

@@ -323,23 +323,36 @@ def risk_set_design(
                     subsidised=subsidised_earnings, seed=seed)
     limit = None
     if max_controls is not None:  # the k-th smallest hash of each cell's comparison rows, over all blocks
-        firsts = [block(lo, hi, sample_only=max_controls)[0] for lo, hi in bounds]
-        limit = (pl.concat(firsts).filter(pl.col("_h").rank("ordinal").over(exact) <= max_controls)
-                 .group_by(exact).agg(_hmax=pl.col("_h").max()))
+        kept = None  # the k smallest hashes per cell so far (not every block's k: 5 GB at 1 M persons)
+        for lo, hi in bounds:
+            first = block(lo, hi, sample_only=max_controls)[0].select(*exact, "_h")
+            kept = first if kept is None else pl.concat([kept, first]).filter(
+                pl.col("_h").rank("ordinal").over(exact) <= max_controls)
+        limit = kept.group_by(exact).agg(_hmax=pl.col("_h").max())
+    hist_cols = [f"{k}_{lo}_{h}" for lo, h in zip([1, *(h + 1 for h in history[:-1])], history)
+                 for k in ("emp", "earn")]
+    outcome_cols = [f"{k}_h{h}" for h in horizons for k in ("employed", "earnings")]
+    hz = {c: h for h in horizons for c in (f"employed_h{h}", f"earnings_h{h}")}
+    head = ["person_id", "spell_id", "ep0", "m", "u", "quarter", "employment_area", "treated", "ms", "me",
+            "employed_lag1"] + (["length"] if origin == "end" else [])
     parts, counts, n_before, segs = [], [], 0, set()
     for lo, hi in bounds:  # a handful of person blocks
         part, n_at_risk, seg = block(lo, hi, limit=limit)
-        parts.append(part)
-        counts.append(part.group_by(exact).agg(_nc=(~pl.col("treated")).sum()))
+        # only the table's columns are kept from each block (the blocks' working columns would
+        # double the memory of the assembled table)
+        parts.append(part.select(*head, *BASE_COVARIATES, *(["segment"] if "segment" in part.columns else []),
+                                 *hist_cols, "emp_pre_spell_12", *outcome_cols))
+        counts.append(part.group_by(exact).agg(_nc=(~pl.col("treated")).sum(), _nt=pl.col("treated").sum()))
+        del part
         n_before += n_at_risk
         segs |= seg
-    rows = pl.concat(parts, how="vertical")
-    del parts
     # treated rows whose exact cell has no comparison row (over all blocks) cannot be matched
-    nctl = pl.concat(counts).group_by(exact).agg(pl.col("_nc").sum())
-    rows = rows.join(nctl, on=exact, how="left")
-    no_ctl = rows.filter(pl.col("treated") & (pl.col("_nc") == 0)).height
-    rows = rows.filter(~pl.col("treated") | (pl.col("_nc") > 0)).drop("_nc")
+    cells = pl.concat(counts).group_by(exact).agg(pl.col("_nc").sum(), pl.col("_nt").sum())
+    no_ctl = int(cells.filter(pl.col("_nc") == 0)["_nt"].sum())
+    rows = pl.concat(parts, how="vertical", rechunk=False)
+    del parts
+    rows = rows.join(cells.select(*exact, "_nc"), on=exact, how="left") \
+        .filter(~pl.col("treated") | (pl.col("_nc") > 0)).drop("_nc")
     if rows.height == 0 or not rows["treated"].any():
         raise DesignError("the risk-set design has no treated rows with observed outcomes (check horizons, "
                           "service type and the panel's months)")
@@ -347,18 +360,13 @@ def risk_set_design(
     if "segment" in rows.columns:
         seg_cols = [f"segment_{s}" for s in sorted(segs)[1:]]
         rows = rows.with_columns([(pl.col("segment") == s).cast(pl.Float64).alias(f"segment_{s}")
-                                  for s in sorted(segs)[1:]])
-    hist_cols = [f"{k}_{lo}_{h}" for lo, h in zip([1, *(h + 1 for h in history[:-1])], history)
-                 for k in ("emp", "earn")]
-    outcome_cols = [f"{k}_h{h}" for h in horizons for k in ("employed", "earnings")]
-    hz = {c: h for h in horizons for c in (f"employed_h{h}", f"earnings_h{h}")}
+                                  for s in sorted(segs)[1:]]).drop("segment")
     # employed_lag1 is kept in the table but not in the score: being employed in m-1 while still
     # registered is rare and (in small samples) seen only among controls, which separates the logit
     covs = BASE_COVARIATES + seg_cols + hist_cols + ["emp_pre_spell_12"]
     # drop covariates that are constant in this design (e.g. no Swedish speakers in a small sample)
     covs = [c for c in covs if rows[c].n_unique() > 1]
-    keep = ["person_id", "spell_id", "ep0", "m", "u", "quarter", "employment_area", "treated", "ms", "me",
-            "employed_lag1"] + (["length"] if origin == "end" else []) + covs + outcome_cols
+    keep = head + covs + outcome_cols
     # one order whatever the blocks: (spell, risk month, service length) is unique
     data = rows.select(keep).sort("spell_id", "m", *(["length"] if origin == "end" else [])) \
         .with_columns(pl.col("treated").cast(pl.Float64))

@@ -485,19 +485,19 @@ def refute_matching(
     from impact.estimators import matching
     from impact.estimators.matching._input import as_list
 
-    df = data.to_pandas() if isinstance(data, pl.DataFrame) else pd.DataFrame(data).copy()
     covariates = list(covariates)
     ex = as_list(exact)
-    miss = [c for c in dict.fromkeys([treatment, outcome, *covariates, *ex, *([cluster] if cluster else [])])
-            if c not in df.columns]
+    keep = list(dict.fromkeys([treatment, outcome, *covariates, *ex, *([cluster] if cluster else [])]))
+    miss = [c for c in keep if c not in data.columns]
     if miss:
         raise DesignError(f"refute_matching: data lacks columns {miss}")
+    # only the columns the checks use (a design table has dozens more)
+    df = data.select(keep).to_pandas() if isinstance(data, pl.DataFrame) else pd.DataFrame(data)[keep].copy()
     if n_simulations < 1:
         raise DesignError(f"refute_matching: n_simulations must be >= 1, got {n_simulations}")
     if not 0 < subset_fraction < 1:
         raise DesignError(f"refute_matching: subset_fraction must be in (0, 1), got {subset_fraction}")
-    keep = list(dict.fromkeys([treatment, outcome, *covariates, *ex, *([cluster] if cluster else [])]))
-    df = _canonical(df[keep], order_by or [*([cluster] if cluster else []), *ex, treatment])
+    df = _canonical(df, order_by or [*([cluster] if cluster else []), *ex, treatment])
     kw = dict(match_kwargs, exact=exact or None, cluster=cluster)
     kw.pop("outcome", None)
     rng = np.random.default_rng(seed)
@@ -512,7 +512,8 @@ def refute_matching(
         est, se = est_of(df, covariates)
         cells = None
         if ex:
-            _, cells = np.unique(df[ex].astype(str).agg("|".join, axis=1).to_numpy(), return_inverse=True)
+            # any numbering of the cells permutes alike (_permute_within); nulls form a cell of their own
+            cells = df.groupby(ex, sort=False, dropna=False).ngroup().to_numpy()
         d = df[treatment].to_numpy()
         plac, rcc, sub = [], [], []
         for _ in range(n_simulations):  # a handful of re-estimations, each vectorised

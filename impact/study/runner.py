@@ -136,6 +136,7 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
         cache = (cache_dir / f"outcomes-{stages.outcome_cache_key(hashes, ocfg)}" if cache_dir is not None and
                  be == "duckdb" else None)
         out, panel, hit, cache_warning = stages.outcomes(con, tables, ocfg, cache, folder)
+        stages.release_backend_memory(con, be, settings)
         info["rows"] = (("from cache; " if hit else "") + f"{out.service_outcomes.height:,} service spells, "
                         f"{out.spell_outcomes.height:,} job-seeking spells")
     with progress.stage("population") as info:

@@ -90,19 +90,42 @@ def outcome_cache_key(input_hashes: dict[str, str], ocfg: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+#: DuckDB's memory limit once the outcome stage is done, unless ``[data.duckdb] memory_limit`` is
+#: set: the analyses work in polars and numpy, and DuckDB's buffers (the person x month panel
+#: above all: about 3.4 GiB at 1 M persons) would otherwise stay resident beside them. Tables beyond the
+#: limit move to DuckDB's temporary directory; query results are unchanged.
+ANALYSIS_MEMORY_LIMIT = "1GB"
+
+
 def connect_backend(backend: str, settings: dict | None) -> Any:
     """The outcome stage's connection; inside Jupyter DuckDB refuses to switch its progress bar off
-    without ipywidgets, so fall back to a plain connection there."""
+    without ipywidgets, so fall back to a plain connection there. DuckDB spills to a directory of
+    its own under the system's temporary directory (removed when the connection closes) unless
+    ``temp_directory`` is set."""
+    import os
+    import tempfile
+
     import duckdb
 
     from impact.backends import connect
 
+    if backend == "duckdb" and not (settings or {}).get("temp_directory"):
+        settings = {**(settings or {}), "temp_directory": os.path.join(tempfile.gettempdir(),
+                                                                       f"impact-duckdb-{os.getpid()}")}
     try:
         return connect(backend, settings)
     except duckdb.InvalidInputException:
         import ibis
 
         return ibis.duckdb.connect()
+
+
+def release_backend_memory(con: Any, backend: str, settings: dict | None) -> None:
+    """After the outcome stage: DuckDB's memory limit down to :data:`ANALYSIS_MEMORY_LIMIT` (its
+    buffers beyond it are written to its temporary directory), unless the config sets one."""
+    if backend != "duckdb" or (settings or {}).get("memory_limit") is not None:
+        return
+    con.raw_sql(f"SET memory_limit = '{ANALYSIS_MEMORY_LIMIT}'")
 
 
 def outcomes(con: Any, tables: dict, ocfg: Any, cache: Path | None,

@@ -9,6 +9,7 @@ dropped, and :func:`impact.estimators.matching.design.match_design` estimates on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import partial
 
@@ -120,6 +121,8 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
         extra = cfg.design.exact_columns(design.data.columns)
         lost: list = []
         data, exact = restrict_design(ctx, design, extra, flow, opts.estimand, lost)
+        # the population's rows are all that is estimated on: the full table is not kept beside them
+        design = dataclasses.replace(design, data=data)
     covs = [c for c in covs if data[c].n_unique() > 1]  # the population can make a covariate constant
     ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
             "comparison rows")
