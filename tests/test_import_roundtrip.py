@@ -279,3 +279,13 @@ def test_the_report_quotes_the_deliverers_source_in_either_language(tmp_path):
         "Toimitus (delivery.toml): Tilastokeskus, FIONA-toimitus 2026/17."]
     write_delivery(tmp_path, dt.date(2025, 12, 31), "impact simulate: scenario default, 2000 persons, seed 1")
     assert delivery_paragraphs(delivery_facts(tmp_path), "fi") == []
+
+
+def test_a_corrupt_import_log_is_a_clear_error(tmp_path):
+    """The report reads import_log.json for the data's origin: a broken one names the file."""
+    from impact.errors import ImpactError
+    from impact.study.stages import delivery_facts
+
+    (tmp_path / "import_log.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ImpactError, match=r"import_log\.json: cannot be read as the import log"):
+        delivery_facts(tmp_path)

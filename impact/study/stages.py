@@ -50,7 +50,11 @@ def delivery_facts(folder: Path) -> dict[str, Any]:
     # the deliverer's own words; the generator's and the importers' texts are said in the report's language below
     own = d is not None and d.source and not d.source.startswith(("impact simulate", "impact import"))
     facts: dict[str, Any] = {"source": d.source} if own else {}
-    summary = read_import_log(folder)["folder"]
+    try:
+        summary = read_import_log(folder)["folder"]
+    except (ValueError, OSError) as e:  # JSONDecodeError is a ValueError
+        raise ImpactError(f"{Path(folder) / 'import_log.json'}: cannot be read as the import log ({e}); "
+                          "restore it from the import or remove it") from None
     for k in ("source_kind", "reports", "subsidised_derived"):
         if summary.get(k) is not None:
             facts[k] = summary[k]

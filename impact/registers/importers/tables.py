@@ -34,13 +34,16 @@ OPEN_END = "2222-11-11"
 
 
 #: Temporary tables no expression refers to any more, dropped at the next :func:`materialise`.
-_UNUSED: list[tuple[Any, str]] = []
+_UNUSED: list[tuple[weakref.ref, str]] = []
 
 
 def _drop_unused() -> None:
     gc.collect()  # expressions in reference cycles
     while _UNUSED:
-        con, name = _UNUSED.pop()
+        ref, name = _UNUSED.pop()
+        con = ref()
+        if con is None:  # the connection is gone, and its temporary tables with it
+            continue
         try:
             con.raw_sql(f'DROP TABLE IF EXISTS "{name}"').fetchall()  # fetched: DuckDB refuses work until then
         except Exception:  # noqa: BLE001 - the connection is closed: its temporary tables are gone with it
@@ -67,7 +70,8 @@ def materialise(t: ir.Table) -> ir.Table:
     name = f"impact_import_{uuid.uuid4().hex[:12]}"
     out = con.create_table(name, t, temp=True)
     # deferred: a finaliser may run in the middle of another query of the same connection
-    weakref.finalize(out.op(), _UNUSED.append, (con, name))
+    # (a weak reference: the list must not keep a finished import's connection and its tables alive)
+    weakref.finalize(out.op(), _UNUSED.append, (weakref.ref(con), name))
     return out
 
 
