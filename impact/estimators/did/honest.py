@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from impact.errors import DesignError
+from impact.estimators._threads import blas_single_thread
 from impact.estimators.did import _arp
 from impact.estimators.did._flci import optimal_flci
 
@@ -341,6 +342,7 @@ def _target_vector(es: EventStudy, target: Any) -> tuple[np.ndarray, str]:
     return l_vec, "a weighted combination of the post-period effects"
 
 
+@blas_single_thread
 def honest_bounds(
     result: Any,
     method: str = "relative_magnitude",

@@ -220,9 +220,10 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     with ctx.step("did: robustness checks"):
         rt, checks = robustness.did_checks(ctx, "did", res, ov, d, keys, opts, persons, min_e=-pre)
     tables.update(rt)
-    hfig, hfacts = _honest(o, agg, lambda: did.att_gt(d, **keys, anticipation=o.anticipation, base_period="universal",
-                                                         **opts).aggregate("dynamic", min_e=-pre, max_e=post),
-                               post, persons, tables, notices, lang)
+    hfig, hfacts = _honest(ctx, o, agg, lambda: did.att_gt(d, **keys, anticipation=o.anticipation,
+                                                              base_period="universal", **opts
+                                                              ).aggregate("dynamic", min_e=-pre, max_e=post),
+                           post, persons, tables, notices, lang)
     hfig = [*afig, *hfig]
     facts = DidFacts(design="risk_set", service_type=st, pre=pre, post=post, cohorts=(g0, g1), left_out=tuple(small),
                      covariates=tuple(covs), not_adjusted=tuple(not_adjusted), controls_per_treated=k, pretest=pretest,
@@ -297,10 +298,10 @@ def run_spell_time(ctx: StudyContext) -> AnalysisResult:
         ev.assign(horizon=ev["horizon"].astype(float)), ["analysis", "outcome", "horizon"], persons))}
     rt, checks = robustness.did_checks(ctx, "did", res, ov, panel, keys, opts, persons)
     tables.update(rt)
-    hfig, hfacts = _honest(o, agg, lambda: did.att_gt(panel, **keys, anticipation=o.anticipation,
-                                                         base_period="universal", bootstrap=False, seed=0, **opts
-                                                         ).aggregate("dynamic", min_e=before, max_e=after),
-                               after, persons, tables, notices, lang)
+    hfig, hfacts = _honest(ctx, o, agg, lambda: did.att_gt(panel, **keys, anticipation=o.anticipation,
+                                                              base_period="universal", bootstrap=False, seed=0, **opts
+                                                              ).aggregate("dynamic", min_e=before, max_e=after),
+                           after, persons, tables, notices, lang)
     facts = DidFacts(design="spell_time", service_type=st, pre=-before, post=after, max_u=max_u, pretest=pretest,
                      honest=hfacts)
     fig = FigureSpec("did_event_study", text("event_study_caption_spell", lang), "did_event_study",
@@ -310,12 +311,13 @@ def run_spell_time(ctx: StudyContext) -> AnalysisResult:
                           checks=(checks,))
 
 
-def _honest(o: Any, agg: Any, refit: Any, post: int, persons: pl.DataFrame, tables: dict, notices: list,
-            lang: str) -> tuple[list, Any]:
+def _honest(ctx: StudyContext, o: Any, agg: Any, refit: Any, post: int, persons: pl.DataFrame, tables: dict,
+            notices: list, lang: str) -> tuple[list, Any]:
     """The honest bounds of ``estimators.did.honest`` (none: nothing), their tables added to ``tables``."""
     if not o.honest:
         return [], None
-    ht, hfig, hfacts, hnotes = honest.run(agg, o.base_period, refit, o.honest, post, persons, lang)
+    with ctx.step(f"did: honest bounds ({', '.join(o.honest)})"):
+        ht, hfig, hfacts, hnotes = honest.run(agg, o.base_period, refit, o.honest, post, persons, lang)
     tables.update(ht)
     notices += hnotes
     return hfig, hfacts
