@@ -119,6 +119,52 @@ def test_mahalanobis_matches_brute_force():
     assert len(np.unique(mw.pool)) == len(mw.pool) == 80
 
 
+@pytest.mark.parametrize("k", [1, 3, 7])
+@pytest.mark.parametrize("npool", [4, 60])
+def test_knn_means_equal_brute_force_with_repeated_rows(k, npool):
+    """Mean over the k nearest rows (Euclidean, ties kept), repeated rows counted as often as they occur."""
+    rng = np.random.default_rng(k * 100 + npool)
+    fx = rng.integers(0, 3, size=(50, 2)).astype(float)
+    px = rng.integers(0, 3, size=(npool, 2)).astype(float)
+    pv = rng.normal(size=(npool, 2))
+    dist = np.sqrt(((fx[:, None, :] - px[None, :, :]) ** 2).sum(axis=2))
+    near = dist <= np.sort(dist, axis=1)[:, min(k, npool) - 1][:, None]
+    want = near @ pv / near.sum(axis=1)[:, None]
+    np.testing.assert_allclose(nn.knn_means(fx, px, pv, k=k), want, rtol=1e-12, atol=1e-12)
+
+
+def _score_adjustment_data() -> pd.DataFrame:
+    rng = np.random.default_rng(8)
+    n = 600
+    x = rng.normal(size=(n, 2))
+    x[:, 1] = np.round(x[:, 1])
+    d = rng.random(n) < 1 / (1 + np.exp(-(x[:, 0] - 0.5 * x[:, 1])))
+    y = x[:, 0] + x[:, 1] ** 2 + d * (1 + x[:, 0]) + rng.normal(size=n)
+    return pd.DataFrame({"d": d.astype(int), "c": (~d).astype(int), "y": y, "x0": x[:, 0], "x1": x[:, 1]})
+
+
+@pytest.mark.parametrize("vce", ["ai", "ai-score"])
+def test_estimated_score_adjustment_of_the_atc_is_the_att_with_labels_swapped(vce):
+    df = _score_adjustment_data()
+    atc = matching.match(df, "d", "y", ["x0", "x1"], estimand="ATC", k=2, vce=vce).estimates.iloc[0]
+    att = matching.match(df, "c", "y", ["x0", "x1"], estimand="ATT", k=2, vce=vce).estimates.iloc[0]
+    assert atc["estimate"] == pytest.approx(-att["estimate"], rel=1e-10)
+    assert atc["std_error"] == pytest.approx(att["std_error"], rel=1e-8)
+
+
+def test_ai_score_differs_from_stata_only_in_the_atts_derivative_term():
+    """vce='ai-score': the same ATE, and an ATT s.e. near Stata's formula's (same population quantity)."""
+    df = _score_adjustment_data()
+    fits = {(est, vce): matching.match(df, "d", "y", ["x0", "x1"], estimand=est, vce=vce)
+            for est in ("ATE", "ATT") for vce in ("ai", "ai-score")}
+    se = {key: r.estimates["std_error"].iloc[0] for key, r in fits.items()}
+    assert se["ATE", "ai-score"] == se["ATE", "ai"]
+    assert se["ATT", "ai-score"] != se["ATT", "ai"]
+    assert se["ATT", "ai-score"] == pytest.approx(se["ATT", "ai"], rel=0.02)
+    assert "given the score" in fits["ATT", "ai-score"].info["vce"]
+    assert "as Stata teffects psmatch" in fits["ATT", "ai"].info["vce"]
+
+
 def test_att_atc_ate_by_hand():
     df = pd.DataFrame({"d": [1, 1, 0, 0, 0], "y": [10.0, 20.0, 1.0, 2.0, 4.0], "s": [0.2, 0.6, 0.21, 0.5, 0.65]})
     r = matching.match(df, "d", "y", [], propensity="s", estimand="ATT", k=1)

@@ -134,21 +134,15 @@ def test_psmatch_with_estimated_score_adjustment_equals_stata_ate(bw):
     assert "Abadie-Imbens (2016) adjustment" in r.info["vce"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the ATET's estimated-score adjustment (Abadie and Imbens 2016, Theorem 2, as implemented here) gives "
-    "30.46965 where Stata prints 30.55147 (-0.27 %); the ATE's adjustment equals Stata's to every printed digit. "
-    "Stata's number needs N * adjustment = 37,427 (ours 14,252 = g'I^-1 g 17,980 - c_t'I^-1 c_t 3,728); the "
-    "derivative g of the ATET w.r.t. the logit coefficients needs E[Y(w) | X] at each unit, which our unit-level "
-    "imputations (matched on the score) estimate only given the score; with X-level imputations (nearest neighbour on "
-    "the covariates) g'I^-1 g is 39,000-55,000 (Mahalanobis k = 1: 40,163, s.e. 30.5479, -0.012 %), none exactly "
-    "Stata's 41,156. The ATET's c_t (as the covariance of the matching estimator's influence function with the logit "
-    "score) also has a score-level term (1/p) E[f X (taubar(e) - tau_t)] the code leaves out; with it the variants "
-    "give 30.5055-30.5636, Stata inside, none to its digits: docs/validation.md"))
 def test_psmatch_with_estimated_score_adjustment_equals_stata_att(bw):
+    """teffects psmatch ..., atet: the 2016 adjustment of the ATT with its derivative term (Stata's
+    manual, teffects nnmatch, "PSM, ATE, and ATET variance adjustment"; the other group's outcome at
+    each unit's covariates from its nearest neighbours in the unscaled covariates)."""
     r = matching.match(bw, "mbsmoke", "bweight", BW_X, method="propensity", estimand="ATT")
     row = r.estimates.iloc[0]
     assert _printed(row["estimate"]) == _printed(STATA["psmatch_ATT"]["estimate"])
     assert _printed(row["std_error"]) == _printed(STATA["psmatch_ATT"]["se"])
+    assert "as Stata teffects psmatch" in r.info["vce"]
 
 
 # -------------------------------------------------------------------------------------------

@@ -11,8 +11,11 @@ used) and ``K'_j`` (sum of squared weights), with the conditional variance of ea
 sample variance of its outcome and those of its ``J`` nearest units of the same group (ties
 kept; Stata ``vce(robust, nn(J))``, R ``Var.calc=J``); when matching on an estimated logit
 score (with replacement, no exact cells), the Abadie and Imbens (2016) adjustment for the
-first-step estimation is added. ``vce="ai2006"``: the same with the conditional variance of
-Abadie and Imbens (2006, eq. 14), ``J/(J+1) (Y_i - mean of the J neighbours)^2``.
+first-step estimation is added as Stata ``teffects psmatch`` computes it (for the ATT and ATC
+its derivative term needs the other group's outcome at each unit's covariates: a
+nearest-neighbour search on the covariates, the costliest step at scale).
+``vce="ai2006"``: the same with the conditional variance of Abadie and Imbens (2006,
+eq. 14), ``J/(J+1) (Y_i - mean of the J neighbours)^2``.
 ``vce="bootstrap"`` resamples clusters (persons: the same person may appear as a control in
 several risk sets), re-fits the score and re-matches in every draw.
 
@@ -331,14 +334,35 @@ def _cluster_covariance(fit: _Fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
     return out
 
 
-def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec, L: int,
-                   order: np.ndarray | None = None) -> np.ndarray:
-    """Abadie and Imbens (2016) adjustment of the variance for an estimated logit score.
+def _ps_adjustment(ps: PropensityModel, d, y, tau, estimand, spec: _Spec, L: int,
+                   order: np.ndarray | None = None, derivative: str = "covariates") -> np.ndarray:
+    """Abadie and Imbens (2016) adjustment of the variance for an estimated logit score, as
+    Stata ``teffects psmatch`` computes it (manual entry ``teffects nnmatch``, Methods and
+    formulas, "PSM, ATE, and ATET variance adjustment").
 
-    ATE: ``- c' I^-1 c / N``; ATT: ``(- c_t' I^-1 c_t + g' I^-1 g) / N`` with ``I`` the
-    logit information, ``c`` built from local covariances of ``X`` and ``Y`` given the
-    score within each group (``L`` nearest units on the score), and ``g`` the derivative
-    of the ATT with respect to the logit coefficients. ``order`` sorts the score.
+    ATE (Theorem 1): ``- c' I^-1 c / N`` with
+    ``c = (1/N) sum_i f_i [cov_i(X, Y | 1) / e_i + cov_i(X, Y | 0) / (1 - e_i)]``, ``f = e (1 - e)``,
+    ``I`` the average logit information and ``cov_i(X, Y | w)`` the sample covariance over the
+    ``L`` units of group ``w`` nearest to unit ``i`` on the score (unit ``i`` itself counting
+    as one of its own group's; ties kept).
+
+    ATT (Theorem 2): ``(- c_t' I^-1 c_t + g' I^-1 g) / N`` with, over all units ``i``,
+
+    * ``c_t = (1/N1) sum_i X_i f_i (ytilde1_i - ytilde0_i - tau_t)
+      + (1/N1) sum_i [f_i cov_i(X, Y | 1) + e_i^2 cov_i(X, Y | 0)]``, ``ytilde_w`` the mean
+      outcome of the ``L`` units of group ``w`` nearest on the score (the unit itself excluded);
+    * ``g = (1/N1) sum_i X_i f_i ((2 D_i - 1)(Y_i - ybar_i) - tau_t)``, the derivative of the
+      ATT with respect to the logit coefficients, ``ybar_i`` the mean outcome of the ``spec.k``
+      units of the other group nearest to ``i`` in the logit's covariates by Euclidean
+      distance on the unscaled covariates (ties kept), as Stata: the derivative needs
+      ``E[Y(w) | X]`` at the covariates, not given the score.
+
+    ``derivative="score"`` (``vce="ai-score"``) estimates the same derivative without the
+    search on the covariates, from its decomposition given the score,
+    ``g = (1/N1) sum_i f_i [X_i (ytilde1_i - ytilde0_i - tau_t) + cov_i(X, Y | 1) - cov_i(X, Y | 0)]``
+    (the local means and covariances of ``c_t``): consistent for the same quantity, not Stata's number.
+
+    ATC: the ATT with the labels swapped (score ``1 - e``). ``order`` sorts the score.
     """
     n = len(d)
     e = ps.score
@@ -366,34 +390,51 @@ def _ps_adjustment(ps: PropensityModel, d, y, y1, y0, tau, estimand, spec: _Spec
         v = {1: fs / n1, 0: fs * es / (1 - es) / n1}
     else:  # ATC: the ATT with the labels swapped (score 1 - e, sign of the effect flipped)
         v = {1: fs * (1 - es) / es / n0, 0: fs / n0}
+    sign, nf = (1.0, n1) if estimand == "ATT" else (-1.0, n0)
+    vs = [v] if estimand == "ATE" or derivative != "score" else [v, {1: fs / nf, 0: -fs / nf}]
     # per row r of either group: u_r = Yc_r * coverage(a)_r - coverage(a * ybar)_r, so that
-    # c = X' u is one matrix-vector product over all rows
-    u = np.zeros((n, y.shape[1]))
+    # c = X' u is one matrix-vector product over all rows (one u per set of weights v)
+    us = [np.zeros((n, y.shape[1])) for _ in vs]
+    ytil = {}  # (ATT, ATC) local mean outcome of each group around every unit, the unit left out
     for w, g in ((1, d), (0, ~d)):
         pool = order[g[order]]
         runs = nn.knn_1d_runs(es, e[pool], k=L)
         cnt = runs.counts.astype(float)
         inv = 1.0 / np.maximum(cnt, 1)
-        a = v[w] * cnt / np.maximum(cnt - 1, 1) * inv  # v_i * (small-sample factor) / count
         psort = pool[runs.order]  # (runs.order is the identity here: the pool is already sorted)
-        cov_a = runs.coverage(a)
-        for j in range(y.shape[1]):
-            ybar = runs.run_sums(yc[pool, j]) * inv
-            u[psort, j] = yc[psort, j] * cov_a - runs.coverage(a * ybar)
+        ybar = runs.run_sums(yc[pool]) * inv[:, None]
+        for v_, u in zip(vs, us):
+            a = v_[w] * cnt / np.maximum(cnt - 1, 1) * inv  # v_i * (small-sample factor) / count
+            cov_a = runs.coverage(a)
+            for j in range(y.shape[1]):
+                u[psort, j] = yc[psort, j] * cov_a - runs.coverage(a * ybar[:, j])
+        if estimand != "ATE":
+            ytil[w] = np.empty_like(yc)
+            ytil[w][order] = ybar
+            # a unit of the group: its L nearest others (the L + 1 nearest with itself, less itself)
+            own = nn.knn_1d_runs(e[pool], e[pool], k=L + 1)
+            c_own = own.counts.astype(float)[:, None]
+            ytil[w][pool] = (own.run_sums(yc[pool]) - yc[pool]) / np.maximum(c_own - 1, 1)
     m = y.shape[1]
-    if estimand != "ATE":  # X' u and X' (f (tau_i - tau)) in one pass over the covariates
-        xt = ps.design_t_dot(np.concatenate([u, f[:, None] * (y1 - y0 - tau)], axis=1))
-        c, grs = xt[:, :m].T, xt[:, m:].T / (n1 if estimand == "ATT" else n0)
+    if estimand == "ATE":
+        c = ps.design_t_dot(us[0]).T  # X' u, X = [1, covariates]
+        return np.array([-c[j] @ info_inv @ c[j] / n for j in range(m)])
+    local = f[:, None] * (ytil[1] - ytil[0] - tau)
+    if derivative == "score":
+        xt = ps.design_t_dot(np.concatenate([us[0], local, us[1]], axis=1))
+        c = xt[:, :m].T + sign * xt[:, m:2 * m].T / nf
+        grs = sign * (xt[:, m:2 * m].T / nf + xt[:, 2 * m:].T)
     else:
-        c = ps.design_t_dot(u).T  # X' u, X = [1, covariates]
-    adj = np.zeros(m)
-    for j in range(m):
-        if estimand == "ATE":
-            adj[j] = -c[j] @ info_inv @ c[j] / n
-        else:
-            gr = grs[j]
-            adj[j] = (-c[j] @ info_inv @ c[j] + gr @ info_inv @ gr) / n
-    return adj
+        # outcome of the other group at each unit's covariates: nearest units on the covariates
+        ybar_x = np.empty_like(yc)
+        ybar_x[d] = nn.knn_means(ps.x[d], ps.x[~d], yc[~d], k=spec.k)
+        ybar_x[~d] = nn.knn_means(ps.x[~d], ps.x[d], yc[d], k=spec.k)
+        t_sign = np.where(d, 1.0, -1.0)[:, None]
+        # X' [u, f (ytilde1 - ytilde0 - tau), f (+-(Y - ybar_x) - tau)] in one pass over the covariates
+        xt = ps.design_t_dot(np.concatenate([us[0], local, f[:, None] * (t_sign * (yc - ybar_x) - tau)], axis=1))
+        c = xt[:, :m].T + sign * xt[:, m:2 * m].T / nf
+        grs = sign * xt[:, 2 * m:].T / nf
+    return np.array([(-c[j] @ info_inv @ c[j] + grs[j] @ info_inv @ grs[j]) / n for j in range(m)])
 
 
 # --------------------------------------------------------------------------------------
@@ -493,6 +534,12 @@ def match(
         ``Matching``: the sample variance of a unit and its ``var_neighbours`` nearest units
         of the same group), ``"ai2006"`` (Abadie-Imbens with the conditional variance of their
         2006 paper, eq. 14) or ``"bootstrap"`` (clusters from ``cluster``, re-matching).
+        With an estimated logit score both Abadie-Imbens variants add the Abadie and Imbens
+        (2016) adjustment as Stata ``teffects psmatch`` computes it (unless ``ps_adjust=False``);
+        for the ATT/ATC its derivative term needs a nearest-neighbour search on the covariates,
+        slow with many continuous covariates and many rows. ``"ai-score"``: as ``"ai"`` but
+        that derivative estimated from local means and covariances given the score (no search
+        on the covariates; consistent for the same quantity, not Stata's number).
         With ``cluster`` (e.g. persons recurring across risk sets) the Abadie-Imbens variance
         adds the within-cluster covariances of the linearised estimator.
     var_neighbours
@@ -529,8 +576,8 @@ def match(
         var_neighbours = 1 if method == "propensity" else 2
     if int(var_neighbours) < 1:
         raise DesignError(f"var_neighbours must be >= 1, got {var_neighbours}")
-    if vce not in ("ai", "ai2006", "bootstrap"):
-        raise DesignError(f"vce must be 'ai', 'ai2006' or 'bootstrap', got {vce!r}")
+    if vce not in ("ai", "ai-score", "ai2006", "bootstrap"):
+        raise DesignError(f"vce must be 'ai', 'ai-score', 'ai2006' or 'bootstrap', got {vce!r}")
     spec = _Spec(method, k, replace, ties, caliper, distance, int(var_neighbours))
     zb = _bias_covariates(df, prep, bias_adjust)
     notes: list[str] = []
@@ -587,7 +634,7 @@ def match(
     if rows.sum() < n_focal:
         notes.append(f"{n_focal - int(rows.sum())} of {n_focal} focal units had no match within the caliper/cell and "
                      "are left out: the estimate is the effect on the matched units")
-    if vce in ("ai", "ai2006"):
+    if vce in ("ai", "ai-score", "ai2006"):
         # sigma^2 enters only through rows used as matches (K > 0)
         n_ = len(d)
         used = np.zeros(n_, bool)
@@ -596,16 +643,20 @@ def match(
                 used |= _used(m_, n_)[0] > 0
         resid = np.zeros_like(y) if cl is not None else None
         s2 = _same_group_variance(d, y, metric, strata, spec, need=used, resid=resid, order=order,
-                                  formula="sample" if vce == "ai" else "mean_dev")
+                                  formula="mean_dev" if vce == "ai2006" else "sample")
         var = _ai_variance(fit, d, y, rows, y1, y0, tau, s2, estimand)
         base = (f"Abadie-Imbens (2006), conditional variance from {spec.var_neighbours} same-group neighbour(s) "
-                + ("(sample variance, as Stata teffects and R Matching)" if vce == "ai" else "(2006 paper, eq. 14)"))
+                + ("(2006 paper, eq. 14)" if vce == "ai2006" else "(sample variance, as Stata teffects and R Matching)"))
         if cl is not None:
             var = var + _cluster_covariance(fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
         if adjust:
             if rows.all() or estimand == "ATT" and rows[d].all() or estimand == "ATC" and rows[~d].all():
-                var = var + _ps_adjustment(ps, d, y, y1, y0, tau, estimand, spec, spec.var_neighbours + 1, order)
-                vce_label = base + " with the Abadie-Imbens (2016) adjustment for the estimated score"
+                by_score = vce == "ai-score" and estimand != "ATE"
+                var = var + _ps_adjustment(ps, d, y, tau, estimand, spec, spec.var_neighbours + 1, order,
+                                           derivative="score" if by_score else "covariates")
+                vce_label = base + (" with the Abadie-Imbens (2016) adjustment for the estimated score"
+                                    + ("; its derivative term from local means and covariances given the score "
+                                       "(not Stata's estimate)" if by_score else ", as Stata teffects psmatch"))
             else:
                 vce_label = base + "; no 2016 adjustment (some units unmatched)"
         else:

@@ -574,6 +574,42 @@ def knn_maha(
     return Matches(rows, idx[keep], 1.0 / counts[rows], counts, dist[keep])
 
 
+def knn_means(fx: np.ndarray, px: np.ndarray, pv: np.ndarray, k: int = 1) -> np.ndarray:
+    """Mean of ``pv`` (one row per pool row) over the ``k`` nearest pool rows of every focal row
+    by Euclidean distance on ``fx`` / ``px`` as given, all pool rows tied with the k-th kept.
+
+    Identical rows are collapsed first (a pool row repeated m times counts m times), so
+    discrete covariates with many exact ties cost one KD-tree query per distinct row. Each
+    query asks for ``k + 1`` distinct rows and only rows whose last one is still within the
+    k-th unit's distance ask again (for four times as many).
+    """
+    pv = np.asarray(pv, dtype=float).reshape(len(px), -1)
+    pu, pinv = np.unique(np.asarray(px, dtype=float), axis=0, return_inverse=True)
+    fu, finv = np.unique(np.asarray(fx, dtype=float), axis=0, return_inverse=True)
+    pinv, finv = pinv.ravel(), finv.ravel()
+    mult = np.bincount(pinv, minlength=len(pu))
+    sums = np.column_stack([np.bincount(pinv, weights=pv[:, j], minlength=len(pu)) for j in range(pv.shape[1])])
+    tree = cKDTree(pu)
+    todo, kq = np.arange(len(fu)), min(len(pu), k + 1)
+    hit_f, hit_p = [], []
+    while len(todo):
+        dist, idx = tree.query(fu[todo], k=kq, workers=-1)
+        dist, idx = dist.reshape(len(todo), kq), idx.reshape(len(todo), kq)
+        cum = np.cumsum(mult[idx], axis=1)  # units within each distance (distances come sorted)
+        pos = np.where(cum[:, -1] >= k, np.argmax(cum >= k, axis=1), kq - 1)
+        kth = dist[np.arange(len(todo)), pos]
+        reach = kth + _tol(kth)
+        done = (dist[:, -1] > reach) | (kq >= len(pu))
+        r, c = np.nonzero((dist <= reach[:, None]) & done[:, None])
+        hit_f.append(todo[r])
+        hit_p.append(idx[r, c])
+        todo, kq = todo[~done], min(len(pu), kq * 4)
+    f, p = np.concatenate(hit_f), np.concatenate(hit_p)
+    cnt = np.bincount(f, weights=mult[p], minlength=len(fu))
+    out = np.column_stack([np.bincount(f, weights=sums[p, j], minlength=len(fu)) for j in range(pv.shape[1])])
+    return (out / cnt[:, None])[finv]
+
+
 @numba.njit(cache=True)
 def _greedy_lists(forder, cand, cdist, used, cal, out_pool, out_dist, r):
     for t in range(len(forder)):
