@@ -180,7 +180,8 @@ def test_sample_se_without_covariates_is_the_two_sample_formula_of_the_compariso
     assert ses[1] == pytest.approx(ses[0], rel=1e-10)
 
 
-def test_sample_se_covers_the_sample_effect_with_few_comparison_units_per_covariate():
+@pytest.mark.parametrize("method", ["reg", "dr", "ipw"])
+def test_sample_se_covers_the_sample_effect_with_few_comparison_units_per_covariate(method):
     """Event study, lock-in: the treated units' observed outcome is flat for three periods after entry
     while their counterfactual path is a noisy, persistent series; few comparison units per covariate
     (60 for 9 covariates), so that in-sample residuals understate the errors (HC2 corrects it). Against
@@ -204,7 +205,7 @@ def test_sample_se_covers_the_sample_effect_with_few_comparison_units_per_covari
                  "g": np.repeat(np.where(treat, 3, 0), T), "y": y.ravel()}
         frame.update({f"x{j}": np.repeat(X[:, j], T) for j in range(k)})
         r = did.att_gt(pl.DataFrame(frame), unit="id", time="t", group="g", outcome="y",
-                       covariates=[f"x{j}" for j in range(k)], method="reg", sample_se=True)
+                       covariates=[f"x{j}" for j in range(k)], method=method, sample_se=True)
         agg = r.aggregate("dynamic")
         post = agg.estimates[agg.estimates["event_time"] >= 0]
         z_s.append(np.r_[(post["estimate"] - satt) / post["std_error_sample"],
