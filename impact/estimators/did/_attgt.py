@@ -307,12 +307,18 @@ def att_gt(
         ``did`` does with time-varying covariates (a note in the results says so).
     sample_se : bool
         Also estimate standard errors for the *sample* ATT, the average effect of exactly the
-        treated units observed (balanced panels): ``std_error_sample`` in ``att_gt`` and in every
-        aggregation. The usual standard errors are for the population ATT(g, t); against the
-        average of the sample's own effects (what a simulation's truth is) the treated units'
-        untreated outcome changes, not their observed ones, make the error, which matters while
-        the treated are in a service (their observed employment hardly varies then). See
-        :func:`_sample_rows`.
+        treated units observed, ``mean_i (Y_it(g) - Y_it(never))`` over cohort ``g`` (balanced
+        panels): ``std_error_sample`` in ``att_gt`` and in every aggregation but ``group``. The
+        usual standard errors are for the population ATT(g, t); against the average of the
+        sample's own effects (what a simulation's truth is) the error is made by the treated
+        units' *untreated* outcome changes, not by their observed ones, which matters while the
+        treated are in a service (their observed employment hardly varies then). Their variance
+        is taken from the comparison units' regression residuals (HC2), under the design's
+        assumption that these are distributed as the treated's untreated changes; see
+        :func:`_sample_rows`. Exact in stacked designs (``comparison_set``: each comparison
+        unit serves one cohort); where a comparison unit serves several cohorts, aggregations
+        over cohorts also count the covariance of its residuals across them, which the treated
+        units of different cohorts do not share (an approximation).
     control_group : {"never_treated", "not_yet_treated"}
     method : {"dr", "ipw", "reg", "dr_improved"}
         Doubly robust (Sant'Anna and Zhao, locally efficient), normalised inverse probability
