@@ -228,7 +228,8 @@ def _did(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, 
                                                          "est_cf": float(oest.loc[e, "estimate"])}
         ov = agg.overall
         tmean = float(np.mean([tmap[e] for e in range(POST + 1)]))
-        for tag, se in (("", ov.std_error), ("_sample_se", ov.std_error_sample), ("_oracle_se", oagg.overall.std_error)):
+        for tag, se in (("", ov.std_error), ("_sample_se", ov.std_error_sample),
+                        ("_oracle_se", oagg.overall.std_error)):
             out[f"did_{name}{tag}/mean_e0_{POST}"] = {"estimate": ov.estimate, "se": se, "truth": tmean,
                                                       "n_treated": int(ids.height)}
         out[f"did_{name}_oracle_se/mean_e0_{POST}"]["est_cf"] = oagg.overall.estimate

@@ -139,7 +139,8 @@ def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
         return []
     e = estimates.dropna(subset=["truth", "ci_lower", "ci_upper"])
     lo, hi, sample = check_interval(e)
-    e = e.assign(_family=e["outcome"].astype(str).str.replace(r"_h\d+$", "", regex=True), _lo=lo, _hi=hi, _sample=sample)
+    e = e.assign(_family=e["outcome"].astype(str).str.replace(r"_h\d+$", "", regex=True), _lo=lo, _hi=hi,
+                 _sample=sample)
     miss = e[(e["truth"] < e["_lo"]) | (e["truth"] > e["_hi"])]
     out = []
     for (an, outcome), g in miss.groupby(["analysis", "_family"], sort=False):
@@ -152,5 +153,6 @@ def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
         out.append(Notice(text("truth_miss", lang, analysis=label(an, lang), outcome=label(outcome, lang), k=len(g),
                                n=n_all, horizons=", ".join(h for h in hs if h) or text("overall", lang),
                                estimate=num(r["estimate"]), lo=num(r["_lo"]), hi=num(r["_hi"]),
-                               truth=num(r["truth"])) + (" " + text("truth_check_sample", lang) if r["_sample"] else "")))
+                               truth=num(r["truth"]))
+                          + (" " + text("truth_check_sample", lang) if r["_sample"] else "")))
     return out

@@ -421,7 +421,8 @@ def att_gt(
         if np.all(table[c] == np.round(table[c])):
             table[c] = table[c].astype(np.int64)
     return AttGtResults.build(
-        table=table, psi=psi, psi_sample=psi_s, psi_counterfactual=psi_cf, dd=dd, outcome=outcome, method=method, control_group=control_group,
+        table=table, psi=psi, psi_sample=psi_s, psi_counterfactual=psi_cf, dd=dd, outcome=outcome, method=method,
+        control_group=control_group,
         base_period=base_period, anticipation=anticipation, level=level, crit=crit,
         bootstrap=bootstrap, n_boot=n_boot, seed=seed,
     )
