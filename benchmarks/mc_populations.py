@@ -19,9 +19,14 @@ compares every estimate with the generator's truth for exactly the design's trea
   entrant sampled within area and elapsed-duration bands, 12 months before and 24 after
   entry), ``att_gt(..., comparison_set="stack", method="reg")``, the event study ATT(e),
   e = 0..24, and its mean; truth :func:`impact.simulate.truth.true_event_att` of the entrants;
-  every DiD row twice: with the population standard error and (``..._sample_se``) with the
+  every DiD row three times: with the population standard error, (``..._sample_se``) with the
   sample-ATT standard error (``att_gt(..., sample_se=True)``), which is the one to judge a
-  comparison with the truth (the average effect of exactly these entrants) by.
+  comparison with the truth (the average effect of exactly these entrants) by, and
+  (``..._oracle_se``) with the oracle: the same estimator run on the panel whose entrants carry,
+  from the entry month on, the generator's counterfactual ('not now') employment. Its estimate
+  (``est_cf``) is exactly the error of the estimate against the truth (the entrants' observed
+  changes cancel), its standard error the one that error has with the treated units'
+  counterfactual changes known.
 
 Usage (long: run under ``nice``; one JSON per population, so a run can be resumed)::
 
@@ -169,7 +174,7 @@ def _history_by_start(d: pl.DataFrame) -> pl.DataFrame:
 def _did(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, variants: dict[str, dict]):
     from impact.designs.did_panels import risk_set_panel
     from impact.estimators import did
-    from impact.simulate.truth import true_event_att
+    from impact.simulate.truth import true_event_att, true_event_paths
 
     read = lambda n: pl.read_parquet(folder / f"{n}.parquet")  # noqa: E731
     last_full = last_month - 1  # the last month's arrears pay is reported later
@@ -199,17 +204,35 @@ def _did(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, 
         ids = used.select("service_id").unique()
         tr = true_event_att(folder / "truth", ids, event_times=list(range(0, POST + 1)))
         tmap = dict(zip(tr["event_time"].to_list(), tr["att_employed"].to_list()))
+        # oracle: the same estimator on the panel whose treated rows from entry on hold the generator's
+        # counterfactual ('not now') employment; its estimate is the error against the sample truth
+        # (up to the panel's measurement of employment) and its standard error the one that error has
+        paths = true_event_paths(folder / "truth", ids, event_times=list(range(0, POST + 1))).select(
+            "service_id", pl.col("month").cast(pl.Int64), y0=pl.col("employed_0").cast(pl.Float64))
+        dcf = d.with_columns(pl.col("month").cast(pl.Int64).alias("_m")).join(
+            paths.rename({"month": "_m"}), on=["service_id", "_m"], how="left").with_columns(
+            employed_cf=pl.when((pl.col("cohort") > 0) & pl.col("y0").is_not_null()).then("y0")
+            .otherwise(pl.col("employed").cast(pl.Float64))).drop("_m", "y0")
+        orc = did.att_gt(dcf, unit="unit", time="month", group="cohort", outcome="employed_cf",
+                         comparison_set="stack", cluster="person_id", covariates=covs, method=method)
+        oagg = orc.aggregate("dynamic", min_e=-PRE, max_e=POST)
+        oest = oagg.estimates.set_index("event_time")
         est = agg.estimates.set_index("event_time")
         for e in range(0, POST + 1):
             if e in est.index and e in tmap and np.isfinite(est.loc[e, "std_error"]):
                 for tag, col in (("", "std_error"), ("_sample_se", "std_error_sample")):
                     out[f"did_{name}{tag}/e{e:02d}"] = {"estimate": float(est.loc[e, "estimate"]),
                                                         "se": float(est.loc[e, col]), "truth": tmap[e]}
+                out[f"did_{name}_oracle_se/e{e:02d}"] = {"estimate": float(est.loc[e, "estimate"]),
+                                                         "se": float(oest.loc[e, "std_error"]), "truth": tmap[e],
+                                                         "est_cf": float(oest.loc[e, "estimate"])}
         ov = agg.overall
-        for tag, se in (("", ov.std_error), ("_sample_se", ov.std_error_sample)):
-            out[f"did_{name}{tag}/mean_e0_{POST}"] = {"estimate": ov.estimate, "se": se,
-                                                      "truth": float(np.mean([tmap[e] for e in range(POST + 1)])),
+        tmean = float(np.mean([tmap[e] for e in range(POST + 1)]))
+        for tag, se in (("", ov.std_error), ("_sample_se", ov.std_error_sample),
+                        ("_oracle_se", oagg.overall.std_error)):
+            out[f"did_{name}{tag}/mean_e0_{POST}"] = {"estimate": ov.estimate, "se": se, "truth": tmean,
                                                       "n_treated": int(ids.height)}
+        out[f"did_{name}_oracle_se/mean_e0_{POST}"]["est_cf"] = oagg.overall.estimate
         try:
             out[f"did_{name}/pretest_p"] = float(res.pretest(min_e=-PRE).p_value)
         except Exception:  # noqa: BLE001 - a design without pre-periods has no test

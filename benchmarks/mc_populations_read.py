@@ -10,12 +10,13 @@ comparison rows). Prints the table of docs/validation.md ("The seed-11 segment t
    sample-ATT standard error, by month since entry: coverage, sd(z) and the ratio of the two
    standard errors ("Which standard error the truth check uses").
 
-Usage: ``.venv/bin/python benchmarks/mc_populations_read.py``
+Usage: ``.venv/bin/python benchmarks/mc_populations_read.py [folder of seed_*.json]``
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,25 +48,37 @@ def segments(runs: list[dict]) -> None:
 
 
 def did_standard_errors(runs: list[dict], months=(1, 2, 3, 4, 6, 8, 12, 16, 18, 24)) -> None:
-    print(f"\n{len(runs)} populations, risk-set DiD (episode design), 95 % intervals against the truth")
-    print("| e | coverage, population s.e. | coverage, sample-ATT s.e. | sd(z) population | sd(z) sample | "
-          "sample / population s.e. |")
-    print("|---|---|---|---|---|---|")
-    for e in months:
-        a = [r[f"did_episode/e{e:02d}"] for r in runs]
-        b = [r[f"did_episode_sample_se/e{e:02d}"] for r in runs]
-        err = np.array([x["estimate"] - x["truth"] for x in a])
-        sp, ss = np.array([x["se"] for x in a]), np.array([x["se"] for x in b])
-        zp, zs = err / sp, err / ss
-        print(f"| {e} | {np.mean(np.abs(zp) < 1.96):.2f} | {np.mean(np.abs(zs) < 1.96):.2f} | {zp.std(ddof=1):.2f} | "
-              f"{zs.std(ddof=1):.2f} | {np.mean(ss / sp):.2f} |")
+    """Coverage and sd(z) of the risk-set DiD against its (sample) truth with each standard error the
+    records have: population-ATT, sample-ATT and (runs of this version) the oracle, the same estimator's
+    standard error on the panel whose entrants carry the generator's counterfactual outcomes."""
+    runs = [r for r in runs if "did_episode/e01" in r]
+    kinds = [("population", ""), ("sample-ATT", "_sample_se"), ("oracle", "_oracle_se")]
+    kinds = [(n, t) for n, t in kinds if all(f"did_episode{t}/e01" in r for r in runs)]
+    R = len(runs)
+    print(f"\n{R} populations, risk-set DiD (episode design), 95 % intervals against the truth; "
+          "coverage (MC s.e.) and sd(z) by standard error")
+    print("| e | " + " | ".join(f"coverage, {n} s.e. | sd(z) {n}" for n, _ in kinds) + " | bias (MC s.e.) |")
+    print("|---" * (2 * len(kinds) + 2) + "|")
+    for e in (*months, None):
+        key = f"e{e:02d}" if e is not None else "mean_e0_24"
+        cells = []
+        for _, tag in kinds:
+            x = [r[f"did_episode{tag}/{key}"] for r in runs]
+            err = np.array([v["estimate"] - v["truth"] for v in x])
+            z = err / np.array([v["se"] for v in x])
+            cov = np.mean(np.abs(z) <= norm.ppf(0.975))
+            cells += [f"{cov:.3f} ({np.sqrt(cov * (1 - cov) / R):.3f})", f"{z.std(ddof=1):.2f}"]
+        print(f"| {'mean 0-24' if e is None else e} | " + " | ".join(cells) +
+              f" | {err.mean():+.5f} ({err.std(ddof=1) / np.sqrt(R):.5f}) |")
 
 
-def main() -> None:
-    runs = [json.loads(p.read_text()) for p in sorted(DIR.glob("seed_*.json"))]
-    segments(runs)
+def main(argv: list[str] | None = None) -> None:
+    folder = Path(argv[0]) if argv else DIR
+    runs = [r for r in (json.loads(p.read_text()) for p in sorted(folder.glob("seed_*.json"))) if "error" not in r]
+    if all("diag/ability_gap" in r for r in runs):
+        segments(runs)
     did_standard_errors(runs)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

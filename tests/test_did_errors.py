@@ -159,6 +159,65 @@ def test_sample_se_covers_the_sample_effect():
 
 
 @pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+def test_sample_se_without_covariates_is_the_two_sample_formula_of_the_comparison_changes(method):
+    """Without covariates the error against the sample ATT is the treated units' mean counterfactual
+    change minus the comparison units' mean change, both drawn from the comparison units' distribution:
+    se = s_c * sqrt(1/n_t + 1/n_c) (s_c with ddof=1), whatever the treated units' own changes are."""
+    rng = np.random.default_rng(1)
+    n, n_t = 50, 15
+    treat = np.arange(n) < n_t
+    y0 = rng.normal(size=n)
+    y1 = y0 + rng.normal(size=n)
+    ses = []
+    for flat in (False, True):  # the treated units' observed change: noisy, or the same for all
+        y1t = np.where(treat, y0 + 0.3, y1) if flat else y1
+        d = pl.DataFrame({"id": np.tile(np.arange(n), 2), "t": np.repeat([1, 2], n),
+                          "g": np.tile(np.where(treat, 2, 0), 2), "y": np.r_[y0, y1t]})
+        r = did.att_gt(d, unit="id", time="t", group="g", outcome="y", method=method, sample_se=True)
+        ses.append(float(r.att_gt["std_error_sample"].iloc[0]))
+    dyc = (y1 - y0)[~treat]
+    assert ses[0] == pytest.approx(dyc.std(ddof=1) * np.sqrt(1 / n_t + 1 / (n - n_t)), rel=1e-10)
+    assert ses[1] == pytest.approx(ses[0], rel=1e-10)
+
+
+@pytest.mark.parametrize("method", ["reg", "dr", "ipw"])
+def test_sample_se_covers_the_sample_effect_with_few_comparison_units_per_covariate(method):
+    """Event study, lock-in: the treated units' observed outcome is flat for three periods after entry
+    while their counterfactual path is a noisy, persistent series; few comparison units per covariate
+    (60 for 9 covariates), so that in-sample residuals understate the errors (HC2 corrects it). Against
+    the sample's own average effect the z-scores of every event time and of their mean have sd ~1 with
+    the sample-ATT standard error (200 panels: MC s.e. of an sd ~0.05; a t with ~50 degrees of freedom
+    has sd 1.02); the population one is too small (~1.5) in the flat periods."""
+    rng = np.random.default_rng(11)
+    n_t, n_c, k, T = 30, 60, 9, 6  # periods 1..6, entry in period 3
+    z_s, z_pop = [], []
+    for _ in range(200):
+        n = n_t + n_c
+        X = rng.normal(size=(n, k))
+        treat = np.arange(n) < n_t
+        shock = np.cumsum(rng.normal(size=(n, T)), axis=1)  # persistent: paths correlated across periods
+        y0 = X @ np.full(k, 0.3)[:, None] * np.arange(1, T + 1)[None, :] / T + shock
+        y1 = y0.copy()
+        y1[treat, 2:] = y0[treat, 1:2] - 1.0  # in the service: the outcome stays at its level before entry, minus 1
+        y = np.where(treat[:, None], y1, y0)
+        satt = (y1 - y0)[treat][:, 2:].mean(axis=0)
+        frame = {"id": np.repeat(np.arange(n), T), "t": np.tile(np.arange(1, T + 1), n),
+                 "g": np.repeat(np.where(treat, 3, 0), T), "y": y.ravel()}
+        frame.update({f"x{j}": np.repeat(X[:, j], T) for j in range(k)})
+        r = did.att_gt(pl.DataFrame(frame), unit="id", time="t", group="g", outcome="y",
+                       covariates=[f"x{j}" for j in range(k)], method=method, sample_se=True)
+        agg = r.aggregate("dynamic")
+        post = agg.estimates[agg.estimates["event_time"] >= 0]
+        z_s.append(np.r_[(post["estimate"] - satt) / post["std_error_sample"],
+                         (agg.overall.estimate - satt.mean()) / agg.overall.std_error_sample])
+        z_pop.append(np.r_[(post["estimate"] - satt) / post["std_error"],
+                           (agg.overall.estimate - satt.mean()) / agg.overall.std_error])
+    sd_s, sd_pop = np.std(z_s, axis=0, ddof=1), np.std(z_pop, axis=0, ddof=1)
+    assert np.all((sd_s > 0.85) & (sd_s < 1.2)), sd_s
+    assert np.all(sd_pop > 1.3), sd_pop
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
 def test_covariate_without_variation_among_the_comparison_units_is_aliased(mpdta, method):
     """As R lm/glm alias a covariate that does not vary in the regression sample: z is 0 for every
     never-treated county, so each cohort is estimated without it, with a note (before: the

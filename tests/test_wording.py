@@ -52,6 +52,22 @@ def test_an_interval_that_misses_the_truth_is_a_warning():
                 truth=3).startswith("Totuusvertailu")
 
 
+def test_truth_check_uses_the_sample_standard_error_where_the_estimate_has_one():
+    """The risk-set DiD's truth is its entrants' own average effect: the check uses the interval from
+    ``std_error_sample`` with the published interval's critical value (here 2), the published interval stays."""
+    est = pd.DataFrame({"analysis": ["did_event_study"] * 3, "outcome": ["employed"] * 3, "horizon": [1.0, 2.0, 3.0],
+                        "estimate": [-0.03, -0.05, -0.06], "std_error": [0.005, 0.01, 0.01],
+                        "ci_lower": [-0.04, -0.07, -0.08], "ci_upper": [-0.02, -0.03, -0.04],
+                        "std_error_sample": [0.01, 0.005, float("nan")], "truth": [-0.015, -0.035, -0.05]})
+    # e=1 misses the published interval but not the sample one (+-0.02); e=2 the reverse (+-0.01); e=3 has no
+    # sample standard error: the published interval, which holds the truth
+    notes = truth_notices(est, "en")
+    assert len(notes) == 1
+    assert "1 of 3 horizons (2)" in notes[0].text and "-5.0 pp [-6.0 pp, -4.0 pp] against a truth of -3.5 pp" in \
+        notes[0].text and "entrants' own average effect" in notes[0].text
+    assert len(truth_notices(est.drop(columns="std_error_sample"), "en")[0].text.split("horizons (1)")) == 2
+
+
 def test_did_history_terms_have_readable_labels():
     """The risk-set DiD's prior-employment x elapsed-month terms are named in words in both languages."""
     from impact.report.wording import covariate_label

@@ -269,6 +269,10 @@ _EFFECTS = {
                    "at {k} of {n} horizons ({horizons}); e.g. {estimate} [{lo}, {hi}] against a truth of {truth}.",
                    "Totuusvertailu epäonnistui: {analysis}, {outcome}: 95 %:n luottamusväli ei sisällä simulaation "
                    "todellista vaikutusta {k}/{n} aikavälillä ({horizons}); esim. {estimate} [{lo}, {hi}], totuus {truth}."),
+    "truth_check_sample": ("(The interval checked is that of the entrants' own average effect, which is what the "
+                           "truth is: the standard error of the sample effect.)",
+                           "(Vertailtu väli on osallistujien oman keskimääräisen vaikutuksen väli, koska totuus on "
+                           "se: otosvaikutuksen keskivirhe.)"),
     "sector_treatment": ("private firms", "yritykset"),
     "sector_comparison": ("public and third sector", "julkinen ja kolmas sektori"),
     "sector_difference_title": ("Private minus public and third sector", "Yritykset miinus julkinen ja kolmas sektori"),

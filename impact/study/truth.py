@@ -111,13 +111,37 @@ def attach_truth(result: AnalysisResult, truth_dir: Path | None) -> AnalysisResu
     return dataclasses.replace(result, estimates=est, tables=tables)
 
 
+def check_interval(estimates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The interval each estimate's truth is checked against, and which rows use the sample-ATT standard error.
+
+    The published interval (``ci_lower``, ``ci_upper``) is for the population effect. Where a
+    row also has ``std_error_sample`` (the standard error of the treated units' own average
+    effect, e.g. ``att_gt(..., sample_se=True)`` of the risk-set DiD), the truth, which is that
+    average, is checked against ``estimate +- c * std_error_sample`` with the published
+    interval's critical value ``c = (ci_upper - ci_lower) / (2 * std_error)``.
+    """
+    lo, hi = estimates["ci_lower"].to_numpy(float), estimates["ci_upper"].to_numpy(float)
+    if "std_error_sample" not in estimates:
+        return lo, hi, np.zeros(len(lo), bool)
+    se_s = estimates["std_error_sample"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        crit = (hi - lo) / (2 * estimates["std_error"].to_numpy(float))
+    use = np.isfinite(se_s) & np.isfinite(crit) & (se_s > 0)
+    est = estimates["estimate"].to_numpy(float)
+    return np.where(use, est - crit * se_s, lo), np.where(use, est + crit * se_s, hi), use
+
+
 def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
-    """A warning for each analysis and outcome whose intervals exclude the synthetic truth (at which horizons)."""
+    """A warning for each analysis and outcome whose intervals exclude the synthetic truth (at which horizons).
+
+    The intervals are those of :func:`check_interval` (the sample-ATT interval where the estimate has one)."""
     if estimates is None or "truth" not in estimates or not estimates["truth"].notna().any():
         return []
     e = estimates.dropna(subset=["truth", "ci_lower", "ci_upper"])
-    e = e.assign(_family=e["outcome"].astype(str).str.replace(r"_h\d+$", "", regex=True))
-    miss = e[(e["truth"] < e["ci_lower"]) | (e["truth"] > e["ci_upper"])]
+    lo, hi, sample = check_interval(e)
+    e = e.assign(_family=e["outcome"].astype(str).str.replace(r"_h\d+$", "", regex=True), _lo=lo, _hi=hi,
+                 _sample=sample)
+    miss = e[(e["truth"] < e["_lo"]) | (e["truth"] > e["_hi"])]
     out = []
     for (an, outcome), g in miss.groupby(["analysis", "_family"], sort=False):
         n_all = int(((e["analysis"] == an) & (e["_family"] == outcome)).sum())
@@ -128,6 +152,7 @@ def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
         num = lambda x: FORMATTERS[kind](x, lang)  # noqa: E731
         out.append(Notice(text("truth_miss", lang, analysis=label(an, lang), outcome=label(outcome, lang), k=len(g),
                                n=n_all, horizons=", ".join(h for h in hs if h) or text("overall", lang),
-                               estimate=num(r["estimate"]), lo=num(r["ci_lower"]), hi=num(r["ci_upper"]),
-                               truth=num(r["truth"]))))
+                               estimate=num(r["estimate"]), lo=num(r["_lo"]), hi=num(r["_hi"]),
+                               truth=num(r["truth"]))
+                          + (" " + text("truth_check_sample", lang) if r["_sample"] else "")))
     return out

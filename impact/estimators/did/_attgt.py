@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from impact.errors import DesignError, EstimationError
 from impact.estimators.did._prep import DidData, prepare
 from impact.estimators.did._twoperiod import TRIM, independent_columns, panel_2x2, rcs_2x2
-from impact.estimators.did.results import AttGtResults
+from impact.estimators.did.results import AttGtResults, sample_se_from
 from impact.estimators.inference import influence_se, multiplier_bootstrap, normal_ci, z_critical
 from impact.estimators.logit import LogitWarning
 
@@ -100,44 +100,65 @@ def _periods(cells: pd.DataFrame, k) -> str:
     return ", ".join(f"{x:g}" for x in t) if len(t) <= 6 else f"{t.min():g}..{t.max():g}"
 
 
-def _sample_rows(inf: np.ndarray, dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None) -> np.ndarray:
-    """Influence rows for the sample ATT: the treated rows of ``inf`` replaced by draws of their
-    counterfactual changes.
+def _sample_rows(inf: np.ndarray, dY: np.ndarray, D: np.ndarray, w: np.ndarray, X: np.ndarray | None,
+                 method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Influence rows for the *sample* ATT, the average effect of exactly the treated units observed.
 
-    The error of the ATT estimate against the average effect of the treated units themselves
-    is ``mean_i (dY0_i - m(X_i))`` plus the comparison side: its treated part varies with the
-    treated units' *untreated* changes, not with their observed ones (which move little while
-    they are in a service, the lock-in). Each treated unit gets the outcome-regression residual
-    path of the comparison unit nearest to it on the regression's prognostic index (one
-    comparison unit per treated unit for all the cells of the block, so that covariances
-    across periods are kept), scaled as its own row was; the comparison rows stay as they are.
+    Against the sample ATT the error of the estimate is ``mean_i (dY0_i - m(X_i))`` over the
+    treated (their *untreated* changes net of the outcome regression ``m``, fitted on the
+    comparison units) minus the comparison units' part; the treated units' observed changes
+    ``dY1_i`` do not enter it (``dY1 - dY0`` is the effect being averaged). So:
+
+    * the treated rows' own-outcome term ``wt_i (r_i - mean) / mean(wt)`` (``r`` the residual
+      of the outcome regression) is taken out of ``inf``; the terms of the nuisance
+      estimation stay;
+    * its variance is replaced by that of the treated's counterfactual changes which, under
+      the design's assumptions (given ``X`` the comparison units' changes are distributed as
+      the treated's untreated changes), is ``sum_i (wt_i / mean(wt))^2 * Sigma``, ``Sigma``
+      the residual covariance across the block's cells, estimated from the comparison units
+      as ``sum_j wc_j r~_j r~_j' / sum_j wc_j`` with ``r~_j = r_j / sqrt(1 - h_j)`` (``h_j``
+      the unit's leverage in the outcome regression: in-sample residuals are smaller than
+      the errors by that factor, HC2; it matters when a cohort has few comparison units per
+      covariate). It is returned as a second set of rows on the comparison units, ``s *
+      sqrt(wc_j) * r~_j`` with ``s^2 = sum_i (wt_i / mean(wt))^2 / sum_j wc_j``, whose squares
+      summed unit by unit reproduce ``Sigma`` across periods too (so aggregations over event
+      times keep the correlation of a person's path);
+    * for ``reg`` and ``dr`` (and every method without covariates), whose comparison rows are
+      proportional to the comparison units' residuals, those rows are divided by
+      ``sqrt(1 - h_j)`` as well (HC2). Without covariates the sample-ATT standard error is
+      then ``s_c * sqrt(1/n_t + 1/n_c)``, ``s_c`` the comparison units' standard deviation of
+      the change (``ddof=1``), whatever the treated units' own changes are.
+
+    Returns ``(inf_s, inf_cf)``: the estimate's rows so modified, and the counterfactual rows
+    (zero on the treated rows); see :func:`impact.estimators.did.results.sample_se_from`.
     """
     C = D == 0
     T = ~C
     Z = np.ones((len(D), 1)) if X is None else X
     wc = w[C]
     A = (Z[C] * wc[:, None]).T @ Z[C]
-    beta = np.linalg.lstsq(A, (Z[C] * wc[:, None]).T @ dY[C], rcond=None)[0]
-    fit = Z @ beta
-    res_c = dY[C] - fit[C]
-    # nearest comparison unit on the prognostic index (the mean fitted change over the cells)
-    idx_c = fit[C].mean(axis=1)
-    order = np.argsort(idx_c, kind="stable")
-    srt = idx_c[order]
-    q = fit[T].mean(axis=1)
-    pos = np.clip(np.searchsorted(srt, q), 1, max(len(srt) - 1, 1))
-    left = np.clip(pos - 1, 0, len(srt) - 1)
-    right = np.clip(pos, 0, len(srt) - 1)
-    pick = np.where(np.abs(q - srt[left]) <= np.abs(srt[right] - q), left, right)
-    out = inf.copy()
+    Ainv = np.linalg.pinv(A)
+    beta = Ainv @ ((Z[C] * wc[:, None]).T @ dY[C])
+    res = dY - Z @ beta
+    lev = np.clip(wc * np.einsum("ij,jk,ik->i", Z[C], Ainv, Z[C]), 0.0, 1.0 - 1e-6)
+    hc2 = 1.0 / np.sqrt(1.0 - lev)
     wt = (w * D)[T]
-    out[T] = (wt / (w * D).mean())[:, None] * res_c[order[pick]]
-    return out
+    mt = (w * D).mean()
+    inf_s = inf.copy()
+    res_t = res[T]
+    inf_s[T] -= (wt / mt)[:, None] * (res_t - wt @ res_t / wt.sum())
+    if X is None or method in ("reg", "dr"):  # without covariates every method is the difference of means
+        inf_s[C] *= hc2[:, None]
+    s = np.sqrt(np.sum((wt / mt) ** 2) / wc.sum())
+    inf_cf = np.zeros_like(inf)
+    inf_cf[C] = (s * np.sqrt(wc) * hc2)[:, None] * res[C]
+    return inf_s, inf_cf
 
 
 def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarray, dropped: np.ndarray,
-                    notes: list[str], psi_s: np.ndarray | None = None):
-    """Fill ``psi`` (and ``psi_s``, the sample-ATT rows) and return (att, n_treated, n_controls) for a balanced panel."""
+                    notes: list[str], psi_s: np.ndarray | None = None, psi_cf: np.ndarray | None = None):
+    """Fill ``psi`` (and ``psi_s``/``psi_cf``, the sample-ATT rows of :func:`_sample_rows`) and return
+    (att, n_treated, n_controls) for a balanced panel."""
     K = len(cells)
     att = np.zeros(K)
     n_t = np.zeros(K, dtype=np.int64)
@@ -174,8 +195,9 @@ def _estimate_panel(dd: DidData, cells: pd.DataFrame, method: str, psi: np.ndarr
             att[kb] = a
             if psi_s is not None:
                 dY = Ysub[:, cells["j"].to_numpy()[kb]] - Ysub[:, cells["base"].to_numpy()[kb]]
-                inf_s = _sample_rows(inf, dY, D, dd.w[idx], X) * (n / len(idx))
-                psi_s[np.ix_(idx, kb)] = inf_s
+                inf_s, inf_cf = _sample_rows(inf, dY, D, dd.w[idx], X, method)
+                psi_s[np.ix_(idx, kb)] = inf_s * (n / len(idx))
+                psi_cf[np.ix_(idx, kb)] = inf_cf * (n / len(idx))
             inf *= n / len(idx)
             if kb[-1] - kb[0] + 1 == len(kb):  # contiguous cells: a slice is much cheaper than np.ix_
                 psi[idx, kb[0] : kb[-1] + 1] = inf
@@ -285,12 +307,18 @@ def att_gt(
         ``did`` does with time-varying covariates (a note in the results says so).
     sample_se : bool
         Also estimate standard errors for the *sample* ATT, the average effect of exactly the
-        treated units observed (balanced panels): ``std_error_sample`` in ``att_gt`` and in every
-        aggregation. The usual standard errors are for the population ATT(g, t); against the
-        average of the sample's own effects (what a simulation's truth is) the treated units'
-        untreated outcome changes, not their observed ones, make the error, which matters while
-        the treated are in a service (their observed employment hardly varies then). See
-        :func:`_sample_rows`.
+        treated units observed, ``mean_i (Y_it(g) - Y_it(never))`` over cohort ``g`` (balanced
+        panels): ``std_error_sample`` in ``att_gt`` and in every aggregation but ``group``. The
+        usual standard errors are for the population ATT(g, t); against the average of the
+        sample's own effects (what a simulation's truth is) the error is made by the treated
+        units' *untreated* outcome changes, not by their observed ones, which matters while the
+        treated are in a service (their observed employment hardly varies then). Their variance
+        is taken from the comparison units' regression residuals (HC2), under the design's
+        assumption that these are distributed as the treated's untreated changes; see
+        :func:`_sample_rows`. Exact in stacked designs (``comparison_set``: each comparison
+        unit serves one cohort); where a comparison unit serves several cohorts, aggregations
+        over cohorts also count the covariance of its residuals across them, which the treated
+        units of different cohorts do not share (an approximation).
     control_group : {"never_treated", "not_yet_treated"}
     method : {"dr", "ipw", "reg", "dr_improved"}
         Doubly robust (Sant'Anna and Zhao, locally efficient), normalised inverse probability
@@ -339,13 +367,14 @@ def att_gt(
         raise DesignError("sample_se=True needs a balanced panel (the treated units' counterfactual changes are drawn "
                           "from comparison units observed in every period)")
     psi_s = np.zeros_like(psi) if sample_se else None
+    psi_cf = np.zeros_like(psi) if sample_se else None
     # every product here is tall and skinny (n x k, k = covariates + 1): memory-bound, so BLAS
     # threads only add contention
     dropped = np.zeros(len(cells), dtype=bool)
     notes: list[str] = []
     with threadpool_limits(limits=1, user_api="blas"):
         if dd.Y is not None:
-            att, n_t, n_c = _estimate_panel(dd, cells, method, psi, dropped, notes, psi_s)
+            att, n_t, n_c = _estimate_panel(dd, cells, method, psi, dropped, notes, psi_s, psi_cf)
         else:
             att, n_t, n_c = _estimate_rows(dd, cells, method, psi, dropped, notes)
     if dropped.all():
@@ -355,13 +384,14 @@ def att_gt(
         cells, att, n_t, n_c = cells[keep].reset_index(drop=True), att[keep], n_t[keep], n_c[keep]
         psi = np.asfortranarray(psi[:, keep])
         psi_s = None if psi_s is None else np.asfortranarray(psi_s[:, keep])
+        psi_cf = None if psi_cf is None else np.asfortranarray(psi_cf[:, keep])
         dd.notes.extend(notes)
 
     se = influence_se(psi, dd.cluster)
     se[se <= np.sqrt(np.finfo(float).eps) * 10] = np.nan  # reference cells of the universal base
     se_s = None
     if psi_s is not None:
-        se_s = influence_se(psi_s, dd.cluster)
+        se_s = sample_se_from(psi_s, psi_cf, dd.cluster)
         se_s[~np.isfinite(se)] = np.nan
     lo, hi = normal_ci(att, se, level)
     table = pd.DataFrame({
@@ -391,7 +421,8 @@ def att_gt(
         if np.all(table[c] == np.round(table[c])):
             table[c] = table[c].astype(np.int64)
     return AttGtResults.build(
-        table=table, psi=psi, psi_sample=psi_s, dd=dd, outcome=outcome, method=method, control_group=control_group,
+        table=table, psi=psi, psi_sample=psi_s, psi_counterfactual=psi_cf, dd=dd, outcome=outcome, method=method,
+        control_group=control_group,
         base_period=base_period, anticipation=anticipation, level=level, crit=crit,
         bootstrap=bootstrap, n_boot=n_boot, seed=seed,
     )

@@ -29,6 +29,17 @@ from impact.estimators.results import EstimationResults, tidy_estimates
 AGGREGATIONS = ("simple", "group", "calendar", "dynamic")
 
 
+def sample_se_from(psi_s: np.ndarray, psi_cf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
+    """Sample-ATT standard errors (``att_gt(..., sample_se=True)``) from its two sets of influence rows.
+
+    ``psi_s`` (the estimate's influence rows without the treated units' own-outcome term,
+    clustered as the estimate) and ``psi_cf`` (the treated units' counterfactual changes,
+    represented on the comparison units; each unit its own cluster, because the treated units
+    they stand for are independent of the comparison units' own rows): the variances add.
+    """
+    return np.sqrt(influence_se(psi_s, cluster) ** 2 + influence_se(psi_cf, None) ** 2)
+
+
 @dataclass(frozen=True)
 class Overall:
     """One summary parameter: estimate, standard error, confidence interval, p-value."""
@@ -113,6 +124,7 @@ class AttGtResults(EstimationResults):
     att_gt: pd.DataFrame = field(default_factory=pd.DataFrame)
     psi: np.ndarray | None = field(default=None, repr=False)
     psi_sample: np.ndarray | None = field(default=None, repr=False)  # att_gt(..., sample_se=True)
+    psi_counterfactual: np.ndarray | None = field(default=None, repr=False)  # ditto (sample_se_from)
     cohort: np.ndarray | None = field(default=None, repr=False)
     unit_weights: np.ndarray | None = field(default=None, repr=False)
     cluster: np.ndarray | None = field(default=None, repr=False)
@@ -124,7 +136,7 @@ class AttGtResults(EstimationResults):
 
     @classmethod
     def build(cls, *, table, psi, dd, outcome, method, control_group, base_period, anticipation, level, crit, bootstrap,
-              n_boot, seed, psi_sample=None):
+              n_boot, seed, psi_sample=None, psi_counterfactual=None):
         est = table.rename(columns={"att": "estimate"}).assign(
             outcome=outcome, estimand="ATT(g,t)", horizon=table["event_time"]
         )
@@ -141,7 +153,8 @@ class AttGtResults(EstimationResults):
         }
         return cls(
             estimates=est, method=f"Callaway-Sant'Anna ATT(g,t), {method}", level=level, notes=list(dd.notes),
-            info=info, att_gt=table, psi=psi, psi_sample=psi_sample, cohort=dd.cohort, unit_weights=dd.w, cluster=dd.cluster,
+            info=info, att_gt=table, psi=psi, psi_sample=psi_sample,
+            psi_counterfactual=psi_counterfactual, cohort=dd.cohort, unit_weights=dd.w, cluster=dd.cluster,
             periods=dd.periods, crit_uniform=crit, bootstrap=bootstrap, n_boot=n_boot, seed=seed,
         )
 
@@ -214,8 +227,9 @@ class AttGtResults(EstimationResults):
         psi = self.psi
         cl = self.cluster
 
-        psi_s = self.psi_sample
+        psi_s, psi_cf = self.psi_sample, self.psi_counterfactual
         sample_infs: list[np.ndarray] = []
+        cf_infs: list[np.ndarray] = []
 
         def combine(cols: np.ndarray, wif: bool):
             wts = pg[cols] / pg[cols].sum()
@@ -223,6 +237,7 @@ class AttGtResults(EstimationResults):
             inf = psi[:, cols] @ wts
             if psi_s is not None:  # sample ATT: the sample's cohort sizes are the weights (no estimation effect)
                 sample_infs.append(psi_s[:, cols] @ wts)
+                cf_infs.append(psi_cf[:, cols] @ wts)
             if wif:
                 inf = inf + self._weight_if(g[cols], pg[cols], att[cols])
             return est, inf
@@ -301,12 +316,13 @@ class AttGtResults(EstimationResults):
         se = influence_se(Psi, cl)
         se_sample = ov_sample = None
         if psi_s is not None and kind in ("simple", "calendar", "dynamic"):
-            S = np.column_stack(sample_infs)
-            se_sample = influence_se(S, cl)
+            S, F = np.column_stack(sample_infs), np.column_stack(cf_infs)
+            se_sample = sample_se_from(S, F, cl)
             if kind == "dynamic":
-                ov_sample = float(influence_se(S[:, eseq >= 0].mean(axis=1), cl)[0])
+                pos = eseq >= 0
+                ov_sample = float(sample_se_from(S[:, pos].mean(axis=1), F[:, pos].mean(axis=1), cl)[0])
             elif kind == "calendar":
-                ov_sample = float(influence_se(S.mean(axis=1), cl)[0])
+                ov_sample = float(sample_se_from(S.mean(axis=1), F.mean(axis=1), cl)[0])
             else:
                 ov_sample = float(se_sample[0])
         crit = None

@@ -175,7 +175,10 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     ctx.log(f"  did: {keep.filter(pl.col('cohort') > 0).height:,} entrants, {keep.filter(pl.col('cohort') == 0).height:,} "
             "comparison units")
     with ctx.step(f"did: group-time effects ({o.method})"):
-        res = did.att_gt(d, **keys, anticipation=o.anticipation, base_period=o.base_period, **opts)
+        # synthetic registers: also the standard errors of the entrants' own average effect, which the truth
+        # check uses (the truth is that average; impact.study.truth.truth_notices)
+        res = did.att_gt(d, **keys, anticipation=o.anticipation, base_period=o.base_period, **opts,
+                         sample_se=ctx.truth_dir is not None)
     with ctx.step("did: event study" + (" and multiplier bootstrap (999 draws)" if o.bootstrap else "")):
         agg = res.aggregate("dynamic", min_e=-pre, max_e=post, bootstrap=o.bootstrap, n_boot=999, seed=0)
     est_groups = set(res.att_gt["group"].astype(float).tolist())
@@ -191,7 +194,8 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     ov = agg.overall
     overall = pd.DataFrame([{"analysis": "did_overall", "estimator": "callaway_santanna (stacked risk sets)",
                              "outcome": "employed", "estimand": f"average ATT(e) over e = 0..{post} months since entry",
-                             "horizon": np.nan, **ov.to_dict(), "n_treated": n_treated, "n_controls": n_controls}])
+                             "horizon": np.nan, **ov.to_dict(), "n_treated": n_treated, "n_controls": n_controls,
+                             **({"std_error_sample": ov.std_error_sample} if "std_error_sample" in tidy else {})}])
     frames = [tidy, overall]
     twfe_note = None
     if o.twfe:
