@@ -128,6 +128,20 @@ def _ols(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return beta, se, dof
 
 
+def _design(n: int, *cols: np.ndarray) -> np.ndarray:
+    """``[1, cols...]`` as one column-major (n, q) matrix: its layout fixes the summation order of
+    the multithreaded BLAS, so the same data give the same digits however they arrive."""
+    q = 1 + sum(1 if c.ndim == 1 else c.shape[1] for c in cols)
+    X = np.empty((n, q), order="F")
+    X[:, 0] = 1.0
+    j = 1
+    for c in cols:  # (the treatment and a covariate matrix)
+        w = 1 if c.ndim == 1 else c.shape[1]
+        X[:, j:j + w] = c.reshape(n, w)
+        j += w
+    return X
+
+
 def _robustness_value(f: float, dof: int, alpha: float | None) -> float:
     """RV_{q=1} (alpha None) or RV_{q=1,alpha} from the partial Cohen's f of the treatment."""
     from scipy.stats import t as student_t
@@ -218,7 +232,7 @@ def _ovb_arrays(y: np.ndarray, d: np.ndarray, C: np.ndarray, cl: np.ndarray | No
     if bad:
         raise DesignError(f"ovb_sensitivity: non-finite values in columns {bad}")
     n = len(y)
-    X = np.column_stack([np.ones(n), d, C])
+    X = _design(n, d, C)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise DesignError("ovb_sensitivity: the treatment and covariates are collinear (drop redundant columns)")
     beta, se, dof = _ols(y, X)
@@ -238,7 +252,8 @@ def _ovb_arrays(y: np.ndarray, d: np.ndarray, C: np.ndarray, cl: np.ndarray | No
     # partial R2 of each covariate with the outcome (given D and the rest) and with the treatment (given the rest)
     t_y = beta[2:] / se[2:]
     r2_yx = t_y ** 2 / (t_y ** 2 + dof)
-    bd, sd, dof_d = _ols(d, np.column_stack([np.ones(n), C]))
+    del X  # (a copy of the data: the second regression builds its own)
+    bd, sd, dof_d = _ols(d, _design(n, C))
     t_d = bd[1:] / sd[1:]
     r2_dx = t_d ** 2 / (t_d ** 2 + dof_d)
     idx = np.array([covariates.index(b) for b in bench])
