@@ -37,6 +37,7 @@ STEPS = [
     ("impact.study.analyses.matching", "restrict_design"),
     ("impact.study.analyses.matching", "match_design"),
     ("impact.study.analyses.robustness", "matching_checks"),
+    ("impact.study.analyses.subgroups", "run"),
     ("impact.study.analyses.did", "risk_set_panel"),
     ("impact.study.analyses.did", "history_by_start"),
     ("impact.estimators.did", "att_gt"),
