@@ -37,6 +37,7 @@ STEPS = [
     ("impact.study.analyses.matching", "restrict_design"),
     ("impact.study.analyses.matching", "match_design"),
     ("impact.study.analyses.robustness", "matching_checks"),
+    ("impact.study.analyses.subgroups", "run"),
     ("impact.study.analyses.did", "risk_set_panel"),
     ("impact.study.analyses.did", "history_by_start"),
     ("impact.estimators.did", "att_gt"),
@@ -165,6 +166,7 @@ def main() -> None:
 
     persons = pl.scan_parquet(data / "persons.parquet").select(pl.len()).collect().item()
     reports = Path(tempfile.mkdtemp(prefix="bench_study_", dir=HERE))
+    machine = H.machine()  # commit, date and load when the run starts (the tree may move on during it)
     try:
         r = H.run([sys.executable, __file__, "--child", config, str(data), str(reports)], cap_s=args.cap,
                   mem_gib=args.mem_gib)
@@ -178,7 +180,7 @@ def main() -> None:
     versions = H.python_versions(sys.executable, ["impact", "polars", "duckdb", "numpy", "scipy"])
     H.write_json(out, {"benchmark": "study", "config": name, "max_controls_per_cell": args.max_controls,
                        "data": str(data), "persons": persons,
-                       "machine": H.machine(), "versions": versions, "mem_cap_gib": args.mem_gib, "run": r})
+                       "machine": machine, "versions": versions, "mem_cap_gib": args.mem_gib, "run": r})
     print(json.dumps({k: r.get(k) for k in ("status", "wall_s", "cpu_s", "peak_rss_gib", "error", "cap")}))
     for k, v in (r.get("stage_seconds") or {}).items():
         print(f"  {k:40s} {v:8.1f} s  {(r.get('stage_peak_rss_gib') or {}).get(k, float('nan')):6.2f} GiB")

@@ -320,3 +320,83 @@ def test_placebo_permutation_does_not_depend_on_how_the_cells_are_numbered():
     assert len(np.unique(by_string)) == len(np.unique(by_group))
     np.testing.assert_array_equal(_permute_within(d, by_string, np.random.default_rng(5)),
                                   _permute_within(d, by_group, np.random.default_rng(5)))
+
+
+def _checks_on_table_copies(df: pd.DataFrame, exact: list[str], n_sim: int, seed: int, **kw) -> list[float]:
+    """The matching checks as first written: each re-estimation is ``matching.match`` on an altered
+    copy of the whole table (rows in the canonical order; the same draws in the same order)."""
+    from impact.estimators.refute import _permute_within
+
+    keep = ["d", "y", "x1", "x2", *exact, "person"]
+    df = df[keep].sort_values(list(dict.fromkeys(["person", *exact, "d", *keep])), kind="mergesort")
+    df = df.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+
+    def est(frame, covs=("x1", "x2")):
+        return matching.match(frame, "d", "y", list(covs), exact=exact, cluster="person", **kw).estimates.iloc[0]
+
+    head = est(df)
+    cells = df.groupby(exact, sort=False).ngroup().to_numpy()
+    plac, rcc, sub = [], [], []
+    for _ in range(n_sim):
+        plac.append(est(df.assign(d=_permute_within(df["d"].to_numpy(), cells, rng)))["estimate"])
+        rcc.append(est(df.assign(_rcc=rng.standard_normal(len(df))), ["x1", "x2", "_rcc"])["estimate"])
+        ids = df["person"].unique()
+        part = df[df["person"].isin(ids[rng.random(len(ids)) < 0.8])]
+        grp = part.groupby(exact, sort=False)["d"]
+        nt, size = grp.transform("sum").to_numpy(), grp.transform("size").to_numpy()
+        sub.append(est(part[(nt > 0) & (nt < size)])["estimate"])
+    return [head["estimate"], head["std_error"], np.mean(plac), np.mean(rcc), np.mean(sub)]
+
+
+@pytest.mark.parametrize("bias_adjust", [False, True])
+def test_matching_checks_equal_refitting_altered_copies_of_the_table(bias_adjust):
+    # the checks re-fit on arrays (permuted, with a column added, a subset of rows: Prepared.take
+    # etc.) and skip the standard errors and diagnostics of the re-fits; the table must be the one
+    # that re-running matching.match on altered copies of the table gives, to the last bit
+    import polars as pl
+
+    from impact.estimators.refute import refute_matching
+
+    df = _matching_draw(3000, 11)
+    rng = np.random.default_rng(3)
+    # string cells, some small enough for a subset to empty one group; rows in no canonical order
+    df = df.assign(area=rng.choice(["b", "a", "c10", "c2"], len(df), p=[0.45, 0.45, 0.07, 0.03]))
+    exact = ["cell", "area"]
+    want = _checks_on_table_copies(df, exact, 3, 5, k=3, bias_adjust=bias_adjust)
+    for data in (df, pl.from_pandas(df)):
+        r = refute_matching(data, "d", "y", ["x1", "x2"], k=3, exact=exact, cluster="person", n_simulations=3,
+                            seed=5, bias_adjust=bias_adjust)
+        assert [r.estimate, r.std_error, *r.table["refuted"].iloc[:3]] == want
+
+
+def test_prepared_alterations_equal_preparing_the_altered_table():
+    from impact.estimators.matching._input import prepare
+
+    df = _matching_draw(1500, 2).assign(area=lambda f: np.where(f["x1"] > 0.5, "z", np.where(f["x2"] > 0, "y", "x")))
+    args = dict(exact=["area", "cell"], cluster="person")
+    prep = prepare(df, "d", "y", ["x1", "x2"], **args)
+    rows = np.random.default_rng(1).permutation(len(df))[:900]
+    d = np.random.default_rng(2).random(len(df)) < 0.3
+    z = np.random.default_rng(3).standard_normal(len(df))
+    pairs = [(prep.take(rows), prepare(df.iloc[rows], "d", "y", ["x1", "x2"], **args)),
+             (prep.with_treatment(d), prepare(df.assign(d=d.astype(int)), "d", "y", ["x1", "x2"], **args)),
+             (prep.with_covariate("z", z), prepare(df.assign(z=z), "d", "y", ["x1", "x2", "z"], **args))]
+    for got, want in pairs:
+        for f in ("d", "y", "x", "strata", "cluster"):
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
+        assert got.strata_labels == want.strata_labels and got.covariates == want.covariates
+        for f in ("mean", "ss", "mean_g", "ss_g", "lo_g", "hi_g"):
+            np.testing.assert_array_equal(getattr(got.stats, f), getattr(want.stats, f))
+    with pytest.raises(DesignError, match="no treated units"):
+        prep.take(np.flatnonzero(~prep.d))
+
+
+def test_match_without_standard_errors_or_diagnostics_gives_the_same_estimates():
+    df = _matching_draw(2000, 4)
+    full = matching.match(df, "d", "y", ["x1", "x2"], k=5, exact="cell", cluster="person")
+    lean = matching.match(df, "d", "y", ["x1", "x2"], k=5, exact="cell", cluster="person", vce=None,
+                          diagnostics=False)
+    assert lean.estimates["estimate"].tolist() == full.estimates["estimate"].tolist()
+    assert lean.estimates["std_error"].isna().all() and lean.balance is None and lean.overlap is None
+    np.testing.assert_array_equal(lean.weights, full.weights)

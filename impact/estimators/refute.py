@@ -128,6 +128,20 @@ def _ols(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return beta, se, dof
 
 
+def _design(n: int, *cols: np.ndarray) -> np.ndarray:
+    """``[1, cols...]`` as one column-major (n, q) matrix: its layout fixes the summation order of
+    the multithreaded BLAS, so the same data give the same digits however they arrive."""
+    q = 1 + sum(1 if c.ndim == 1 else c.shape[1] for c in cols)
+    X = np.empty((n, q), order="F")
+    X[:, 0] = 1.0
+    j = 1
+    for c in cols:  # (the treatment and a covariate matrix)
+        w = 1 if c.ndim == 1 else c.shape[1]
+        X[:, j:j + w] = c.reshape(n, w)
+        j += w
+    return X
+
+
 def _robustness_value(f: float, dof: int, alpha: float | None) -> float:
     """RV_{q=1} (alpha None) or RV_{q=1,alpha} from the partial Cohen's f of the treatment."""
     from scipy.stats import t as student_t
@@ -179,15 +193,31 @@ def ovb_sensitivity(
     analyzer (tests).
     """
     import polars as pl
-    from scipy.stats import t as student_t
 
     df = data.to_pandas() if isinstance(data, pl.DataFrame) else pd.DataFrame(data)
     covariates = list(covariates)
-    bench = covariates if benchmarks is None else list(benchmarks)
-    miss = [c for c in dict.fromkeys([treatment, outcome, *covariates, *bench, *([cluster] if cluster else [])])
-            if c not in df.columns]
+    miss = [c for c in dict.fromkeys([treatment, outcome, *covariates, *(benchmarks or []),
+                                      *([cluster] if cluster else [])]) if c not in df.columns]
     if miss:
         raise DesignError(f"ovb_sensitivity: data lacks columns {miss}")
+    try:
+        y = df[outcome].to_numpy(dtype=float)
+        d = df[treatment].to_numpy(dtype=float)
+        C = df[covariates].to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DesignError(f"ovb_sensitivity: treatment, outcome and covariates must be numeric ({exc})") from exc
+    return _ovb_arrays(y, d, C, df[cluster].to_numpy() if cluster else None, treatment, outcome, covariates,
+                       benchmarks, multipliers, level, cluster)
+
+
+def _ovb_arrays(y: np.ndarray, d: np.ndarray, C: np.ndarray, cl: np.ndarray | None, treatment: str, outcome: str,
+                covariates: list[str], benchmarks: Sequence[str] | None, multipliers: Sequence[float], level: float,
+                cluster: str | None) -> OVBSensitivity:
+    """:func:`ovb_sensitivity` of the outcome ``y``, treatment ``d`` and covariates ``C`` (float
+    arrays; ``cl`` the cluster of each row or None); the names are for the checks and notes."""
+    from scipy.stats import t as student_t
+
+    bench = covariates if benchmarks is None else list(benchmarks)
     if not bench:
         raise DesignError("ovb_sensitivity: give at least one covariate to benchmark a hidden confounder against")
     if not set(bench) <= set(covariates):
@@ -197,18 +227,12 @@ def ovb_sensitivity(
                           f"got {list(multipliers)}")
     if not 0 < level < 1:
         raise DesignError(f"ovb_sensitivity: level must be in (0, 1), got {level}")
-    try:
-        y = df[outcome].to_numpy(dtype=float)
-        d = df[treatment].to_numpy(dtype=float)
-        C = df[covariates].to_numpy(dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DesignError(f"ovb_sensitivity: treatment, outcome and covariates must be numeric ({exc})") from exc
-    bad = [c for c, ok in zip([outcome, treatment, *covariates], np.isfinite(np.column_stack([y, d, C])).all(0))
-           if not ok]
+    finite = [np.isfinite(y).all(), np.isfinite(d).all(), *np.isfinite(C).all(axis=0)]
+    bad = [c for c, ok in zip([outcome, treatment, *covariates], finite) if not ok]
     if bad:
         raise DesignError(f"ovb_sensitivity: non-finite values in columns {bad}")
     n = len(y)
-    X = np.column_stack([np.ones(n), d, C])
+    X = _design(n, d, C)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise DesignError("ovb_sensitivity: the treatment and covariates are collinear (drop redundant columns)")
     beta, se, dof = _ols(y, X)
@@ -221,14 +245,15 @@ def ovb_sensitivity(
 
         a_inv = np.linalg.inv(X.T @ X / n)[1]
         psi = (X @ a_inv) * (y - X @ beta)  # influence function of the treatment coefficient
-        inflate = max(1.0, float(influence_se(psi, df[cluster].to_numpy())[0]) / se_d)
+        inflate = max(1.0, float(influence_se(psi, cl)[0]) / se_d)
     alpha = 1 - level
     rv = _robustness_value(tval / np.sqrt(dof), dof, None)
     rv_a = _robustness_value(tval / inflate / np.sqrt(dof), dof, alpha)
     # partial R2 of each covariate with the outcome (given D and the rest) and with the treatment (given the rest)
     t_y = beta[2:] / se[2:]
     r2_yx = t_y ** 2 / (t_y ** 2 + dof)
-    bd, sd, dof_d = _ols(d, np.column_stack([np.ones(n), C]))
+    del X  # (a copy of the data: the second regression builds its own)
+    bd, sd, dof_d = _ols(d, _design(n, C))
     t_d = bd[1:] / sd[1:]
     r2_dx = t_d ** 2 / (t_d ** 2 + dof_d)
     idx = np.array([covariates.index(b) for b in bench])
@@ -421,11 +446,14 @@ def _refute_ipw(data, treatment, outcome, covariates, n_simulations, subset_frac
                              sensitivity=sens, notes=notes, ovb=ovb)
 
 
-def _canonical(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Rows in a canonical order (by ``keys``, then every other column): a design built by joins
-    comes back in a different row order from run to run, and every random draw below is by row."""
-    cols = list(dict.fromkeys([*keys, *df.columns]))
-    return df.sort_values(cols, kind="mergesort").reset_index(drop=True)
+def _canonical_order(frame: "pl.DataFrame", keys: Sequence[str]) -> np.ndarray:
+    """Rows in a canonical order (by ``keys``, then every other column; ties keep their order): a
+    design built by joins comes back in a different row order from run to run, and every random
+    draw below is by row."""
+    import polars as pl
+
+    cols = list(dict.fromkeys([*keys, *frame.columns]))
+    return frame.select(pl.arg_sort_by(cols, maintain_order=True)).to_series().to_numpy()
 
 
 def _permute_within(d: np.ndarray, cells: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
@@ -482,55 +510,62 @@ def refute_matching(
     import polars as pl
     from threadpoolctl import threadpool_limits
 
-    from impact.estimators import matching
-    from impact.estimators.matching._input import as_list
+    from impact.estimators.matching._input import as_list, prepare
+    from impact.estimators.matching.core import match_prepared
 
     covariates = list(covariates)
     ex = as_list(exact)
-    keep = list(dict.fromkeys([treatment, outcome, *covariates, *ex, *([cluster] if cluster else [])]))
+    if match_kwargs.get("propensity") is not None:
+        raise DesignError("refute_matching: the checks re-fit the propensity score on altered data; "
+                          "a given score (propensity=...) cannot be refuted this way")
+    bias = match_kwargs.get("bias_adjust") or False
+    bias_cols = [] if isinstance(bias, bool) else as_list(bias)
+    keep = list(dict.fromkeys([treatment, outcome, *covariates, *ex, *([cluster] if cluster else []), *bias_cols]))
     miss = [c for c in keep if c not in data.columns]
     if miss:
         raise DesignError(f"refute_matching: data lacks columns {miss}")
-    # only the columns the checks use (a design table has dozens more)
-    df = data.select(keep).to_pandas() if isinstance(data, pl.DataFrame) else pd.DataFrame(data)[keep].copy()
     if n_simulations < 1:
         raise DesignError(f"refute_matching: n_simulations must be >= 1, got {n_simulations}")
     if not 0 < subset_fraction < 1:
         raise DesignError(f"refute_matching: subset_fraction must be in (0, 1), got {subset_fraction}")
-    df = _canonical(df, order_by or [*([cluster] if cluster else []), *ex, treatment])
-    kw = dict(match_kwargs, exact=exact or None, cluster=cluster)
-    kw.pop("outcome", None)
+    if not set(benchmarks or []) <= set(covariates):
+        raise DesignError(f"ovb_sensitivity: benchmarks {sorted(set(benchmarks) - set(covariates))} are not covariates")
+    # only the columns the checks use (a design table has dozens more), as arrays in a canonical row
+    # order; every re-estimation takes them as they are, permuted, with a column added or a subset
+    # of rows (no table copies)
+    frame = data.select(keep) if isinstance(data, pl.DataFrame) else pl.from_pandas(pd.DataFrame(data)[keep])
+    order = _canonical_order(frame, order_by or [*([cluster] if cluster else []), *ex, treatment])
+    prep = prepare(frame, treatment, outcome, covariates, exact=ex or None, cluster=cluster).take(order)
+    zb = frame.select(pl.col(c).cast(pl.Float64) for c in bias_cols).to_numpy()[order] if bias_cols else None
+    del frame, order
+    opts = {k: v for k, v in match_kwargs.items() if k not in ("outcome", "exact", "cluster", "horizons",
+                                                               "bias_adjust", "propensity")}
     rng = np.random.default_rng(seed)
     z = z_critical(level)
 
-    def est_of(frame: pd.DataFrame, covs: list[str]) -> tuple[float, float]:
-        r = matching.match(frame, treatment, outcome, covs, **kw)
-        row = r.estimates.iloc[0]
-        return float(row["estimate"]), float(row["std_error"])
+    def fit(p, rows: np.ndarray | None = None, vce: str | None = None) -> pd.Series:
+        b = bias if zb is None else (zb if rows is None else zb[rows], bias_cols)
+        return match_prepared(p, **{**opts, "vce": vce, "diagnostics": False, "bias_adjust": b}).estimates.iloc[0]
 
     with threadpool_limits(limits=1):
-        est, se = est_of(df, covariates)
-        cells = None
-        if ex:
-            # any numbering of the cells permutes alike (_permute_within); nulls form a cell of their own
-            cells = df.groupby(ex, sort=False, dropna=False).ngroup().to_numpy()
-        d = df[treatment].to_numpy()
+        head = fit(prep, vce=opts.get("vce", "ai"))
+        est, se = float(head["estimate"]), float(head["std_error"])
+        d, cells, n = prep.d, prep.strata, len(prep.d)
+        if cluster:  # the persons in the order they first appear
+            codes, ids = pd.factorize(prep.cluster, use_na_sentinel=False)
         plac, rcc, sub = [], [], []
-        for _ in range(n_simulations):  # a handful of re-estimations, each vectorised
-            plac.append(est_of(df.assign(**{treatment: _permute_within(d, cells, rng)}), covariates)[0])
-            rcc.append(est_of(df.assign(_random_common_cause=rng.standard_normal(len(df))),
-                              [*covariates, "_random_common_cause"])[0])
+        for _ in range(n_simulations):  # a handful of re-estimations (point estimates only), each vectorised
+            plac.append(fit(prep.with_treatment(_permute_within(d, cells, rng)))["estimate"])
+            rcc.append(fit(prep.with_covariate("_random_common_cause", rng.standard_normal(n)))["estimate"])
             if cluster:
-                ids = df[cluster].unique()
-                chosen = rng.random(len(ids)) < subset_fraction
-                part = df[df[cluster].isin(ids[chosen])]
+                rows = np.flatnonzero((rng.random(len(ids)) < subset_fraction)[codes])
             else:
-                part = df[rng.random(len(df)) < subset_fraction]
-            if ex:  # a subset can empty a cell of one group: its rows cannot be matched (as the design drops them)
-                grp = part.groupby(ex, sort=False)[treatment]
-                nt, size = grp.transform("sum").to_numpy(), grp.transform("size").to_numpy()
-                part = part[(nt > 0) & (nt < size)]
-            sub.append(est_of(part, covariates)[0])
+                rows = np.flatnonzero(rng.random(n) < subset_fraction)
+            if cells is not None:  # a subset can empty a cell of one group: its rows cannot be matched
+                c = cells[rows]
+                nt, size = np.bincount(c, weights=d[rows]), np.bincount(c)
+                rows = rows[(nt[c] > 0) & (nt[c] < size[c])]
+            sub.append(fit(prep.take(rows), rows)["estimate"])
     of_clusters = f" of the {cluster.removesuffix('_id')}s" if cluster else ""  # person_id -> 'of the persons'
     rows = [
         dict(check="placebo treatment (permuted within cells)", estimate=est, refuted=float(np.mean(plac)),
@@ -541,9 +576,12 @@ def refute_matching(
              refuted=float(np.mean(sub)), passed=bool(abs(np.mean(sub) - est) < z * se),
              expectation="unchanged (within the original interval)"),
     ]
-    ovb = ovb_sensitivity(df, treatment, outcome, covariates, benchmarks=benchmarks, multipliers=multipliers,
-                          level=level, cluster=cluster)
+    ovb = _ovb_arrays(np.ascontiguousarray(prep.y[:, 0]), prep.d.astype(float), prep.x, prep.cluster, treatment,
+                      outcome, covariates, benchmarks, multipliers, level, cluster)
+    del prep
     rows.append(_ovb_row(ovb, significant=abs(est) > z * se))
+    kw = dict(match_kwargs, exact=exact or None, cluster=cluster)
+    kw.pop("outcome", None)
     notes = [f"every check re-runs the matching estimator itself (options: "
              f"{', '.join(f'{k}={v!r}' for k, v in kw.items() if v is not None and k != 'horizons')}); "
              f"{n_simulations} draws per check, seed {seed}",

@@ -7,7 +7,7 @@ covariate that is constant (in the whole sample or within one treatment group).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -88,18 +88,37 @@ def covariate_matrix(df: pl.DataFrame, covs: list[str], d: np.ndarray) -> tuple[
         return np.empty((df.height, 0)), column_stats(np.empty((df.height, 0)), d)
     x = df.select([pl.col(c).cast(pl.Float64).alias(f"_{j}") for j, c in enumerate(covs)]).to_numpy(order="c")
     x = np.ascontiguousarray(x, dtype=np.float64)
+    return x, checked_stats(x, d, covs)
+
+
+def checked_stats(x: np.ndarray, d: np.ndarray, covs: list[str]) -> ColumnStats:
+    """:func:`column_stats` of the covariates ``x`` by ``d``, with a clear error for a non-finite or
+    constant covariate (the first in the order given)."""
     stats = column_stats(x, d)
     for j in np.flatnonzero(stats.nonfinite):
         _check_finite(x[:, j], covs[j], "covariate")
     for j, c in enumerate(covs):
         if stats.lo[j] == stats.hi[j]:
             raise DesignError(f"covariate {c!r} is constant (all values {x[0, j]:g}); drop it from the covariates")
-    return x, stats
+    return stats
+
+
+def first_appearance(codes: np.ndarray) -> np.ndarray:
+    """Integer codes renumbered 0, 1, ... in the order in which they first appear."""
+    uniq, first, inv = np.unique(codes, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+    return rank[inv.reshape(-1)]
 
 
 @dataclass
 class Prepared:
-    """Arrays of one estimation sample (rows in the order of the input)."""
+    """Arrays of one estimation sample (rows in the order of the input).
+
+    The exact-matching cells are numbered in the order in which they first appear. The
+    methods return altered copies for re-estimation (the refutation checks), each as
+    :func:`prepare` would give it for the altered table (the same cell numbering, column
+    statistics and checks), without going back to the table."""
 
     d: np.ndarray  # bool (n,), treated
     y: np.ndarray  # float (n, m) outcomes
@@ -111,6 +130,43 @@ class Prepared:
     cluster: np.ndarray | None
     horizons: list[Any]
     stats: ColumnStats | None = None  # column statistics of x by d (all rows)
+    exact: list[str] = field(default_factory=list)  # the exact-matching columns
+    cluster_name: str | None = None
+    treatment: str = "treatment"
+
+    def take(self, rows: np.ndarray) -> "Prepared":
+        """The rows ``rows`` (an index array, in its order): the sample :func:`prepare` gives
+        for those rows of the table."""
+        d = self.d[rows]
+        _check_groups(d, self.treatment)
+        x = self.x[rows]
+        strata = labels = None
+        if self.strata is not None:
+            s = self.strata[rows]
+            strata = first_appearance(s)
+            old = np.empty(int(strata.max()) + 1 if len(strata) else 0, np.int64)
+            old[strata] = s
+            labels = [self.strata_labels[i] for i in old]
+        return replace(self, d=d, y=self.y[rows], x=x, strata=strata, strata_labels=labels,
+                       cluster=None if self.cluster is None else self.cluster[rows],
+                       stats=checked_stats(x, d, self.covariates))
+
+    def with_treatment(self, d: np.ndarray) -> "Prepared":
+        """The same rows with another treatment indicator (e.g. a placebo)."""
+        d = np.asarray(d, bool)
+        _check_groups(d, self.treatment)
+        return replace(self, d=d, stats=checked_stats(self.x, d, self.covariates))
+
+    def with_covariate(self, name: str, values: np.ndarray) -> "Prepared":
+        """The same rows with one more covariate (last)."""
+        covs = [*self.covariates, name]
+        x = np.column_stack([self.x, np.asarray(values, dtype=np.float64)])
+        return replace(self, x=x, covariates=covs, stats=checked_stats(x, self.d, covs))
+
+
+def _check_groups(d: np.ndarray, treatment: str) -> None:
+    if d.all() or not d.any():
+        raise DesignError(f"treatment column {treatment!r} has {'no controls' if d.all() else 'no treated units'}")
 
 
 def prepare(
@@ -135,8 +191,7 @@ def prepare(
         vals = np.unique(d_raw)[:6]
         raise DesignError(f"treatment column {treatment!r} must be 0/1, found values {vals.tolist()}")
     d = d_raw == 1.0
-    if d.all() or not d.any():
-        raise DesignError(f"treatment column {treatment!r} has {'no controls' if d.all() else 'no treated units'}")
+    _check_groups(d, treatment)
     y = np.column_stack([numeric_column(df, o, "outcome") for o in outcomes])
     x, stats = covariate_matrix(df, covs, d)
     strata = labels = None
@@ -149,12 +204,10 @@ def prepare(
                 bad = df.get_column(c).is_null().to_numpy()
                 raise DesignError(f"exact-matching column {c!r} has missing values (rows {_row_sample(bad)})")
         key = df.select(pl.concat_str([pl.col(c).cast(pl.Utf8) for c in ex], separator="|").alias("k")).get_column("k")
-        codes = key.cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
-        uniq, inv = np.unique(codes, return_inverse=True)
-        first = np.unique(inv, return_index=True)[1]
+        strata = first_appearance(key.cast(pl.Categorical).to_physical().to_numpy())
+        first = np.unique(strata, return_index=True)[1]
         key_np = key.to_numpy()
         labels = [", ".join(f"{c}={v}" for c, v in zip(ex, str(key_np[i]).split("|"))) for i in first]
-        strata = inv.astype(np.int64)
     cl = None
     if cluster is not None:
         if cluster not in df.columns:
@@ -162,4 +215,4 @@ def prepare(
         cl = df.get_column(cluster).to_numpy()
     hz = [(horizon or {}).get(o) for o in outcomes]
     return Prepared(d=d, y=y, x=x, outcomes=outcomes, covariates=covs, strata=strata, strata_labels=labels,
-                    cluster=cl, horizons=hz, stats=stats)
+                    cluster=cl, horizons=hz, stats=stats, exact=ex, cluster_name=cluster, treatment=treatment)

@@ -491,7 +491,7 @@ def match(
     distance: str = "score",
     ps_model: str = "logit",
     propensity: str | np.ndarray | None = None,
-    vce: str = "ai",
+    vce: str | None = "ai",
     var_neighbours: int | None = None,
     ps_adjust: bool = True,
     cluster: str | None = None,
@@ -501,6 +501,7 @@ def match(
     horizons: dict[str, Any] | None = None,
     s_d_denom: str | None = None,
     bias_adjust: bool | Sequence[str] = False,
+    diagnostics: bool = True,
 ) -> MatchingResults:
     """Nearest-neighbour matching estimate of the ATT (default), ATC or ATE.
 
@@ -553,18 +554,14 @@ def match(
         used): ``True`` adjusts on the matching covariates, a list of columns on those
         (Stata ``biasadj(varlist)``, R ``Match(Z=...)``). No Abadie-Imbens (2016) score
         adjustment then.
+    diagnostics
+        ``False``: no balance table and no overlap summary (the estimates are the same).
 
     Returns
     -------
     MatchingResults
     """
-    estimand = estimand.upper()
-    if estimand not in ESTIMAND_NOTES:
-        raise DesignError(f"estimand must be ATT, ATC or ATE, got {estimand!r}")
-    if k < 1:
-        raise DesignError(f"k must be >= 1, got {k}")
-    if distance not in ("score", "logit"):
-        raise DesignError(f"distance must be 'score' or 'logit', got {distance!r}")
+    _check_options(estimand, k, distance)
     df = to_polars(data)
     prop_arr = None
     if isinstance(propensity, str):
@@ -572,14 +569,70 @@ def match(
     elif propensity is not None:
         prop_arr = np.asarray(propensity, dtype=float)
     prep = prepare(df, treatment, outcome, covariates, exact=exact, cluster=cluster, horizon=horizons)
+    res = match_prepared(prep, method=method, k=k, replace=replace, caliper=caliper, estimand=estimand, ties=ties,
+                         trim=trim, refit=refit, distance=distance, ps_model=ps_model, propensity=prop_arr, vce=vce,
+                         var_neighbours=var_neighbours, ps_adjust=ps_adjust, n_boot=n_boot, seed=seed, level=level,
+                         s_d_denom=s_d_denom, bias_adjust=_bias_covariates(df, prep, bias_adjust),
+                         diagnostics=diagnostics)
+    res.info["exact"] = exact
+    return res
+
+
+def _check_options(estimand: str, k: int, distance: str) -> None:
+    if estimand.upper() not in ESTIMAND_NOTES:
+        raise DesignError(f"estimand must be ATT, ATC or ATE, got {estimand!r}")
+    if k < 1:
+        raise DesignError(f"k must be >= 1, got {k}")
+    if distance not in ("score", "logit"):
+        raise DesignError(f"distance must be 'score' or 'logit', got {distance!r}")
+
+
+def match_prepared(
+    prep: Prepared,
+    *,
+    method: str = "propensity",
+    k: int = 1,
+    replace: bool = True,
+    caliper: float | None = None,
+    estimand: str = "ATT",
+    ties: str = "all",
+    trim: Any = None,
+    refit: bool = False,
+    distance: str = "score",
+    ps_model: str = "logit",
+    propensity: np.ndarray | None = None,
+    vce: str | None = "ai",
+    var_neighbours: int | None = None,
+    ps_adjust: bool = True,
+    n_boot: int = 199,
+    seed: int | None = 0,
+    level: float = 0.95,
+    s_d_denom: str | None = None,
+    bias_adjust: bool | tuple[np.ndarray, list[str]] | None = False,
+    diagnostics: bool = True,
+) -> MatchingResults:
+    """:func:`match` on the arrays of :func:`~impact.estimators.matching._input.prepare` (``prep``).
+
+    Estimand and options as :func:`match` (its exact cells and cluster are ``prep``'s);
+    ``propensity`` is an array (one score per row of ``prep``) and ``bias_adjust`` ``True``
+    (the covariates) or the (n, q) array of the bias-correction covariates with their names.
+    Re-estimations on altered samples (:meth:`Prepared.take`, :meth:`Prepared.with_treatment`,
+    :meth:`Prepared.with_covariate`) use it without rebuilding the arrays from a table.
+    """
+    estimand = estimand.upper()
+    _check_options(estimand, k, distance)
+    prop_arr = None if propensity is None else np.asarray(propensity, dtype=float)
+    cluster = prep.cluster_name
     if var_neighbours is None:
         var_neighbours = 1 if method == "propensity" else 2
     if int(var_neighbours) < 1:
         raise DesignError(f"var_neighbours must be >= 1, got {var_neighbours}")
-    if vce not in ("ai", "ai-score", "ai2006", "bootstrap"):
-        raise DesignError(f"vce must be 'ai', 'ai-score', 'ai2006' or 'bootstrap', got {vce!r}")
+    if vce not in ("ai", "ai-score", "ai2006", "bootstrap", None):
+        raise DesignError(f"vce must be 'ai', 'ai-score', 'ai2006', 'bootstrap' or None, got {vce!r}")
     spec = _Spec(method, k, replace, ties, caliper, distance, int(var_neighbours))
-    zb = _bias_covariates(df, prep, bias_adjust)
+    if not isinstance(bias_adjust, (bool, tuple)) and bias_adjust is not None:
+        raise DesignError("match_prepared: bias_adjust must be True/False or an (array, names) pair")
+    zb = bias_adjust if isinstance(bias_adjust, tuple) else _bias_covariates(None, prep, bias_adjust)
     notes: list[str] = []
     n_all = len(prep.d)
     keep = np.ones(n_all, bool)
@@ -673,6 +726,8 @@ def match(
         vce_label = f"bootstrap ({boot_info['n_ok']} draws of {'clusters ' + repr(cluster) if cluster else 'units'})"
         notes.append("the bootstrap of nearest-neighbour matching with replacement can be inconsistent for fixed k "
                      "(Abadie and Imbens 2008); prefer k >= 5 or vce='ai' for unit-level data")
+    else:  # point estimates only
+        se, boot_info, vce_label = np.full(len(tau), np.nan), {}, "none (point estimates only)"
     # weights and balance
     n = len(d)
     w = np.zeros(n)
@@ -687,7 +742,7 @@ def match(
     # units that carry weight: focal units matched, and units of the other group used as matches
     carried = w > 0
     bal = balance_table(xk, d, prep.covariates, weights=w, estimand=estimand, s_d_denom=s_d_denom,
-                        stats=prep.stats if full else None) if prep.x.shape[1] else None
+                        stats=prep.stats if full else None) if prep.x.shape[1] and diagnostics else None
     lo, hi = normal_ci(tau, se, level)
     est = pd.DataFrame({
         "outcome": prep.outcomes,
@@ -711,7 +766,8 @@ def match(
         full_score[keep] = score
     info = {
         "method": method, "k": k, "replace": replace, "ties": ties, "caliper": caliper,
-        "distance": distance if method == "propensity" else "mahalanobis", "exact": exact, "vce": vce_label,
+        "distance": distance if method == "propensity" else "mahalanobis", "exact": prep.exact or None,
+        "vce": vce_label,
         "n_obs": int(keep.sum()), "n_trimmed": int(n_all - keep.sum()), "trim": trim_info.get("rule"),
     }
     full_w = np.zeros(n_all)
@@ -727,7 +783,8 @@ def match(
         estimates=tidy_estimates(est, level),
         method=f"nearest-neighbour matching ({info['distance']}, k={k}, {'with' if replace else 'without'} replacement)",
         level=level, notes=notes, info=info, balance=bal,
-        overlap=overlap_summary(score, d, order if method == "propensity" else None) if score is not None else None,
+        overlap=(overlap_summary(score, d, order if method == "propensity" else None)
+                 if score is not None and diagnostics else None),
         score=full_score, treated=prep.d, weights=full_w, propensity=ps, matches=fit,
         estimand_note=ESTIMAND_NOTES[estimand], extra={"trim": trim_info, **boot_info}, sample_sizes=sizes,
     )
@@ -741,7 +798,8 @@ def _subset_ps(ps: PropensityModel, keep: np.ndarray) -> PropensityModel:
 
 
 def _bias_covariates(df, prep: Prepared, bias_adjust: bool | Sequence[str]) -> tuple[np.ndarray, list[str]] | None:
-    """The (n, q) covariates of the bias correction and their names (None: no correction)."""
+    """The (n, q) covariates of the bias correction and their names (None: no correction); columns
+    by name come from ``df``."""
     if bias_adjust is False or bias_adjust is None:
         return None
     if bias_adjust is True:

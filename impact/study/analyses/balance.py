@@ -100,7 +100,8 @@ def overlap_publication(name: str, res: Any, data: pl.DataFrame, bins: int = 30)
     d = pl.concat(frames)
     rows = d.group_by("sample", "group", "bin").agg(n=pl.len(), wsum=pl.col("w").sum()).with_columns(
         pl.col("bin").cast(pl.Int64))
-    tot = d.group_by("sample", "group").agg(n=pl.len(), wsum=pl.col("w").sum()).with_columns(bin=pl.lit(None, pl.Int64))
+    tot = d.group_by("sample", "group").agg(n=pl.len(), wsum=pl.col("w").sum()).with_columns(
+        bin=pl.lit(None, pl.Int64)).sort("sample", "group")  # (group_by gives the groups in any order)
     f = pl.concat([rows.sort("sample", "group", "bin"), tot.select(rows.columns)]).to_pandas()
     f["left"] = [edges[int(x)] if x == x else np.nan for x in f["bin"]]
     f["right"] = [edges[int(x) + 1] if x == x else np.nan for x in f["bin"]]

@@ -126,18 +126,17 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     o = cfg.estimator("did")
     st = cfg.treatment.service_type
     pre, post = -cfg.outcomes.window_months[0], cfg.outcomes.window_months[1]
-    pm_all = ctx.person_month
     t = cfg.treatment
-    g0, g1 = risk_set_cohorts(int(pm_all["month"].min()), ctx.last_month - 1, pre, post, o.cohorts,
+    g0, g1 = risk_set_cohorts(int(ctx.person_month["month"].min()), ctx.last_month - 1, pre, post, o.cohorts,
                               cfg.population.month_range,
                               month_to_index(t.cohorts_from) if t.cohorts_from else None,
                               month_to_index(t.cohorts_to) if t.cohorts_to else None)
-    pm = pm_all.filter(pl.col("month") < ctx.last_month)
     k = o.controls_per_treated
     with ctx.step("did: risk-set panel"):
-        d = risk_set_panel(pm, ctx.services, ctx.spells, ctx.persons, service_type=st, cohorts=(g0, g1), pre=pre,
-                           post=post, controls_per_treated=k, seed=0, earnings_col="earnings",
-                           elapsed_bands=RISK_SET_ELAPSED_BANDS, elapsed="episode")
+        # (the months before the last one as a temporary: a copy of the person x month panel)
+        d = risk_set_panel(ctx.person_month.filter(pl.col("month") < ctx.last_month), ctx.services, ctx.spells,
+                           ctx.persons, service_type=st, cohorts=(g0, g1), pre=pre, post=post, controls_per_treated=k,
+                           seed=0, earnings_col="earnings", elapsed_bands=RISK_SET_ELAPSED_BANDS, elapsed="episode")
     d = history_by_start(d)
     units = d.select("unit", "person_id", "stack", "cohort", "service_id", "elapsed_months",
                      *[c for c in d.columns if c.startswith("seg_")]).unique("unit")

@@ -171,6 +171,10 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
             notices.append(Notice(text("variance_ratio", lang, title=title,
                                        covariates=", ".join(covariate_label(c, lang) for c in vbad)),
                                   level="borderline"))
+    truth_keys = treated_p.select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month")).unique()
+    # the headline fit (score, covariate matrix, matches, weights) is published: its arrays are not
+    # kept beside the re-estimations below
+    del res, w, is_t, used, treated_p, control_p
     with ctx.step(f"{key}: robustness checks"):
         chk = robustness.matching_checks(ctx, design, data, covs, exact, analysis, persons, title)
     checks = ()
@@ -184,7 +188,6 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
         with ctx.step(f"{key}: effects by subgroup (doubly robust, {subgroups.FOLDS} folds)"):
             st, sub_info = subgroups.run(ctx, data, outcome, float(design.horizons[outcome]), covs, exact, key)
         tables.update(st)
-    truth_keys = treated_p.select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month")).unique()
     facts = MatchingFacts(key=key, analysis=analysis, title=title, service_type=cfg.treatment.service_type,
                           estimand=design.estimand, exact=tuple(exact), covariates=tuple(covs), k=opts.k,
                           method=opts.method, sectors=sectors, subgroups=sub_info)

@@ -36,7 +36,10 @@ def run(ctx: Any, data: pl.DataFrame, outcome: str, horizon: float, covariates: 
 
     d = dynamic_segments(data)
     segs = [s for s in SEGMENTS if s in d.columns]
-    res = heterogeneous_effects(d, "treated", outcome, covariates, segs, categorical=[c for c in exact if c in d],
+    cats = [c for c in exact if c in d]
+    # only the columns the estimator uses (it puts the rows in its own order: a copy of what it is given)
+    d = d.select(list(dict.fromkeys(["treated", outcome, *covariates, *cats, *segs, "person_id"])))
+    res = heterogeneous_effects(d, "treated", outcome, covariates, segs, categorical=cats,
                                 cluster="person_id", horizon=horizon, n_folds=FOLDS, forest=False, seed=0,
                                 nuisance_max_rows=NUISANCE_ROWS,
                                 level=1 - ctx.cfg.report.alpha)
