@@ -258,7 +258,8 @@ def run_one(seed: int, args) -> dict:
 def _out_dir(args) -> Path:
     tag = f"{args.scenario}_{args.service_type}_{args.persons}_{args.panel}" + (
         f"_mc{args.max_controls}" if args.max_controls else "") + (
-        "_sector" + "-".join(map(str, args.sectors)) if args.sectors else "") + ("_studypop" if args.study_population else "")
+        "_sector" + "-".join(map(str, args.sectors)) if args.sectors else "") + (
+        "_studypop" if args.study_population else "")
     return Path(args.out) / tag
 
 
@@ -342,7 +343,8 @@ def main(argv=None) -> None:
     ap.add_argument("--sectors", type=int, nargs="+", default=None,
                     help="keep only the studied service's spells with these employer_sector codes (matching)")
     ap.add_argument("--study-population", action="store_true",
-                    help="DiD: only the units the study's population keeps (age 18-64, at most 24 months of job seeking)")
+                    help="DiD: only the units the study's population keeps (age 18-64, at most 24 months of "
+                         "job seeking)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     args.analyses = args.analyses.split(",")
