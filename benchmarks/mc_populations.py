@@ -171,32 +171,43 @@ def _history_by_start(d: pl.DataFrame) -> pl.DataFrame:
                           hist_el4_6=h * e.is_between(4, 6), hist_el7_12=h * e.is_between(7, 12))
 
 
-def _did(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, variants: dict[str, dict]):
+def _did(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, variants: dict[str, dict],
+         shift: int = 0, study_population: bool = False):
+    """The study's DiD; ``shift``: its 24 entry months moved that many months earlier; ``study_population``: only
+    the units the study's population keeps (age 18-64 in the entry month's year, at most 24 months of job seeking)."""
     from impact.designs.did_panels import risk_set_panel
     from impact.estimators import did
     from impact.simulate.truth import true_event_att, true_event_paths
 
     read = lambda n: pl.read_parquet(folder / f"{n}.parquet")  # noqa: E731
     last_full = last_month - 1  # the last month's arrears pay is reported later
-    g1 = min(last_full - POST, 2024 * 12 + 5)  # population.start_to = 2024-06-30
+    g1 = min(last_full - POST, 2024 * 12 + 5) - shift  # population.start_to = 2024-06-30
     g0 = max(g1 - N_COHORTS + 1, int(panel["month"].min()) + PRE)
     pm = panel.filter(pl.col("month") <= last_full)
     out = {}
     for name, kw in variants.items():
         kw = dict(kw)
         method = kw.pop("method", "reg")
+        adjust = kw.pop("covariates", True)
+        extra = list(kw.pop("extra_covariates", ()))
         d = risk_set_panel(pm, read("service_spells"), read("jobseeking_spells"), read("persons"),
                            service_type=service_type, cohorts=(g0, g1), pre=PRE, post=POST,
                            controls_per_treated=K_CONTROLS, seed=0, earnings_col="earnings",
                            elapsed_bands=DID_BANDS, **kw)
-        d = _history_by_start(d)
+        d = _history_by_start(d).join(read("persons").select("person_id", "birth_year"), on="person_id", how="left")
+        # near retirement at the entry month (the generator starts no service from 63 and moves people out)
+        age = pl.col("stack") // 12 - pl.col("birth_year")
+        d = d.with_columns(age_entry_o60=(age >= 60).cast(pl.Int8))
+        if study_population:
+            d = d.filter(age.is_between(18, 64) & (pl.col("elapsed_months") <= 24))
         sizes = d.select("unit", "stack", "cohort").unique().group_by("stack").agg(
             n_t=(pl.col("cohort") > 0).sum(), n_c=(pl.col("cohort") == 0).sum())
         small = sizes.filter((pl.col("n_t") < 10) | (pl.col("n_c") < 10))["stack"].to_list()
         d = d.filter(~pl.col("stack").is_in(small))
         spread = d.filter(pl.col("cohort") == 0).unique("unit").group_by("stack").agg(
             [pl.col(c).cast(pl.Float64).std().fill_null(0.0).alias(c) for c in DID_COVARIATES])
-        covs = [c for c in DID_COVARIATES if spread[c].min() > 0]
+        covs = [c for c in DID_COVARIATES if spread[c].min() > 0] if adjust else []
+        covs += [c for c in extra if d.filter(pl.col("cohort") == 0)[c].std() > 0]
         res = did.att_gt(d, unit="unit", time="month", group="cohort", outcome="employed", comparison_set="stack",
                          cluster="person_id", covariates=covs, method=method, sample_se=True)
         agg = res.aggregate("dynamic", min_e=-PRE, max_e=POST)
@@ -254,10 +265,13 @@ def run_one(seed: int, args) -> dict:
                                  args.sectors))
         if "did" in args.analyses:
             variants = {"spell": {"elapsed": "spell"}, "episode": {"elapsed": "episode"},
+                        "episode_nocov": {"elapsed": "episode", "covariates": False},
+                        "episode_age60": {"elapsed": "episode", "extra_covariates": ("age_entry_o60",)},
                         "spell_dr": {"elapsed": "spell", "method": "dr"},
                         "episode_dr": {"elapsed": "episode", "method": "dr"}}
             rec.update(_did(tmp, panel, last_month, args.service_type,
-                            {k: v for k, v in variants.items() if k in args.did_variants}))
+                            {k: v for k, v in variants.items() if k in args.did_variants},
+                            study_population=args.study_population))
         rec["seconds"] = time.time() - t0
         return rec
     finally:
@@ -267,7 +281,8 @@ def run_one(seed: int, args) -> dict:
 def _out_dir(args) -> Path:
     tag = f"{args.scenario}_{args.service_type}_{args.persons}_{args.panel}" + (
         f"_mc{args.max_controls}" if args.max_controls else "") + (
-        "_sector" + "-".join(map(str, args.sectors)) if args.sectors else "")
+        "_sector" + "-".join(map(str, args.sectors)) if args.sectors else "") + (
+        "_studypop" if args.study_population else "")
     return Path(args.out) / tag
 
 
@@ -286,6 +301,25 @@ def cmd_run(args) -> None:
         tmpf.write_text(json.dumps(rec, default=float))
         os.replace(tmpf, f)
         print(f"seed {seed}: {rec.get('seconds', float('nan')):.0f} s {rec.get('error', '')}", flush=True)
+
+
+def cmd_windows(args) -> None:
+    """The DiD against the truth on one set of registers, for successive windows of entry months."""
+    folder = Path(args.registers)
+    panel, last_month = _panel(folder, args.panel)
+    print(f"{folder.name}, {args.service_type}: estimate - truth, mean over e = 0..{POST} and at e = 3, 6, 12, 18, 24")
+    for w in range(args.windows):
+        rec = _did(folder, panel, last_month, args.service_type, {"episode": {"elapsed": "episode"},
+                                                                 "episode_nocov": {"elapsed": "episode",
+                                                                                   "covariates": False}},
+                   shift=w * N_COHORTS, study_population=args.study_population)
+        for name in ("episode", "episode_nocov"):
+            m = rec[f"did_{name}/mean_e0_{POST}"]
+            at = " ".join(f"{rec[f'did_{name}/e{e:02d}']['estimate'] - rec[f'did_{name}/e{e:02d}']['truth']:+.4f}"
+                          for e in (3, 6, 12, 18, 24))
+            print(f"window {w} (entry months shifted {w * N_COHORTS} back), {name}: n = {m['n_treated']}, "
+                  f"truth {m['truth']:.4f}, error {m['estimate'] - m['truth']:+.4f} (s.e. {m['se']:.4f}); {at}",
+                  flush=True)
 
 
 def summarise(folder: Path) -> str:
@@ -317,7 +351,9 @@ def summarise(folder: Path) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["run", "summary"])
+    ap.add_argument("command", choices=["run", "summary", "windows"])
+    ap.add_argument("--registers", help="windows: the registers folder (with truth/)")
+    ap.add_argument("--windows", type=int, default=3, help="windows: how many successive windows of entry months")
     ap.add_argument("--scenario", default="default")
     ap.add_argument("--service-type", default="training")
     ap.add_argument("--persons", type=int, default=20_000)
@@ -329,12 +365,17 @@ def main(argv=None) -> None:
     ap.add_argument("--max-controls", type=int, default=None)
     ap.add_argument("--sectors", type=int, nargs="+", default=None,
                     help="keep only the studied service's spells with these employer_sector codes (matching)")
+    ap.add_argument("--study-population", action="store_true",
+                    help="DiD: only the units the study's population keeps (age 18-64, at most 24 months of "
+                         "job seeking)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     args.analyses = args.analyses.split(",")
     args.did_variants = args.did_variants.split(",")
     if args.command == "run":
         cmd_run(args)
+    elif args.command == "windows":
+        cmd_windows(args)
     else:
         print(summarise(_out_dir(args)))
 

@@ -333,3 +333,49 @@ def test_bad_scenario_names_the_key(tmp_path, text, key):
 def test_unknown_scenario_name():
     with pytest.raises(ConfigError, match="committed scenarios"):
         load_scenario("does_not_exist")
+
+
+def test_spare_arrival_only_in_the_not_now_counterfactual():
+    """The fourth arrival of an episode never takes place in the realised world (composing
+    without the spares gives the same path), and the 'not now' truth of a service of its
+    episode lets it in (composing without that service, with the spare, gives employed_0)."""
+    from impact.simulate.engine import E, H, N_ARRIVALS, BlockSimulator, make_geography
+    from impact.simulate.scenario import parse_month
+
+    cfg = load_scenario("default")
+    m0 = parse_month(cfg["simulation"]["start_month"], "start")
+    T = parse_month(cfg["simulation"]["end_month"], "end") - m0 + 1
+    sim = BlockSimulator(cfg, make_geography(cfg, 3), 3, 0, 1, 3000, m0, T)
+    res = sim.run()
+    real, svc = res["svc"], sim.candidates_all
+    assert svc.spare.any() and not real.spare.any()
+    assert (svc.slot[svc.spare] % 4 == N_ARRIVALS).all()
+    rows = np.arange(sim.n)
+    st, _, _ = sim.compose(rows, svc.take(np.nonzero(~svc.spare)[0]), np.ones(int((~svc.spare).sum()), bool))
+    assert np.array_equal(st, sim.state)  # the realised world does not depend on the spares
+    # a realised service whose episode's spare starts after it: the truth's employed_0 is the
+    # composition without the service and with the spare, and differs from the one without the spare
+    key = svc.row.astype(np.int64) * 10_000 + svc.slot
+    sp = {int(k): i for k, i in zip(key[svc.spare], np.nonzero(svc.spare)[0])}
+    hh = np.arange(1, H + 1)
+    found = 0
+    for j in range(len(real.row)):  # a few hundred realised services of the block
+        k_sp = int(real.row[j]) * 10_000 + int(real.slot[j]) // 4 * 4 + N_ARRIVALS
+        if k_sp not in sp:
+            continue
+        own = np.nonzero(key == int(real.row[j]) * 10_000 + int(real.slot[j]))[0][0]
+        row = np.array([real.row[j]])
+        cols = np.minimum(real.e[j] + hh, sim.D - 1)
+        paths = {}
+        for with_spare in (True, False):
+            inc = ~svc.spare
+            inc[own] = False
+            inc[sp[k_sp]] = with_spare
+            s0, _, _ = sim.compose(row, svc, inc, reform=True)
+            paths[with_spare] = (s0[0, cols] == E).astype(np.int8)
+        if not np.array_equal(paths[True], paths[False]):
+            assert np.array_equal(paths[True], res["truth"]["emp0"][j])
+            found += 1
+        if found >= 3:
+            break
+    assert found >= 1, "no 'not now' path in the block is changed by its spare arrival"

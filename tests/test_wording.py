@@ -75,3 +75,21 @@ def test_did_history_terms_have_readable_labels():
     assert covariate_label("hist_el4_6") == "Employment history x months of job seeking: 4\u20136"
     assert covariate_label("hist_el1", "fi") == "Työhistoria x työnhakukuukaudet: 1"
     assert covariate_label("seg_03") == "Segment: 03"
+
+
+def test_an_event_study_miss_says_whether_the_simultaneous_band_covers_the_truth():
+    """Pointwise intervals at many horizons miss somewhere by chance; the warning adds the band's verdict."""
+    h = [1.0, 2.0, 3.0]
+    est = pd.DataFrame({"analysis": ["did_event_study"] * 3, "outcome": ["employed"] * 3, "horizon": h,
+                        "estimate": [0.01, 0.05, 0.02], "ci_lower": [0.0, 0.04, 0.01], "ci_upper": [0.02, 0.06, 0.03],
+                        "band_lower": [-0.01, 0.03, 0.0], "band_upper": [0.03, 0.07, 0.04],
+                        "truth": [0.01, 0.035, 0.02]})
+    notes = truth_notices(est, "en")
+    assert len(notes) == 1 and "1 of 3 horizons (2)" in notes[0].text
+    assert "covers the truth at every horizon" in notes[0].text
+    notes = truth_notices(est.assign(truth=[0.01, 0.02, 0.02]), "en")  # below the band at 2 as well
+    assert "also excludes it (1 of 3: 2)" in notes[0].text and "covers" not in notes[0].text
+    assert "yhtäaikainen" in truth_notices(est, "fi")[0].text
+    # matching rows have no band: the warning is the pointwise one alone
+    m = est.drop(columns=["band_lower", "band_upper"]).assign(analysis="dynamic_matching")
+    assert "band" not in truth_notices(m, "en")[0].text

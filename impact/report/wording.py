@@ -273,6 +273,14 @@ _EFFECTS = {
                            "truth is: the standard error of the sample effect.)",
                            "(Vertailtu väli on osallistujien oman keskimääräisen vaikutuksen väli, koska totuus on "
                            "se: otosvaikutuksen keskivirhe.)"),
+    "truth_band_covers": ("The 95% simultaneous band, which holds for all {n} horizons together, covers the truth at "
+                          "every horizon.",
+                          "95 %:n yhtäaikainen luottamusvyö, joka pätee kaikille {n} aikavälille yhdessä, sisältää "
+                          "totuuden jokaisella aikavälillä."),
+    "truth_band_misses": ("The 95% simultaneous band, which holds for all {n} horizons together, also excludes it "
+                          "({k} of {n}: {horizons}).",
+                          "Myös 95 %:n yhtäaikainen luottamusvyö, joka pätee kaikille {n} aikavälille yhdessä, jättää "
+                          "sen ulkopuolelleen ({k}/{n}: {horizons})."),
     "sector_treatment": ("private firms", "yritykset"),
     "sector_comparison": ("public and third sector", "julkinen ja kolmas sektori"),
     "sector_difference_title": ("Private minus public and third sector", "Yritykset miinus julkinen ja kolmas sektori"),

@@ -11,15 +11,19 @@ Layers (see ``docs/synthetic_registers.md``):
    looping over the episode number, vectorised over persons and months.
 2. **Service arrivals**: inside every baseline job-seeking episode a monthly service-start
    hazard (selection) gives up to three arrivals before the natural end of the episode;
-   each is a *candidate* service.
+   each is a *candidate* service. The fourth arrival of the same process is drawn as a
+   *spare* (from its own random stream, so the realised world does not depend on it): it
+   never takes place in the realised world, only in the 'not now' counterfactual of a
+   service of its episode, where removing one of the first three lets the next one in.
 3. **Composition**: candidates are applied in time order on top of the baseline path
    (participation months replace the baseline state; lock-in and post-service effects are
    persistent flips with calibrated probabilities); a candidate whose start month is no
    longer a job-seeking month (the person is in a service or was moved into work) does not
    take place. Area reforms are applied last. The composed path is the realised world.
 4. **Counterfactuals**: for every realised service the composition is re-run for that
-   person without it: 'not now' keeps every other candidate (so a later arrival in the
-   same spell may now take place), 'never' keeps exactly the other services that took
+   person without it: 'not now' keeps every other candidate and the spare arrival of its
+   episode (so the next arrivals of the same selection process may take place, up to three
+   per episode as in the realised world), 'never' keeps exactly the other services that took
    place. Common random numbers make the differences causal effects.
 """
 
@@ -150,6 +154,7 @@ class Services:
     vp: np.ndarray  # uniform for post-service flips
     vl: np.ndarray  # uniform for lock-in flips
     elapsed: np.ndarray  # baseline elapsed job-seeking months at the start
+    spare: np.ndarray  # the episode's fourth arrival: only in the 'not now' counterfactual
     segment: np.ndarray
     tau: np.ndarray  # (k, H) configured expected effect on employment (pp/100) vs never
     pi_post: np.ndarray  # (k, H) flip probabilities
@@ -177,6 +182,8 @@ class BlockSimulator:
         self.cfg, self.geo, self.n, self.m0, self.T = cfg, geo, n, m0, T
         self.D = T + 60  # simulated months: window + room for 36-month services + 24 horizons
         self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
+        # the spare arrivals' own stream: drawing them leaves the realised world unchanged
+        self.spare_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block, 1)))
         self.block = block
         self.first_pid = first_pid
         lm = cfg["labour_market"]
@@ -223,14 +230,18 @@ class BlockSimulator:
     # -- baseline careers ---------------------------------------------------------------
     _BOUNDS = (1, 7, 19, 43, 91)
 
-    def _events(self, limit: np.ndarray, haz, need: int):
+    def _events(self, limit: np.ndarray, haz, need: int, rng: np.random.Generator | None = None,
+                start: np.ndarray | None = None):
         """Offsets of the first ``need`` events of a monthly Bernoulli process.
 
         ``haz(sel, c0, c1)`` gives the (len(sel), c1 - c0) event probabilities of offsets
         c0..c1-1; events are searched at offsets 1 <= d < limit, in column chunks, so that
         long matrices are built only for the few persons still without their events.
         Returns (offsets (need, m), BIG where none; uniform draw at the first event).
+        ``rng``: the random stream (default ``self.rng``); ``start``: per person, the first
+        offset searched (default 1).
         """
+        rng = self.rng if rng is None else rng
         m = len(limit)
         big = 10**6
         res = np.full((need, m), big, np.int64)
@@ -245,8 +256,10 @@ class BlockSimulator:
                 continue
             h = haz(sel, c0, c1)
             dd = np.arange(c0, c1)
-            u = self.rng.random(h.shape)
+            u = rng.random(h.shape)
             ev = (u < h) & (dd[None, :] < limit[sel][:, None])
+            if start is not None:
+                ev &= dd[None, :] >= start[sel][:, None]
             cs = np.cumsum(ev, axis=1)
             for q in range(need):
                 tq = q + 1 - found[sel]
@@ -363,12 +376,16 @@ class BlockSimulator:
                     return np.take_along_axis(CG[ix], e_ix, axis=1) * ((t0[ix][:, None] + dd) < D)
 
                 arr, _ = self._events(dex, haz_a, N_ARRIVALS)
+                # the spare: the next arrival after the third, before the natural exit (own stream)
+                last = arr[N_ARRIVALS - 1]
+                spare, _ = self._events(np.where(last < dex, dex, 0), haz_a, 1, rng=self.spare_rng,
+                                        start=np.minimum(last, dex) + 1)
                 arrivals = {}
-                for q in range(N_ARRIVALS):  # first three arrivals of the selection process
-                    Aq = arr[q]
-                    vq = self._draw_variant(P, r, age_s, el + np.minimum(Aq, D), seg, hist, el)
-                    arrivals.update({f"A{q}": Aq, f"v{q}": vq, f"L{q}": self._duration(vq),
-                                     f"vp{q}": rng.random(m), f"vl{q}": rng.random(m)})
+                for q in range(N_ARRIVALS + 1):  # first three arrivals of the selection process, then the spare
+                    Aq, g = (arr[q], rng) if q < N_ARRIVALS else (spare[0], self.spare_rng)
+                    vq = self._draw_variant(P, r, age_s, el + np.minimum(Aq, D), seg, hist, el, rng=g)
+                    arrivals.update({f"A{q}": Aq, f"v{q}": vq, f"L{q}": self._duration(vq, rng=g),
+                                     f"vp{q}": g.random(m), f"vl{q}": g.random(m)})
                 nuep[r] += 1
                 rec.append((r, t0, dex, np.full(m, U, np.int8), np.zeros(m, np.int16), seg))
                 episodes.append(dict(row=r, slot=nuep[r].copy(), t0=t0, el=el, dex=dex, seg=seg, hist=hist,
@@ -450,7 +467,7 @@ class BlockSimulator:
         g = rng.gumbel(size=sc.shape)
         return np.argmax(sc + g, axis=1).astype(np.int8)
 
-    def _draw_variant(self, P, r, age_s, el_at, seg, hist, el0) -> np.ndarray:
+    def _draw_variant(self, P, r, age_s, el_at, seg, hist, el0, rng: np.random.Generator | None = None) -> np.ndarray:
         logd = np.log((1.0 + np.minimum(el_at, 400)) / 4.0)
         w = np.empty((len(r), len(VNAMES)))
         for j, v in enumerate(VNAMES):
@@ -461,14 +478,14 @@ class BlockSimulator:
         w[:, VNAMES.index("rehabilitative_work")] *= np.where(seg == 5, 2.0, 1.0)
         w[:, VNAMES.index("pay_subsidy_public")] *= np.where(seg == 3, 1.8, 1.0)
         cw = np.cumsum(w, axis=1)
-        u = self.rng.random(len(r)) * cw[:, -1]
+        u = (self.rng if rng is None else rng).random(len(r)) * cw[:, -1]
         return np.minimum((cw < u[:, None]).sum(1), len(VNAMES) - 1).astype(np.int8)
 
-    def _duration(self, v: np.ndarray) -> np.ndarray:
+    def _duration(self, v: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         mean = np.array([self.variants[x]["duration_mean_months"] for x in VNAMES], float)[v]
         lo = np.array([self.variants[x]["duration_min_months"] for x in VNAMES])[v]
         hi = np.array([self.variants[x]["duration_max_months"] for x in VNAMES])[v]
-        d = np.rint(self.rng.gamma(4.0, mean / 4.0))
+        d = np.rint((self.rng if rng is None else rng).gamma(4.0, mean / 4.0))
         return np.clip(d, lo, hi).astype(np.int64)
 
     # -- candidate services and effect calibration ----------------------------------------
@@ -480,7 +497,7 @@ class BlockSimulator:
         ep = self.episodes
         het = self.cfg["heterogeneity"]
         parts = []
-        for q in range(N_ARRIVALS):  # a handful of arrivals per episode
+        for q in range(N_ARRIVALS + 1):  # a handful of arrivals per episode (the last: the spare)
             A = ep[f"A{q}"]
             idx = np.nonzero((A < ep["dex"]) & (ep["t0"] + np.minimum(A, self.D) < self.D))[0]
             s = ep["t0"][idx] + A[idx]
@@ -493,19 +510,21 @@ class BlockSimulator:
             tau = self.tau_curve[vv] * mult[:, None]
             parts.append(Services(row=ep["row"][idx], slot=ep["slot"][idx].astype(np.int64) * 4 + q, s=s,
                                   L=ep[f"L{q}"][idx], v=vv, vp=ep[f"vp{q}"][idx], vl=ep[f"vl{q}"][idx],
-                                  elapsed=elapsed, segment=seg, tau=tau, pi_post=np.zeros_like(tau),
-                                  pi_lock=np.zeros(len(idx))))
+                                  elapsed=elapsed, segment=seg, spare=np.full(len(idx), q == N_ARRIVALS), tau=tau,
+                                  pi_post=np.zeros_like(tau), pi_lock=np.zeros(len(idx))))
         svc = Services(**{f: np.concatenate([getattr(p_, f) for p_ in parts]) for f in Services.__dataclass_fields__})
         svc = svc.take(np.lexsort((svc.slot, svc.row)))
         self._calibrate(svc)
         return svc
 
-    def _calibrate(self, svc: Services) -> None:
+    def _calibrate(self, all_svc: Services) -> None:
         """Flip probabilities that make the expected effect vs the baseline equal tau.
 
         Cells: variant x horizon x sex x long-term unemployed; p0 is the cell's baseline
-        employment rate at end + h among candidate services of this block.
+        employment rate at end + h among candidate services of this block (spares left out,
+        so that the realised world does not depend on them; they get their cell's values).
         """
+        svc = all_svc.take(np.nonzero(~all_svc.spare)[0])
         D = self.D
         het = self.cfg["heterogeneity"]
         base = self.base_state
@@ -528,7 +547,7 @@ class BlockSimulator:
             pp = p0[c]
             pi = np.where(S.tau >= 0, S.tau / (1 - pp), -S.tau / pp)
             S.pi_post = np.clip(pi, 0, 1)
-        pis(svc)
+        pis(all_svc)
         # lock-in: share of baseline-employed participation months removed
         lock = np.array([np.nan if self.variants[x]["lockin_pp"] is None else -self.variants[x]["lockin_pp"] / 100
                          for x in VNAMES])
@@ -542,7 +561,7 @@ class BlockSimulator:
         pd = np.clip(num / np.maximum(den, 1), 0.02, 1)
         self.p_during = pd
         pl_ = np.where(np.isnan(lock), 1.0, np.clip(lock / pd, 0, 1))  # NaN: no open-market work during
-        svc.pi_lock = pl_[svc.v]
+        all_svc.pi_lock = pl_[all_svc.v]
 
     def _recalibrate(self, svc: Services, rec: dict) -> None:
         """Second pass: flip probabilities from the states the flips actually meet.
@@ -747,7 +766,7 @@ class BlockSimulator:
         self.v_reform = rng.random(n)
         self.pi_reform = None
         all_rows = np.arange(n)
-        inc = np.ones(len(svc.row), bool)
+        inc = ~svc.spare  # the spares take place only in 'not now' counterfactuals
         rec: dict = {}
         self.compose(all_rows, svc, inc, reform=False, record=rec)
         self._recalibrate(svc, rec)
@@ -760,6 +779,7 @@ class BlockSimulator:
         self.state, self.jobkey = st, jb
         self.earn = self.wages(all_rows, st, jb)
         self.feasible = feas
+        self.candidates_all = svc
         real = svc.take(np.nonzero(feas & (svc.s < self.T))[0])
         truth = self._counterfactuals(real, svc)
         area_month = self._area_month(st, st_noref)
@@ -831,16 +851,24 @@ class BlockSimulator:
         key_real = real.row.astype(np.int64) * 10_000 + real.slot
         order = np.argsort(key_all)
         where = order[np.searchsorted(key_all, key_real, sorter=order)]
+        # the spare arrival of each realised service's episode (-1: the episode has none)
+        key_sp = real.row.astype(np.int64) * 10_000 + real.slot // 4 * 4 + N_ARRIVALS
+        pos = np.minimum(np.searchsorted(key_all, key_sp, sorter=order), len(order) - 1)
+        spare_of = np.where(key_all[order[pos]] == key_sp, order[pos], -1)
         for kslot in np.unique(real.slot):  # loop over episode slots
             jj = np.nonzero(real.slot == kslot)[0]
             rows = real.row[jj]  # unique within a slot, sorted
             srt = np.argsort(rows)
             jj, rows = jj[srt], rows[srt]
             for mode in ("never", "notnow"):
-                # not now: every other candidate stays possible (later arrivals may happen);
+                # not now: every other candidate stays possible (later arrivals may happen), and the
+                # episode's spare: without this arrival the next one is among its first three;
                 # never: exactly the other services that took place
-                inc = np.ones(len(svc.row), bool) if mode == "notnow" else self.feasible.copy()
+                inc = ~svc.spare if mode == "notnow" else self.feasible.copy()
                 inc[where[jj]] = False
+                if mode == "notnow":
+                    sp = spare_of[jj]
+                    inc[sp[sp >= 0]] = True
                 st0, jb0, _ = self.compose(rows, svc, inc, reform=True)
                 ar = np.arange(len(rows))
                 c = cols[jj]

@@ -10,8 +10,10 @@ h = 1..24 months after the service's end month, with the person's potential outc
 - ``employed_1`` / ``earnings_1`` / ``subsidised_1``: with the service (the realised path);
 - ``employed_0`` / ``earnings_0`` / ``subsidised_0``: 'not now': the person does not start
   this service in that month, stays in the same job-seeking spell under the no-service
-  dynamics and may still start a service later in the spell (the next arrival of the same
-  selection process), and everything after follows the same rules as for everyone else;
+  dynamics and may still start a service later in the spell (the next arrivals of the same
+  selection process, up to three per episode as in the realised world: without this one,
+  the episode's fourth arrival may take place), and everything after follows the same
+  rules as for everyone else;
 - ``employed_never`` / ``earnings_never``: this service is removed and nothing takes its
   place in that spell (the configured effect ``tau_employed`` is defined against this).
 

@@ -150,9 +150,27 @@ def truth_notices(estimates: pd.DataFrame, lang: str) -> list[Notice]:
         # in the unit of the effect tables: shares as percentage points, money in euros
         kind = "pp" if str(outcome).startswith("employ") else "num0" if str(outcome).startswith("earnings") else "num3"
         num = lambda x: FORMATTERS[kind](x, lang)  # noqa: E731
-        out.append(Notice(text("truth_miss", lang, analysis=label(an, lang), outcome=label(outcome, lang), k=len(g),
-                               n=n_all, horizons=", ".join(h for h in hs if h) or text("overall", lang),
-                               estimate=num(r["estimate"]), lo=num(r["_lo"]), hi=num(r["_hi"]),
-                               truth=num(r["truth"]))
-                          + (" " + text("truth_check_sample", lang) if r["_sample"] else "")))
+        msg = text("truth_miss", lang, analysis=label(an, lang), outcome=label(outcome, lang), k=len(g), n=n_all,
+                   horizons=", ".join(h for h in hs if h) or text("overall", lang), estimate=num(r["estimate"]),
+                   lo=num(r["_lo"]), hi=num(r["_hi"]), truth=num(r["truth"]))
+        msg += " " + text("truth_check_sample", lang) if r["_sample"] else ""
+        out.append(Notice(msg + _band_check(e[(e["analysis"] == an) & (e["_family"] == outcome)], lang)))
     return out
+
+
+def _band_check(rows: pd.DataFrame, lang: str) -> str:
+    """Whether the simultaneous band of an event study (``band_lower``/``band_upper``) covers the truth.
+
+    Pointwise 95 % intervals at many correlated horizons miss a true value somewhere far more
+    often than 5 % of the time; the band holds 95 % for all horizons together.
+    """
+    if not {"band_lower", "band_upper"} <= set(rows.columns):
+        return ""
+    b = rows.dropna(subset=["band_lower", "band_upper"])
+    if len(b) < 2:
+        return ""
+    out = b[(b["truth"] < b["band_lower"]) | (b["truth"] > b["band_upper"])]
+    if out.empty:
+        return " " + text("truth_band_covers", lang, n=len(b))
+    return " " + text("truth_band_misses", lang, k=len(out), n=len(b),
+                      horizons=", ".join(f"{int(h)}" for h in out["horizon"] if h == h))
