@@ -156,6 +156,7 @@ def prepare(cfg: StudyConfig, data_dir: str | Path | None, synthetic_root: Path,
 
 def analyse(ctx: StudyContext, progress: Progress) -> list[AnalysisResult]:
     """``[analysis(ctx) for analysis in cfg.analyses]``, each seeing the results before it, with the truth attached."""
+    from impact.study import stages
     from impact.study.analyses import ANALYSES
     from impact.study.truth import attach_truth
 
@@ -166,21 +167,8 @@ def analyse(ctx: StudyContext, progress: Progress) -> list[AnalysisResult]:
             r = attach_truth(a.run(ctx, tuple(done)), ctx.truth_dir)
             info["rows"] = f"{0 if r.estimates is None else len(r.estimates.frame)} estimates, {len(r.tables)} tables"
         done.append(r)
-        _give_back_freed_memory()  # the next analysis starts from what the results hold
+        stages.give_back_freed_memory()  # the next analysis starts from what the results hold
     return done
-
-
-def _give_back_freed_memory() -> None:
-    """Collect garbage and return the C heap's free pages to the system (glibc ``malloc_trim``; a
-    no-op elsewhere): an analysis's working tables are freed but otherwise kept by the allocator."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def disclose_result(r: AnalysisResult, rules: Any) -> DisclosedResult:

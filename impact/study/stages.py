@@ -188,3 +188,16 @@ def population(cfg: Any, tables: dict, outcome_tables: Any) -> tuple[Any, pl.Dat
                            registered=reg.select("person_id", "service_id" if cfg.unit.kind == "service_spell"
                                                  else "spell_id"))
     return pop, persons, spells, services
+
+
+def give_back_freed_memory() -> None:
+    """Collect garbage and return the C heap's free pages to the system (glibc ``malloc_trim``; a
+    no-op elsewhere): an analysis's working tables are freed but otherwise kept by the allocator."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

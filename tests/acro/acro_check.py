@@ -103,6 +103,9 @@ def main(spec_path: str, out_path: str) -> None:
             v = d[c["value"]]
             keep = v.notna()
             index, cols, v = index[keep], cols[keep], v[keep].astype(float).rename(c["value"])
+            if not len(v):  # no value behind the column (e.g. no cost at all in a small extract): nothing published
+                results.append({**c, "flagged": [], "cells": 0})
+                continue
             raw = pd.crosstab(index, cols, values=v, aggfunc="mean")
             got = session.crosstab(index, cols, values=v, aggfunc="mean")
         got = got.reindex(index=raw.index)
