@@ -210,6 +210,11 @@ def ovb_sensitivity(
                        benchmarks, multipliers, level, cluster)
 
 
+def _check_benchmarks(bench: Sequence[str], covariates: Sequence[str]) -> None:
+    if not set(bench) <= set(covariates):
+        raise DesignError(f"ovb_sensitivity: benchmarks {sorted(set(bench) - set(covariates))} are not covariates")
+
+
 def _ovb_arrays(y: np.ndarray, d: np.ndarray, C: np.ndarray, cl: np.ndarray | None, treatment: str, outcome: str,
                 covariates: list[str], benchmarks: Sequence[str] | None, multipliers: Sequence[float], level: float,
                 cluster: str | None) -> OVBSensitivity:
@@ -220,8 +225,7 @@ def _ovb_arrays(y: np.ndarray, d: np.ndarray, C: np.ndarray, cl: np.ndarray | No
     bench = covariates if benchmarks is None else list(benchmarks)
     if not bench:
         raise DesignError("ovb_sensitivity: give at least one covariate to benchmark a hidden confounder against")
-    if not set(bench) <= set(covariates):
-        raise DesignError(f"ovb_sensitivity: benchmarks {sorted(set(bench) - set(covariates))} are not covariates")
+    _check_benchmarks(bench, covariates)
     if len(multipliers) == 0 or not all(np.isfinite(m) and m > 0 for m in multipliers):
         raise DesignError(f"ovb_sensitivity: multipliers must be positive numbers (k times a benchmark's strength), "
                           f"got {list(multipliers)}")
@@ -528,8 +532,7 @@ def refute_matching(
         raise DesignError(f"refute_matching: n_simulations must be >= 1, got {n_simulations}")
     if not 0 < subset_fraction < 1:
         raise DesignError(f"refute_matching: subset_fraction must be in (0, 1), got {subset_fraction}")
-    if not set(benchmarks or []) <= set(covariates):
-        raise DesignError(f"ovb_sensitivity: benchmarks {sorted(set(benchmarks) - set(covariates))} are not covariates")
+    _check_benchmarks(benchmarks or [], covariates)  # before the re-fits, not after them
     # only the columns the checks use (a design table has dozens more), as arrays in a canonical row
     # order; every re-estimation takes them as they are, permuted, with a column added or a subset
     # of rows (no table copies)

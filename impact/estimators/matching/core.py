@@ -534,7 +534,8 @@ def match(
         ``"ai"`` (Abadie-Imbens with the conditional variance of Stata ``teffects`` and R
         ``Matching``: the sample variance of a unit and its ``var_neighbours`` nearest units
         of the same group), ``"ai2006"`` (Abadie-Imbens with the conditional variance of their
-        2006 paper, eq. 14) or ``"bootstrap"`` (clusters from ``cluster``, re-matching).
+        2006 paper, eq. 14), ``"bootstrap"`` (clusters from ``cluster``, re-matching) or ``None``
+        (point estimates only: no standard errors, as the refutation's re-fits use it).
         With an estimated logit score both Abadie-Imbens variants add the Abadie and Imbens
         (2016) adjustment as Stata ``teffects psmatch`` computes it (unless ``ps_adjust=False``);
         for the ATT/ATC its derivative term needs a nearest-neighbour search on the covariates,
