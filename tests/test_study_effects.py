@@ -110,13 +110,14 @@ def test_training_effect_in_person_blocks_gives_the_same_results(registers, trai
     want = json.loads((one / "results.json").read_text())
     assert {k: v for k, v in res.items() if k not in ("config", "estimates")} == \
         {k: v for k, v in want.items() if k not in ("config", "estimates")}
-    # the estimates in one order (some analyses list theirs in any order); the matching analysis,
-    # which the blocks feed, to the last bit; the others (no design) to summation-order noise
+    # the estimates in one order (some analyses list theirs in any order), to summation-order noise:
+    # the blocks' table is the same rows in the same order, but its arrays sit elsewhere in memory
+    # and the two-thread BLAS of the logit may then round the last bit differently (seen once in
+    # several full runs); counts and integers exactly
     key = lambda e: (e["analysis"], e["outcome"], str(e["horizon"]))  # noqa: E731
     got, exp = (pd.DataFrame(sorted(r["estimates"], key=key)) for r in (res, want))
-    mine = exp["analysis"] == "dynamic_matching"
-    assert mine.sum() == 6 and got.loc[mine].equals(exp.loc[mine])
-    pd.testing.assert_frame_equal(got.loc[~mine], exp.loc[~mine], check_exact=False, rtol=1e-9)
+    assert (exp["analysis"] == "dynamic_matching").sum() == 6
+    pd.testing.assert_frame_equal(got, exp, check_exact=False, rtol=1e-9)
     names = sorted(p.name for p in (one / "tables").glob("*.csv"))
     assert names == sorted(p.name for p in (out / "tables").glob("*.csv"))
     assert "dynamic_matching_robustness.csv" in names
@@ -124,8 +125,7 @@ def test_training_effect_in_person_blocks_gives_the_same_results(registers, trai
         a, b = (pd.read_csv(d / "tables" / name) for d in (one, out))
         assert sorted(a.columns) == sorted(b.columns), name
         a, b = (f[sorted(f.columns)].sort_values(sorted(f.columns)).reset_index(drop=True) for f in (a, b))
-        exact = name.startswith(("matching_", "dynamic_matching_"))  # what the design feeds
-        pd.testing.assert_frame_equal(a, b, obj=name, check_exact=exact, rtol=1e-9)
+        pd.testing.assert_frame_equal(a, b, obj=name, check_exact=False, rtol=1e-9)
 
 
 def _check_subgroups_and_closing(out: Path) -> None:
