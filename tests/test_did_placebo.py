@@ -104,3 +104,28 @@ def test_placebo_moves_comparison_sets_with_their_cohorts():
     assert p.overall.std_error == pytest.approx(want.std_error, rel=1e-10)
     # the comparison set of cohort 6 trends faster, but only its own cohort is compared with it
     assert p.covers_zero
+
+
+def test_placebo_reads_only_the_periods_its_cells_use(monkeypatch):
+    """The re-estimation gets only the periods from the first moved base to the last one before a true start
+    (a national stacked panel is several GB); its estimate is the one on all periods (the test above)."""
+    import impact.estimators.did.placebo as placebo
+
+    rng = np.random.default_rng(3)
+    n, T = 300, 12
+    g = rng.choice([0, 5, 7], size=n)
+    df = pl.DataFrame({"id": np.repeat(np.arange(n), T), "t": np.tile(np.arange(1, T + 1), n), "g": np.repeat(g, T),
+                       "y": rng.normal(size=n * T)})
+    seen = {}
+
+    def spy(d, **kw):
+        seen["t"] = sorted(set(d["t"].to_list()))
+        return did.att_gt(d, **kw)
+
+    monkeypatch.setattr(placebo, "att_gt", spy)
+    p = placebo.placebo_in_time(df, unit="id", time="t", group="g", outcome="y", shift=2, method="reg")
+    assert seen["t"] == [2, 3, 4, 5, 6]  # cohort 5 -> 3 (base 2) .. cohort 7's last untreated period 6
+    full = did.att_gt(df.with_columns(g=pl.when(pl.col("g") > 0).then(pl.col("g") - 2).otherwise(0)),
+                      unit="id", time="t", group="g", outcome="y", method="reg").aggregate("simple", max_e=1).overall
+    assert p.overall.estimate == pytest.approx(full.estimate, abs=1e-12)
+    assert p.overall.std_error == pytest.approx(full.std_error, rel=1e-10)

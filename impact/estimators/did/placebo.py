@@ -137,6 +137,14 @@ def placebo_in_time(
         d = d.with_columns(_placebo_set=pl.Series(np.where(ok, periods[np.clip(spos - shift, 0, len(periods) - 1)], 0.0)))
         drop = drop | (~treated & ~ok)  # comparison persons of cohorts that are left out
         opts["comparison_set"] = "_placebo_set"
+    # the placebo cells read only the periods from the first moved base (g' - 1) to the last one before
+    # a true start (g - 1): the periods outside change no estimate and are not copied (the panel is
+    # balanced, so every unit keeps the same periods; a national stacked panel is several GB)
+    kept = inside & ~drop
+    if kept.any():
+        tpos = np.searchsorted(periods, t.to_numpy())
+        lo, hi = (pos[kept] - shift - 1).min(), pos[kept].max() - 1
+        drop = drop | (tpos < lo) | (tpos > hi)
     if drop.any():
         d = d.filter(pl.Series(~drop))
     if not (d["_placebo_group"] > 0).any():
