@@ -49,12 +49,13 @@ def run(ctx: Any, data: pl.DataFrame, outcome: str, horizon: float, covariates: 
            "n_controls"]].copy()
     f.insert(0, "outcome", outcome)
     # the persons behind each subgroup: its treated rows' and its comparison rows' persons
+    # (distinct before the long form: a person is a comparison row in many months)
     m = d.select(pl.col("person_id").cast(pl.Int64), pl.when(pl.col("treated") > 0).then(pl.lit("treated"))
-                 .otherwise(pl.lit("controls")).alias("part"), *[pl.col(s).cast(pl.String) for s in segs])
+                 .otherwise(pl.lit("controls")).alias("part"), *[pl.col(s).cast(pl.String) for s in segs]).unique()
     m = m.unpivot(index=["person_id", "part"], on=segs, variable_name="segment_var", value_name="_value").unique()
-    m = m.rename({"_value": "segment"})
-    m = pl.concat([m, m.with_columns(part=pl.lit(CELL))]).unique()
-    m = m.select("segment_var", "segment", "part", "person_id")
+    m = m.rename({"_value": "segment"}).select("segment_var", "segment", "part", "person_id")
+    m = pl.concat([m, m.select("segment_var", "segment", "person_id").unique().select(
+        "segment_var", "segment", part=pl.lit(CELL), person_id="person_id")])
     tests = {r["segment_var"]: (float(r["wald"]), int(r["df"]), float(r["p_value"])) for r in res.tests.to_dict("records")}
     return ({f"{key}_subgroups": estimates_publication(f"{key}_subgroups", f, m, keys=("segment_var", "segment"))},
             {"outcome": outcome, "horizon": horizon, "tests": tests})
