@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Sequence
 
+import numpy as np
 import polars as pl
 
 from impact.errors import DesignError
@@ -88,25 +89,48 @@ def _month(col: str) -> pl.Expr:
     return pl_month_index(col)
 
 
-def _cum_panel(panel: pl.DataFrame, employed: str, earnings: str) -> pl.DataFrame:
-    """Per person: cumulative months employed and earnings up to each panel month."""
-    return (
-        panel.select("person_id", "month", pl.col(employed).cast(pl.Int32).alias("_e"),
-                     pl.col(earnings).cast(pl.Float64).fill_null(0.0).alias("_w"))
-        .sort("person_id", "month")
-        .with_columns(_ce=pl.col("_e").cum_sum().over("person_id"), _cw=pl.col("_w").cum_sum().over("person_id"))
-        .select("person_id", "month", "_ce", "_cw")
-        .sort("month")
-    )
+class _MonthGrid:
+    """The panel's months of a set of persons as dense person x month arrays (zeros where the panel
+    has no row), so that "the value in month a" and "the sum up to month a" are array lookups, not
+    joins: employment, open-market earnings, and their running sums along each person's months
+    (summed in month order, as a running sum over the panel rows would be)."""
 
+    def __init__(self, panel: pl.DataFrame, persons: pl.Series, employed: str, earnings: str,
+                 subsidised: str | None = None):
+        p = panel.select("person_id", pl.col("month").cast(pl.Int64),
+                         pl.col(employed).cast(pl.Int64).fill_null(0).alias("_e"),
+                         pl.col(earnings).cast(pl.Float64).fill_null(0.0).alias("_w"),
+                         _open_earnings(earnings, subsidised).alias("_o"))
+        self.persons = np.unique(np.concatenate([p["person_id"].to_numpy(), persons.to_numpy()]))
+        m = p["month"].to_numpy()
+        self.m0 = int(m.min()) if len(m) else 0
+        self.n_months = int(m.max()) - self.m0 + 1 if len(m) else 1
+        shape = (len(self.persons), self.n_months)
+        cell = np.searchsorted(self.persons, p["person_id"].to_numpy()) * self.n_months + (m - self.m0)
+        size = shape[0] * shape[1]
+        # one panel row per person and month: each sum below has a single term (exact)
+        self.emp = np.bincount(cell, weights=p["_e"].to_numpy(), minlength=size).reshape(shape).astype(np.int64)
+        self.open = np.bincount(cell, weights=p["_o"].to_numpy(), minlength=size).reshape(shape)
+        self.cum_emp = np.cumsum(self.emp, axis=1)
+        self.cum_earn = np.cumsum(np.bincount(cell, weights=p["_w"].to_numpy(), minlength=size).reshape(shape), axis=1)
 
-def _cum_at(rows: pl.DataFrame, cum: pl.DataFrame, at: pl.Expr, name: str) -> pl.DataFrame:
-    """Attach cumulative employment/earnings at the last panel month <= ``at`` (0 before any)."""
-    q = rows.select("_rid", "person_id", at.cast(pl.Int32).alias("_q")).sort("_q")
-    j = q.join_asof(cum.with_columns(pl.col("month").cast(pl.Int32)), left_on="_q", right_on="month",
-                    by="person_id", strategy="backward", check_sortedness=False)
-    j = j.select("_rid", pl.col("_ce").fill_null(0).alias(f"{name}_e"), pl.col("_cw").fill_null(0.0).alias(f"{name}_w"))
-    return rows.join(j, on="_rid", how="left")
+    def _index(self, rows: pl.DataFrame, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
+        a = rows.select(month.cast(pl.Int64))[:, 0].to_numpy() - self.m0
+        return np.searchsorted(self.persons, rows["person_id"].to_numpy()), a
+
+    def cum_at(self, rows: pl.DataFrame, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
+        """Months employed and earnings summed up to ``month`` (0 before the panel's first month)."""
+        i, a = self._index(rows, month)
+        before = a < 0
+        j = np.clip(a, 0, self.n_months - 1)
+        return np.where(before, 0, self.cum_emp[i, j]), np.where(before, 0.0, self.cum_earn[i, j])
+
+    def at(self, rows: pl.DataFrame, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
+        """Employment and open-market earnings in ``month`` (0 where the panel has no row)."""
+        i, a = self._index(rows, month)
+        out = (a < 0) | (a >= self.n_months)
+        j = np.clip(a, 0, self.n_months - 1)
+        return (np.where(out, 0.0, self.emp[i, j].astype(np.float64)), np.where(out, 0.0, self.open[i, j]))
 
 
 def _drop_unmatchable(rows: pl.DataFrame, exact: list[str]) -> tuple[pl.DataFrame, int]:
@@ -123,19 +147,15 @@ def _open_earnings(earnings: str, subsidised: str | None) -> pl.Expr:
     return e if subsidised is None else e - pl.col(subsidised).cast(pl.Float64).fill_null(0.0)
 
 
-def _outcomes(rows: pl.DataFrame, panel: pl.DataFrame, month: pl.Expr, horizons: Sequence[int], employed: str,
-              earnings: str, subsidised: str | None = None) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
-    p = panel.select("person_id", pl.col("month").cast(pl.Int32),
-                     pl.col(employed).cast(pl.Float64).alias("_emp"), _open_earnings(earnings, subsidised).alias("_earn"))
-    names, hz = [], {}
+def _outcomes(rows: pl.DataFrame, grid: _MonthGrid, month: pl.Expr,
+              horizons: Sequence[int]) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
+    names, hz, cols = [], {}, []
     for h in horizons:  # a handful of horizons
-        rows = rows.with_columns((month + h).cast(pl.Int32).alias("_om")).join(
-            p, left_on=["person_id", "_om"], right_on=["person_id", "month"], how="left"
-        ).with_columns(pl.col("_emp").fill_null(0.0).alias(f"employed_h{h}"),
-                       pl.col("_earn").fill_null(0.0).alias(f"earnings_h{h}")).drop("_emp", "_earn", "_om")
+        e, w = grid.at(rows, month + h)
+        cols += [pl.Series(f"employed_h{h}", e), pl.Series(f"earnings_h{h}", w)]
         names += [f"employed_h{h}", f"earnings_h{h}"]
         hz[f"employed_h{h}"] = hz[f"earnings_h{h}"] = h
-    return rows, names, hz
+    return rows.with_columns(cols), names, hz
 
 
 def _spells_with_first_start(spells: pl.DataFrame, services: pl.DataFrame, service_type: str | Sequence[str],
@@ -473,7 +493,9 @@ def _design_block(lo: int, hi: int, *, sp: pl.DataFrame, panel: pl.DataFrame, ro
             .drop("_h", "_hmax")
     # the panel rows of the persons with risk rows (each person's history and outcomes are their own)
     pb = panel.filter(in_block).join(rows.select("person_id").unique(), on="person_id", how="semi")
-    rows = _history(rows.with_row_index("_rid"), pb, history, employed, earnings).drop("_rid")
+    grid = _MonthGrid(pb, rows["person_id"], employed, earnings, subsidised)
+    del pb
+    rows = _history(rows, grid, history)
     if origin == "end":
         tr = rows.filter(pl.col("treated") & pl.col("me").is_not_null()).with_columns(length=pl.col("me") - pl.col("ms"))
     else:
@@ -483,31 +505,21 @@ def _design_block(lo: int, hi: int, *, sp: pl.DataFrame, panel: pl.DataFrame, ro
     rows = pl.concat([tr, ctl.select(tr.columns)], how="vertical")
     out_month = pl.col("m") + pl.col("length") if origin == "end" else pl.col("m")
     rows = rows.filter(out_month + horizons[-1] <= lm)
-    rows, _, _ = _outcomes(rows, pb, out_month, horizons, employed, earnings, subsidised)
+    rows, _, _ = _outcomes(rows, grid, out_month, horizons)
     return rows, n_before, segs
 
 
-def _history(rows: pl.DataFrame, panel: pl.DataFrame, history: list[int], employed: str,
-             earnings: str) -> pl.DataFrame:
+def _history(rows: pl.DataFrame, grid: _MonthGrid, history: list[int]) -> pl.DataFrame:
     """Employment and earnings in the windows before m, before the episode, and in m - 1 (from the panel)."""
-    cum = _cum_panel(panel, employed, earnings)
-    marks = sorted({1, 2, *(h + 1 for h in history)})
-    for a in marks:
-        rows = _cum_at(rows, cum, pl.col("m") - a, f"_c{a}")
-    rows = _cum_at(rows, cum, pl.col("ep0") - 1, "_s1")
-    rows = _cum_at(rows, cum, pl.col("ep0") - 13, "_s13")
-    prev = 1
+    c = {a: grid.cum_at(rows, pl.col("m") - a) for a in sorted({1, 2, *(h + 1 for h in history)})}
+    s1, s13 = grid.cum_at(rows, pl.col("ep0") - 1), grid.cum_at(rows, pl.col("ep0") - 13)
+    cols, prev = [], 1
     for h in history:
-        lo, hi = f"_c{prev}", f"_c{h + 1}"
-        rows = rows.with_columns(
-            (pl.col(f"{lo}_e") - pl.col(f"{hi}_e")).cast(pl.Float64).alias(f"emp_{prev}_{h}"),
-            (pl.col(f"{lo}_w") - pl.col(f"{hi}_w")).alias(f"earn_{prev}_{h}"),
-        )
+        lo, hi = c[prev], c[h + 1]
+        cols += [pl.Series(f"emp_{prev}_{h}", (lo[0] - hi[0]).astype(np.float64)), pl.Series(f"earn_{prev}_{h}", lo[1] - hi[1])]
         prev = h + 1
-    return rows.with_columns(
-        emp_pre_spell_12=(pl.col("_s1_e") - pl.col("_s13_e")).cast(pl.Float64),
-        employed_lag1=(pl.col("_c1_e") - pl.col("_c2_e")).cast(pl.Float64),
-    ).drop([c for c in rows.columns if c.startswith(("_c", "_s1"))])
+    return rows.with_columns(*cols, pl.Series("emp_pre_spell_12", (s1[0] - s13[0]).astype(np.float64)),
+                             pl.Series("employed_lag1", (c[1][0] - c[2][0]).astype(np.float64)))
 
 
 def naive_design(
@@ -557,13 +569,12 @@ def naive_design(
     rows = pl.concat([tr, ctl.select(tr.columns)], how="vertical")
     rows = rows.filter(pl.col("s0") + pl.col("span") + max(horizons) <= lm)
     rows, no_ctl = _drop_unmatchable(rows, ["quarter", "employment_area", "span"])
-    rows = rows.with_row_index("_rid")
-    cum = _cum_panel(panel, employed, earnings)
-    rows = _cum_at(rows, cum, pl.col("s0") - 1, "_s1")
-    rows = _cum_at(rows, cum, pl.col("s0") - 13, "_s13")
-    rows = rows.with_columns(emp_pre_spell_12=(pl.col("_s1_e") - pl.col("_s13_e")).cast(pl.Float64),
-                             earn_pre_spell_12=pl.col("_s1_w") - pl.col("_s13_w"))
-    rows, outcome_cols, hz = _outcomes(rows, panel, pl.col("s0") + pl.col("span"), horizons, employed, earnings)
+    grid = _MonthGrid(panel.join(rows.select("person_id").unique(), on="person_id", how="semi"), rows["person_id"],
+                      employed, earnings)
+    s1, s13 = grid.cum_at(rows, pl.col("s0") - 1), grid.cum_at(rows, pl.col("s0") - 13)
+    rows = rows.with_columns(emp_pre_spell_12=pl.Series((s1[0] - s13[0]).astype(np.float64)),
+                             earn_pre_spell_12=pl.Series(s1[1] - s13[1]))
+    rows, outcome_cols, hz = _outcomes(rows, grid, pl.col("s0") + pl.col("span"), horizons)
     covs = ["age", "age_under_25", "age_over_50", "female", "educ_basic", "educ_tertiary", "lang_sv", "lang_other",
             "emp_pre_spell_12", "earn_pre_spell_12"]
     covs = [c for c in covs if rows[c].n_unique() > 1]
