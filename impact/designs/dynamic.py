@@ -114,20 +114,23 @@ class _MonthGrid:
         self.cum_emp = np.cumsum(self.emp, axis=1)
         self.cum_earn = np.cumsum(np.bincount(cell, weights=p["_w"].to_numpy(), minlength=size).reshape(shape), axis=1)
 
-    def _index(self, rows: pl.DataFrame, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
-        a = rows.select(month.cast(pl.Int64))[:, 0].to_numpy() - self.m0
-        return np.searchsorted(self.persons, rows["person_id"].to_numpy()), a
+    def person_index(self, rows: pl.DataFrame) -> np.ndarray:
+        """Each row's person as a row of the arrays."""
+        return np.searchsorted(self.persons, rows["person_id"].to_numpy())
 
-    def cum_at(self, rows: pl.DataFrame, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
+    def _month(self, rows: pl.DataFrame, month: pl.Expr) -> np.ndarray:
+        return rows.select(month.cast(pl.Int64))[:, 0].to_numpy() - self.m0
+
+    def cum_at(self, rows: pl.DataFrame, i: np.ndarray, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
         """Months employed and earnings summed up to ``month`` (0 before the panel's first month)."""
-        i, a = self._index(rows, month)
+        a = self._month(rows, month)
         before = a < 0
         j = np.clip(a, 0, self.n_months - 1)
         return np.where(before, 0, self.cum_emp[i, j]), np.where(before, 0.0, self.cum_earn[i, j])
 
-    def at(self, rows: pl.DataFrame, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
+    def at(self, rows: pl.DataFrame, i: np.ndarray, month: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
         """Employment and open-market earnings in ``month`` (0 where the panel has no row)."""
-        i, a = self._index(rows, month)
+        a = self._month(rows, month)
         out = (a < 0) | (a >= self.n_months)
         j = np.clip(a, 0, self.n_months - 1)
         return (np.where(out, 0.0, self.emp[i, j].astype(np.float64)), np.where(out, 0.0, self.open[i, j]))
@@ -149,9 +152,9 @@ def _open_earnings(earnings: str, subsidised: str | None) -> pl.Expr:
 
 def _outcomes(rows: pl.DataFrame, grid: _MonthGrid, month: pl.Expr,
               horizons: Sequence[int]) -> tuple[pl.DataFrame, list[str], dict[str, int]]:
-    names, hz, cols = [], {}, []
+    names, hz, cols, i = [], {}, [], grid.person_index(rows)
     for h in horizons:  # a handful of horizons
-        e, w = grid.at(rows, month + h)
+        e, w = grid.at(rows, i, month + h)
         cols += [pl.Series(f"employed_h{h}", e), pl.Series(f"earnings_h{h}", w)]
         names += [f"employed_h{h}", f"earnings_h{h}"]
         hz[f"employed_h{h}"] = hz[f"earnings_h{h}"] = h
@@ -511,8 +514,9 @@ def _design_block(lo: int, hi: int, *, sp: pl.DataFrame, panel: pl.DataFrame, ro
 
 def _history(rows: pl.DataFrame, grid: _MonthGrid, history: list[int]) -> pl.DataFrame:
     """Employment and earnings in the windows before m, before the episode, and in m - 1 (from the panel)."""
-    c = {a: grid.cum_at(rows, pl.col("m") - a) for a in sorted({1, 2, *(h + 1 for h in history)})}
-    s1, s13 = grid.cum_at(rows, pl.col("ep0") - 1), grid.cum_at(rows, pl.col("ep0") - 13)
+    i = grid.person_index(rows)
+    c = {a: grid.cum_at(rows, i, pl.col("m") - a) for a in sorted({1, 2, *(h + 1 for h in history)})}
+    s1, s13 = grid.cum_at(rows, i, pl.col("ep0") - 1), grid.cum_at(rows, i, pl.col("ep0") - 13)
     cols, prev = [], 1
     for h in history:
         lo, hi = c[prev], c[h + 1]
@@ -571,7 +575,8 @@ def naive_design(
     rows, no_ctl = _drop_unmatchable(rows, ["quarter", "employment_area", "span"])
     grid = _MonthGrid(panel.join(rows.select("person_id").unique(), on="person_id", how="semi"), rows["person_id"],
                       employed, earnings)
-    s1, s13 = grid.cum_at(rows, pl.col("s0") - 1), grid.cum_at(rows, pl.col("s0") - 13)
+    i = grid.person_index(rows)
+    s1, s13 = grid.cum_at(rows, i, pl.col("s0") - 1), grid.cum_at(rows, i, pl.col("s0") - 13)
     rows = rows.with_columns(emp_pre_spell_12=pl.Series((s1[0] - s13[0]).astype(np.float64)),
                              earn_pre_spell_12=pl.Series(s1[1] - s13[1]))
     rows, outcome_cols, hz = _outcomes(rows, grid, pl.col("s0") + pl.col("span"), horizons)
