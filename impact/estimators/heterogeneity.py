@@ -288,13 +288,9 @@ def heterogeneous_effects(
         spin against each other and a boosting fit became ~30x slower; None leaves the
         libraries' defaults).
     """
-    from threadpoolctl import threadpool_limits
+    from impact.estimators._threads import threads
 
-    if n_threads is None:
-        return _heterogeneous_effects(data, treatment, outcome, covariates, segments, categorical, cluster, horizon,
-                                      n_folds, n_repeats, nuisance_max_rows, forest, forest_max_rows, n_groups, clip,
-                                      seed, level)
-    with threadpool_limits(limits=n_threads):
+    with threads(n_threads):
         return _heterogeneous_effects(data, treatment, outcome, covariates, segments, categorical, cluster, horizon,
                                       n_folds, n_repeats, nuisance_max_rows, forest, forest_max_rows, n_groups, clip,
                                       seed, level)

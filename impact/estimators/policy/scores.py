@@ -108,15 +108,10 @@ def dr_scores(
         Share of persons in the learning half (``half == 0``); the rest form the evaluation
         half (``half == 1``); each half is cross-fitted on its own. None: one group.
     """
-    # sklearn's OpenMP runtime must be loaded before threadpool_limits is entered, or the
-    # limit misses it on the first call (two spinning threads on a busy machine: 20x slower)
-    import sklearn.ensemble  # noqa: F401
-    from threadpoolctl import threadpool_limits
+    from impact.estimators._threads import threads
 
     args = (data, outcome, arms, covariates, categorical, arm, cluster, n_folds, clip, nuisance_max_rows, seed, split)
-    if n_threads is None:
-        return _dr_scores(*args)
-    with threadpool_limits(limits=n_threads):
+    with threads(n_threads):
         return _dr_scores(*args)
 
 
