@@ -153,6 +153,21 @@ def test_risk_set_design(registers, design):
 
 
 @pytest.mark.slow
+def test_risk_set_panel_before_month_equals_a_filtered_panel(registers, design):
+    """``before_month`` reads only the earlier months, as a filtered copy of the panel would (the study passes
+    its incomplete last month this way instead of copying a national panel)."""
+    root, persons, spells, js, panel = registers
+    _, g0 = design
+    last = int(panel["month"].max())
+    kw = dict(service_type="training", cohorts=(g0, g0 + 5), pre=6, post=last - g0 - 6, controls_per_treated=3, seed=1)
+    want = risk_set_panel(panel.filter(pl.col("month") < last), spells, js, persons, **kw)
+    assert want.height > 0
+    assert risk_set_panel(panel, spells, js, persons, before_month=last, **kw).equals(want)
+    with pytest.raises(DesignError, match="not covered by the person x month panel"):
+        risk_set_panel(panel, spells, js, persons, before_month=last - 1, **kw)
+
+
+@pytest.mark.slow
 def test_event_study_covers_truth_and_static_twfe_is_biased(registers, design):
     root, persons, spells, js, panel = registers
     d, g0 = design

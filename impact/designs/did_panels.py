@@ -152,6 +152,7 @@ def risk_set_panel(
     comparison_at: str = "entry_month_end",
     elapsed: str = "spell",
     link_days: int = 7,
+    before_month: int | None = None,
 ) -> pl.DataFrame:
     """Stacked risk-set panel: entrants of month g and job seekers who did not enter then.
 
@@ -241,6 +242,10 @@ def risk_set_panel(
     link_days : int
         With ``elapsed="episode"``: a spell starting within this many days of the end of the
         chain so far continues the episode.
+    before_month : int, optional
+        Only the panel's months before this one are read (e.g. the incomplete last month of an
+        extraction): the same as passing ``panel.filter(month < before_month)``, without that copy
+        of a national panel.
 
     Returns
     -------
@@ -265,7 +270,11 @@ def risk_set_panel(
         raise DesignError("elapsed_bands needs controls_per_treated: the bands are cells of the sampled comparison "
                           "persons; without sampling every person at risk is kept")
     lo, hi = g0 - pre, g1 + post
-    pmin, pmax = int(panel["month"].min()), int(panel["month"].max())
+    months_read = panel["month"] if before_month is None else panel["month"].filter(panel["month"] < before_month)
+    if months_read.len() == 0:
+        raise DesignError(f"the person x month panel has no month before {before_month}")
+    pmin, pmax = int(months_read.min()), int(months_read.max())
+    del months_read
     if lo < pmin - 12 or hi > pmax:
         raise DesignError(
             f"the window {lo}..{hi} (cohorts {g0}..{g1}, {pre} months before, {post} after) is not covered by the "
@@ -339,8 +348,11 @@ def risk_set_panel(
         spell_start=pl.col("ep0").cast(pl.Int64),
     )
     # the panel rows of the units' persons in the months read (the whole panel is national-size)
-    pan = panel.select("person_id", pl.col("month").cast(pl.Int64), "employed", pl.col(earnings_col).alias("earnings")) \
+    pan = panel.select("person_id", "month", "employed", pl.col(earnings_col).alias("earnings")) \
         .join(units.select("person_id").unique(), on="person_id", how="semi")
+    if before_month is not None:
+        pan = pan.filter(pl.col("month") < before_month)
+    pan = pan.with_columns(pl.col("month").cast(pl.Int64))
     prior = (
         units.select("unit", "person_id", "spell_start")
         .join(pan.filter(pl.col("employed")).select("person_id", "month"), on="person_id", how="inner")

@@ -133,10 +133,9 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
                               month_to_index(t.cohorts_to) if t.cohorts_to else None)
     k = o.controls_per_treated
     with ctx.step("did: risk-set panel"):
-        # (the months before the last one as a temporary: a copy of the person x month panel)
-        d = risk_set_panel(ctx.person_month.filter(pl.col("month") < ctx.last_month), ctx.services, ctx.spells,
-                           ctx.persons, service_type=st, cohorts=(g0, g1), pre=pre, post=post, controls_per_treated=k,
-                           seed=0, earnings_col="earnings", elapsed_bands=RISK_SET_ELAPSED_BANDS, elapsed="episode")
+        d = risk_set_panel(ctx.person_month, ctx.services, ctx.spells, ctx.persons, service_type=st, cohorts=(g0, g1),
+                           pre=pre, post=post, controls_per_treated=k, seed=0, earnings_col="earnings",
+                           elapsed_bands=RISK_SET_ELAPSED_BANDS, elapsed="episode", before_month=ctx.last_month)
     d = history_by_start(d)
     units = d.select("unit", "person_id", "stack", "cohort", "service_id", "elapsed_months",
                      *[c for c in d.columns if c.startswith("seg_")]).unique("unit")
