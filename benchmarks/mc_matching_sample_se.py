@@ -33,9 +33,7 @@ Usage (one JSON per population, so a run can be resumed; stop with ``--stop-at H
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -121,27 +119,7 @@ def _out_dir(args) -> Path:
 
 
 def cmd_run(args) -> None:
-    out = _out_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
-    stop = None
-    if args.stop_at:
-        hh, mm = map(int, args.stop_at.split(":"))
-        stop = dt.datetime.now(dt.timezone.utc).replace(hour=hh, minute=mm, second=0, microsecond=0)
-    for seed in mcp._seeds(args.seeds):
-        f = out / f"seed_{seed:05d}.json"
-        if f.exists():
-            continue
-        if stop is not None and dt.datetime.now(dt.timezone.utc) >= stop:
-            print(f"stopped before seed {seed} ({args.stop_at} UTC reached)", flush=True)
-            break
-        try:
-            rec = run_one(seed, args)
-        except Exception as e:  # noqa: BLE001 - a failed population is recorded, not fatal
-            rec = {"seed": seed, "error": f"{type(e).__name__}: {e}"}
-        tmpf = f.with_suffix(".tmp")
-        tmpf.write_text(json.dumps(rec, default=float))
-        os.replace(tmpf, f)
-        print(f"seed {seed}: {rec.get('seconds', float('nan')):.0f} s {rec.get('error', '')}", flush=True)
+    mcp.run_seeds(_out_dir(args), args.seeds, run_one, args, args.stop_at)
 
 
 def _stats(err: np.ndarray, se: np.ndarray) -> tuple[float, float, float, float]:
@@ -158,25 +136,15 @@ def summarise(folder: Path) -> str:
     ok = [r for r in recs if "error" not in r]
     keys = sorted({k for r in ok for k, v in r.items() if isinstance(v, dict) and "truth" in v},
                   key=lambda k: (k.split("_h")[0], int(k.rsplit("_h", 1)[1])))
-    lines = [f"{len(ok)} populations ({len(recs) - len(ok)} failed) from {folder.name}; seeds "
-             f"{min(r['seed'] for r in ok)}-{max(r['seed'] for r in ok)}", "",
-             "Truth: the sample ATT of the matched treated rows. Coverage of the 95 % interval "
-             "`estimate +- 1.96 s.e.` and sd(z), z = (estimate - truth) / s.e., each with its Monte Carlo s.e.; "
-             "'published': the Abadie-Imbens population s.e. (`std_error`), 'sample': `std_error_sample`.", "",
-             "| outcome | R | mean truth | bias (MC s.e.) | mean s.e. published / sample | coverage published | "
-             "coverage sample | sd(z) published | sd(z) sample |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for k in keys:
-        v = [r[k] for r in ok if k in r]
-        est, tru = np.array([x["estimate"] for x in v]), np.array([x["truth"] for x in v])
-        se, ses = np.array([x["se"] for x in v]), np.array([x["se_sample"] for x in v])
-        err, R = est - tru, len(v)
-        cp, cpe, zp, zpe = _stats(err, se)
-        cs, cse, zs, zse = _stats(err, ses)
-        lines.append(f"| {k.split('/')[1]} | {R} | {tru.mean():.4g} | {err.mean():+.3g} ({err.std(ddof=1) / np.sqrt(R):.2g}) | "
-                     f"{se.mean():.3g} / {ses.mean():.3g} | {cp:.3f} ({cpe:.3f}) | {cs:.3f} ({cse:.3f}) | "
-                     f"{zp:.2f} ({zpe:.2f}) | {zs:.2f} ({zse:.2f}) |")
-    lines += ["", "Oracle decomposition, `estimate - truth = (meas_t - meas_c) + cf_err`: `meas_t - meas_c` = the "
+    main = [f"{len(ok)} populations ({len(recs) - len(ok)} failed) from {folder.name}; seeds "
+            f"{min(r['seed'] for r in ok)}-{max(r['seed'] for r in ok)}", "",
+            "Truth: the sample ATT of the matched treated rows. Coverage of the 95 % interval "
+            "`estimate +- 1.96 s.e.` and sd(z), z = (estimate - truth) / s.e., each with its Monte Carlo s.e.; "
+            "'published': the Abadie-Imbens population s.e. (`std_error`), 'sample': `std_error_sample`.", "",
+            "| outcome | R | mean truth | bias (MC s.e.) | mean s.e. published / sample | coverage published | "
+            "coverage sample | sd(z) published | sd(z) sample |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    oracle = ["", "Oracle decomposition, `estimate - truth = (meas_t - meas_c) + cf_err`: `meas_t - meas_c` = the "
               "outcome stage's measurement minus the generator's outcome, treated rows less their matched comparison "
               "part; `cf_err` = the treated rows' mean Y(0) less the matched comparison part, both as the generator "
               "defines them (the matching's own error, the target of `std_error_sample`), with its coverage and "
@@ -187,17 +155,22 @@ def summarise(folder: Path) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for k in keys:
         v = [r[k] for r in ok if k in r]
-        meas = np.array([x["meas_t"] - x["meas_c"] for x in v])
-        cf = np.array([x["cf_err"] for x in v])
-        se, ses = np.array([x["se"] for x in v]), np.array([x["se_sample"] for x in v])
-        ident = np.abs([x["identity"] for x in v]).max()
-        y1c = max(x["y1_check"] for x in v)
-        R = len(v)
+        a = {f: np.array([x[f] for x in v]) for f in ("estimate", "truth", "se", "se_sample", "meas_t", "meas_c",
+                                                       "cf_err", "identity", "y1_check")}
+        err, se, ses, R = a["estimate"] - a["truth"], a["se"], a["se_sample"], len(v)
+        meas, cf = a["meas_t"] - a["meas_c"], a["cf_err"]
+        cp, cpe, zp, zpe = _stats(err, se)
+        cs, cse, zs, zse = _stats(err, ses)
         cc, cce, zc, zce = _stats(cf, ses)
-        lines.append(f"| {k.split('/')[1]} | {meas.mean():+.3g} ({meas.std(ddof=1) / np.sqrt(R):.2g}) | "
-                     f"{cf.mean():+.3g} ({cf.std(ddof=1) / np.sqrt(R):.2g}) | {cf.std(ddof=1):.3g} | "
-                     f"{np.sqrt(np.mean(se**2)):.3g} / {np.sqrt(np.mean(ses**2)):.3g} | {cc:.3f} ({cce:.3f}) | "
-                     f"{zc:.2f} ({zce:.2f}) | {ident:.1e}, {y1c:.1e} |")
+        mcse = lambda x: x.std(ddof=1) / np.sqrt(R)  # noqa: E731
+        main.append(f"| {k.split('/')[1]} | {R} | {a['truth'].mean():.4g} | {err.mean():+.3g} ({mcse(err):.2g}) | "
+                    f"{se.mean():.3g} / {ses.mean():.3g} | {cp:.3f} ({cpe:.3f}) | {cs:.3f} ({cse:.3f}) | "
+                    f"{zp:.2f} ({zpe:.2f}) | {zs:.2f} ({zse:.2f}) |")
+        oracle.append(f"| {k.split('/')[1]} | {meas.mean():+.3g} ({mcse(meas):.2g}) | {cf.mean():+.3g} ({mcse(cf):.2g}) | "
+                      f"{cf.std(ddof=1):.3g} | {np.sqrt(np.mean(se**2)):.3g} / {np.sqrt(np.mean(ses**2)):.3g} | "
+                      f"{cc:.3f} ({cce:.3f}) | {zc:.2f} ({zce:.2f}) | {np.abs(a['identity']).max():.1e}, "
+                      f"{a['y1_check'].max():.1e} |")
+    lines = main + oracle
     secs = [r["seconds"] for r in ok]
     lines += ["", f"seconds per population: median {np.median(secs):.0f}"]
     return "\n".join(lines)

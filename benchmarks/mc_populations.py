@@ -306,13 +306,23 @@ def _out_dir(args) -> Path:
     return Path(args.out) / tag
 
 
-def cmd_run(args) -> None:
-    out = _out_dir(args)
+def run_seeds(out: Path, seeds: str, run_one, args, stop_at: str | None = None) -> None:
+    """``run_one(seed, args)`` for every seed without a result in ``out`` (one JSON per seed, written
+    atomically; a failed population is recorded); ``stop_at`` (``HH:MM`` UTC): start no seed from then on."""
+    import datetime as dt
+
     out.mkdir(parents=True, exist_ok=True)
-    for seed in _seeds(args.seeds):
+    stop = None
+    if stop_at:
+        hh, mm = map(int, stop_at.split(":"))
+        stop = dt.datetime.now(dt.timezone.utc).replace(hour=hh, minute=mm, second=0, microsecond=0)
+    for seed in _seeds(seeds):
         f = out / f"seed_{seed:05d}.json"
         if f.exists():
             continue
+        if stop is not None and dt.datetime.now(dt.timezone.utc) >= stop:
+            print(f"stopped before seed {seed} ({stop_at} UTC reached)", flush=True)
+            break
         try:
             rec = run_one(seed, args)
         except Exception as e:  # noqa: BLE001 - a failed population is recorded, not fatal
@@ -321,6 +331,10 @@ def cmd_run(args) -> None:
         tmpf.write_text(json.dumps(rec, default=float))
         os.replace(tmpf, f)
         print(f"seed {seed}: {rec.get('seconds', float('nan')):.0f} s {rec.get('error', '')}", flush=True)
+
+
+def cmd_run(args) -> None:
+    run_seeds(_out_dir(args), args.seeds, run_one, args)
 
 
 def cmd_windows(args) -> None:

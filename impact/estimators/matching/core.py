@@ -16,6 +16,9 @@ its derivative term needs the other group's outcome at each unit's covariates: a
 nearest-neighbour search on the covariates, the costliest step at scale).
 ``vce="ai2006"``: the same with the conditional variance of Abadie and Imbens (2006,
 eq. 14), ``J/(J+1) (Y_i - mean of the J neighbours)^2``.
+``sample_se=True`` adds ``std_error_sample``, the standard error of the *sample* effect (the
+average of ``Y(1) - Y(0)`` over exactly the matched focal units, what a simulation's truth is):
+``(1/N1^2) [sum_i sigma0^2(X_i) + sum_j K_j^2 sigma^2(X_j)]`` for the ATT (:func:`_sample_variance`).
 ``vce="bootstrap"`` resamples clusters (persons: the same person may appear as a control in
 several risk sets), re-fits the score and re-matches in every draw.
 
@@ -318,6 +321,15 @@ def _ai_variance(fit: _Fit, d, y, rows, y1, y0, tau, s2, estimand) -> np.ndarray
     return ((tau_i**2).sum(axis=0) + extra.sum(axis=0)) / nf**2
 
 
+def _times_used(fit: _Fit, n: int, estimand: str) -> np.ndarray:
+    """K of every row: the weighted number of times it serves as a match for the estimand's focal rows."""
+    if estimand == "ATT":
+        return _used(fit.att, n)[0]
+    if estimand == "ATC":
+        return _used(fit.atc, n)[0]
+    return _used(fit.att, n)[0] + _used(fit.atc, n)[0]
+
+
 def _sample_variance(fit: _Fit, d, rows, s2, s2_miss, estimand) -> np.ndarray:
     """Variance of the estimate around the *sample* effect of its focal rows (``sample_se=True``),
     without the within-cluster covariances (:func:`_cluster_covariance` adds the same ones as to the
@@ -335,12 +347,7 @@ def _sample_variance(fit: _Fit, d, rows, s2, s2_miss, estimand) -> np.ndarray:
     matched row contributes its missing outcome's variance, every row used as a match ``K^2 sigma^2``.
     """
     n = len(d)
-    if estimand == "ATT":
-        K = _used(fit.att, n)[0]
-    elif estimand == "ATC":
-        K = _used(fit.atc, n)[0]
-    else:
-        K = _used(fit.att, n)[0] + _used(fit.atc, n)[0]
+    K = _times_used(fit, n, estimand)
     nf = rows.sum()
     return (np.where(rows[:, None], s2_miss, 0.0).sum(axis=0) + ((K**2)[:, None] * s2).sum(axis=0)) / nf**2
 
@@ -359,12 +366,7 @@ def _cluster_covariance(fit: _Fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
     n = len(d)
     _, g = np.unique(np.asarray(cl), return_inverse=True)
     g = g.ravel()
-    if estimand == "ATT":
-        K = _used(fit.att, n)[0]
-    elif estimand == "ATC":
-        K = _used(fit.atc, n)[0]
-    else:
-        K = _used(fit.att, n)[0] + _used(fit.atc, n)[0]
+    K = _times_used(fit, n, estimand)
     # a control used as a match enters with -K (ATT), a treated unit with +K (ATC)
     psi = np.where(rows[:, None], (y1 - y0) - tau, 0.0) + (np.where(d, 1.0, -1.0) * K)[:, None] * resid
     nf = rows.sum()
