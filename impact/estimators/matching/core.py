@@ -788,7 +788,9 @@ def match_prepared(
         if np.any(var < 0):
             raise EstimationError("negative variance estimate after the estimated-score adjustment; use vce='bootstrap'")
         se = np.sqrt(var)
-        se_sample = np.sqrt(np.maximum(var_s, 0.0)) if sample_se else None
+        # (within-person covariances can make it negative in a tiny sample: then none, and the truth check
+        # falls back to the published interval)
+        se_sample = np.sqrt(np.where(var_s < 0, np.nan, var_s)) if sample_se else None
         boot_info = {}
     elif vce == "bootstrap":
         se, boot_info = _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed,
