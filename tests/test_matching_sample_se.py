@@ -142,3 +142,24 @@ def test_truth_check_of_a_matching_estimate_uses_its_sample_se():
     assert len(truth_notices(est.drop(columns="std_error_sample").assign(truth=8.5), "en")) == 1
     miss = truth_notices(est.assign(truth=10.0), "en")
     assert len(miss) == 1 and "own average effect" in miss[0].text
+
+
+def test_sample_se_is_suppressed_with_its_estimate():
+    """An earnings cell that breaks the payer rule publishes neither its estimate nor its sample s.e."""
+    import polars as pl
+
+    from impact.report.disclosure import DisclosureRules, disclose
+    from impact.study.analyses.effects import estimates_publication, per_row_members, persons_frame
+
+    est = pd.DataFrame({"analysis": "dynamic_matching", "outcome": ["employed_h3", "earnings_h3"], "horizon": 3.0,
+                        "estimate": [0.02, 50.0], "std_error": [0.01, 20.0], "ci_lower": [0.0, 10.0],
+                        "ci_upper": [0.04, 90.0], "p_value": [0.05, 0.01], "std_error_sample": [0.009, 18.0],
+                        "n_treated": 12, "n_controls": 12})
+    persons = persons_frame({"treated": pl.DataFrame({"person_id": list(range(12))}),
+                             "controls": pl.DataFrame({"person_id": list(range(12, 24))})})
+    members = per_row_members(est, ["analysis", "outcome", "horizon"], persons)
+    payers = pl.DataFrame({"analysis": "dynamic_matching", "outcome": "earnings_h3", "horizon": "3.0",
+                           "payer_id": [1, 2, 3, 4, 5], "amount": [960.0, 10.0, 10.0, 10.0, 10.0]})  # one payer 96 %
+    out = disclose(estimates_publication("estimates_x", est, members, payers), DisclosureRules()).frame
+    assert out["std_error_sample"].iloc[0] == 0.009 and out["estimate"].iloc[0] == 0.02
+    assert np.isnan(out["std_error_sample"].iloc[1]) and np.isnan(out["estimate"].iloc[1])
