@@ -88,22 +88,43 @@ def _panel(folder: Path, kind: str) -> tuple[pl.DataFrame, int]:
     return p, int(res.last_month)
 
 
+def _reader(folder: Path, service_type: str, sectors: list[int] | None = None):
+    """Read a register table of ``folder``; ``sectors``: only the studied service's spells with these employers."""
+    def read(name: str) -> pl.DataFrame:
+        df = pl.read_parquet(folder / f"{name}.parquet")
+        if name == "service_spells" and sectors is not None:  # e.g. pay subsidy with one kind of employer
+            df = df.filter((pl.col("service_type") != service_type) | pl.col("employer_sector").is_in(sectors))
+        return df
+    return read
+
+
+def matching_design(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, horizons,
+                    max_controls=None, sectors: list[int] | None = None):
+    """The dynamic matching design ('join now vs not now', outcomes from the service's end, open-market earnings)."""
+    from impact.designs.dynamic import risk_set_design
+
+    read = _reader(folder, service_type, sectors)
+    return risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
+                           service_type=service_type, horizons=horizons, origin="end", comparison="not_yet",
+                           max_elapsed=24, last_month=last_month, max_controls=max_controls,
+                           subsidised_earnings="subsidised_eur")
+
+
+def treated_effects(folder: Path, data: pl.DataFrame, service_type: str) -> pl.DataFrame:
+    """The generator's potential outcomes (employed_1/_0, earnings_1/_0 by horizon h) of the design's treated rows."""
+    treated = data.filter(pl.col("treated") > 0).select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month"))
+    eff = pl.read_parquet(folder / "truth" / "service_effects.parquet").filter(pl.col("service_type") == service_type)
+    return eff.join(treated.unique(), on=["person_id", "start_month"], how="semi")
+
+
 def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: str, horizons, max_controls,
               sectors: list[int] | None = None):
     from impact.designs.dynamic import _outcomes, risk_set_design
     from impact.estimators import matching
     from impact.estimators.heterogeneity import design_heterogeneity, dynamic_segments
 
-    def read(name: str) -> pl.DataFrame:
-        df = pl.read_parquet(folder / f"{name}.parquet")
-        if name == "service_spells" and sectors is not None:  # e.g. pay subsidy with one kind of employer
-            df = df.filter((pl.col("service_type") != service_type) | pl.col("employer_sector").is_in(sectors))
-        return df
-
-    design = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
-                             service_type=service_type, horizons=horizons, origin="end", comparison="not_yet",
-                             max_elapsed=24, last_month=last_month, max_controls=max_controls,
-                             subsidised_earnings="subsidised_eur")
+    read = _reader(folder, service_type, sectors)
+    design = matching_design(folder, panel, last_month, service_type, horizons, max_controls, sectors)
     # earnings with subsidised pay included (the study's former outcome), on the same rows
     extra, names, hz = _outcomes(design.data.with_row_index("_r").select("_r", "person_id", "m", "length"), panel,
                                  pl.col("m") + pl.col("length"), horizons, "employed", "earnings")
@@ -117,9 +138,8 @@ def _matching(folder: Path, panel: pl.DataFrame, last_month: int, service_type: 
     res = matching.match(design.data, treatment="treated", outcome=design.outcomes, covariates=design.covariates,
                          k=5, exact=design.exact, cluster=design.cluster, horizons=design.horizons)
     secs = time.time() - t0
-    treated = design.data.filter(pl.col("treated") > 0).select("person_id", pl.col("ms").cast(pl.Int32).alias("start_month"))
     eff = pl.read_parquet(folder / "truth" / "service_effects.parquet").filter(pl.col("service_type") == service_type)
-    tr = eff.join(treated.unique(), on=["person_id", "start_month"], how="semi").group_by("h").agg(
+    tr = treated_effects(folder, design.data, service_type).group_by("h").agg(
         emp=(pl.col("employed_1").cast(pl.Float64) - pl.col("employed_0").cast(pl.Float64)).mean(),
         earn=(pl.col("earnings_1") - pl.col("earnings_0")).mean())
     truth = {int(r["h"]): r for r in tr.iter_rows(named=True)}
@@ -286,13 +306,23 @@ def _out_dir(args) -> Path:
     return Path(args.out) / tag
 
 
-def cmd_run(args) -> None:
-    out = _out_dir(args)
+def run_seeds(out: Path, seeds: str, run_one, args, stop_at: str | None = None) -> None:
+    """``run_one(seed, args)`` for every seed without a result in ``out`` (one JSON per seed, written
+    atomically; a failed population is recorded); ``stop_at`` (``HH:MM`` UTC): start no seed from then on."""
+    import datetime as dt
+
     out.mkdir(parents=True, exist_ok=True)
-    for seed in _seeds(args.seeds):
+    stop = None
+    if stop_at:
+        hh, mm = map(int, stop_at.split(":"))
+        stop = dt.datetime.now(dt.timezone.utc).replace(hour=hh, minute=mm, second=0, microsecond=0)
+    for seed in _seeds(seeds):
         f = out / f"seed_{seed:05d}.json"
         if f.exists():
             continue
+        if stop is not None and dt.datetime.now(dt.timezone.utc) >= stop:
+            print(f"stopped before seed {seed} ({stop_at} UTC reached)", flush=True)
+            break
         try:
             rec = run_one(seed, args)
         except Exception as e:  # noqa: BLE001 - a failed population is recorded, not fatal
@@ -301,6 +331,10 @@ def cmd_run(args) -> None:
         tmpf.write_text(json.dumps(rec, default=float))
         os.replace(tmpf, f)
         print(f"seed {seed}: {rec.get('seconds', float('nan')):.0f} s {rec.get('error', '')}", flush=True)
+
+
+def cmd_run(args) -> None:
+    run_seeds(_out_dir(args), args.seeds, run_one, args)
 
 
 def cmd_windows(args) -> None:

@@ -89,6 +89,12 @@ def test_training_effect_matches_truth(training):
     # the true effects grow with the horizon and are positive at 12 months; the estimate sees it
     m = m.sort_values("horizon")
     assert m["truth"].iloc[-1] > 0.02 and m["estimate"].iloc[-1] > 0
+    # synthetic registers: every matching estimate also has the sample-ATT standard error, and the truth
+    # check uses it (the published interval stays the population one)
+    from impact.study.truth import check_interval
+
+    mm = est[est["analysis"] == "dynamic_matching"]
+    assert len(mm) == 6 and (mm["std_error_sample"] > 0).all() and check_interval(mm)[2].all()
     did = est[est["analysis"] == "did_event_study"]
     assert len(did) > 10 and did.loc[did["horizon"] >= 1, "std_error"].notna().all()
     assert (out / "figures" / "did_event_study.png").exists()

@@ -116,7 +116,8 @@ def check_interval(estimates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.
 
     The published interval (``ci_lower``, ``ci_upper``) is for the population effect. Where a
     row also has ``std_error_sample`` (the standard error of the treated units' own average
-    effect, e.g. ``att_gt(..., sample_se=True)`` of the risk-set DiD), the truth, which is that
+    effect: ``att_gt(..., sample_se=True)`` of the risk-set DiD, ``match(..., sample_se=True)`` of the
+    dynamic matching), the truth, which is that
     average, is checked against ``estimate +- c * std_error_sample`` with the published
     interval's critical value ``c = (ci_upper - ci_lower) / (2 * std_error)``.
     """

@@ -16,6 +16,9 @@ its derivative term needs the other group's outcome at each unit's covariates: a
 nearest-neighbour search on the covariates, the costliest step at scale).
 ``vce="ai2006"``: the same with the conditional variance of Abadie and Imbens (2006,
 eq. 14), ``J/(J+1) (Y_i - mean of the J neighbours)^2``.
+``sample_se=True`` adds ``std_error_sample``, the standard error of the *sample* effect (the
+average of ``Y(1) - Y(0)`` over exactly the matched focal units, what a simulation's truth is):
+``(1/N1^2) [sum_i sigma0^2(X_i) + sum_j K_j^2 sigma^2(X_j)]`` for the ATT (:func:`_sample_variance`).
 ``vce="bootstrap"`` resamples clusters (persons: the same person may appear as a control in
 several risk sets), re-fits the score and re-matches in every draw.
 
@@ -232,9 +235,23 @@ def _unit_effects(fit: _Fit, d: np.ndarray, y: np.ndarray, estimand: str, x: np.
     return y1, y0, rows, tau_i[rows].mean(axis=0)
 
 
+def _local_moments(todo: np.ndarray, pool: np.ndarray, metric, strata, spec: _Spec, k: int, yc: np.ndarray, n: int):
+    """Count, sum and sum of squares of ``yc`` over the ``k`` rows of ``pool`` nearest to each row of
+    ``todo`` (within its cell of ``strata`` when given; all rows tied with the k-th kept), in ``todo`` order."""
+    sub = _Spec(spec.method, k, True, "all", None, spec.distance, spec.var_neighbours)
+    m = _direction(todo, pool, metric, strata, sub, None, None, None, k=k, ties="all", replace=True)
+    if isinstance(m, _RunMatches):
+        return m.runs.counts.astype(float), m.sums(yc), m.sums(yc**2)
+    cnt = np.bincount(m.focal, minlength=n).astype(float)[todo]
+    s1 = np.column_stack([np.bincount(m.focal, weights=yc[m.pool, j], minlength=n)[todo] for j in range(yc.shape[1])])
+    s2 = np.column_stack([np.bincount(m.focal, weights=yc[m.pool, j] ** 2, minlength=n)[todo]
+                          for j in range(yc.shape[1])])
+    return cnt, s1, s2
+
+
 def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | None = None,
                          resid: np.ndarray | None = None, order: np.ndarray | None = None,
-                         formula: str = "sample") -> np.ndarray:
+                         formula: str = "sample", other: bool = False) -> np.ndarray:
     """Conditional variance of Y at each row from its J nearest rows of the same group
     (self excluded when finding them; all rows tied with the J-th kept).
 
@@ -243,7 +260,14 @@ def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | N
     with its neighbours' outcomes. ``formula="mean_dev"`` (``vce="ai2006"``; Abadie and Imbens 2006, eq. 14):
     ``J_i/(J_i+1) (Y_i - mean of the neighbours)^2``. Only rows in ``need`` (default all)
     are computed; the others are 0. When ``resid`` is given (an (n, m) array of zeros) it
-    receives ``Y_i - mean of the neighbours`` (used by the cluster covariance)."""
+    receives ``Y_i - mean of the neighbours`` (used by the cluster covariance).
+
+    ``other=True``: the variance of the row's *missing* potential outcome instead, the sample
+    variance of the outcomes of the J + 1 rows of the other group nearest to it (ties kept),
+    the same number of outcomes as the estimate for a row of that group (``formula`` and
+    ``resid`` do not apply). Both look within the row's exact cell first and in its whole
+    group where the cell has fewer than two rows to use.
+    """
     n = len(d)
     J = spec.var_neighbours
     s2 = np.full((n, y.shape[1]), np.nan)
@@ -252,32 +276,25 @@ def _same_group_variance(d, y, metric, strata, spec: _Spec, need: np.ndarray | N
         order = np.argsort(metric, kind="stable") if metric.ndim == 1 else np.arange(n)
     yc = y - y.mean(axis=0)  # (centred: the sums of squares below lose no digits)
     for g in (d, ~d):  # two groups
-        idx = order[g[order]]
-        if len(idx) < 2 or not need[idx].any():
+        mine = order[g[order]]
+        idx = order[~g[order]] if other else mine
+        if len(idx) < 2 or not need[mine].any():
             continue
         for st in ([strata, None] if strata is not None else [None]):
-            todo = idx[np.isnan(s2[idx, 0]) & need[idx]]
+            todo = mine[np.isnan(s2[mine, 0]) & need[mine]]
             if not len(todo):
                 break
-            sub = _Spec(spec.method, J + 1, True, "all", None, spec.distance, J)
             # the J + 1 nearest rows of the group with all ties: the row itself (distance 0) and
-            # its J nearest others
-            m = _direction(todo, idx, metric, st, sub, None, None, None, k=J + 1, ties="all", replace=True)
-            if isinstance(m, _RunMatches):
-                cnt = m.runs.counts.astype(float)
-                s1, s2_ = m.sums(yc), m.sums(yc**2)
-            else:
-                cnt = np.bincount(m.focal, minlength=n).astype(float)[todo]
-                s1 = np.column_stack([np.bincount(m.focal, weights=yc[m.pool, j], minlength=n)[todo]
-                                      for j in range(y.shape[1])])
-                s2_ = np.column_stack([np.bincount(m.focal, weights=yc[m.pool, j] ** 2, minlength=n)[todo]
-                                       for j in range(y.shape[1])])
-            ok = cnt > 1  # the row and at least one neighbour
+            # its J nearest others (other=True: the J + 1 nearest of the other group)
+            cnt, s1, s2_ = _local_moments(todo, idx, metric, st, spec, J + 1, yc, n)
+            ok = cnt > 1  # the row and at least one neighbour (other=True: two rows of the other group)
             c = cnt[ok, None]
-            dev = yc[todo[ok]] - (s1[ok] - yc[todo[ok]]) / (c - 1)  # Y_i - mean of the neighbours
-            if formula == "sample":
+            if other or formula == "sample":
                 s2[todo[ok]] = np.maximum(s2_[ok] - s1[ok] ** 2 / c, 0.0) / (c - 1)
-            else:
+                if other:
+                    continue
+            dev = yc[todo[ok]] - (s1[ok] - yc[todo[ok]]) / (c - 1)  # Y_i - mean of the neighbours
+            if formula != "sample":
                 s2[todo[ok]] = (c - 1) / c * dev**2
             if resid is not None:
                 resid[todo[ok]] = dev
@@ -304,6 +321,37 @@ def _ai_variance(fit: _Fit, d, y, rows, y1, y0, tau, s2, estimand) -> np.ndarray
     return ((tau_i**2).sum(axis=0) + extra.sum(axis=0)) / nf**2
 
 
+def _times_used(fit: _Fit, n: int, estimand: str) -> np.ndarray:
+    """K of every row: the weighted number of times it serves as a match for the estimand's focal rows."""
+    if estimand == "ATT":
+        return _used(fit.att, n)[0]
+    if estimand == "ATC":
+        return _used(fit.atc, n)[0]
+    return _used(fit.att, n)[0] + _used(fit.atc, n)[0]
+
+
+def _sample_variance(fit: _Fit, d, rows, s2, s2_miss, estimand) -> np.ndarray:
+    """Variance of the estimate around the *sample* effect of its focal rows (``sample_se=True``),
+    without the within-cluster covariances (:func:`_cluster_covariance` adds the same ones as to the
+    population variance).
+
+    ATT: the truth is ``(1/N1) sum_i (Y_i(1) - Y_i(0))`` over the matched treated rows, so
+    ``tau_hat - tau_sample = (1/N1) [sum_i Y_i(0) - sum_j K_j Y_j]`` (their observed outcomes
+    cancel): with independent rows and the matching bias ignored its variance is
+    ``(1/N1^2) [sum_i sigma0^2(X_i) + sum_j K_j^2 sigma^2(X_j)]``, ``K_j`` the weighted number of
+    times comparison row ``j`` is used. ``sigma0^2(X_i)`` (``s2_miss``) is the variance of the
+    treated row's missing untreated outcome, estimated from the comparison rows nearest to it;
+    ``sigma^2(X_j)`` (``s2``) as in the population variance. It has neither the heterogeneity of
+    the effects nor the treated rows' own outcome variance, which the Abadie-Imbens population
+    variance holds in its ``(Y_i - Yhat0_i - tau)^2`` terms. ATC: the roles swapped; ATE: every
+    matched row contributes its missing outcome's variance, every row used as a match ``K^2 sigma^2``.
+    """
+    n = len(d)
+    K = _times_used(fit, n, estimand)
+    nf = rows.sum()
+    return (np.where(rows[:, None], s2_miss, 0.0).sum(axis=0) + ((K**2)[:, None] * s2).sum(axis=0)) / nf**2
+
+
 def _cluster_covariance(fit: _Fit, d, y, rows, y1, y0, tau, resid, cl, estimand) -> np.ndarray:
     """Within-cluster covariances missing from the Abadie-Imbens variance when units of
     one cluster (a person) appear in several rows (risk sets).
@@ -318,12 +366,7 @@ def _cluster_covariance(fit: _Fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
     n = len(d)
     _, g = np.unique(np.asarray(cl), return_inverse=True)
     g = g.ravel()
-    if estimand == "ATT":
-        K = _used(fit.att, n)[0]
-    elif estimand == "ATC":
-        K = _used(fit.atc, n)[0]
-    else:
-        K = _used(fit.att, n)[0] + _used(fit.atc, n)[0]
+    K = _times_used(fit, n, estimand)
     # a control used as a match enters with -K (ATT), a treated unit with +K (ATC)
     psi = np.where(rows[:, None], (y1 - y0) - tau, 0.0) + (np.where(d, 1.0, -1.0) * K)[:, None] * resid
     nf = rows.sum()
@@ -502,6 +545,7 @@ def match(
     s_d_denom: str | None = None,
     bias_adjust: bool | Sequence[str] = False,
     diagnostics: bool = True,
+    sample_se: bool = False,
 ) -> MatchingResults:
     """Nearest-neighbour matching estimate of the ATT (default), ATC or ATE.
 
@@ -557,6 +601,19 @@ def match(
         adjustment then.
     diagnostics
         ``False``: no balance table and no overlap summary (the estimates are the same).
+    sample_se
+        Also a standard error for the *sample* effect, the average of ``Y(1) - Y(0)`` over
+        exactly the focal units matched (what a simulation's truth is), in the column
+        ``std_error_sample``; the published ``std_error`` (the population estimand's) is unchanged.
+        ATT: ``tau_hat - tau_sample = (1/N1) [sum_i Y_i(0) - sum_j K_j Y_j]``, variance
+        ``V_s = (1/N1^2) [sum_i sigma0^2(X_i) + sum_j K_j^2 sigma^2(X_j)]`` plus the same
+        within-cluster covariances as the population variance (``K_j``: weighted times comparison
+        unit ``j`` is used). ``sigma0^2(X_i)`` of a treated unit is the sample variance of the
+        outcomes of its ``var_neighbours + 1`` nearest comparison units (ties kept, within its exact
+        cell), ``sigma^2(X_j)`` as in ``vce``. The population variance has instead
+        ``sum_i (Y_i - Yhat0_i - tau)^2 + sum_j (K_j^2 - K'_j) sigma^2(X_j)``, which adds the treated
+        units' own outcome variance and the heterogeneity of their effects. Abadie-Imbens ``vce``
+        only, and not with the 2016 estimated-score adjustment (then NaN, with a note).
 
     Returns
     -------
@@ -574,7 +631,7 @@ def match(
                          trim=trim, refit=refit, distance=distance, ps_model=ps_model, propensity=prop_arr, vce=vce,
                          var_neighbours=var_neighbours, ps_adjust=ps_adjust, n_boot=n_boot, seed=seed, level=level,
                          s_d_denom=s_d_denom, bias_adjust=_bias_covariates(df, prep, bias_adjust),
-                         diagnostics=diagnostics)
+                         diagnostics=diagnostics, sample_se=sample_se)
     res.info["exact"] = exact
     return res
 
@@ -611,6 +668,7 @@ def match_prepared(
     s_d_denom: str | None = None,
     bias_adjust: bool | tuple[np.ndarray, list[str]] | None = False,
     diagnostics: bool = True,
+    sample_se: bool = False,
 ) -> MatchingResults:
     """:func:`match` on the arrays of :func:`~impact.estimators.matching._input.prepare` (``prep``).
 
@@ -699,15 +757,25 @@ def match_prepared(
         s2 = _same_group_variance(d, y, metric, strata, spec, need=used, resid=resid, order=order,
                                   formula="mean_dev" if vce == "ai2006" else "sample")
         var = _ai_variance(fit, d, y, rows, y1, y0, tau, s2, estimand)
+        if sample_se:
+            s2_miss = _same_group_variance(d, y, metric, strata, spec, need=rows, order=order, other=True)
+            var_s = _sample_variance(fit, d, rows, s2, s2_miss, estimand)
         base = (f"Abadie-Imbens (2006), conditional variance from {spec.var_neighbours} same-group neighbour(s) "
                 + ("(2006 paper, eq. 14)" if vce == "ai2006" else "(sample variance, as Stata teffects and R Matching)"))
         if cl is not None:
-            var = var + _cluster_covariance(fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
+            cov_cl = _cluster_covariance(fit, d, y, rows, y1, y0, tau, resid, cl, estimand)
+            var = var + cov_cl
+            if sample_se:
+                var_s = var_s + cov_cl
         if adjust:
             if rows.all() or estimand == "ATT" and rows[d].all() or estimand == "ATC" and rows[~d].all():
                 by_score = vce == "ai-score" and estimand != "ATE"
                 var = var + _ps_adjustment(ps, d, y, tau, estimand, spec, spec.var_neighbours + 1, order,
                                            derivative="score" if by_score else "covariates")
+                if sample_se:  # derived for the population estimand; not carried over untested
+                    var_s = np.full_like(var, np.nan)
+                    notes.append("no sample-effect standard error (std_error_sample) with the Abadie-Imbens (2016) "
+                                 "adjustment for an estimated score")
                 vce_label = base + (" with the Abadie-Imbens (2016) adjustment for the estimated score"
                                     + ("; its derivative term from local means and covariances given the score "
                                        "(not Stata's estimate)" if by_score else ", as Stata teffects psmatch"))
@@ -720,6 +788,9 @@ def match_prepared(
         if np.any(var < 0):
             raise EstimationError("negative variance estimate after the estimated-score adjustment; use vce='bootstrap'")
         se = np.sqrt(var)
+        # (within-person covariances can make it negative in a tiny sample: then none, and the truth check
+        # falls back to the published interval)
+        se_sample = np.sqrt(np.where(var_s < 0, np.nan, var_s)) if sample_se else None
         boot_info = {}
     elif vce == "bootstrap":
         se, boot_info = _bootstrap(prep, keep, cl, spec, estimand, ps_model, prop_arr, distance, caliper, n_boot, seed,
@@ -729,6 +800,9 @@ def match_prepared(
                      "(Abadie and Imbens 2008); prefer k >= 5 or vce='ai' for unit-level data")
     else:  # point estimates only
         se, boot_info, vce_label = np.full(len(tau), np.nan), {}, "none (point estimates only)"
+    if sample_se and vce not in ("ai", "ai-score", "ai2006"):
+        se_sample = np.full(len(tau), np.nan)
+        notes.append("sample-effect standard errors (std_error_sample) only with the Abadie-Imbens variance")
     # weights and balance
     n = len(d)
     w = np.zeros(n)
@@ -761,6 +835,8 @@ def match_prepared(
         "n_controls_used": int((carried & ~d).sum()),
         "n_treated_used": int((carried & d).sum()),
     })
+    if sample_se:
+        est["std_error_sample"] = se_sample
     full_score = None
     if score is not None:
         full_score = np.full(n_all, np.nan)

@@ -14,7 +14,9 @@ from impact.study.context import StudyContext
 
 #: Columns of a tidy estimate that describe no person (never suppressed).
 KEEP = ("analysis", "estimator", "estimand", "interval", "label", "group", "group_by")
-ESTIMATE = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "band_lower", "band_upper", "truth")
+# (std_error_sample: the sample-effect standard error of synthetic runs, suppressed with its estimate)
+ESTIMATE = ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "band_lower", "band_upper", "truth",
+            "std_error_sample")
 
 
 def persons_frame(parts: dict[str, pl.DataFrame]) -> pl.DataFrame:

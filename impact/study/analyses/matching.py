@@ -127,7 +127,10 @@ def run_group(ctx: StudyContext, services: pl.DataFrame, key: str, analysis: str
     ctx.log(f"  {key}: {int((data['treated'] > 0).sum()):,} treated rows, {int((data['treated'] <= 0).sum()):,} "
             "comparison rows")
     with ctx.step(f"{key}: {opts.method} matching, k = {opts.k}, standard errors"):
-        res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs())
+        # synthetic registers: also the standard errors of the treated rows' own average effect, which the truth
+        # check uses (the truth is that average; impact.study.truth.check_interval)
+        res = match_design(design, data=data, covariates=covs, exact=exact, **opts.match_kwargs(),
+                           sample_se=ctx.truth_dir is not None)
     w = np.asarray(res.weights)
     is_t = np.asarray(res.treated, bool)
     used = data.with_columns(_w=pl.Series(w), _t=pl.Series(is_t)).filter(pl.col("_w") > 0)
