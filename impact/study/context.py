@@ -62,6 +62,18 @@ class StudyContext:
         return int(self.outcomes.last_month)
 
     @functools.cached_property
+    def first_paid_month(self) -> int:
+        """The month of the earliest payment in the earnings reports: the first month whose pay the
+        registers can hold whole. The panel may start earlier (pay paid later is allocated back to
+        its period, e.g. a June holiday bonus to the previous April), but in those months only such
+        pay is there, so designs read a person's history from this month on."""
+        from impact.months import month_index
+
+        pm = int(self.person_month["month"].min())
+        first = self.tables["earnings_reports"].payment_date.min().to_pyarrow().as_py()
+        return pm if first is None else max(pm, month_index(first))
+
+    @functools.cached_property
     def person_month(self) -> pl.DataFrame:
         """The person x month panel in memory (``person_id, month, employed, subsidised, earnings,
         subsidised_eur``: all pay and its subsidised part)."""

@@ -127,7 +127,7 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     st = cfg.treatment.service_type
     pre, post = -cfg.outcomes.window_months[0], cfg.outcomes.window_months[1]
     t = cfg.treatment
-    g0, g1 = risk_set_cohorts(int(ctx.person_month["month"].min()), ctx.last_month - 1, pre, post, o.cohorts,
+    g0, g1 = risk_set_cohorts(ctx.first_paid_month, ctx.last_month - 1, pre, post, o.cohorts,
                               cfg.population.month_range,
                               month_to_index(t.cohorts_from) if t.cohorts_from else None,
                               month_to_index(t.cohorts_to) if t.cohorts_to else None)

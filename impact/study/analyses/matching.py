@@ -74,7 +74,8 @@ def build_design(ctx: StudyContext, services: pl.DataFrame) -> RiskSetDesign:
                            horizons=cfg.outcomes.sorted_horizons, origin="end",
                            comparison="never" if cfg.comparison.kind == "never_treated" else "not_yet",
                            grace=cfg.comparison.grace_months, max_elapsed=cfg.treatment.max_elapsed_months,
-                           history=(h, 2 * h), last_month=ctx.last_month, max_controls=m.max_controls_per_cell,
+                           history=(h, 2 * h), first_month=ctx.first_paid_month, last_month=ctx.last_month,
+                           max_controls=m.max_controls_per_cell,
                            subsidised_earnings="subsidised_eur")
 
 
