@@ -145,51 +145,38 @@ def test_dynamic_segments_labels():
 # On the synthetic registers: the dynamic (matching) design, against the generator's truth by segment
 # ---------------------------------------------------------------------------------------------------------------
 
-REG_PERSONS, REG_SEED, H = 20_000, 7, 12
+REG_PERSONS, REG_SEED = 20_000, 7
 
 
-def _register_effects(tmp_path_factory, scenario: str, seed: int = REG_SEED):
-    """Segment effects on the risk-set design of a generated scenario, and the truth by segment.
+def _segment_check():
+    """``benchmarks/mc_segments_homogeneous.py``: the procedure of these tests, which its Monte Carlo repeats."""
+    import importlib.util
+    from pathlib import Path
 
-    The truth per segment is the mean of ``employed_1 - employed_0`` (with the service vs 'not now',
-    the design's contrast) h months after the service end, over exactly the design's treated rows in
-    that segment (same person and start month): the estimand and the truth share the segment
-    definition (sex from the persons register, long-term = unemployed 12+ months at the start).
-    """
-    from impact.designs.dynamic import risk_set_design
-    from impact.estimators.heterogeneity import design_heterogeneity
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mc_segments_homogeneous.py"
+    spec = importlib.util.spec_from_file_location("mc_segments_homogeneous", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _register_effects(tmp_path_factory, scenario: str, seed: int = REG_SEED, persons: int = REG_PERSONS):
+    """Segment effects (employment 12 months after the end, by sex and long-term unemployment) on the
+    risk-set design of a generated scenario, and the truth by segment over exactly the design's treated
+    rows (``segment_effects`` of the benchmark module states the estimand)."""
     from impact.simulate import simulate
 
     out = tmp_path_factory.mktemp(f"{scenario}_{seed}") / "reg"
-    simulate(scenario, persons=REG_PERSONS, seed=seed, out=str(out), workers=1)
-    read = lambda n: pl.read_parquet(out / f"{n}.parquet")  # noqa: E731
-    panel = pl.read_parquet(out / "truth" / "person_month.parquet")
-    design = risk_set_design(read("jobseeking_spells"), read("service_spells"), read("persons"), panel,
-                             horizons=(H,), max_controls=20)
-    res = design_heterogeneity(design, f"employed_h{H}", ["sex", "long_term"], forest=False)
-    seg = dynamic_segments(design.data).filter(pl.col("treated") > 0).select(
-        "person_id", pl.col("ms").cast(pl.Int32), "sex", "long_term")
-    eff = pl.read_parquet(out / "truth" / "service_effects.parquet").filter(
-        (pl.col("service_type") == "training") & (pl.col("h") == H))
-    j = seg.join(eff, left_on=["person_id", "ms"], right_on=["person_id", "start_month"], how="inner")
-    assert j.height == seg.height  # every treated row has its truth
-    j = j.with_columns(tau=pl.col("employed_1").cast(pl.Float64) - pl.col("employed_0").cast(pl.Float64))
-    truth = {v: dict(j.group_by(v).agg(pl.col("tau").mean()).iter_rows()) for v in ("sex", "long_term")}
+    simulate(scenario, persons=persons, seed=seed, out=str(out), workers=1)
+    res, truth, _ = _segment_check().segment_effects(out)
     return res, truth
 
 
 def _covers(res, truth) -> None:
     """Every segment's interval covers its truth, jointly: Bonferroni over the segments checked, so that the
     test asserts a 95 % family-wise claim (four separate 95 % intervals miss at least once in ~19 % of draws)."""
-    from scipy.stats import norm
-
-    k = sum(len(tr) for tr in truth.values())
-    z = norm.ppf(1 - 0.05 / (2 * k))
-    for var, tr in truth.items():
-        seg = res.segment(var).set_index("segment")
-        for lev, t in tr.items():
-            est, se = seg.loc[lev, "estimate"], seg.loc[lev, "std_error"]
-            assert est - z * se <= t <= est + z * se, (var, lev, t, est, se)
+    check = _segment_check().bonferroni(res, truth)
+    assert check["passes"], (check["crit"], check["segments"])
 
 
 @pytest.fixture(scope="module")
