@@ -200,6 +200,8 @@ def summarise(folder: Path, block: int | None = None) -> str:
                   f"({p:.3f}, MC s.e. {np.sqrt(p * (1 - p) / R):.3f}): seeds {fail}",
               f"most negative segment z {zs.min():+.2f} (seed {ok[int(np.argmin(zs.min(axis=1)))]['seed']}), "
               f"most positive {zs.max():+.2f} (seed {ok[int(np.argmax(zs.max(axis=1)))]['seed']})",
+              "tails of the segment z against N(0, 1): " + ", ".join(
+                  f"|z| > {c}: {int((np.abs(zs) > c).sum())} (expected {zs.size * 2 * norm.sf(c):.1f})" for c in (2.5, 3.0)),
               f"latent ability, treated minus matched rows: mean {gap.mean():+.4f} (MC s.e. "
               f"{gap.std(ddof=1) / np.sqrt(R):.4f}), sd {gap.std(ddof=1):.4f}; corr with the segment z "
               + ", ".join(f"{n} {np.corrcoef(gap, zs[:, i])[0, 1]:+.2f}" for i, n in enumerate(names)),
