@@ -751,7 +751,7 @@ class RegisterTables(dict):
 
     ``folder``: the register folder; ``opened``: the tables as opened from it (an entry replaced
     since, e.g. filtered, differs from its ``opened`` one: the outcome stage then does not use
-    the folder's prepared layout, :mod:`impact.outcomes.prepared`).
+    the folder's prepared layout, :mod:`impact.registers.prepared`).
     """
 
     delivery: Delivery | None = None

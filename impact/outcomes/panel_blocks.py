@@ -2,7 +2,7 @@
 
 The same panel as :func:`impact.outcomes.panel.earnings_panel_with_counts` (the reference; the
 warehouse and Spark backends run it), computed on embedded DuckDB runs from the prepared layout
-(:mod:`impact.outcomes.prepared`: versions resolved, cancellations dropped, dates as day
+(:mod:`impact.registers.prepared`: versions resolved, cancellations dropped, dates as day
 numbers, rows in person blocks). Each block's rows are read and merged into a dense
 (person in block x month) grid in one pass (:func:`_accumulate`): the config's drop rules in the
 panel's order (income types, holiday compensation, paid after the extraction date, period
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from impact.outcomes.config import OutcomeConfig
-from impact.outcomes.prepared import COLUMNS, NOT_NULL, PreparedLayout, layout_status
+from impact.registers.prepared import COLUMNS, NOT_NULL, PreparedLayout, layout_status
 
 log = logging.getLogger("impact.outcomes")
 
@@ -220,7 +220,7 @@ def fast_panel_layout(tables: Any, cfg: OutcomeConfig, backend: str) -> tuple[Pr
 
     Only on embedded DuckDB, for register tables opened from a folder
     (:func:`impact.backends.open_registers`) whose earnings reports are the folder's, unfiltered,
-    and only with a fresh layout (:func:`impact.outcomes.prepared.layout_status`).
+    and only with a fresh layout (:func:`impact.registers.prepared.layout_status`).
     """
     if backend != "duckdb":
         return None, f"backend {backend!r}: the panel is the compiled query"

@@ -43,6 +43,7 @@ from impact.outcomes.panel import (
     earnings_panel_with_counts,
     last_complete_month,
     later_versions,
+    months_of_range,
     rule_names,
     split_panel,
 )
@@ -313,7 +314,8 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     if layout is None and panel_source == "prepared":
         raise ConfigError(f"panel_source = 'prepared': {why}")
     if layout is not None:
-        first, last, _ = layout.info["data_months"]
+        first, last, _ = months_of_range({c: tuple(None if d is None else dt.date.fromisoformat(d) for d in v)
+                                          for c, v in layout.info["date_range"].items()})
         first = min(first, month_index(min_date(tables)))
     else:
         first, last, _ = data_range(tables)

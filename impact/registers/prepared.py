@@ -6,7 +6,8 @@ reference is kept and cancelled reports are dropped (their rows counted, as the 
 ``superseded_version`` and ``cancelled_report`` rules count them), dates become integer day
 numbers, the text reference is dropped, and the rows are written as one Parquet file per block
 of persons (consecutive ranges of person ids), each row with the person's index inside its
-block. :mod:`impact.outcomes.panel_blocks` builds the panel from it.
+block. :mod:`impact.outcomes.panel_blocks` builds the panel from it (the outcome stage's rules, same
+result as the Ibis expressions of :mod:`impact.outcomes.panel`).
 
 Where it lives: ``REGISTERS/prepared/earnings_reports/`` (``layout.json`` and
 ``block-NNNN.parquet``), written by ``impact simulate`` and by ``impact import`` with the
@@ -33,8 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ibis
-import numpy as np
 import polars as pl
 
 from impact.errors import RegisterValidationError
@@ -66,11 +65,6 @@ class PreparedLayout:
     def blocks(self) -> list[dict]:
         """Per block: ``file``, ``first``/``last`` person id, ``persons``, ``rows``."""
         return self.info["blocks"]
-
-    def persons(self, block: int) -> np.ndarray:
-        """Sorted person ids of a block (a row's ``ix`` indexes this array)."""
-        t = pl.read_parquet(self.folder / "persons.parquet")
-        return t.filter(pl.col("block") == block)["person_id"].to_numpy()
 
 
 def report_files(registers: str | Path) -> list[Path]:
@@ -120,27 +114,26 @@ def layout_status(registers: str | Path) -> tuple[PreparedLayout | None, str]:
     return PreparedLayout(folder, info), f"prepared layout ({len(info['blocks'])} person blocks)"
 
 
-def prepare_reports(registers: str | Path, con: Any = None, rows_per_block: int = ROWS_PER_BLOCK,
-                    memory_limit: str = "5GB") -> dict:
+def prepare_reports(registers: str | Path, rows_per_block: int = ROWS_PER_BLOCK, memory_limit: str = "5GB",
+                    threads: int | None = None) -> dict:
     """Write the prepared layout of a register folder's earnings reports (atomically).
 
     Parameters
     ----------
     registers
         The register folder; its ``earnings_reports`` must be Parquet (a file or a folder of parts).
-    con
-        A DuckDB Ibis connection to use (default: a new one with ``memory_limit``).
     rows_per_block
         Report rows per person block (a person's rows are never split).
+    memory_limit, threads
+        Of the embedded DuckDB that writes it (spilling to a folder inside the staging folder).
 
     Returns
     -------
     dict
-        The layout's ``layout.json``: blocks, the counts of superseded and cancelled rows, the
-        registers' month range, and the source fingerprint.
+        The layout's ``layout.json``: blocks, the counts of superseded and cancelled rows and of
+        nulls, the reports' date range, and the source fingerprint.
     """
-    from impact.backends import connect, open_table
-    from impact.registers.schema import CONTRACTS
+    import duckdb
 
     registers = Path(registers)
     files = report_files(registers)
@@ -153,12 +146,12 @@ def prepare_reports(registers: str | Path, con: Any = None, rows_per_block: int 
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = final.parent / f".{final.name}.staging-{uuid.uuid4().hex[:8]}"
     stage.mkdir()
-    own = con is None
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": "false", "temp_directory": str(stage / "_tmp")}
+    if threads:
+        config["threads"] = threads
+    con = duckdb.connect(config=config)
     try:
-        if own:
-            con = connect("duckdb", {"memory_limit": memory_limit, "temp_directory": str(stage / "_tmp")})
-        r = open_table(con, registers, CONTRACTS["earnings_reports"])
-        info = _write_blocks(con, r, stage, rows_per_block)
+        info = _write_blocks(con, [str(f) for f in files], stage, rows_per_block)
         info.update(format=FORMAT, source=source, written_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     prepare_s=round(time.perf_counter() - t0, 2), prepare_cpu_s=round(time.process_time() - c0, 2))
         if fingerprint(files) != source:  # the reports changed while they were read
@@ -167,65 +160,87 @@ def prepare_reports(registers: str | Path, con: Any = None, rows_per_block: int 
         (stage / "layout.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
         _swap_in(stage, final)
     finally:
-        if own and con is not None:
-            con.disconnect()
+        con.close()
         shutil.rmtree(stage, ignore_errors=True)
     return info
 
 
-def _write_blocks(con: Any, r: Any, out: Path, rows_per_block: int) -> dict:
-    """Resolve versions, assign blocks, write ``block-NNNN.parquet`` and ``persons.parquet`` into ``out``."""
-    from impact.outcomes.panel import data_months, later_versions
+#: Date columns whose range the layout records (the outcome stage's month range needs it).
+DATE_COLUMNS = ("payment_date", "pay_period_start", "pay_period_end", "earning_period_start", "earning_period_end",
+                "orig_payment_date")
 
-    first, last, latest = data_months(r)
-    later = later_versions(r)
-    j = r.left_join(later, [r.payer_id == later._lp, r.report_ref == later._lr])
-    superseded = (j.version < j._lv).fill_null(False)
-    cancelled = (j.action == "cancel").fill_null(False)
-    counts = j.aggregate(superseded_version=superseded.cast("int64").sum(),
-                         cancelled_report=(~superseded & cancelled).cast("int64").sum(),
-                         **{f"null_{c}": j[c].isnull().cast("int64").sum() for c in NOT_NULL}).to_polars().row(0, named=True)
-    counts = {k: int(v or 0) for k, v in counts.items()}
-    kept = j.filter(~superseded & ~cancelled)
+
+def _write_blocks(con: Any, files: list[str], out: Path, rows_per_block: int) -> dict:
+    """Resolve versions, assign blocks, write ``block-NNNN.parquet`` and ``persons.parquet`` into ``out``.
+
+    The report columns are cast to the data contract's types (as the registers are read).
+    A row is superseded when a later version of its (payer, reference) exists, cancelled when
+    its (latest) version is a cancellation; a null version or action marks neither (as in the
+    panel's rules, :data:`impact.outcomes.panel.REPORT_RULES`).
+    """
+    cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({files!r})").fetchall()}
+    src = f"read_parquet({files!r})"
+
+    def opt(c: str, typ: str, default: str = "NULL") -> str:
+        return f"CAST({c} AS {typ})" if c in cols else f"CAST({default} AS {typ})"
+
+    con.execute(f"""CREATE TEMP VIEW r AS SELECT CAST(person_id AS BIGINT) AS person_id,
+        CAST(payer_id AS BIGINT) AS payer_id, CAST(report_ref AS VARCHAR) AS report_ref,
+        CAST(version AS SMALLINT) AS version, CAST(action AS VARCHAR) AS action,
+        CAST(income_type AS SMALLINT) AS income_type, CAST(amount_eur AS DOUBLE) AS amount_eur,
+        CAST(subsidised AS BOOLEAN) AS subsidised, {opt('recovery', 'BOOLEAN')} AS recovery,
+        CAST(payment_date AS DATE) AS payment_date, CAST(pay_period_start AS DATE) AS pay_period_start,
+        CAST(pay_period_end AS DATE) AS pay_period_end, {opt('earning_period_start', 'DATE')} AS earning_period_start,
+        {opt('earning_period_end', 'DATE')} AS earning_period_end, {opt('orig_payment_date', 'DATE')} AS orig_payment_date
+        FROM {src}""")
+    con.execute("""CREATE TEMP TABLE later AS SELECT payer_id, report_ref, max(version) AS lv FROM r
+                   WHERE version > 1 GROUP BY ALL""")
+    con.execute("""CREATE TEMP VIEW j AS SELECT r.*, coalesce(r.version < l.lv, false) AS _sup,
+                   coalesce(r.action = 'cancel', false) AS _can
+                   FROM r LEFT JOIN later l ON r.payer_id = l.payer_id AND r.report_ref = l.report_ref""")
+    nulls = ", ".join(f"count(*) FILTER (WHERE {c} IS NULL) AS null_{c}" for c in NOT_NULL)
+    ranges = ", ".join(f"min({c}), max({c})" for c in DATE_COLUMNS)
+    row = con.execute(f"""SELECT count(*) FILTER (WHERE _sup), count(*) FILTER (WHERE NOT _sup AND _can), {nulls},
+                          {ranges} FROM j""").fetchone()
+    counts = {"superseded_version": int(row[0]), "cancelled_report": int(row[1]),
+              **{f"null_{c}": int(v) for c, v in zip(NOT_NULL, row[2:2 + len(NOT_NULL)])}}
+    rng = row[2 + len(NOT_NULL):]
+    date_range = {c: [None if v is None else v.isoformat() for v in rng[2 * i:2 * i + 2]]
+                  for i, c in enumerate(DATE_COLUMNS) if c in cols}
     # persons in id order, cut into blocks of about rows_per_block rows (a person is never split)
-    per = kept.group_by("person_id").aggregate(n=kept.count()).to_polars().drop_nulls("person_id").sort("person_id")
-    cum = per["n"].cum_sum() - per["n"]
-    per = per.with_columns(block=(cum // rows_per_block).cast(pl.Int32))
+    per = pl.from_arrow(con.sql("""SELECT person_id, count(*) AS n FROM j WHERE NOT _sup AND NOT _can
+                                   AND person_id IS NOT NULL GROUP BY person_id ORDER BY person_id""").to_arrow_table())
+    per = per.with_columns(block=((per["n"].cum_sum() - per["n"]) // rows_per_block).cast(pl.Int32))
     per = per.with_columns(ix=pl.int_range(pl.len()).over("block").cast(pl.Int32))
     blocks = []
     for (b,), g in per.group_by(["block"], maintain_order=True):
         blocks.append({"block": int(b), "file": f"block-{int(b):04d}.parquet", "first": int(g["person_id"][0]),
                        "last": int(g["person_id"][-1]), "persons": g.height, "rows": int(g["n"].sum())})
     per.select("person_id", "block", "ix").write_parquet(out / "persons.parquet")
-    pm = ibis.memtable(per.select(_pp=pl.col("person_id"), _block=pl.col("block"), ix=pl.col("ix")).to_arrow())
-    k = kept.join(pm, kept.person_id == pm._pp)
+    pm = per.select("person_id", "block", "ix").to_arrow()  # noqa: F841 - read by DuckDB below
+    con.register("pm", pm)
 
-    def days(d: Any) -> Any:
-        return d.epoch_days().cast("int32")
+    def days(c: str) -> str:
+        return f"CAST(date_diff('day', DATE '1970-01-01', j.{c}) AS INTEGER)"
 
-    cols = k.columns
-    rec = k.recovery.fill_null(False) if "recovery" in cols else ibis.literal(False)
-    ed0 = days(k.earning_period_start) if "earning_period_start" in cols else ibis.null("int32")
-    ed1 = days(k.earning_period_end) if "earning_period_end" in cols else ibis.null("int32")
-    opaid = days(k.orig_payment_date) if "orig_payment_date" in cols else ibis.null("int32")
-    sel = k.select(ix=k.ix, income_type=k.income_type.cast("int16"), amount_eur=k.amount_eur.cast("float64"),
-                   subsidised=k.subsidised.fill_null(False), recovery=rec, pd0=days(k.pay_period_start),
-                   pd1=days(k.pay_period_end), ed0=ed0, ed1=ed1, paid=days(k.payment_date), opaid=opaid,
-                   _block=k._block)
-    sql = con.compile(sel)
-    con._run_pre_execute_hooks(sel)  # registers the in-memory persons table
     parts = out / "_parts"
-    con.raw_sql(f"COPY ({sql}) TO '{parts}' (FORMAT parquet, PARTITION_BY (_block), COMPRESSION zstd)")
+    con.execute(f"""COPY (SELECT pm.ix, j.income_type, j.amount_eur, coalesce(j.subsidised, false) AS subsidised,
+                       coalesce(j.recovery, false) AS recovery, {days('pay_period_start')} AS pd0,
+                       {days('pay_period_end')} AS pd1, {days('earning_period_start')} AS ed0,
+                       {days('earning_period_end')} AS ed1, {days('payment_date')} AS paid,
+                       {days('orig_payment_date')} AS opaid, pm.block AS _block
+                    FROM j JOIN pm ON j.person_id = pm.person_id WHERE NOT j._sup AND NOT j._can)
+                    TO '{parts}' (FORMAT parquet, PARTITION_BY (_block), COMPRESSION zstd)""")
     for b in blocks:
         got = sorted((parts / f"_block={b['block']}").glob("*.parquet"))
         if len(got) == 1:
             os.replace(got[0], out / b["file"])
         else:  # several part files for a block: one file
-            con.raw_sql(f"COPY (SELECT * FROM read_parquet({[str(g) for g in got]!r})) TO '{out / b['file']}' "
+            con.execute(f"COPY (SELECT * FROM read_parquet({[str(g) for g in got]!r})) TO '{out / b['file']}' "
                         "(FORMAT parquet, COMPRESSION zstd)")
     shutil.rmtree(parts, ignore_errors=True)
     return {"blocks": blocks, "rows": int(per["n"].sum()), "persons": per.height, "counts": counts,
-            "data_months": [first, last, latest.isoformat()]}
+            "date_range": date_range}
 
 
 def _swap_in(stage: Path, final: Path) -> None:
