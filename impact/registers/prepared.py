@@ -201,7 +201,7 @@ def _write_blocks(con: Any, files: list[str], out: Path, rows_per_block: int) ->
     nulls = ", ".join(f"count(*) FILTER (WHERE {c} IS NULL) AS null_{c}" for c in NOT_NULL)
     ranges = ", ".join(f"min({c}), max({c})" for c in DATE_COLUMNS)
     row = con.execute(f"""SELECT count(*) FILTER (WHERE _sup), count(*) FILTER (WHERE NOT _sup AND _can), {nulls},
-                          {ranges} FROM j""").fetchone()
+                          {ranges} FROM j""").fetchall()[0]
     counts = {"superseded_version": int(row[0]), "cancelled_report": int(row[1]),
               **{f"null_{c}": int(v) for c, v in zip(NOT_NULL, row[2:2 + len(NOT_NULL)])}}
     rng = row[2 + len(NOT_NULL):]
