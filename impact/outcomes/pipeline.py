@@ -72,7 +72,7 @@ class OutcomeTables:
     extra: dict = dataclasses.field(default_factory=dict)
     extra_notes: list = dataclasses.field(default_factory=list)
     # stage -> (wall seconds, process CPU seconds): "panel" (registers to the materialised panel
-    # and report exclusion counts), "outcomes" (panel to the unit tables; its steps under
+    # and report exclusion counts; its steps "panel/plan" and "panel/build"), "outcomes" (panel to the unit tables; its steps under
     # "outcomes/units", "/baseline", "/windows", "/late", "/assemble"), "person_month" (its write)
     timings: dict = dataclasses.field(default_factory=dict)
     # the person blocks the panel was computed in (1: one pass; see impact.backends.person_blocks)
@@ -323,6 +323,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     last_month = plan.last_month
     # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
     name = f"impact_person_month_{uuid.uuid4().hex[:12]}"
+    timings["panel/plan"] = clock.lap()  # extraction date, month range, expressions (a lap of its own)
     blocks = [] if layout is not None else person_blocks(con, tables["earnings_reports"])
     if layout is not None:
         _log.info("outcomes: person x month panel from the %s", why)
@@ -344,7 +345,8 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
         panel, rep = split_panel(combined, plan.rule_names)
         rep_counts = rep.to_polars()
         why = f"the registers ({why})"
-    timings["panel"] = clock.lap()
+    timings["panel/build"] = clock.lap()
+    timings["panel"] = tuple(round(a + b, 3) for a, b in zip(timings["panel/plan"], timings["panel/build"]))
     step = _Clock()  # the outcome stage's steps, under "outcomes/..."
     # The kept units feed every step below: read and classify them once (with their real row
     # counts known, the backend builds its hash tables on the smaller side of each join).
