@@ -145,8 +145,11 @@ def _days(col: pa.ChunkedArray) -> np.ndarray:
 def _block_panel(layout: PreparedLayout, block: dict, persons: np.ndarray, spell_persons: np.ndarray,
                  months: tuple[int, int], cfg: OutcomeConfig, extraction: dt.date | None) -> tuple[pa.Table, np.ndarray]:
     """The panel rows of one block (person order) and its drop counts per rule slot."""
-    tab = pq.read_table(layout.folder / block["file"], columns=list(COLUMNS))
-    col = {c: tab.column(c) for c in COLUMNS}
+    # the columns this config reads (an unread period column is passed as a dummy, never indexed)
+    skip = {"ed0", "ed1"} if cfg.allocation != "earning_period" else set()
+    skip |= {"opaid"} if cfg.allocation != "payment" else set()
+    tab = pq.read_table(layout.folder / block["file"], columns=[c for c in COLUMNS if c not in skip])
+    col = {c: tab.column(c) if c not in skip else pa.chunked_array([[_NULL_DAY]], pa.int32()) for c in COLUMNS}
     has_spell = np.isin(persons, spell_persons)
     counted = np.zeros(1000, np.bool_)
     counted[list(cfg.income_types)] = True
