@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows dated after the extraction date are warnings (a run drops and counts them)")
     v.set_defaults(func=_cmd_validate)
 
-    pr = sub.add_parser("prepare", help="write the earnings reports' person-block layout the outcome stage reads "
-                                        "(impact simulate and impact import write it; this is for other folders)")
+    pr = sub.add_parser("prepare", help="write the earnings reports' person-block layout the outcome stage "
+                                        "reads (impact simulate and impact import write it; for other folders)")
     pr.add_argument("dir", help="register folder (earnings_reports as Parquet)")
     pr.add_argument("--memory-limit", default="5GB", help="DuckDB memory limit while writing (default 5GB)")
     pr.set_defaults(func=_cmd_prepare)

@@ -143,7 +143,8 @@ def _days(col: pa.ChunkedArray) -> np.ndarray:
 
 
 def _block_panel(layout: PreparedLayout, block: dict, persons: np.ndarray, spell_persons: np.ndarray,
-                 months: tuple[int, int], cfg: OutcomeConfig, extraction: dt.date | None) -> tuple[pa.Table, np.ndarray]:
+                 months: tuple[int, int], cfg: OutcomeConfig,
+                 extraction: dt.date | None) -> tuple[pa.Table, np.ndarray]:
     """The panel rows of one block (person order) and its drop counts per rule slot."""
     # the columns this config reads (an unread period column is passed as a dummy, never indexed)
     skip = {"ed0", "ed1"} if cfg.allocation != "earning_period" else set()

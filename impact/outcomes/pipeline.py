@@ -296,7 +296,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     expressions (the reason is logged and kept in ``OutcomeTables.panel_source``);
     ``"registers"`` always uses the Ibis expressions; ``"prepared"`` requires the layout.
     """
-    from impact.backends import backend_name, materialise, materialise_blocks, person_blocks, write_parquet
+    from impact.backends import backend_name, materialise, write_parquet
     from impact.outcomes.panel_blocks import fast_panel_layout, prepared_panel
 
     cfg = cfg or OutcomeConfig()
@@ -313,7 +313,7 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
         fast_panel_layout(tables, cfg, backend_name(con))
     if layout is None and panel_source == "prepared":
         raise ConfigError(f"panel_source = 'prepared': {why}")
-    if layout is not None:
+    if layout is not None:  # the reports' date range was recorded with the layout
         first, last, _ = months_of_range({c: tuple(None if d is None else dt.date.fromisoformat(d) for d in v)
                                           for c, v in layout.info["date_range"].items()})
         first = min(first, month_index(min_date(tables)))
@@ -321,30 +321,18 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
         first, last, _ = data_range(tables)
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     last_month = plan.last_month
-    # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
-    name = f"impact_person_month_{uuid.uuid4().hex[:12]}"
-    timings["panel/plan"] = clock.lap()  # extraction date, month range, expressions (a lap of its own)
-    blocks = [] if layout is not None else person_blocks(con, tables["earnings_reports"])
+    timings["panel/plan"] = clock.lap()
     if layout is not None:
         _log.info("outcomes: person x month panel from the %s", why)
         _, _, months, _, extraction_rule = plan.panel_inputs
         spell_persons = _spell_persons(tables).to_pyarrow().column(0).to_numpy()
         panel, rep_counts = prepared_panel(con, layout, spell_persons, months, cfg, extraction_rule, plan.rule_names)
-        blocks = layout.blocks
-        why = why.replace("prepared layout", "the prepared layout", 1)
-    elif len(blocks) == 1:
-        combined = materialise(con, plan.panel_with_counts, name)
+        n_blocks, source = len(layout.blocks), f"the {why}"
     else:
-        # Block by block (persons in id order; see person_blocks), the versions of every report
-        # reference looked up once for all blocks.
-        later = materialise(con, later_versions(tables["earnings_reports"]), f"impact_later_{uuid.uuid4().hex[:12]}")
-        combined = materialise_blocks(con, (plan.panel_block(b, later) for b in blocks), name)
-    if layout is None:
         if panel_source == "auto" and why.startswith("prepared layout"):  # there is one, unusable
             _log.warning("outcomes: the panel is computed from the registers: %s", why)
-        panel, rep = split_panel(combined, plan.rule_names)
-        rep_counts = rep.to_polars()
-        why = f"the registers ({why})"
+        panel, rep_counts, n_blocks = _registers_panel(con, tables, plan)
+        source = f"the registers ({why})"
     timings["panel/build"] = clock.lap()
     timings["panel"] = tuple(round(a + b, 3) for a, b in zip(timings["panel/plan"], timings["panel/build"]))
     step = _Clock()  # the outcome stage's steps, under "outcomes/..."
@@ -389,10 +377,29 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
         timings["person_month"] = clock.lap()
     res = OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
                         config=cfg, extraction_date=extraction, last_month=last_month, panel=panel,
-                        timings=timings, panel_blocks=len(blocks), panel_source=why)
+                        timings=timings, panel_blocks=n_blocks, panel_source=source)
     if metrics is not None:  # issue #10 metrics: a separate step on the materialised panel
         _add_metrics(con, tables, res, metrics)
     return res
+
+
+def _registers_panel(con: Any, tables: dict[str, ir.Table], plan: OutcomePlan) -> tuple[ir.Table, pl.DataFrame, int]:
+    """The panel from the Ibis expressions, materialised (in person blocks where the reports
+    allow, :func:`impact.backends.person_blocks`); its report exclusion counts; the blocks."""
+    from impact.backends import materialise, materialise_blocks, person_blocks
+
+    # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
+    name = f"impact_person_month_{uuid.uuid4().hex[:12]}"
+    blocks = person_blocks(con, tables["earnings_reports"])
+    if len(blocks) == 1:
+        combined = materialise(con, plan.panel_with_counts, name)
+    else:
+        # Block by block (persons in id order; see person_blocks), the versions of every report
+        # reference looked up once for all blocks.
+        later = materialise(con, later_versions(tables["earnings_reports"]), f"impact_later_{uuid.uuid4().hex[:12]}")
+        combined = materialise_blocks(con, (plan.panel_block(b, later) for b in blocks), name)
+    panel, rep = split_panel(combined, plan.rule_names)
+    return panel, rep.to_polars(), len(blocks)
 
 
 class _Clock:

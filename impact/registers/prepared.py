@@ -191,7 +191,8 @@ def _write_blocks(con: Any, files: list[str], out: Path, rows_per_block: int) ->
         CAST(subsidised AS BOOLEAN) AS subsidised, {opt('recovery', 'BOOLEAN')} AS recovery,
         CAST(payment_date AS DATE) AS payment_date, CAST(pay_period_start AS DATE) AS pay_period_start,
         CAST(pay_period_end AS DATE) AS pay_period_end, {opt('earning_period_start', 'DATE')} AS earning_period_start,
-        {opt('earning_period_end', 'DATE')} AS earning_period_end, {opt('orig_payment_date', 'DATE')} AS orig_payment_date
+        {opt('earning_period_end', 'DATE')} AS earning_period_end,
+        {opt('orig_payment_date', 'DATE')} AS orig_payment_date
         FROM {src}""")
     con.execute("""CREATE TEMP TABLE later AS SELECT payer_id, report_ref, max(version) AS lv FROM r
                    WHERE version > 1 GROUP BY ALL""")
