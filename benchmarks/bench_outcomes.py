@@ -4,7 +4,10 @@ Three implementations of the same definitions (docs/outcomes.md), each run in it
 through ``benchmarks/harness.py`` (same memory cap, CPU and peak memory per process, load
 recorded, runs alternating and repeated until three agree within 10 %):
 
-* ``ibis``   - the package: Ibis expressions on embedded DuckDB (impact.outcomes), 5 GB limit;
+* ``ibis``   - the package on embedded DuckDB (impact.outcomes), 5 GB limit: the panel from the
+  registers' prepared layout where the folder has one (impact.registers.prepared), then the
+  Ibis expressions of the outcome stage;
+* ``ibis_registers`` - the same with the panel from the Ibis expressions (the reference path);
 * ``polars`` - a hand-written polars version (lazy, streaming engine; explode + equi-join for
   the bounded windows, ``join_asof`` for first employment and the return to job-seeking);
 * ``pandas`` - the deliberately simple reference of the tests (tests/reference_outcomes.py);
@@ -238,7 +241,7 @@ def _cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run_ibis(folder: Path, times: dict) -> dict:
+def run_ibis(folder: Path, times: dict, panel_source: str = "auto") -> dict:
     from impact.backends import connect
     from impact.outcomes import OutcomeConfig
     from impact.outcomes.io import open_registers
@@ -257,13 +260,16 @@ def run_ibis(folder: Path, times: dict) -> dict:
     con = connect("duckdb", settings)
     tables = open_registers(con, folder)
     # Exactly the package's outcome stage (no person_month write: the other two keep it in memory).
-    res = compute_outcomes(con, tables, cfg, person_month_path=None, collect_person_month=False)
+    res = compute_outcomes(con, tables, cfg, person_month_path=None, collect_person_month=False,
+                           panel_source=panel_source)
     # the connection and the opening of the registers count as panel time
     times["panel_s"] = time.perf_counter() - t0 - res.timings["outcomes"][0]
     times["panel_cpu_s"] = time.process_time() - c0 - res.timings["outcomes"][1]
     times["outcomes_s"], times["outcomes_cpu_s"] = res.timings["outcomes"]
     times["outcome_steps_s"] = {k.split("/")[1]: v[0] for k, v in res.timings.items() if k.startswith("outcomes/")}
     times["panel_blocks"] = res.panel_blocks
+    times["panel_source"] = res.panel_source
+    times["panel_steps_s"] = {k.split("/")[1]: v[0] for k, v in res.timings.items() if k.startswith("panel/")}
     return {"service_outcomes": res.service_outcomes, "spell_outcomes": res.spell_outcomes}
 
 
@@ -280,7 +286,12 @@ def run_pandas(folder: Path, times: dict) -> dict:
     return reference_outcomes(frames, cfg, extraction)
 
 
-IMPLS = {"ibis": run_ibis, "polars": polars_outcomes, "pandas": run_pandas}
+def run_ibis_registers(folder: Path, times: dict) -> dict:
+    """The package with the panel from the Ibis expressions (the reference path; no prepared layout)."""
+    return run_ibis(folder, times, panel_source="registers")
+
+
+IMPLS = {"ibis": run_ibis, "ibis_registers": run_ibis_registers, "polars": polars_outcomes, "pandas": run_pandas}
 
 
 def worker(impl: str, folder: str) -> None:
@@ -333,8 +344,25 @@ def make_blocks(folder: Path, k: int) -> list[Path]:
 
 
 def make_subset(folder: Path, n: int) -> Path:
-    """``folder``'s persons with ids up to ``n``."""
-    return _extract(folder, folder.parent / f"{folder.name}_sub{n // 1000}k", -(2**62), n)
+    """``folder``'s persons with ids up to ``n`` (a delivery of its own: with its prepared layout)."""
+    from impact.registers.prepared import layout_status, prepare_reports
+
+    sub = _extract(folder, folder.parent / f"{folder.name}_sub{n // 1000}k", -(2**62), n)
+    if layout_status(sub)[0] is None:
+        prepare_reports(sub)
+    return sub
+
+
+def prepare_record(folder: Path) -> dict | None:
+    """The prepared layout's cost and shape, from its ``layout.json`` (None: the folder has none that is fresh)."""
+    from impact.registers.prepared import layout_status
+
+    layout, why = layout_status(folder)
+    if layout is None:
+        return {"status": why}
+    i = layout.info
+    return {"status": why, "prepare_s": i["prepare_s"], "prepare_cpu_s": i["prepare_cpu_s"],
+            "blocks": len(i["blocks"]), "rows": i["rows"], "written_utc": i["written_utc"], "counts": i["counts"]}
 
 
 def _compare(x, y) -> dict:
@@ -501,7 +529,7 @@ def main() -> None:
                         disagree.append(f"{label} {i}: {bad}")
         results["cases"].append({"case": f"{label} ({persons:,} persons, {rows / 1e6:.1f} M report rows)",
                                  "size": label, "folder": str(f), "persons": persons, "earnings_rows": rows,
-                                 "contenders": runs, "agreement": agree})
+                                 "contenders": runs, "agreement": agree, "prepared_layout": prepare_record(f)})
         H.write_json(Path(args.results), results)
     results["machine"]["load_at_end"] = list(os.getloadavg())
     results["disagreements"] = disagree
@@ -514,7 +542,11 @@ def main() -> None:
 
 
 NOTES = {
-    "ibis": "the package: Ibis on embedded DuckDB (memory_limit 5GB), panel in person blocks where the reports allow",
+    "ibis": "the package as a run uses it: embedded DuckDB (memory_limit 5GB); the panel from the registers' prepared "
+            "layout (impact.outcomes.panel_blocks) when the folder has a fresh one (see panel_source), else the Ibis "
+            "expressions; the prepare step (once per delivery) is recorded per case under prepared_layout",
+    "ibis_registers": "the package with the panel from the Ibis expressions (panel_source='registers'; person blocks "
+                      "where the reports allow): the reference path, as before the prepared layout",
     "polars": "hand-written polars (lazy, streaming engine), no memory setting",
     "pandas": "the tests' pandas reference (tests/reference_outcomes.py), one process",
     "pandas_blocks": "the pandas reference on 10 person blocks, one process each; times summed, memory of the "

@@ -747,9 +747,16 @@ def open_table(con: Any, folder: Path, contract: TableContract) -> ir.Table | No
 
 
 class RegisterTables(dict):
-    """Register name -> Ibis table, with the folder's delivery manifest (``delivery``; None: none)."""
+    """Register name -> Ibis table, with the folder's delivery manifest (``delivery``; None: none).
+
+    ``folder``: the register folder; ``opened``: the tables as opened from it (an entry replaced
+    since, e.g. filtered, differs from its ``opened`` one: the outcome stage then does not use
+    the folder's prepared layout, :mod:`impact.registers.prepared`).
+    """
 
     delivery: Delivery | None = None
+    folder: Path | None = None
+    opened: dict | None = None
 
 
 def open_registers(con: Any, folder: str | Path) -> RegisterTables:
@@ -767,4 +774,5 @@ def open_registers(con: Any, folder: str | Path) -> RegisterTables:
         t = open_table(con, folder, contract)
         if t is not None:
             out[name] = t
+    out.folder, out.opened = folder, dict(out)
     return out

@@ -48,6 +48,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from impact.registers.prepared import LAYOUT_DIR, layout_status, prepare_reports
+
+    folder = Path(args.dir)
+    layout, why = layout_status(folder)
+    if layout is not None:
+        print(f"{folder / LAYOUT_DIR}: fresh ({why}); nothing to do")
+        return 0
+    info = prepare_reports(folder, memory_limit=args.memory_limit)
+    c = info["counts"]
+    print(f"wrote {folder / LAYOUT_DIR}: {info['rows']:,} report rows of {info['persons']:,} persons in "
+          f"{len(info['blocks'])} person blocks ({c['superseded_version']:,} superseded and {c['cancelled_report']:,} "
+          f"cancelled rows dropped) in {info['prepare_s']:.1f} s")
+    return 0
+
+
 def _cmd_outcomes(args: argparse.Namespace) -> int:
     """A register folder, or a study config: its registers, outcome definitions, folder, backend and extraction."""
     import dataclasses
@@ -145,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--drop-after-extraction", action="store_true",
                    help="rows dated after the extraction date are warnings (a run drops and counts them)")
     v.set_defaults(func=_cmd_validate)
+
+    pr = sub.add_parser("prepare", help="write the earnings reports' person-block layout the outcome stage "
+                                        "reads (impact simulate and impact import write it; for other folders)")
+    pr.add_argument("dir", help="register folder (earnings_reports as Parquet)")
+    pr.add_argument("--memory-limit", default="5GB", help="DuckDB memory limit while writing (default 5GB)")
+    pr.set_defaults(func=_cmd_prepare)
 
     o = sub.add_parser("outcomes", help="earnings panel and outcome tables from a register folder")
     o.add_argument("source", help="register folder, or a study config (TOML)")

@@ -281,7 +281,9 @@ def test_compiled_script_run_on_duckdb_equals_the_pipeline(tmp_path, register_fo
     assert pm == want.person_month.height
     # the stage timings the benchmark reads: (wall, CPU) seconds per stage
     steps = {f"outcomes/{k}" for k in ("units", "baseline", "windows", "late", "assemble")}
-    assert set(want.timings) == {"panel", "outcomes", "person_month"} | steps
+    assert set(want.timings) == {"panel", "panel/plan", "panel/build", "outcomes", "person_month"} | steps
+    assert want.timings["panel"][0] == pytest.approx(want.timings["panel/plan"][0] + want.timings["panel/build"][0],
+                                                     abs=0.002)
     assert all(w > 0 and c >= 0 for w, c in want.timings.values())
     # the steps make up the outcome stage (up to the two clocks' few microseconds)
     assert sum(want.timings[k][0] for k in steps) == pytest.approx(want.timings["outcomes"][0], abs=0.01)

@@ -193,6 +193,11 @@ def test_services_from_the_modules_and_the_derived_subsidised_flag(tmp_path):
     assert read_delivery(tmp_path / "r").extraction_date == dt.date(2024, 1, 20)  # the manifest runs read
     assert not (tmp_path / "r" / "delivery.json").exists()
     assert res.log.rules["rows_of_replacement_versions"] == 1
+    # the import left the earnings reports' prepared layout beside them, and said so in its log
+    from impact.registers.prepared import layout_status
+
+    assert layout_status(tmp_path / "r")[0] is not None
+    assert any("prepared" in n for n in read_import_log(tmp_path / "r")["imports"][-1]["notes"])
 
 
 def test_sumincomes_rows_become_monthly_reports(tmp_path):

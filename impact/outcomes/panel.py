@@ -350,25 +350,35 @@ def earnings_panel(reports: ir.Table, cfg: OutcomeConfig, months: tuple[int, int
     return split_panel(combined, rule_names(reports, cfg, spell_persons, extraction_date, months))
 
 
+#: The report dates that bound the month range: (first-month columns, last-month columns).
+_RANGE_COLUMNS = (("payment_date", "pay_period_start", "earning_period_start", "orig_payment_date"),
+                  ("payment_date", "pay_period_end", "earning_period_end"))
+
+
 def data_months(reports: ir.Table) -> tuple[int, int, dt.date]:
     """(first month, last month, latest payment date) of the earnings reports' periods and dates."""
     r = reports
-    aggs = dict(p0=r.payment_date.min(), p1=r.payment_date.max(),
-                s0=r.pay_period_start.min(), e1=r.pay_period_end.max())
-    for c in ("earning_period_start", "orig_payment_date"):
-        if c in r.columns:
-            aggs[c + "_0"] = r[c].min()
-    if "earning_period_end" in r.columns:
-        aggs["ep1"] = r.earning_period_end.max()
+    aggs = {}
+    for i, cols in enumerate(_RANGE_COLUMNS):
+        for c in cols:
+            if c in r.columns:
+                aggs[f"{c}_{i}"] = r[c].min() if i == 0 else r[c].max()
     row = r.aggregate(**aggs).to_polars().row(0, named=True)
-    if row["p1"] is None:
+    rng = {c: (row.get(f"{c}_0"), row.get(f"{c}_1")) for cols in _RANGE_COLUMNS for c in cols if c in r.columns}
+    return months_of_range(rng)
+
+
+def months_of_range(date_range: dict[str, tuple[dt.date | None, dt.date | None]]) -> tuple[int, int, dt.date]:
+    """:func:`data_months` from the (min, max) of each report date column (absent or null: unknown)."""
+    latest = date_range.get("payment_date", (None, None))[1]
+    if latest is None:
         from impact.errors import RegisterValidationError
         raise RegisterValidationError("earnings_reports: no rows; the panel needs at least one report")
-    firsts = [row[k] for k in row if k in ("p0", "s0", "earning_period_start_0", "orig_payment_date_0")]
-    lasts = [row[k] for k in row if k in ("p1", "e1", "ep1")]
+    firsts = [date_range[c][0] for c in _RANGE_COLUMNS[0] if c in date_range]
+    lasts = [date_range[c][1] for c in _RANGE_COLUMNS[1] if c in date_range]
     first = min(month_index(d) for d in firsts if d is not None)
     last = max(month_index(d) for d in lasts if d is not None)
-    return first, last, row["p1"]
+    return first, last, latest
 
 
 def last_complete_month(extraction_date: dt.date) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -42,10 +43,12 @@ from impact.outcomes.panel import (
     earnings_panel_with_counts,
     last_complete_month,
     later_versions,
+    months_of_range,
     rule_names,
     split_panel,
 )
 
+_log = logging.getLogger("impact.outcomes")
 RULE_DESCRIPTIONS = {r: (t, d) for r, t, d in (*REPORT_RULES, *UNIT_RULES)}
 SERVICE_ATTRS = ("service_id", "person_id", "service_type", "start_date", "end_date", "end_reason",
                  "provider_id", "course_id", "cost_eur")
@@ -69,11 +72,13 @@ class OutcomeTables:
     extra: dict = dataclasses.field(default_factory=dict)
     extra_notes: list = dataclasses.field(default_factory=list)
     # stage -> (wall seconds, process CPU seconds): "panel" (registers to the materialised panel
-    # and report exclusion counts), "outcomes" (panel to the unit tables; its steps under
+    # and report exclusion counts; its steps "panel/plan" and "panel/build"), "outcomes" (panel to the unit tables; its steps under
     # "outcomes/units", "/baseline", "/windows", "/late", "/assemble"), "person_month" (its write)
     timings: dict = dataclasses.field(default_factory=dict)
     # the person blocks the panel was computed in (1: one pass; see impact.backends.person_blocks)
     panel_blocks: int = 1
+    # where the panel came from: "the prepared layout (N person blocks)" or "the registers (why not)"
+    panel_source: str = ""
 
 
 def _spell_persons(tables: dict[str, ir.Table]) -> ir.Table:
@@ -276,15 +281,23 @@ def extraction_date(cfg: OutcomeConfig, tables: Any = None, key: str = "extracti
 
 def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig | None = None,
                      person_month_path: str | Path | None = None,
-                     collect_person_month: bool = True, metrics: Any = None) -> OutcomeTables:
+                     collect_person_month: bool = True, metrics: Any = None,
+                     panel_source: str = "auto") -> OutcomeTables:
     """Run the outcome stage on an Ibis backend and bring the unit tables back as polars.
 
     The unit tables come back sorted by ``service_id`` / ``spell_id`` (sorted here, not in the
     backend). The panel is materialised once as a temporary table in the backend (it feeds every unit
     outcome and the segment baseline). If ``person_month_path`` is given the backend writes
     it to Parquet directly (atomically); ``collect_person_month`` also returns it as polars.
+
+    ``panel_source``: ``"auto"`` builds the panel from the register folder's prepared layout
+    when there is a fresh one and the run may use it (embedded DuckDB, the folder's own
+    earnings reports; :mod:`impact.outcomes.panel_blocks`, the same panel), else with the Ibis
+    expressions (the reason is logged and kept in ``OutcomeTables.panel_source``);
+    ``"registers"`` always uses the Ibis expressions; ``"prepared"`` requires the layout.
     """
-    from impact.backends import materialise, materialise_blocks, person_blocks, write_parquet
+    from impact.backends import backend_name, materialise, write_parquet
+    from impact.outcomes.panel_blocks import fast_panel_layout, prepared_panel
 
     cfg = cfg or OutcomeConfig()
     for name in ("persons", "jobseeking_spells", "service_spells", "earnings_reports"):
@@ -294,22 +307,34 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
     clock = _Clock()
     extraction = extraction_date(cfg, tables)
     cfg = dataclasses.replace(cfg, extraction_date=extraction)  # rows paid after it are dropped and counted
-    first, last, _ = data_range(tables)
+    if panel_source not in ("auto", "registers", "prepared"):
+        raise ConfigError(f"panel_source {panel_source!r}: expected 'auto', 'registers' or 'prepared'")
+    layout, why = (None, "panel_source = 'registers'") if panel_source == "registers" else \
+        fast_panel_layout(tables, cfg, backend_name(con))
+    if layout is None and panel_source == "prepared":
+        raise ConfigError(f"panel_source = 'prepared': {why}")
+    if layout is not None:  # the reports' date range was recorded with the layout
+        first, last, _ = months_of_range({c: tuple(None if d is None else dt.date.fromisoformat(d) for d in v)
+                                          for c, v in layout.info["date_range"].items()})
+        first = min(first, month_index(min_date(tables)))
+    else:
+        first, last, _ = data_range(tables)
     plan = plan_outcomes(tables, cfg, extraction, first, last)
     last_month = plan.last_month
-    # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
-    name = f"impact_person_month_{uuid.uuid4().hex[:12]}"
-    blocks = person_blocks(con, tables["earnings_reports"])
-    if len(blocks) == 1:
-        combined = materialise(con, plan.panel_with_counts, name)
+    timings["panel/plan"] = clock.lap()
+    if layout is not None:
+        _log.info("outcomes: person x month panel from the %s", why)
+        _, _, months, _, extraction_rule = plan.panel_inputs
+        spell_persons = _spell_persons(tables).to_pyarrow().column(0).to_numpy()
+        panel, rep_counts = prepared_panel(con, layout, spell_persons, months, cfg, extraction_rule, plan.rule_names)
+        n_blocks, source = len(layout.blocks), f"the {why}"
     else:
-        # Block by block (persons in id order; see person_blocks), the versions of every report
-        # reference looked up once for all blocks.
-        later = materialise(con, later_versions(tables["earnings_reports"]), f"impact_later_{uuid.uuid4().hex[:12]}")
-        combined = materialise_blocks(con, (plan.panel_block(b, later) for b in blocks), name)
-    panel, rep = split_panel(combined, plan.rule_names)
-    rep_counts = rep.to_polars()
-    timings["panel"] = clock.lap()
+        if panel_source == "auto" and why.startswith("prepared layout"):  # there is one, unusable
+            _log.warning("outcomes: the panel is computed from the registers: %s", why)
+        panel, rep_counts, n_blocks = _registers_panel(con, tables, plan)
+        source = f"the registers ({why})"
+    timings["panel/build"] = clock.lap()
+    timings["panel"] = tuple(round(a + b, 3) for a, b in zip(timings["panel/plan"], timings["panel/build"]))
     step = _Clock()  # the outcome stage's steps, under "outcomes/..."
     # The kept units feed every step below: read and classify them once (with their real row
     # counts known, the backend builds its hash tables on the smaller side of each join).
@@ -352,10 +377,29 @@ def compute_outcomes(con: Any, tables: dict[str, ir.Table], cfg: OutcomeConfig |
         timings["person_month"] = clock.lap()
     res = OutcomeTables(person_month=pm, service_outcomes=svc, spell_outcomes=spl, exclusions=excl,
                         config=cfg, extraction_date=extraction, last_month=last_month, panel=panel,
-                        timings=timings, panel_blocks=len(blocks))
+                        timings=timings, panel_blocks=n_blocks, panel_source=source)
     if metrics is not None:  # issue #10 metrics: a separate step on the materialised panel
         _add_metrics(con, tables, res, metrics)
     return res
+
+
+def _registers_panel(con: Any, tables: dict[str, ir.Table], plan: OutcomePlan) -> tuple[ir.Table, pl.DataFrame, int]:
+    """The panel from the Ibis expressions, materialised (in person blocks where the reports
+    allow, :func:`impact.backends.person_blocks`); its report exclusion counts; the blocks."""
+    from impact.backends import materialise, materialise_blocks, person_blocks
+
+    # A fresh name each run: DROP TABLE (overwrite=True, .cache()) fails on Ibis 12 + DuckDB 2.
+    name = f"impact_person_month_{uuid.uuid4().hex[:12]}"
+    blocks = person_blocks(con, tables["earnings_reports"])
+    if len(blocks) == 1:
+        combined = materialise(con, plan.panel_with_counts, name)
+    else:
+        # Block by block (persons in id order; see person_blocks), the versions of every report
+        # reference looked up once for all blocks.
+        later = materialise(con, later_versions(tables["earnings_reports"]), f"impact_later_{uuid.uuid4().hex[:12]}")
+        combined = materialise_blocks(con, (plan.panel_block(b, later) for b in blocks), name)
+    panel, rep = split_panel(combined, plan.rule_names)
+    return panel, rep.to_polars(), len(blocks)
 
 
 class _Clock:

@@ -258,7 +258,7 @@ def is_register_file(rel: str) -> bool:
     """
     top = rel.split("/", 1)[0]
     return (rel in ("delivery.toml", ".scenario_hash", "payers.parquet", "areas.parquet")
-            or rel in {f"{t}.parquet" for t in REGISTER_TABLES} or top in ("truth", "ir-xml", "fiona"))
+            or rel in {f"{t}.parquet" for t in REGISTER_TABLES} or top in ("truth", "ir-xml", "fiona", "prepared"))
 
 
 def simulate(scenario: str | Path = "default", persons: int | None = None, seed: int | None = None,
@@ -279,8 +279,9 @@ def simulate(scenario: str | Path = "default", persons: int | None = None, seed:
         Population size and random seed (default: the scenario's).
     out
         Output folder: ``persons.parquet``, ``jobseeking_spells.parquet``,
-        ``service_spells.parquet``, ``earnings_reports.parquet``, ``benefit_reports.parquet``
-        and ``truth/``.
+        ``service_spells.parquet``, ``earnings_reports.parquet``, ``benefit_reports.parquet``,
+        ``truth/`` and ``prepared/`` (the earnings reports in person blocks for the outcome
+        stage, :mod:`impact.registers.prepared`).
     workers
         Processes simulating blocks in parallel (default: up to 2 when there are several
         blocks). The output does not depend on it.
@@ -309,6 +310,9 @@ def simulate(scenario: str | Path = "default", persons: int | None = None, seed:
     staging = staging_dir(final)
     try:
         summary = _generate(cfg, persons, seed, staging, workers, shown=Path(out))
+        from impact.registers.prepared import prepare_reports
+
+        prepare_reports(staging)  # the earnings reports' person-block layout, published with them
         for name, text in (extra_files or {}).items():
             (staging / name).write_text(text, encoding="utf-8")
         if layout:

@@ -41,7 +41,8 @@ def import_output(rel: str) -> bool:
     """Whether a file of a register folder is one an import writes (folders imported before the marker)."""
     name = rel.removesuffix(".parquet")
     return (rel in (DELIVERY_FILE, LOG_FILE, "delivery.json", "private/keys.parquet")
-            or (rel.endswith(".parquet") and (name in CONTRACTS or name in EXTRA_TABLES)))
+            or (rel.endswith(".parquet") and (name in CONTRACTS or name in EXTRA_TABLES))
+            or rel.startswith("prepared/"))  # the earnings reports' prepared layout
 
 
 class Target:

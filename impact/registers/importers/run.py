@@ -198,14 +198,28 @@ def import_registers(kind: str, sources: Sequence[str | Path], out: str | Path, 
         if not manifest:
             log.note("no extraction date: neither the files nor --extraction-date give one, so delivery.toml was "
                      "not written; runs on this folder need data.extraction_date or a delivery.toml")
-        target.write_log({"folder": summary, "imports": append_log(previous["imports"], log.to_dict())})
         if not warehouse:
             con.disconnect()
+        # its own DuckDB, after the import's has let go of its memory
+        _prepare_reports(target, log, opts.duckdb_memory or DEFAULT_DUCKDB_MEMORY)
+        target.write_log({"folder": summary, "imports": append_log(previous["imports"], log.to_dict())})
         target.commit()
     except BaseException:
         target.abort()
         raise
     return ImportResult(out=target.out, rows=rows, log=log, summary=summary, manifest=manifest)
+
+
+def _prepare_reports(target: Any, log: ImportLog, memory_limit: str) -> None:
+    """The earnings reports' prepared layout (:mod:`impact.registers.prepared`), unless it is fresh already."""
+    from impact.registers.prepared import LAYOUT_DIR, layout_status, prepare_reports, report_files
+
+    if target.in_warehouse or not report_files(target.stage) or layout_status(target.stage)[0] is not None:
+        return
+    info = prepare_reports(target.stage, memory_limit=memory_limit)
+    log.note(f"earnings reports prepared for the outcome stage: {LAYOUT_DIR}/ ({len(info['blocks'])} person blocks, "
+             f"{info['rows']:,} rows after {info['counts']['superseded_version']:,} superseded and "
+             f"{info['counts']['cancelled_report']:,} cancelled rows)")
 
 
 #: Memory limit of the import's embedded DuckDB unless ``duckdb_memory`` says otherwise; beyond
