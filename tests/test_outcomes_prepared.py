@@ -147,3 +147,20 @@ def test_filtered_reports_are_not_answered_from_the_layout(quirky):
     res = compute_outcomes(con, tables, OutcomeConfig(extraction_date=dt.date(2022, 10, 15)))
     assert res.panel_source.startswith("the registers") and "filtered" in res.panel_source
     assert (res.person_month["person_id"] % 2 == 0).all()
+
+
+def test_prepare_refuses_bad_reports_by_file_and_column_and_leaves_no_layout(tmp_path):
+    from impact.errors import RegisterValidationError
+
+    folder = tmp_path / "regs"
+    folder.mkdir()
+    rep = random_registers(n_persons=30, seed=5)["earnings_reports"]
+    rep.drop("report_ref").write_parquet(folder / "earnings_reports.parquet")
+    with pytest.raises(RegisterValidationError, match=r"earnings_reports\.parquet: .*lacks column\(s\) report_ref"):
+        prepare_reports(folder)
+    rep.with_columns(amount_eur=pl.lit("12,5 EUR")).write_parquet(folder / "earnings_reports.parquet")
+    with pytest.raises(RegisterValidationError, match=r"earnings_reports\.parquet: earnings_reports cannot be prepared"):
+        prepare_reports(folder)
+    # nothing half-written: no layout and no staging folder
+    assert not (folder / LAYOUT_DIR).exists()
+    assert [p.name for p in (folder / LAYOUT_DIR).parent.iterdir()] == []

@@ -45,6 +45,9 @@ FORMAT = 1
 #: Report rows per block (about 6.5 M: 16 blocks at 1 M persons; each block's person x month
 #: grid then holds some 10 M cells).
 ROWS_PER_BLOCK = 6_500_000
+#: Report columns the layout reads (the data contract's required columns of earnings_reports).
+REQUIRED = ("person_id", "payer_id", "report_ref", "version", "action", "income_type", "amount_eur", "subsidised",
+            "payment_date", "pay_period_start", "pay_period_end")
 #: Columns a block file holds (days since 1970-01-01; a null earnings period or original
 #: payment date stays null).
 COLUMNS = ("ix", "income_type", "amount_eur", "subsidised", "recovery", "pd0", "pd1", "ed0", "ed1", "paid", "opaid")
@@ -151,7 +154,11 @@ def prepare_reports(registers: str | Path, rows_per_block: int = ROWS_PER_BLOCK,
         config["threads"] = threads
     con = duckdb.connect(config=config)
     try:
-        info = _write_blocks(con, [str(f) for f in files], stage, rows_per_block)
+        try:
+            info = _write_blocks(con, [str(f) for f in files], stage, rows_per_block)
+        except duckdb.Error as e:  # a value of the wrong type (the contract's casts fail)
+            raise RegisterValidationError(f"{files[0]}: earnings_reports cannot be prepared: {str(e).splitlines()[0]} "
+                                          "(`impact validate` names the rows)") from None
         info.update(format=FORMAT, source=source, written_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     prepare_s=round(time.perf_counter() - t0, 2), prepare_cpu_s=round(time.process_time() - c0, 2))
         if fingerprint(files) != source:  # the reports changed while they were read
@@ -179,6 +186,11 @@ def _write_blocks(con: Any, files: list[str], out: Path, rows_per_block: int) ->
     panel's rules, :data:`impact.outcomes.panel.REPORT_RULES`).
     """
     cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({files!r})").fetchall()}
+    missing = [c for c in REQUIRED if c not in cols]
+    if missing:
+        raise RegisterValidationError(f"{files[0]}: earnings_reports lacks column(s) {', '.join(missing)}, which the "
+                                      "prepared layout needs (the data contract's columns; `impact validate` lists "
+                                      "every problem)")
     src = f"read_parquet({files!r})"
 
     def opt(c: str, typ: str, default: str = "NULL") -> str:
@@ -218,8 +230,7 @@ def _write_blocks(con: Any, files: list[str], out: Path, rows_per_block: int) ->
         blocks.append({"block": int(b), "file": f"block-{int(b):04d}.parquet", "first": int(g["person_id"][0]),
                        "last": int(g["person_id"][-1]), "persons": g.height, "rows": int(g["n"].sum())})
     per.select("person_id", "block", "ix").write_parquet(out / "persons.parquet")
-    pm = per.select("person_id", "block", "ix").to_arrow()  # noqa: F841 - read by DuckDB below
-    con.register("pm", pm)
+    con.register("pm", per.select("person_id", "block", "ix").to_arrow())
 
     def days(c: str) -> str:
         return f"CAST(date_diff('day', DATE '1970-01-01', j.{c}) AS INTEGER)"
