@@ -52,7 +52,7 @@ import polars as pl
 
 from impact.errors import ImpactError
 
-__all__ = ["LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "ledger_dir",
+__all__ = ["LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "hashed_cells", "ledger_dir",
            "list_entries", "locked", "record", "remove"]
 
 LEDGER = ".ledger"
@@ -130,16 +130,43 @@ def _cells(published: pl.DataFrame, salt: bytes) -> _Cells:
     need = {"table", "cell", "person_id"}
     if not need <= set(published.columns):
         raise ImpactError(f"ledger: published cells need columns {sorted(need)}, got {published.columns}")
-    df = (published.select(pl.col("table").cast(pl.String), pl.col("cell").cast(pl.String),
-                           pl.col("person_id").cast(pl.Int64)).drop_nulls().unique())
-    # cells numbered in (table, cell) order, then persons sorted by (number, hash): integer sorts only
-    # (sorting a million rows by their string keys is what would take the time)
-    keys = df.group_by("table", "cell").agg(pl.len().alias("n")).sort("table", "cell").with_row_index("_k")
-    df = df.with_columns(pl.Series("h", _hash_ids(df["person_id"].to_numpy(), salt)))
-    df = df.join(keys.select("table", "cell", "_k"), on=["table", "cell"]).select("_k", "h")
-    sizes = keys["n"].to_numpy().astype(np.int64)
-    return _Cells(keys["table"].to_list(), keys["cell"].to_list(), sizes,
-                  np.concatenate([[0], np.cumsum(sizes)]), df.sort("_k", "h")["h"].to_numpy())
+    # categorical keys: a national study's some 70 million person-cells carry a few thousand distinct keys
+    df = published.select(pl.col("table").cast(pl.Categorical), pl.col("cell").cast(pl.Categorical),
+                          pl.col("person_id").cast(pl.Int64)).drop_nulls()
+    keys = (df.select("table", "cell").unique()
+            .with_columns(_t=pl.col("table").cast(pl.String), _c=pl.col("cell").cast(pl.String))
+            .sort("_t", "_c").with_row_index("_k"))
+    k = df.select("table", "cell").join(keys.select("table", "cell", "_k"), on=["table", "cell"], how="left",
+                                        maintain_order="left")["_k"].to_numpy()
+    h = _hash_ids(df["person_id"].to_numpy(), salt)
+    del df
+    # persons sorted by (cell number, hash): integer sorts only; a person listed twice in a cell counts once
+    kh = pl.DataFrame({"k": k, "h": h}).sort("k", "h")
+    del k, h
+    k, h = kh["k"].to_numpy(), kh["h"].to_numpy()
+    del kh
+    first = np.ones(len(k), bool)
+    first[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
+    if not first.all():
+        k, h = k[first], h[first]
+    sizes = np.bincount(k, minlength=keys.height).astype(np.int64)
+    present = sizes > 0
+    tables, cells = keys["_t"].to_list(), keys["_c"].to_list()
+    if not present.all():  # (cells without persons cannot arise from a frame's rows; kept for safety)
+        tables = [t for t, ok in zip(tables, present) if ok]
+        cells = [c for c, ok in zip(cells, present) if ok]
+        sizes = sizes[present]
+    return _Cells(tables, cells, sizes, np.concatenate([[0], np.cumsum(sizes)]), np.ascontiguousarray(h))
+
+
+def hashed_cells(ledger_dir: str | Path, published_cells: pl.DataFrame) -> _Cells:
+    """The published cells as the ledger keeps them (persons as keyed hashes, sorted per cell): for
+    :func:`check` and then :func:`record` of the same publication without hashing it twice."""
+    return _cells(published_cells, _salt(Path(ledger_dir)))
+
+
+def _as_cells(published: pl.DataFrame | _Cells, folder: Path) -> _Cells:
+    return published if isinstance(published, _Cells) else _cells(published, _salt(folder))
 
 
 def _save(path: Path, header: dict, c: _Cells) -> None:
@@ -199,7 +226,8 @@ def locked(ledger_dir: str | Path) -> Iterator[Path]:
         yield folder
 
 
-def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame, min_cell: int) -> None:
+def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | _Cells,
+          min_cell: int) -> None:
     """Refuse a publication that differs from an earlier one on the same data by 1..min_cell-1 persons.
 
     Parameters
@@ -208,8 +236,8 @@ def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: p
     data_hash : hash of the register data (:func:`data_hash`); only earlier reports on the same
         data are compared.
     study : the new report's study name (for messages).
-    published_cells : columns ``table`` (str), ``cell`` (str), ``person_id`` (int): the persons
-        behind every cell the new report publishes.
+    published_cells : columns ``table`` (str or categorical), ``cell`` (likewise), ``person_id``
+        (int): the persons behind every cell the new report publishes; or :func:`hashed_cells` of them.
     min_cell : the minimum number of persons per cell.
 
     Raises
@@ -219,9 +247,11 @@ def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: p
     """
     folder = Path(ledger_dir)
     paths = _entries(folder)
-    if not paths or published_cells.height == 0:
+    if not paths:
         return
-    new = _cells(published_cells, _salt(folder))
+    new = _as_cells(published_cells, folder)
+    if not len(new.sizes):
+        return
     new_digests = new.digests()
     for path in paths:
         header, old = _load(path)
@@ -252,11 +282,12 @@ def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: p
                         f"impact ledger remove {header.get('study')}")
 
 
-def record(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame, min_cell: int,
+def record(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | _Cells, min_cell: int,
            report: str | Path = "") -> Path:
-    """Record a publication's cells (persons as keyed hashes); returns the entry's file."""
+    """Record a publication's cells (persons as keyed hashes; a frame as for :func:`check`, or its
+    :func:`hashed_cells`); returns the entry's file."""
     folder = Path(ledger_dir)
-    c = _cells(published_cells, _salt(folder))
+    c = _as_cells(published_cells, folder)
     digest = hashlib.sha256(c.hashes.tobytes() + json.dumps([c.tables, c.cells]).encode()
                             + data_hash.encode()).hexdigest()[:16]
     header = {"study": study, "report": str(report), "data_hash": data_hash, "min_cell": int(min_cell),

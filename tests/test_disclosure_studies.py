@@ -162,7 +162,7 @@ def _check_cells(cfg, out) -> int:
         if e is None or r.name in ("followup", "synth") or not len(e.frame):
             continue
         shown = e.frame.index[(e.marks["estimate"] == "") & e.frame["estimate"].notna()]
-        parts = set(cells.filter(pl.col("table") == e.name)["cell"].str.extract(r"part=(\w+)$").drop_nulls().to_list())
+        parts = set(cells.filter(pl.col("table") == e.name)["cell"].cast(pl.String).str.extract(r"part=(\w+)$").drop_nulls().to_list())
         assert len(shown) == 0 or {"treated", "controls"} <= parts, (r.name, parts)
     # the data of every figure drawn from persons (not from areas or covariate balance) lists the persons
     # behind each point it shows, so that the differencing ledger sees the figures too

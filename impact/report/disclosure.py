@@ -49,6 +49,8 @@ SUPPRESSED, UNDEFINED, EMPTY = "..", "\u2013", "."
 #: The marks of a published value and what they mean (the legend under every table).
 MARKS = {SUPPRESSED: "suppressed", UNDEFINED: "undefined", EMPTY: "empty"}
 CELL = "cell"
+# the persons behind published cells (:func:`_published_cells`, the differencing ledger's input)
+CELLS_SCHEMA = {"table": pl.Categorical, "cell": pl.Categorical, "person_id": pl.Int64}
 
 
 @dataclass(frozen=True)
@@ -424,24 +426,30 @@ def disclose(pub: Publication, rules: DisclosureRules) -> Disclosed:
 
 def _published_cells(pub: Publication, kstr: list[str], cell_sup: np.ndarray,
                      group_sup: dict[int, np.ndarray]) -> pl.DataFrame:
-    """``table, cell, person_id`` of every published cell and published part (for the differencing ledger)."""
-    empty = pl.DataFrame(schema={"table": pl.String, "cell": pl.String, "person_id": pl.Int64})
+    """``table, cell, person_id`` of every published cell and published part (for the differencing ledger),
+    each person once per cell.
+
+    ``table`` and ``cell`` are categorical: a national study publishes some 70 million person-cells,
+    whose key strings would take several GiB (the key of each cell is made once, not once per person).
+    """
     if pub.members is None or not pub.members.height:
-        return empty
+        return pl.DataFrame(schema=CELLS_SCHEMA)
     hidden = cell_sup.copy()
     if pub.kind == "step_curve" and group_sup:  # a Kaplan-Meier point shows nothing unless it is kept
         hidden |= np.logical_or.reduce(list(group_sup.values()))
     shown_parts = {(k, CELL) for k, s in zip(kstr, hidden) if not s}
     for gi, g in enumerate(pub.groups):
         shown_parts |= {(k, p) for k, s in zip(kstr, group_sup[gi]) if not s for p in g.parts}
-    mem = pub.members.with_columns(_k=_key_expr(pub.keys))
-    ok = pl.DataFrame({"_k": [k for k, _ in shown_parts], "part": [p for _, p in shown_parts]},
-                      schema={"_k": pl.String, "part": pl.String})
-    out = mem.join(ok, on=["_k", "part"], how="semi")
-    return out.select(pl.lit(pub.name).alias("table"),
-                      pl.when(pl.col("part") == CELL).then(pl.col("_k"))
-                      .otherwise(pl.col("_k") + pl.lit("|part=") + pl.col("part")).alias("cell"),
-                      pl.col("person_id").cast(pl.Int64))
+    shown = sorted(shown_parts)
+    ok = pl.DataFrame({"_k": [k for k, _ in shown], "part": [p for _, p in shown],
+                       "cell": [k if p == CELL else f"{k}|part={p}" for k, p in shown]},
+                      schema={"_k": pl.String, "part": pl.String, "cell": pl.String})
+    # the members' distinct key values get their key string; the members then join on those columns
+    combos = pub.members.select(*pub.keys, "part").unique().with_columns(_k=_key_expr(pub.keys))
+    combos = combos.join(ok, on=["_k", "part"]).select(*pub.keys, "part", pl.col("cell").cast(pl.Categorical))
+    out = pub.members.join(combos, on=[*pub.keys, "part"], nulls_equal=True)
+    return out.select(pl.lit(pub.name).cast(pl.Categorical).alias("table"), "cell",
+                      pl.col("person_id").cast(pl.Int64)).unique()
 
 
 # ---------------------------------------------------------------------------------------
@@ -496,9 +504,11 @@ def disclose_flow(name: str, steps: pd.DataFrame, members: pl.DataFrame, rules: 
     ok_removed = [int(s) for s, v in zip(out["step"], ~pattern[k:]) if v]
     cells = members.filter(((pl.col("part") == "left") & pl.col("step").is_in(ok_steps)) |
                            ((pl.col("part") == "removed") & pl.col("step").is_in(ok_removed)))
-    cells = cells.select(pl.lit(name).alias("table"),
-                         (pl.lit("step=") + pl.col("step").cast(pl.String) + pl.lit("|part=") + pl.col("part"))
-                         .alias("cell"), pl.col("person_id").cast(pl.Int64))
+    keys = cells.select("step", "part").unique().with_columns(
+        (pl.lit("step=") + pl.col("step").cast(pl.String) + pl.lit("|part=") + pl.col("part"))
+        .cast(pl.Categorical).alias("cell"))  # one key string per cell, not per person
+    cells = cells.join(keys, on=["step", "part"]).select(pl.lit(name).cast(pl.Categorical).alias("table"), "cell",
+                                                         pl.col("person_id").cast(pl.Int64)).unique()
     n_sup = int((marks == SUPPRESSED).to_numpy().sum())
     notes = (f"{n_sup} count(s) suppressed: a step that removes fewer than {m} persons is shown as a suppressed pair "
              "with another step",) if n_sup else ()

@@ -25,7 +25,7 @@ import pandas as pd
 import polars as pl
 
 from impact.designs.population import Flow, Population
-from impact.report.disclosure import Disclosed, DisclosureRules, Publication
+from impact.report.disclosure import CELLS_SCHEMA, Disclosed, DisclosureRules, Publication
 
 
 def _no_step(name: str) -> contextlib.AbstractContextManager:
@@ -69,14 +69,19 @@ class StudyContext:
         pay is there, so designs read a person's history from this month on."""
         from impact.months import month_index
 
-        pm = int(self.person_month["month"].min())
+        pm = int(self.panel.month.min().to_pyarrow().as_py())
         first = self.tables["earnings_reports"].payment_date.min().to_pyarrow().as_py()
         return pm if first is None else max(pm, month_index(first))
 
-    @functools.cached_property
+    @property
     def person_month(self) -> pl.DataFrame:
         """The person x month panel in memory (``person_id, month, employed, subsidised, earnings,
-        subsidised_eur``: all pay and its subsidised part)."""
+        subsidised_eur``: all pay and its subsidised part).
+
+        Read from the backend at each use, not kept: an analysis holds it only while it builds its
+        design (at a million persons it is about 2 GiB, which the next analysis and disclosure
+        control need).
+        """
         p = self.panel
         return p.select(p.person_id, p.month, p.employed, p.subsidised, p.subsidised_eur,
                         earnings=p.earnings_eur).to_polars()
@@ -172,5 +177,4 @@ class DisclosedResult:
     def cells(self) -> pl.DataFrame:
         """The persons behind every published cell of this analysis (memory only)."""
         parts = [d.cells for d in (*self.tables.values(), self.estimates, *self.flows.values()) if d is not None]
-        return pl.concat(parts) if parts else pl.DataFrame(schema={"table": pl.String, "cell": pl.String,
-                                                                   "person_id": pl.Int64})
+        return pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=CELLS_SCHEMA)

@@ -184,31 +184,40 @@ def run_pipeline(cfg: StudyConfig, data_dir: str | Path | None = None, synthetic
                  progress: Progress | None = None, cache_dir: Path | None = None, backend: str | None = None,
                  figures_dir: Path | None = None) -> StudyOutput:
     """The run in memory: every published number disclosed, and (with ``figures_dir``) the document."""
+    from impact.study import stages
     from impact.study.document import build_document
 
     progress = progress or Progress(quiet=True)
     ctx, info = prepare(cfg, data_dir, synthetic_root, progress, cache_dir, backend)
     try:
         results = analyse(ctx, progress)
-        with progress.stage("disclosure control") as st:
-            disclosed = [disclose_result(r, cfg.disclosure) for r in results]
-            population = disclose_flow("flow_population", ctx.population.flow.steps, ctx.population.flow.members,
-                                       cfg.disclosure)
-            cells = pl.concat([population.cells, *[r.cells for r in disclosed]])
-            st["rows"] = f"{sum(len(r.tables) + (r.estimates is not None) for r in disclosed)} publications, " \
-                         f"{cells.height:,} person-cells"
-        doc = None
-        if figures_dir is not None:
-            with progress.stage("document") as st:
-                doc = build_document(cfg, info, population, disclosed, [Notice(w) for w in info.warnings], figures_dir)
-                st["rows"] = f"{len(doc.warnings)} warnings, {len(doc.borderline)} borderline"
     finally:
         try:
             ctx.con.disconnect()
         except Exception:  # noqa: BLE001 - closing a finished connection must not hide the run's own error
             pass
+    # what disclosure control and the ledger need of the context; the rest (registers, outcome tables,
+    # the backend's panel) is let go before the published tables are built
+    flow, pop_persons = ctx.population.flow, ctx.population.units.select("person_id").unique()
+    del ctx
+    stages.give_back_freed_memory()
+    with progress.stage("disclosure control") as st:
+        disclosed = []
+        while results:  # each analysis's members are let go once its tables are disclosed
+            disclosed.append(disclose_result(results.pop(0), cfg.disclosure))
+        population = disclose_flow("flow_population", flow.steps, flow.members, cfg.disclosure)
+        cells = pl.concat([population.cells, *[r.cells for r in disclosed]], rechunk=False)
+        st["rows"] = f"{sum(len(r.tables) + (r.estimates is not None) for r in disclosed)} publications, " \
+                     f"{cells.height:,} person-cells"
+    del flow
+    stages.give_back_freed_memory()
+    doc = None
+    if figures_dir is not None:
+        with progress.stage("document") as st:
+            doc = build_document(cfg, info, population, disclosed, [Notice(w) for w in info.warnings], figures_dir)
+            st["rows"] = f"{len(doc.warnings)} warnings, {len(doc.borderline)} borderline"
     return StudyOutput(cfg=cfg, info=info, population=population, results=disclosed, document=doc,
-                       published_cells=cells, population_persons=ctx.population.units.select("person_id").unique())
+                       published_cells=cells, population_persons=pop_persons)
 
 
 # ---------------------------------------------------------------------------------------
@@ -376,12 +385,15 @@ def _ledger(out: StudyOutput, reports_dir: Path, final: Path) -> Path:
     cells = out.published_cells
     pop = out.population_persons
     if pop is not None:  # the population's total, under the name earlier reports are compared by first
-        cells = pl.concat([pop.select(pl.lit("population").alias("table"), pl.lit("all").alias("cell"),
-                                      pl.col("person_id").cast(pl.Int64)), cells])
+        cells = pl.concat([pop.select(pl.lit("population").cast(pl.Categorical).alias("table"),
+                                      pl.lit("all").cast(pl.Categorical).alias("cell"),
+                                      pl.col("person_id").cast(pl.Int64)), cells], rechunk=False)
     data, min_cell, name = ledger.data_hash(out.info.input_hashes), out.cfg.disclosure.min_cell, out.cfg.study.name
     with ledger.locked(ledger.ledger_dir(reports_dir)) as folder:
-        ledger.check(folder, data, name, cells, min_cell)
-        return ledger.record(folder, data, name, cells, min_cell, final)
+        hashed = ledger.hashed_cells(folder, cells)  # once for the check and the record
+        del cells
+        ledger.check(folder, data, name, hashed, min_cell)
+        return ledger.record(folder, data, name, hashed, min_cell, final)
 
 
 def is_report_file(rel: str) -> bool:

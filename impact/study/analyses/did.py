@@ -222,6 +222,7 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
     with ctx.step("did: robustness checks"):
         rt, checks = robustness.did_checks(ctx, "did", res, ov, d, keys, opts, persons, min_e=-pre)
     tables.update(rt)
+    del res  # its influence functions: the honest refit below makes its own
     hfig, hfacts = _honest(ctx, o, agg, lambda: did.att_gt(d, **keys, anticipation=o.anticipation,
                                                               base_period="universal", **opts
                                                               ).aggregate("dynamic", min_e=-pre, max_e=post),
@@ -300,6 +301,7 @@ def run_spell_time(ctx: StudyContext) -> AnalysisResult:
         ev.assign(horizon=ev["horizon"].astype(float)), ["analysis", "outcome", "horizon"], persons))}
     rt, checks = robustness.did_checks(ctx, "did", res, ov, panel, keys, opts, persons)
     tables.update(rt)
+    del res  # its influence functions: the honest refit below makes its own
     hfig, hfacts = _honest(ctx, o, agg, lambda: did.att_gt(panel, **keys, anticipation=o.anticipation,
                                                               base_period="universal", bootstrap=False, seed=0, **opts
                                                               ).aggregate("dynamic", min_e=before, max_e=after),
