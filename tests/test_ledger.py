@@ -119,6 +119,29 @@ def test_margins_compared(tmp_path):
         ledger.check(d, "data1", "area study", _cells({("population", "all"): range(5, 100)}), 10)
 
 
+def test_categorical_keys_repeats_and_hashed_cells_record_the_same_entry(tmp_path):
+    """A run's published cells come with categorical keys and may list a person twice in a cell (a
+    person in two rows of one cell): the entry is the same as from distinct rows with string keys, and
+    the hashed cells (made once for the check and the record) record the same file."""
+    d = tmp_path / ".ledger"
+    plain = _cells({("population", "all"): range(40), ("by_area", "EA02"): range(20, 35),
+                    ("by_area", "EA01"): [*range(0, 12), 39]})
+    twice = pl.concat([plain, plain.head(7), plain.tail(3)]).sample(fraction=1.0, shuffle=True, seed=1)
+    cat = twice.with_columns(pl.col("table", "cell").cast(pl.Categorical))
+    a = ledger.record(d, "h", "plain", plain, 10)
+    b = ledger.record(d, "h", "plain", cat, 10)
+    c = ledger.record(d, "h", "plain", ledger.hashed_cells(d, cat), 10)
+    assert a == b == c and len(list(d.glob("*.npz"))) == 1
+    z = np.load(a)
+    assert z["sizes"].tolist() == [13, 15, 40]  # (table, cell) order: by_area/EA01, by_area/EA02, population/all
+    h = ledger.hashed_cells(d, cat)
+    assert h.tables == ["by_area", "by_area", "population"] and h.cells == ["EA01", "EA02", "all"]
+    assert all((np.diff(h.persons(i).view(np.uint64)) > 0).all() for i in range(3))
+    # a hashed publication is checked as its frame is
+    with pytest.raises(LedgerError, match="differs by 1 person"):
+        ledger.check(d, "h", "one less", ledger.hashed_cells(d, _cells({("population", "all"): range(39)})), 10)
+
+
 def test_ledger_holds_no_person_ids_and_is_private(tmp_path):
     d = tmp_path / ".ledger"
     ids = np.array([123456789, 987654321, 555], dtype=np.int64)

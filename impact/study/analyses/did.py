@@ -179,6 +179,9 @@ def run_risk_set(ctx: StudyContext) -> AnalysisResult:
                          sample_se=ctx.truth_dir is not None)
     with ctx.step("did: event study" + (" and multiplier bootstrap (999 draws)" if o.bootstrap else "")):
         agg = res.aggregate("dynamic", min_e=-pre, max_e=post, bootstrap=o.bootstrap, n_boot=999, seed=0)
+    # the sample-ATT influence rows serve the event study's truth check only (just aggregated): the
+    # aggregations, placebo and honest refits below need the room (about 1 GiB each at a million persons)
+    res.psi_sample = res.psi_counterfactual = None
     est_groups = set(res.att_gt["group"].astype(float).tolist())
     used = keep.filter(pl.col("stack").cast(pl.Float64).is_in(list(est_groups)))
     flow.add("flow_did_used", entrants(used))
