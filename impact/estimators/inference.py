@@ -36,17 +36,25 @@ def p_value(estimate, std_error):
     return 2.0 * stats.norm.sf(z)
 
 
-def _cluster_sums(psi: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
-    """Sum the influence rows within clusters (identity when ``cluster`` is None)."""
-    if cluster is None:
-        return psi
+def _cluster_matrix(cluster: np.ndarray):
+    """The sparse (clusters x n) indicator matrix of ``cluster`` (its product with ``psi`` sums rows within
+    clusters: much faster than np.add.at on wide psi)."""
     from scipy import sparse
 
     _, inv = np.unique(np.asarray(cluster), return_inverse=True)
     inv = inv.ravel()
-    # a sparse (clusters x n) indicator product: much faster than np.add.at on wide psi
-    S = sparse.csr_matrix((np.ones(len(inv)), (inv, np.arange(len(inv)))), shape=(inv.max() + 1, len(inv)))
-    return np.asarray(S @ psi)
+    return sparse.csr_matrix((np.ones(len(inv)), (inv, np.arange(len(inv)))), shape=(inv.max() + 1, len(inv)))
+
+
+def _cluster_sums(psi: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
+    """Sum the influence rows within clusters (identity when ``cluster`` is None)."""
+    if cluster is None:
+        return psi
+    return np.asarray(_cluster_matrix(cluster) @ psi)
+
+
+#: Bytes of cluster sums formed at a time by :func:`influence_se`
+_SE_BLOCK_BYTES = 64 * 2**20
 
 
 def influence_vcov(psi: np.ndarray, cluster: np.ndarray | None = None, small_sample: bool = False) -> np.ndarray:
@@ -73,10 +81,20 @@ def influence_se(psi: np.ndarray, cluster: np.ndarray | None = None, small_sampl
     if psi.ndim == 1:
         psi = psi[:, None]
     # only the diagonal of influence_vcov: O(n k) instead of O(n k^2) for many parameters
-    n = psi.shape[0]
-    s = _cluster_sums(psi, cluster)
-    g = s.shape[0]
-    var = np.einsum("ij,ij->j", s, s) / n**2
+    n, k = psi.shape
+    if cluster is None:
+        g, var = n, np.einsum("ij,ij->j", psi, psi) / n**2
+    else:
+        # the cluster sums a block of columns at a time: the (clusters x k) sums of a stacked DiD's
+        # thousands of group-time cells would take several GiB at a million persons (psi itself is
+        # mostly untouched zero pages: each unit enters the cells of its own stack only)
+        S = _cluster_matrix(cluster)
+        g, var = S.shape[0], np.empty(k)
+        step = max(1, _SE_BLOCK_BYTES // (8 * S.shape[0]))
+        for j in range(0, k, step):
+            sj = np.asarray(S @ psi[:, j:j + step])
+            var[j:j + step] = np.einsum("ij,ij->j", sj, sj)
+        var /= n**2
     if small_sample and g > 1:
         var *= g / (g - 1)
     return np.sqrt(var)
