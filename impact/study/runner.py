@@ -362,7 +362,9 @@ def run_study(config_path: str | Path, reports_dir: Path = Path("reports"), data
         out = run_pipeline(cfg, data_dir, Path(synthetic_root), progress, cache_dir, backend,
                            figures_dir=staging / "figures")
         write_outputs(out, staging, started, t0, progress)
-        entry = _ledger(out, reports_dir, final)  # refuses a report that differences an earlier one
+        with progress.stage("differencing ledger") as st:  # refuses a report that differences an earlier one
+            entry = _ledger(out, reports_dir, final)
+            st["rows"] = f"{out.published_cells.height:,} person-cells checked and recorded"
         try:
             publish(staging, final, "run", is_report_file)  # atomic: the whole old report or the whole new one
         except BaseException:
