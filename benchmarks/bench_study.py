@@ -43,6 +43,7 @@ STEPS = [
     ("impact.estimators.did", "att_gt"),
     ("impact.study.analyses.robustness", "did_checks"),
     ("impact.study.analyses.did", "_honest"),
+    ("impact.study.runner", "_ledger"),  # after manifest.json is written: its stage is only here
 ]
 
 
