@@ -137,6 +137,11 @@ def test_categorical_keys_repeats_and_hashed_cells_record_the_same_entry(tmp_pat
     h = ledger.hashed_cells(d, cat)
     assert h.tables == ["by_area", "by_area", "population"] and h.cells == ["EA01", "EA02", "all"]
     assert all((np.diff(h.persons(i).view(np.uint64)) > 0).all() for i in range(3))
+    # without repeats the one-key sort (cell number and the hash's top bits) gives the same order
+    big = _cells({("population", "all"): range(5000), ("by_area", "EA01"): range(0, 3000, 2)})
+    hb = ledger.hashed_cells(d, big)
+    assert hb.sizes.tolist() == [1500, 5000]
+    assert all((np.diff(hb.persons(i).view(np.uint64)) > 0).all() for i in range(2))
     # a hashed publication is checked as its frame is
     with pytest.raises(LedgerError, match="differs by 1 person"):
         ledger.check(d, "h", "one less", ledger.hashed_cells(d, _cells({("population", "all"): range(39)})), 10)
