@@ -192,12 +192,8 @@ def run_pipeline(cfg: StudyConfig, data_dir: str | Path | None = None, synthetic
     try:
         results = analyse(ctx, progress)
     finally:
-        try:
-            ctx.con.disconnect()
-        except Exception:  # noqa: BLE001 - closing a finished connection must not hide the run's own error
-            pass
-    # what disclosure control and the ledger need of the context; the rest (registers, outcome tables,
-    # the backend's panel) is let go before the published tables are built
+        stages.disconnect(ctx.con)
+    # disclosure control and the ledger need only these of the context: the rest is let go first
     flow, pop_persons = ctx.population.flow, ctx.population.units.select("person_id").unique()
     del ctx
     stages.give_back_freed_memory()

@@ -190,6 +190,15 @@ def population(cfg: Any, tables: dict, outcome_tables: Any) -> tuple[Any, pl.Dat
     return pop, persons, spells, services
 
 
+def disconnect(con: Any) -> None:
+    """Close the backend connection (its in-memory panel goes with it); a failure to close a finished
+    connection must not hide the run's own error."""
+    try:
+        con.disconnect()
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def give_back_freed_memory() -> None:
     """Collect garbage and return the C heap's free pages to the system (glibc ``malloc_trim``; a
     no-op elsewhere): an analysis's working tables are freed but otherwise kept by the allocator."""
