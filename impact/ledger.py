@@ -51,7 +51,7 @@ import polars as pl
 
 from impact.errors import ImpactError
 
-__all__ = ["LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "hashed_cells", "ledger_dir",
+__all__ = ["LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "HashedCells", "hashed_cells", "ledger_dir",
            "list_entries", "locked", "record", "remove"]
 
 LEDGER = ".ledger"
@@ -108,7 +108,7 @@ def _hash_ids(ids: np.ndarray, salt: bytes) -> np.ndarray:
 
 
 @dataclass
-class _Cells:
+class HashedCells:
     """Cells of one publication: keys, sizes and the sorted person hashes of each (concatenated)."""
 
     tables: list[str]
@@ -125,7 +125,7 @@ class _Cells:
         return [hashlib.sha256(self.persons(i).tobytes()).digest() for i in range(len(self.sizes))]
 
 
-def _cells(published: pl.DataFrame, salt: bytes) -> _Cells:
+def _cells(published: pl.DataFrame, salt: bytes) -> HashedCells:
     need = {"table", "cell", "person_id"}
     if not need <= set(published.columns):
         raise ImpactError(f"ledger: published cells need columns {sorted(need)}, got {published.columns}")
@@ -147,14 +147,9 @@ def _cells(published: pl.DataFrame, salt: bytes) -> _Cells:
     first[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
     if not first.all():
         k, h = k[first], h[first]
-    sizes = np.bincount(k, minlength=keys.height).astype(np.int64)
-    present = sizes > 0
-    tables, cells = keys["_t"].to_list(), keys["_c"].to_list()
-    if not present.all():  # (cells without persons cannot arise from a frame's rows; kept for safety)
-        tables = [t for t, ok in zip(tables, present) if ok]
-        cells = [c for c, ok in zip(cells, present) if ok]
-        sizes = sizes[present]
-    return _Cells(tables, cells, sizes, np.concatenate([[0], np.cumsum(sizes)]), np.ascontiguousarray(h))
+    sizes = np.bincount(k, minlength=keys.height).astype(np.int64)  # every key has a row: no empty cell
+    return HashedCells(keys["_t"].to_list(), keys["_c"].to_list(), sizes, np.concatenate([[0], np.cumsum(sizes)]),
+                       np.ascontiguousarray(h))
 
 
 def _sort_by_cell_and_hash(k: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,17 +163,17 @@ def _sort_by_cell_and_hash(k: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np
     return s["k"].to_numpy().astype(np.int64), s["h"].to_numpy()
 
 
-def hashed_cells(ledger_dir: str | Path, published_cells: pl.DataFrame) -> _Cells:
+def hashed_cells(ledger_dir: str | Path, published_cells: pl.DataFrame) -> HashedCells:
     """The published cells as the ledger keeps them (persons as keyed hashes, sorted per cell): for
     :func:`check` and then :func:`record` of the same publication without hashing it twice."""
     return _cells(published_cells, _salt(Path(ledger_dir)))
 
 
-def _as_cells(published: pl.DataFrame | _Cells, folder: Path) -> _Cells:
-    return published if isinstance(published, _Cells) else _cells(published, _salt(folder))
+def _as_cells(published: pl.DataFrame | HashedCells, folder: Path) -> HashedCells:
+    return published if isinstance(published, HashedCells) else _cells(published, _salt(folder))
 
 
-def _save(path: Path, header: dict, c: _Cells) -> None:
+def _save(path: Path, header: dict, c: HashedCells) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # not compressed: keyed hashes do not compress, and zlib took 15 s for a national study's 70 M
     with open(tmp, "wb") as fh:
@@ -188,7 +183,7 @@ def _save(path: Path, header: dict, c: _Cells) -> None:
     os.replace(tmp, path)  # atomic
 
 
-def _load(path: Path) -> tuple[dict, _Cells]:
+def _load(path: Path) -> tuple[dict, HashedCells]:
     try:
         z = np.load(path)
         header = json.loads(z["header"].tobytes())
@@ -198,7 +193,7 @@ def _load(path: Path) -> tuple[dict, _Cells]:
     except Exception as e:
         raise ImpactError(f"ledger entry {path} cannot be read ({type(e).__name__}); it may be corrupt: remove it "
                           f"with `impact ledger remove STUDY` or delete the file") from None
-    return header, _Cells(tables, cells, sizes, np.concatenate([[0], np.cumsum(sizes)]), hashes)
+    return header, HashedCells(tables, cells, sizes, np.concatenate([[0], np.cumsum(sizes)]), hashes)
 
 
 def cells_from_units(units: pl.DataFrame, by: tuple[str, ...] | list[str], min_cell: int,
@@ -235,7 +230,7 @@ def locked(ledger_dir: str | Path) -> Iterator[Path]:
         yield folder
 
 
-def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | _Cells,
+def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | HashedCells,
           min_cell: int) -> None:
     """Refuse a publication that differs from an earlier one on the same data by 1..min_cell-1 persons.
 
@@ -291,7 +286,7 @@ def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: p
                         f"impact ledger remove {header.get('study')}")
 
 
-def record(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | _Cells, min_cell: int,
+def record(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | HashedCells, min_cell: int,
            report: str | Path = "") -> Path:
     """Record a publication's cells (persons as keyed hashes; a frame as for :func:`check`, or its
     :func:`hashed_cells`); returns the entry's file."""

@@ -127,7 +127,9 @@ def _accumulate(ix, itype, amount, sub, rec, pd0, pd1, ed0, ed1, paid, opaid, n_
 
 def month_first_days(first: int, last: int) -> np.ndarray:
     """First day (days since 1970-01-01) of months ``first`` .. ``last + 1`` (month indexes)."""
-    return np.array([(dt.date(m // 12, m % 12 + 1, 1) - EPOCH).days for m in range(first, last + 2)], np.int32)
+    # month index m is year m // 12, month m % 12 + 1; datetime64[M] counts months from 1970-01
+    months = np.arange(first, last + 2) - 1970 * 12
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int32)
 
 
 def supported(layout: PreparedLayout, cfg: OutcomeConfig) -> str | None:
