@@ -139,7 +139,10 @@ NOTES = {
     "ours": "ATT(g,t) with analytic (influence-function) standard errors; polars input",
     "csdid": "bstrap=False: analytic standard errors; pandas input",
     "differences": "analytic standard errors; pandas input indexed by (id, period)",
-    "diff-diff": "n_bootstrap=0: analytic standard errors; pandas input",
+    "diff-diff": "n_bootstrap=0: analytic standard errors; pandas input; with a covariate its doubly robust "
+                 "ATT(g,t) is another form of the estimator: the comparison units' weights p/(1-p) over the number "
+                 "of treated (Horvitz-Thompson) with p clipped to [0.01, 0.99], where R's DRDID (and ours) divide "
+                 "them by their sum (benchmarks/did_dr_normalisation.py)",
 }
 
 

@@ -15,7 +15,9 @@ every contender (ours and each peer):
   recorded as such, with no time.
 * **CPU seconds** come from ``wait4`` (the child and every child process it waited for, all
   threads), so they are comparable where wall time is not (a shared machine).
-* **Load.** The 1-, 5- and 15-minute load averages are recorded before and after each run.
+* **Load.** The 1-, 5- and 15-minute load averages and the kernel's CPU pressure
+  (:func:`cpu_pressure`) are recorded before and after each run, and the system share of the
+  CPU seconds (``sys_cpu_s``: page faults, memory first touched).
 * **Repeated until stable.** :func:`repeat` runs the contenders in alternating order
   (A B C, C B A, A B C, ...) until each has three runs whose ``fit_s`` agree within 10 %
   (largest / smallest <= 1.10), or ``BENCH_MAX_ROUNDS`` (default 8) rounds, or its runs have
@@ -64,6 +66,16 @@ def process_seconds() -> float:
     start = int(stat.rsplit(")", 1)[1].split()[19]) / ticks  # field 22: starttime
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return uptime - start
+
+
+def cpu_pressure() -> float | None:
+    """The kernel's CPU pressure (``/proc/pressure/cpu``, "some" over the last 10 s, in %): the share of
+    time runnable tasks waited for a CPU. On a virtual machine it also shows contention the load
+    average does not (a host busy elsewhere, first touches of fresh memory)."""
+    try:
+        return float(Path("/proc/pressure/cpu").read_text().split()[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def cpu_seconds() -> float:
@@ -177,7 +189,7 @@ def run(cmd: list[str], *, cap_s: float, mem_gib: float = MEM_CAP_GIB, env: dict
     result = outdir / "result.json"
     child_env = {**os.environ, **(env or {}), "BENCH_RESULT": str(result), "BENCH_OUTDIR": str(outdir),
                  "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
-    load_before = os.getloadavg()
+    load_before, pressure_before = os.getloadavg(), cpu_pressure()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=cwd, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True, start_new_session=True, preexec_fn=_die_with_parent)
@@ -211,8 +223,9 @@ def run(cmd: list[str], *, cap_s: float, mem_gib: float = MEM_CAP_GIB, env: dict
         time.sleep(POLL_S)
     wall = time.perf_counter() - t0
     th.join(timeout=5)
-    out: dict = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "load_before": load_before,
-                 "load_after": os.getloadavg(), "polled_peak_rss_gib": round(peak, 3), "outdir": str(outdir)}
+    out: dict = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "sys_cpu_s": ru.ru_stime, "load_before": load_before,
+                 "load_after": os.getloadavg(), "cpu_pressure_before": pressure_before,
+                 "cpu_pressure_after": cpu_pressure(), "polled_peak_rss_gib": round(peak, 3), "outdir": str(outdir)}
     if status:
         out.update(status=status, cap=f"{cap_s:g} s" if status == "time cap" else f"{mem_gib:g} GiB")
         prog = outdir / "progress.json"  # how far a stopped run got (see progress())
@@ -263,10 +276,12 @@ def summarise(runs: list[dict], key: str = "fit_s") -> dict:
         v = sorted(r[f] for r in use if r.get(f) is not None)
         return v[len(v) // 2] if v else None
 
-    for f in ("fit_s", "fit_cpu_s", "process_s", "wall_s", "cpu_s", "peak_rss_gib"):
+    for f in ("fit_s", "fit_cpu_s", "process_s", "wall_s", "cpu_s", "sys_cpu_s", "peak_rss_gib"):
         s[f] = med(f)
     s["load_before"] = [r["load_before"][0] for r in use]
     s["load_after"] = [r["load_after"][0] for r in use]
+    s["cpu_pressure"] = [p for r in use for p in (r.get("cpu_pressure_before"), r.get("cpu_pressure_after"))
+                         if p is not None]
     return s
 
 

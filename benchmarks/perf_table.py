@@ -86,6 +86,8 @@ def rows(bench_name: str, bench: dict) -> list[list[str]]:
                 stable = (f"{s['ok_runs']} (3 within {s['spread'] * 100:.0f} %)" if s["stable"] else
                           f"{s['ok_runs']} (NOT stable: the closest 3 within {s['spread'] * 100:.0f} %)")
             load = f"{min(s['load_before'] + s['load_after']):.1f}–{max(s['load_before'] + s['load_after']):.1f}"
+            if s.get("cpu_pressure"):  # recorded since 7 December 2026
+                load += f" (CPU pressure {min(s['cpu_pressure']):.0f}–{max(s['cpu_pressure']):.0f} %)"
             out.append([bench_name, case["case"], name, _version(bench, name), _num(s["fit_s"]), _num(s["process_s"]),
                         _num(s["cpu_s"], "{:.1f}"), _num(s["peak_rss_gib"]), ratio, stable, _agreement(bench_name, case, name),
                         load, bench.get("notes", {}).get(name, "")])

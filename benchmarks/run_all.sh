@@ -40,9 +40,10 @@ for b in $ONLY; do
                 locked BIG .venv/bin/impact prepare "$DATA" || { status=1; continue; }
             fi
             locked BIG $PY benchmarks/bench_outcomes.py --data "$DATA" --impls ibis,ibis_registers,polars,pandas || status=1 ;;
-        did)  # 2 M rows need no memory lock; 24 M rows do (diff-diff peaks at about 6 GiB)
+        did)  # 2 M rows need no memory lock; 24 M rows do (csdid peaks at 14-16 GiB). differences is not
+              # run at 24 M: 90-160x ours at 2 M, its six runs there would take about two hours
             locked SMALL $PY benchmarks/bench_did.py --sizes 2M || status=1
-            locked BIG $PY benchmarks/bench_did.py --sizes 24M --merge || status=1 ;;
+            locked BIG $PY benchmarks/bench_did.py --sizes 24M --contenders ours diff-diff csdid --merge || status=1 ;;
         matching|synth) locked SMALL $PY "benchmarks/bench_$b.py" || status=1 ;;
         study)  # BENCH_ONLY=study: training_effect on the 1 M-person registers, per-step time and memory
             locked BIG $PY benchmarks/bench_study.py --data "$DATA" || status=1 ;;

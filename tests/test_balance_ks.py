@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from impact.estimators.matching.balance import balance_table, effective_sample_size, ks_statistic
+from impact.estimators.matching.balance import balance_table, effective_sample_size, ks_statistic, ks_statistics
 
 DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "balance_ks_reference.json").read_text())
@@ -47,3 +47,25 @@ def test_ks_is_the_largest_gap_of_the_weighted_distributions():
     w = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.0])  # the control at 9 gets no weight
     assert ks_statistic(x, d, w)[1] == pytest.approx(abs(2 / 3 - 1 / 2))
     assert effective_sample_size(np.array([1.0, 1, 1, 2, 2, 0]), d) == (pytest.approx(3.0), pytest.approx(2.0))
+
+
+def test_one_sort_for_several_weights_equals_each_alone_and_ks_can_be_left_out():
+    """``ks_statistics`` sorts each column once for all weight vectors; a row of zero weight between
+    weighted rows does not change the maximum. ``balance_table(ks=False)`` differs only in NaN KS."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    x = np.column_stack([rng.integers(0, 6, n).astype(float), rng.normal(size=n).round(1), rng.integers(0, 2, n)])
+    d = rng.random(n) < 0.3
+    w = rng.integers(0, 4, n) * (rng.random(n) < 0.6).astype(float)
+    both = ks_statistics(x, d, [None, w])
+    for k, ww in enumerate([None, w]):
+        keep = np.ones(n, bool) if ww is None else ww > 0  # the weighted rows alone
+        alone = ks_statistic(x[keep], d[keep], None if ww is None else ww[keep])
+        np.testing.assert_allclose(both[k], alone, rtol=0, atol=1e-14)
+    w0 = w.copy()
+    w0[d] = 0.0  # no weighted treated: NaN, not an error
+    assert np.isnan(ks_statistics(x, d, [w0])).all()
+    full, lean = balance_table(x, d, list("abc"), weights=w), balance_table(x, d, list("abc"), weights=w, ks=False)
+    ks_cols = ["ks_before", "ks_after"]
+    assert lean[ks_cols].isna().all().all() and not full[ks_cols].isna().any().any()
+    pd.testing.assert_frame_equal(full.drop(columns=ks_cols), lean.drop(columns=ks_cols))

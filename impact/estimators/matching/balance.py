@@ -61,29 +61,43 @@ def ks_statistic(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None,
 
     ``max_v |F_1(v) - F_0(v)|`` with ``F_g`` the empirical distribution of the column in group ``g``
     under weights ``w`` (normalised to sum to one within each group; ``None``: all ones). A 0/1
-    column's statistic is the absolute difference of its weighted means. Rows of zero weight
-    do not enter. One sort per continuous column, no loop over rows.
+    column's statistic is the absolute difference of its weighted means. Rows of zero (or
+    negative) weight do not enter. One sort per continuous column, no loop over rows.
+    """
+    return ks_statistics(x, d, [w], binary)[0]
+
+
+def ks_statistics(x: np.ndarray, d: np.ndarray, weights: list[np.ndarray | None],
+                  binary: np.ndarray | None = None) -> np.ndarray:
+    """:func:`ks_statistic` under each of several weight vectors, ``(len(weights), p)``.
+
+    The columns are sorted once for all weight vectors: a row of weight zero adds nothing to the
+    cumulative difference, so evaluating ``F_1 - F_0`` at its value as well gives a value the
+    difference already takes, and the maximum is that of the weighted rows alone.
     """
     x = np.asarray(x, float)
     d = np.asarray(d, bool)
-    w = np.ones(len(d)) if w is None else np.asarray(w, float)
-    use = w > 0
-    x, d, w = x[use], d[use], w[use]
-    s1, s0 = w[d].sum(), w[~d].sum()
-    out = np.full(x.shape[1], np.nan)
-    if s1 <= 0 or s0 <= 0:
+    out = np.full((len(weights), x.shape[1]), np.nan)
+    diffs, rows = [], []
+    for i, w in enumerate(weights):
+        w = np.ones(len(d)) if w is None else np.where(np.asarray(w, float) > 0, w, 0.0)
+        s1, s0 = w[d].sum(), w[~d].sum()
+        if s1 > 0 and s0 > 0:
+            diffs.append(np.where(d, w / s1, -w / s0))
+            rows.append(i)
+    if not rows:
         return out
-    diff = np.where(d, w / s1, -w / s0)
+    diff = np.vstack(diffs)
     if binary is None:
         binary = np.array([np.isin(np.unique(x[:, j]), (0.0, 1.0)).all() for j in range(x.shape[1])], bool)
     if binary.any():
-        out[binary] = np.abs(diff @ x[:, binary])
-    for j in np.flatnonzero(~binary):  # one sort per continuous covariate
-        order = np.argsort(x[:, j], kind="stable")
+        out[np.ix_(rows, np.flatnonzero(binary))] = np.abs(diff @ x[:, binary])
+    for j in np.flatnonzero(~binary):  # one sort per continuous covariate; the order within ties does not matter
+        order = np.argsort(x[:, j])
         xs = x[order, j]
-        cum = np.cumsum(diff[order])
         last = np.append(xs[1:] != xs[:-1], True)  # the step of F at a value comes after all its ties
-        out[j] = float(np.abs(cum[last]).max())
+        for r, dr in zip(rows, diff):
+            out[r, j] = np.abs(np.cumsum(dr[order])[last]).max()
     return out
 
 
@@ -129,6 +143,7 @@ def balance_table(
     smd_threshold: float = SMD_THRESHOLD,
     vr_bounds: tuple[float, float] = VR_BOUNDS,
     stats: ColumnStats | None = None,
+    ks: bool = True,
 ) -> pd.DataFrame:
     """Balance before and after adjustment.
 
@@ -142,6 +157,9 @@ def balance_table(
     stats
         :func:`~impact.estimators.matching._colstats.column_stats` of ``x`` by ``d``, if
         already computed (the unadjusted columns come from them).
+    ks
+        Compute the Kolmogorov-Smirnov columns (one sort per continuous covariate, most of the
+        table's time on millions of rows); ``False`` leaves them NaN.
 
     Returns
     -------
@@ -167,16 +185,19 @@ def balance_table(
         "mean_control_before": m0,
         "smd_before": (m1 - m0) / sd,
         "vr_before": np.where(binary, np.nan, v1 / v0),
-        "ks_before": ks_statistic(x, d, None, binary),
     })
+    w = None if weights is None else np.ascontiguousarray(weights, dtype=float)
+    wl = [None] if w is None else [None, w]
+    kss = ks_statistics(x, d, wl, binary) if ks else np.full((len(wl), x.shape[1]), np.nan)
+    out["ks_before"] = kss[0]
     if weights is not None:
-        means, variances = _weighted_mean_var(x, d, np.ascontiguousarray(weights, dtype=float), stats.mean)
+        means, variances = _weighted_mean_var(x, d, w, stats.mean)
         a1, a0, u1, u0 = means[1], means[0], variances[1], variances[0]
         out["mean_treated_after"] = a1
         out["mean_control_after"] = a0
         out["smd_after"] = (a1 - a0) / sd
         out["vr_after"] = np.where(binary, np.nan, u1 / u0)
-        out["ks_after"] = ks_statistic(x, d, weights, binary)
+        out["ks_after"] = kss[1]
         smd, vr = out["smd_after"], out["vr_after"]
     else:
         smd, vr = out["smd_before"], out["vr_before"]
