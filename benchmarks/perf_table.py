@@ -32,7 +32,7 @@ def _num(v, fmt: str = "{:.2f}") -> str:
 
 def _version(bench: dict, name: str) -> str:
     v = bench.get("versions", {}).get(name, {})
-    if name.startswith("ours") or name == "ibis":
+    if name.startswith("ours") or name.startswith("ibis"):
         return f"impact {v.get('impact', '?')}" + (f" (duckdb {v['duckdb']})" if v.get("duckdb") else "")
     pkg = PEER_PACKAGE.get(name, name)
     return f"{pkg} {v.get(pkg, '?')}"
