@@ -194,6 +194,7 @@ def main() -> None:
         if "cases" in prev:  # the earlier run's cases of other sizes, with their own machine record
             results["cases"] = [c for c in prev["cases"] if c["size"] not in args.sizes]
             results["earlier_runs"] = [*prev.get("earlier_runs", []), prev["machine"]]
+            results["versions"] = {**prev.get("versions", {}), **versions}  # the kept cases' contenders too
     with tempfile.TemporaryDirectory(dir=HERE) as tmp:
         for size in args.sizes:
             n_units, n_periods = SIZES[size]
