@@ -12,8 +12,8 @@
 # the timing lock, and the outcome and DiD benchmarks (peaks over 4 GiB) the memory lock too
 # (BENCH_LOCK_DIR, default /work/locks, when it exists). The outcome benchmark needs the 1 M-person
 # registers (BENCH_DATA, default /work/bench_data/1m; generated here if missing: about 4 minutes,
-# 2 GiB) and their prepared layout (`impact prepare`, written here if missing). A benchmark that fails (or whose implementations disagree) does not stop the others;
-# the script then exits non-zero.
+# 2 GiB) and their prepared layout (`impact prepare`, written here if missing). A benchmark that
+# fails (or whose implementations disagree) does not stop the others; the script then exits non-zero.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOCKS=${BENCH_LOCK_DIR:-/work/locks}

@@ -58,10 +58,18 @@ def test_one_sort_for_several_weights_equals_each_alone_and_ks_can_be_left_out()
     d = rng.random(n) < 0.3
     w = rng.integers(0, 4, n) * (rng.random(n) < 0.6).astype(float)
     both = ks_statistics(x, d, [None, w])
-    for k, ww in enumerate([None, w]):
+    for k, ww in enumerate([None, np.asarray(w, float)]):
         keep = np.ones(n, bool) if ww is None else ww > 0  # the weighted rows alone
         alone = ks_statistic(x[keep], d[keep], None if ww is None else ww[keep])
         np.testing.assert_allclose(both[k], alone, rtol=0, atol=1e-14)
+        # the definition itself: both distribution functions evaluated at every value of the weighted rows
+        wk = np.ones(n) if ww is None else ww
+        for j in range(x.shape[1]):
+            v = np.unique(x[keep, j])
+            below = x[:, j][:, None] <= v[None, :]
+            f1 = (wk * d) @ below / (wk * d).sum()
+            f0 = (wk * ~d) @ below / (wk * ~d).sum()
+            assert both[k, j] == pytest.approx(np.abs(f1 - f0).max(), abs=1e-12)
     w0 = w.copy()
     w0[d] = 0.0  # no weighted treated: NaN, not an error
     assert np.isnan(ks_statistics(x, d, [w0])).all()

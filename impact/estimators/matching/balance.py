@@ -166,7 +166,7 @@ def balance_table(
     DataFrame with one row per covariate: ``type`` (binary/continuous), means by group,
     ``smd_before``/``smd_after``, ``vr_before``/``vr_after`` (treated over control variance;
     not computed for binary covariates, as in cobalt), ``ks_before``/``ks_after`` (weighted
-    Kolmogorov-Smirnov statistic, :func:`ks_statistic`), and the flags ``smd_flag`` (|SMD| >
+    Kolmogorov-Smirnov statistic, :func:`ks_statistic`; NaN with ``ks=False``), and the flags ``smd_flag`` (|SMD| >
     threshold) and ``vr_flag`` (variance ratio outside ``vr_bounds``), after adjustment when
     weights are given.
     """
