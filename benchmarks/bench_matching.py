@@ -134,7 +134,8 @@ CONTENDERS = {
 
 NOTES = {
     "ours": "logit + 1:5 (all ties) + Abadie-Imbens SE with the 2016 adjustment + balance table",
-    "ours_k5_no_se": "ours doing causalml's work: logit + 1:5 + ATT + balance table (means, SMD, variance ratios; no KS), no SE",
+    "ours_k5_no_se": "ours doing causalml's work: logit + 1:5 + ATT + balance table (means, SMD, variance ratios; "
+                     "no KS), no SE",
     "ours_k1_no_se": "ours doing dowhy's work: logit + 1:1 + ATT, no SE, no balance",
     "causalml": "sklearn unpenalised logit (lbfgs, stops at its default tolerance), 1:5 with replacement, "
                 "no SE; balance by create_table_one",

@@ -223,7 +223,8 @@ def run(cmd: list[str], *, cap_s: float, mem_gib: float = MEM_CAP_GIB, env: dict
         time.sleep(POLL_S)
     wall = time.perf_counter() - t0
     th.join(timeout=5)
-    out: dict = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "sys_cpu_s": ru.ru_stime, "load_before": load_before,
+    out: dict = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "sys_cpu_s": ru.ru_stime,
+                 "load_before": load_before,
                  "load_after": os.getloadavg(), "cpu_pressure_before": pressure_before,
                  "cpu_pressure_after": cpu_pressure(), "polled_peak_rss_gib": round(peak, 3), "outdir": str(outdir)}
     if status:

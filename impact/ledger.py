@@ -51,8 +51,8 @@ import polars as pl
 
 from impact.errors import ImpactError
 
-__all__ = ["LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "HashedCells", "hashed_cells", "ledger_dir",
-           "list_entries", "locked", "record", "remove"]
+__all__ = ["HashedCells", "LedgerError", "cells_from_units", "check", "data_hash", "format_entries", "hashed_cells",
+           "ledger_dir", "list_entries", "locked", "record", "remove"]
 
 LEDGER = ".ledger"
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -286,8 +286,8 @@ def check(ledger_dir: str | Path, data_hash: str, study: str, published_cells: p
                         f"impact ledger remove {header.get('study')}")
 
 
-def record(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | HashedCells, min_cell: int,
-           report: str | Path = "") -> Path:
+def record(ledger_dir: str | Path, data_hash: str, study: str, published_cells: pl.DataFrame | HashedCells,
+           min_cell: int, report: str | Path = "") -> Path:
     """Record a publication's cells (persons as keyed hashes; a frame as for :func:`check`, or its
     :func:`hashed_cells`); returns the entry's file."""
     folder = Path(ledger_dir)
